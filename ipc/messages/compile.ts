@@ -1,0 +1,40 @@
+import { bool, str, strArray } from './fields.js';
+
+// compile: "have we built exactly this before?" sent by a shim for every compiler call.
+//   exe  : absolute path of the compiler the shim will run (resolved on PATH, shim skipped)
+//   argv : the call as the build gave it; argv[0] is the compiler as named
+//   env  : the shim's whole environment as "K=V" (the front-end picks what matters)
+//   tty  : whether the shim's stderr is a terminal
+export interface CompileRequest {
+  t: 'compile';
+  v: number;
+  build: string;
+  cwd: string;
+  exe: string;
+  argv: string[];
+  env: string[];
+  tty: boolean;
+}
+
+// Replies:
+//   hit  : outputs are already in place; write out/err, exit with code
+//   run  : run argv (argv[0] is the executable path) with env additions, then send `done` with id
+//   pass : not cacheable (reason counted); exec the original call unchanged
+//   error: something failed; fail open exactly like pass
+export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number }
+export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[] }
+export interface PassReply { t: 'pass'; reason: string }
+export type CompileReply = HitReply | RunReply | PassReply;
+
+export function parseCompile(m: Record<string, unknown>): CompileRequest {
+  return {
+    t: 'compile',
+    v: m.v as number,
+    build: m.build as string,
+    cwd: str(m, 'cwd'),
+    exe: str(m, 'exe'),
+    argv: strArray(m, 'argv'),
+    env: strArray(m, 'env'),
+    tty: bool(m, 'tty'),
+  };
+}
