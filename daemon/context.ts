@@ -1,0 +1,30 @@
+import type { InstancePaths } from '../ipc/paths.js';
+import type { ResolvedConfig } from './config.js';
+import type { CcFrontend, CcPending } from './frontends/cc.js';
+import type { Logger } from './log.js';
+import type { Stats } from './stats.js';
+import type { LocalStore } from './store/local.js';
+
+export interface Pending {
+  id: string;
+  cc: CcPending;
+  session?: string;
+  created: number;
+}
+
+// Everything a handler may touch; built once by Daemon, passed to every handler.
+export interface DaemonContext {
+  paths: InstancePaths;
+  resolved: ResolvedConfig;
+  log: Logger;
+  stats: Stats;
+  store: LocalStore;
+  cc: CcFrontend;
+  pending: Map<string, Pending>;
+  track(p: Promise<unknown>): void;   // background work close() waits for
+  requestShutdown(): void;
+  startedAt: number;
+  now: () => number;
+}
+
+export type Handler = (msg: Record<string, unknown>, ctx: DaemonContext) => Promise<Record<string, unknown>>;

@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { VriftError } from '../ipc/errors.js';
+import { IpcServer } from '../ipc/server.js';
+import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
+import { CompilerIds } from './compilers.js';
+import { loadConfig, type ResolvedConfig } from './config.js';
+import type { DaemonContext, Pending } from './context.js';
+import { CcFrontend } from './frontends/cc.js';
+import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
+import { handlers } from './handlers/index.js';
+import { DirCache } from './hot/dir-cache.js';
+import { FileHashes } from './hot/file-hashes.js';
+import { fileLogger, type Logger } from './log.js';
+import { Stats } from './stats.js';
+import { LocalStore } from './store/local.js';
+
+export interface DaemonOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  now?: () => number;
+  logger?: Logger;
+  resolved?: ResolvedConfig;
+}
+
+// Version-independent messages: any client may ask who is there, or ask it to go away.
+const ANY_VERSION = new Set(['hello', 'shutdown']);
+const PENDING_TTL_MS = 60 * 60_000;
+
+export class Daemon {
+  private server!: IpcServer;
+  private background = new Set<Promise<unknown>>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastActivity: number;
+  private closing: Promise<void> | undefined;
+  private resolveClosed!: () => void;
+  readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+  readonly ctx: DaemonContext;
+
+  private constructor(ctx: DaemonContext) {
+    this.ctx = ctx;
+    this.lastActivity = ctx.now();
+  }
+
+  static async start(opts: DaemonOptions = {}): Promise<Daemon> {
+    const env = opts.env ?? process.env;
+    const now = opts.now ?? Date.now;
+    const resolved = opts.resolved ?? loadConfig({ env, cwd: opts.cwd });
+    const { paths, config } = resolved;
+    fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(paths.runDir, 0o700);
+    const tmpDir = path.join(paths.runDir, 'tmp');
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    const log = opts.logger ?? fileLogger(paths.logFile, config.log_level);
+    const stats = new Stats(paths.statsFile);
+    const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
+    await store.open();
+
+    const sysdirMemo = new Map<string, Promise<string[]>>();
+    const compilers = new CompilerIds();
+    const cc = new CcFrontend({
+      store,
+      hashes: new FileHashes(now),
+      dirs: new DirCache(now),
+      compilers,
+      systemDirs: (exe, lang, flags) => {
+        const k = [compilers.identity(exe), exe, lang, ...flags].join('\u0000');
+        const memo = sysdirMemo.get(k);
+        if (memo) return memo;
+        const p = systemIncludeDirs(exe, lang, flags);
+        p.catch(() => sysdirMemo.delete(k));
+        sysdirMemo.set(k, p);
+        return p;
+      },
+      baseDir: () => config.base_dir,
+      log: log.child('cc'),
+      now,
+      tmpDir,
+    });
+
+    let daemon: Daemon;
+    const ctx: DaemonContext = {
+      paths, resolved, log, stats, store, cc,
+      pending: new Map<string, Pending>(),
+      track: (p) => daemon.track(p),
+      requestShutdown: () => void daemon.close(),
+      startedAt: now(),
+      now,
+    };
+    daemon = new Daemon(ctx);
+    daemon.server = new IpcServer((m) => daemon.dispatch(m), (err) => log.log('error', 'ipc', 'transport error', { err }));
+    await daemon.server.bind(paths.endpoint);
+    fs.chmodSync(paths.socket, 0o600);
+    daemon.startTimers(config.idle_timeout);
+    log.log('info', 'daemon', 'started', { pid: process.pid, build: BUILD_ID, endpoint: paths.endpoint, store: config.local_path });
+    return daemon;
+  }
+
+  private async dispatch(msg: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.lastActivity = this.ctx.now();
+    const t = msg.t;
+    const handler = typeof t === 'string' && Object.hasOwn(handlers, t) ? handlers[t] : undefined;
+    if (!handler) throw new VriftError('EUNKNOWN', `unknown message type ${JSON.stringify(t)}`);
+    if (!ANY_VERSION.has(t as string) && (msg.v !== PROTOCOL_VERSION || msg.build !== BUILD_ID)) {
+      throw new VriftError('EVERSION', `daemon speaks protocol ${PROTOCOL_VERSION} build ${BUILD_ID}, client sent ${String(msg.v)} ${String(msg.build)}`);
+    }
+    try {
+      return await handler(msg, this.ctx);
+    } catch (err) {
+      const code = err instanceof VriftError ? err.code : 'EINTERNAL';
+      this.ctx.stats.reason('errors', code);
+      this.ctx.log.log(code === 'EINTERNAL' ? 'error' : 'warn', 'handler', `${String(t)} failed`, { err, code });
+      throw err;
+    }
+  }
+
+  track(p: Promise<unknown>) {
+    const q = p.catch(() => {}).finally(() => this.background.delete(q));
+    this.background.add(q);
+  }
+
+  private startTimers(idleMs: number) {
+    const tickMs = Math.max(50, Math.min(60_000, idleMs > 0 ? idleMs / 4 : 60_000));
+    this.idleTimer = setInterval(() => {
+      const now = this.ctx.now();
+      for (const [id, p] of this.ctx.pending) if (now - p.created > PENDING_TTL_MS) this.ctx.pending.delete(id);
+      if (idleMs > 0 && now - this.lastActivity > idleMs && this.ctx.pending.size === 0 && this.background.size === 0) {
+        this.ctx.log.log('info', 'daemon', 'idle shutdown', { idleMs });
+        void this.close();
+      }
+    }, tickMs);
+    this.idleTimer.unref();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.idleTimer) clearInterval(this.idleTimer);
+      await this.server?.close();
+      await Promise.allSettled([...this.background]);
+      await this.ctx.store.close();
+      await this.ctx.stats.close();
+      this.ctx.log.log('info', 'daemon', 'stopped', { pid: process.pid });
+      await this.ctx.log.close();
+      fs.rmSync(this.ctx.paths.socket, { force: true });
+      this.resolveClosed();
+    })();
+    return this.closing;
+  }
+}

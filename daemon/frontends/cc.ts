@@ -1,0 +1,318 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CompileRequest } from '../../ipc/messages/compile.js';
+import type { DoneRequest } from '../../ipc/messages/done.js';
+import type { CompilerIds } from '../compilers.js';
+import { KeyHasher } from '../hash.js';
+import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
+import type { DirCache } from '../hot/dir-cache.js';
+import type { ChannelLogger } from '../log.js';
+import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
+import { argsForMiss, parseGccArgs, type GccCompile } from './gcc/args.js';
+import { defaultTarget, parseDepfile, writeDepfile } from './gcc/depfile.js';
+import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
+import { writeFileAtomic } from './materialize.js';
+
+// The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
+//
+// Direct mode, validated: the direct key covers compiler identity, normalized arguments,
+// the environment that changes output and the source's content. It names a manifest whose
+// entries list every file the compile read (from the compiler's own dependency output) with
+// its hash, plus the include-path candidates that did not exist. An entry is valid when all
+// hashes still match (the daemon's hot table makes that a stat per file) and none of the
+// absent candidates appeared, so a header shadowing another one earlier on the path is a miss.
+
+export interface StoreLike {
+  getBlob(digest: string): Promise<Buffer | undefined>;
+  putBlob(data: Buffer, digest?: string): Promise<string>;
+  getEntry(key: string): Promise<Buffer | undefined>;
+  putEntry(key: string, value: Buffer): Promise<void>;
+}
+
+export interface CcDeps {
+  store: StoreLike;
+  hashes: FileHashes;
+  dirs: DirCache;
+  compilers: CompilerIds;
+  systemDirs: (exe: string, lang: string, flags: string[]) => Promise<string[]>;
+  baseDir: () => string;
+  log: ChannelLogger;
+  now: () => number;
+  tmpDir: string;
+}
+
+export type Outcome =
+  | { kind: 'pass'; reason: string }
+  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number }
+  | { kind: 'miss'; argv: string[]; pending: CcPending };
+
+export interface CcPending {
+  cwd: string;
+  exe: string;
+  env: Record<string, string>;
+  parsed: GccCompile;
+  rel: Relativizer;
+  directKey: string;
+  start: number;
+  depfileToRead: string;
+  ownDepfile: string | undefined;
+  filterSystem: boolean;
+}
+
+export type Finish = { stored: false; reason: string } | { stored: true; bytes: number; write: Promise<void> };
+
+// Environment that changes what the compiler produces or prints.
+const KEY_ENV = [
+  'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'OBJCPLUS_INCLUDE_PATH',
+  'GCC_EXEC_PREFIX', 'COMPILER_PATH', 'SOURCE_DATE_EPOCH', 'GCC_COMPARE_DEBUG', 'CCC_OVERRIDE_OPTIONS',
+  'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'LANGUAGE', 'GCC_COLORS', 'TZ',
+];
+
+// Options whose value is a path, in joined form (the parser hands them to us as they were).
+const PATH_PREFIXES = ['-isystem', '-idirafter', '-iquote', '-include', '-imacros', '-isysroot', '-iprefix', '-iwithprefixbefore', '-iwithprefix', '--sysroot=', '-specs=', '-fprofile-use=', '-fprofile-instr-use=', '-fsanitize-blacklist=', '-fsanitize-ignorelist=', '-I', '-L', '-B'];
+
+// File timestamps come from a coarse kernel clock that can lag real time by a tick.
+const CLOCK_SLACK_MS = 20;
+
+function splitPathArg(arg: string): [string, string] {
+  if (!arg.startsWith('-')) return ['', arg];
+  for (const p of PATH_PREFIXES) if (arg.startsWith(p) && arg.length > p.length) return [p, arg.slice(p.length)];
+  return [arg, ''];
+}
+
+function localDate(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+function isUnder(abs: string, dirs: string[]): boolean {
+  return dirs.some((d) => abs === d || abs.startsWith(d.endsWith('/') ? d : d + '/'));
+}
+
+// Flags that change the built-in include path (passed to the `-v` probe).
+function sysdirFlags(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (/^(-nostdinc|-nostdinc\+\+|-m32|-m64|-mx32|-stdlib=.*|--sysroot=.*|-isysroot.+|--target=.*|-target.+|-std=.*)$/.test(a)) out.push(a);
+    else if ((a === '--sysroot' || a === '-isysroot' || a === '-target') && i + 1 < args.length) out.push(a, args[++i]);
+  }
+  return out;
+}
+
+export class CcFrontend {
+  private manifestLocks = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: CcDeps) {}
+
+  static handles(name: string): boolean {
+    const base = path.basename(name);
+    return /^(.*-)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/.test(base);
+  }
+
+  async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
+    const { cwd, exe } = req;
+    const args = req.argv.slice(1);
+    const parsed = parseGccArgs(args, { cwd, env, readFile: (p) => fs.readFileSync(path.resolve(cwd, p), 'utf8') });
+    if (parsed.kind === 'pass') return { kind: 'pass', reason: parsed.reason };
+
+    const srcAbs = path.resolve(cwd, parsed.source);
+    const src = this.d.hashes.get(srcAbs);
+    if (!src) return { kind: 'pass', reason: 'source_missing' };
+    if (src.flags & F_TIME && !env.SOURCE_DATE_EPOCH) return { kind: 'pass', reason: 'time_macro' };
+    if (src.flags & F_INCBIN) return { kind: 'pass', reason: 'incbin' };
+
+    const rel = new Relativizer(cwd, this.d.baseDir());
+    const h = new KeyHasher('vrift-cc-direct-v1');
+    h.str(this.d.compilers.identity(exe)).str(parsed.lang);
+    const pathIdx = new Set(parsed.pathArgs);
+    for (let i = 0; i < parsed.keyArgs.length; i++) {
+      const a = parsed.keyArgs[i];
+      if (!pathIdx.has(i)) {
+        h.str(a);
+        continue;
+      }
+      const [opt, p] = splitPathArg(a);
+      h.str(opt + rel.key(p));
+      // A file named by an option (-include, -specs=...) is part of the input.
+      const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
+      if (fh) h.str(fh.hash);
+    }
+    h.str(rel.key(parsed.source)).str(src.hash);
+    for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
+    const directKey = h.digest();
+
+    const hit = await this.tryHit(directKey, parsed, cwd);
+    if (hit) return hit;
+
+    const id = crypto.randomBytes(8).toString('hex');
+    const ownDepfile = path.join(this.d.tmpDir, `${id}.d`);
+    const m = argsForMiss(parsed, args, ownDepfile);
+    return {
+      kind: 'miss',
+      argv: [exe, ...m.argv],
+      pending: {
+        cwd, exe, env, parsed, rel, directKey,
+        start: this.d.now(),
+        depfileToRead: path.resolve(cwd, m.depfileToRead),
+        ownDepfile: path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
+        filterSystem: m.filterSystem,
+      },
+    };
+  }
+
+  private valid(e: ManifestEntry, cwd: string): boolean {
+    if (!anchorValid(e.anchor, cwd)) return false;
+    if (e.date && e.date !== localDate(this.d.now())) return false;
+    for (const [form, hash] of e.files) {
+      if (this.d.hashes.get(Relativizer.toAbs(form, cwd))?.hash !== hash) return false;
+    }
+    for (const form of e.absent) if (this.d.dirs.exists(Relativizer.toAbs(form, cwd))) return false;
+    for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeNs) !== mtime) return false;
+    return true;
+  }
+
+  private async tryHit(directKey: string, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
+    const manifest = decodeManifest(await this.d.store.getEntry(directKey));
+    if (!manifest) return undefined;
+    for (const e of manifest.entries) {
+      if (!this.valid(e, cwd)) continue;
+      const result = decodeResult(await this.d.store.getEntry(e.result));
+      if (!result) continue;
+      const obj = result.outputs.find((o) => o.role === 'obj');
+      const data = obj && (await this.d.store.getBlob(obj.digest));
+      if (!data) continue; // evicted or corrupt blob: a miss, and the next store heals it
+      try {
+        writeFileAtomic(path.resolve(cwd, parsed.output), data);
+        if (parsed.depfile) {
+          const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
+          const targets = parsed.depfile.targets.length ? parsed.depfile.targets : [{ value: defaultTarget(parsed.output), quoted: true }];
+          writeFileAtomic(path.resolve(cwd, parsed.depfile.file), Buffer.from(writeDepfile(targets, deps, parsed.depfile.phony)));
+        }
+      } catch (err) {
+        // e.g. the output directory does not exist: let the compiler fail the way it would.
+        this.d.log.debug('materialize failed', { err, output: parsed.output });
+        return { kind: 'pass', reason: 'materialize_failed' };
+      }
+      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
+    }
+    return undefined;
+  }
+
+  // Called when the shim reports the compile it ran. Everything the build could change
+  // next (object, depfiles, inputs' hashes) is read before this returns; the store writes
+  // continue in the background.
+  async finish(p: CcPending, done: DoneRequest & { nocache?: boolean }): Promise<Finish> {
+    try {
+      return await this.finishInner(p, done);
+    } finally {
+      if (p.ownDepfile) fs.rm(p.ownDepfile, { force: true }, () => {});
+    }
+  }
+
+  private async finishInner(p: CcPending, done: DoneRequest & { nocache?: boolean }): Promise<Finish> {
+    const { parsed, cwd, rel } = p;
+    if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
+    if (done.nocache) return { stored: false, reason: 'output_too_big' };
+    const startNs = BigInt(p.start - CLOCK_SLACK_MS) * 1_000_000n;
+
+    const objAbs = path.resolve(cwd, parsed.output);
+    let obj: Buffer;
+    let depText: string;
+    try {
+      const st = fs.statSync(objAbs, { bigint: true });
+      if (st.mtimeNs < startNs) return { stored: false, reason: 'output_not_written' };
+      obj = fs.readFileSync(objAbs);
+      depText = fs.readFileSync(p.depfileToRead, 'utf8');
+    } catch {
+      return { stored: false, reason: 'output_missing' };
+    }
+    const { deps } = parseDepfile(depText);
+    if (deps.length === 0) return { stored: false, reason: 'no_dependencies' };
+
+    const sysdirs = [
+      ...parsed.includeDirs.system.map((d) => path.resolve(cwd, d)),
+      ...(await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed.keyArgs))),
+    ];
+    if (p.filterSystem && parsed.depfile) {
+      const targets = parsed.depfile.targets.length ? parsed.depfile.targets : [{ value: defaultTarget(parsed.output), quoted: true }];
+      const user = deps.filter((d) => !isUnder(path.resolve(cwd, d), sysdirs));
+      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), Buffer.from(writeDepfile(targets, user, parsed.depfile.phony)));
+    }
+
+    // Search order for quote includes, a superset of the angle one: any earlier directory
+    // in which a same-named header could appear later.
+    const srcAbs = path.resolve(cwd, parsed.source);
+    const search = [path.dirname(srcAbs), ...parsed.includeDirs.quote, ...parsed.includeDirs.angle, ...parsed.includeDirs.system]
+      .map((d) => path.resolve(cwd, d))
+      .concat(sysdirs, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
+
+    const files: [string, string][] = [];
+    const absent = new Set<string>();
+    const stamps: [string, string][] = [];
+    const depForms: [string, 0 | 1][] = [];
+    let date: string | null = null;
+    const seen = new Set<string>();
+    for (const d of deps) {
+      const abs = path.resolve(cwd, d);
+      const sys = isUnder(abs, sysdirs);
+      const form = rel.key(d);
+      depForms.push([form, sys ? 1 : 0]);
+      if (seen.has(abs)) continue;
+      seen.add(abs);
+      const fh = this.d.hashes.get(abs);
+      if (!fh) return { stored: false, reason: 'input_missing' };
+      if (fh.mtimeNs >= startNs || fh.ctimeNs >= startNs) return { stored: false, reason: 'input_too_new' };
+      if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { stored: false, reason: 'time_macro' };
+      if (fh.flags & F_INCBIN) return { stored: false, reason: 'incbin' };
+      if (fh.flags & F_HAS_INCLUDE && !sys) return { stored: false, reason: 'has_include' };
+      if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
+      if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeNs)]);
+      files.push([form, fh.hash]);
+      if (abs === srcAbs) continue;
+      const i = search.findIndex((dir) => abs.startsWith(dir + '/'));
+      if (i <= 0) continue;
+      const relName = abs.slice(search[i].length + 1);
+      for (let j = 0; j < i; j++) {
+        const cand = path.join(search[j], relName);
+        if (cand !== abs && !this.d.dirs.exists(cand)) absent.add(rel.key(cand, false));
+      }
+    }
+
+    const anchor = rel.anchor();
+    const embedded = embedsAnchor(obj, anchor[1]) || embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]);
+    const entryAnchor = embedded ? anchor : null;
+
+    const rk = new KeyHasher('vrift-cc-result-v1').str(p.directKey);
+    for (const [f, hsh] of files) rk.str(f).str(hsh);
+    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(date ?? '');
+    for (const [f, m] of stamps) rk.str(f).str(m);
+    const resultKey = rk.digest();
+
+    const entry: ManifestEntry = { files, absent: [...absent], anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+    const write = (async () => {
+      const digest = await this.d.store.putBlob(obj);
+      const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
+      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      await this.addToManifest(p.directKey, entry);
+    })();
+    return { stored: true, bytes: obj.length, write };
+  }
+
+  // Read-modify-write of one manifest, serialized per key inside the daemon.
+  private addToManifest(key: string, entry: ManifestEntry): Promise<void> {
+    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const m: Manifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 1, entries: [] };
+      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      await this.d.store.putEntry(key, encodeEntry({ v: 1, entries }));
+    });
+    const tail = next.catch(() => {});
+    this.manifestLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,72 @@
+import path from 'node:path';
+
+// Base-dir normalization. An absolute path that shares more than `baseDir` with the
+// working directory is keyed relative to cwd, so two checkouts of one project in
+// different directories compute the same key. Relativized forms carry a marker so they
+// never collide with a path the build itself spelled relative (the compiler embeds the
+// two differently). Every relativized path's common ancestor with cwd is an "anchor":
+// if an output contains the anchor's bytes, the output embeds the checkout's location
+// and is only valid there (see anchorOf / scanAnchor).
+export const REL_MARK = '\u0000rel:';
+
+function depth(p: string): number {
+  return p === '/' ? 0 : p.split('/').length - 1;
+}
+
+function commonAncestor(a: string, b: string): string {
+  const as = a.split('/');
+  const bs = b.split('/');
+  let i = 0;
+  while (i < as.length && i < bs.length && as[i] === bs[i]) i++;
+  const c = as.slice(0, i).join('/');
+  return c === '' ? '/' : c;
+}
+
+export class Relativizer {
+  private shortest: string;
+  private readonly baseDepth: number;
+
+  constructor(readonly cwd: string, readonly baseDir: string) {
+    this.shortest = cwd;
+    this.baseDepth = depth(path.resolve(baseDir));
+  }
+
+  // The key form of a path as the build spelled it.
+  // `track` is false for paths that are only checked, never seen by the compiler.
+  key(p: string, track = true): string {
+    if (!path.isAbsolute(p)) return p;
+    const abs = path.normalize(p);
+    const common = commonAncestor(abs, this.cwd);
+    const base = path.resolve(this.baseDir);
+    const under = base === '/' || common === base || common.startsWith(base + '/');
+    if (!under || depth(common) <= this.baseDepth) return abs;
+    if (track && common.length < this.shortest.length) this.shortest = common;
+    return REL_MARK + (path.relative(this.cwd, abs) || '.');
+  }
+
+  // Back from key form to a path usable from this cwd, spelled the way the build would.
+  static toPath(form: string, cwd: string): string {
+    return form.startsWith(REL_MARK) ? path.resolve(cwd, form.slice(REL_MARK.length)) : form;
+  }
+
+  // Absolute path for stat/hash.
+  static toAbs(form: string, cwd: string): string {
+    return path.resolve(cwd, form.startsWith(REL_MARK) ? form.slice(REL_MARK.length) : form);
+  }
+
+  // The anchor: the shortest common ancestor of cwd and every relativized path (cwd
+  // itself when none), as [relative to cwd, absolute].
+  anchor(): [string, string] {
+    return [path.relative(this.cwd, this.shortest) || '.', this.shortest];
+  }
+}
+
+// True when the output embeds the anchor's bytes (debug info, __FILE__, comp_dir...).
+// An anchor of "/" can't be searched for; treat it as embedded (valid only in the same cwd).
+export function embedsAnchor(data: Buffer, anchorAbs: string): boolean {
+  return anchorAbs === '/' || data.indexOf(anchorAbs) !== -1;
+}
+
+export function anchorValid(anchor: [string, string] | null | undefined, cwd: string): boolean {
+  return !anchor || path.resolve(cwd, anchor[0]) === anchor[1];
+}

@@ -1,0 +1,42 @@
+import { parseCompile } from '../../ipc/messages/compile.js';
+import { CcFrontend } from '../frontends/cc.js';
+import type { Handler } from '../context.js';
+
+function envMap(env: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of env) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+export const compile: Handler = async (msg, ctx) => {
+  const req = parseCompile(msg);
+  const env = envMap(req.env);
+  const session = env.VRIFT_SESSION || undefined;
+  ctx.stats.add('requests', session);
+  const pass = (reason: string) => {
+    ctx.stats.reason('uncacheable', reason, session);
+    return { t: 'pass', reason };
+  };
+  if (!ctx.resolved.config.enabled || env.VRIFT_DISABLE === '1') return pass('disabled');
+  if (!req.exe.startsWith('/')) return pass('exe_not_absolute');
+  if (!CcFrontend.handles(req.argv[0] ?? '') && !CcFrontend.handles(req.exe)) return pass('unknown_compiler');
+
+  const outcome = await ctx.cc.lookup(req, env);
+  switch (outcome.kind) {
+    case 'pass':
+      return pass(outcome.reason);
+    case 'hit':
+      ctx.stats.add('hits', session);
+      ctx.stats.add('hit_bytes', session, outcome.bytes);
+      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code };
+    case 'miss': {
+      const id = `${outcome.pending.start.toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+      ctx.pending.set(id, { id, cc: outcome.pending, session, created: ctx.now() });
+      ctx.stats.add('misses', session);
+      return { t: 'run', id, argv: outcome.argv, env: [] };
+    }
+  }
+};

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Daemon } from './daemon.js';
+
+// vriftd: normally started by the shim or `vrift daemon start`, holding the instance lock
+// (an inherited flock'd fd in VRIFT_LOCK_FD, or under flock(1)) for its whole life.
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(`Usage: vriftd [--help]
+
+The vrift daemon: serves compile lookups for one instance (VRIFT_HOME, default ~/.vrift)
+on ipc://$VRIFT_HOME/run/vriftd.sock. It is started on demand by vrift-shim and by
+'vrift daemon start'; stop it with 'vrift daemon stop'. Logs: $VRIFT_HOME/log/vriftd.ndjson.
+`);
+  process.exit(0);
+}
+
+const daemon = await Daemon.start().catch((err) => {
+  process.stderr.write(`vriftd: cannot start: ${(err as Error).message}\n`);
+  process.exit(1);
+});
+const stop = () => void daemon.close();
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.on('uncaughtException', (err) => {
+  daemon.ctx.log.log('error', 'daemon', 'uncaught exception', { err });
+  void daemon.close().finally(() => process.exit(1));
+});
+await daemon.closed;
+process.exit(0);
