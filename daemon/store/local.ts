@@ -1,0 +1,412 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { VriftError } from '../../ipc/errors.js';
+import { digestHex } from '../hash.js';
+import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
+import { encodeEntry } from './entry-file.js';
+import { checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
+import { LruIndex, type Item } from './lru-index.js';
+import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
+import { readVerified, removeIfSame } from './read.js';
+import { isENOENT, mapLimit, scanStore } from './scan.js';
+import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Tier, Usage, VerifyResult } from './types.js';
+import { writeAtomic } from './write.js';
+
+// A temp file this old belongs to a writer that died; younger ones may still be in use
+// by another process sharing the store.
+const STALE_TMP_MS = 60 * 60 * 1000;
+const IO_CONCURRENCY = 16;
+
+function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+// The local tier. Several processes (daemon, CLI) may use one store at once: every file
+// operation tolerates files appearing and vanishing, and the in-memory accounting is
+// only a cache of the disk that `rescan()` rebuilds.
+export class LocalStore implements Tier {
+  readonly name = 'local';
+  readonly root: string;
+  private readonly opts: Readonly<ResolvedOptions>;
+  private readonly index = new LruIndex();
+  private readonly inflightBlobs = new Map<string, Promise<void>>();
+  private readonly ops = new Set<Promise<unknown>>();
+  private readonly pendingTouches = new Map<string, number>();
+  private touchTimer: NodeJS.Timeout | undefined;
+  private touchChain: Promise<void> = Promise.resolve();
+  private limitsRun: Promise<void> | undefined;
+  private scanRun: Promise<void> | undefined;
+  // Changes made while a scan is listing the disk, replayed onto its result.
+  private scanLog: { written: Map<string, Item>; deleted: Set<string> } | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly c: Counters = { corrupt: 0, evictedFiles: 0, evictedBytes: 0, writes: 0, writeBytes: 0, reads: 0, readBytes: 0 };
+
+  private opened: Promise<void> | undefined;
+
+  constructor(options: LocalStoreOptions) {
+    this.opts = resolveOptions(options);
+    this.root = this.opts.root;
+  }
+
+  /** Creates the layout if needed, indexes what is on disk and applies the limits. */
+  open(): Promise<void> {
+    this.opened ??= (async () => {
+      try {
+        await ensureLayout(this.root);
+      } catch (e) {
+        throw new VriftError('ESTORE', `cannot create store at ${this.root}: ${(e as Error).message}`, { cause: e, fields: { root: this.root } });
+      }
+      await this.rescanShared();
+      await this.removeStaleTmp();
+      await this.enforceLimits();
+    })();
+    return this.opened;
+  }
+
+  // ---- Tier ----
+
+  getBlob(digest: string): Promise<Buffer | undefined> {
+    return this.op(async () => this.readRel(relPath('cas', checkHex('digest', digest))));
+  }
+
+  getEntry(key: string): Promise<Buffer | undefined> {
+    return this.op(async () => this.readRel(relPath('ac', checkHex('key', key))));
+  }
+
+  /** Advisory: true if a blob file is present; only `getBlob` verifies it. */
+  hasBlob(digest: string): Promise<boolean> {
+    return this.op(async () => {
+      const rel = relPath('cas', checkHex('digest', digest));
+      return this.index.get(rel) !== undefined || (await this.adoptIfPresent(rel));
+    });
+  }
+
+  putBlob(data: Buffer, digest?: string): Promise<string> {
+    return this.op(async () => {
+      if (digest !== undefined) checkHex('digest', digest);
+      const actual = digestHex(data);
+      // Whatever a peer or remote sends is checked here, before it can enter the store.
+      if (digest !== undefined && digest !== actual) {
+        throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: digest, actual } });
+      }
+      const rel = relPath('cas', actual);
+      let p = this.inflightBlobs.get(rel);
+      if (!p) {
+        p = this.writeBlobOnce(rel, data).finally(() => this.inflightBlobs.delete(rel));
+        this.inflightBlobs.set(rel, p);
+      }
+      await p;
+      return actual;
+    });
+  }
+
+  putEntry(key: string, value: Buffer): Promise<void> {
+    return this.op(async () => {
+      const rel = relPath('ac', checkHex('key', key));
+      await this.write(rel, encodeEntry(key, value), value.length);
+    });
+  }
+
+  /** Waits for running operations, writes back pending last-use times, stops timers. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.opened?.catch(() => {});
+      while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
+      await this.flushTouches();
+    })();
+    return this.closing;
+  }
+
+  // ---- maintenance (CLI: stats, clean, verify) ----
+
+  usage(): Usage {
+    return { blobs: this.index.blobs, entries: this.index.entries, bytes: this.index.bytes, files: this.index.files };
+  }
+
+  counters(): Counters {
+    return { ...this.c };
+  }
+
+  /** Rebuilds the accounting from disk; sees other processes' writes and deletions. */
+  rescan(): Promise<void> {
+    return this.op(() => this.rescanShared());
+  }
+
+  /** No options: apply the configured limits. Otherwise remove what the options select. */
+  clean(o: CleanOptions = {}): Promise<CleanResult> {
+    return this.op(async () => {
+      const maxSize = o.maxSize === undefined ? undefined : nonNegative('maxSize', o.maxSize);
+      const olderThan = o.olderThan === undefined ? undefined : nonNegative('olderThan', o.olderThan);
+      await this.flushTouches();
+      await this.rescanShared();
+      await this.removeStaleTmp();
+      if (o.all) return this.evict(0, undefined, true);
+      if (maxSize === undefined && olderThan === undefined) return this.evictToLimits();
+      return this.evict(maxSize, olderThan === undefined ? undefined : this.opts.now() - olderThan);
+    });
+  }
+
+  /** Re-reads every blob and entry; corrupt ones are removed. Does not count as use. */
+  verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
+    return this.op(async () => {
+      await this.flushTouches();
+      await this.rescanShared();
+      const rels = [...this.index.oldest()].map(([rel]) => rel);
+      const r: VerifyResult = { checked: 0, corrupt: 0, removed: 0, bytes: 0, removedBytes: 0 };
+      let done = 0;
+      await mapLimit(rels, 4, async (rel) => {
+        const res = await readVerified(this.root, rel);
+        if (res.status === 'hit' || res.status === 'corrupt') {
+          r.checked++;
+          r.bytes += res.id.size;
+        }
+        if (res.status === 'corrupt') {
+          r.corrupt++;
+          if (await this.dropCorrupt(rel, res.id, res.reason)) {
+            r.removed++;
+            r.removedBytes += res.id.size;
+          }
+        } else if (res.status === 'miss') {
+          this.forget(rel);
+        } else if (res.status === 'error') {
+          this.opts.log.warn('verify could not read a file', { path: rel, err: res.error });
+        }
+        done++;
+        try {
+          onProgress?.(done, rels.length);
+        } catch (e) {
+          this.opts.log.warn('verify progress callback threw', { err: e });
+        }
+      });
+      return r;
+    });
+  }
+
+  // ---- internals ----
+
+  private op<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new VriftError('ESTORE', 'store is closed', { fields: { root: this.root } }));
+    if (!this.opened) return Promise.reject(new VriftError('ESTORE', 'store used before open()', { fields: { root: this.root } }));
+    const p = this.opened.then(fn);
+    this.ops.add(p);
+    const done = (): void => void this.ops.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async readRel(rel: string): Promise<Buffer | undefined> {
+    const r = await readVerified(this.root, rel);
+    switch (r.status) {
+      case 'hit':
+        this.noteUse(rel, r.id.size);
+        this.c.reads++;
+        this.c.readBytes += r.data.length;
+        return r.data;
+      case 'miss':
+        this.forget(rel);
+        return undefined;
+      case 'corrupt':
+        await this.dropCorrupt(rel, r.id, r.reason);
+        return undefined;
+      case 'error':
+        this.opts.log.warn('store read failed, treating as a miss', { path: rel, err: r.error });
+        return undefined;
+    }
+  }
+
+  private async dropCorrupt(rel: string, id: { dev: number; ino: number; size: number }, reason: string): Promise<boolean> {
+    this.c.corrupt++;
+    this.opts.log.error('corrupt store file removed', {
+      path: rel, reason, err: new VriftError('EINTEGRITY', `corrupt store file ${rel}: ${reason}`),
+    });
+    try {
+      const removed = await removeIfSame(this.root, rel, id);
+      if (removed) this.forget(rel);
+      return removed;
+    } catch (e) {
+      this.opts.log.warn('could not remove corrupt store file', { path: rel, err: e });
+      return false;
+    }
+  }
+
+  /** Indexes a file another process wrote; true if one is there. */
+  private async adoptIfPresent(rel: string): Promise<boolean> {
+    try {
+      const st = await fs.stat(path.join(this.root, rel));
+      if (!st.isFile() || st.size < BLOB_HEADER_SIZE) return false;
+      this.remember(rel, { size: st.size, lastUse: Math.max(st.mtimeMs, this.index.get(rel)?.lastUse ?? 0) });
+      return true;
+    } catch (e) {
+      if (!isENOENT(e)) this.opts.log.warn('store stat failed', { path: rel, err: e });
+      return false;
+    }
+  }
+
+  private async writeBlobOnce(rel: string, data: Buffer): Promise<void> {
+    // Content-addressed: an existing file already holds these bytes (a bad one is
+    // caught and removed by the next read), so only its last use changes.
+    if (this.index.get(rel) !== undefined || (await this.adoptIfPresent(rel))) {
+      this.noteUse(rel, this.index.get(rel)?.size ?? 0);
+      return;
+    }
+    await this.write(rel, encodeBlob(data, this.opts.compressionLevel), data.length);
+  }
+
+  private async write(rel: string, file: Buffer, payloadBytes: number): Promise<void> {
+    const t = this.opts.now();
+    try {
+      await writeAtomic(this.root, rel, file, t, this.opts.io);
+    } catch (e) {
+      this.opts.log.warn('store write failed', { path: rel, err: e });
+      throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });
+    }
+    this.pendingTouches.delete(rel);
+    this.remember(rel, { size: file.length, lastUse: t });
+    this.c.writes++;
+    this.c.writeBytes += payloadBytes;
+    await this.enforceLimits();
+  }
+
+  private remember(rel: string, item: Item): void {
+    this.index.set(rel, item);
+    this.scanLog?.written.set(rel, item);
+    this.scanLog?.deleted.delete(rel);
+  }
+
+  private forget(rel: string): Item | undefined {
+    this.pendingTouches.delete(rel);
+    this.scanLog?.written.delete(rel);
+    this.scanLog?.deleted.add(rel);
+    return this.index.delete(rel);
+  }
+
+  // Hits must not wait on a metadata write: the index is updated now, the file's mtime
+  // (what other processes' scans see) in one batch later.
+  private noteUse(rel: string, size: number): void {
+    const t = this.opts.now();
+    if (!this.index.touch(rel, t)) this.remember(rel, { size, lastUse: t });
+    this.pendingTouches.set(rel, t);
+    if (this.touchTimer === undefined && !this.closing) {
+      this.touchTimer = setTimeout(() => void this.flushTouches(), this.opts.touchDelayMs);
+      this.touchTimer.unref();
+    }
+  }
+
+  private flushTouches(): Promise<void> {
+    clearTimeout(this.touchTimer);
+    this.touchTimer = undefined;
+    this.touchChain = this.touchChain.then(async () => {
+      const batch = [...this.pendingTouches];
+      this.pendingTouches.clear();
+      await mapLimit(batch, IO_CONCURRENCY, async ([rel, t]) => {
+        try {
+          await fs.utimes(path.join(this.root, rel), t / 1000, t / 1000);
+        } catch (e) {
+          if (!isENOENT(e)) this.opts.log.debug('could not record last use', { path: rel, err: e });
+        }
+      });
+    });
+    return this.touchChain;
+  }
+
+  // Internal callers skip op(): they already run inside one, and close() waits for them.
+  private rescanShared(): Promise<void> {
+    return (this.scanRun ??= this.doRescan().finally(() => (this.scanRun = undefined)));
+  }
+
+  private async doRescan(): Promise<void> {
+    const log = (this.scanLog = { written: new Map<string, Item>(), deleted: new Set<string>() });
+    try {
+      const found = await scanStore(this.root);
+      for (const [rel, it] of found) {
+        // Our own unflushed uses are newer than the mtime on disk.
+        it.lastUse = Math.max(it.lastUse, this.index.get(rel)?.lastUse ?? 0);
+      }
+      this.index.reset(found.filter(([rel]) => !log.deleted.has(rel)));
+      for (const [rel, it] of log.written) this.index.set(rel, it);
+    } catch (e) {
+      throw new VriftError('ESTORE', `store scan failed: ${(e as Error).message}`, { cause: e, fields: { root: this.root } });
+    } finally {
+      this.scanLog = undefined;
+    }
+  }
+
+  private async removeStaleTmp(): Promise<void> {
+    const dir = path.join(this.root, TMP_DIR);
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (e) {
+      if (!isENOENT(e)) this.opts.log.warn('cannot list temp dir', { err: e });
+      return;
+    }
+    const cutoff = this.opts.now() - STALE_TMP_MS;
+    await mapLimit(names, IO_CONCURRENCY, async (n) => {
+      try {
+        const st = await fs.lstat(path.join(dir, n));
+        if (st.mtimeMs < cutoff) await fs.rm(path.join(dir, n), { recursive: true, force: true });
+      } catch (e) {
+        if (!isENOENT(e)) this.opts.log.debug('cannot remove stale temp file', { name: n, err: e });
+      }
+    });
+  }
+
+  private overLimits(): boolean {
+    const { maxSize, maxAge, now } = this.opts;
+    if (maxSize > 0 && this.index.bytes > maxSize) return true;
+    if (maxAge > 0) {
+      const first = this.index.oldest().next();
+      if (!first.done && first.value[1].lastUse < now() - maxAge) return true;
+    }
+    return false;
+  }
+
+  // One eviction at a time; a put that lands during one re-checks afterwards.
+  private async enforceLimits(): Promise<void> {
+    while (this.overLimits()) {
+      if (this.limitsRun) {
+        await this.limitsRun;
+        continue;
+      }
+      this.limitsRun = this.evictToLimits().then(
+        () => undefined,
+        (e) => this.opts.log.warn('eviction failed', { err: e }),
+      ).finally(() => (this.limitsRun = undefined));
+      await this.limitsRun;
+      return;
+    }
+  }
+
+  // Like ccache, trim well below the limit so the next few puts do not each evict.
+  private evictToLimits(): Promise<CleanResult> {
+    const { maxSize, maxAge, now } = this.opts;
+    const target = maxSize > 0 && this.index.bytes > maxSize ? Math.floor(maxSize * 0.9) : undefined;
+    return this.evict(target, maxAge > 0 ? now() - maxAge : undefined);
+  }
+
+  /** Removes least recently used files while over `target` bytes or last used before `cutoff`. */
+  private async evict(target: number | undefined, cutoff: number | undefined, all = false): Promise<CleanResult> {
+    const victims: Array<[string, Item]> = [];
+    let bytes = this.index.bytes;
+    for (const [rel, it] of this.index.oldest()) {
+      if (!all && !(target !== undefined && bytes > target) && !(cutoff !== undefined && it.lastUse < cutoff)) break;
+      victims.push([rel, it]);
+      bytes -= it.size;
+    }
+    for (const [rel] of victims) this.forget(rel);
+    const r: CleanResult = { removedFiles: 0, removedBytes: 0 };
+    await mapLimit(victims, IO_CONCURRENCY, async ([rel, it]) => {
+      try {
+        await fs.rm(path.join(this.root, rel), { recursive: true });
+        r.removedFiles++;
+        r.removedBytes += it.size;
+      } catch (e) {
+        if (!isENOENT(e)) this.opts.log.warn('could not evict store file', { path: rel, err: e });
+      }
+    });
+    this.c.evictedFiles += r.removedFiles;
+    this.c.evictedBytes += r.removedBytes;
+    if (r.removedFiles > 0) this.opts.log.info('evicted', { files: r.removedFiles, bytes: r.removedBytes, trigger: all ? 'clean --all' : target !== undefined ? 'size' : 'age' });
+    return r;
+  }
+}

@@ -1,0 +1,75 @@
+import { kindOf } from './layout.js';
+
+export interface Item {
+  /** On-disk bytes (header and compression included): what the size limit is about. */
+  size: number;
+  lastUse: number;
+}
+
+// In-memory accounting of what is on disk. A Map iterates in insertion order, and every
+// use re-inserts its key, so iteration runs from least to most recently used: eviction
+// is exact LRU without sorting. Rebuilt from disk by a scan; other processes' writes and
+// deletions are only seen then, which is why every consumer tolerates drift.
+export class LruIndex {
+  private items = new Map<string, Item>();
+  private bytesTotal = 0;
+  private blobCount = 0;
+
+  get bytes(): number {
+    return this.bytesTotal;
+  }
+  get files(): number {
+    return this.items.size;
+  }
+  get blobs(): number {
+    return this.blobCount;
+  }
+  get entries(): number {
+    return this.items.size - this.blobCount;
+  }
+
+  get(rel: string): Item | undefined {
+    return this.items.get(rel);
+  }
+
+  /** Insert or replace as most recently used. */
+  set(rel: string, item: Item): void {
+    this.delete(rel);
+    this.items.set(rel, { ...item });
+    this.bytesTotal += item.size;
+    if (kindOf(rel) === 'cas') this.blobCount++;
+  }
+
+  /** Marks a use; false when the index does not know the file. */
+  touch(rel: string, t: number): boolean {
+    const it = this.items.get(rel);
+    if (!it) return false;
+    this.items.delete(rel);
+    it.lastUse = Math.max(it.lastUse, t);
+    this.items.set(rel, it);
+    return true;
+  }
+
+  delete(rel: string): Item | undefined {
+    const it = this.items.get(rel);
+    if (!it) return undefined;
+    this.items.delete(rel);
+    this.bytesTotal -= it.size;
+    if (kindOf(rel) === 'cas') this.blobCount--;
+    return it;
+  }
+
+  /** Least recently used first. */
+  *oldest(): IterableIterator<[string, Item]> {
+    yield* this.items.entries();
+  }
+
+  /** Replaces everything with a scan's result; callers pass items in any order. */
+  reset(items: Iterable<[string, Item]>): void {
+    const sorted = [...items].sort((a, b) => a[1].lastUse - b[1].lastUse);
+    this.items.clear();
+    this.bytesTotal = 0;
+    this.blobCount = 0;
+    for (const [rel, it] of sorted) this.set(rel, it);
+  }
+}
