@@ -1,0 +1,20 @@
+#ifndef VRIFT_DAEMON_H
+#define VRIFT_DAEMON_H
+#include <stdint.h>
+
+#include "zmtp.h"
+
+typedef struct {
+  char home[4000]; /* leaves room for the suffixes below */
+  char run_dir[4096];
+  char sock[4096];
+  char lock[4096];
+} vrift_paths;
+
+int paths_init(vrift_paths *p);
+
+/* Connected and handshaken to the daemon, starting it if nobody answers; -1 means
+ * fail open. */
+int daemon_connect(const vrift_paths *p, zmtp_t *z);
+
+#endif

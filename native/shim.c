@@ -1,0 +1,332 @@
+/* vrift-shim: sits where the compiler was, asks vriftd whether this exact call was
+ * done before, and otherwise runs the compiler itself. Anything unexpected falls
+ * back to running the compiler exactly as the build asked (fail open). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "msgpack.h"
+#include "proto.h"
+#include "spawn.h"
+#include "util.h"
+#include "zmtp.h"
+
+extern char **environ;
+
+static const char USAGE[] =
+    "usage: vrift-shim <compiler> [args...]\n"
+    "   or: symlink gcc/cc/g++/c++/clang/clang++/rustc to vrift-shim, first on PATH\n"
+    "\n"
+    "Asks vriftd whether this exact compile was done before and replays it; runs the\n"
+    "compiler otherwise. VRIFT_DISABLE=1 runs the compiler directly.\n";
+
+static int same_file_as_self(const struct stat *st) {
+  static struct stat self;
+  static int have = -1;
+  if (have < 0) have = stat("/proc/self/exe", &self) == 0;
+  return have && st->st_dev == self.st_dev && st->st_ino == self.st_ino;
+}
+
+static int is_runnable(const char *path, struct stat *st) {
+  return stat(path, st) == 0 && S_ISREG(st->st_mode) && access(path, X_OK) == 0;
+}
+
+/* PATH order, like execvp, but never ourselves: a masquerade symlink earlier on PATH
+ * would otherwise make the shim call itself forever. */
+static int path_lookup(const char *name, const char *cwd, char *out, size_t cap) {
+  const char *path = getenv("PATH");
+  if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char *p = path;; ) {
+    const char *e = strchrnul(p, ':');
+    int dl = (int)(e - p);
+    int n;
+    if (dl == 0) n = snprintf(out, cap, "%s/%s", cwd, name);
+    else if (p[0] != '/') n = snprintf(out, cap, "%s/%.*s/%s", cwd, dl, p, name);
+    else n = snprintf(out, cap, "%.*s/%s", dl, p, name);
+    struct stat st;
+    if (n > 0 && (size_t)n < cap && is_runnable(out, &st) && !same_file_as_self(&st)) return 0;
+    if (!*e) break;
+    p = e + 1;
+  }
+  return -1;
+}
+
+static int resolve_compiler(const char *named, int masquerade, const char *cwd, char *out, size_t cap) {
+  const char *base = strrchr(named, '/');
+  base = base ? base + 1 : named;
+  if (masquerade || !strchr(named, '/')) return path_lookup(base, cwd, out, cap);
+  int n = named[0] == '/' ? snprintf(out, cap, "%s", named) : snprintf(out, cap, "%s/%s", cwd, named);
+  if (n < 0 || (size_t)n >= cap) return -1;
+  struct stat st;
+  /* `vrift-shim /path/to/shims/gcc` names ourselves: find the gcc we stand in for. */
+  if (stat(out, &st) == 0 && same_file_as_self(&st)) return path_lookup(base, cwd, out, cap);
+  return 0;
+}
+
+/* The build's own logical directory (symlinks kept) when $PWD is accurate, as
+ * ccache does: relative paths in the arguments are relative to it. */
+static void apparent_cwd(char *out, size_t cap) {
+  const char *pwd = getenv("PWD");
+  struct stat a, b;
+  if (pwd && pwd[0] == '/' && strlen(pwd) < cap && stat(pwd, &a) == 0 && stat(".", &b) == 0 &&
+      a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+    strcpy(out, pwd);
+    return;
+  }
+  if (!getcwd(out, cap)) out[0] = 0;
+}
+
+static void __attribute__((noreturn)) run_original(const char *exe, char **argv) {
+  if (exe[0]) execv(exe, argv);
+  int e = exe[0] ? errno : ENOENT;
+  /* The one message of our own: the build fails here with or without vrift. */
+  dprintf(2, "vrift-shim: %s: %s\n", exe[0] ? exe : argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+static void __attribute__((noreturn)) exit_like(int code, int sig) {
+  if (sig > 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* the compiler's crash is not ours to dump */
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    raise(sig);
+  }
+  _exit(code & 0xff);
+}
+
+
+static void encode_header(buf_t *b, uint32_t nfields, const char *t) {
+  mp_map(b, nfields);
+  mp_cstr(b, "t");
+  mp_cstr(b, t);
+  mp_cstr(b, "v");
+  mp_int(b, VRIFT_PROTOCOL_VERSION);
+  mp_cstr(b, "build");
+  mp_cstr(b, VRIFT_BUILD_ID);
+}
+
+typedef struct {
+  const char *t; uint32_t tn;
+  const uint8_t *out, *err; uint32_t outn, errn;
+  int has_code_int; int64_t code;
+  const char *code_str; uint32_t code_strn;
+  const char *id; uint32_t idn;
+  mp_reader argv, env; uint32_t argc, envc; int has_argv, has_env;
+} reply_t;
+
+static int str_is(const char *s, uint32_t n, const char *lit) {
+  return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+static int check_strs(mp_reader *r, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    const char *s; uint32_t l;
+    if (mp_read_str(r, &s, &l)) return -1;
+  }
+  return 0;
+}
+
+/* Unknown keys are skipped so the daemon can add fields without a protocol bump. */
+static int parse_reply(const buf_t *body, reply_t *rep) {
+  memset(rep, 0, sizeof *rep);
+  mp_reader r = {body->p, body->p + body->len};
+  uint32_t n;
+  if (mp_read_map(&r, &n)) return -1;
+  for (uint32_t i = 0; i < n; i++) {
+    const char *k; uint32_t kl;
+    if (mp_read_str(&r, &k, &kl)) return -1;
+    if (mp_is_nil(&r)) { if (mp_skip(&r)) return -1; continue; }
+    int bad = 0;
+    if (str_is(k, kl, "t")) bad = mp_read_str(&r, &rep->t, &rep->tn);
+    else if (str_is(k, kl, "out")) bad = mp_read_bytes(&r, &rep->out, &rep->outn);
+    else if (str_is(k, kl, "err")) bad = mp_read_bytes(&r, &rep->err, &rep->errn);
+    else if (str_is(k, kl, "id")) bad = mp_read_str(&r, &rep->id, &rep->idn);
+    else if (str_is(k, kl, "code")) {
+      if (mp_read_int(&r, &rep->code) == 0) rep->has_code_int = 1;
+      else { r.p = (const uint8_t *)k + kl; bad = mp_read_str(&r, &rep->code_str, &rep->code_strn); }
+    } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
+      int is_argv = k[0] == 'a';
+      uint32_t c;
+      if (mp_read_array(&r, &c)) return -1;
+      if (is_argv) { rep->argv = r; rep->argc = c; rep->has_argv = 1; }
+      else { rep->env = r; rep->envc = c; rep->has_env = 1; }
+      bad = check_strs(&r, c);
+    } else bad = mp_skip(&r);
+    if (bad) return -1;
+  }
+  return rep->t ? 0 : -1;
+}
+
+static char **strs_dup(mp_reader r, uint32_t n) {
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    const char *s; uint32_t l;
+    if (mp_read_str(&r, &s, &l) || !(v[i] = strndup(s, l))) return NULL;
+  }
+  return v;
+}
+
+/* environ plus the daemon's entries, a daemon entry replacing ours of the same name. */
+static char **merge_env(char **add) {
+  size_t n = 0, m = 0;
+  while (environ[n]) n++;
+  while (add[m]) m++;
+  char **v = calloc(n + m + 1, sizeof *v);
+  if (!v) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *eq = strchr(environ[i], '=');
+    size_t kl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+    int replaced = 0;
+    for (size_t j = 0; j < m && !replaced; j++)
+      replaced = strncmp(add[j], environ[i], kl) == 0 && add[j][kl] == '=';
+    if (!replaced) v[k++] = environ[i];
+  }
+  for (size_t j = 0; j < m; j++) v[k++] = add[j];
+  return v;
+}
+
+static int request(zmtp_t *z, const buf_t *req, buf_t *rep, int64_t timeout) {
+  int64_t dl = now_ms() + timeout;
+  if (zmtp_send(z, req->p, req->len, dl) || zmtp_recv(z, rep, dl)) {
+    dbg("request failed: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* A daemon of another build is asked to leave; the next call starts ours. */
+static void replace_daemon(const vrift_paths *p) {
+  zmtp_t z;
+  if (zmtp_dial(&z, p->sock) != 0) return;
+  buf_t req = {0}, rep = {0};
+  encode_header(&req, 3, "shutdown");
+  if (!req.oom && zmtp_handshake(&z, now_ms() + 2000) == 0) request(&z, &req, &rep, 2000);
+  zmtp_close(&z);
+  buf_free(&req);
+  buf_free(&rep);
+}
+
+static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char *exe, char **cargv, const char *cwd) {
+  char **rargv = rep->has_argv && rep->argc > 0 ? strs_dup(rep->argv, rep->argc) : NULL;
+  char **radd = rep->has_env ? strs_dup(rep->env, rep->envc) : calloc(1, sizeof(char *));
+  char **renv = radd ? merge_env(radd) : NULL;
+  char path[4096];
+  if (!rargv || !renv || !rep->id) { zmtp_close(z); run_original(exe, cargv); }
+  if (strchr(rargv[0], '/')) snprintf(path, sizeof path, "%s", rargv[0]);
+  else if (resolve_compiler(rargv[0], 0, cwd, path, sizeof path)) { zmtp_close(z); run_original(exe, cargv); }
+
+  run_result res;
+  if (run_captured(path, rargv, renv, &res) != 0 || res.exec_errno) {
+    dbg("run %s failed: %s", path, strerror(res.exec_errno ? res.exec_errno : errno));
+    zmtp_close(z);
+    run_original(exe, cargv);
+  }
+  buf_t req = {0}, ack = {0};
+  int sent_out = !res.nocache;
+  encode_header(&req, 7 + (res.nocache != 0) + (res.signal != 0), "done");
+  mp_cstr(&req, "id");
+  mp_str(&req, rep->id, rep->idn);
+  mp_cstr(&req, "code");
+  mp_int(&req, res.code);
+  /* With nocache the captures are incomplete or were not seen: don't ship them. */
+  mp_cstr(&req, "out");
+  mp_bin(&req, sent_out ? res.out.p : NULL, sent_out ? res.out.len : 0);
+  mp_cstr(&req, "err");
+  mp_bin(&req, sent_out ? res.err.p : NULL, sent_out ? res.err.len : 0);
+  if (res.nocache) { mp_cstr(&req, "nocache"); mp_bool(&req, 1); }
+  if (res.signal) { mp_cstr(&req, "signal"); mp_int(&req, res.signal); }
+  if (!req.oom) request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000));
+  zmtp_close(z);
+  exit_like(res.code, res.signal);
+}
+
+int main(int argc, char **argv) {
+  const char *me = strrchr(argv[0], '/');
+  me = me ? me + 1 : argv[0];
+  int masquerade = strncmp(me, "vrift", 5) != 0;
+  char **cargv = argv;
+  if (!masquerade) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+      write_all(argc < 2 ? 2 : 1, USAGE, sizeof USAGE - 1);
+      return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+      dprintf(1, "vrift-shim %s\n", VRIFT_BUILD_ID);
+      return 0;
+    }
+    cargv = argv + 1;
+  }
+  char cwd[4096], exe[4096];
+  apparent_cwd(cwd, sizeof cwd);
+  exe[0] = 0;
+  if (!cwd[0] || resolve_compiler(cargv[0], masquerade, cwd, exe, sizeof exe) != 0) exe[0] = 0;
+  if (!exe[0]) run_original(exe, cargv);
+  const char *dis = getenv("VRIFT_DISABLE");
+  if (dis && !strcmp(dis, "1")) run_original(exe, cargv);
+
+  vrift_paths p;
+  if (paths_init(&p) != 0) run_original(exe, cargv);
+  log_init(p.home);
+
+  zmtp_t *z = malloc(sizeof *z);
+  if (!z || daemon_connect(&p, z) != 0) run_original(exe, cargv);
+
+  buf_t req = {0}, body = {0};
+  encode_header(&req, 8, "compile");
+  mp_cstr(&req, "cwd");
+  mp_cstr(&req, cwd);
+  mp_cstr(&req, "exe");
+  mp_cstr(&req, exe);
+  mp_cstr(&req, "argv");
+  uint32_t n = 0;
+  while (cargv[n]) n++;
+  mp_array(&req, n);
+  for (uint32_t i = 0; i < n; i++) mp_cstr(&req, cargv[i]);
+  mp_cstr(&req, "env");
+  n = 0;
+  while (environ[n]) n++;
+  mp_array(&req, n);
+  for (uint32_t i = 0; i < n; i++) mp_cstr(&req, environ[i]);
+  mp_cstr(&req, "tty");
+  mp_bool(&req, isatty(2));
+  if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
+    zmtp_close(z);
+    run_original(exe, cargv);
+  }
+  buf_free(&req);
+
+  reply_t rep;
+  if (parse_reply(&body, &rep) != 0) {
+    dbg("malformed reply (%zu bytes)", body.len);
+    zmtp_close(z);
+    run_original(exe, cargv);
+  }
+  if (str_is(rep.t, rep.tn, "hit") && rep.has_code_int) {
+    zmtp_close(z);
+    if (rep.outn) write_all(1, rep.out, rep.outn);
+    if (rep.errn) write_all(2, rep.err, rep.errn);
+    _exit((int)(rep.code & 0xff));
+  }
+  if (str_is(rep.t, rep.tn, "run")) do_run(z, &rep, exe, cargv, cwd);
+  zmtp_close(z);
+  if (str_is(rep.t, rep.tn, "error")) {
+    dbg("daemon error %.*s", (int)rep.code_strn, rep.code_str ? rep.code_str : "");
+    if (rep.code_str && str_is(rep.code_str, rep.code_strn, "EVERSION")) replace_daemon(&p);
+  } else if (!str_is(rep.t, rep.tn, "pass")) {
+    dbg("unexpected reply '%.*s'", (int)rep.tn, rep.t);
+  }
+  run_original(exe, cargv);
+}

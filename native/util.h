@@ -1,0 +1,18 @@
+#ifndef VRIFT_UTIL_H
+#define VRIFT_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t now_ms(void);
+void sleep_ms(int ms);
+/* Full write to a blocking fd, retrying short writes and EINTR. */
+int write_all(int fd, const void *p, size_t n);
+/* Integer env var with a default; junk or negative values fall back to the default. */
+int64_t env_ms(const char *name, int64_t dflt);
+int mkdir_p(const char *path, unsigned mode);
+
+/* Diagnostics go to $VRIFT_HOME/log/shim.log, never to the compiler's stdout/stderr. */
+void log_init(const char *home);
+void dbg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
