@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ipcCall } from '../ipc/client.js';
+import { instancePaths } from '../ipc/paths.js';
+import { BUILD_ID } from '../ipc/version.js';
+import { CONFIG_KEYS, loadConfig } from '../daemon/config.js';
+import { ensureDaemon, ping, stopDaemon } from './daemon-control.js';
+import { formatStats, hitRate } from './format.js';
+import { ensureShimsDir } from './shims-dir.js';
+import { runStoreCommand } from './store-commands.js';
+import { runDemo } from './demo.js';
+
+const program = new Command('vrift')
+  .description('vrift: a build-artifact cache under gcc, clang and any build step')
+  .version(BUILD_ID)
+  .showHelpAfterError()
+  .addHelpText('after', `
+Quick use:
+  vrift run -- make -j2          build through the cache, print a summary line
+  CC="vrift-shim gcc" make       or name the shim yourself (CMake: -DCMAKE_C_COMPILER_LAUNCHER=vrift-shim)
+  export PATH="$(vrift shims-dir):$PATH"   masquerade as gcc/cc/g++/c++/clang/clang++
+
+Environment: VRIFT_HOME (instance dir, default ~/.vrift), VRIFT_DISABLE=1, VRIFT_* config overrides.`);
+
+const env = process.env;
+const paths = () => instancePaths(env);
+const fail = (msg: string): never => {
+  process.stderr.write(`vrift: ${msg}\n`);
+  process.exit(2);
+};
+
+const daemon = program.command('daemon').description('start, stop or inspect the background daemon (vriftd)');
+daemon.command('start').description('start the daemon unless one of this version runs').action(async () => {
+  const info = await ensureDaemon(env).catch((e) => fail(e.message));
+  process.stdout.write(`vriftd running, pid ${info.pid}, ${paths().endpoint}\n`);
+});
+daemon.command('stop').description('stop the daemon (it flushes stats first)').action(async () => {
+  const info = await stopDaemon(env).catch((e) => fail(e.message));
+  process.stdout.write(info ? `vriftd ${info.pid} stopped\n` : 'vriftd was not running\n');
+});
+daemon.command('status').description('is the daemon running? exit 0 if so, 1 if not').option('--json', 'machine-readable').action(async (o) => {
+  const info = await ping(paths(), 2000);
+  if (o.json) process.stdout.write(JSON.stringify({ running: !!info, ...info, endpoint: paths().endpoint }) + '\n');
+  else process.stdout.write(info ? `vriftd running: pid ${info.pid}, build ${info.build}, up ${Math.round(info.uptimeMs / 1000)} s, ${paths().endpoint}\n` : 'vriftd is not running\n');
+  process.exitCode = info ? 0 : 1;
+});
+
+program.command('stats').description('show cache statistics (they survive daemon restarts)')
+  .option('--json', 'machine-readable JSON')
+  .option('-z, --zero', 'reset the counters to zero')
+  .option('--session <id>', 'only the calls of one `vrift run` (its VRIFT_SESSION)')
+  .action(async (o) => {
+    await ensureDaemon(env).catch((e) => fail(e.message));
+    const r = await ipcCall(paths().endpoint, { t: 'stats', zero: !!o.zero, session: o.session }).catch((e) => fail(e.message));
+    if (o.zero) process.stdout.write('statistics zeroed\n');
+    else if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n');
+    else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home));
+  });
+
+program.command('clean').description('remove cache entries: everything, or down to a size, or older than an age')
+  .option('--max-size <size>', 'evict least recently used entries until the store is at most this big (e.g. 5GB)')
+  .option('--older-than <age>', 'remove entries not used for this long (e.g. 30d, 12h)')
+  .option('--all', 'remove everything (the default when no other option is given)')
+  .action(async (o) => runStoreCommand('clean', o, env));
+
+program.command('verify').description('rehash every stored blob and entry; drop and report corrupt ones')
+  .option('--json', 'machine-readable result')
+  .action(async (o) => runStoreCommand('verify', o, env));
+
+program.command('config').description('show the effective configuration and where each value came from')
+  .option('--json', 'machine-readable JSON')
+  .action((o) => {
+    let r;
+    try {
+      r = loadConfig({ env });
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    if (o.json) return void process.stdout.write(JSON.stringify({ config: r.config, sources: r.sources, files: r.files }, null, 2) + '\n');
+    process.stdout.write(`# user config: ${r.files.user}\n# project config: ${r.files.project ?? '(no velo.toml found)'}\n[l2_cache]\n`);
+    for (const k of CONFIG_KEYS) {
+      const src = r.sources[k];
+      process.stdout.write(`${k} = ${JSON.stringify(r.config[k])}`.padEnd(56) + `# ${src.source}${src.where ? ` (${src.where})` : ''}\n`);
+    }
+  });
+
+program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/clang/clang++ links to the shim, to put first on PATH')
+  .action(() => void process.stdout.write(ensureShimsDir(paths()) + '\n'));
+
+program.command('run').description('run a build with every compiler call going through vrift; print a summary line')
+  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE)'))
+  .option('-q, --quiet', 'no summary line')
+  .argument('<command...>', 'the build command, after --')
+  .passThroughOptions()
+  .action(async (command: string[], o) => {
+    const session = crypto.randomBytes(6).toString('hex');
+    const childEnv: NodeJS.ProcessEnv = { ...env, VRIFT_SESSION: session };
+    if (o.cacheRemote) childEnv.VRIFT_REMOTE = o.cacheRemote;
+    let shims: string | undefined;
+    try {
+      await ensureDaemon(childEnv);
+      shims = ensureShimsDir(paths());
+    } catch (e) {
+      process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
+    }
+    if (shims) childEnv.PATH = `${shims}${path.delimiter}${env.PATH ?? ''}`;
+    const t0 = process.hrtime.bigint();
+    const code: number = await new Promise((resolve) => {
+      const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });
+      child.on('error', (e) => {
+        process.stderr.write(`vrift: ${command[0]}: ${e.message}\n`);
+        resolve(127);
+      });
+      child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
+    });
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (!o.quiet && shims) {
+      const r = await ipcCall(paths().endpoint, { t: 'stats', session }).catch(() => undefined);
+      const s = r?.stats as { hits: number; misses: number; uncacheable: Record<string, number> } | undefined;
+      if (s) {
+        const unc = Object.values(s.uncacheable).reduce((a, b) => a + b, 0);
+        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${unc} uncacheable, hit rate ${hitRate(s)}\n`);
+      }
+    }
+    process.exitCode = code;
+  });
+
+program.command('demo').description('build a real C project (libuv from Debian sources) twice through vrift and show the speed-up')
+  .option('--dir <dir>', 'work directory', path.join(paths().home, 'demo'))
+  .action(async (o) => {
+    process.exitCode = await runDemo(o.dir, env);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ipcCall } from '../ipc/client.js';
+import { VriftError } from '../ipc/errors.js';
+import { instancePaths, type InstancePaths } from '../ipc/paths.js';
+import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
+
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DAEMON_MAIN = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'main.js');
+export const NATIVE_SHIM = path.join(PACKAGE_ROOT, 'native', 'build', 'vrift-shim');
+
+export interface DaemonInfo { pid: number; build: string; v: number; home: string; uptimeMs: number }
+
+export async function ping(paths: InstancePaths, timeoutMs = 1000): Promise<DaemonInfo | undefined> {
+  if (!fs.existsSync(paths.socket)) return undefined;
+  try {
+    const r = await ipcCall(paths.endpoint, { t: 'hello' }, timeoutMs);
+    return r.t === 'hello' ? (r as unknown as DaemonInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitGone(paths: InstancePaths, pid: number, timeoutMs: number) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
+  throw new VriftError('ETIMEOUT', `daemon ${pid} did not exit within ${timeoutMs} ms`);
+}
+
+export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo | undefined> {
+  const paths = instancePaths(env);
+  const info = await ping(paths);
+  if (!info) return undefined;
+  await ipcCall(paths.endpoint, { t: 'shutdown' }, timeoutMs).catch(() => {});
+  await waitGone(paths, info.pid, timeoutMs);
+  return info;
+}
+
+// Start the daemon unless one of this build answers. The instance lock is taken with
+// flock(1) around the daemon process, the same lock the native shim takes, so concurrent
+// starters end with exactly one daemon. A daemon of another build is stopped first.
+export async function ensureDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo> {
+  const paths = instancePaths(env);
+  let info = await ping(paths);
+  if (info && info.build === BUILD_ID && info.v === PROTOCOL_VERSION) return info;
+  if (info) await stopDaemon(env, timeoutMs);
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+  const child = spawn('flock', ['-n', '-E', '75', paths.lock, process.execPath, DAEMON_MAIN], {
+    detached: true,
+    stdio: 'ignore',
+    env: { ...env, VRIFT_HOME: paths.home },
+    cwd: paths.home,
+  });
+  child.unref();
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    info = await ping(paths, 500);
+    if (info) return info;
+    await sleep(20);
+  }
+  throw new VriftError('ETIMEOUT', `vriftd did not answer on ${paths.endpoint} within ${timeoutMs} ms (see ${paths.logFile})`);
+}

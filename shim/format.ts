@@ -1,0 +1,43 @@
+import bytes from 'bytes';
+
+type Stats = Record<string, unknown> & {
+  requests: number; hits: number; misses: number; compile_failed: number;
+  uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
+  stored: number; stored_bytes: number; since: string;
+  local?: Record<string, number | string>; daemon?: Record<string, number>;
+};
+
+const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
+
+export function hitRate(s: { hits: number; misses: number }): string {
+  const n = s.hits + s.misses;
+  return n === 0 ? '-' : `${((100 * s.hits) / n).toFixed(1)}%`;
+}
+
+export function formatStats(raw: Record<string, unknown>, home: string): string {
+  const s = raw as Stats;
+  const lines: string[] = [];
+  const row = (k: string, v: string | number, extra = '') => lines.push(`  ${k.padEnd(28)}${String(v).padStart(10)}${extra}`);
+  lines.push(`vrift statistics for ${home} (since ${s.since})`);
+  row('compiler calls', s.requests);
+  row('hits', s.hits, `   (hit rate ${hitRate(s)})`);
+  row('misses', s.misses);
+  row('failed compiles (not stored)', s.compile_failed);
+  row('uncacheable', sum(s.uncacheable));
+  for (const [k, v] of Object.entries(s.uncacheable).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
+  row('compiled, not stored', sum(s.not_stored));
+  for (const [k, v] of Object.entries(s.not_stored).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
+  row('errors', sum(s.errors));
+  for (const [k, v] of Object.entries(s.errors).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
+  if (s.local) {
+    const l = s.local;
+    lines.push(`  local store ${l.path}`);
+    row('  results + manifests', Number(l.entries ?? 0));
+    row('  blobs', Number(l.blobs ?? 0));
+    row('  size', bytes(Number(l.bytes ?? 0)) ?? '0B', ` of ${bytes(Number(l.max_size ?? 0))}`);
+    row('  corrupt entries dropped', Number(l.corrupt ?? 0));
+    row('  evicted files', Number(l.evictedFiles ?? 0));
+  }
+  if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}`);
+  return lines.join('\n') + '\n';
+}

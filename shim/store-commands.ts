@@ -1,0 +1,58 @@
+import bytes from 'bytes';
+import ms from 'ms';
+import cliProgress from 'cli-progress';
+import { ipcCall } from '../ipc/client.js';
+import { instancePaths } from '../ipc/paths.js';
+import { loadConfig } from '../daemon/config.js';
+import { LocalStore } from '../daemon/store/local.js';
+import { ping } from './daemon-control.js';
+
+// clean and verify run in the CLI process, on the same store the daemon uses (the store is
+// safe for concurrent processes), with a progress bar; the daemon then rescans its accounting.
+export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<void> {
+  const fail = (msg: string): never => {
+    process.stderr.write(`vrift ${op}: ${msg}\n`);
+    process.exit(2);
+  };
+  let resolved;
+  try {
+    resolved = loadConfig({ env });
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const store = new LocalStore({ root: resolved.config.local_path });
+  await store.open();
+  try {
+    if (op === 'clean') {
+      const maxSize = o.maxSize === undefined ? undefined : bytes.parse(String(o.maxSize));
+      const olderThan = o.olderThan === undefined ? undefined : ms(String(o.olderThan) as ms.StringValue);
+      if (maxSize === null || (maxSize !== undefined && !Number.isFinite(maxSize))) fail(`invalid --max-size ${String(o.maxSize)}`);
+      if (olderThan !== undefined && !Number.isFinite(olderThan)) fail(`invalid --older-than ${String(o.olderThan)}`);
+      const all = o.all === true || (maxSize === undefined && olderThan === undefined);
+      const r = await store.clean({ maxSize: maxSize ?? undefined, olderThan, all });
+      process.stdout.write(`removed ${r.removedFiles} files, ${bytes(r.removedBytes) ?? '0B'}; ${resolved.config.local_path} now holds ${bytes(store.usage().bytes) ?? '0B'}\n`);
+    } else {
+      const bar = process.stderr.isTTY && !o.json ? new cliProgress.SingleBar({ format: 'verify [{bar}] {value}/{total} files', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+      let started = false;
+      let lastLine = 0;
+      const r = await store.verify((done, total) => {
+        if (bar) {
+          if (!started) bar.start(total, 0);
+          started = true;
+          bar.update(done);
+        } else if (!o.json && (done === total || Date.now() - lastLine > 1000)) {
+          lastLine = Date.now();
+          process.stderr.write(`verify: ${done}/${total} files\n`);
+        }
+      });
+      bar?.stop();
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stdout.write(`checked ${r.checked} files (${bytes(r.bytes) ?? '0B'}): ${r.corrupt} corrupt, ${r.removed} removed\n`);
+      if (r.corrupt > 0) process.exitCode = 1;
+    }
+  } finally {
+    await store.close();
+  }
+  const paths = instancePaths(env);
+  if (await ping(paths)) await ipcCall(paths.endpoint, { t: 'store-op', op: 'rescan' }).catch(() => {});
+}
