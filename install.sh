@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# vrift quick start: installs everything it needs (Debian packages when missing, npm
+# dependencies, the TypeScript and native builds), puts vrift, vriftd and vrift-shim on
+# PATH, then runs the demo (a real C project built twice through vrift).
+#   bash install.sh            install + demo
+#   bash install.sh --no-demo  install only
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+PKGS=(gcc g++ clang make cmake util-linux dpkg-dev ccache sccache hyperfine)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "install.sh: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "install.sh: npm dependencies"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+echo "install.sh: building (TypeScript + native shim)"
+npm run build --silent
+
+if [ "$(id -u)" -eq 0 ]; then BIN=/usr/local/bin; else BIN="$HOME/.local/bin"; mkdir -p "$BIN"; fi
+ln -sf "$ROOT/dist/shim/cli.js" "$BIN/vrift"
+ln -sf "$ROOT/dist/daemon/main.js" "$BIN/vriftd"
+ln -sf "$ROOT/native/build/vrift-shim" "$BIN/vrift-shim"
+ln -sf "$ROOT/dist/shim/shim.js" "$BIN/vrift-shim-js"
+echo "install.sh: vrift, vriftd, vrift-shim, vrift-shim-js linked into $BIN"
+case ":$PATH:" in *":$BIN:"*) ;; *) echo "install.sh: add $BIN to your PATH";; esac
+
+if [ "${1:-}" != "--no-demo" ]; then
+  "$BIN/vrift" demo
+fi
