@@ -23,7 +23,7 @@ export async function runDemo(dir: string, env: NodeJS.ProcessEnv): Promise<numb
     say('could not fetch libuv sources (see scripts/fetch-sources.sh)');
     return 1;
   }
-  const tree = fs.readdirSync(srcCache).find((n) => n.startsWith('libuv1-') && fs.statSync(path.join(srcCache, n)).isDirectory());
+  const tree = fs.readdirSync(srcCache).find((n) => n.startsWith('libuv-') && fs.statSync(path.join(srcCache, n)).isDirectory());
   if (!tree) {
     say('libuv tree not found after fetching');
     return 1;

@@ -1,0 +1,272 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { age, instance, run } from './helpers/instance.js';
+
+// Real gcc, the native shim, a real daemon process per test.
+
+function project(t: Parameters<typeof instance>[0]) {
+  const v = instance(t);
+  const files = [
+    v.write('inc/config.h', '#define ANSWER 42\n'),
+    v.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
+    v.write('src/main.c', '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n'),
+  ];
+  age(...files);
+  return v;
+}
+
+const COMPILE = ['-O2', '-Iinc', '-c', 'src/main.c', '-o', 'main.o'];
+
+test('miss then hit gives a byte-identical object', async (t) => {
+  const v = project(t);
+  const plain = await run('gcc', COMPILE.slice(0, -1).concat('plain.o'), { cwd: v.dir });
+  t.is(plain.code, 0);
+  const a = await v.cc(COMPILE);
+  t.is(a.code, 0, a.err);
+  fs.rmSync(path.join(v.dir, 'main.o'));
+  const b = await v.cc(COMPILE);
+  t.is(b.code, 0, b.err);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  const s = await v.stats();
+  t.is(s.misses, 1);
+  t.is(s.hits, 1);
+  t.is(s.stored, 1);
+});
+
+test('a changed transitive header, -D or compiler misses', async (t) => {
+  const v = project(t);
+  t.is((await v.cc(COMPILE)).code, 0);
+  t.is((await v.cc(COMPILE)).code, 0);
+  t.is((await v.stats()).hits, 1);
+
+  age(v.write('inc/config.h', '#define ANSWER 43\n'));
+  t.is((await v.cc(COMPILE)).code, 0);
+  let s = await v.stats();
+  t.is(s.hits, 1, 'header change must miss');
+  t.is(s.misses, 2);
+  const plain = await run('gcc', [...COMPILE.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.is(plain.code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+
+  t.is((await v.cc(['-DEXTRA=1', ...COMPILE])).code, 0);
+  s = await v.stats();
+  t.is(s.misses, 3, '-D change must miss');
+
+  // A wrapper compiler: changing its bytes changes the compiler identity.
+  const wrapper = v.write('bin/mycc', '#!/bin/sh\nexec gcc "$@"\n');
+  fs.chmodSync(wrapper, 0o755);
+  age(wrapper);
+  t.is((await v.cc(COMPILE, { compiler: wrapper })).code, 0);
+  t.is((await v.cc(COMPILE, { compiler: wrapper })).code, 0);
+  s = await v.stats();
+  t.is(s.misses, 4);
+  t.is(s.hits, 2);
+  fs.writeFileSync(wrapper, '#!/bin/sh\n# v2\nexec gcc "$@"\n');
+  age(wrapper);
+  t.is((await v.cc(COMPILE, { compiler: wrapper })).code, 0);
+  t.is((await v.stats()).misses, 5, 'changed compiler must miss');
+});
+
+test('a removed header fails the compile instead of being served', async (t) => {
+  const v = project(t);
+  t.is((await v.cc(COMPILE)).code, 0);
+  fs.rmSync(path.join(v.dir, 'inc/config.h'));
+  const r = await v.cc(COMPILE);
+  t.not(r.code, 0);
+  t.regex(r.err, /config\.h/);
+  t.is((await v.stats()).hits, 0);
+});
+
+test('a same-named header earlier on the include path is not shadowed by a stale hit', async (t) => {
+  const v = project(t);
+  fs.mkdirSync(path.join(v.dir, 'first'));
+  const args = ['-Ifirst', ...COMPILE];
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 1);
+  // config.h now appears in a directory searched before inc/.
+  age(v.write('first/config.h', '#define ANSWER 7\n'));
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 1, 'the new header must be seen');
+  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+});
+
+test('warnings are replayed on a hit; stdout and stderr bytes are exact', async (t) => {
+  const v = instance(t);
+  age(v.write('w.c', 'int f(int x) { int unused; return x; }\n'));
+  const a = await v.cc(['-Wall', '-c', 'w.c', '-o', 'w.o']);
+  t.is(a.code, 0);
+  t.regex(a.err, /unused variable/);
+  const b = await v.cc(['-Wall', '-c', 'w.c', '-o', 'w.o']);
+  t.is(b.code, 0);
+  t.deepEqual(b.stderr, a.stderr);
+  t.deepEqual(b.stdout, a.stdout);
+  t.is((await v.stats()).hits, 1);
+});
+
+test('a failing compile fails every time and stores nothing', async (t) => {
+  const v = instance(t);
+  age(v.write('bad.c', 'int f(void) { return nope; }\n'));
+  const plain = await run('gcc', ['-c', 'bad.c', '-o', 'bad.o'], { cwd: v.dir });
+  for (let i = 0; i < 2; i++) {
+    const r = await v.cc(['-c', 'bad.c', '-o', 'bad.o']);
+    t.is(r.code, plain.code);
+    t.not(r.code, 0);
+    t.is(r.err, plain.err);
+  }
+  const s = await v.stats();
+  t.is(s.compile_failed, 2);
+  t.is(s.hits, 0);
+  t.is(s.stored, 0);
+});
+
+test('uncacheable calls behave exactly as without vrift, with a counted reason', async (t) => {
+  const v = instance(t);
+  age(v.write('a.c', 'int a(void) { return 1; }\n'), v.write('b.c', 'int main(void) { return 0; }\n'));
+  const cases: [string[], string][] = [
+    [['a.c', 'b.c', '-o', 'prog'], 'link'],
+    [['-E', 'a.c'], 'preprocess_only'],
+    [['-c', 'a.c', 'b.c'], 'multiple_sources'],
+    [['-c', 'a.c', '-o', '-'], 'output_stdout'],
+  ];
+  for (const [args, reason] of cases) {
+    const plain = await run('gcc', args, { cwd: v.dir });
+    const r = await v.cc(args);
+    t.is(r.code, plain.code, args.join(' '));
+    t.deepEqual(r.stdout, plain.stdout, args.join(' '));
+    t.is(r.err, plain.err);
+    const s = await v.stats();
+    t.true((s.uncacheable[reason] ?? 0) >= 1, `${reason}: ${JSON.stringify(s.uncacheable)}`);
+  }
+  const s = await v.stats();
+  t.is(s.hits + s.misses, 0);
+});
+
+test('depfiles are right on a hit, with -MT and another -o', async (t) => {
+  const v = project(t);
+  const args = ['-Iinc', '-MD', '-MP', '-MT', 'custom-target', '-MF', 'main.d', '-c', 'src/main.c', '-o', 'main.o'];
+  t.is((await v.cc(args)).code, 0);
+  const missDep = fs.readFileSync(path.join(v.dir, 'main.d'), 'utf8');
+  const plain = await run('gcc', args, { cwd: v.dir });
+  t.is(plain.code, 0);
+  t.is(missDep, fs.readFileSync(path.join(v.dir, 'main.d'), 'utf8'));
+  fs.rmSync(path.join(v.dir, 'main.d'));
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 1);
+  t.is(fs.readFileSync(path.join(v.dir, 'main.d'), 'utf8'), missDep);
+
+  // Another object name, default target: the hit must name the new object.
+  fs.mkdirSync(path.join(v.dir, 'obj'));
+  const args2 = ['-Iinc', '-MMD', '-c', 'src/main.c', '-o', 'obj/other.o'];
+  const p2 = await run('gcc', args2, { cwd: v.dir });
+  t.is(p2.code, 0);
+  const want = fs.readFileSync(path.join(v.dir, 'obj/other.d'), 'utf8');
+  fs.rmSync(path.join(v.dir, 'obj/other.d'));
+  t.is((await v.cc(args2)).code, 0, 'miss with -MMD');
+  t.is(fs.readFileSync(path.join(v.dir, 'obj/other.d'), 'utf8'), want);
+  fs.rmSync(path.join(v.dir, 'obj/other.d'));
+  t.is((await v.cc(args2)).code, 0);
+  t.is(fs.readFileSync(path.join(v.dir, 'obj/other.d'), 'utf8'), want);
+  t.true((await v.stats()).hits >= 2);
+});
+
+test('8 identical compiles in parallel all succeed with identical objects', async (t) => {
+  const v = project(t);
+  const outs = Array.from({ length: 8 }, (_, i) => `p${i}.o`);
+  const rs = await Promise.all(outs.map((o) => v.cc(['-O2', '-Iinc', '-c', 'src/main.c', '-o', o])));
+  for (const r of rs) t.is(r.code, 0, r.err);
+  const first = fs.readFileSync(path.join(v.dir, outs[0]));
+  for (const o of outs) t.deepEqual(fs.readFileSync(path.join(v.dir, o)), first);
+  const again = await v.cc(['-O2', '-Iinc', '-c', 'src/main.c', '-o', 'again.o']);
+  t.is(again.code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'again.o')), first);
+  const s = await v.stats();
+  t.is(s.hits + s.misses, 9);
+  t.true(s.hits >= 1);
+});
+
+test('a corrupt stored blob is detected, dropped and rebuilt', async (t) => {
+  const v = project(t);
+  t.is((await v.cc(COMPILE)).code, 0);
+  const good = fs.readFileSync(path.join(v.dir, 'main.o'));
+  const casDir = path.join(v.home, 'l2', 'cas-v1');
+  const blobs = fs.readdirSync(casDir).flatMap((d) => fs.readdirSync(path.join(casDir, d)).map((f) => path.join(casDir, d, f)));
+  t.is(blobs.length, 1);
+  const buf = fs.readFileSync(blobs[0]);
+  buf[buf.length - 5] ^= 0xff;
+  fs.writeFileSync(blobs[0], buf);
+  fs.rmSync(path.join(v.dir, 'main.o'));
+  t.is((await v.cc(COMPILE)).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), good);
+  let s = await v.stats();
+  t.is(s.hits, 0, 'a corrupt blob is never served');
+  t.is(s.local.corrupt, 1);
+  t.is((await v.cc(COMPILE)).code, 0);
+  s = await v.stats();
+  t.is(s.hits, 1, 'rebuilt entry serves again');
+  const verify = await v.vrift(['verify', '--json']);
+  t.is(verify.code, 0, verify.out + verify.err);
+  t.is(JSON.parse(verify.out).corrupt, 0);
+});
+
+test('__TIME__ is never cached; __DATE__ is cached for the day', async (t) => {
+  const v = instance(t);
+  age(v.write('time.c', 'const char *t = __TIME__;\n'), v.write('date.c', 'const char *d = __DATE__;\n'));
+  await v.cc(['-c', 'time.c', '-o', 'time.o']);
+  await v.cc(['-c', 'time.c', '-o', 'time.o']);
+  let s = await v.stats();
+  t.is(s.hits, 0);
+  t.is(s.uncacheable.time_macro, 2);
+  await v.cc(['-c', 'date.c', '-o', 'date.o']);
+  await v.cc(['-c', 'date.c', '-o', 'date.o']);
+  s = await v.stats();
+  t.is(s.hits, 1);
+  // With SOURCE_DATE_EPOCH the time is fixed, so __TIME__ is cacheable and keyed by it.
+  const sde = { SOURCE_DATE_EPOCH: '1700000000' };
+  await v.cc(['-c', 'time.c', '-o', 'time.o'], { env: sde });
+  await v.cc(['-c', 'time.c', '-o', 'time.o'], { env: sde });
+  t.is((await v.stats()).hits, 2);
+  await v.cc(['-c', 'time.c', '-o', 'time.o'], { env: { SOURCE_DATE_EPOCH: '1700000999' } });
+  t.is((await v.stats()).hits, 2);
+});
+
+test('a header modified during the compile is not stored', async (t) => {
+  const v = project(t);
+  // A compiler wrapper that edits the header while "compiling".
+  const wrapper = v.write('bin/slowcc', `#!/bin/sh\ngcc "$@"; rc=$?\necho '/* touched */' >> ${path.join(v.dir, 'inc/config.h')}\nexit $rc\n`);
+  fs.chmodSync(wrapper, 0o755);
+  age(wrapper);
+  t.is((await v.cc(COMPILE, { compiler: wrapper })).code, 0);
+  const s = await v.stats();
+  t.is(s.stored, 0);
+  t.is(s.not_stored.input_too_new, 1);
+});
+
+test('malformed and truncated IPC messages get an error reply and the daemon keeps serving', async (t) => {
+  const v = project(t);
+  t.is((await v.cc(COMPILE)).code, 0);
+  const { Request } = await import('zeromq');
+  const sock = new Request({ receiveTimeout: 5000, linger: 0 });
+  sock.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
+  const { decode } = await import('../ipc/codec.js');
+  for (const garbage of [Buffer.from('not msgpack at all \xff\xfe'), Buffer.from([0x85, 0xa1]), Buffer.from([0x81, 0xa1, 0x74, 0xa7]), Buffer.alloc(0)]) {
+    await sock.send(garbage);
+    const [reply] = await sock.receive();
+    const m = decode(reply);
+    t.is(m.t, 'error');
+    t.is(m.code, 'EBADMSG');
+  }
+  const { encode } = await import('../ipc/codec.js');
+  await sock.send(encode({ t: 'compile', v: 1, build: '0.1.0', cwd: 5 }));
+  t.is(decode((await sock.receive())[0]).code, 'EBADMSG');
+  await sock.send(encode({ t: 'no-such-thing', v: 1, build: '0.1.0' }));
+  t.is(decode((await sock.receive())[0]).code, 'EUNKNOWN');
+  await sock.send(encode({ t: 'compile', v: 999, build: 'x' }));
+  t.is(decode((await sock.receive())[0]).code, 'EVERSION');
+  sock.close();
+  fs.rmSync(path.join(v.dir, 'main.o'));
+  t.is((await v.cc(COMPILE)).code, 0);
+  t.is((await v.stats()).hits, 1);
+});

@@ -1,0 +1,469 @@
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encode } from '../ipc/codec.js';
+import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
+import { FakeDaemon, RawRouter, socketPath, type Msg } from './helpers/fake-daemon.js';
+
+// The native shim (native/build/vrift-shim) against real libzmq ROUTER sockets, real
+// compilers and real child processes. Build it first: make -C native.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHIM = path.join(ROOT, 'native', 'build', 'vrift-shim');
+const FAKE_DAEMON_JS = path.join(ROOT, 'dist', 'test', 'helpers', 'fake-daemon.js');
+const SYS_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+// A compiler stand-in that shows exactly what it was given: argv (NUL-separated, into
+// $DUMP), "ran <argv0>" on stdout, "ran-err" on stderr, optional $PRINT_BYTES bytes of
+// 'x' on stdout, exit $EXIT_CODE. A binary, because a #! script never sees its argv[0].
+const DUMPARGS_C = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  const char *d = getenv("DUMP");
+  if (d) { FILE *f = fopen(d, "ab"); for (int i = 0; i < argc; i++) fwrite(argv[i], 1, strlen(argv[i]) + 1, f); fclose(f); }
+  printf("ran %s\\n", argv[0]); fflush(stdout);
+  fprintf(stderr, "ran-err\\n");
+  const char *n = getenv("PRINT_BYTES");
+  for (long i = 0, m = n ? atol(n) : 0; i < m; i++) putchar('x');
+  const char *a = getenv("VRIFT_ADDED");
+  if (a) printf("added=%s marker=%s\\n", a, getenv("MARKER"));
+  return getenv("EXIT_CODE") ? atoi(getenv("EXIT_CODE")) : 0;
+}
+`;
+
+let toolsDir = '';
+
+test.before(() => {
+  if (!fs.existsSync(SHIM)) throw new Error(`${SHIM} missing: run make -C native`);
+  toolsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-tools-'));
+  fs.writeFileSync(path.join(toolsDir, 'dumpargs.c'), DUMPARGS_C);
+  execFileSync('gcc', ['-O1', '-o', path.join(toolsDir, 'dumpargs'), path.join(toolsDir, 'dumpargs.c')]);
+});
+
+test.after.always(() => {
+  if (toolsDir) fs.rmSync(toolsDir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on('data', (b: Buffer) => out.push(b));
+    p.stderr.on('data', (b: Buffer) => err.push(b));
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+  });
+}
+
+// One isolated world per test: its own VRIFT_HOME (so its own socket and lock), a
+// work dir, and a daemon command that exits at once unless the test says otherwise.
+function world(t: { teardown: (fn: () => void) => void }) {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-ns-')));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const home = path.join(dir, 'home');
+  const work = path.join(dir, 'work');
+  fs.mkdirSync(work);
+  const dump = path.join(dir, 'argv.dump');
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${toolsDir}:${SYS_PATH}`,
+    HOME: dir,
+    VRIFT_HOME: home,
+    VRIFT_DAEMON: '/bin/false',
+    DUMP: dump,
+  };
+  const shim = (args: string[], extra: NodeJS.ProcessEnv = {}) => run(SHIM, args, { env: { ...env, ...extra }, cwd: work });
+  const dumped = (): string[][] => {
+    if (!fs.existsSync(dump)) return [];
+    // argv lists are appended one after another; each starts with the program name.
+    const parts = fs.readFileSync(dump, 'latin1').split('\0').slice(0, -1);
+    const calls: string[][] = [];
+    for (const p of parts) {
+      if (p === 'dumpargs' || p.endsWith('/dumpargs') || p === 'gcc') calls.push([p]);
+      else calls[calls.length - 1].push(p);
+    }
+    return calls;
+  };
+  return { dir, home, work, env, shim, dumped };
+}
+
+const DUMPARGS = () => path.join(toolsDir, 'dumpargs');
+
+function envList(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+function asBuf(v: unknown): Buffer {
+  return Buffer.from(v as Uint8Array);
+}
+
+test('proto.h carries the protocol version and build id of ipc/version.ts', async (t) => {
+  const h = fs.readFileSync(path.join(ROOT, 'native', 'proto.h'), 'utf8');
+  t.regex(h, new RegExp(`^#define VRIFT_PROTOCOL_VERSION ${PROTOCOL_VERSION}$`, 'm'));
+  t.regex(h, new RegExp(`^#define VRIFT_BUILD_ID "${BUILD_ID.replace(/\./g, '\\.')}"$`, 'm'));
+  const w = world(t);
+  const r = await w.shim(['--version']);
+  t.is(r.code, 0);
+  t.is(r.stdout.toString(), `vrift-shim ${BUILD_ID}\n`);
+  const help = await w.shim(['--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout.toString(), /usage: vrift-shim <compiler>/);
+});
+
+test('handshake and round trip with a libzmq ROUTER: the compile request, then a hit replayed byte for byte', async (t) => {
+  const w = world(t);
+  const out = Buffer.from([0x00, 0xff, 0x0a, 0x41, 0xc1, 0x80]);
+  const err = Buffer.from('warning: \u00e9t\u00e9\n\0tail');
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'hit', out, err, code: 7 }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', '-c', 'a b.c', '-o', 'a.o', ''], { MARKER: 'm=1' });
+  t.is(r.code, 7);
+  t.deepEqual(r.stdout, out);
+  t.deepEqual(r.stderr, err);
+  t.deepEqual(w.dumped(), [], 'a hit must not run the compiler');
+  t.is(d.requests.length, 1);
+  const m = d.requests[0];
+  t.deepEqual(m, {
+    t: 'compile',
+    v: PROTOCOL_VERSION,
+    build: BUILD_ID,
+    cwd: w.work,
+    exe: DUMPARGS(),
+    argv: ['dumpargs', '-c', 'a b.c', '-o', 'a.o', ''],
+    env: envList({ ...w.env, MARKER: 'm=1' }),
+    tty: false,
+  });
+});
+
+test('pass: the real gcc runs with the exact argv and produces its object', async (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.work, 'a.c'), 'int answer(void) { return 42; }\n');
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'pass', reason: 'test' }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['gcc', '-c', 'a.c', '-o', 'out file.o', '-DX="a b"']);
+  t.is(r.code, 0, r.stderr.toString());
+  t.true(fs.existsSync(path.join(w.work, 'out file.o')));
+  t.deepEqual(d.requests[0].argv, ['gcc', '-c', 'a.c', '-o', 'out file.o', '-DX="a b"']);
+  t.is(d.requests[0].exe, '/usr/bin/gcc');
+
+  const args = ['dumpargs', '-c', 'x y.c', '', '-o', 'a.o', '--weird=\u00fc'];
+  const r2 = await w.shim(args);
+  t.is(r2.code, 0);
+  t.is(r2.stdout.toString(), 'ran dumpargs\n');
+  t.deepEqual(w.dumped(), [args.map((a) => Buffer.from(a).toString('latin1'))]);
+});
+
+test('run: output passes through, env is merged, and done carries the captured bytes and status', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.t === 'compile'
+      ? { t: 'run', id: 'job-1', argv: [DUMPARGS(), '-c', 'a.c', '-fextra'], env: ['VRIFT_ADDED=yes', 'MARKER=over'] }
+      : { t: 'ok' },
+  );
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', '-c', 'a.c'], { MARKER: 'orig', EXIT_CODE: '0' });
+  t.is(r.code, 0);
+  const expectedOut = `ran ${DUMPARGS()}\nadded=yes marker=over\n`;
+  t.is(r.stdout.toString(), expectedOut);
+  t.is(r.stderr.toString(), 'ran-err\n');
+  t.deepEqual(w.dumped(), [[DUMPARGS(), '-c', 'a.c', '-fextra']]);
+  const done = d.of('done');
+  t.is(done.length, 1);
+  t.like(done[0], { t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, id: 'job-1', code: 0 });
+  t.is(asBuf(done[0].out).toString(), expectedOut);
+  t.is(asBuf(done[0].err).toString(), 'ran-err\n');
+  t.false('nocache' in done[0]);
+  t.false('signal' in done[0]);
+});
+
+test('a failing compiler: its exit status reaches the build through run and through pass', async (t) => {
+  const w = world(t);
+  fs.writeFileSync(path.join(w.work, 'bad.c'), 'int f(void) { return }\n');
+  let mode: 'run' | 'pass' = 'run';
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.t === 'done' ? { t: 'ok' } : mode === 'run' ? { t: 'run', id: 'j', argv: m.argv as string[], env: [] } : { t: 'pass', reason: 'x' },
+  );
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs'], { EXIT_CODE: '3' });
+  t.is(r.code, 3);
+  t.like(d.of('done')[0], { code: 3 });
+
+  const g = await w.shim(['gcc', '-c', 'bad.c']);
+  t.is(g.code, 1);
+  t.regex(g.stderr.toString(), /error/);
+  t.is(asBuf(d.of('done')[1].err).toString(), g.stderr.toString());
+  t.like(d.of('done')[1], { code: 1 });
+
+  mode = 'pass';
+  const p = await w.shim(['gcc', '-c', 'bad.c']);
+  t.is(p.code, 1);
+  t.regex(p.stderr.toString(), /error/);
+});
+
+test('run: a compiler killed by a signal kills the shim with it, and done says so', async (t) => {
+  const w = world(t);
+  const script = path.join(w.dir, 'dies.sh');
+  fs.writeFileSync(script, '#!/bin/sh\necho before\nkill -TERM $$\n', { mode: 0o755 });
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'sig', argv: [script], env: [] }));
+  t.teardown(() => d.close());
+  const r = await w.shim([script]);
+  t.is(r.signal, 'SIGTERM');
+  t.is(r.stdout.toString(), 'before\n');
+  t.like(d.of('done')[0], { id: 'sig', code: 128 + 15, signal: 15 });
+});
+
+test('run: output past the 64 MiB capture cap still reaches the build, and done is marked nocache', async (t) => {
+  const w = world(t);
+  const n = 64 * 1024 * 1024 + 10;
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'big', argv: [DUMPARGS()], env: [] }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs'], { PRINT_BYTES: String(n) });
+  t.is(r.code, 0);
+  t.is(r.stdout.length, `ran ${DUMPARGS()}\n`.length + n);
+  const done = d.of('done')[0];
+  t.is(done.nocache, true);
+  t.is(asBuf(done.out).length, 0);
+});
+
+test('fail open: no daemon can start (the daemon command exits, or does not exist)', async (t) => {
+  const w = world(t);
+  for (const daemon of ['/bin/false', path.join(w.dir, 'no-such-daemon')]) {
+    const r = await w.shim(['dumpargs', '-x'], { VRIFT_DAEMON: daemon, EXIT_CODE: '5' });
+    t.is(r.code, 5, daemon);
+    t.is(r.stdout.toString(), 'ran dumpargs\n');
+    t.is(r.stderr.toString(), 'ran-err\n', 'the shim adds nothing of its own');
+  }
+  t.deepEqual(w.dumped(), [['dumpargs', '-x'], ['dumpargs', '-x']]);
+  t.true(fs.existsSync(path.join(w.home, 'run', 'vriftd.lock')), 'the shim tried to start a daemon');
+  t.is(fs.statSync(path.join(w.home, 'run')).mode & 0o777, 0o700);
+});
+
+test('fail open: a daemon that accepts but never answers (after the request, and during the handshake)', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, () => 'hang');
+  const r = await w.shim(['dumpargs', 'a'], { VRIFT_TIMEOUT_MS: '200' });
+  t.is(r.code, 0);
+  t.is(r.stdout.toString(), 'ran dumpargs\n');
+  t.is(d.requests.length, 1, 'the request did reach the daemon');
+  await d.close();
+
+  // A plain unix listener: accepts, never speaks ZMTP.
+  const w2 = world(t);
+  fs.mkdirSync(path.join(w2.home, 'run'), { recursive: true });
+  let accepted = 0;
+  const conns: net.Socket[] = [];
+  const srv = net.createServer((c) => {
+    accepted++;
+    conns.push(c);
+  });
+  await new Promise<void>((res) => srv.listen(socketPath(w2.home), res));
+  t.teardown(() => {
+    conns.forEach((c) => c.destroy());
+    srv.close();
+  });
+  const r2 = await w2.shim(['dumpargs', 'b'], { VRIFT_CONNECT_TIMEOUT_MS: '200' });
+  t.is(r2.code, 0);
+  t.is(r2.stdout.toString(), 'ran dumpargs\n');
+  t.is(accepted, 1);
+  t.deepEqual(w2.dumped(), [['dumpargs', 'b']]);
+});
+
+test('autostart: 8 concurrent first calls start exactly one daemon, which holds the lock', async (t) => {
+  const w = world(t);
+  const daemon = path.join(w.dir, 'fake-vriftd');
+  fs.writeFileSync(daemon, `#!/bin/sh\nexec ${process.execPath} ${FAKE_DAEMON_JS}\n`, { mode: 0o755 });
+  const starts = path.join(w.home, 'starts.ndjson');
+  t.teardown(() => {
+    if (!fs.existsSync(starts)) return;
+    for (const l of fs.readFileSync(starts, 'utf8').trim().split('\n')) {
+      try {
+        process.kill(JSON.parse(l).pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  const extra = { VRIFT_DAEMON: daemon, FAKE_BIND_DELAY_MS: '400', VRIFT_START_TIMEOUT_MS: '60000' };
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => w.shim(['dumpargs', `n${i}`], extra)));
+  for (const r of rs) {
+    t.is(r.code, 0);
+    t.is(r.stdout.toString(), 'ran dumpargs\n');
+  }
+  const lines = fs.readFileSync(starts, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines.length, 1, 'exactly one daemon start');
+  t.is(lines[0].lockFd, 3);
+  t.is(lines[0].lockFdIno, lines[0].lockIno, 'the daemon inherited the lock file as VRIFT_LOCK_FD');
+  t.is(lines[0].cwd, '/');
+  const reqs = fs.readFileSync(path.join(w.home, 'requests.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.deepEqual(reqs.map((r) => (r.argv as string[])[1]).sort(), Array.from({ length: 8 }, (_, i) => `n${i}`).sort());
+
+  // With the daemon up, later calls start nothing.
+  const again = await w.shim(['dumpargs', 'later'], extra);
+  t.is(again.code, 0);
+  t.is(fs.readFileSync(starts, 'utf8').trim().split('\n').length, 1);
+});
+
+test('masquerade: a symlink named gcc first on PATH runs the real gcc, not itself', async (t) => {
+  const w = world(t);
+  const shims = path.join(w.dir, 'shims');
+  fs.mkdirSync(shims);
+  fs.symlinkSync(SHIM, path.join(shims, 'gcc'));
+  fs.writeFileSync(path.join(w.work, 'a.c'), 'int main(void) { return 0; }\n');
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'pass', reason: 'test' }));
+  t.teardown(() => d.close());
+  const env = { ...w.env, PATH: `${shims}:${SYS_PATH}` };
+  const r = await run('gcc', ['-c', 'a.c', '-o', 'a.o'], { env, cwd: w.work });
+  t.is(r.code, 0, r.stderr.toString());
+  t.true(fs.existsSync(path.join(w.work, 'a.o')));
+  t.is(d.requests.length, 1, 'the shim asked once and did not call itself');
+  t.like(d.requests[0], { exe: '/usr/bin/gcc', argv: ['gcc', '-c', 'a.c', '-o', 'a.o'] });
+
+  // Called by a path to the symlink: still the real gcc, argv[0] untouched.
+  const r2 = await run(path.join(shims, 'gcc'), ['-c', 'a.c', '-o', 'b.o'], { env, cwd: w.work });
+  t.is(r2.code, 0, r2.stderr.toString());
+  t.true(fs.existsSync(path.join(w.work, 'b.o')));
+  t.like(d.requests[1], { exe: '/usr/bin/gcc', argv: [path.join(shims, 'gcc'), '-c', 'a.c', '-o', 'b.o'] });
+});
+
+test('a wrapper script compiler stays in the loop (found on PATH after the shim; run on pass and on run)', async (t) => {
+  const w = world(t);
+  const shims = path.join(w.dir, 'shims');
+  const wrap = path.join(w.dir, 'wrap');
+  fs.mkdirSync(shims);
+  fs.mkdirSync(wrap);
+  fs.symlinkSync(SHIM, path.join(shims, 'gcc'));
+  const marker = path.join(w.dir, 'wrapper.log');
+  fs.writeFileSync(path.join(wrap, 'gcc'), `#!/bin/sh\necho "$@" >> ${marker}\nexec /usr/bin/gcc "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(w.work, 'a.c'), 'int main(void) { return 0; }\n');
+  let mode: 'pass' | 'run' = 'pass';
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.t === 'done' ? { t: 'ok' } : mode === 'pass' ? { t: 'pass', reason: 'x' } : { t: 'run', id: 'w', argv: [m.exe as string, ...(m.argv as string[]).slice(1)], env: [] },
+  );
+  t.teardown(() => d.close());
+  const env = { ...w.env, PATH: `${shims}:${wrap}:${SYS_PATH}` };
+  const r = await run('gcc', ['-c', 'a.c', '-o', 'a.o'], { env, cwd: w.work });
+  t.is(r.code, 0, r.stderr.toString());
+  t.is(d.requests[0].exe, path.join(wrap, 'gcc'));
+  mode = 'run';
+  const r2 = await run('gcc', ['-c', 'a.c', '-o', 'b.o'], { env, cwd: w.work });
+  t.is(r2.code, 0, r2.stderr.toString());
+  t.is(fs.readFileSync(marker, 'utf8'), '-c a.c -o a.o\n-c a.c -o b.o\n');
+  t.true(fs.existsSync(path.join(w.work, 'b.o')));
+  t.like(d.of('done')[0], { id: 'w', code: 0 });
+});
+
+test('long frames both ways: a >255-byte and a >64 KiB body, request and reply', async (t) => {
+  const w = world(t);
+  const small = 'a'.repeat(300);
+  const bigEnv = 'B'.repeat(100 * 1024);
+  const out300 = Buffer.alloc(300, 0x6f);
+  const err200k = Buffer.alloc(200 * 1024);
+  for (let i = 0; i < err200k.length; i++) err200k[i] = (i * 7) & 0xff;
+  let reply: 'small' | 'big' = 'small';
+  const d = await FakeDaemon.start(w.home, () =>
+    reply === 'small' ? { t: 'hit', out: out300, err: Buffer.from('e'), code: 0 } : { t: 'hit', out: Buffer.alloc(0), err: err200k, code: 2 },
+  );
+  t.teardown(() => d.close());
+  // Request of ~400 bytes (long frame, <64 KiB), reply 300+ bytes.
+  const r1 = await run(SHIM, ['dumpargs', small], { env: { PATH: w.env.PATH, VRIFT_HOME: w.home, VRIFT_DAEMON: '/bin/false' }, cwd: w.work });
+  t.is(r1.code, 0);
+  t.deepEqual(r1.stdout, out300);
+  t.is(encode(d.requests[0]).length > 255 && encode(d.requests[0]).length < 65536, true);
+  t.deepEqual(d.requests[0].argv, ['dumpargs', small]);
+  // Request of >100 KiB, reply of 200 KiB.
+  reply = 'big';
+  const r2 = await w.shim(['dumpargs'], { BIG: bigEnv });
+  t.is(r2.code, 2);
+  t.deepEqual(r2.stderr, err200k);
+  t.true((d.requests[1].env as string[]).includes(`BIG=${bigEnv}`));
+});
+
+test('done with a >64 KiB body', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'l', argv: [DUMPARGS()], env: [] }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs'], { PRINT_BYTES: String(150 * 1024) });
+  t.is(r.code, 0);
+  const done = d.of('done')[0];
+  t.deepEqual(asBuf(done.out), r.stdout);
+  t.is(r.stdout.length, `ran ${DUMPARGS()}\n`.length + 150 * 1024);
+});
+
+const MALFORMED: Array<[string, Buffer]> = [
+  ['not msgpack', Buffer.from([0xc1, 0xc1, 0xc1])],
+  ['empty body', Buffer.alloc(0)],
+  ['an array, not a map', encode(['hit', 1] as unknown as object)],
+  ['a map without t', encode({ out: Buffer.from('x'), code: 0 })],
+  ['hit with a string code', encode({ t: 'hit', out: Buffer.from('x'), err: Buffer.alloc(0), code: 'zero' })],
+  ['truncated hit', encode({ t: 'hit', out: Buffer.from('should not appear'), err: Buffer.alloc(0), code: 0 }).subarray(0, 12)],
+  ['run without argv', encode({ t: 'run', id: 'x', env: [] })],
+  ['unknown reply type', encode({ t: 'teleport' })],
+  ['deeply nested junk', Buffer.concat([Buffer.from([0x81, 0xa1, 0x74]), Buffer.alloc(100000, 0x91)])],
+];
+
+for (const [name, body] of MALFORMED) {
+  test(`fail open on a malformed reply: ${name}`, async (t) => {
+    const w = world(t);
+    const d = await RawRouter.start(w.home, body);
+    t.teardown(() => d.close());
+    const r = await w.shim(['dumpargs', 'm'], { EXIT_CODE: '4' });
+    t.is(r.code, 4);
+    t.is(r.stdout.toString(), 'ran dumpargs\n');
+    t.is(r.stderr.toString(), 'ran-err\n');
+    t.is(d.requests.length, 1);
+    t.deepEqual(w.dumped(), [['dumpargs', 'm']]);
+  });
+}
+
+test('EVERSION: the old daemon is asked to shut down on a new connection, the compile still runs', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.t === 'compile' ? { t: 'error', code: 'EVERSION', message: 'daemon is 0.0.9' } : { t: 'ok' },
+  );
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', 'v']);
+  t.is(r.code, 0);
+  t.is(r.stdout.toString(), 'ran dumpargs\n');
+  t.deepEqual(d.requests.map((m) => m.t), ['compile', 'shutdown']);
+  t.deepEqual(d.requests[1], { t: 'shutdown', v: PROTOCOL_VERSION, build: BUILD_ID });
+});
+
+test('an error reply other than EVERSION just fails open', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'error', code: 'ESTORE', message: 'disk full' }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', 'e']);
+  t.is(r.code, 0);
+  t.deepEqual(d.requests.map((m) => m.t), ['compile']);
+  t.deepEqual(w.dumped(), [['dumpargs', 'e']]);
+});
+
+test('VRIFT_DISABLE=1 runs the compiler without asking; VRIFT_DEBUG=1 logs to shim.log, not stderr', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'pass', reason: 'x' }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', 'off'], { VRIFT_DISABLE: '1' });
+  t.is(r.code, 0);
+  t.deepEqual(w.dumped(), [['dumpargs', 'off']]);
+  t.is(d.requests.length, 0);
+
+  await d.close();
+  const dbg = await w.shim(['dumpargs', 'dbg'], { VRIFT_DEBUG: '1' });
+  t.is(dbg.stderr.toString(), 'ran-err\n');
+  const log = fs.readFileSync(path.join(w.home, 'log', 'shim.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Msg);
+  t.true(log.length > 0);
+  t.true(log.every((l) => l.ch === 'shim' && typeof l.msg === 'string'));
+});
