@@ -582,22 +582,27 @@ test('use before open() and after close() rejects with ESTORE', async (t) => {
   await s.close(); // idempotent
 });
 
-test.serial('close() waits for running operations and leaves no handles or timers', async (t) => {
-  const resources = (): string[] => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').sort();
-  const before = resources();
+test.serial('close() waits for running operations and leaves no timers or open files', async (t) => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const fds = (): string[] => fs.readdirSync('/proc/self/fd').sort();
   const root = path.join(await tempDir(t), 'l2');
+  const timersBefore = timers();
+  const fdsBefore = fds();
   const clock = { t: T0 };
   const s = new LocalStore({ root, now: () => clock.t, touchDelayMs: 3_600_000 });
   await s.open();
   const d = await s.putBlob(Buffer.from('handles'));
   clock.t = T0 + 1000;
   await s.getBlob(d); // arms the touch timer
-  t.true(resources().includes('Timeout'));
+  t.is(timers(), timersBefore + 1);
   const big = randomBytes(1 << 20);
   const pending = s.putBlob(big);
+  const reading = s.getBlob(d);
   await s.close();
   t.true(fs.existsSync(blobPath(root, digestHex(big)))); // finished, not abandoned
   t.is(await pending, digestHex(big));
+  t.deepEqual(await reading, Buffer.from('handles'));
   t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + 1000);
-  t.deepEqual(resources(), before);
+  t.is(timers(), timersBefore);
+  t.deepEqual(fds(), fdsBefore);
 });

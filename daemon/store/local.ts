@@ -287,8 +287,8 @@ export class LocalStore implements Tier {
     if (!this.index.touch(rel, t)) this.remember(rel, { size, lastUse: t });
     this.pendingTouches.set(rel, t);
     if (this.touchTimer === undefined && !this.closing) {
+      // Kept ref'd: a process that exits without close() still records its hits first.
       this.touchTimer = setTimeout(() => void this.flushTouches(), this.opts.touchDelayMs);
-      this.touchTimer.unref();
     }
   }
 
