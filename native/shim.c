@@ -58,15 +58,21 @@ static int path_lookup(const char *name, const char *cwd, char *out, size_t cap)
   return -1;
 }
 
-static int resolve_compiler(const char *named, int masquerade, const char *cwd, char *out, size_t cap) {
+/* *named_self: the call named the shim itself, so argv[0] must not reach the
+ * compiler as is (gcc finds cc1 relative to argv[0]'s directory). */
+static int resolve_compiler(const char *named, int masquerade, const char *cwd, char *out, size_t cap, int *named_self) {
   const char *base = strrchr(named, '/');
   base = base ? base + 1 : named;
+  *named_self = masquerade;
   if (masquerade || !strchr(named, '/')) return path_lookup(base, cwd, out, cap);
   int n = named[0] == '/' ? snprintf(out, cap, "%s", named) : snprintf(out, cap, "%s/%s", cwd, named);
   if (n < 0 || (size_t)n >= cap) return -1;
   struct stat st;
   /* `vrift-shim /path/to/shims/gcc` names ourselves: find the gcc we stand in for. */
-  if (stat(out, &st) == 0 && same_file_as_self(&st)) return path_lookup(base, cwd, out, cap);
+  if (stat(out, &st) == 0 && same_file_as_self(&st)) {
+    *named_self = 1;
+    return path_lookup(base, cwd, out, cap);
+  }
   return 0;
 }
 
@@ -226,7 +232,7 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   char path[4096];
   if (!rargv || !renv || !rep->id) { zmtp_close(z); run_original(exe, cargv); }
   if (strchr(rargv[0], '/')) snprintf(path, sizeof path, "%s", rargv[0]);
-  else if (resolve_compiler(rargv[0], 0, cwd, path, sizeof path)) { zmtp_close(z); run_original(exe, cargv); }
+  else if (resolve_compiler(rargv[0], 0, cwd, path, sizeof path, &(int){0})) { zmtp_close(z); run_original(exe, cargv); }
 
   run_result res;
   if (run_captured(path, rargv, renv, &res) != 0 || res.exec_errno) {
@@ -272,8 +278,13 @@ int main(int argc, char **argv) {
   char cwd[4096], exe[4096];
   apparent_cwd(cwd, sizeof cwd);
   exe[0] = 0;
-  if (!cwd[0] || resolve_compiler(cargv[0], masquerade, cwd, exe, sizeof exe) != 0) exe[0] = 0;
+  int named_self = 0;
+  if (!cwd[0] || resolve_compiler(cargv[0], masquerade, cwd, exe, sizeof exe, &named_self) != 0) exe[0] = 0;
   if (!exe[0]) run_original(exe, cargv);
+  /* The daemon sees the call as named; the compiler sees itself as it would with no
+   * shim on PATH: same basename (clang's driver mode), its own directory (gcc's). */
+  char *named0 = cargv[0];
+  if (named_self) cargv[0] = exe;
   const char *dis = getenv("VRIFT_DISABLE");
   if (dis && !strcmp(dis, "1")) run_original(exe, cargv);
 
@@ -294,7 +305,7 @@ int main(int argc, char **argv) {
   uint32_t n = 0;
   while (cargv[n]) n++;
   mp_array(&req, n);
-  for (uint32_t i = 0; i < n; i++) mp_cstr(&req, cargv[i]);
+  for (uint32_t i = 0; i < n; i++) mp_cstr(&req, i ? cargv[i] : named0);
   mp_cstr(&req, "env");
   n = 0;
   while (environ[n]) n++;

@@ -336,6 +336,14 @@ test('masquerade: a symlink named gcc first on PATH runs the real gcc, not itsel
   t.is(r2.code, 0, r2.stderr.toString());
   t.true(fs.existsSync(path.join(w.work, 'b.o')));
   t.like(d.requests[1], { exe: '/usr/bin/gcc', argv: [path.join(shims, 'gcc'), '-c', 'a.c', '-o', 'b.o'] });
+
+  // The daemon sees the call as named; the compiler sees its own path as argv[0]
+  // (gcc locates cc1 from it: the symlink's directory would break it).
+  fs.symlinkSync(SHIM, path.join(shims, 'dumpargs'));
+  const r3 = await run(path.join(shims, 'dumpargs'), ['-v'], { env: { ...env, PATH: `${shims}:${toolsDir}:${SYS_PATH}` }, cwd: w.work });
+  t.is(r3.code, 0);
+  t.deepEqual(w.dumped(), [[DUMPARGS(), '-v']]);
+  t.like(d.requests[2], { exe: DUMPARGS(), argv: [path.join(shims, 'dumpargs'), '-v'] });
 });
 
 test('a wrapper script compiler stays in the loop (found on PATH after the shim; run on pass and on run)', async (t) => {
