@@ -1,0 +1,144 @@
+import type { Comparison } from './artifacts.js';
+import type { MicroResult } from './micro.js';
+import type { BuildStats, DaemonInfo } from './tools.js';
+
+// The results document (written as JSON) and its markdown rendering.
+
+export type Phase = 'cold' | 'warm';
+
+export interface BuildRecord {
+  workload: string;
+  tool: string;
+  phase: Phase;
+  run: number;
+  seconds: number;
+  loadBefore: string;
+  loadAfter: string;
+  stats: BuildStats | null;
+  artifacts?: Omit<Comparison, 'differ' | 'missing' | 'extra' | 'nondeterministic'> & {
+    differ: number; missing: number; extra: number; nondeterministic: number; examples: string[];
+  };
+}
+
+export interface Results {
+  id: string;
+  startedAt: string;
+  finishedAt?: string;
+  command: string;
+  host: Record<string, unknown>;
+  versions: Record<string, string>;
+  options: Record<string, unknown>;
+  sources: { name: string; source: string; version: string }[];
+  tools: { name: string; unavailable?: string }[];
+  builds: BuildRecord[];
+  micro: (MicroResult & { workload: string })[];
+  daemon: Record<string, DaemonInfo | null>;
+  errors: string[];
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+const load1 = (l: string) => Number(l.split(' ')[0]);
+
+function statsCell(s: BuildStats | null | undefined): string {
+  if (!s) return 'n/a';
+  const v = (x: number | null) => (x === null ? '?' : String(x));
+  return `${v(s.hits)}/${v(s.misses)}/${v(s.uncacheable)}`;
+}
+
+export function renderMarkdown(r: Results): string {
+  const toolNames = r.tools.map((t) => t.name);
+  const workloads = [...new Set(r.builds.map((b) => b.workload))];
+  const times = (w: string, t: string, p: Phase) =>
+    r.builds.filter((b) => b.workload === w && b.tool === t && b.phase === p).map((b) => b.seconds);
+  const med = (w: string, t: string, p: Phase) => median(times(w, t, p));
+  const L: string[] = [];
+
+  L.push(`# vrift benchmark ${r.id}`, '');
+  L.push(`\`${r.command}\` — ${r.host.cpus} × ${r.host.cpuModel}, ${r.host.memGiB} GiB, ${r.host.kernel}; node ${r.host.node}`);
+  L.push(`versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  L.push(`sources: ${r.sources.map((s) => `${s.source} ${s.version}`).join(', ')}`);
+  const skipped = r.tools.filter((t) => t.unavailable);
+  if (skipped.length) L.push(`not measured: ${skipped.map((t) => `${t.name} (${t.unavailable})`).join(', ')}`);
+  L.push('');
+
+  L.push(`## Clean builds, median seconds (-j${r.options.jobs}; cold = empty cache, warm = full cache)`, '');
+  L.push(`| workload | phase | ${toolNames.join(' | ')} | vrift/ccache | vrift/sccache | vrift/plain | runs | load1 min–max |`);
+  L.push(`|---|---|${toolNames.map(() => '---:').join('|')}|---:|---:|---:|---:|---|`);
+  for (const w of workloads) {
+    for (const p of ['cold', 'warm'] as const) {
+      const cells = toolNames.map((t) => f2(med(w, t, p)));
+      const v = med(w, 'vrift', p);
+      const loads = r.builds.filter((b) => b.workload === w && b.phase === p).map((b) => load1(b.loadBefore));
+      const n = Math.max(0, ...toolNames.map((t) => times(w, t, p).length));
+      L.push(`| ${w} | ${p} | ${cells.join(' | ')} | ${ratio(v, med(w, 'ccache', p))} | ${ratio(v, med(w, 'sccache', p))} | ${ratio(v, med(w, 'plain', p))} | ${n} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
+    }
+  }
+  L.push('');
+
+  const cached = toolNames.filter((t) => t !== 'plain');
+  if (cached.length) {
+    L.push('## Hits / misses / uncacheable, last run of each phase (from each tool\'s own stats)', '');
+    L.push(`| workload | phase | ${cached.join(' | ')} |`);
+    L.push(`|---|---|${cached.map(() => '---').join('|')}|`);
+    for (const w of workloads) {
+      for (const p of ['cold', 'warm'] as const) {
+        const cells = cached.map((t) => {
+          const bs = r.builds.filter((b) => b.workload === w && b.tool === t && b.phase === p);
+          return bs.length ? statsCell(bs[bs.length - 1].stats) : 'n/a';
+        });
+        L.push(`| ${w} | ${p} | ${cells.join(' | ')} |`);
+      }
+    }
+    L.push('');
+  }
+
+  L.push('## Objects byte-identical to the plain build', '');
+  L.push('| workload | tool | builds | objects compared | identical | differ | missing/extra | nondeterministic in plain |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const w of workloads) {
+    for (const t of cached) {
+      const bs = r.builds.filter((b) => b.workload === w && b.tool === t && b.artifacts);
+      if (!bs.length) continue;
+      const worst = bs.reduce((a, b) => (b.artifacts!.differ + b.artifacts!.missing + b.artifacts!.extra >
+        a.artifacts!.differ + a.artifacts!.missing + a.artifacts!.extra ? b : a));
+      const a = worst.artifacts!;
+      const verdict = bs.every((b) => b.artifacts!.ok) ? '' : ' ⚠';
+      L.push(`| ${w} | ${t}${verdict} | ${bs.length} | ${a.compared} | ${a.identical} | ${a.differ} | ${a.missing}/${a.extra} | ${a.nondeterministic} |`);
+    }
+  }
+  L.push('');
+
+  if (r.micro.length) {
+    L.push('## One translation unit, per invocation (hyperfine -N)', '');
+    const cc = r.micro.find((m) => m.tool === 'ccache' && m.name.includes('hit'));
+    L.push('| what | median ms | p99 ms | runs | vs ccache hit |');
+    L.push('|---|---:|---:|---:|---:|');
+    for (const m of r.micro) {
+      L.push(`| ${m.name}${m.error ? ` (error: ${m.error.slice(0, 80)})` : ''} | ${f2(m.median_ms)} | ${f2(m.p99_ms)} | ${m.runs} | ${cc ? ratio(m.median_ms, cc.median_ms) : 'n/a'} |`);
+    }
+    L.push('');
+  }
+
+  const daemons = Object.entries(r.daemon).filter(([, d]) => d);
+  if (daemons.length) {
+    L.push('## vrift daemon after the last build', '');
+    for (const [w, d] of daemons) {
+      const store = Object.entries(d!.store ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'n/a';
+      L.push(`- ${w}: pid ${d!.pid ?? 'n/a'}, VmRSS ${d!.rssKiB !== undefined ? `${(d!.rssKiB / 1024).toFixed(1)} MiB` : 'n/a'}; store: ${store}`);
+    }
+    L.push('');
+  }
+
+  if (r.errors.length) {
+    L.push('## Errors', '', ...r.errors.map((e) => `- ${e.split('\n')[0]}`), '');
+  }
+  return L.join('\n');
+}
