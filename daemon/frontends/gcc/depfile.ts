@@ -11,7 +11,8 @@ export interface Depfile {
 
 /**
  * Parses make syntax as the compilers write it: `\ ` and the 2N+1-backslash rule for
- * blanks, `\#`, `$$`, backslash-newline continuations, comments, several rules.
+ * blanks, `\#`, `$$`, backslash-newline continuations, several rules; a `#` comment only
+ * at the start of a line.
  */
 export function parseDepfile(text: string): Depfile {
   let targets: string[] | null = null;
@@ -82,8 +83,8 @@ export function parseDepfile(text: string): Depfile {
       endLine();
       continue;
     }
-    if (c === '#') {
-      endWord();
+    // Compilers never write comments, but they write -MT targets verbatim, `#` included.
+    if (c === '#' && !inWord && lineTargets.length === 0 && !afterColon) {
       while (i + 1 < n && text[i + 1] !== '\n') i++;
       continue;
     }
