@@ -231,8 +231,8 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   char **renv = radd ? merge_env(radd) : NULL;
   char path[4096];
   if (!rargv || !renv || !rep->id) { zmtp_close(z); run_original(exe, cargv); }
-  if (strchr(rargv[0], '/')) snprintf(path, sizeof path, "%s", rargv[0]);
-  else if (resolve_compiler(rargv[0], 0, cwd, path, sizeof path, &(int){0})) { zmtp_close(z); run_original(exe, cargv); }
+  /* Resolved like the build's own call, so a bare name never finds the shim. */
+  if (resolve_compiler(rargv[0], 0, cwd, path, sizeof path, &(int){0})) { zmtp_close(z); run_original(exe, cargv); }
 
   run_result res;
   if (run_captured(path, rargv, renv, &res) != 0 || res.exec_errno) {
