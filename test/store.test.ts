@@ -297,6 +297,31 @@ test('last use survives a restart through batched mtime updates', async (t) => {
   t.true(fs.existsSync(blobPath(root, ds[3])));
 });
 
+test('rescan keeps this process\'s unflushed uses and writes that land during the scan', async (t) => {
+  const { store, root, clock } = await mk(t, { maxSize: 3 * FILE });
+  const ds: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    clock.t = T0 + i * 1000;
+    ds.push(await store.putBlob(randomBytes(SIZE)));
+  }
+  clock.t = T0 + 5000;
+  await store.getBlob(ds[0]); // mtime on disk still says T0
+  await store.rescan();
+  clock.t = T0 + 6000;
+  await store.putBlob(randomBytes(SIZE)); // 4 > 3 files: the two least recently used go
+  t.true(fs.existsSync(blobPath(root, ds[0])));
+  t.false(fs.existsSync(blobPath(root, ds[1])));
+  t.false(fs.existsSync(blobPath(root, ds[2])));
+
+
+  const b = await mk(t); // no size limit
+  await Promise.all(Array.from({ length: 400 }, (_, i) => b.store.putEntry(key(`many${i}`), Buffer.from('v'))));
+  const scanning = b.store.rescan();
+  await Promise.all(Array.from({ length: 20 }, (_, i) => b.store.putEntry(key(`late${i}`), Buffer.from('v'))));
+  await scanning;
+  t.is(b.store.usage().entries, 420);
+});
+
 test('touches are flushed by the timer without close()', async (t) => {
   const { store, root, clock } = await mk(t, { touchDelayMs: 5 });
   const d = await store.putBlob(Buffer.from('timer'));
