@@ -17,6 +17,7 @@ const program = new Command('vrift')
   .description('vrift: a build-artifact cache under gcc, clang and any build step')
   .version(BUILD_ID)
   .showHelpAfterError()
+  .enablePositionalOptions()
   .addHelpText('after', `
 Quick use:
   vrift run -- make -j2          build through the cache, print a summary line

@@ -109,7 +109,7 @@ test('warnings are replayed on a hit; stdout and stderr bytes are exact', async 
 test('a failing compile fails every time and stores nothing', async (t) => {
   const v = instance(t);
   age(v.write('bad.c', 'int f(void) { return nope; }\n'));
-  const plain = await run('gcc', ['-c', 'bad.c', '-o', 'bad.o'], { cwd: v.dir });
+  const plain = await run('gcc', ['-c', 'bad.c', '-o', 'bad.o'], { cwd: v.dir, env: v.env });
   for (let i = 0; i < 2; i++) {
     const r = await v.cc(['-c', 'bad.c', '-o', 'bad.o']);
     t.is(r.code, plain.code);
@@ -132,7 +132,7 @@ test('uncacheable calls behave exactly as without vrift, with a counted reason',
     [['-c', 'a.c', '-o', '-'], 'output_stdout'],
   ];
   for (const [args, reason] of cases) {
-    const plain = await run('gcc', args, { cwd: v.dir });
+    const plain = await run('gcc', args, { cwd: v.dir, env: v.env });
     const r = await v.cc(args);
     t.is(r.code, plain.code, args.join(' '));
     t.deepEqual(r.stdout, plain.stdout, args.join(' '));

@@ -9,8 +9,9 @@ import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes }
 import type { DirCache } from '../hot/dir-cache.js';
 import type { ChannelLogger } from '../log.js';
 import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
-import { argsForMiss, parseGccArgs, type GccCompile } from './gcc/args.js';
-import { defaultTarget, parseDepfile, writeDepfile } from './gcc/depfile.js';
+import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile } from './gcc/args.js';
+import { parseDepfile, writeDepfile } from './gcc/depfile.js';
+import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
 
@@ -55,7 +56,7 @@ export interface CcPending {
   rel: Relativizer;
   directKey: string;
   start: number;
-  depfileToRead: string;
+  depfileToRead: string | null;   // null: preprocessed input, the source is the only input
   ownDepfile: string | undefined;
   filterSystem: boolean;
 }
@@ -86,35 +87,31 @@ function localDate(ms: number): string {
   return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
 }
 
-function isUnder(abs: string, dirs: string[]): boolean {
-  return dirs.some((d) => abs === d || abs.startsWith(d.endsWith('/') ? d : d + '/'));
+// -MT/-MQ as given, else what the compiler writes by default, in the compiler's own layout.
+function depfileText(parsed: GccCompile, deps: string[]): Buffer {
+  const d = parsed.depfile!;
+  const targets = d.targets.length ? d.targets : [{ value: d.defaultTarget, quoted: true }];
+  return Buffer.from(writeDepfile(targets, deps, d.phony, { compiler: parsed.compiler }));
 }
 
-// Flags that change the built-in include path (passed to the `-v` probe).
-function sysdirFlags(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (/^(-nostdinc|-nostdinc\+\+|-m32|-m64|-mx32|-stdlib=.*|--sysroot=.*|-isysroot.+|--target=.*|-target.+|-std=.*)$/.test(a)) out.push(a);
-    else if ((a === '--sysroot' || a === '-isysroot' || a === '-target') && i + 1 < args.length) out.push(a, args[++i]);
-  }
-  return out;
-}
+
 
 export class CcFrontend {
   private manifestLocks = new Map<string, Promise<void>>();
 
   constructor(private readonly d: CcDeps) {}
 
+  // Like ccache, any compiler we do not know by name is assumed to take gcc's options: a
+  // wrapper script named "mycc" is still a C compiler. Calls that don't parse as a compile
+  // pass through with a reason.
   static handles(name: string): boolean {
-    const base = path.basename(name);
-    return /^(.*-)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/.test(base);
+    return !/^(rustc|rustdoc|cargo|clippy-driver)(-.*)?$/.test(path.basename(name));
   }
 
   async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
     const { cwd, exe } = req;
     const args = req.argv.slice(1);
-    const parsed = parseGccArgs(args, { cwd, env, readFile: (p) => fs.readFileSync(path.resolve(cwd, p), 'utf8') });
+    const parsed = parseGccArgs(args, { cwd, env, compiler: compilerFlavor(exe), readFile: (p: string) => fs.readFileSync(path.resolve(cwd, p), 'utf8') });
     if (parsed.kind === 'pass') return { kind: 'pass', reason: parsed.reason };
 
     const srcAbs = path.resolve(cwd, parsed.source);
@@ -139,6 +136,10 @@ export class CcFrontend {
       const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
       if (fh) h.str(fh.hash);
     }
+    for (const f of parsed.extraInputs) {
+      const fh = this.d.hashes.get(path.resolve(cwd, f));
+      h.str(rel.key(f)).str(fh ? fh.hash : '\u0000missing');
+    }
     h.str(rel.key(parsed.source)).str(src.hash);
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
@@ -155,8 +156,8 @@ export class CcFrontend {
       pending: {
         cwd, exe, env, parsed, rel, directKey,
         start: this.d.now(),
-        depfileToRead: path.resolve(cwd, m.depfileToRead),
-        ownDepfile: path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
+        depfileToRead: m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead),
+        ownDepfile: m.depfileToRead !== null && path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
         filterSystem: m.filterSystem,
       },
     };
@@ -187,8 +188,7 @@ export class CcFrontend {
         writeFileAtomic(path.resolve(cwd, parsed.output), data);
         if (parsed.depfile) {
           const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
-          const targets = parsed.depfile.targets.length ? parsed.depfile.targets : [{ value: defaultTarget(parsed.output), quoted: true }];
-          writeFileAtomic(path.resolve(cwd, parsed.depfile.file), Buffer.from(writeDepfile(targets, deps, parsed.depfile.phony)));
+          writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps));
         }
       } catch (err) {
         // e.g. the output directory does not exist: let the compiler fail the way it would.
@@ -219,27 +219,25 @@ export class CcFrontend {
 
     const objAbs = path.resolve(cwd, parsed.output);
     let obj: Buffer;
-    let depText: string;
+    let depText: string | undefined;
     try {
       const st = fs.statSync(objAbs, { bigint: true });
       if (st.mtimeNs < startNs) return { stored: false, reason: 'output_not_written' };
       obj = fs.readFileSync(objAbs);
-      depText = fs.readFileSync(p.depfileToRead, 'utf8');
+      depText = p.depfileToRead === null ? undefined : fs.readFileSync(p.depfileToRead, 'utf8');
     } catch {
       return { stored: false, reason: 'output_missing' };
     }
-    const { deps } = parseDepfile(depText);
+    const deps = depText === undefined ? [parsed.source] : parseDepfile(depText).deps;
     if (deps.length === 0) return { stored: false, reason: 'no_dependencies' };
 
-    const sysdirs = [
-      ...parsed.includeDirs.system.map((d) => path.resolve(cwd, d)),
-      ...(await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed.keyArgs))),
-    ];
+    const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
+    const { system } = filterSystemDeps(deps, parsed.includeDirs, builtin);
+    const systemSet = new Set(system);
     if (p.filterSystem && parsed.depfile) {
-      const targets = parsed.depfile.targets.length ? parsed.depfile.targets : [{ value: defaultTarget(parsed.output), quoted: true }];
-      const user = deps.filter((d) => !isUnder(path.resolve(cwd, d), sysdirs));
-      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), Buffer.from(writeDepfile(targets, user, parsed.depfile.phony)));
+      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps.filter((d) => !systemSet.has(d))));
     }
+    const sysdirs = builtin;
 
     // Search order for quote includes, a superset of the angle one: any earlier directory
     // in which a same-named header could appear later.
@@ -256,7 +254,7 @@ export class CcFrontend {
     const seen = new Set<string>();
     for (const d of deps) {
       const abs = path.resolve(cwd, d);
-      const sys = isUnder(abs, sysdirs);
+      const sys = systemSet.has(d);
       const form = rel.key(d);
       depForms.push([form, sys ? 1 : 0]);
       if (seen.has(abs)) continue;
