@@ -7,7 +7,7 @@ import { encodeEntry } from './entry-file.js';
 import { checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
 import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
-import { readVerified, removeIfSame } from './read.js';
+import { readVerified, removeCorrupt } from './read.js';
 import { isENOENT, mapLimit, scanStore } from './scan.js';
 import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Tier, Usage, VerifyResult } from './types.js';
 import { writeAtomic } from './write.js';
@@ -158,13 +158,13 @@ export class LocalStore implements Tier {
         const res = await readVerified(this.root, rel);
         if (res.status === 'hit' || res.status === 'corrupt') {
           r.checked++;
-          r.bytes += res.id.size;
+          r.bytes += res.size;
         }
         if (res.status === 'corrupt') {
           r.corrupt++;
-          if (await this.dropCorrupt(rel, res.id, res.reason)) {
+          if (await this.dropCorrupt(rel, res.size, res.reason)) {
             r.removed++;
-            r.removedBytes += res.id.size;
+            r.removedBytes += res.size;
           }
         } else if (res.status === 'miss') {
           this.forget(rel);
@@ -198,7 +198,7 @@ export class LocalStore implements Tier {
     const r = await readVerified(this.root, rel);
     switch (r.status) {
       case 'hit':
-        this.noteUse(rel, r.id.size);
+        this.noteUse(rel, r.size);
         this.c.reads++;
         this.c.readBytes += r.data.length;
         return r.data;
@@ -206,7 +206,7 @@ export class LocalStore implements Tier {
         this.forget(rel);
         return undefined;
       case 'corrupt':
-        await this.dropCorrupt(rel, r.id, r.reason);
+        await this.dropCorrupt(rel, r.size, r.reason);
         return undefined;
       case 'error':
         this.opts.log.warn('store read failed, treating as a miss', { path: rel, err: r.error });
@@ -214,13 +214,13 @@ export class LocalStore implements Tier {
     }
   }
 
-  private async dropCorrupt(rel: string, id: { dev: number; ino: number; size: number }, reason: string): Promise<boolean> {
+  private async dropCorrupt(rel: string, sizeRead: number, reason: string): Promise<boolean> {
     this.c.corrupt++;
     this.opts.log.error('corrupt store file removed', {
       path: rel, reason, err: new VriftError('EINTEGRITY', `corrupt store file ${rel}: ${reason}`),
     });
     try {
-      const removed = await removeIfSame(this.root, rel, id);
+      const removed = await removeCorrupt(this.root, rel, sizeRead);
       if (removed) this.forget(rel);
       return removed;
     } catch (e) {

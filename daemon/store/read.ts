@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { decodeBlob } from './blob-file.js';
@@ -5,42 +6,40 @@ import { decodeEntry } from './entry-file.js';
 import { hexOf, kindOf } from './layout.js';
 import { isENOENT } from './scan.js';
 
-interface FileId { dev: number; ino: number; size: number }
-
 export type ReadResult =
-  | { status: 'hit'; data: Buffer; id: FileId }
+  | { status: 'hit'; data: Buffer; size: number }
   | { status: 'miss' }
-  | { status: 'corrupt'; reason: string; id: FileId }
+  | { status: 'corrupt'; reason: string; size: number }
   | { status: 'error'; error: unknown };
 
-// Never throws: every failure is a miss the caller can count and log. The file's
-// identity is kept so a corrupt one is removed only if it is still the same file.
+// O_NONBLOCK: a FIFO planted under an object's name must not hang the daemon.
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+// Never throws: every failure is a miss the caller can count and log. One readFile
+// rather than open/fstat/read/close: this is the hit path, and each async fs call is a
+// thread-pool round trip.
 export async function readVerified(root: string, rel: string): Promise<ReadResult> {
-  let fh: fs.FileHandle | undefined;
+  let file: Buffer;
   try {
-    fh = await fs.open(path.join(root, rel), 'r');
-    const st = await fh.stat();
-    const id = { dev: st.dev, ino: st.ino, size: st.isFile() ? st.size : 0 };
-    if (!st.isFile()) return { status: 'corrupt', reason: 'not a regular file', id };
-    const file = await fh.readFile();
-    const hex = hexOf(rel);
-    const d = kindOf(rel) === 'cas' ? decodeBlob(file, hex) : decodeEntry(file, hex);
-    return d.ok ? { status: 'hit', data: d.data, id } : { status: 'corrupt', reason: d.reason, id };
+    file = await fs.readFile(path.join(root, rel), { flag: READ_FLAGS });
   } catch (e) {
     if (isENOENT(e)) return { status: 'miss' };
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR') return { status: 'corrupt', reason: 'a directory, not a file', size: 0 };
     return { status: 'error', error: e };
-  } finally {
-    await fh?.close().catch(() => {});
   }
+  const hex = hexOf(rel);
+  const d = kindOf(rel) === 'cas' ? decodeBlob(file, hex) : decodeEntry(file, hex);
+  return d.ok ? { status: 'hit', data: d.data, size: file.length } : { status: 'corrupt', reason: d.reason, size: file.length };
 }
 
-/** Removes `rel` if it is still the file that was read; true if this call removed it. */
-export async function removeIfSame(root: string, rel: string, id: FileId): Promise<boolean> {
+/** Removes a corrupt `rel`; true if this call removed it. */
+export async function removeCorrupt(root: string, rel: string, sizeRead: number): Promise<boolean> {
   const p = path.join(root, rel);
   try {
     const st = await fs.lstat(p);
-    // A writer may have renamed a good copy into place since the read.
-    if (st.dev !== id.dev || st.ino !== id.ino) return false;
+    // A writer may have renamed a good copy into place since the read; a different size
+    // gives that away in all but freak cases, and then the cost is one miss, not bad data.
+    if (st.isFile() && st.size !== sizeRead) return false;
     await fs.rm(p, { recursive: true, force: true });
     return true;
   } catch (e) {
