@@ -225,6 +225,28 @@ test('run: a compiler killed by a signal kills the shim with it, and done says s
   t.like(d.of('done')[0], { id: 'sig', code: 128 + 15, signal: 15 });
 });
 
+test('run: output streams through while the compiler runs, and a SIGTERM to the shim reaches the compiler', async (t) => {
+  const w = world(t);
+  const script = path.join(w.dir, 'slow.sh');
+  fs.writeFileSync(script, "#!/bin/sh\ntrap 'echo got-term; exit 42' TERM\necho started\nwhile :; do sleep 0.05; done\n", { mode: 0o755 });
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'slow', argv: [script], env: [] }));
+  t.teardown(() => d.close());
+  const r = await new Promise<Run>((resolve, reject) => {
+    const p = spawn(SHIM, [script], { env: w.env, cwd: w.work, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    p.stdout.on('data', (b: Buffer) => {
+      out.push(b);
+      // Only a live passthrough shows this before the compiler exits (it never does on its own).
+      if (Buffer.concat(out).toString() === 'started\n') p.kill('SIGTERM');
+    });
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.alloc(0) }));
+  });
+  t.is(r.code, 42);
+  t.is(r.stdout.toString(), 'started\ngot-term\n');
+  t.like(d.of('done')[0], { id: 'slow', code: 42 });
+});
+
 test('run: output past the 64 MiB capture cap still reaches the build, and done is marked nocache', async (t) => {
   const w = world(t);
   const n = 64 * 1024 * 1024 + 10;

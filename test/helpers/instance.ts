@@ -84,9 +84,10 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
   return inst;
 }
 
-// Sets a file's mtime into the past, so the "modified during the compile" guard does not
-// refuse to store a file the test wrote a moment ago.
+// Sets a file's mtime into the past and lets its ctime fall behind, so the "modified during
+// or right before the compile" guard does not refuse to store a file the test just wrote.
 export function age(...files: string[]) {
   const past = new Date(Date.now() - 60_000);
   for (const f of files) fs.utimesSync(f, past, past);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60);
 }

@@ -1,0 +1,14 @@
+// Real-project sources for end-to-end tests: the same pinned Debian source packages the
+// benchmark builds (bench/workloads.json), fetched by scripts/fetch-sources.sh.
+//
+//   const tree = await workloadTree('libuv', path.join(tmp, 'libuv'));   // fresh writable copy
+export { copyTree, ensureSources, pristineTree, readManifest, sourceCacheDir, type SourcePin } from '../../bench/sources.js';
+export { WORKLOADS, workloadByName, type Workload, type WorkloadCtx } from '../../bench/workloads.js';
+
+import { copyTree, ensureSources } from '../../bench/sources.js';
+
+/** Fetches (if needed) and copies the named workload's pristine tree to `to`; returns `to`. */
+export function workloadTree(name: string, to: string): string {
+  const dest = ensureSources({ quiet: true });
+  return copyTree(name, to, dest);
+}
