@@ -8,6 +8,7 @@ import { compare, hashArtifacts, nondeterministic, type ArtifactMap } from './ar
 import { capture, loadavg, run } from './exec.js';
 import { compileCommandFor, hyperfine } from './micro.js';
 import { renderMarkdown, type BuildRecord, type Phase, type Results } from './report.js';
+import { snapshotVrift, type Snapshot } from './snapshot.js';
 import { copyTree, ensureSources, readManifest, repoRoot } from './sources.js';
 import { createTools, TOOL_NAMES, vriftPaths, type Tool, type ToolName } from './tools.js';
 import { ctxAt, WORKLOADS, workloadByName, type Workload } from './workloads.js';
@@ -99,6 +100,14 @@ function gitRev(): string {
   }
 }
 
+function gitDirty(): boolean {
+  try {
+    return execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
 interface Progress {
   step(label: string): void;
   log(line: string): void;
@@ -164,18 +173,25 @@ async function main() {
   const manifest = readManifest();
   const cacheRoot = path.join(opts.workDir, 'caches');
   fs.rmSync(cacheRoot, { recursive: true, force: true });
-  const allTools = await createTools(opts.tools, { cacheRoot, repoRoot, baseEnv: baseEnv() });
+  let snap: Snapshot | undefined;
+  const live = vriftPaths(repoRoot);
+  if (opts.tools.includes('vrift') && fs.existsSync(live.shim) && fs.existsSync(live.daemon)) {
+    snap = await snapshotVrift(repoRoot, path.join(opts.workDir, 'vrift-snapshot'));
+  }
+  // Where vrift runs from for this invocation: the snapshot, or the repo if there is none.
+  const vriftRoot = snap?.root ?? repoRoot;
+  const allTools = await createTools(opts.tools, { cacheRoot, repoRoot, vriftRoot, vriftEnv: snap?.env, baseEnv: baseEnv() });
   const tools = allTools.filter((t) => !t.unavailable);
   for (const t of allTools) if (t.unavailable) process.stderr.write(`bench: skipping ${t.name}: ${t.unavailable}\n`);
 
-  const vp = vriftPaths(repoRoot);
+  const vp = vriftPaths(vriftRoot);
   const results: Results = {
     id,
     startedAt: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     host: hostInfo(),
     versions: {
-      vrift: gitRev(),
+      vrift: `${gitRev()}${gitDirty() ? '+dirty' : ''}${snap ? ` shim sha256 ${snap.shimSha256.slice(0, 12)}` : ''}`,
       gcc: versionOf(['gcc', '-dumpfullversion']),
       ccache: versionOf(['ccache', '--version']).replace(/^ccache version /, ''),
       sccache: versionOf(['sccache', '--version']).replace(/^sccache /, ''),
@@ -208,7 +224,7 @@ async function main() {
     for (const wname of opts.workloads) {
       const w = workloadByName(wname);
       try {
-        await runWorkload(w, tools, opts, results, bar, logFile);
+        await runWorkload(w, tools, opts, results, bar, logFile, vriftRoot);
       } catch (e) {
         const msg = `${w.name}: ${(e as Error).message}`;
         results.errors.push(msg);
@@ -231,7 +247,7 @@ async function main() {
   if (results.errors.length) process.exitCode = 1;
 }
 
-async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: Results, bar: Progress, logFile: string) {
+async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: Results, bar: Progress, logFile: string, vriftRoot: string) {
   const base = path.join(opts.workDir, w.name);
   fs.rmSync(base, { recursive: true, force: true });
   const slot = new Slot(base);
@@ -250,6 +266,7 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
   const oneBuild = async (t: Tool, phase: Phase, runNo: number) => {
     const ctx = ctxAt(slot.slot, t.launcher, opts.jobs);
     bar.step(`${w.name}: ${t.name} ${phase} #${runNo + 1}`);
+    // A tool that breaks a build loses its row, not the whole benchmark.
     await slot.with(t.name, async () => {
       if (phase === 'cold') await t.reset();
       const clean = w.clean(ctx);
@@ -257,7 +274,15 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
       await t.beginBuild();
       const loadBefore = loadavg();
       const b = w.build(ctx);
-      const res = await run(b.argv, { cwd: b.cwd, env: t.env, logFile });
+      let res;
+      try {
+        res = await run(b.argv, { cwd: b.cwd, env: t.env, logFile });
+      } catch (e) {
+        const msg = `${w.name} ${t.name} ${phase} #${runNo + 1} failed: ${(e as Error).message}`;
+        results.errors.push(msg);
+        bar.log(`ERROR ${msg.split('\n')[0]} (log: ${logFile})`);
+        return;
+      }
       const rec: BuildRecord = {
         workload: w.name, tool: t.name, phase, run: runNo, seconds: res.seconds,
         loadBefore, loadAfter: loadavg(), stats: await t.stats(),
@@ -279,7 +304,7 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
   if (vr?.daemon) results.daemon[w.name] = await vr.daemon();
 
   checkArtifacts(w, maps, bar);
-  if (opts.micro && w.micro) await runMicro(w, tools, slot, opts, results, bar);
+  if (opts.micro && w.micro) await runMicro(w, tools, slot, opts, results, bar, vriftRoot);
 }
 
 function checkArtifacts(w: Workload, maps: Map<BuildRecord, ArtifactMap>, bar: Progress) {
@@ -298,9 +323,9 @@ function checkArtifacts(w: Workload, maps: Map<BuildRecord, ArtifactMap>, bar: P
   }
 }
 
-async function runMicro(w: Workload, tools: Tool[], slot: Slot, opts: Options, results: Results, bar: Progress) {
+async function runMicro(w: Workload, tools: Tool[], slot: Slot, opts: Options, results: Results, bar: Progress, vriftRoot: string) {
   const { file, target } = w.micro!;
-  const vp = vriftPaths(repoRoot);
+  const vp = vriftPaths(vriftRoot);
   const push = (m: ReturnType<typeof hyperfine>) => {
     results.micro.push({ ...m, workload: w.name });
     bar.log(`micro ${m.name}: median ${m.median_ms.toFixed(2)} ms, p99 ${m.p99_ms.toFixed(2)} ms (${m.runs} runs)${m.error ? ` error: ${m.error}` : ''}`);

@@ -38,6 +38,9 @@ export interface Tool {
 export interface ToolOptions {
   cacheRoot: string;       // per-run directory; each tool uses cacheRoot/<name>
   repoRoot: string;
+  /** Where vrift's shim and dist/ are taken from (a snapshot of repoRoot, see snapshot.ts). */
+  vriftRoot?: string;
+  vriftEnv?: Record<string, string>;
   baseEnv: NodeJS.ProcessEnv;
 }
 
@@ -235,70 +238,123 @@ export function vriftPaths(repoRoot: string): VriftPaths {
   };
 }
 
-function vrift(opts: ToolOptions): Tool {
-  const p = vriftPaths(opts.repoRoot);
-  const home = path.join(opts.cacheRoot, 'vrift');
-  const env: NodeJS.ProcessEnv = { ...opts.baseEnv, VRIFT_HOME: home, VRIFT_IDLE_TIMEOUT: '0' };
-  const missing = [p.shim, p.daemon].filter((f) => !fs.existsSync(f));
-  const hasCli = fs.existsSync(p.cli);
-  const cli = (...args: string[]) =>
-    hasCli ? capture([process.execPath, p.cli, ...args], { env, timeoutMs: 20_000 }) : { ok: false, stdout: '', stderr: 'no cli' };
-  const json = (...args: string[]): unknown => {
-    const r = cli(...args);
-    if (!r.ok) return undefined;
+// The vrift client side, through the CLI (`vrift stats --json`, `vrift daemon ...`) as a
+// user would; if the CLI does not answer with JSON, through the same library the CLI uses.
+interface VriftClient {
+  stats(): Promise<unknown>;
+  status(): Promise<unknown>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function vriftClient(p: VriftPaths, repoRoot: string, env: NodeJS.ProcessEnv): VriftClient {
+  const cliJson = (...args: string[]): unknown => {
+    if (!fs.existsSync(p.cli)) return undefined;
+    // `daemon status` exits 1 when none runs but still prints its JSON.
+    const r = capture([process.execPath, p.cli, ...args], { env, timeoutMs: 20_000 });
     try {
       return JSON.parse(r.stdout);
     } catch {
       return undefined;
     }
   };
-  let before: Flat = {};
-  const readStats = (): Flat | undefined => {
-    const s = json('stats', '--json');
-    return s === undefined ? undefined : flatten(s);
-  };
-  const daemonPid = (): number | undefined => {
-    const s = json('daemon', 'status', '--json');
-    const pid = s ? pick(flatten(s), ['pid']) : null;
-    return pid ?? undefined;
-  };
-  const stopDaemon = async () => {
-    const pid = daemonPid();
-    if (cli('daemon', 'stop').ok && pid === undefined) return;
-    if (pid === undefined) return;
-    // The daemon was started by our shim under our VRIFT_HOME: it is ours to stop.
+  const lib = async () => {
     try {
-      process.kill(pid, 'SIGTERM');
+      const dc = await import(path.join(repoRoot, 'dist', 'shim', 'daemon-control.js'));
+      const ipc = await import(path.join(repoRoot, 'dist', 'ipc', 'client.js'));
+      const paths = await import(path.join(repoRoot, 'dist', 'ipc', 'paths.js'));
+      return { dc, ipc, endpoint: paths.instancePaths(env).endpoint as string, sock: paths.instancePaths(env) };
     } catch {
-      return;
-    }
-    for (let i = 0; i < 50; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      return undefined;
     }
   };
   return {
+    stats: async () => {
+      const viaCli = cliJson('stats', '--json');
+      if (viaCli !== undefined) return viaCli;
+      const l = await lib();
+      if (!l) return undefined;
+      try {
+        await l.dc.ensureDaemon(env);
+        return ((await l.ipc.ipcCall(l.endpoint, { t: 'stats', zero: false })) as { stats: unknown }).stats;
+      } catch {
+        return undefined;
+      }
+    },
+    status: async () => {
+      const viaCli = cliJson('daemon', 'status', '--json');
+      if (viaCli !== undefined) return viaCli;
+      const l = await lib();
+      return l ? await l.dc.ping(l.sock, 2000).catch(() => undefined) : undefined;
+    },
+    start: async () => {
+      if (fs.existsSync(p.cli) && capture([process.execPath, p.cli, 'daemon', 'start'], { env }).ok) return;
+      const l = await lib();
+      await l?.dc.ensureDaemon(env).catch(() => {});
+    },
+    stop: async () => {
+      if (fs.existsSync(p.cli) && capture([process.execPath, p.cli, 'daemon', 'stop'], { env }).ok) return;
+      const l = await lib();
+      await l?.dc.stopDaemon(env).catch(() => {});
+    },
+  };
+}
+
+async function killAndWait(pid: number) {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function vrift(opts: ToolOptions): Tool {
+  const root = opts.vriftRoot ?? opts.repoRoot;
+  const p = vriftPaths(root);
+  const home = path.join(opts.cacheRoot, 'vrift');
+  const env: NodeJS.ProcessEnv = { ...opts.baseEnv, ...opts.vriftEnv, VRIFT_HOME: home, VRIFT_IDLE_TIMEOUT: '0' };
+  const missing = [p.shim, p.daemon].filter((f) => !fs.existsSync(f));
+  const client = vriftClient(p, root, env);
+  let before: Flat = {};
+  const readStats = async (): Promise<Flat | undefined> => {
+    const s = await client.stats();
+    return s === undefined ? undefined : flatten(s);
+  };
+  const daemonPid = async (): Promise<number | undefined> => {
+    const s = await client.status();
+    return (s ? pick(flatten(s), ['pid']) : null) ?? undefined;
+  };
+  const stopDaemon = async () => {
+    const pid = await daemonPid();
+    await client.stop();
+    // Started by our shim under our VRIFT_HOME: ours to stop if it ignored the request.
+    if (pid !== undefined) await killAndWait(pid);
+  };
+  return {
     name: 'vrift',
-    unavailable: missing.length > 0 ? `missing ${missing.map((f) => path.relative(opts.repoRoot, f)).join(', ')}` : undefined,
+    unavailable: missing.length > 0 ? `missing ${missing.map((f) => path.relative(root, f)).join(', ')}` : undefined,
     launcher: [p.shim],
     env,
     reset: async () => {
       await stopDaemon();
       fs.rmSync(home, { recursive: true, force: true });
       fs.mkdirSync(home, { recursive: true });
-      // Start it untimed when the CLI can (sccache's server is started untimed too);
-      // otherwise the first shim autostarts it inside the timed build.
-      cli('daemon', 'start');
+      // Started untimed, as sccache's server is; without a client the first shim autostarts it.
+      await client.start();
     },
     beginBuild: async () => {
-      before = readStats() ?? {};
+      before = (await readStats()) ?? {};
     },
     stats: async () => {
-      const after = readStats();
+      const after = await readStats();
       if (!after) return null;
       const delta: Flat = {};
       for (const [k, v] of Object.entries(after)) delta[k] = v - (before[k] ?? 0);
@@ -311,11 +367,11 @@ function vrift(opts: ToolOptions): Tool {
       };
     },
     daemon: async () => {
-      const pid = daemonPid();
-      const s = readStats();
+      const pid = await daemonPid();
+      const s = await readStats();
       const store: Record<string, number> = {};
       for (const [k, v] of Object.entries(s ?? {})) {
-        if (/bytes|entries|size|count/i.test(k) && !/hit|miss|stored/i.test(k.split('.').pop()!)) store[k] = v;
+        if (/bytes|entries|size|count|blobs/i.test(k) && !/hit|miss/i.test(k)) store[k] = v;
       }
       let rssKiB: number | undefined;
       if (pid) {
