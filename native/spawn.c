@@ -82,12 +82,18 @@ int run_captured(const char *path, char *const argv[], char *const envp[], run_r
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &oldpipe);
 
+  /* Blocked across fork so a signal can't land before child_pid names the child. */
+  sigset_t fwd, oldmask;
+  sigemptyset(&fwd);
+  for (int i = 0; i < 4; i++) sigaddset(&fwd, FORWARDED[i]);
+  sigprocmask(SIG_BLOCK, &fwd, &oldmask);
   pid_t pid = fork();
   if (pid == 0) {
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
     for (int i = 0; i < 4; i++) sigaction(FORWARDED[i], &old[i], NULL);
     sigaction(SIGPIPE, &dfl, NULL); /* SIG_IGN would survive exec */
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
     dup2(po[1], 1);
     dup2(pe[1], 2);
     execve(path, argv, envp);
@@ -95,6 +101,8 @@ int run_captured(const char *path, char *const argv[], char *const envp[], run_r
     (void)!write(px[1], &e, sizeof e);
     _exit(127);
   }
+  if (pid > 0) child_pid = pid;
+  sigprocmask(SIG_SETMASK, &oldmask, NULL);
   close(po[1]);
   close(pe[1]);
   close(px[1]);
@@ -106,7 +114,6 @@ int run_captured(const char *path, char *const argv[], char *const envp[], run_r
     errno = e;
     return -1;
   }
-  child_pid = pid;
 
   int e = 0;
   ssize_t got;

@@ -228,7 +228,7 @@ test('run: a compiler killed by a signal kills the shim with it, and done says s
 test('run: output streams through while the compiler runs, and a SIGTERM to the shim reaches the compiler', async (t) => {
   const w = world(t);
   const script = path.join(w.dir, 'slow.sh');
-  fs.writeFileSync(script, "#!/bin/sh\ntrap 'echo got-term; exit 42' TERM\necho started\nwhile :; do sleep 0.05; done\n", { mode: 0o755 });
+  fs.writeFileSync(script, "#!/bin/sh\ntrap 'echo got-term; exit 42' TERM\necho started\nn=0; while [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n", { mode: 0o755 });
   const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'slow', argv: [script], env: [] }));
   t.teardown(() => d.close());
   const r = await new Promise<Run>((resolve, reject) => {
@@ -240,8 +240,11 @@ test('run: output streams through while the compiler runs, and a SIGTERM to the 
       if (Buffer.concat(out).toString() === 'started\n') p.kill('SIGTERM');
     });
     p.on('error', reject);
+    // A shim that died of the signal leaves the compiler holding the pipe: no 'close'.
+    p.on('exit', (code, signal) => signal && resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.alloc(0) }));
     p.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.alloc(0) }));
   });
+  t.is(r.signal, null);
   t.is(r.code, 42);
   t.is(r.stdout.toString(), 'started\ngot-term\n');
   t.like(d.of('done')[0], { id: 'slow', code: 42 });
