@@ -165,12 +165,16 @@ export class CcFrontend {
 
   private valid(e: ManifestEntry, cwd: string): boolean {
     if (!anchorValid(e.anchor, cwd)) return false;
+    this.d.dirs.beginRound();
     if (e.date && e.date !== localDate(this.d.now())) return false;
     for (const [form, hash] of e.files) {
       if (this.d.hashes.get(Relativizer.toAbs(form, cwd))?.hash !== hash) return false;
     }
-    for (const form of e.absent) if (this.d.dirs.exists(Relativizer.toAbs(form, cwd))) return false;
-    for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeNs) !== mtime) return false;
+    for (const [dir, names] of e.absent) {
+      const abs = Relativizer.toAbs(dir, cwd);
+      for (const n of names) if (this.d.dirs.exists(abs + '/' + n)) return false;
+    }
+    for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeMs) !== mtime) return false;
     return true;
   }
 
@@ -215,14 +219,14 @@ export class CcFrontend {
     const { parsed, cwd, rel } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startNs = BigInt(p.start - CLOCK_SLACK_MS) * 1_000_000n;
+    const startMs = p.start - CLOCK_SLACK_MS;
 
     const objAbs = path.resolve(cwd, parsed.output);
     let obj: Buffer;
     let depText: string | undefined;
     try {
-      const st = fs.statSync(objAbs, { bigint: true });
-      if (st.mtimeNs < startNs) return { stored: false, reason: 'output_not_written' };
+      const st = fs.statSync(objAbs);
+      if (st.mtimeMs < startMs) return { stored: false, reason: 'output_not_written' };
       obj = fs.readFileSync(objAbs);
       depText = p.depfileToRead === null ? undefined : fs.readFileSync(p.depfileToRead, 'utf8');
     } catch {
@@ -246,8 +250,9 @@ export class CcFrontend {
       .map((d) => path.resolve(cwd, d))
       .concat(sysdirs, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
 
+    this.d.dirs.beginRound();
     const files: [string, string][] = [];
-    const absent = new Set<string>();
+    const absent = new Map<string, Set<string>>();
     const stamps: [string, string][] = [];
     const depForms: [string, 0 | 1][] = [];
     let date: string | null = null;
@@ -261,12 +266,12 @@ export class CcFrontend {
       seen.add(abs);
       const fh = this.d.hashes.get(abs);
       if (!fh) return { stored: false, reason: 'input_missing' };
-      if (fh.mtimeNs >= startNs || fh.ctimeNs >= startNs) return { stored: false, reason: 'input_too_new' };
+      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
       if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { stored: false, reason: 'time_macro' };
       if (fh.flags & F_INCBIN) return { stored: false, reason: 'incbin' };
       if (fh.flags & F_HAS_INCLUDE && !sys) return { stored: false, reason: 'has_include' };
       if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
-      if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeNs)]);
+      if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeMs)]);
       files.push([form, fh.hash]);
       if (abs === srcAbs) continue;
       const i = search.findIndex((dir) => abs.startsWith(dir + '/'));
@@ -274,7 +279,11 @@ export class CcFrontend {
       const relName = abs.slice(search[i].length + 1);
       for (let j = 0; j < i; j++) {
         const cand = path.join(search[j], relName);
-        if (cand !== abs && !this.d.dirs.exists(cand)) absent.add(rel.key(cand, false));
+        if (cand === abs || this.d.dirs.exists(cand)) continue;
+        const dir = rel.key(path.dirname(cand), false);
+        let names = absent.get(dir);
+        if (!names) absent.set(dir, (names = new Set()));
+        names.add(path.basename(cand));
       }
     }
 
@@ -288,7 +297,7 @@ export class CcFrontend {
     for (const [f, m] of stamps) rk.str(f).str(m);
     const resultKey = rk.digest();
 
-    const entry: ManifestEntry = { files, absent: [...absent], anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+    const entry: ManifestEntry = { files, absent: [...absent].map(([d, ns]) => [d, [...ns]]), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
     const write = (async () => {
       const digest = await this.d.store.putBlob(obj);
       const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
@@ -302,9 +311,9 @@ export class CcFrontend {
   private addToManifest(key: string, entry: ManifestEntry): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const m: Manifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 1, entries: [] };
+      const m: Manifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 2, entries: [] };
       const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      await this.d.store.putEntry(key, encodeEntry({ v: 1, entries }));
+      await this.d.store.putEntry(key, encodeEntry({ v: 2, entries }));
     });
     const tail = next.catch(() => {});
     this.manifestLocks.set(key, tail);

@@ -7,14 +7,14 @@ import { Packr } from 'msgpackr';
 //    dependency list to regenerate depfiles.
 export interface ManifestEntry {
   files: [string, string][];         // [key form, content hash], source first
-  absent: string[];                  // key forms that must not exist (no header shadowing)
+  absent: [string, string[]][];      // [directory key form, names that must not exist there] (no header shadowing)
   anchor: [string, string] | null;   // outputs embed this checkout's location: valid only where cwd+rel === abs
   date: string | null;               // __DATE__ seen: valid on this local date only
   stamps: [string, string][];        // __TIMESTAMP__ seen: [key form, mtime ns]
   result: string;
   time: number;
 }
-export interface Manifest { v: 1; entries: ManifestEntry[] }
+export interface Manifest { v: 2; entries: ManifestEntry[] }
 
 export interface ResultOutput { role: 'obj'; digest: string; size: number }
 export interface Result {
@@ -37,7 +37,7 @@ export function decodeManifest(buf: Buffer | undefined): Manifest | undefined {
   if (!buf) return undefined;
   try {
     const m = packr.unpack(buf) as Manifest;
-    return m && m.v === 1 && Array.isArray(m.entries) ? m : undefined;
+    return m && m.v === 2 && Array.isArray(m.entries) ? m : undefined;
   } catch {
     return undefined;
   }

@@ -51,6 +51,7 @@ export class Relativizer {
 
   // Absolute path for stat/hash.
   static toAbs(form: string, cwd: string): string {
+    if (form.charCodeAt(0) === 47 /* '/' */) return form; // stored normalized
     return path.resolve(cwd, form.startsWith(REL_MARK) ? form.slice(REL_MARK.length) : form);
   }
 

@@ -12,13 +12,13 @@ export const F_INCBIN = 16;
 export interface FileHash {
   hash: string;
   size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
+  mtimeMs: number;   // microsecond precision is plenty; number stats are much cheaper than bigint ones
+  ctimeMs: number;
   flags: number;
 }
 
 interface Memo extends FileHash {
-  ino: bigint;
+  ino: number;
 }
 
 const TOKENS: [Buffer, number][] = [
@@ -50,27 +50,24 @@ export class FileHashes {
 
   // Returns undefined when the path is missing or not a regular file.
   get(abs: string): FileHash | undefined {
-    let st: fs.BigIntStats;
-    try {
-      st = fs.statSync(abs, { bigint: true });
-    } catch {
+    const st = fs.statSync(abs, { throwIfNoEntry: false });
+    if (!st) {
       this.memo.delete(abs);
       return undefined;
     }
     if (!st.isFile()) return undefined;
     const m = this.memo.get(abs);
-    if (m && m.size === Number(st.size) && m.mtimeNs === st.mtimeNs && m.ctimeNs === st.ctimeNs && m.ino === st.ino) return m;
+    if (m && m.size === st.size && m.mtimeMs === st.mtimeMs && m.ctimeMs === st.ctimeMs && m.ino === st.ino) return m;
     let data: Buffer;
     try {
       data = fs.readFileSync(abs);
     } catch {
       return undefined;
     }
-    const entry: Memo = { hash: digestHex(data), size: data.length, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, flags: scanFlags(data) };
+    const entry: Memo = { hash: digestHex(data), size: data.length, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, flags: scanFlags(data) };
     // The bytes we read must be the bytes the stat described; otherwise don't memoise.
-    const nowNs = BigInt(this.now()) * 1_000_000n;
-    const recentNs = BigInt(this.recentMs) * 1_000_000n;
-    if (data.length === Number(st.size) && nowNs - st.mtimeNs > recentNs && nowNs - st.ctimeNs > recentNs) {
+    const now = this.now();
+    if (data.length === st.size && now - st.mtimeMs > this.recentMs && now - st.ctimeMs > this.recentMs) {
       if (this.memo.size >= this.maxEntries) this.memo.delete(this.memo.keys().next().value as string);
       this.memo.set(abs, entry);
     } else {
