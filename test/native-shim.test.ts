@@ -321,7 +321,7 @@ test('autostart: 8 concurrent first calls start exactly one daemon, which holds 
       }
     }
   });
-  const extra = { VRIFT_DAEMON: daemon, FAKE_BIND_DELAY_MS: '400', VRIFT_START_TIMEOUT_MS: '60000' };
+  const extra = { VRIFT_DAEMON: daemon, FAKE_BIND_DELAY_MS: '400', VRIFT_START_TIMEOUT_MS: '60000', VRIFT_CONNECT_TIMEOUT_MS: '30000' };
   const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => w.shim(['dumpargs', `n${i}`], extra)));
   for (const r of rs) {
     t.is(r.code, 0);
@@ -472,6 +472,17 @@ test('EVERSION: the old daemon is asked to shut down on a new connection, the co
   t.is(r.stdout.toString(), 'ran dumpargs\n');
   t.deepEqual(d.requests.map((m) => m.t), ['compile', 'shutdown']);
   t.deepEqual(d.requests[1], { t: 'shutdown', v: PROTOCOL_VERSION, build: BUILD_ID });
+});
+
+test('VRIFT_HOME defaults to $HOME/.vrift', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(path.join(w.dir, '.vrift'), () => ({ t: 'hit', out: Buffer.from('from-home\n'), err: Buffer.alloc(0), code: 0 }));
+  t.teardown(() => d.close());
+  const env = { ...w.env };
+  delete env.VRIFT_HOME;
+  const r = await run(SHIM, ['dumpargs'], { env, cwd: w.work });
+  t.is(r.stdout.toString(), 'from-home\n');
+  t.is(d.requests.length, 1);
 });
 
 test('an error reply other than EVERSION just fails open', async (t) => {
