@@ -65,6 +65,9 @@ static int spawn_daemon(int lockfd) {
       for (int fd = 4; fd < 1024; fd++) close(fd);
     if (chdir("/") != 0) _exit(127);
     setenv("VRIFT_LOCK_FD", "3", 1);
+    /* Inherited PATH may put the shims first: a compiler the daemon or its children
+     * run must not call back into the daemon, which would wait on itself. */
+    setenv("VRIFT_DISABLE", "1", 1);
     const char *d = getenv("VRIFT_DAEMON");
     if (d && *d) execl(d, d, (char *)NULL);
     else execl(VRIFT_NODE, VRIFT_NODE, VRIFT_ROOT "/dist/daemon/main.js", (char *)NULL);

@@ -332,6 +332,7 @@ test('autostart: 8 concurrent first calls start exactly one daemon, which holds 
   t.is(lines[0].lockFd, 3);
   t.is(lines[0].lockFdIno, lines[0].lockIno, 'the daemon inherited the lock file as VRIFT_LOCK_FD');
   t.is(lines[0].cwd, '/');
+  t.is(lines[0].disable, '1', 'compilers the daemon runs bypass the shim');
   const reqs = fs.readFileSync(path.join(w.home, 'requests.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.deepEqual(reqs.map((r) => (r.argv as string[])[1]).sort(), Array.from({ length: 8 }, (_, i) => `n${i}`).sort());
 

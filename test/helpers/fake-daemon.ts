@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     // not inherited: recorded as -1 and the test fails
   }
   const lockIno = fs.statSync(path.join(home, 'run', 'vriftd.lock')).ino;
-  fs.appendFileSync(path.join(home, 'starts.ndjson'), JSON.stringify({ pid: process.pid, lockFd, lockFdIno, lockIno, cwd: process.cwd() }) + '\n');
+  fs.appendFileSync(path.join(home, 'starts.ndjson'), JSON.stringify({ pid: process.pid, lockFd, lockFdIno, lockIno, cwd: process.cwd(), disable: process.env.VRIFT_DISABLE }) + '\n');
   await new Promise((r) => setTimeout(r, Number(process.env.FAKE_BIND_DELAY_MS ?? 0)));
   let server: IpcServer | undefined = undefined;
   server = new IpcServer(async (m) => {
