@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../ipc/messages/compile.js';
@@ -96,10 +97,44 @@ function depfileText(parsed: GccCompile, deps: string[]): Buffer {
 
 
 
+// Decoded manifests and results stay in memory (bounded by their encoded size): a hit then
+// reads only the object's blob from disk. The daemon is the only writer of both.
+const ENTRY_CACHE_BYTES = 64 * 1024 * 1024;
+
 export class CcFrontend {
   private manifestLocks = new Map<string, Promise<void>>();
+  // Stores still being written, by direct key: a lookup for the same key waits for them, so
+  // the second of two identical compiles in a row hits even while the first is being stored.
+  private writing = new Map<string, Promise<void>>();
+  private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES, });
 
   constructor(private readonly d: CcDeps) {}
+
+  private async readManifest(key: string): Promise<Manifest | undefined> {
+    const hit = this.entries.get('m' + key);
+    if (hit) return hit.value as Manifest;
+    const buf = await this.d.store.getEntry(key);
+    const m = decodeManifest(buf);
+    if (m && buf) this.remember('m' + key, m, buf.length);
+    return m;
+  }
+
+  private async readResult(key: string): Promise<Result | undefined> {
+    const hit = this.entries.get('r' + key);
+    if (hit) return hit.value as Result;
+    const buf = await this.d.store.getEntry(key);
+    const r = decodeResult(buf);
+    if (r && buf) this.remember('r' + key, r, buf.length);
+    return r;
+  }
+
+  private remember(k: string, value: Manifest | Result, size: number) {
+    this.entries.set(k, { value }, { size: Math.max(1, size) });
+  }
+
+  forgetResult(key: string) {
+    this.entries.delete('r' + key);
+  }
 
   // Like ccache, any compiler we do not know by name is assumed to take gcc's options: a
   // wrapper script named "mycc" is still a C compiler. Calls that don't parse as a compile
@@ -144,6 +179,7 @@ export class CcFrontend {
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
 
+    await this.writing.get(directKey)?.catch(() => {});
     const hit = await this.tryHit(directKey, parsed, cwd);
     if (hit) return hit;
 
@@ -179,15 +215,18 @@ export class CcFrontend {
   }
 
   private async tryHit(directKey: string, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
-    const manifest = decodeManifest(await this.d.store.getEntry(directKey));
+    const manifest = await this.readManifest(directKey);
     if (!manifest) return undefined;
     for (const e of manifest.entries) {
       if (!this.valid(e, cwd)) continue;
-      const result = decodeResult(await this.d.store.getEntry(e.result));
+      const result = await this.readResult(e.result);
       if (!result) continue;
       const obj = result.outputs.find((o) => o.role === 'obj');
       const data = obj && (await this.d.store.getBlob(obj.digest));
-      if (!data) continue; // evicted or corrupt blob: a miss, and the next store heals it
+      if (!data) {
+        this.forgetResult(e.result); // evicted or corrupt blob: a miss, and the next store heals it
+        continue;
+      }
       try {
         writeFileAtomic(path.resolve(cwd, parsed.output), data);
         if (parsed.depfile) {
@@ -301,9 +340,15 @@ export class CcFrontend {
     const write = (async () => {
       const digest = await this.d.store.putBlob(obj);
       const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
-      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      const buf = encodeEntry(result);
+      await this.d.store.putEntry(resultKey, buf);
+      this.remember('r' + resultKey, result, buf.length);
       await this.addToManifest(p.directKey, entry);
     })();
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+    });
+    this.writing.set(p.directKey, settled);
     return { stored: true, bytes: obj.length, write };
   }
 
@@ -311,9 +356,12 @@ export class CcFrontend {
   private addToManifest(key: string, entry: ManifestEntry): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const m: Manifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 2, entries: [] };
+      const m: Manifest = (await this.readManifest(key)) ?? { v: 2, entries: [] };
       const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      await this.d.store.putEntry(key, encodeEntry({ v: 2, entries }));
+      const next: Manifest = { v: 2, entries };
+      const buf = encodeEntry(next);
+      await this.d.store.putEntry(key, buf);
+      this.remember('m' + key, next, buf.length);
     });
     const tail = next.catch(() => {});
     this.manifestLocks.set(key, tail);

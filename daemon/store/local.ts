@@ -4,18 +4,15 @@ import { VriftError } from '../../ipc/errors.js';
 import { digestHex } from '../hash.js';
 import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
 import { encodeEntry } from './entry-file.js';
-import { checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
+import { checkHex, ensureLayout, relPath } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
 import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
 import { readVerified, removeCorrupt } from './read.js';
+import { removeFiles, removeStaleTmp } from './remove.js';
 import { isENOENT, mapLimit, scanStore } from './scan.js';
+import { TouchBatcher } from './touches.js';
 import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Tier, Usage, VerifyResult } from './types.js';
 import { writeAtomic } from './write.js';
-
-// A temp file this old belongs to a writer that died; younger ones may still be in use
-// by another process sharing the store.
-const STALE_TMP_MS = 60 * 60 * 1000;
-const IO_CONCURRENCY = 16;
 
 function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
@@ -31,21 +28,19 @@ export class LocalStore implements Tier {
   private readonly index = new LruIndex();
   private readonly inflightBlobs = new Map<string, Promise<void>>();
   private readonly ops = new Set<Promise<unknown>>();
-  private readonly pendingTouches = new Map<string, number>();
-  private touchTimer: NodeJS.Timeout | undefined;
-  private touchChain: Promise<void> = Promise.resolve();
+  private readonly touches: TouchBatcher;
   private limitsRun: Promise<void> | undefined;
   private scanRun: Promise<void> | undefined;
   // Changes made while a scan is listing the disk, replayed onto its result.
   private scanLog: { written: Map<string, Item>; deleted: Set<string> } | undefined;
+  private opened: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly c: Counters = { corrupt: 0, evictedFiles: 0, evictedBytes: 0, writes: 0, writeBytes: 0, reads: 0, readBytes: 0 };
-
-  private opened: Promise<void> | undefined;
 
   constructor(options: LocalStoreOptions) {
     this.opts = resolveOptions(options);
     this.root = this.opts.root;
+    this.touches = new TouchBatcher(this.root, this.opts.touchDelayMs, this.opts.log);
   }
 
   /** Creates the layout if needed, indexes what is on disk and applies the limits. */
@@ -57,7 +52,7 @@ export class LocalStore implements Tier {
         throw new VriftError('ESTORE', `cannot create store at ${this.root}: ${(e as Error).message}`, { cause: e, fields: { root: this.root } });
       }
       await this.rescanShared();
-      await this.removeStaleTmp();
+      await removeStaleTmp(this.root, this.opts.now(), this.opts.log);
       await this.enforceLimits();
     })();
     return this.opened;
@@ -110,9 +105,10 @@ export class LocalStore implements Tier {
   /** Waits for running operations, writes back pending last-use times, stops timers. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.touches.stop();
       await this.opened?.catch(() => {});
       while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
-      await this.flushTouches();
+      await this.touches.flush();
     })();
     return this.closing;
   }
@@ -137,19 +133,19 @@ export class LocalStore implements Tier {
     return this.op(async () => {
       const maxSize = o.maxSize === undefined ? undefined : nonNegative('maxSize', o.maxSize);
       const olderThan = o.olderThan === undefined ? undefined : nonNegative('olderThan', o.olderThan);
-      await this.flushTouches();
+      await this.touches.flush();
       await this.rescanShared();
-      await this.removeStaleTmp();
-      if (o.all) return this.evict(0, undefined, true);
+      await removeStaleTmp(this.root, this.opts.now(), this.opts.log);
+      if (o.all) return this.evict({ all: true }, 'clean');
       if (maxSize === undefined && olderThan === undefined) return this.evictToLimits();
-      return this.evict(maxSize, olderThan === undefined ? undefined : this.opts.now() - olderThan);
+      return this.evict({ target: maxSize, cutoff: olderThan === undefined ? undefined : this.opts.now() - olderThan }, 'clean');
     });
   }
 
   /** Re-reads every blob and entry; corrupt ones are removed. Does not count as use. */
   verify(onProgress?: (done: number, total: number) => void): Promise<VerifyResult> {
     return this.op(async () => {
-      await this.flushTouches();
+      await this.touches.flush();
       await this.rescanShared();
       const rels = [...this.index.oldest()].map(([rel]) => rel);
       const r: VerifyResult = { checked: 0, corrupt: 0, removed: 0, bytes: 0, removedBytes: 0 };
@@ -260,7 +256,7 @@ export class LocalStore implements Tier {
       this.opts.log.warn('store write failed', { path: rel, err: e });
       throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });
     }
-    this.pendingTouches.delete(rel);
+    this.touches.drop(rel);
     this.remember(rel, { size: file.length, lastUse: t });
     this.c.writes++;
     this.c.writeBytes += payloadBytes;
@@ -274,39 +270,16 @@ export class LocalStore implements Tier {
   }
 
   private forget(rel: string): Item | undefined {
-    this.pendingTouches.delete(rel);
+    this.touches.drop(rel);
     this.scanLog?.written.delete(rel);
     this.scanLog?.deleted.add(rel);
     return this.index.delete(rel);
   }
 
-  // Hits must not wait on a metadata write: the index is updated now, the file's mtime
-  // (what other processes' scans see) in one batch later.
   private noteUse(rel: string, size: number): void {
     const t = this.opts.now();
     if (!this.index.touch(rel, t)) this.remember(rel, { size, lastUse: t });
-    this.pendingTouches.set(rel, t);
-    if (this.touchTimer === undefined && !this.closing) {
-      // Kept ref'd: a process that exits without close() still records its hits first.
-      this.touchTimer = setTimeout(() => void this.flushTouches(), this.opts.touchDelayMs);
-    }
-  }
-
-  private flushTouches(): Promise<void> {
-    clearTimeout(this.touchTimer);
-    this.touchTimer = undefined;
-    this.touchChain = this.touchChain.then(async () => {
-      const batch = [...this.pendingTouches];
-      this.pendingTouches.clear();
-      await mapLimit(batch, IO_CONCURRENCY, async ([rel, t]) => {
-        try {
-          await fs.utimes(path.join(this.root, rel), t / 1000, t / 1000);
-        } catch (e) {
-          if (!isENOENT(e)) this.opts.log.debug('could not record last use', { path: rel, err: e });
-        }
-      });
-    });
-    return this.touchChain;
+    this.touches.add(rel, t);
   }
 
   // Internal callers skip op(): they already run inside one, and close() waits for them.
@@ -329,26 +302,6 @@ export class LocalStore implements Tier {
     } finally {
       this.scanLog = undefined;
     }
-  }
-
-  private async removeStaleTmp(): Promise<void> {
-    const dir = path.join(this.root, TMP_DIR);
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (e) {
-      if (!isENOENT(e)) this.opts.log.warn('cannot list temp dir', { err: e });
-      return;
-    }
-    const cutoff = this.opts.now() - STALE_TMP_MS;
-    await mapLimit(names, IO_CONCURRENCY, async (n) => {
-      try {
-        const st = await fs.lstat(path.join(dir, n));
-        if (st.mtimeMs < cutoff) await fs.rm(path.join(dir, n), { recursive: true, force: true });
-      } catch (e) {
-        if (!isENOENT(e)) this.opts.log.debug('cannot remove stale temp file', { name: n, err: e });
-      }
-    });
   }
 
   private overLimits(): boolean {
@@ -381,32 +334,16 @@ export class LocalStore implements Tier {
   private evictToLimits(): Promise<CleanResult> {
     const { maxSize, maxAge, now } = this.opts;
     const target = maxSize > 0 && this.index.bytes > maxSize ? Math.floor(maxSize * 0.9) : undefined;
-    return this.evict(target, maxAge > 0 ? now() - maxAge : undefined);
+    return this.evict({ target, cutoff: maxAge > 0 ? now() - maxAge : undefined }, 'limits');
   }
 
-  /** Removes least recently used files while over `target` bytes or last used before `cutoff`. */
-  private async evict(target: number | undefined, cutoff: number | undefined, all = false): Promise<CleanResult> {
-    const victims: Array<[string, Item]> = [];
-    let bytes = this.index.bytes;
-    for (const [rel, it] of this.index.oldest()) {
-      if (!all && !(target !== undefined && bytes > target) && !(cutoff !== undefined && it.lastUse < cutoff)) break;
-      victims.push([rel, it]);
-      bytes -= it.size;
-    }
+  private async evict(sel: { target?: number; cutoff?: number; all?: boolean }, trigger: string): Promise<CleanResult> {
+    const victims = this.index.victims(sel);
     for (const [rel] of victims) this.forget(rel);
-    const r: CleanResult = { removedFiles: 0, removedBytes: 0 };
-    await mapLimit(victims, IO_CONCURRENCY, async ([rel, it]) => {
-      try {
-        await fs.rm(path.join(this.root, rel), { recursive: true });
-        r.removedFiles++;
-        r.removedBytes += it.size;
-      } catch (e) {
-        if (!isENOENT(e)) this.opts.log.warn('could not evict store file', { path: rel, err: e });
-      }
-    });
+    const r = await removeFiles(this.root, victims, this.opts.log);
     this.c.evictedFiles += r.removedFiles;
     this.c.evictedBytes += r.removedBytes;
-    if (r.removedFiles > 0) this.opts.log.info('evicted', { files: r.removedFiles, bytes: r.removedBytes, trigger: all ? 'clean --all' : target !== undefined ? 'size' : 'age' });
+    if (r.removedFiles > 0) this.opts.log.info('evicted', { files: r.removedFiles, bytes: r.removedBytes, trigger });
     return r;
   }
 }

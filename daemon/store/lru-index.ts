@@ -64,6 +64,23 @@ export class LruIndex {
     yield* this.items.entries();
   }
 
+  /**
+   * Least recently used first, while over `target` bytes or last used before `cutoff`
+   * (or everything with `all`). Stops at the first keeper: the order is by last use.
+   */
+  victims(sel: { target?: number; cutoff?: number; all?: boolean }): Array<[string, Item]> {
+    const out: Array<[string, Item]> = [];
+    let bytes = this.bytesTotal;
+    for (const [rel, it] of this.items) {
+      const over = sel.target !== undefined && bytes > sel.target;
+      const old = sel.cutoff !== undefined && it.lastUse < sel.cutoff;
+      if (!sel.all && !over && !old) break;
+      out.push([rel, it]);
+      bytes -= it.size;
+    }
+    return out;
+  }
+
   /** Replaces everything with a scan's result; callers pass items in any order. */
   reset(items: Iterable<[string, Item]>): void {
     const sorted = [...items].sort((a, b) => a[1].lastUse - b[1].lastUse);
