@@ -18,6 +18,8 @@ export interface Config {
   idle_timeout: number;     // ms, 0 = never
   log_level: 'debug' | 'info' | 'warn' | 'error';
   remote_url: string;
+  remote_token: string;     // Bearer token for the remote (user:pass in remote_url gives Basic)
+  remote_timeout: number;   // ms without a byte before a remote operation is abandoned
   read_only: boolean;
   cache_targets: string[];
   cache_extensions: string[];
@@ -41,6 +43,8 @@ const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   idle_timeout: { kind: 'duration', env: ['VRIFT_IDLE_TIMEOUT'] },
   log_level: { kind: 'level', env: ['VRIFT_LOG_LEVEL'] },
   remote_url: { kind: 'string', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'] },
+  remote_token: { kind: 'string', env: ['VRIFT_REMOTE_TOKEN'] },
+  remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'] },
   read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'] },
   cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
@@ -58,6 +62,8 @@ function defaults(paths: InstancePaths): Config {
     idle_timeout: 30 * 60_000,
     log_level: 'info',
     remote_url: '',
+    remote_token: '',
+    remote_timeout: 2000,
     read_only: false,
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],

@@ -4,6 +4,7 @@ import type { CcFrontend, CcPending } from './frontends/cc.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
+import type { TieredStore } from './tiers/tiered.js';
 
 export interface Pending {
   id: string;
@@ -19,6 +20,7 @@ export interface DaemonContext {
   log: Logger;
   stats: Stats;
   store: LocalStore;
+  remote?: TieredStore;     // set when remote_url is configured
   cc: CcFrontend;
   pending: Map<string, Pending>;
   track(p: Promise<unknown>): void;   // background work close() waits for

@@ -14,6 +14,8 @@ import { FileHashes } from './hot/file-hashes.js';
 import { fileLogger, type Logger } from './log.js';
 import { Stats } from './stats.js';
 import { LocalStore } from './store/local.js';
+import { openRemote } from './tiers/open.js';
+import { TieredStore } from './tiers/tiered.js';
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
@@ -56,11 +58,21 @@ export class Daemon {
     const stats = new Stats(paths.statsFile);
     const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
     await store.open();
+    // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
+    let remote: TieredStore | undefined;
+    if (config.remote_url) {
+      try {
+        const tier = openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
+        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote') });
+      } catch (err) {
+        log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
+      }
+    }
 
     const sysdirMemo = new Map<string, Promise<string[]>>();
     const compilers = new CompilerIds();
     const cc = new CcFrontend({
-      store,
+      store: remote ?? store,
       hashes: new FileHashes(now),
       dirs: new DirCache(now),
       compilers,
@@ -81,7 +93,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, cc,
+      paths, resolved, log, stats, store, remote, cc,
       pending: new Map<string, Pending>(),
       track: (p) => daemon.track(p),
       requestShutdown: () => void daemon.close(),
@@ -138,6 +150,7 @@ export class Daemon {
       if (this.idleTimer) clearInterval(this.idleTimer);
       await this.server?.close();
       await Promise.allSettled([...this.background]);
+      await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();
       this.ctx.log.log('info', 'daemon', 'stopped', { pid: process.pid });

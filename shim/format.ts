@@ -4,7 +4,7 @@ type Stats = Record<string, unknown> & {
   requests: number; hits: number; misses: number; compile_failed: number;
   uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
   stored: number; stored_bytes: number; since: string;
-  local?: Record<string, number | string>; daemon?: Record<string, number>;
+  local?: Record<string, number | string>; daemon?: Record<string, number>; remote?: Record<string, unknown>;
 };
 
 const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
@@ -37,6 +37,16 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  size', bytes(Number(l.bytes ?? 0)) ?? '0B', ` of ${bytes(Number(l.max_size ?? 0))}`);
     row('  corrupt entries dropped', Number(l.corrupt ?? 0));
     row('  evicted files', Number(l.evictedFiles ?? 0));
+  }
+  if (s.remote) {
+    const r = s.remote as Record<string, number | string | boolean>;
+    const n = (k: string) => Number(r[k] ?? 0);
+    lines.push(`  remote ${String(r.url)}${r.read_only ? ' (read-only)' : ''}${r.cooling_down ? ' (cooling down after a failure)' : ''}`);
+    row('  hits / misses', `${n('hits')} / ${n('misses')}`);
+    row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, n('integrity') ? `   (${n('integrity')} failed verification)` : '');
+    row('  skipped (cool-down)', n('skipped'));
+    row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('queued')} queued)`);
+    row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
   }
   if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}`);
   return lines.join('\n') + '\n';

@@ -1,0 +1,19 @@
+// What `vrift stats` shows under "remote". One object per remote tier; the tier and the
+// TieredStore in front of it both count into it.
+export interface RemoteCounters {
+  hits: number;          // GETs answered with verified content
+  misses: number;        // 404 (or an empty answer where content was expected)
+  errors: number;        // bad status, transport errors, wrong or garbled content
+  timeouts: number;      // connect or operation deadline passed
+  skipped: number;       // lookups and uploads not tried during a cool-down
+  integrity: number;     // content that did not match its digest (also counted in errors)
+  uploads: number;       // PUTs that succeeded
+  upload_skipped: number;// HEAD said the blob was already there
+  upload_dropped: number;// the upload queue was full
+  bytes_up: number;
+  bytes_down: number;
+}
+
+export function emptyRemoteCounters(): RemoteCounters {
+  return { hits: 0, misses: 0, errors: 0, timeouts: 0, skipped: 0, integrity: 0, uploads: 0, upload_skipped: 0, upload_dropped: 0, bytes_up: 0, bytes_down: 0 };
+}

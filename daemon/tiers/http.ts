@@ -1,0 +1,263 @@
+import http from 'node:http';
+import https from 'node:https';
+import { DecompressStream } from 'zstd-napi';
+import { VriftError } from '../../ipc/errors.js';
+import { digestHex } from '../hash.js';
+import type { ChannelLogger } from '../log.js';
+import { checkHex } from '../store/layout.js';
+import { CoolDown } from './cooldown.js';
+import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
+import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+
+interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
+
+class TimeoutError extends VriftError {
+  constructor(what: string, ms: number) {
+    super('ETIMEOUT', `remote ${what} timed out after ${ms} ms`, { fields: { what, ms } });
+  }
+}
+
+function isTimeout(e: unknown): boolean {
+  return e instanceof VriftError && e.code === 'ETIMEOUT';
+}
+
+// The Bazel HTTP cache layout (`<base>/ac/<hex>`, `<base>/cas/<hex>`), as served by
+// `vrift serve`, bazel-remote and nginx with WebDAV PUT. Everything fetched is verified
+// before it is returned: CAS bodies against their BLAKE3 digest, bodies against their
+// Content-Length; entries are opaque and checked by their decoder.
+export class HttpTier implements RemoteTier {
+  readonly name = 'http';
+  readonly url: string;
+  private readonly base: URL;
+  private readonly mod: typeof http | typeof https;
+  private readonly agent: http.Agent;
+  private readonly auth: string | undefined;
+  private readonly o: Required<Omit<RemoteOptions, 'token'>>;
+  private readonly cool: CoolDown;
+  private readonly c = emptyRemoteCounters();
+  private closed = false;
+
+  constructor(url: string, opts: RemoteOptions & { log: ChannelLogger }) {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VriftError('ECONFIG', `remote_url: unsupported scheme ${u.protocol}`, { fields: { url } });
+    this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Omit<RemoteOptions, 'token'>>;
+    this.log = opts.log;
+    if (u.username) this.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
+    else if (opts.token) this.auth = `Bearer ${opts.token}`;
+    u.username = '';
+    u.password = '';
+    u.pathname = u.pathname.replace(/\/+$/, '');
+    this.base = u;
+    this.url = u.toString();
+    this.mod = u.protocol === 'https:' ? https : http;
+    this.agent = new this.mod.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 1000 });
+    this.cool = new CoolDown(this.o.coolDownMs, this.o.now);
+  }
+
+  private readonly log: ChannelLogger;
+
+  counters(): RemoteCounters {
+    return { ...this.c };
+  }
+
+  coolingDown(): boolean {
+    return this.cool.active;
+  }
+
+  health(): Record<string, unknown> {
+    return { url: this.url, ...this.cool.describe() };
+  }
+
+  // ---- Tier ----
+
+  async getBlob(digest: string): Promise<Buffer | undefined> {
+    checkHex('digest', digest);
+    const body = await this.fetch(`cas/${digest}`);
+    if (!body) return undefined;
+    if (digestHex(body) !== digest) {
+      this.c.integrity++;
+      this.fail('GET', `cas/${digest}`, new VriftError('EINTEGRITY', 'remote blob does not match its digest', { fields: { digest } }));
+      return undefined;
+    }
+    this.c.hits++;
+    return body;
+  }
+
+  async getEntry(key: string): Promise<Buffer | undefined> {
+    checkHex('key', key);
+    const body = await this.fetch(`ac/${key}`);
+    if (body) this.c.hits++;
+    return body;
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    checkHex('digest', digest);
+    if (this.skip()) return false;
+    try {
+      const r = await this.send('HEAD', `cas/${digest}`);
+      if (r.status === 200) return true;
+      if (r.status === 404) return false;
+      throw this.statusError('HEAD', r.status);
+    } catch (e) {
+      this.fail('HEAD', `cas/${digest}`, e);
+      return false;
+    }
+  }
+
+  async putBlob(data: Buffer, digest?: string): Promise<string> {
+    const actual = digestHex(data);
+    if (digest !== undefined && checkHex('digest', digest) !== actual) {
+      throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: digest, actual } });
+    }
+    await this.put(`cas/${actual}`, data);
+    return actual;
+  }
+
+  async putEntry(key: string, value: Buffer): Promise<void> {
+    await this.put(`ac/${checkHex('key', key)}`, value);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.agent.destroy();
+    return Promise.resolve();
+  }
+
+  // ---- internals ----
+
+  private skip(): boolean {
+    if (this.closed || this.cool.active) {
+      this.c.skipped++;
+      return true;
+    }
+    return false;
+  }
+
+  private async fetch(rel: string): Promise<Buffer | undefined> {
+    if (this.skip()) return undefined;
+    try {
+      const r = await this.send('GET', rel);
+      if (r.status === 404) {
+        this.c.misses++;
+        return undefined;
+      }
+      if (r.status !== 200) throw this.statusError('GET', r.status);
+      return r.body;
+    } catch (e) {
+      this.fail('GET', rel, e);
+      return undefined;
+    }
+  }
+
+  private async put(rel: string, data: Buffer): Promise<void> {
+    if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    try {
+      const r = await this.send('PUT', rel, data);
+      if (r.status < 200 || r.status > 299) throw this.statusError('PUT', r.status);
+      this.c.uploads++;
+      this.c.bytes_up += data.length;
+    } catch (e) {
+      this.fail('PUT', rel, e);
+      throw e;
+    }
+  }
+
+  private statusError(method: string, status: number): VriftError {
+    return new VriftError('ESTORE', `remote answered ${method} with HTTP ${status}`, { fields: { status, url: this.url } });
+  }
+
+  private fail(method: string, rel: string, e: unknown): void {
+    if (isTimeout(e)) this.c.timeouts++;
+    else this.c.errors++;
+    const first = !this.cool.active;
+    this.cool.trip(`${method} ${rel}: ${(e as Error).message}`);
+    if (first) this.log.warn('remote failed, cooling down', { method, path: rel, url: this.url, coolDownMs: this.o.coolDownMs, err: e });
+  }
+
+  private async send(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {
+    try {
+      return await this.sendOnce(method, rel, body);
+    } catch (e) {
+      // A kept-alive socket the server already closed: one retry on a fresh one.
+      if ((e as { reused?: boolean }).reused && !isTimeout(e)) return this.sendOnce(method, rel, body);
+      throw e;
+    }
+  }
+
+  private sendOnce(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {
+    const { connectTimeoutMs, timeoutMs, maxBodyBytes } = this.o;
+    return new Promise<Reply>((resolve, reject) => {
+      let connectTimer: NodeJS.Timeout | undefined;
+      let settled = false;
+      let gotResponse = false;
+      const done = (e: Error | undefined, r?: Reply) => {
+        if (connectTimer) clearTimeout(connectTimer);
+        if (settled) return;
+        settled = true;
+        if (e) {
+          (e as { reused?: boolean }).reused = req.reusedSocket;
+          reject(e);
+        } else resolve(r!);
+      };
+      const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
+      if (this.auth) headers.authorization = this.auth;
+      if (body) {
+        headers['content-type'] = 'application/octet-stream';
+        headers['content-length'] = body.length;
+      }
+      const req = this.mod.request({
+        protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
+        path: `${this.base.pathname}/${rel}`, method, headers, agent: this.agent,
+      }, (res) => {
+        gotResponse = true;
+        const status = res.statusCode ?? 0;
+        if (method === 'HEAD' || status !== 200) {
+          res.resume();
+          res.on('end', () => done(undefined, { status, body: Buffer.alloc(0), headers: res.headers }));
+          res.on('error', (e) => done(e));
+          return;
+        }
+        const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+        if (declared !== undefined && !(declared <= maxBodyBytes)) {
+          req.destroy(new VriftError('ESTORE', `remote body too large (${declared} bytes)`));
+          return;
+        }
+        const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
+        if (enc !== 'identity' && enc !== 'zstd') {
+          req.destroy(new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let wire = 0;
+        let n = 0;
+        const src = enc === 'zstd' ? res.pipe(new DecompressStream()) : res;
+        res.on('data', (d: Buffer) => void (wire += d.length));
+        src.on('data', (d: Buffer) => {
+          n += d.length;
+          if (n > maxBodyBytes) req.destroy(new VriftError('ESTORE', 'remote body too large'));
+          else chunks.push(d);
+        });
+        src.on('end', () => {
+          if (declared !== undefined && wire !== declared) return done(new VriftError('ESTORE', `truncated body: ${wire} of ${declared} bytes`));
+          this.c.bytes_down += wire;
+          done(undefined, { status, body: Buffer.concat(chunks, n), headers: res.headers });
+        });
+        src.on('error', (e) => done(e));
+        res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
+        res.on('error', (e) => done(e));
+      });
+      req.on('socket', (s) => {
+        if (!s.connecting) return;
+        connectTimer = setTimeout(() => req.destroy(new TimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
+        s.once('connect', () => clearTimeout(connectTimer));
+        s.once('secureConnect', () => clearTimeout(connectTimer));
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(new TimeoutError(`${method} (no data)`, timeoutMs)));
+      req.on('error', (e) => done(e));
+      req.on('close', () => {
+        if (!gotResponse) done(new VriftError('ESTORE', 'remote connection closed before an answer'));
+      });
+      req.end(body);
+    });
+  }
+}

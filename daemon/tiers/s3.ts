@@ -1,0 +1,179 @@
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { VriftError } from '../../ipc/errors.js';
+import { digestHex } from '../hash.js';
+import type { ChannelLogger } from '../log.js';
+import { checkHex } from '../store/layout.js';
+import { CoolDown } from './cooldown.js';
+import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
+import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+
+export interface S3Location { bucket: string; prefix: string }
+
+/** `s3://bucket/some/prefix` → bucket and a prefix without slashes at either end. */
+export function parseS3Url(url: string): S3Location {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (!m) throw new VriftError('ECONFIG', `not an s3://bucket[/prefix] URL: ${url}`, { fields: { url } });
+  return { bucket: m[1], prefix: (m[2] ?? '').replace(/^\/+|\/+$/g, '') };
+}
+
+/** Objects live at `<prefix>/ac/<hex>` and `<prefix>/cas/<hex>`, shared with `vrift serve --store s3://`. */
+export function s3Key(loc: S3Location, rel: string): string {
+  return loc.prefix ? `${loc.prefix}/${rel}` : rel;
+}
+
+// Endpoint, region and credentials come from the usual AWS environment and config files;
+// a custom endpoint (AWS_ENDPOINT_URL or VRIFT_S3_ENDPOINT: Ceph RGW, MinIO) gets path-style URLs.
+export function makeS3Client(env: NodeJS.ProcessEnv, timeouts: { connectTimeoutMs: number; timeoutMs: number }): S3Client {
+  const endpoint = env.VRIFT_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  return new S3Client({
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: timeouts.connectTimeoutMs, requestTimeout: timeouts.timeoutMs },
+  });
+}
+
+function status(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isNotFound(e: unknown): boolean {
+  const name = (e as Error).name;
+  return name === 'NoSuchKey' || name === 'NotFound' || status(e) === 404;
+}
+
+function isTimeout(e: unknown): boolean {
+  const name = (e as Error).name;
+  return name === 'TimeoutError' || name === 'RequestTimeout' || (e as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+}
+
+// S3 directly, with plain Put/Get/Head (no conditional writes: s3rver ignores them).
+export class S3Tier implements RemoteTier {
+  readonly name = 's3';
+  readonly url: string;
+  private readonly loc: S3Location;
+  private readonly client: S3Client;
+  private readonly cool: CoolDown;
+  private readonly c = emptyRemoteCounters();
+  private readonly log: ChannelLogger;
+  private readonly maxBody: number;
+  private closed = false;
+
+  constructor(url: string, opts: RemoteOptions & { log: ChannelLogger; env?: NodeJS.ProcessEnv; client?: S3Client }) {
+    this.loc = parseS3Url(url);
+    this.url = url;
+    this.log = opts.log;
+    const o = { ...REMOTE_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+    this.client = opts.client ?? makeS3Client(opts.env ?? process.env, o);
+    this.cool = new CoolDown(o.coolDownMs, opts.now ?? Date.now);
+    this.maxBody = o.maxBodyBytes;
+  }
+
+  counters(): RemoteCounters {
+    return { ...this.c };
+  }
+
+  coolingDown(): boolean {
+    return this.cool.active;
+  }
+
+  health(): Record<string, unknown> {
+    return { url: this.url, ...this.cool.describe() };
+  }
+
+  async getBlob(digest: string): Promise<Buffer | undefined> {
+    const body = await this.get(`cas/${checkHex('digest', digest)}`);
+    if (!body) return undefined;
+    if (digestHex(body) !== digest) {
+      this.c.integrity++;
+      this.fail(`cas/${digest}`, new VriftError('EINTEGRITY', 'remote blob does not match its digest', { fields: { digest } }));
+      return undefined;
+    }
+    this.c.hits++;
+    return body;
+  }
+
+  async getEntry(key: string): Promise<Buffer | undefined> {
+    const body = await this.get(`ac/${checkHex('key', key)}`);
+    if (body) this.c.hits++;
+    return body;
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    const rel = `cas/${checkHex('digest', digest)}`;
+    if (this.skip()) return false;
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      return true;
+    } catch (e) {
+      if (!isNotFound(e)) this.fail(rel, e);
+      return false;
+    }
+  }
+
+  async putBlob(data: Buffer, digest?: string): Promise<string> {
+    const actual = digestHex(data);
+    if (digest !== undefined && checkHex('digest', digest) !== actual) {
+      throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: digest, actual } });
+    }
+    await this.put(`cas/${actual}`, data);
+    return actual;
+  }
+
+  async putEntry(key: string, value: Buffer): Promise<void> {
+    await this.put(`ac/${checkHex('key', key)}`, value);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.client.destroy();
+    return Promise.resolve();
+  }
+
+  private skip(): boolean {
+    if (this.closed || this.cool.active) {
+      this.c.skipped++;
+      return true;
+    }
+    return false;
+  }
+
+  private async get(rel: string): Promise<Buffer | undefined> {
+    if (this.skip()) return undefined;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      if (r.ContentLength !== undefined && r.ContentLength > this.maxBody) throw new VriftError('ESTORE', `remote object too large (${r.ContentLength} bytes)`);
+      const body = Buffer.from(await r.Body!.transformToByteArray());
+      if (r.ContentLength !== undefined && body.length !== r.ContentLength) throw new VriftError('ESTORE', `truncated object: ${body.length} of ${r.ContentLength} bytes`);
+      this.c.bytes_down += body.length;
+      return body;
+    } catch (e) {
+      if (isNotFound(e)) {
+        this.c.misses++;
+        return undefined;
+      }
+      this.fail(rel, e);
+      return undefined;
+    }
+  }
+
+  private async put(rel: string, data: Buffer): Promise<void> {
+    if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: data, ContentLength: data.length, ContentType: 'application/octet-stream' }));
+      this.c.uploads++;
+      this.c.bytes_up += data.length;
+    } catch (e) {
+      this.fail(rel, e);
+      throw e;
+    }
+  }
+
+  private fail(rel: string, e: unknown): void {
+    if (isTimeout(e)) this.c.timeouts++;
+    else this.c.errors++;
+    const first = !this.cool.active;
+    this.cool.trip(`${rel}: ${(e as Error).message}`);
+    if (first) this.log.warn('remote failed, cooling down', { path: rel, url: this.url, err: e });
+  }
+}

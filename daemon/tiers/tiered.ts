@@ -1,0 +1,197 @@
+import type { StoreLike } from '../frontends/cc.js';
+import type { ChannelLogger } from '../log.js';
+import type { Tier } from '../store/types.js';
+import type { RemoteCounters } from './counters.js';
+import type { RemoteTier } from './types.js';
+
+export interface TieredOptions {
+  local: Tier;
+  remote: RemoteTier;
+  /** Never upload (CI consumers, untrusted machines). */
+  readOnly?: boolean;
+  /** Uploads waiting or running; more are dropped (and counted), never waited for. */
+  queueLimit?: number;
+  /** Payload bytes held by waiting uploads. */
+  queueBytes?: number;
+  concurrency?: number;
+  /** How long close() lets queued uploads finish. */
+  drainMs?: number;
+  log: ChannelLogger;
+}
+
+interface Upload { kind: 'blob' | 'entry'; key: string; data: Buffer; after: Promise<unknown>[]; settle?: () => void }
+
+export interface RemoteStats extends RemoteCounters {
+  url: string;
+  read_only: boolean;
+  queued: number;
+  queued_bytes: number;
+  cooling_down: boolean;
+}
+
+// Local first, then the remote. Whatever the remote returns enters the local store through
+// its normal verified put, and local puts are uploaded in the background: a bounded queue
+// the build never waits for. The local store stays owned (and closed) by whoever made it.
+export class TieredStore implements StoreLike {
+  private readonly local: Tier;
+  readonly remote: RemoteTier;
+  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log'>>;
+  private readonly log: ChannelLogger;
+  private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
+  private readonly waiting: Upload[] = [];
+  private readonly queuedKeys = new Set<string>();
+  // Blob uploads not finished yet: an entry is uploaded only after the blobs put before it,
+  // so a remote reader never sees an entry whose object is still on its way.
+  private readonly blobsInFlight = new Set<Promise<unknown>>();
+  private running = 0;
+  private bytesQueued = 0;
+  private idle: (() => void)[] = [];
+  private closing: Promise<void> | undefined;
+  private dropped = 0;
+  private skippedUploads = 0;
+
+  constructor(opts: TieredOptions) {
+    this.local = opts.local;
+    this.remote = opts.remote;
+    this.log = opts.log;
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, ...stripUndefined(opts) };
+  }
+
+  getBlob(digest: string): Promise<Buffer | undefined> {
+    return this.read('b' + digest, () => this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
+  }
+
+  getEntry(key: string): Promise<Buffer | undefined> {
+    return this.read('e' + key, () => this.local.getEntry(key), () => this.remote.getEntry(key), (d) => this.local.putEntry(key, d));
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    return (await this.local.hasBlob(digest)) || (await this.remote.hasBlob(digest));
+  }
+
+  async putBlob(data: Buffer, digest?: string): Promise<string> {
+    const d = await this.local.putBlob(data, digest);
+    this.enqueue({ kind: 'blob', key: d, data, after: [] });
+    return d;
+  }
+
+  async putEntry(key: string, value: Buffer): Promise<void> {
+    await this.local.putEntry(key, value);
+    this.enqueue({ kind: 'entry', key, data: value, after: [...this.blobsInFlight] });
+  }
+
+  stats(): RemoteStats {
+    return {
+      url: this.remote.url, read_only: this.o.readOnly, ...this.remote.counters(),
+      upload_dropped: this.dropped, upload_skipped: this.skippedUploads,
+      queued: this.waiting.length + this.running, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
+    };
+  }
+
+  /** Resolves when no upload is waiting or running. */
+  flush(): Promise<void> {
+    if (this.waiting.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  /** Lets queued uploads finish (up to drainMs), then closes the remote tier. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.flush().then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.waiting.length + this.running });
+      this.waiting.length = 0;
+      await this.remote.close();
+    })();
+    return this.closing;
+  }
+
+  // ---- internals ----
+
+  // Concurrent lookups of one key share one remote request.
+  private async read(k: string, local: () => Promise<Buffer | undefined>, remote: () => Promise<Buffer | undefined>, keep: (d: Buffer) => Promise<unknown>): Promise<Buffer | undefined> {
+    const hit = await local();
+    if (hit || this.closing) return hit;
+    let p = this.fetching.get(k);
+    if (!p) {
+      p = (async () => {
+        const data = await remote();
+        if (!data) return undefined;
+        try {
+          await keep(data); // the local store verifies blobs again on the way in
+        } catch (e) {
+          this.log.warn('remote object not kept locally', { key: k.slice(1), err: e });
+          return undefined;
+        }
+        return data;
+      })().finally(() => this.fetching.delete(k));
+      this.fetching.set(k, p);
+    }
+    return p;
+  }
+
+  private enqueue(u: Upload): void {
+    if (this.o.readOnly || this.closing) return;
+    const id = u.kind[0] + u.key;
+    if (this.queuedKeys.has(id)) return;
+    if (this.remote.coolingDown()) {
+      this.dropped++;
+      return;
+    }
+    if (this.waiting.length + this.running >= this.o.queueLimit || this.bytesQueued + u.data.length > this.o.queueBytes) {
+      this.dropped++;
+      return;
+    }
+    this.queuedKeys.add(id);
+    this.bytesQueued += u.data.length;
+    if (u.kind === 'blob') {
+      const p = new Promise<void>((r) => (u.settle = r));
+      this.blobsInFlight.add(p);
+      void p.then(() => this.blobsInFlight.delete(p));
+    }
+    this.waiting.push(u);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.o.concurrency && this.waiting.length > 0) {
+      const u = this.waiting.shift()!;
+      this.running++;
+      void this.upload(u).finally(() => {
+        this.running--;
+        this.bytesQueued -= u.data.length;
+        this.queuedKeys.delete(u.kind[0] + u.key);
+        u.settle?.();
+        if (this.waiting.length === 0 && this.running === 0) for (const r of this.idle.splice(0)) r();
+        this.pump();
+      });
+    }
+  }
+
+  private async upload(u: Upload): Promise<void> {
+    try {
+      if (u.kind === 'blob') {
+        if (await this.remote.hasBlob(u.key)) {
+          this.skippedUploads++; // HEAD said it is there already
+          return;
+        }
+        if (this.remote.coolingDown()) return;
+        await this.remote.putBlob(u.data, u.key);
+      } else {
+        await Promise.allSettled(u.after);
+        if (this.remote.coolingDown()) return;
+        await this.remote.putEntry(u.key, u.data);
+      }
+    } catch (e) {
+      this.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
+    }
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log')) as Partial<T>;
+}

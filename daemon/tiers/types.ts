@@ -1,0 +1,28 @@
+import type { Tier } from '../store/types.js';
+import type { RemoteCounters } from './counters.js';
+
+// A shared tier over the network (HTTP cache server, S3). Gets never throw: errors, timeouts
+// and content that fails verification read as a miss and are counted. Puts throw, and the
+// TieredStore in front counts and drops them: the build never waits for or fails on them.
+export interface RemoteTier extends Tier {
+  /** Where it points, without credentials. */
+  readonly url: string;
+  counters(): RemoteCounters;
+  /** True while a recent failure keeps the tier switched off. */
+  coolingDown(): boolean;
+  health(): Record<string, unknown>;
+}
+
+export interface RemoteOptions {
+  /** Bearer token (VRIFT_REMOTE_TOKEN / remote_token); user:pass in the URL gives Basic. */
+  token?: string;
+  connectTimeoutMs?: number;
+  /** Idle deadline: no byte for this long ends the operation. */
+  timeoutMs?: number;
+  coolDownMs?: number;
+  /** Largest body accepted from the remote. */
+  maxBodyBytes?: number;
+  now?: () => number;
+}
+
+export const REMOTE_DEFAULTS = { connectTimeoutMs: 500, timeoutMs: 2000, coolDownMs: 30_000, maxBodyBytes: 2 ** 30 };
