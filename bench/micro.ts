@@ -60,17 +60,29 @@ export interface CompileCommand {
   argv: string[];   // compiler first, no launcher
 }
 
-/** The compile of `file` for `target` exactly as CMake ran it (compile_commands.json in buildDir). */
+/**
+ * The compile of `file` for `target` exactly as the build ran it: asked from the generated
+ * Makefile (`make -n -B`), because compile_commands.json leaves out the -MD -MT -MF
+ * depfile flags, and a cache keyed on them would miss on the first call.
+ */
 export function compileCommandFor(buildDir: string, file: string, target: string): CompileCommand {
-  const entries = JSON.parse(fs.readFileSync(path.join(buildDir, 'compile_commands.json'), 'utf8')) as {
-    directory: string; command?: string; arguments?: string[]; file: string; output?: string;
-  }[];
-  const e = entries.find((x) => x.file.endsWith(`/${file}`) && (x.output ?? x.command ?? '').includes(`${target}.dir/`));
-  if (!e) throw new Error(`no compile command for ${file} (${target}) in ${buildDir}`);
-  let argv = e.arguments ?? shellSplit(e.command!);
-  // Drop a launcher if CMake put one there.
+  const obj = `CMakeFiles/${target}.dir/${file}.o`;
+  const r = capture(['make', '-n', '-B', '-f', `CMakeFiles/${target}.dir/build.make`, obj], { cwd: buildDir, env: process.env });
+  const line = r.ok ? r.stdout.split('\n').find((l) => l.includes(` -o ${obj} `) && l.includes(' -c ')) : undefined;
+  let argv: string[];
+  if (line) {
+    argv = shellSplit(line);
+  } else {
+    const entries = JSON.parse(fs.readFileSync(path.join(buildDir, 'compile_commands.json'), 'utf8')) as {
+      command?: string; arguments?: string[]; file: string; output?: string;
+    }[];
+    const e = entries.find((x) => x.file.endsWith(`/${file}`) && (x.output ?? x.command ?? '').includes(`${target}.dir/`));
+    if (!e) throw new Error(`no compile command for ${file} (${target}) in ${buildDir}`);
+    argv = e.arguments ?? shellSplit(e.command!);
+  }
+  // Drop a launcher if there is one.
   while (argv.length > 1 && /(^|\/)(ccache|sccache|vrift-shim)$/.test(argv[0])) argv = argv.slice(1);
-  return { directory: e.directory, argv };
+  return { directory: buildDir, argv };
 }
 
 function quantile(sorted: number[], q: number): number {
