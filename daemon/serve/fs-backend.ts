@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { ChannelLogger } from '../log.js';
+import type { Backend } from './backend.js';
+
+// A directory: `ac/<h2>/<hash>`, `cas/<h2>/<hash>`, `kv/<path>`, plus `tmp/` for uploads.
+// Size-bounded by an in-memory LRU built from the files' mtimes at start; an evicted key's
+// file is unlinked. One server process owns a directory (several share a bucket instead).
+export class FsBackend implements Backend {
+  readonly description: string;
+  readonly tmpDir: string;
+  private readonly lru: LRUCache<string, number>;
+  private evictedItems = 0;
+  private evictedBytes = 0;
+
+  private constructor(private readonly root: string, private readonly maxSize: number, private readonly log: ChannelLogger) {
+    this.description = root;
+    this.tmpDir = path.join(root, 'tmp');
+    this.lru = new LRUCache<string, number>({
+      maxSize: maxSize > 0 ? maxSize : Number.MAX_SAFE_INTEGER,
+      sizeCalculation: (n) => Math.max(1, n),
+      dispose: (size, key, reason) => {
+        if (reason !== 'evict') return;
+        this.evictedItems++;
+        this.evictedBytes += size;
+        fs.unlink(this.file(key), (err) => {
+          if (err && err.code !== 'ENOENT') this.log.warn('eviction unlink failed', { key, err });
+        });
+      },
+    });
+  }
+
+  static async open(root: string, maxSize: number, log: ChannelLogger): Promise<FsBackend> {
+    const b = new FsBackend(path.resolve(root), maxSize, log);
+    await fsp.rm(b.tmpDir, { recursive: true, force: true });
+    await fsp.mkdir(b.tmpDir, { recursive: true });
+    await b.scan();
+    return b;
+  }
+
+  private file(key: string): string {
+    const slash = key.indexOf('/');
+    const kind = key.slice(0, slash);
+    const rest = key.slice(slash + 1);
+    return kind === 'kv' ? path.join(this.root, 'kv', rest) : path.join(this.root, kind, rest.slice(0, 2), rest);
+  }
+
+  private async scan(): Promise<void> {
+    const found: [string, number, number][] = [];
+    const walk = async (dir: string, keyPrefix: string, flatten: boolean): Promise<void> => {
+      let ents: fs.Dirent[];
+      try {
+        ents = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of ents) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(p, flatten ? keyPrefix : `${keyPrefix}${e.name}/`, flatten);
+        else if (e.isFile()) {
+          const st = await fsp.stat(p).catch(() => undefined);
+          if (st) found.push([`${keyPrefix}${e.name}`, st.size, st.mtimeMs]);
+        }
+      }
+    };
+    await walk(path.join(this.root, 'ac'), 'ac/', true);
+    await walk(path.join(this.root, 'cas'), 'cas/', true);
+    await walk(path.join(this.root, 'kv'), 'kv/', false);
+    found.sort((a, b) => a[2] - b[2]);
+    for (const [k, size] of found) this.lru.set(k, size);
+  }
+
+  async stat(key: string): Promise<number | undefined> {
+    const size = this.lru.get(key);
+    if (size !== undefined) return size;
+    return undefined;
+  }
+
+  async open(key: string): Promise<{ size: number; body: fs.ReadStream } | undefined> {
+    if (this.lru.get(key) === undefined) return undefined;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.file(key), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.lru.delete(key);
+        return undefined;
+      }
+      throw e;
+    }
+    // The open descriptor keeps the bytes readable even if eviction unlinks the file meanwhile.
+    const st = await fh.stat();
+    return { size: st.size, body: fh.createReadStream({ highWaterMark: 1 << 20 }) };
+  }
+
+  async commit(key: string, tmpFile: string, size: number): Promise<void> {
+    const dest = this.file(key);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await fsp.rename(tmpFile, dest);
+    this.lru.set(key, size);
+  }
+
+  usage() {
+    return { items: this.lru.size, bytes: this.lru.calculatedSize, maxSize: this.maxSize, evictedItems: this.evictedItems, evictedBytes: this.evictedBytes };
+  }
+
+  async close(): Promise<void> {
+    await fsp.rm(this.tmpDir, { recursive: true, force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,55 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import type http from 'node:http';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { DecompressStream } from 'zstd-napi';
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export interface Received { file: string; size: number; wireBytes: number; blake3: string; sha256: string }
+
+// Streams a PUT body into a temp file while hashing it both ways (vrift keys by BLAKE3,
+// Bazel by SHA-256), so no blob is ever held in memory whole. The caller renames or removes
+// the file; on any error it is already gone.
+export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number): Promise<Received> {
+  const enc = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (enc !== 'identity' && enc !== 'zstd') throw new HttpError(400, `unsupported content-encoding ${enc}`);
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const sizeHeader = req.headers['x-digest-sizebytes'] === undefined ? undefined : Number(req.headers['x-digest-sizebytes']);
+  if (enc === 'identity' && declared !== undefined && declared > maxBytes) throw new HttpError(413, `body of ${declared} bytes is over the limit of ${maxBytes}`);
+  if (sizeHeader !== undefined && sizeHeader > maxBytes) throw new HttpError(413, `body of ${sizeHeader} bytes is over the limit of ${maxBytes}`);
+
+  const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);
+  const b3 = new Blake3Hasher();
+  const sha = crypto.createHash('sha256');
+  let size = 0;
+  let wireBytes = 0;
+  req.on('data', (d: Buffer) => void (wireBytes += d.length));
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      if (size > maxBytes) return cb(new HttpError(413, `body is over the limit of ${maxBytes} bytes`));
+      b3.update(chunk);
+      sha.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  try {
+    if (enc === 'zstd') await pipeline(req, new DecompressStream(), tap, fs.createWriteStream(file, { flags: 'wx' }));
+    else await pipeline(req, tap, fs.createWriteStream(file, { flags: 'wx' }));
+    if (sizeHeader !== undefined && sizeHeader !== size) throw new HttpError(400, `X-Digest-SizeBytes says ${sizeHeader}, body has ${size} bytes`);
+  } catch (e) {
+    await fsp.rm(file, { force: true });
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, `upload failed: ${(e as Error).message}`);
+  }
+  return { file, size, wireBytes, blake3: b3.digestBuffer().toString('hex'), sha256: sha.digest('hex') };
+}
