@@ -12,6 +12,7 @@ import { formatStats, hitRate } from './format.js';
 import { ensureShimsDir } from './shims-dir.js';
 import { runStoreCommand } from './store-commands.js';
 import { runDemo } from './demo.js';
+import { registerServe } from './serve-command.js';
 
 const program = new Command('vrift')
   .description('vrift: a build-artifact cache under gcc, clang and any build step')
@@ -134,5 +135,7 @@ program.command('demo').description('build a real C project (libuv from Debian s
   .action(async (o) => {
     process.exitCode = await runDemo(o.dir, env);
   });
+
+registerServe(program);
 
 await program.parseAsync(process.argv);

@@ -29,6 +29,7 @@ export class HttpTier implements RemoteTier {
   readonly name = 'http';
   readonly url: string;
   private readonly base: URL;
+  private readonly basePath: string;
   private readonly mod: typeof http | typeof https;
   private readonly agent: http.Agent;
   private readonly auth: string | undefined;
@@ -46,9 +47,9 @@ export class HttpTier implements RemoteTier {
     else if (opts.token) this.auth = `Bearer ${opts.token}`;
     u.username = '';
     u.password = '';
-    u.pathname = u.pathname.replace(/\/+$/, '');
+    this.basePath = u.pathname.replace(/\/+$/, '');
     this.base = u;
-    this.url = u.toString();
+    this.url = `${u.origin}${this.basePath}`;
     this.mod = u.protocol === 'https:' ? https : http;
     this.agent = new this.mod.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 1000 });
     this.cool = new CoolDown(this.o.coolDownMs, this.o.now);
@@ -207,7 +208,7 @@ export class HttpTier implements RemoteTier {
       }
       const req = this.mod.request({
         protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
-        path: `${this.base.pathname}/${rel}`, method, headers, agent: this.agent,
+        path: `${this.basePath}/${rel}`, method, headers, agent: this.agent,
       }, (res) => {
         gotResponse = true;
         const status = res.statusCode ?? 0;
