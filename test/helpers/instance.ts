@@ -20,6 +20,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => err.push(d));
     child.on('error', reject);
+    child.stdin.on('error', () => {}); // the child may exit before reading stdin
     child.stdin.end(opts.input ?? '');
     child.on('close', (code, sig) => {
       const stdout = Buffer.concat(out);

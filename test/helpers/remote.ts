@@ -1,0 +1,159 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { CLI } from './instance.js';
+
+function which(bin: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Real servers and clients come from Debian; a clean CI machine (running as root) gets them
+// installed on first use, so these tests run everywhere `.ci/run` does instead of skipping.
+export function ensureTool(bin: string, pkg: string): string {
+  const found = which(bin) ?? (fs.existsSync(`/usr/sbin/${bin}`) ? `/usr/sbin/${bin}` : undefined);
+  if (found) return found;
+  if (process.getuid?.() !== 0) throw new Error(`${bin} is missing and installing ${pkg} needs root`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore', env });
+  } catch {
+    execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore', env });
+  }
+  const after = which(bin) ?? (fs.existsSync(`/usr/sbin/${bin}`) ? `/usr/sbin/${bin}` : undefined);
+  if (!after) throw new Error(`installed ${pkg} but ${bin} is still missing`);
+  return after;
+}
+
+export function tmpDir(t: ExecutionContext, prefix = 'vrift-r-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export interface Served { url: string; port: number; proc: ChildProcess; accessLog: string[]; stop(): Promise<void> }
+
+/** `vrift serve` as its own process on a free loopback port; stopped when the test ends. */
+export async function startServe(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const accessLog: string[] = [];
+  let out = '';
+  proc.stdout!.on('data', (d) => {
+    out += d;
+    const lines = out.split('\n');
+    out = lines.pop()!;
+    accessLog.push(...lines);
+  });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on (\S+),/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`vrift serve exited ${code}: ${err}`)));
+  });
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await gone;
+  };
+  t.teardown(stop);
+  return { url, port: Number(new URL(url).port), proc, accessLog, stop };
+}
+
+/** A loopback HTTP server whose behaviour the test decides; closed when the test ends. */
+export async function fakeServer(t: ExecutionContext, handler: http.RequestListener): Promise<{ url: string; requests: string[]; server: http.Server }> {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => {
+    server.closeAllConnections();
+    server.close(() => r());
+  }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
+}
+
+export interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
+
+/** One plain request (no keep-alive), body collected. */
+export function request(url: string, opts: { method?: string; body?: Buffer | string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+export interface Nginx { url: string; root: string; log: string }
+
+/** nginx with WebDAV PUT (notes: remote-protocols §4); its worker runs as nobody. */
+export async function startNginx(t: ExecutionContext): Promise<Nginx> {
+  const bin = ensureTool('nginx', 'nginx');
+  const dir = tmpDir(t, 'vrift-nginx-');
+  fs.chmodSync(dir, 0o755);
+  for (const d of ['data', 'tmp', 'logs']) fs.mkdirSync(path.join(dir, d));
+  execFileSync('chown', ['-R', 'nobody:nogroup', path.join(dir, 'data'), path.join(dir, 'tmp')]);
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1; pid ${dir}/nginx.pid; daemon off;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log ${dir}/logs/access.log;
+  client_body_temp_path ${dir}/tmp;
+  server {
+    listen 127.0.0.1:${port}; root ${dir}/data; client_max_body_size 1g;
+    location / {
+      dav_methods PUT DELETE; create_full_put_path on; dav_access user:rw group:r all:r;
+      limit_except GET HEAD PUT DELETE { deny all; }
+    }
+  }
+}
+`);
+  const proc = spawn(bin, ['-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  t.teardown(async () => {
+    if (proc.exitCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGQUIT');
+    await gone;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await request(`${url}/`);
+      break;
+    } catch (e) {
+      if (i > 200 || proc.exitCode !== null) throw new Error(`nginx did not start: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return { url, root: path.join(dir, 'data'), log: path.join(dir, 'logs', 'access.log') };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = http.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
