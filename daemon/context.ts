@@ -1,6 +1,6 @@
 import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from './config.js';
-import type { CcFrontend, CcPending } from './frontends/cc.js';
+import type { Frontend } from './frontends/types.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
@@ -8,7 +8,8 @@ import type { TieredStore } from './tiers/tiered.js';
 
 export interface Pending {
   id: string;
-  cc: CcPending;
+  frontend: Frontend;
+  state: unknown;
   session?: string;
   created: number;
 }
@@ -21,7 +22,7 @@ export interface DaemonContext {
   stats: Stats;
   store: LocalStore;
   remote?: TieredStore;     // set when remote_url is configured
-  cc: CcFrontend;
+  frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;
   track(p: Promise<unknown>): void;   // background work close() waits for
   requestShutdown(): void;

@@ -62,7 +62,7 @@ export class Daemon {
     let remote: TieredStore | undefined;
     if (config.remote_url) {
       try {
-        const tier = openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
+        const tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
         remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote') });
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
@@ -93,7 +93,8 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, remote, cc,
+      paths, resolved, log, stats, store, remote,
+      frontends: [cc],
       pending: new Map<string, Pending>(),
       track: (p) => daemon.track(p),
       requestShutdown: () => void daemon.close(),

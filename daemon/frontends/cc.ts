@@ -3,7 +3,6 @@ import { LRUCache } from 'lru-cache';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../ipc/messages/compile.js';
-import type { DoneRequest } from '../../ipc/messages/done.js';
 import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
@@ -15,6 +14,7 @@ import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
+import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
 //
@@ -44,10 +44,7 @@ export interface CcDeps {
   tmpDir: string;
 }
 
-export type Outcome =
-  | { kind: 'pass'; reason: string }
-  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number }
-  | { kind: 'miss'; argv: string[]; pending: CcPending };
+export type Outcome = FrontendOutcome<CcPending>;
 
 export interface CcPending {
   cwd: string;
@@ -62,7 +59,6 @@ export interface CcPending {
   filterSystem: boolean;
 }
 
-export type Finish = { stored: false; reason: string } | { stored: true; bytes: number; write: Promise<void> };
 
 // Environment that changes what the compiler produces or prints.
 const KEY_ENV = [
@@ -101,7 +97,9 @@ function depfileText(parsed: GccCompile, deps: string[]): Buffer {
 // reads only the object's blob from disk. The daemon is the only writer of both.
 const ENTRY_CACHE_BYTES = 64 * 1024 * 1024;
 
-export class CcFrontend {
+export class CcFrontend implements Frontend<CcPending> {
+  readonly name = 'cc';
+
   private manifestLocks = new Map<string, Promise<void>>();
   // Stores still being written, by direct key: a lookup for the same key waits for them, so
   // the second of two identical compiles in a row hits even while the first is being stored.
@@ -139,8 +137,9 @@ export class CcFrontend {
   // Like ccache, any compiler we do not know by name is assumed to take gcc's options: a
   // wrapper script named "mycc" is still a C compiler. Calls that don't parse as a compile
   // pass through with a reason.
-  static handles(name: string): boolean {
-    return !/^(rustc|rustdoc|cargo|clippy-driver)(-.*)?$/.test(path.basename(name));
+  handles(argv0: string, exe: string): boolean {
+    const notC = (n: string) => /^(rustc|rustdoc|cargo|clippy-driver)(-.*)?$/.test(path.basename(n));
+    return !notC(argv0) && !notC(exe);
   }
 
   async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
@@ -246,7 +245,7 @@ export class CcFrontend {
   // Called when the shim reports the compile it ran. Everything the build could change
   // next (object, depfiles, inputs' hashes) is read before this returns; the store writes
   // continue in the background.
-  async finish(p: CcPending, done: DoneRequest & { nocache?: boolean }): Promise<Finish> {
+  async finish(p: CcPending, done: Done): Promise<Finish> {
     try {
       return await this.finishInner(p, done);
     } finally {
@@ -254,7 +253,7 @@ export class CcFrontend {
     }
   }
 
-  private async finishInner(p: CcPending, done: DoneRequest & { nocache?: boolean }): Promise<Finish> {
+  private async finishInner(p: CcPending, done: Done): Promise<Finish> {
     const { parsed, cwd, rel } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };

@@ -1,5 +1,4 @@
 import { parseCompile } from '../../ipc/messages/compile.js';
-import { CcFrontend } from '../frontends/cc.js';
 import type { Handler } from '../context.js';
 
 function envMap(env: string[]): Record<string, string> {
@@ -22,9 +21,10 @@ export const compile: Handler = async (msg, ctx) => {
   };
   if (!ctx.resolved.config.enabled || env.VRIFT_DISABLE === '1') return pass('disabled');
   if (!req.exe.startsWith('/')) return pass('exe_not_absolute');
-  if (!CcFrontend.handles(req.argv[0] ?? '') && !CcFrontend.handles(req.exe)) return pass('unknown_compiler');
+  const frontend = ctx.frontends.find((f) => f.handles(req.argv[0] ?? '', req.exe));
+  if (!frontend) return pass('unknown_compiler');
 
-  const outcome = await ctx.cc.lookup(req, env);
+  const outcome = await frontend.lookup(req, env);
   switch (outcome.kind) {
     case 'pass':
       return pass(outcome.reason);
@@ -33,10 +33,10 @@ export const compile: Handler = async (msg, ctx) => {
       ctx.stats.add('hit_bytes', session, outcome.bytes);
       return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code };
     case 'miss': {
-      const id = `${outcome.pending.start.toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-      ctx.pending.set(id, { id, cc: outcome.pending, session, created: ctx.now() });
+      const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+      ctx.pending.set(id, { id, frontend, state: outcome.pending, session, created: ctx.now() });
       ctx.stats.add('misses', session);
-      return { t: 'run', id, argv: outcome.argv, env: [] };
+      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [] };
     }
   }
 };

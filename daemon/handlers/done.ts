@@ -7,7 +7,7 @@ export const done: Handler = async (msg, ctx) => {
   const p = ctx.pending.get(req.id);
   if (!p) throw new VriftError('ENOTFOUND', `no pending compile ${req.id}`);
   ctx.pending.delete(req.id);
-  const fin = await ctx.cc.finish(p.cc, { ...req, nocache: msg.nocache === true });
+  const fin = await p.frontend.finish(p.state, { ...req, nocache: msg.nocache === true });
   if (!fin.stored) {
     if (fin.reason === 'compile_failed') ctx.stats.add('compile_failed', p.session);
     else ctx.stats.reason('not_stored', fin.reason, p.session);

@@ -1,0 +1,22 @@
+import type { CompileRequest } from '../../ipc/messages/compile.js';
+import type { DoneRequest } from '../../ipc/messages/done.js';
+
+// What every compiler front-end (C/C++, Rust, ...) offers the compile/done handlers.
+export type Outcome<P> =
+  | { kind: 'pass'; reason: string }
+  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number }
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P };
+
+export type Finish = { stored: false; reason: string } | { stored: true; bytes: number; write: Promise<void> };
+
+export type Done = DoneRequest & { nocache?: boolean };
+
+export interface Frontend<P = unknown> {
+  readonly name: string;
+  // Whether this front-end takes the call; argv0 is the compiler as the build named it.
+  handles(argv0: string, exe: string): boolean;
+  lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome<P>>;
+  // After the shim ran the compiler: read what the build could change next, then store in
+  // the background (the `write` promise).
+  finish(pending: P, done: Done): Promise<Finish>;
+}
