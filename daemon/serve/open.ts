@@ -5,7 +5,6 @@ import type { ChannelLogger } from '../log.js';
 import { loadTokens } from './auth.js';
 import type { Backend } from './backend.js';
 import { FsBackend } from './fs-backend.js';
-import { S3Backend } from './s3-backend.js';
 import { CacheServer } from './server.js';
 
 export interface ServeArgs {
@@ -39,7 +38,7 @@ export async function startServe(a: ServeArgs): Promise<CacheServer> {
   const tokens = a.tokens === undefined ? undefined : loadTokens(a.tokens);
   // Without tokens anyone who can connect may write: only this machine, unless asked.
   const host = a.host ?? (tokens ? '0.0.0.0' : '127.0.0.1');
-  const backend: Backend = a.store.startsWith('s3://') ? await S3Backend.open(a.store, a.env) : await FsBackend.open(a.store, maxSize, a.log);
+  const backend: Backend = a.store.startsWith('s3://') ? await (await import('./s3-backend.js')).S3Backend.open(a.store, a.env) : await FsBackend.open(a.store, maxSize, a.log);
   try {
     return await CacheServer.start({
       backend, port: a.port, host, tokens, maxBlobSize, allowAnonymousRead: a.allowAnonymousRead, accessLog: a.accessLog, log: a.log,

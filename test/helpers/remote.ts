@@ -91,7 +91,10 @@ export interface Reply { status: number; body: Buffer; headers: http.IncomingHtt
 /** One plain request (no keep-alive), body collected. */
 export function request(url: string, opts: { method?: string; body?: Buffer | string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    // The path goes out as written (URL parsing would resolve `..`).
+    const m = /^http:\/\/([^/:]+):(\d+)(\/.*)?$/.exec(url);
+    if (!m) throw new Error(`bad test URL ${url}`);
+    const req = http.request({ host: m[1], port: Number(m[2]), path: m[3] ?? '/', method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), headers: res.headers }));

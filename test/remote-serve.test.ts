@@ -1,0 +1,164 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { compress, decompress } from 'zstd-napi';
+import { digestHex } from '../daemon/hash.js';
+import { request, startServe, tmpDir } from './helpers/remote.js';
+
+const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
+
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name));
+}
+
+test('Bazel layout: CAS by SHA-256 or BLAKE3, AC opaque, instance prefix ignored, 404 on a miss, empty blob always there', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store')]);
+  const body = Buffer.from('int x = 1;\n');
+  t.is((await request(`${s.url}/cas/${sha256(body)}`, { method: 'PUT', body })).status, 200);
+  t.is((await request(`${s.url}/inst/cas/${digestHex(body)}`, { method: 'PUT', body })).status, 200);
+  const got = await request(`${s.url}/other/cas/${sha256(body)}`);
+  t.is(got.status, 200);
+  t.deepEqual(got.body, body);
+  const head = await request(`${s.url}/cas/${digestHex(body)}`, { method: 'HEAD' });
+  t.is(head.status, 200);
+  t.is(head.headers['content-length'], String(body.length));
+  const opaque = Buffer.from('cc ac anything at all');
+  const key = 'ab'.repeat(32);
+  t.is((await request(`${s.url}/ccache/ac/${key}`, { method: 'PUT', body: opaque })).status, 200);
+  t.deepEqual((await request(`${s.url}/ac/${key}`)).body, opaque);
+  t.is((await request(`${s.url}/ac/${'cd'.repeat(32)}`)).status, 404);
+  t.is((await request(`${s.url}/cas/${'cd'.repeat(32)}`, { method: 'HEAD' })).status, 404);
+  t.is((await request(`${s.url}/cas/${sha256('')}`)).status, 200);
+  t.is((await request(`${s.url}/`)).status, 200);
+  const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
+  t.is(st.puts, 3);
+  t.true(st.hits >= 3);
+  const metrics = (await request(`${s.url}/metrics`)).body.toString();
+  t.regex(metrics, /vrift_serve_requests_total\{method="PUT",status="200"\} 3/);
+  await s.stop();
+  const log = s.accessLog.map((l) => JSON.parse(l));
+  t.true(log.some((l) => l.method === 'PUT' && l.status === 200 && l.in === body.length));
+});
+
+test('ccache subdirs and flat keys are stored as opaque values', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store')]);
+  const v = Buffer.from('cc ac value');
+  t.is((await request(`${s.url}/ccache/81/98fockmhrarl9u8jnlpsmlvmu06sic6`, { method: 'PUT', body: v })).status, 200);
+  t.is((await request(`${s.url}/flat/8198fockmhrarl9u8jnlpsmlvmu06sic6`, { method: 'PUT', body: v })).status, 200);
+  t.deepEqual((await request(`${s.url}/ccache/81/98fockmhrarl9u8jnlpsmlvmu06sic6`)).body, v);
+  t.deepEqual((await request(`${s.url}/flat/8198fockmhrarl9u8jnlpsmlvmu06sic6`)).body, v);
+  t.is((await request(`${s.url}/ccache/82/98fockmhrarl9u8jnlpsmlvmu06sic6`)).status, 404);
+});
+
+test('a CAS upload whose bytes do not match its digest gets 400 and nothing is stored', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const s = await startServe(t, ['--store', store]);
+  const claimed = sha256('the real content');
+  const r = await request(`${s.url}/cas/${claimed}`, { method: 'PUT', body: 'something else' });
+  t.is(r.status, 400);
+  t.is((await request(`${s.url}/cas/${claimed}`, { method: 'HEAD' })).status, 404);
+  t.deepEqual(filesUnder(store), []);
+  // zstd-encoded upload: the digest is of the decompressed bytes.
+  const raw = Buffer.alloc(100_000, 7);
+  const ok = await request(`${s.url}/cas/${digestHex(raw)}`, { method: 'PUT', body: compress(raw), headers: { 'content-encoding': 'zstd' } });
+  t.is(ok.status, 200);
+  const bad = await request(`${s.url}/cas/${sha256('x')}`, { method: 'PUT', body: compress(raw), headers: { 'content-encoding': 'zstd' } });
+  t.is(bad.status, 400);
+  t.is(filesUnder(store).length, 1);
+});
+
+test('bad paths get 400, other methods 405, uploads over the limit 413 with nothing stored', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const s = await startServe(t, ['--store', store, '--max-size', '64KB']);
+  const h = 'a'.repeat(64);
+  for (const p of ['/x/../cas/' + h, '/../etc/passwd', '/cas/' + h.slice(1), '/ac/' + h.toUpperCase(), '/ac/' + h + 'a', '/%2e%2e/ac/' + h, '/in$st/ac/' + h, '/.hidden/ac/' + h, '//ac/' + h, '/ac/' + h + '/x', '/a/b/c/d/e/f/g/h/i']) {
+    const r = await request(`${s.url}${p}`, { method: 'PUT', body: 'v' });
+    t.is(r.status, 400, p);
+    t.is((await request(`${s.url}${p}`)).status, 400, p);
+  }
+  t.is((await request(`${s.url}/ac/${h}`, { method: 'DELETE' })).status, 405);
+  t.is((await request(`${s.url}/ac/${h}`, { method: 'POST', body: 'v' })).status, 405);
+  const big = crypto.randomBytes(100_000);
+  t.is((await request(`${s.url}/cas/${sha256(big)}`, { method: 'PUT', body: big })).status, 413);
+  // Chunked (no Content-Length) and zstd bodies are counted as they stream.
+  const bomb = compress(Buffer.alloc(1_000_000));
+  t.is((await request(`${s.url}/ac/${h}`, { method: 'PUT', body: bomb, headers: { 'content-encoding': 'zstd' } })).status, 413);
+  t.deepEqual(filesUnder(store), []);
+});
+
+test('tokens: 401 without or with a wrong token, 403 for a read-only token on writes, Bearer and Basic accepted', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  fs.writeFileSync(path.join(dir, 'tokens'), '# team\nrw-token-123456 rw\nro-token-123456 ro\n');
+  const s = await startServe(t, ['--store', store, '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1']);
+  const body = Buffer.from('payload');
+  const url = `${s.url}/cas/${sha256(body)}`;
+  t.is((await request(url, { method: 'PUT', body })).status, 401);
+  t.is((await request(url, { method: 'PUT', body, headers: { authorization: 'Bearer nope-nope-nope' } })).status, 401);
+  t.is((await request(url, { method: 'PUT', body, headers: { authorization: 'Bearer ro-token-123456' } })).status, 403);
+  const basicRo = 'Basic ' + Buffer.from('me:ro-token-123456').toString('base64');
+  t.is((await request(url, { method: 'PUT', body, headers: { authorization: basicRo } })).status, 403);
+  t.deepEqual(filesUnder(store), []);
+  t.is((await request(url)).status, 401);
+  t.is((await request(url, { headers: { authorization: basicRo } })).status, 404);
+  const basicRw = 'Basic ' + Buffer.from('ci:rw-token-123456').toString('base64');
+  t.is((await request(url, { method: 'PUT', body, headers: { authorization: basicRw } })).status, 200);
+  t.is((await request(`${s.url}/ac/${'b'.repeat(64)}`, { method: 'PUT', body, headers: { authorization: 'Bearer rw-token-123456' } })).status, 200);
+  t.deepEqual((await request(url, { headers: { authorization: 'Bearer ro-token-123456' } })).body, body);
+  t.is(filesUnder(store).length, 2);
+});
+
+test('--allow-anonymous-read lets GET through without credentials, never PUT', async (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'tokens'), 'rw-token-123456 rw\n');
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1', '--allow-anonymous-read']);
+  const body = Buffer.from('z');
+  t.is((await request(`${s.url}/cas/${sha256(body)}`, { method: 'PUT', body })).status, 401);
+  t.is((await request(`${s.url}/cas/${sha256(body)}`, { method: 'PUT', body, headers: { authorization: 'Bearer rw-token-123456' } })).status, 200);
+  t.deepEqual((await request(`${s.url}/cas/${sha256(body)}`)).body, body);
+});
+
+test('zstd on GET when accepted, plain otherwise', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store')]);
+  const body = Buffer.from('abcdefgh'.repeat(100_000));
+  t.is((await request(`${s.url}/cas/${digestHex(body)}`, { method: 'PUT', body })).status, 200);
+  const z = await request(`${s.url}/cas/${digestHex(body)}`, { headers: { 'accept-encoding': 'gzip, zstd' } });
+  t.is(z.headers['content-encoding'], 'zstd');
+  t.true(z.body.length < body.length / 10);
+  t.deepEqual(decompress(z.body), body);
+  const plain = await request(`${s.url}/cas/${digestHex(body)}`, { headers: { 'accept-encoding': 'gzip' } });
+  t.is(plain.headers['content-encoding'], undefined);
+  t.deepEqual(plain.body, body);
+});
+
+test('size-based LRU eviction keeps recently used objects', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--max-size', '100KB']);
+  const blobs = [0, 1, 2, 3, 4].map((i) => Buffer.alloc(30_000, i));
+  for (const [i, b] of blobs.entries()) {
+    t.is((await request(`${s.url}/cas/${sha256(b)}`, { method: 'PUT', body: b })).status, 200);
+    if (i === 2) t.is((await request(`${s.url}/cas/${sha256(blobs[0])}`)).status, 200); // 0 used again
+  }
+  const present = await Promise.all(blobs.map(async (b) => (await request(`${s.url}/cas/${sha256(b)}`, { method: 'HEAD' })).status === 200));
+  t.deepEqual(present, [true, false, false, true, true]);
+  const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
+  t.true(st.bytes <= 100_000);
+});
+
+test('a restarted server still has what was stored', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const body = crypto.randomBytes(5000);
+  const a = await startServe(t, ['--store', store]);
+  t.is((await request(`${a.url}/cas/${sha256(body)}`, { method: 'PUT', body })).status, 200);
+  await a.stop();
+  const b = await startServe(t, ['--store', store]);
+  t.deepEqual((await request(`${b.url}/cas/${sha256(body)}`)).body, body);
+});
