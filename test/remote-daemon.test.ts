@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { age, instance, type Stats } from './helpers/instance.js';
+import { fakeServer, startServe, tmpDir, type Served } from './helpers/remote.js';
+
+type RStats = Stats & { remote?: Record<string, number | string | boolean> };
+
+const SOURCES: Record<string, string> = {
+  'a.c': '#include "common.h"\nint a(void) { return COMMON + 1; }\n',
+  'b.c': '#include "common.h"\nint b(void) { return COMMON + 2; }\n',
+  'c.c': '#include <stdio.h>\n#include "common.h"\nint main(void) { printf("%d\\n", COMMON); return 0; }\n',
+  'common.h': '#define COMMON 42\n',
+};
+
+function project(dir: string) {
+  for (const [f, text] of Object.entries(SOURCES)) fs.writeFileSync(path.join(dir, f), text);
+  age(...Object.keys(SOURCES).map((f) => path.join(dir, f)));
+}
+
+async function build(t: ExecutionContext, inst: ReturnType<typeof instance>, files = ['a.c', 'b.c', 'c.c']): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  for (const f of files) {
+    const o = f.replace(/\.c$/, '.o');
+    fs.rmSync(path.join(inst.dir, o), { force: true });
+    const r = await inst.cc(['-O2', '-c', f, '-o', o]);
+    t.is(r.code, 0, r.err);
+    t.is(r.err, '');
+    out[o] = fs.readFileSync(path.join(inst.dir, o));
+  }
+  return out;
+}
+
+// Machine A compiles and uploads (its daemon drains the upload queue when stopped).
+async function populate(t: ExecutionContext, remote: string): Promise<Record<string, Buffer>> {
+  const a = instance(t, { VRIFT_REMOTE: remote });
+  project(a.dir);
+  const objs = await build(t, a);
+  const s = (await a.stats()) as RStats;
+  t.is(s.misses, 3);
+  await a.stop();
+  return objs;
+}
+
+test('B with an empty local store gets every object from the server A uploaded to: identical bytes, zero compiles', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const fromA = await populate(t, serve.url);
+  const st = JSON.parse(await (await fetch(`${serve.url}/status`)).text());
+  t.is(st.puts, 9); // 3 objects, 3 results, 3 manifests
+
+  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  project(b.dir);
+  const fromB = await build(t, b);
+  t.deepEqual(fromB, fromA);
+  const s = (await b.stats()) as RStats;
+  t.is(s.hits, 3);
+  t.is(s.misses, 0);
+  t.is(s.remote!.hits, 9);
+  t.is(s.remote!.errors, 0);
+  t.true(Number(s.remote!.bytes_down) > 0);
+  t.is(s.local.blobs, 3); // fetched objects entered B's local store
+  // A second build in B is served locally: no more remote traffic.
+  await build(t, b);
+  const s2 = (await b.stats()) as RStats;
+  t.is(s2.hits, 6);
+  t.is(s2.remote!.hits, 9);
+});
+
+test('read_only: hits from the server, never an upload', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const ro = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_READ_ONLY: '1' });
+  project(ro.dir);
+  await build(t, ro, ['a.c']);
+  await ro.stop();
+  t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 0);
+  const s = (await ro.stats()) as RStats;
+  t.is(s.remote!.read_only, true);
+  t.is(s.remote!.uploads, 0);
+});
+
+test('vrift run --cache-remote points the daemon it starts at the server', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const a = instance(t);
+  project(a.dir);
+  const r = await a.vrift(['run', '--cache-remote', serve.url, '--', 'gcc', '-c', 'a.c', '-o', 'a.o']);
+  t.is(r.code, 0, r.err);
+  const s = (await a.stats()) as RStats;
+  t.is(s.remote?.url, serve.url);
+  await a.stop();
+  t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 3);
+});
+
+// A proxy in front of a populated server that spoils what it returns in one way.
+type Spoil = 'wrong-bytes' | 'truncated' | 'garbage' | 'hang' | 'http-500';
+
+async function spoiled(t: ExecutionContext, upstream: Served, how: Spoil): Promise<string> {
+  if (how === 'garbage' || how === 'hang') {
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+      if (how === 'garbage') s.once('data', () => s.end('\x00\x17 this is not HTTP \xff\r\n\r\n'));
+      // hang: accept and never answer
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => r());
+    }));
+    return `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+  }
+  const f = await fakeServer(t, (req, res) => {
+    if (req.method !== 'GET') {
+      req.resume();
+      res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
+      return res.end();
+    }
+    if (how === 'http-500') {
+      res.writeHead(500, { 'content-length': 0 });
+      return res.end();
+    }
+    http.get(`${upstream.url}${req.url}`, (up) => {
+      const chunks: Buffer[] = [];
+      up.on('data', (d) => chunks.push(d));
+      up.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const isCas = req.url!.includes('/cas/');
+        if (up.statusCode !== 200 || !isCas) {
+          res.writeHead(up.statusCode!, { 'content-length': body.length });
+          return res.end(body);
+        }
+        if (how === 'wrong-bytes') {
+          body[body.length >> 1] ^= 0xff;
+          res.writeHead(200, { 'content-length': body.length });
+          return res.end(body);
+        }
+        // truncated: promise the whole object, send half, hang up
+        res.writeHead(200, { 'content-length': body.length });
+        res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+      });
+    });
+  });
+  return f.url;
+}
+
+for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as const) {
+  test(`a server that answers with ${how}: B compiles locally, correct objects, the failure is counted and the remote cools down`, async (t) => {
+    const dir = tmpDir(t);
+    const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+    const fromA = await populate(t, serve.url);
+    const bad = await spoiled(t, serve, how);
+    const b = instance(t, { VRIFT_REMOTE: bad, VRIFT_REMOTE_TIMEOUT: '1s' });
+    project(b.dir);
+    const fromB = await build(t, b);
+    t.deepEqual(fromB, fromA);
+    const s = (await b.stats()) as RStats;
+    t.is(s.hits, 0);
+    t.is(s.misses, 3);
+    const r = s.remote!;
+    t.is(Number(r.errors) + Number(r.timeouts), 1, JSON.stringify(r)); // then the cool-down: no more tries
+    if (how === 'hang') t.is(r.timeouts, 1);
+    if (how === 'wrong-bytes') t.is(r.integrity, 1);
+    t.true(Number(r.skipped) >= 2, JSON.stringify(r));
+    t.is(r.cooling_down, true);
+    t.is(s.local.blobs, 3); // what was fetched wrongly never entered the store; local compiles did
+  });
+}
+
+test('an unreachable server (nothing listening) costs nothing but a counted error', async (t) => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  const b = instance(t, { VRIFT_REMOTE: `http://127.0.0.1:${port}` });
+  project(b.dir);
+  await build(t, b);
+  const s = (await b.stats()) as RStats;
+  t.is(s.misses, 3);
+  t.is(s.remote!.errors, 1);
+  t.true(Number(s.remote!.skipped) >= 2);
+});
