@@ -69,7 +69,7 @@ test('B with an empty local store gets every object from the server A uploaded t
   t.is(s2.remote!.hits, 9);
 });
 
-test('read_only: hits from the server, never an upload', async (t) => {
+test('read_only never uploads', async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const ro = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_READ_ONLY: '1' });
