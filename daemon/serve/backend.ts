@@ -7,7 +7,8 @@ export interface Backend {
   /** A directory for upload temp files, on the same file system as the store if it has one. */
   readonly tmpDir: string;
   stat(key: string): Promise<number | undefined>;
-  open(key: string): Promise<{ size: number; body: Readable } | undefined>;
+  /** Small objects may come back whole (`data`), large ones as a stream. */
+  open(key: string): Promise<{ size: number; body: Readable; data?: undefined } | { size: number; data: Buffer; body?: undefined } | undefined>;
   /** Moves `tmpFile` (of `size` bytes) into place as `key`; the file is gone afterwards. */
   commit(key: string, tmpFile: string, size: number): Promise<void>;
   usage(): { items: number; bytes: number; maxSize: number; evictedItems: number; evictedBytes: number };

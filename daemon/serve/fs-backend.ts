@@ -5,6 +5,9 @@ import { LRUCache } from 'lru-cache';
 import type { ChannelLogger } from '../log.js';
 import type { Backend } from './backend.js';
 
+// Objects up to this size are read in one call instead of streamed.
+const SMALL = 256 * 1024;
+
 // A directory: `ac/<h2>/<hash>`, `cas/<h2>/<hash>`, `kv/<path>`, plus `tmp/` for uploads.
 // Size-bounded by an in-memory LRU built from the files' mtimes at start; an evicted key's
 // file is unlinked. One server process owns a directory (several share a bucket instead).
@@ -13,6 +16,7 @@ export class FsBackend implements Backend {
   readonly tmpDir: string;
   private readonly lru: LRUCache<string, number>;
   private evictedItems = 0;
+  private readonly dirs = new Set<string>();
   private evictedBytes = 0;
 
   private constructor(private readonly root: string, private readonly maxSize: number, private readonly log: ChannelLogger) {
@@ -78,7 +82,7 @@ export class FsBackend implements Backend {
     return undefined;
   }
 
-  async open(key: string): Promise<{ size: number; body: fs.ReadStream } | undefined> {
+  async open(key: string): Promise<{ size: number; body: fs.ReadStream } | { size: number; data: Buffer } | undefined> {
     if (this.lru.get(key) === undefined) return undefined;
     let fh: fsp.FileHandle;
     try {
@@ -92,12 +96,24 @@ export class FsBackend implements Backend {
     }
     // The open descriptor keeps the bytes readable even if eviction unlinks the file meanwhile.
     const st = await fh.stat();
+    if (st.size <= SMALL) {
+      try {
+        const data = await fh.readFile();
+        return { size: data.length, data };
+      } finally {
+        await fh.close();
+      }
+    }
     return { size: st.size, body: fh.createReadStream({ highWaterMark: 1 << 20 }) };
   }
 
   async commit(key: string, tmpFile: string, size: number): Promise<void> {
     const dest = this.file(key);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    const parent = path.dirname(dest);
+    if (!this.dirs.has(parent)) {
+      await fsp.mkdir(parent, { recursive: true });
+      this.dirs.add(parent);
+    }
     await fsp.rename(tmpFile, dest);
     this.lru.set(key, size);
   }

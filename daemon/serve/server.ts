@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CompressStream } from 'zstd-napi';
+import { compress, CompressStream } from 'zstd-napi';
 import { BUILD_ID } from '../../ipc/version.js';
 import type { ChannelLogger } from '../log.js';
 import { Authorizer, type Access } from './auth.js';
@@ -218,6 +218,15 @@ export class CacheServer {
     }
     const zstd = acceptsZstd(req) && obj.size >= (this.o.compressMin ?? 4096);
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/octet-stream', vary: 'accept-encoding' };
+    if (obj.data) {
+      const body = zstd ? compress(obj.data, { compressionLevel: 1 }) : obj.data;
+      if (zstd) headers['content-encoding'] = 'zstd';
+      headers['content-length'] = body.length;
+      res.writeHead(200, headers);
+      res.end(body);
+      out(body.length);
+      return;
+    }
     if (zstd) headers['content-encoding'] = 'zstd';
     else headers['content-length'] = obj.size;
     res.writeHead(200, headers);
