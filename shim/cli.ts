@@ -105,6 +105,7 @@ program.command('run').description('run a build with every compiler call going t
     try {
       await ensureDaemon(childEnv);
       shims = ensureShimsDir(paths());
+      if (o.cacheRemote) await warnIfOtherRemote(paths().endpoint, o.cacheRemote);
     } catch (e) {
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
     }
@@ -137,5 +138,15 @@ program.command('demo').description('build a real C project (libuv from Debian s
   });
 
 registerServe(program);
+
+// The daemon reads its remote when it starts; a running one keeps it.
+async function warnIfOtherRemote(endpoint: string, wanted: string) {
+  const r = await ipcCall(endpoint, { t: 'stats' }).catch(() => undefined);
+  const have = (r?.stats as { remote?: { url?: string } } | undefined)?.remote?.url ?? '';
+  const norm = (u: string) => u.replace(/\/+$/, '').replace(/\/\/[^@/]*@/, '//');
+  if (norm(have) !== norm(wanted)) {
+    process.stderr.write(`vrift: the running daemon uses remote ${have || '(none)'}; run \`vrift daemon stop\` first to use ${norm(wanted)}\n`);
+  }
+}
 
 await program.parseAsync(process.argv);

@@ -89,8 +89,13 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   project(a.dir);
   const r = await a.vrift(['run', '--cache-remote', serve.url, '--', 'gcc', '-c', 'a.c', '-o', 'a.o']);
   t.is(r.code, 0, r.err);
+  t.notRegex(r.err, /running daemon uses remote/);
   const s = (await a.stats()) as RStats;
   t.is(s.remote?.url, serve.url);
+  // A daemon that is already running keeps its remote: the user is told so.
+  const other = await a.vrift(['run', '-q', '--cache-remote', 'http://127.0.0.1:9/x', '--', 'true']);
+  t.is(other.code, 0);
+  t.regex(other.err, /running daemon uses remote http:\/\/127\.0\.0\.1:\d+; run `vrift daemon stop` first/);
   await a.stop();
   t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 3);
 });
