@@ -7,6 +7,8 @@ import { CompilerIds } from './compilers.js';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc.js';
+import { RustFrontend } from './frontends/rust/index.js';
+import { RustcIds } from './frontends/rust/identity.js';
 import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
 import { handlers } from './handlers/index.js';
 import { DirCache } from './hot/dir-cache.js';
@@ -71,9 +73,10 @@ export class Daemon {
 
     const sysdirMemo = new Map<string, Promise<string[]>>();
     const compilers = new CompilerIds();
+    const hashes = new FileHashes(now);
     const cc = new CcFrontend({
       store: remote ?? store,
-      hashes: new FileHashes(now),
+      hashes,
       dirs: new DirCache(now),
       compilers,
       systemDirs: (exe, lang, flags) => {
@@ -90,11 +93,12 @@ export class Daemon {
       now,
       tmpDir,
     });
+    const rust = new RustFrontend({ store: remote ?? store, hashes, ids: new RustcIds(), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
       paths, resolved, log, stats, store, remote,
-      frontends: [cc],
+      frontends: [rust, cc],
       pending: new Map<string, Pending>(),
       track: (p) => daemon.track(p),
       requestShutdown: () => void daemon.close(),

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ipcCall } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
 import { CONFIG_KEYS, loadConfig } from '../daemon/config.js';
-import { ensureDaemon, ping, stopDaemon } from './daemon-control.js';
+import { ensureDaemon, NATIVE_SHIM, ping, stopDaemon } from './daemon-control.js';
 import { formatStats, hitRate } from './format.js';
 import { ensureShimsDir } from './shims-dir.js';
 import { runStoreCommand } from './store-commands.js';
@@ -110,6 +111,8 @@ program.command('run').description('run a build with every compiler call going t
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
     }
     if (shims) childEnv.PATH = `${shims}${path.delimiter}${env.PATH ?? ''}`;
+    // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
+    if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
     const t0 = process.hrtime.bigint();
     const code: number = await new Promise((resolve) => {
       const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });

@@ -1,0 +1,57 @@
+import { Packr } from 'msgpackr';
+
+// Action-cache values of the Rust front-end, msgpack-encoded.
+//  manifest (key = direct key: rustc identity, normalized arguments, --extern contents,
+//    CARGO_* environment, crate root content): the input sets seen, each naming a result;
+//  result (key = result key): every file rustc wrote into --out-dir for the crate, and the
+//    replayed stdout/stderr. Text that names the target directory (dep-info, the JSON
+//    artifact notices on stderr) is stored with the directory replaced by a marker.
+export interface RustManifestEntry {
+  files: [string, string][];          // [key form, content hash], every source rustc read
+  envs: [string, string | null][];    // env-deps: [name, normalized escaped value | null = unset]
+  anchor: [string, string] | null;    // outputs embed this checkout's location (relativize.ts)
+  tdir: string | null;                // outputs embed the target directory itself: valid only there
+  result: string;
+  time: number;
+}
+export interface RustManifest { v: 1; kind: 'rust'; entries: RustManifestEntry[] }
+
+export interface RustOutput {
+  name: string;                       // file name inside --out-dir
+  digest: string;
+  size: number;
+  text: boolean;                      // stored with the target-directory marker
+}
+export interface RustResult { v: 1; kind: 'rust'; outputs: RustOutput[]; out: Buffer; err: Buffer }
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+export const MAX_MANIFEST_ENTRIES = 16;
+
+export function encodeEntry(v: RustManifest | RustResult): Buffer {
+  return packr.pack(v);
+}
+
+function unpack(buf: Buffer | undefined): Record<string, unknown> | undefined {
+  if (!buf) return undefined;
+  try {
+    const v = packr.unpack(buf);
+    return v && typeof v === 'object' && v.v === 1 && v.kind === 'rust' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Anything that does not look right reads as absent: a bad entry is a miss, never a crash.
+export function decodeManifest(buf: Buffer | undefined): RustManifest | undefined {
+  const m = unpack(buf);
+  return m && Array.isArray(m.entries) ? (m as unknown as RustManifest) : undefined;
+}
+
+export function decodeResult(buf: Buffer | undefined): RustResult | undefined {
+  const r = unpack(buf) as unknown as RustResult | undefined;
+  if (!r || !Array.isArray(r.outputs)) return undefined;
+  if (r.outputs.some((o) => typeof o.name !== 'string' || o.name.includes('/') || o.name.startsWith('.'))) return undefined;
+  r.out = Buffer.from(r.out ?? []);
+  r.err = Buffer.from(r.err ?? []);
+  return r;
+}

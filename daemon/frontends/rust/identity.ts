@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { digestHex, KeyHasher } from '../../hash.js';
+
+const run = promisify(execFile);
+
+// rustc's identity: what makes two rustc binaries produce the same rlib. The named
+// executable may be rustup's proxy (a few hundred KB that picks a toolchain by env and
+// directory), so the identity covers the proxy's bytes, `rustc -vV`, the toolchain's real
+// `bin/rustc`, the sysroot's shared libraries (librustc_driver, LLVM: where the compiler
+// actually lives) and the standard library rlibs for the target. Computed once per
+// (executable, toolchain selection, target) and re-validated on each call by a few stats.
+export interface RustcIdentity {
+  id: string;
+  host: string;
+}
+
+interface Memo {
+  check: string;
+  value: Promise<RustcIdentity & { watch: string[] }>;
+}
+
+function statSig(p: string): string {
+  const st = fs.statSync(p, { throwIfNoEntry: false });
+  return st ? `${st.size}:${st.mtimeMs}:${st.ino}:${st.ctimeMs}` : '-';
+}
+
+// Only what selects a toolchain reaches the probes; RUSTC_WRAPPER etc. must not.
+const PROBE_ENV = ['PATH', 'HOME', 'RUSTUP_HOME', 'RUSTUP_TOOLCHAIN', 'CARGO_HOME', 'LD_LIBRARY_PATH'];
+
+export class RustcIds {
+  private memo = new Map<string, Memo>();
+
+  // `cwd` matters only for a proxy without RUSTUP_TOOLCHAIN (a rust-toolchain file selects).
+  identity(exe: string, target: string | null, env: Record<string, string>, cwd: string): Promise<RustcIdentity> {
+    const sel = env.RUSTUP_TOOLCHAIN ? `tc:${env.RUSTUP_TOOLCHAIN}` : `cwd:${cwd}`;
+    const k = [exe, target ?? '', sel, env.RUSTUP_HOME ?? ''].join('\u0000');
+    const m = this.memo.get(k);
+    const exeSig = statSig(exe);
+    if (m) {
+      return m.value.then((v) => {
+        const check = exeSig + v.watch.map(statSig).join('|');
+        if (check === m.check) return v;
+        this.memo.delete(k);
+        return this.identity(exe, target, env, cwd);
+      });
+    }
+    const value = this.compute(exe, target, env, cwd);
+    const entry: Memo = { check: '', value };
+    this.memo.set(k, entry);
+    value.then(
+      (v) => (entry.check = exeSig + v.watch.map(statSig).join('|')),
+      () => this.memo.delete(k),
+    );
+    return value;
+  }
+
+  private async compute(exe: string, target: string | null, env: Record<string, string>, cwd: string): Promise<RustcIdentity & { watch: string[] }> {
+    const penv: Record<string, string> = { VRIFT_DISABLE: '1' };
+    for (const n of PROBE_ENV) if (env[n] !== undefined) penv[n] = env[n];
+    const opts = { env: penv, cwd, maxBuffer: 1 << 20 };
+    const vv = (await run(exe, ['-vV'], opts)).stdout;
+    const host = /^host: (.*)$/m.exec(vv)?.[1]?.trim();
+    if (!host) throw new Error(`no host in ${exe} -vV`);
+    const sysroot = (await run(exe, ['--print', 'sysroot'], opts)).stdout.trim();
+    const h = new KeyHasher('vrift-rustc-id-v1').str(vv).str(sysroot);
+    const hashFile = async (p: string) => h.str(path.basename(p)).str(digestHex(await fs.promises.readFile(p)));
+    await hashFile(exe);
+    const real = path.join(sysroot, 'bin', 'rustc');
+    const watch: string[] = [];
+    if (fs.existsSync(real)) {
+      await hashFile(real);
+      watch.push(real);
+    }
+    const libDir = path.join(sysroot, 'lib');
+    const tname = target ? path.basename(target).replace(/\.json$/, '') : host;
+    const tlib = path.join(sysroot, 'lib', 'rustlib', tname, 'lib');
+    watch.push(libDir, tlib);
+    for (const dir of [libDir, tlib]) {
+      if (!fs.existsSync(dir)) continue;
+      const names = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isFile() || d.isSymbolicLink()).map((d) => d.name).sort();
+      for (const n of names) {
+        const p = path.join(dir, n);
+        if (dir === libDir && !/\.so(\.|$)/.test(n)) continue;
+        if (fs.statSync(p, { throwIfNoEntry: false })?.isFile()) {
+          await hashFile(p);
+          if (dir === libDir) watch.push(p);
+        }
+      }
+    }
+    return { id: h.digest(), host, watch };
+  }
+}

@@ -1,0 +1,269 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CompileRequest } from '../../../ipc/messages/compile.js';
+import { KeyHasher } from '../../hash.js';
+import type { FileHashes } from '../../hot/file-hashes.js';
+import type { ChannelLogger } from '../../log.js';
+import type { StoreLike } from '../cc.js';
+import { writeFileAtomic } from '../materialize.js';
+import { anchorValid, embedsAnchor } from '../relativize.js';
+import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from '../types.js';
+import { argsForMiss, outputStems, parseRustcArgs, type RustCompile } from './args.js';
+import { escapeEnvValue, parseDepInfo } from './depinfo.js';
+import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type RustManifest, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
+import type { RustcIds } from './identity.js';
+import { RustPaths, targetDirOf } from './paths.js';
+
+// The Rust front-end: vrift as cargo's RUSTC_WRAPPER. Library crates (lib/rlib) are cached
+// with a direct key (rustc identity, normalized arguments, the content of every --extern
+// crate, CARGO_* environment, crate root content) naming a manifest of the sources rustc
+// read (from its dep-info) with their hashes and the env!() variables it looked at. Every
+// other call passes through with a counted reason, as sccache does.
+
+export interface RustDeps {
+  store: StoreLike;
+  hashes: FileHashes;
+  ids: RustcIds;
+  baseDir: () => string;
+  log: ChannelLogger;
+  now: () => number;
+  tmpDir: string;
+}
+
+export interface RustPending {
+  cwd: string;
+  env: Record<string, string>;
+  parsed: RustCompile;
+  paths: RustPaths;
+  outDir: string;
+  directKey: string;
+  start: number;
+  depInfo: string;
+  ownDepInfo: boolean;
+}
+
+type Outcome = FrontendOutcome<RustPending>;
+
+// Cargo's own configuration, or values already reflected in rustc's arguments: none of
+// them changes what rustc writes, and a per-run CARGO_HOME would otherwise miss every time.
+// Anything env!() reads is validated through the dep-info's env-deps regardless.
+const IGNORED_CARGO_ENV = /^CARGO_(MAKEFLAGS|HOME|TARGET_DIR|ENCODED_RUSTFLAGS|INCREMENTAL|LOG|CACHE_RUSTC_INFO|BUILD_.*|REGISTRIES_.*|REGISTRY_.*|TERM_.*|NET_.*|HTTP_.*|PROFILE_.*|ALIAS_.*)$/;
+// Variables rustc itself reads.
+const KEY_ENV = ['RUSTC_BOOTSTRAP', 'RUST_TARGET_PATH', 'RUSTC_FORCE_RUSTC_VERSION'];
+
+// File timestamps come from a coarse kernel clock that can lag real time by a tick.
+const CLOCK_SLACK_MS = 20;
+
+export class RustFrontend implements Frontend<RustPending> {
+  readonly name = 'rust';
+  private manifestLocks = new Map<string, Promise<void>>();
+  private writing = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: RustDeps) {}
+
+  handles(argv0: string, exe: string): boolean {
+    const rustc = (n: string) => /^rustc(-[\w.]+)?$/.test(path.basename(n));
+    return rustc(argv0) || rustc(exe);
+  }
+
+  async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
+    const { cwd, exe } = req;
+    const args = req.argv.slice(1);
+    const parsed = parseRustcArgs(args);
+    if (parsed.kind === 'pass') return parsed;
+
+    const outDir = path.resolve(cwd, parsed.outDir);
+    const paths = new RustPaths(cwd, this.d.baseDir(), targetDirOf(outDir));
+    const srcAbs = path.resolve(cwd, parsed.source);
+    const src = this.d.hashes.get(srcAbs);
+    if (!src) return { kind: 'pass', reason: 'source_missing' };
+    let ident;
+    try {
+      ident = await this.d.ids.identity(exe, parsed.target, env, cwd);
+    } catch (err) {
+      this.d.log.debug('rustc identity failed', { err, exe });
+      return { kind: 'pass', reason: 'rustc_identity' };
+    }
+
+    const h = new KeyHasher('vrift-rust-direct-v1').str(ident.id).str(parsed.target ?? ident.host);
+    for (const it of parsed.items) {
+      if (it.k === 'plain') h.str(it.s);
+      else if (it.k === 'path') h.str(it.opt + paths.key(it.path));
+      else if (it.k === 'extern' && it.path === null) h.str(it.opt);
+      else {
+        // The content of the crate (or profile, target spec) decides, not where it lies.
+        const fh = this.d.hashes.get(path.resolve(cwd, it.path!));
+        if (!fh) return { kind: 'pass', reason: it.k === 'extern' ? 'extern_missing' : 'input_missing' };
+        h.str(it.k === 'extern' ? it.opt : it.opt + paths.key(it.path!)).str(fh.hash);
+      }
+    }
+    h.str(paths.key(parsed.source)).str(src.hash);
+    for (const k of Object.keys(env).sort()) {
+      if (k.startsWith('CARGO_') && !IGNORED_CARGO_ENV.test(k)) h.str(k).str(paths.envValue(env[k]));
+    }
+    for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
+    const directKey = h.digest();
+
+    await this.writing.get(directKey)?.catch(() => {});
+    const hit = await this.tryHit(directKey, parsed, paths, outDir, env);
+    if (hit) return hit;
+
+    const id = crypto.randomBytes(8).toString('hex');
+    const own = path.join(this.d.tmpDir, `${id}.rs.d`);
+    const m = argsForMiss(parsed, args, own);
+    return {
+      kind: 'miss',
+      argv: [exe, ...m.argv],
+      pending: {
+        cwd, env, parsed, paths, outDir, directKey,
+        start: this.d.now(),
+        depInfo: m.depInfoOwn ? own : path.join(outDir, `${parsed.crateName}${parsed.extraFilename}.d`),
+        ownDepInfo: m.depInfoOwn,
+      },
+    };
+  }
+
+  private valid(e: RustManifestEntry, paths: RustPaths, env: Record<string, string>): boolean {
+    if (!anchorValid(e.anchor, paths.cwd)) return false;
+    if (e.tdir !== null && e.tdir !== paths.tdir) return false;
+    for (const [name, val] of e.envs) {
+      const cur = env[name];
+      if (val === null ? cur !== undefined : cur === undefined || paths.envValue(escapeEnvValue(cur)) !== val) return false;
+    }
+    for (const [form, hash] of e.files) {
+      if (this.d.hashes.get(paths.toAbs(form))?.hash !== hash) return false;
+    }
+    return true;
+  }
+
+  private async tryHit(directKey: string, parsed: RustCompile, paths: RustPaths, outDir: string, env: Record<string, string>): Promise<Outcome | undefined> {
+    const manifest = decodeManifest(await this.d.store.getEntry(directKey));
+    if (!manifest) return undefined;
+    for (const e of manifest.entries) {
+      if (!this.valid(e, paths, env)) continue;
+      const result = decodeResult(await this.d.store.getEntry(e.result));
+      if (!result) continue;
+      const blobs: [RustOutput, Buffer][] = [];
+      for (const o of result.outputs) {
+        const data = await this.d.store.getBlob(o.digest);
+        if (!data) break; // evicted or corrupt: a miss, and the next store heals it
+        blobs.push([o, o.text ? paths.fromStored(data) : data]);
+      }
+      if (blobs.length !== result.outputs.length) continue;
+      // Dep-info last: cargo reads it after rustc exits and compares its mtime with the inputs'.
+      blobs.sort((a, b) => Number(a[0].name.endsWith('.d')) - Number(b[0].name.endsWith('.d')));
+      let bytes = 0;
+      try {
+        for (const [o, data] of blobs) {
+          writeFileAtomic(path.join(outDir, o.name), data);
+          bytes += data.length;
+        }
+      } catch (err) {
+        // e.g. the output directory does not exist: let rustc fail (or not) the way it would.
+        this.d.log.debug('materialize failed', { err, crate: parsed.crateName });
+        return { kind: 'pass', reason: 'materialize_failed' };
+      }
+      return { kind: 'hit', out: paths.fromStored(result.out), err: paths.fromStored(result.err), code: 0, bytes };
+    }
+    return undefined;
+  }
+
+  async finish(p: RustPending, done: Done): Promise<Finish> {
+    try {
+      return await this.finishInner(p, done);
+    } finally {
+      if (p.ownDepInfo) fs.rm(p.depInfo, { force: true }, () => {});
+    }
+  }
+
+  private async finishInner(p: RustPending, done: Done): Promise<Finish> {
+    const { paths, parsed } = p;
+    if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
+    if (done.nocache) return { stored: false, reason: 'output_too_big' };
+    const startMs = p.start - CLOCK_SLACK_MS;
+
+    let depText: string;
+    const outputs: { name: string; data: Buffer }[] = [];
+    try {
+      depText = fs.readFileSync(p.depInfo, 'utf8');
+      const stems = outputStems(parsed);
+      for (const ent of fs.readdirSync(p.outDir, { withFileTypes: true })) {
+        if (!ent.isFile() || !stems.some((s) => ent.name.startsWith(s))) continue;
+        const file = path.join(p.outDir, ent.name);
+        if (fs.statSync(file).mtimeMs < startMs) continue; // an older output of another emit set
+        outputs.push({ name: ent.name, data: fs.readFileSync(file) });
+      }
+    } catch {
+      return { stored: false, reason: 'output_missing' };
+    }
+    if (outputs.length === 0) return { stored: false, reason: 'output_missing' };
+
+    const info = parseDepInfo(depText);
+    if (info.deps.length === 0) return { stored: false, reason: 'no_dependencies' };
+    const files: [string, string][] = [];
+    for (const dep of info.deps) {
+      const fh = this.d.hashes.get(path.resolve(p.cwd, dep));
+      if (!fh) return { stored: false, reason: 'input_missing' };
+      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
+      files.push([paths.key(dep), fh.hash]);
+    }
+    const envs: [string, string | null][] = info.envs.map(([n, v]) => [n, v === null ? null : paths.envValue(v)]);
+
+    const out = paths.toStored(done.out);
+    const err = paths.toStored(done.err);
+    if (!out || !err) return { stored: false, reason: 'output_has_marker' };
+    const stored: { name: string; data: Buffer; text: boolean }[] = [];
+    for (const o of outputs) {
+      const text = o.name.endsWith('.d');
+      const data = text ? paths.toStored(o.data) : o.data;
+      if (!data) return { stored: false, reason: 'output_has_marker' };
+      stored.push({ name: o.name, data, text });
+    }
+
+    // Outputs that embed the checkout (debug info's comp_dir, metadata's working dir,
+    // env!("CARGO_MANIFEST_DIR")) are only served there; the same for the target directory.
+    const anchor = paths.rel.anchor();
+    const tdirBuf = Buffer.from(paths.tdir);
+    const blobs = [...stored.map((s) => s.data), out, err];
+    const entryAnchor = blobs.some((b) => embedsAnchor(b, anchor[1])) ? anchor : null;
+    const entryTdir = stored.some((s) => !s.text && s.data.indexOf(tdirBuf) !== -1) ? paths.tdir : null;
+
+    const rk = new KeyHasher('vrift-rust-result-v1').str(p.directKey);
+    for (const [f, hsh] of files) rk.str(f).str(hsh);
+    for (const [n, v] of envs) rk.str(n).str(v ?? '\u0000');
+    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(entryTdir ?? '');
+    const resultKey = rk.digest();
+
+    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, result: resultKey, time: p.start };
+    const bytes = stored.reduce((n, s) => n + s.data.length, 0);
+    const write = (async () => {
+      const outs: RustOutput[] = [];
+      for (const s of stored) outs.push({ name: s.name, digest: await this.d.store.putBlob(s.data), size: s.data.length, text: s.text });
+      const result: RustResult = { v: 1, kind: 'rust', outputs: outs, out, err };
+      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      await this.addToManifest(p.directKey, entry);
+    })();
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+    });
+    this.writing.set(p.directKey, settled);
+    return { stored: true, bytes, write };
+  }
+
+  // Read-modify-write of one manifest, serialized per key inside the daemon.
+  private addToManifest(key: string, entry: RustManifestEntry): Promise<void> {
+    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const m: RustManifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 1, kind: 'rust', entries: [] };
+      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      await this.d.store.putEntry(key, encodeEntry({ v: 1, kind: 'rust', entries }));
+    });
+    const tail = next.catch(() => {});
+    this.manifestLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
+    });
+    return next;
+  }
+}
