@@ -28,7 +28,16 @@ export function makeS3Client(env: NodeJS.ProcessEnv, timeouts: { connectTimeoutM
   return new S3Client({
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    // Keys from the environment we were given (tests, `vrift serve` children); otherwise the
+    // SDK's default chain (process env, ~/.aws, instance roles).
+    ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined } }
+      : {}),
     maxAttempts: 1,
+    // Checksums only where S3 requires them: older S3-compatible servers (s3rver, Ceph 16)
+    // store aws-chunked trailer framing as object bytes.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: { connectionTimeout: timeouts.connectTimeoutMs, requestTimeout: timeouts.timeoutMs },
   });
 }

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import test, { type ExecutionContext } from 'ava';
+import { digestHex } from '../daemon/hash.js';
+import { memoryLogger } from '../daemon/log.js';
+import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
+import { age, instance, ROOT } from './helpers/instance.js';
+import { freePort, request, startServe, tmpDir } from './helpers/remote.js';
+
+// s3rver (npm) as the bucket: plain Put/Get/Head are all vrift uses, so it is a fair stand-in
+// for quick tests (it ignores conditional writes, which vrift does not rely on).
+async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
+  const dir = tmpDir(t, 'vrift-s3-');
+  const port = await freePort();
+  const proc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent', '--configure-bucket', 'cache'], { stdio: 'ignore' });
+  t.teardown(async () => {
+    if (proc.exitCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await gone;
+  });
+  for (let i = 0; ; i++) {
+    try {
+      await request(`http://127.0.0.1:${port}/cache`);
+      break;
+    } catch (e) {
+      if (i > 400 || proc.exitCode !== null) throw new Error(`s3rver did not start: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: `http://127.0.0.1:${port}` };
+}
+
+test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected', async (t) => {
+  const env = await s3rver(t);
+  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3') });
+  t.teardown(() => tier.close());
+  const blob = Buffer.from('s3 object '.repeat(500));
+  const d = digestHex(blob);
+  t.false(await tier.hasBlob(d));
+  t.is(await tier.getBlob(d), undefined);
+  t.is(await tier.putBlob(blob), d);
+  t.true(await tier.hasBlob(d));
+  t.deepEqual(await tier.getBlob(d), blob);
+  await tier.putEntry('7'.repeat(64), Buffer.from('entry'));
+  t.deepEqual(await tier.getEntry('7'.repeat(64)), Buffer.from('entry'));
+  t.like(tier.counters(), { hits: 2, misses: 1, errors: 0, uploads: 2 });
+  const raw = makeS3Client(env, { connectTimeoutMs: 2000, timeoutMs: 5000 });
+  t.teardown(() => raw.destroy());
+  const d2 = digestHex('the real thing');
+  await raw.send(new PutObjectCommand({ Bucket: 'cache', Key: `team/cas/${d2}`, Body: Buffer.from('an impostor') }));
+  t.is(await tier.getBlob(d2), undefined);
+  t.like(tier.counters(), { integrity: 1, errors: 1 });
+  t.true(tier.coolingDown());
+});
+
+test('two vrift serve processes on one bucket serve each other\'s uploads; a bad digest stores nothing', async (t) => {
+  const env = await s3rver(t);
+  const one = await startServe(t, ['--store', 's3://cache/shared'], env);
+  const two = await startServe(t, ['--store', 's3://cache/shared'], env);
+  const body = Buffer.from('uploaded through one');
+  t.is((await request(`${one.url}/cas/${digestHex(body)}`, { method: 'PUT', body })).status, 200);
+  t.is((await request(`${one.url}/ccache/ab/cdefghijklmnopqrstuvwxyz01234`, { method: 'PUT', body })).status, 200);
+  t.deepEqual((await request(`${two.url}/cas/${digestHex(body)}`)).body, body);
+  t.is((await request(`${two.url}/cas/${digestHex(body)}`, { method: 'HEAD' })).status, 200);
+  t.deepEqual((await request(`${two.url}/ccache/ab/cdefghijklmnopqrstuvwxyz01234`)).body, body);
+  const wrong = digestHex('something else');
+  t.is((await request(`${two.url}/cas/${wrong}`, { method: 'PUT', body })).status, 400);
+  t.is((await request(`${one.url}/cas/${wrong}`, { method: 'HEAD' })).status, 404);
+  t.is((await request(`${one.url}/ac/${'3'.repeat(64)}`)).status, 404);
+});
+
+test('a daemon writing to the bucket directly and one reading through vrift serve share objects', async (t) => {
+  const env = await s3rver(t);
+  const serve = await startServe(t, ['--store', 's3://cache/builds', '--access-log', 'off'], env);
+  const src = 'int sq(int x) { return x * x; }\n';
+  const a = instance(t, { ...env, VRIFT_REMOTE: 's3://cache/builds' });
+  age(a.write('sq.c', src));
+  t.is((await a.cc(['-O2', '-c', 'sq.c', '-o', 'sq.o'])).code, 0);
+  await a.stop();
+  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  age(b.write('sq.c', src));
+  t.is((await b.cc(['-O2', '-c', 'sq.c', '-o', 'sq.o'])).code, 0);
+  const s = await b.stats();
+  t.is(s.hits, 1);
+  t.is(s.misses, 0);
+});
