@@ -1,0 +1,124 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import test from 'ava';
+import { digestHex } from '../daemon/hash.js';
+import { memoryLogger } from '../daemon/log.js';
+import { LocalStore } from '../daemon/store/local.js';
+import { HttpTier } from '../daemon/tiers/http.js';
+import { TieredStore } from '../daemon/tiers/tiered.js';
+import { ensureTool, fakeServer, startServe, tmpDir } from './helpers/remote.js';
+
+test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'tokens'), 'writer-token-1 rw\nreader-token-1 ro\n');
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1', '--access-log', 'off']);
+  const log = memoryLogger().child('remote');
+  const rw = new HttpTier(s.url, { token: 'writer-token-1', log });
+  const ro = new HttpTier(s.url, { token: 'reader-token-1', log });
+  const basic = new HttpTier(s.url.replace('http://', 'http://me:writer-token-1@'), { log });
+  const anon = new HttpTier(s.url, { log });
+  t.teardown(() => Promise.all([rw, ro, basic, anon].map((x) => x.close())).then(() => {}));
+  const blob = Buffer.from('team object');
+  await rw.putBlob(blob);
+  t.deepEqual(await ro.getBlob(digestHex(blob)), blob);
+  await t.throwsAsync(ro.putEntry('1'.repeat(64), Buffer.from('x')), { message: /HTTP 403/ });
+  t.like(ro.counters(), { errors: 1, hits: 1 });
+  await basic.putEntry('2'.repeat(64), Buffer.from('y'));
+  t.deepEqual(await rw.getEntry('2'.repeat(64)), Buffer.from('y'));
+  t.is(await anon.getEntry('2'.repeat(64)), undefined);
+  t.like(anon.counters(), { errors: 1, misses: 0 }); // a 401 is a failure, not a miss
+  t.true(anon.url.indexOf('@') < 0 && basic.url.indexOf('writer') < 0); // credentials never shown
+});
+
+test('a remote that fails is skipped for the cool-down, then tried again', async (t) => {
+  let now = 1_000_000;
+  let fail = true;
+  const f = await fakeServer(t, (req, res) => {
+    res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
+    res.end();
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now });
+  t.teardown(() => tier.close());
+  const k = 'c'.repeat(64);
+  t.is(await tier.getEntry(k), undefined);
+  t.is(await tier.getEntry(k), undefined);
+  t.is(await tier.getBlob(k), undefined);
+  t.is(f.requests.length, 1);
+  t.like(tier.counters(), { errors: 1, skipped: 2 });
+  now += 29_999;
+  t.is(await tier.getEntry(k), undefined);
+  t.is(f.requests.length, 1);
+  now += 2;
+  fail = false;
+  t.is(await tier.getEntry(k), undefined);
+  t.is(f.requests.length, 2);
+  t.like(tier.counters(), { errors: 1, misses: 1, skipped: 3 });
+});
+
+test('TieredStore: uploads never block puts; a full queue drops and counts; concurrent reads share one request', async (t) => {
+  const dir = tmpDir(t);
+  const held: (() => void)[] = [];
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    // Uploads hang until released; lookups miss after a moment.
+    if (req.method === 'PUT' || req.method === 'HEAD') held.push(() => {
+      res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
+      res.end();
+    });
+    else setTimeout(() => {
+      res.writeHead(404, { 'content-length': 0 });
+      res.end();
+    }, 50);
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), queueLimit: 2, concurrency: 1 });
+  t.teardown(async () => {
+    for (const r of held.splice(0)) r();
+    await s.close();
+    await local.close();
+  });
+  for (let i = 0; i < 5; i++) await s.putBlob(Buffer.from(`blob ${i}`)); // returns with the server hanging
+  t.like(s.stats(), { queued: 2, upload_dropped: 3 });
+  t.is(await local.hasBlob(digestHex('blob 4')), true);
+  const k = '9'.repeat(64);
+  const reads = await Promise.all([s.getEntry(k), s.getEntry(k), s.getEntry(k)]);
+  t.deepEqual(reads, [undefined, undefined, undefined]);
+  t.is(f.requests.filter((r) => r.startsWith('GET')).length, 1);
+  while (s.stats().queued > 0) {
+    for (const r of held.splice(0)) r();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await s.flush();
+  t.like(s.stats(), { uploads: 2, queued: 0 });
+});
+
+test('vrift serve over TLS', async (t) => {
+  const openssl = ensureTool('openssl', 'openssl');
+  const dir = tmpDir(t);
+  execFileSync(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem'), '--access-log', 'off']);
+  t.true(s.url.startsWith('https://'));
+  const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+  const body = Buffer.from('over tls');
+  const call = (method: string, data?: Buffer) => new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+    const r = https.request(`${s.url}/cas/${digestHex(body)}`, { method, ca, agent: false }, (res) => {
+      const c: Buffer[] = [];
+      res.on('data', (d) => c.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(c) }));
+    });
+    r.on('error', reject);
+    r.end(data);
+  });
+  t.is((await call('PUT', body)).status, 200);
+  t.deepEqual((await call('GET')).body, body);
+  // An untrusted certificate is a failure for the client tier, never a hit.
+  const tier = new HttpTier(s.url, { log: memoryLogger().child('r') });
+  t.teardown(() => tier.close());
+  t.is(await tier.getBlob(digestHex(body)), undefined);
+  t.is(tier.counters().errors, 1);
+});
