@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { age, instance } from './helpers/instance.js';
+import { cargo, copyWorkspace, counted, filesUnder } from './helpers/rust.js';
+
+// Real cargo builds of test/fixtures/rust-ws through vrift-shim as RUSTC_WRAPPER:
+// four library crates (itoa and cfg-if from Debian, wscore, wsinfo), a proc-macro
+// (wsmac), a build script (wsinfo's) and a binary (wsapp).
+// The cargo builds are serial: two shared cores.
+
+const LIBS = 4;
+
+function deps(ws: string): Map<string, Buffer> {
+  const dir = path.join(ws, 'target', 'debug', 'deps');
+  return new Map(filesUnder(dir).filter((f) => /\.(rlib|rmeta|d)$/.test(f) && /\/(lib)?(itoa|cfg_if|wscore|wsinfo)-/.test(f)).map((f) => [path.basename(f), fs.readFileSync(f)]));
+}
+
+test.serial('cargo clean then rebuild: every library crate hits, outputs and the binary are the same', async (t) => {
+  const v = instance(t);
+  const c = cargo(v);
+  const ws = copyWorkspace(path.join(v.dir, 'ws'));
+  const cold = await counted(v, () => c.build(ws));
+  t.is(cold.value.code, 0, cold.value.err);
+  t.is(cold.misses, LIBS);
+  t.is(cold.hits, 0);
+  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+  const first = deps(ws);
+  t.is(first.size, LIBS * 3, 'rlib, rmeta and dep-info of each library');
+
+  await c.clean(ws);
+  const warm = await counted(v, () => c.build(ws));
+  t.is(warm.value.code, 0, warm.value.err);
+  t.is(warm.hits, LIBS);
+  t.is(warm.misses, 0);
+  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+  t.deepEqual(deps(ws), first, 'restored rlib/rmeta/.d are byte-identical to the compiled ones');
+
+  // Cargo's own fingerprints accept the restored outputs: nothing is rebuilt.
+  const again = await counted(v, () => c.build(ws));
+  t.is(again.value.code, 0);
+  t.is(again.hits + again.misses, 0);
+  t.notRegex(again.value.err, /Compiling/);
+});
+
+test.serial('a source change misses for that crate and its dependents only', async (t) => {
+  const v = instance(t);
+  const c = cargo(v);
+  const ws = copyWorkspace(path.join(v.dir, 'ws'));
+  t.is((await c.build(ws)).code, 0);
+  const lib = path.join(ws, 'crates/core/src/lib.rs');
+  fs.writeFileSync(lib, fs.readFileSync(lib, 'utf8').replace('n * 3', 'n * 5'));
+  age(lib);
+  await c.clean(ws);
+  const r = await counted(v, () => c.build(ws));
+  t.is(r.value.code, 0, r.value.err);
+  t.is(r.hits, 2, 'itoa and cfg-if hit');
+  t.is(r.misses, 2, 'wscore and its dependent wsinfo miss');
+  t.is(await c.app(ws), 'quiet:210 note=unset greeting=hello');
+});
+
+test.serial('a changed env!() value misses, the old value hits again', async (t) => {
+  const v = instance(t);
+  const c = cargo(v);
+  const ws = copyWorkspace(path.join(v.dir, 'ws'));
+  t.is((await c.build(ws)).code, 0);
+  await c.clean(ws);
+
+  // Read directly from the environment by env!().
+  const bye = await counted(v, () => c.build(ws, [], { VRIFT_FIXTURE_GREETING: 'bye' }));
+  t.is(bye.value.code, 0, bye.value.err);
+  t.is(bye.misses, 1, 'wsinfo misses');
+  t.is(bye.hits, LIBS - 1);
+  t.is(await c.app(ws), 'quiet:126 note=unset greeting=bye');
+
+  // Passed on by the build script (cargo:rustc-env), read by env!().
+  const note = await counted(v, () => c.build(ws, [], { SOME_VAR: 'from-build-script' }));
+  t.is(note.value.code, 0, note.value.err);
+  t.is(note.misses, 1);
+  t.is(note.hits, 0, 'cargo only rebuilds wsinfo');
+  t.is(await c.app(ws), 'quiet:126 note=from-build-script greeting=hello');
+
+  await c.clean(ws);
+  const back = await counted(v, () => c.build(ws));
+  t.is(back.value.code, 0);
+  t.is(back.hits, LIBS, 'the first values are still in the cache');
+  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+});
+
+test.serial('a changed feature set misses', async (t) => {
+  const v = instance(t);
+  const c = cargo(v);
+  const ws = copyWorkspace(path.join(v.dir, 'ws'));
+  t.is((await c.build(ws)).code, 0);
+  await c.clean(ws);
+  const loud = await counted(v, () => c.build(ws, ['--features', 'wsapp/loud']));
+  t.is(loud.value.code, 0, loud.value.err);
+  t.is(loud.misses, 2, 'wscore (feature cfg) and wsinfo (its wscore changed)');
+  t.is(loud.hits, 2);
+  t.is(await c.app(ws), 'SHOUT:126 note=unset greeting=hello');
+  await c.clean(ws);
+  const both = await counted(v, () => c.build(ws, ['--features', 'wsapp/loud']));
+  t.is(both.hits, LIBS);
+  t.is(await c.app(ws), 'SHOUT:126 note=unset greeting=hello');
+});
+
+test.serial('bin, proc-macro, build scripts, probes and incremental compiles pass through with reasons', async (t) => {
+  const v = instance(t);
+  const c = cargo(v);
+  const ws = copyWorkspace(path.join(v.dir, 'ws'));
+  const r = await counted(v, () => c.build(ws));
+  t.is(r.value.code, 0, r.value.err);
+  t.is(r.uncacheable.crate_type_bin, 2, 'the build script and wsapp');
+  t.is(r.uncacheable.crate_type_proc_macro, 1);
+  t.true((r.uncacheable.probe ?? 0) >= 1, 'rustc -vV / --print');
+
+  await c.clean(ws);
+  const inc = await counted(v, () => c.build(ws, [], { CARGO_INCREMENTAL: '1' }));
+  t.is(inc.value.code, 0, inc.value.err);
+  t.is(inc.uncacheable.incremental, 5, 'every workspace crate: wscore, wsinfo, wsmac, wsapp, the build script');
+  t.is(inc.hits, 2, 'the registry crates are not built incrementally and hit');
+  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+});
