@@ -100,6 +100,22 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 3);
 });
 
+test('the server killed in the middle of B\'s build: B finishes with correct objects', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const fromA = await populate(t, serve.url);
+  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  project(b.dir);
+  const first = await build(t, b, ['a.c']);
+  await serve.stop();
+  const rest = await build(t, b, ['b.c', 'c.c']);
+  t.deepEqual({ ...first, ...rest }, fromA);
+  const s = (await b.stats()) as RStats;
+  t.is(s.hits, 1);
+  t.is(s.misses, 2);
+  t.is(Number(s.remote!.errors) + Number(s.remote!.timeouts), 1);
+});
+
 // A proxy in front of a populated server that spoils what it returns in one way.
 type Spoil = 'wrong-bytes' | 'truncated' | 'garbage' | 'hang' | 'http-500';
 
