@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { age, instance, run } from './helpers/instance.js';
+
+// rustc called through the shim directly, the way cargo does (`vrift-shim <rustc> args`).
+const SYSROOT = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim();
+const RUSTC = path.join(SYSROOT, 'bin', 'rustc');   // the toolchain's binary, not rustup's proxy
+const PROXY = execFileSync('sh', ['-c', 'command -v rustc'], { encoding: 'utf8' }).trim();
+
+function project(v: ReturnType<typeof instance>, lib: string) {
+  const files = [v.write('src/lib.rs', lib), v.write('src/m.rs', 'pub fn m() -> u32 { 7 }\n')];
+  age(...files);
+  const out = path.join(v.dir, 'out');
+  fs.mkdirSync(out, { recursive: true });
+  return out;
+}
+
+const WARNS = 'mod m;\npub fn f(x: u32) -> u32 { let unused = 3; x + m::m() }\n';
+
+test('JSON diagnostics and artifact notices replay byte for byte, outputs identical to rustc\'s', async (t) => {
+  const v = instance(t);
+  const out = project(v, WARNS);
+  const args = ['--crate-name', 'w', '--edition=2021', 'src/lib.rs', '--error-format=json', '--json=diagnostic-rendered-ansi,artifacts,future-incompat',
+    '--crate-type', 'lib', '--emit=dep-info,metadata,link', '-C', 'metadata=abc', '-C', 'extra-filename=-abc', '--out-dir', out];
+  const plain = await run(RUSTC, args, { cwd: v.dir });
+  t.is(plain.code, 0);
+  t.regex(plain.err, /unused variable/);
+  t.regex(plain.err, /"artifact":".*libw-abc.rmeta"/);
+  const files = ['libw-abc.rlib', 'libw-abc.rmeta', 'w-abc.d'];
+  const want = files.map((f) => fs.readFileSync(path.join(out, f)));
+
+  const miss = await v.cc(args, { compiler: RUSTC });
+  t.is(miss.code, 0);
+  t.deepEqual(miss.stderr, plain.stderr);
+  t.deepEqual(miss.stdout, plain.stdout);
+  for (const f of files) fs.rmSync(path.join(out, f));
+  const hit = await v.cc(args, { compiler: RUSTC });
+  t.is(hit.code, 0);
+  t.deepEqual(hit.stderr, plain.stderr, 'stderr replayed exactly');
+  t.deepEqual(hit.stdout, plain.stdout);
+  t.deepEqual(files.map((f) => fs.readFileSync(path.join(out, f))), want);
+  const s = await v.stats();
+  t.is(s.hits, 1);
+  t.is(s.misses, 1);
+});
+
+test('without a dep-info emission the sources are still tracked, and no dep-info file appears', async (t) => {
+  const v = instance(t);
+  const out = project(v, WARNS);
+  const args = ['--crate-name', 'w', 'src/lib.rs', '--crate-type', 'rlib', '--out-dir', out];
+  t.is((await v.cc(args, { compiler: RUSTC })).code, 0);
+  t.is((await v.cc(args, { compiler: RUSTC })).code, 0);
+  t.deepEqual(fs.readdirSync(out), ['libw.rlib']);
+  // m.rs is only known from the dep-info vrift asked for.
+  fs.writeFileSync(path.join(v.dir, 'src/m.rs'), 'pub fn m() -> u32 { 8 }\n');
+  age(path.join(v.dir, 'src/m.rs'));
+  t.is((await v.cc(args, { compiler: RUSTC })).code, 0);
+  const s = await v.stats();
+  t.is(s.hits, 1);
+  t.is(s.misses, 2);
+  t.deepEqual(fs.readdirSync(out), ['libw.rlib']);
+});
+
+test('a failed compile is never cached', async (t) => {
+  const v = instance(t);
+  const out = project(v, 'pub fn f() -> u32 { "no" }\n');
+  const args = ['--crate-name', 'w', 'src/lib.rs', '--crate-type', 'lib', '--error-format=json', '--out-dir', out];
+  const a = await v.cc(args, { compiler: RUSTC });
+  const b = await v.cc(args, { compiler: RUSTC });
+  t.is(a.code, 1);
+  t.is(b.code, 1);
+  t.deepEqual(b.stderr, a.stderr);
+  const s = await v.stats();
+  t.is(s.hits, 0);
+  t.is(s.compile_failed, 2);
+});
+
+test('rustup\'s proxy and a RUSTC wrapper are identified by what they run', async (t) => {
+  const v = instance(t);
+  const out = project(v, WARNS);
+  const args = ['--crate-name', 'w', 'src/lib.rs', '--crate-type', 'lib', '--cap-lints', 'allow', '--out-dir', out];
+  t.is((await v.cc(args, { compiler: PROXY })).code, 0);
+  t.is((await v.cc(args, { compiler: PROXY })).code, 0);
+  t.is((await v.stats()).hits, 1, 'the proxy hits its own entry');
+  // Two wrapper scripts named rustc that change the code generated: never each other's hit.
+  const wrap = (dir: string, extra: string) => {
+    const f = v.write(`${dir}/rustc`, `#!/bin/sh\nexec "${RUSTC}" ${extra} "$@"\n`);
+    fs.chmodSync(f, 0o755);
+    return f;
+  };
+  const o1 = wrap('w1', '-Copt-level=1');
+  const o3 = wrap('w3', '-Copt-level=3');
+  t.is((await v.cc(args, { compiler: o1 })).code, 0);
+  const one = fs.readFileSync(path.join(out, 'libw.rlib'));
+  t.is((await v.cc(args, { compiler: o3 })).code, 0);
+  t.is((await v.stats()).hits, 1, 'a different wrapper is a different compiler');
+  t.is((await v.cc(args, { compiler: o1 })).code, 0);
+  t.is((await v.stats()).hits, 2);
+  t.deepEqual(fs.readFileSync(path.join(out, 'libw.rlib')), one);
+});
