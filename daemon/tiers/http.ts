@@ -36,6 +36,7 @@ export class HttpTier implements RemoteTier {
   private readonly o: Required<Omit<RemoteOptions, 'token'>>;
   private readonly cool: CoolDown;
   private readonly c = emptyRemoteCounters();
+  private readonly log: ChannelLogger;
   private closed = false;
 
   constructor(url: string, opts: RemoteOptions & { log: ChannelLogger }) {
@@ -54,8 +55,6 @@ export class HttpTier implements RemoteTier {
     this.agent = new this.mod.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 1000 });
     this.cool = new CoolDown(this.o.coolDownMs, this.o.now);
   }
-
-  private readonly log: ChannelLogger;
 
   counters(): RemoteCounters {
     return { ...this.c };
