@@ -82,6 +82,8 @@ program.command('config').description('show the effective configuration and wher
     } catch (e) {
       return fail((e as Error).message);
     }
+    // Config output ends up in bug reports: never print the remote's secret.
+    if (r.config.remote_token) r = { ...r, config: { ...r.config, remote_token: '(set)' } };
     if (o.json) return void process.stdout.write(JSON.stringify({ config: r.config, sources: r.sources, files: r.files }, null, 2) + '\n');
     process.stdout.write(`# user config: ${r.files.user}\n# project config: ${r.files.project ?? '(no velo.toml found)'}\n[l2_cache]\n`);
     for (const k of CONFIG_KEYS) {
