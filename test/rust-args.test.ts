@@ -1,7 +1,7 @@
 import test from 'ava';
 import { argsForMiss, parseRustcArgs, type RustCompile } from '../daemon/frontends/rust/args.js';
 import { escapeEnvValue, parseDepInfo } from '../daemon/frontends/rust/depinfo.js';
-import { RustPaths, TDIR_MARK, targetDirOf } from '../daemon/frontends/rust/paths.js';
+import { RustPaths, TDIR_MARK, targetDirOf, WS_MARK, workspaceOf } from '../daemon/frontends/rust/paths.js';
 
 // rustc command lines as cargo 1.95 writes them (copied from a real build).
 const LIB = [
@@ -100,11 +100,24 @@ test('paths under the target directory are keyed relative to it; text round-trip
   t.is(p.key('/w/one/target/debug/deps'), TDIR_MARK + 'deps');
   t.is(p.key('/w/one/target/debug/deps'), q.key('/w/two/target/debug/deps'));
   t.is(p.envValue('/w/one/target/debug/build/x/out'), q.envValue('/w/two/target/debug/build/x/out'));
-  t.not(p.key('/w/one/target/debugger'), q.key('/w/two/target/debugger'));
+  t.is(p.key('/w/one/target/debugger'), WS_MARK + 'target/debugger', 'not in the target directory, only in the workspace');
   const text = Buffer.from('{"artifact":"/w/one/target/debug/deps/libitoa.rmeta","emit":"metadata"}\n/w/one/target/debugger\n');
   const stored = p.toStored(text)!;
   t.is(stored.indexOf('/w/one/target/debug/'), -1);
   t.true(stored.includes('/w/one/target/debugger'), 'a longer name is not a target-dir path');
   t.is(q.fromStored(stored).toString(), '{"artifact":"/w/two/target/debug/deps/libitoa.rmeta","emit":"metadata"}\n/w/one/target/debugger\n');
   t.deepEqual(p.fromStored(stored), text);
+});
+
+test('paths in the workspace above target/ are keyed relative to it', (t) => {
+  t.is(workspaceOf('/w/one/target/debug'), '/w/one');
+  t.is(workspaceOf('/w/one/target/x86_64-unknown-linux-gnu/release'), '/w/one');
+  t.is(workspaceOf('/w/out/debug'), null);
+  const p = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/one/target/debug');
+  const q = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/two/target/debug');
+  t.is(p.key('/w/one'), WS_MARK + '.');
+  t.is(p.key('/w/one/src/x.rs'), q.key('/w/two/src/x.rs'));
+  t.is(p.toAbs(p.key('/w/one/src/x.rs')), '/w/one/src/x.rs');
+  t.is(p.key('/w/onex/y'), '/w/onex/y');
+  t.is(p.key('/usr/share/cargo/registry/itoa-1.0.1/src/lib.rs'), '\u0000rel:src/lib.rs');
 });

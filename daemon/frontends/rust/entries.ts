@@ -11,6 +11,7 @@ export interface RustManifestEntry {
   envs: [string, string | null][];    // env-deps: [name, normalized escaped value | null = unset]
   anchor: [string, string] | null;    // outputs embed this checkout's location (relativize.ts)
   tdir: string | null;                // outputs embed the target directory itself: valid only there
+  ws?: string | null;                 // outputs embed the workspace directory: valid only there
   result: string;
   time: number;
 }

@@ -127,6 +127,7 @@ export class RustFrontend implements Frontend<RustPending> {
   private valid(e: RustManifestEntry, paths: RustPaths, env: Record<string, string>): boolean {
     if (!anchorValid(e.anchor, paths.cwd)) return false;
     if (e.tdir !== null && e.tdir !== paths.tdir) return false;
+    if (e.ws && e.ws !== paths.ws) return false;
     for (const [name, val] of e.envs) {
       const cur = env[name];
       if (val === null ? cur !== undefined : cur === undefined || paths.envValue(escapeEnvValue(cur)) !== val) return false;
@@ -228,14 +229,15 @@ export class RustFrontend implements Frontend<RustPending> {
     const blobs = [...stored.map((s) => s.data), out, err];
     const entryAnchor = blobs.some((b) => embedsAnchor(b, anchor[1])) ? anchor : null;
     const entryTdir = stored.some((s) => !s.text && s.data.indexOf(tdirBuf) !== -1) ? paths.tdir : null;
+    const entryWs = paths.ws !== null && blobs.some((b) => b.indexOf(paths.ws!) !== -1) ? paths.ws : null;
 
     const rk = new KeyHasher('vrift-rust-result-v1').str(p.directKey);
     for (const [f, hsh] of files) rk.str(f).str(hsh);
     for (const [n, v] of envs) rk.str(n).str(v ?? '\u0000');
-    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(entryTdir ?? '');
+    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(entryTdir ?? '').str(entryWs ?? '');
     const resultKey = rk.digest();
 
-    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, result: resultKey, time: p.start };
+    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, ws: entryWs, result: resultKey, time: p.start };
     const bytes = stored.reduce((n, s) => n + s.data.length, 0);
     const write = (async () => {
       const outs: RustOutput[] = [];

@@ -5,12 +5,28 @@ import { Relativizer } from '../relativize.js';
 // own directory as cwd (outside the checkout) while --out-dir, -L and OUT_DIR point into
 // the checkout's target directory; base-dir relativization alone would keep those
 // absolute. So paths under the target directory (the parent of `deps/`) are keyed relative
-// to it, everything else goes through the Relativizer as in the C front-end.
+// to it, and other paths in the workspace (the parent of `target/`: RUSTFLAGS such as
+// --remap-path-prefix=$PWD=/src reach registry crates too) relative to the workspace;
+// everything else goes through the Relativizer as in the C front-end.
 export const TDIR_MARK = '\u0000tdir:';
+export const WS_MARK = '\u0000ws:';
 const TDIR_TEXT = Buffer.from('\u0000vrift-target-dir\u0000');
 
 export function targetDirOf(outDirAbs: string): string {
   return path.basename(outDirAbs) === 'deps' ? path.dirname(outDirAbs) : outDirAbs;
+}
+
+// The directory holding cargo's `target/` above the target directory, if there is one.
+export function workspaceOf(tdir: string): string | null {
+  for (let d = tdir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (path.basename(d) === 'target') return path.dirname(d) === '/' ? null : path.dirname(d);
+  }
+  return null;
+}
+
+function under(abs: string, dir: string): string | undefined {
+  if (abs === dir) return '.';
+  return abs.startsWith(dir + '/') ? abs.slice(dir.length + 1) : undefined;
 }
 
 // Bytes that may follow a path in text without being part of a longer name.
@@ -36,21 +52,26 @@ function replaceAll(data: Buffer, needle: Buffer, by: Buffer, atBoundary: boolea
 
 export class RustPaths {
   readonly rel: Relativizer;
+  readonly ws: string | null;
   constructor(readonly cwd: string, baseDir: string, readonly tdir: string) {
     this.rel = new Relativizer(cwd, baseDir);
+    this.ws = workspaceOf(tdir);
   }
 
   key(p: string): string {
     if (path.isAbsolute(p)) {
       const abs = path.normalize(p);
-      if (abs === this.tdir) return TDIR_MARK + '.';
-      if (abs.startsWith(this.tdir + '/')) return TDIR_MARK + abs.slice(this.tdir.length + 1);
+      const t = under(abs, this.tdir);
+      if (t !== undefined) return TDIR_MARK + t;
+      const w = this.ws === null ? undefined : under(abs, this.ws);
+      if (w !== undefined) return WS_MARK + w;
     }
     return this.rel.key(p);
   }
 
   toAbs(form: string): string {
     if (form.startsWith(TDIR_MARK)) return path.resolve(this.tdir, form.slice(TDIR_MARK.length));
+    if (form.startsWith(WS_MARK) && this.ws !== null) return path.resolve(this.ws, form.slice(WS_MARK.length));
     return Relativizer.toAbs(form, this.cwd);
   }
 
