@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "install.sh: npm dependencies"
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 echo "install.sh: building (TypeScript + native shim)"
 npm run build --silent
 
