@@ -19,7 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "install.sh: npm dependencies"
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+# npm install, not npm ci: with this npm (11) ci rejects a lock file that omits other platforms' optional
+# native packages, which npm install itself writes. The lock file still pins every version.
+npm install --no-audit --no-fund --loglevel=error
 echo "install.sh: building (TypeScript + native shim)"
 npm run build --silent
 
