@@ -22,6 +22,8 @@ echo "install.sh: npm dependencies"
 # npm install, not npm ci: with this npm (11) ci rejects a lock file that omits other platforms' optional
 # native packages, which npm install itself writes. The lock file still pins every version.
 npm install --no-audit --no-fund --loglevel=error
+node -e "for (const m of ['zeromq', 'zstd-napi', '@napi-rs/blake-hash', 'msgpackr']) require(m)" \
+  || { echo "install.sh: a native npm module does not load (see above); zstd-napi builds with node-gyp, which needs python3, make and g++" >&2; exit 1; }
 echo "install.sh: building (TypeScript + native shim)"
 npm run build --silent
 
