@@ -270,3 +270,25 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
   t.is((await v.cc(COMPILE)).code, 0);
   t.is((await v.stats()).hits, 1);
 });
+
+test('__has_include in project code goes through the preprocessor: a header appearing later is seen', async (t) => {
+  const v = instance(t);
+  fs.mkdirSync(path.join(v.dir, 'opt'));
+  age(v.write('feat.c', '#if __has_include("extra.h")\n#include "extra.h"\n#else\n#define EXTRA 1\n#endif\nint feat(void) { return EXTRA; }\n'));
+  const args = ['-O2', '-Iopt', '-c', 'feat.c', '-o', 'feat.o'];
+  t.is((await v.cc(args)).code, 0);
+  fs.rmSync(path.join(v.dir, 'feat.o'));
+  t.is((await v.cc(args)).code, 0);
+  let s = await v.stats();
+  t.is(s.hits, 1, 'the second compile hits through the preprocessed hash');
+  // extra.h appears on the include path: direct mode (and ccache's) would serve the old object.
+  age(v.write('opt/extra.h', '#define EXTRA 42\n'));
+  t.is((await v.cc(args)).code, 0);
+  s = await v.stats();
+  t.is(s.hits, 1, 'a new header changes the preprocessed output: miss');
+  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.is(plain.code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'feat.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 2);
+});

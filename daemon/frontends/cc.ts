@@ -14,6 +14,7 @@ import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
+import { preprocessHash } from './preprocess.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
@@ -47,6 +48,8 @@ export interface CcDeps {
 export type Outcome = FrontendOutcome<CcPending>;
 
 export interface CcPending {
+  args: string[];            // the call as the build made it (for preprocessor mode)
+  ppKey?: string;            // set when the lookup used preprocessor mode: store the result there
   cwd: string;
   exe: string;
   env: Record<string, string>;
@@ -181,8 +184,20 @@ export class CcFrontend implements Frontend<CcPending> {
     const directKey = h.digest();
 
     await this.writing.get(directKey)?.catch(() => {});
-    const hit = await this.tryHit(directKey, parsed, cwd);
-    if (hit) return hit;
+    const start = this.d.now();
+    const manifest = await this.readManifest(directKey);
+    let ppKey: string | undefined;
+    if (manifest?.pp) {
+      const ppHash = await preprocessHash(exe, args, cwd, env);
+      if (!ppHash) return { kind: 'pass', reason: 'preprocessor_failed' };
+      ppKey = new KeyHasher('vrift-cc-pp-v1').str(directKey).str(ppHash).digest();
+      const result = await this.readResult(ppKey);
+      const hit = result && (await this.materialize(ppKey, result, parsed, cwd));
+      if (hit) return hit;
+    } else if (manifest) {
+      const hit = await this.tryHit(manifest, parsed, cwd);
+      if (hit) return hit;
+    }
 
     const id = crypto.randomBytes(8).toString('hex');
     const ownDepfile = path.join(this.d.tmpDir, `${id}.d`);
@@ -191,8 +206,8 @@ export class CcFrontend implements Frontend<CcPending> {
       kind: 'miss',
       argv: [exe, ...m.argv],
       pending: {
-        cwd, exe, env, parsed, rel, directKey,
-        start: this.d.now(),
+        args, ppKey, cwd, exe, env, parsed, rel, directKey,
+        start,
         depfileToRead: m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead),
         ownDepfile: m.depfileToRead !== null && path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
         filterSystem: m.filterSystem,
@@ -215,33 +230,36 @@ export class CcFrontend implements Frontend<CcPending> {
     return true;
   }
 
-  private async tryHit(directKey: string, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
-    const manifest = await this.readManifest(directKey);
-    if (!manifest) return undefined;
+  private async tryHit(manifest: Manifest, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
     for (const e of manifest.entries) {
       if (!this.valid(e, cwd)) continue;
       const result = await this.readResult(e.result);
-      if (!result) continue;
-      const obj = result.outputs.find((o) => o.role === 'obj');
-      const data = obj && (await this.d.store.getBlob(obj.digest));
-      if (!data) {
-        this.forgetResult(e.result); // evicted or corrupt blob: a miss, and the next store heals it
-        continue;
-      }
-      try {
-        writeFileAtomic(path.resolve(cwd, parsed.output), data);
-        if (parsed.depfile) {
-          const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
-          writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps));
-        }
-      } catch (err) {
-        // e.g. the output directory does not exist: let the compiler fail the way it would.
-        this.d.log.debug('materialize failed', { err, output: parsed.output });
-        return { kind: 'pass', reason: 'materialize_failed' };
-      }
-      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
+      const hit = result && (await this.materialize(e.result, result, parsed, cwd));
+      if (hit) return hit;
     }
     return undefined;
+  }
+
+  // Puts a result's outputs where this call wants them; undefined when the blob is gone.
+  private async materialize(resultKey: string, result: Result, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
+    const obj = result.outputs.find((o) => o.role === 'obj');
+    const data = obj && (await this.d.store.getBlob(obj.digest));
+    if (!data) {
+      this.forgetResult(resultKey); // evicted or corrupt blob: a miss, and the next store heals it
+      return undefined;
+    }
+    try {
+      writeFileAtomic(path.resolve(cwd, parsed.output), data);
+      if (parsed.depfile) {
+        const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
+        writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps));
+      }
+    } catch (err) {
+      // e.g. the output directory does not exist: let the compiler fail the way it would.
+      this.d.log.debug('materialize failed', { err, output: parsed.output });
+      return { kind: 'pass', reason: 'materialize_failed' };
+    }
+    return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
   }
 
   // Called when the shim reports the compile it ran. Everything the build could change
@@ -296,6 +314,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const stamps: [string, string][] = [];
     const depForms: [string, 0 | 1][] = [];
     let date: string | null = null;
+    let needPp = false;
     const seen = new Set<string>();
     for (const d of deps) {
       const abs = path.resolve(cwd, d);
@@ -312,7 +331,7 @@ export class CcFrontend implements Frontend<CcPending> {
       }
       if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { stored: false, reason: 'time_macro' };
       if (fh.flags & F_INCBIN) return { stored: false, reason: 'incbin' };
-      if (fh.flags & F_HAS_INCLUDE && !sys) return { stored: false, reason: 'has_include' };
+      if (fh.flags & F_HAS_INCLUDE && !sys) needPp = true;
       if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
       if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeMs)]);
       files.push([form, fh.hash]);
@@ -341,13 +360,26 @@ export class CcFrontend implements Frontend<CcPending> {
     const resultKey = rk.digest();
 
     const entry: ManifestEntry = { files, absent: [...absent].map(([d, ns]) => [d, [...ns]]), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
-    const write = (async () => {
+    const storeResult = async (key: string) => {
       const digest = await this.d.store.putBlob(obj);
       const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
       const buf = encodeEntry(result);
-      await this.d.store.putEntry(resultKey, buf);
-      this.remember('r' + resultKey, result, buf.length);
-      await this.addToManifest(p.directKey, entry);
+      await this.d.store.putEntry(key, buf);
+      this.remember('r' + key, result, buf.length);
+    };
+    const write = (async () => {
+      if (p.ppKey) return storeResult(p.ppKey);
+      if (!needPp) {
+        await storeResult(resultKey);
+        return this.addToManifest(p.directKey, entry);
+      }
+      // Direct mode can't vouch for this include set: from now on this key goes through the
+      // preprocessor. Store this compile under its preprocessed hash if the inputs the
+      // preprocessor reads now are still the ones the compiler read.
+      await this.addToManifest(p.directKey, entry, true);
+      const ppHash = await preprocessHash(p.exe, p.args, cwd, p.env);
+      const unchanged = files.every(([f, hsh]) => this.d.hashes.get(Relativizer.toAbs(f, cwd))?.hash === hsh);
+      if (ppHash && unchanged) await storeResult(new KeyHasher('vrift-cc-pp-v1').str(p.directKey).str(ppHash).digest());
     })();
     const settled = write.catch(() => {}).finally(() => {
       if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
@@ -357,12 +389,12 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 
   // Read-modify-write of one manifest, serialized per key inside the daemon.
-  private addToManifest(key: string, entry: ManifestEntry): Promise<void> {
+  private addToManifest(key: string, entry: ManifestEntry, pp = false): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
       const m: Manifest = (await this.readManifest(key)) ?? { v: 2, entries: [] };
-      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      const next: Manifest = { v: 2, entries };
+      const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      const next: Manifest = { v: 2, entries, ...(pp || m.pp ? { pp: true } : {}) };
       const buf = encodeEntry(next);
       await this.d.store.putEntry(key, buf);
       this.remember('m' + key, next, buf.length);

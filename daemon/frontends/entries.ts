@@ -14,7 +14,8 @@ export interface ManifestEntry {
   result: string;
   time: number;
 }
-export interface Manifest { v: 2; entries: ManifestEntry[] }
+// pp: direct mode can't be trusted for this key; results are keyed by the preprocessed output.
+export interface Manifest { v: 2; entries: ManifestEntry[]; pp?: boolean }
 
 export interface ResultOutput { role: 'obj'; digest: string; size: number }
 export interface Result {
