@@ -93,7 +93,7 @@ export class Daemon {
       now,
       tmpDir,
     });
-    const rust = new RustFrontend({ store: remote ?? store, hashes, ids: new RustcIds(), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
+    const rust = new RustFrontend({ store: remote ?? store, hashes, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
@@ -115,8 +115,9 @@ export class Daemon {
   }
 
   private async dispatch(msg: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.lastActivity = this.ctx.now();
     const t = msg.t;
+    // Status probes (hello) don't keep an idle daemon alive; builds and the CLI's work do.
+    if (t !== 'hello') this.lastActivity = this.ctx.now();
     const handler = typeof t === 'string' && Object.hasOwn(handlers, t) ? handlers[t] : undefined;
     if (!handler) throw new VriftError('EUNKNOWN', `unknown message type ${JSON.stringify(t)}`);
     if (!ANY_VERSION.has(t as string) && (msg.v !== PROTOCOL_VERSION || msg.build !== BUILD_ID)) {

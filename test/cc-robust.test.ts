@@ -90,3 +90,17 @@ test('with the daemon unable to start, the compile still runs (fail open)', asyn
   t.is(r.err, '');
   t.true(fs.existsSync(path.join(v.dir, 'a.o')));
 });
+
+test('an idle daemon exits by itself and keeps its stats', async (t) => {
+  const v = instance(t, { VRIFT_IDLE_TIMEOUT: '1' });
+  age(v.write('a.c', 'int a(void) { return 1; }\n'));
+  t.is((await v.cc(['-c', 'a.c', '-o', 'a.o'])).code, 0);
+  let running = true;
+  for (let i = 0; i < 200 && running; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    running = (await v.vrift(['daemon', 'status'])).code === 0;
+  }
+  t.false(running, 'the daemon shut down after being idle');
+  t.false(fs.existsSync(path.join(v.home, 'run', 'vriftd.sock')));
+  t.is((await v.stats()).misses, 1, 'stats survived');
+});
