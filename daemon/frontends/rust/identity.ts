@@ -33,6 +33,9 @@ const PROBE_ENV = ['PATH', 'HOME', 'RUSTUP_HOME', 'RUSTUP_TOOLCHAIN', 'CARGO_HOM
 export class RustcIds {
   private memo = new Map<string, Memo>();
 
+  // memoFile: where identities survive daemon restarts (none: recomputed per daemon).
+  constructor(private readonly memoFile?: string) {}
+
   // `cwd` matters only for a proxy without RUSTUP_TOOLCHAIN (a rust-toolchain file selects).
   identity(exe: string, target: string | null, env: Record<string, string>, cwd: string): Promise<RustcIdentity> {
     const sel = env.RUSTUP_TOOLCHAIN ? `tc:${env.RUSTUP_TOOLCHAIN}` : `cwd:${cwd}`;
@@ -65,15 +68,11 @@ export class RustcIds {
     const host = /^host: (.*)$/m.exec(vv)?.[1]?.trim();
     if (!host) throw new Error(`no host in ${exe} -vV`);
     const sysroot = (await run(exe, ['--print', 'sysroot'], opts)).stdout.trim();
-    const h = new KeyHasher('vrift-rustc-id-v1').str(vv).str(sysroot);
-    const hashFile = async (p: string) => h.str(path.basename(p)).str(digestHex(await fs.promises.readFile(p)));
-    await hashFile(exe);
-    const real = path.join(sysroot, 'bin', 'rustc');
+
+    const files = [exe];
     const watch: string[] = [];
-    if (fs.existsSync(real)) {
-      await hashFile(real);
-      watch.push(real);
-    }
+    const real = path.join(sysroot, 'bin', 'rustc');
+    if (fs.existsSync(real)) files.push(real), watch.push(real);
     const libDir = path.join(sysroot, 'lib');
     const tname = target ? path.basename(target).replace(/\.json$/, '') : host;
     const tlib = path.join(sysroot, 'lib', 'rustlib', tname, 'lib');
@@ -84,12 +83,46 @@ export class RustcIds {
       for (const n of names) {
         const p = path.join(dir, n);
         if (dir === libDir && !/\.so(\.|$)/.test(n)) continue;
-        if (fs.statSync(p, { throwIfNoEntry: false })?.isFile()) {
-          await hashFile(p);
-          if (dir === libDir) watch.push(p);
-        }
+        if (!fs.statSync(p, { throwIfNoEntry: false })?.isFile()) continue;
+        files.push(p);
+        if (dir === libDir) watch.push(p);
       }
     }
-    return { id: h.digest(), host, watch };
+
+    // Hashing a toolchain reads ~500 MB (LLVM, librustc_driver, std): about a second. The
+    // result is kept across daemon restarts under the files' full stat signatures, which
+    // any replacement or rewrite of one of them changes.
+    const sig = digestHex([vv, sysroot, ...files.map((f) => `${f}\u0000${statSig(f)}`)].join('\u0001'));
+    const saved = this.readSaved()[sig];
+    if (typeof saved === 'string') return { id: saved, host, watch };
+    const h = new KeyHasher('vrift-rustc-id-v1').str(vv).str(sysroot);
+    for (const f of files) h.str(path.basename(f)).str(digestHex(await fs.promises.readFile(f)));
+    const id = h.digest();
+    this.save(sig, id);
+    return { id, host, watch };
+  }
+
+  private readSaved(): Record<string, unknown> {
+    if (!this.memoFile) return {};
+    try {
+      const v = JSON.parse(fs.readFileSync(this.memoFile, 'utf8'));
+      return v && typeof v === 'object' ? v : {};
+    } catch {
+      return {}; // missing or corrupt: hash again
+    }
+  }
+
+  private save(sig: string, id: string) {
+    if (!this.memoFile) return;
+    const all = { ...this.readSaved(), [sig]: id };
+    const keys = Object.keys(all);
+    for (const k of keys.slice(0, Math.max(0, keys.length - 32))) delete all[k];
+    const tmp = `${this.memoFile}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(all));
+      fs.renameSync(tmp, this.memoFile);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
   }
 }
