@@ -3,6 +3,7 @@
  * back to running the compiler exactly as the build asked (fail open). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,36 @@ typedef struct {
   const char *code_str; uint32_t code_strn;
   const char *id; uint32_t idn;
   mp_reader argv, env; uint32_t argc, envc; int has_argv, has_env;
+  mp_reader files; uint32_t filesc; int has_files;
 } reply_t;
+
+/* A hit's outputs, written the way the compiler would: a fresh file (unlink, then
+ * O_EXCL) with 0666 minus the umask. Any failure (e.g. the output directory does not
+ * exist) returns -1 and the caller runs the compiler, which then fails or succeeds the
+ * way it would have without vrift. */
+static int write_outputs(const reply_t *rep) {
+  mp_reader r = rep->files;
+  for (uint32_t i = 0; i < rep->filesc; i++) {
+    uint32_t two, pl, dl;
+    const char *p;
+    const uint8_t *d;
+    if (mp_read_array(&r, &two) || mp_read_str(&r, &p, &pl) || mp_read_bytes(&r, &d, &dl)) return -1;
+    char path[4096];
+    if (pl == 0 || pl >= sizeof path) return -1;
+    memcpy(path, p, pl);
+    path[pl] = 0;
+    if (unlink(path) != 0 && errno != ENOENT) return -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) return -1;
+    int bad = write_all(fd, d, dl) != 0;
+    if (close(fd) != 0) bad = 1;
+    if (bad) {
+      unlink(path);
+      return -1;
+    }
+  }
+  return 0;
+}
 
 static int str_is(const char *s, uint32_t n, const char *lit) {
   return n == strlen(lit) && memcmp(s, lit, n) == 0;
@@ -161,6 +191,14 @@ static int parse_reply(const buf_t *body, reply_t *rep) {
     else if (str_is(k, kl, "code")) {
       if (mp_read_int(&r, &rep->code) == 0) rep->has_code_int = 1;
       else { r.p = (const uint8_t *)k + kl; bad = mp_read_str(&r, &rep->code_str, &rep->code_strn); }
+    } else if (str_is(k, kl, "files")) {
+      uint32_t c;
+      if (mp_read_array(&r, &c)) return -1;
+      rep->files = r; rep->filesc = c; rep->has_files = 1;
+      for (uint32_t j = 0; j < c && !bad; j++) {
+        uint32_t two; const char *fp; uint32_t fpl; const uint8_t *d; uint32_t dl;
+        bad = mp_read_array(&r, &two) || two != 2 || mp_read_str(&r, &fp, &fpl) || mp_read_bytes(&r, &d, &dl);
+      }
     } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
       int is_argv = k[0] == 'a';
       uint32_t c;
@@ -296,7 +334,7 @@ int main(int argc, char **argv) {
   if (!z || daemon_connect(&p, z) != 0) run_original(exe, cargv);
 
   buf_t req = {0}, body = {0};
-  encode_header(&req, 8, "compile");
+  encode_header(&req, 9, "compile");
   mp_cstr(&req, "cwd");
   mp_cstr(&req, cwd);
   mp_cstr(&req, "exe");
@@ -313,6 +351,10 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < n; i++) mp_cstr(&req, environ[i]);
   mp_cstr(&req, "tty");
   mp_bool(&req, isatty(2));
+  /* We write a hit's outputs ourselves: the shims of a -j build do it in parallel, while
+   * the daemon is one thread. */
+  mp_cstr(&req, "wf");
+  mp_bool(&req, 1);
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
     zmtp_close(z);
     run_original(exe, cargv);
@@ -327,6 +369,7 @@ int main(int argc, char **argv) {
   }
   if (str_is(rep.t, rep.tn, "hit") && rep.has_code_int) {
     zmtp_close(z);
+    if (rep.has_files && write_outputs(&rep) != 0) run_original(exe, cargv);
     if (rep.outn) write_all(1, rep.out, rep.outn);
     if (rep.errn) write_all(2, rep.err, rep.errn);
     _exit((int)(rep.code & 0xff));

@@ -82,7 +82,7 @@ async function main(): Promise<number> {
     if (!fs.existsSync(paths.socket)) await ensureDaemon(process.env);
     client = new IpcClient(paths.endpoint, timeout);
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-    reply = await client.request({ t: 'compile', cwd, exe, argv, env, tty: process.stderr.isTTY === true });
+    reply = await client.request({ t: 'compile', cwd, exe, argv, env, tty: process.stderr.isTTY === true, wf: true });
   } catch {
     await client?.close();
     return runPlain(exe, argv);
@@ -90,6 +90,14 @@ async function main(): Promise<number> {
   try {
     switch (reply.t) {
       case 'hit':
+        try {
+          for (const [f, data] of (reply.files as [string, Buffer][] | undefined) ?? []) {
+            fs.rmSync(f, { force: true });
+            fs.writeFileSync(f, data, { flag: 'wx', mode: 0o666 });
+          }
+        } catch {
+          return runPlain(exe, argv); // e.g. a missing output directory: the compiler decides
+        }
         await new Promise<void>((r) => process.stdout.write(reply.out as Buffer, () => r()));
         await new Promise<void>((r) => process.stderr.write(reply.err as Buffer, () => r()));
         return reply.code as number;

@@ -192,10 +192,10 @@ export class CcFrontend implements Frontend<CcPending> {
       if (!ppHash) return { kind: 'pass', reason: 'preprocessor_failed' };
       ppKey = new KeyHasher('vrift-cc-pp-v1').str(directKey).str(ppHash).digest();
       const result = await this.readResult(ppKey);
-      const hit = result && (await this.materialize(ppKey, result, parsed, cwd));
+      const hit = result && (await this.materialize(ppKey, result, parsed, cwd, req.wf));
       if (hit) return hit;
     } else if (manifest) {
-      const hit = await this.tryHit(manifest, parsed, cwd);
+      const hit = await this.tryHit(manifest, parsed, cwd, req.wf);
       if (hit) return hit;
     }
 
@@ -230,30 +230,33 @@ export class CcFrontend implements Frontend<CcPending> {
     return true;
   }
 
-  private async tryHit(manifest: Manifest, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
+  private async tryHit(manifest: Manifest, parsed: GccCompile, cwd: string, shimWrites: boolean): Promise<Outcome | undefined> {
     for (const e of manifest.entries) {
       if (!this.valid(e, cwd)) continue;
       const result = await this.readResult(e.result);
-      const hit = result && (await this.materialize(e.result, result, parsed, cwd));
+      const hit = result && (await this.materialize(e.result, result, parsed, cwd, shimWrites));
       if (hit) return hit;
     }
     return undefined;
   }
 
-  // Puts a result's outputs where this call wants them; undefined when the blob is gone.
-  private async materialize(resultKey: string, result: Result, parsed: GccCompile, cwd: string): Promise<Outcome | undefined> {
+  // Puts a result's outputs where this call wants them (or hands them to a shim that writes
+  // them itself); undefined when the blob is gone.
+  private async materialize(resultKey: string, result: Result, parsed: GccCompile, cwd: string, shimWrites: boolean): Promise<Outcome | undefined> {
     const obj = result.outputs.find((o) => o.role === 'obj');
     const data = obj && (await this.d.store.getBlob(obj.digest));
     if (!data) {
       this.forgetResult(resultKey); // evicted or corrupt blob: a miss, and the next store heals it
       return undefined;
     }
+    const files: [string, Buffer][] = [[path.resolve(cwd, parsed.output), data]];
+    if (parsed.depfile) {
+      const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
+      files.push([path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps)]);
+    }
+    if (shimWrites) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, files };
     try {
-      writeFileAtomic(path.resolve(cwd, parsed.output), data);
-      if (parsed.depfile) {
-        const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
-        writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps));
-      }
+      for (const [f, d] of files) writeFileAtomic(f, d);
     } catch (err) {
       // e.g. the output directory does not exist: let the compiler fail the way it would.
       this.d.log.debug('materialize failed', { err, output: parsed.output });

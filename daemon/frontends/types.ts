@@ -4,7 +4,7 @@ import type { DoneRequest } from '../../ipc/messages/done.js';
 // What every compiler front-end (C/C++, Rust, ...) offers the compile/done handlers.
 export type Outcome<P> =
   | { kind: 'pass'; reason: string }
-  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number }
+  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][] }
   | { kind: 'miss'; argv: string[]; env?: string[]; pending: P };
 
 export type Finish = { stored: false; reason: string } | { stored: true; bytes: number; write: Promise<void> };

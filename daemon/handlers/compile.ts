@@ -31,7 +31,7 @@ export const compile: Handler = async (msg, ctx) => {
     case 'hit':
       ctx.stats.add('hits', session);
       ctx.stats.add('hit_bytes', session, outcome.bytes);
-      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code };
+      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, ...(outcome.files ? { files: outcome.files } : {}) };
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       ctx.pending.set(id, { id, frontend, state: outcome.pending, session, created: ctx.now() });

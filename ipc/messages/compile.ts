@@ -5,6 +5,7 @@ import { bool, str, strArray } from './fields.js';
 //   argv : the call as the build gave it; argv[0] is the compiler as named
 //   env  : the shim's whole environment as "K=V" (the front-end picks what matters)
 //   tty  : whether the shim's stderr is a terminal
+//   wf   : the shim writes a hit's output files itself (they come back in `files`)
 export interface CompileRequest {
   t: 'compile';
   v: number;
@@ -14,6 +15,7 @@ export interface CompileRequest {
   argv: string[];
   env: string[];
   tty: boolean;
+  wf: boolean;
 }
 
 // Replies:
@@ -21,7 +23,8 @@ export interface CompileRequest {
 //   run  : run argv (argv[0] is the executable path) with env additions, then send `done` with id
 //   pass : not cacheable (reason counted); exec the original call unchanged
 //   error: something failed; fail open exactly like pass
-export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number }
+// files: [absolute path, bytes] to write (unlink, create) before replaying out/err; only when wf.
+export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: [string, Buffer][] }
 export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[] }
 export interface PassReply { t: 'pass'; reason: string }
 export type CompileReply = HitReply | RunReply | PassReply;
@@ -36,5 +39,6 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     argv: strArray(m, 'argv'),
     env: strArray(m, 'env'),
     tty: bool(m, 'tty'),
+    wf: bool(m, 'wf'),
   };
 }
