@@ -145,7 +145,32 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
     argv: ['dumpargs', '-c', 'a b.c', '-o', 'a.o', ''],
     env: envList({ ...w.env, MARKER: 'm=1' }),
     tty: false,
+    wf: true,
   });
+});
+
+test('hit with files: the shim writes each output fresh, then replays; a missing directory runs the compiler', async (t) => {
+  const w = world(t);
+  const big = Buffer.alloc(200_000, 7);
+  const objPath = path.join(w.work, 'out.o');
+  fs.writeFileSync(objPath, 'stale');
+  fs.linkSync(objPath, path.join(w.work, 'hardlink.o'));
+  const d = await FakeDaemon.start(w.home, (_m, nth) =>
+    nth === 0
+      ? { t: 'hit', out: Buffer.alloc(0), err: Buffer.from('warn\n'), code: 0, files: [[objPath, big], [path.join(w.work, 'out.d'), Buffer.from('out.o: a.c\n')]] }
+      : { t: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0, files: [[path.join(w.work, 'nodir', 'x.o'), big]] });
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', '-c', 'a.c', '-o', 'out.o']);
+  t.is(r.code, 0);
+  t.is(r.stderr.toString(), 'warn\n');
+  t.deepEqual(fs.readFileSync(objPath), big);
+  t.is(fs.readFileSync(path.join(w.work, 'out.d'), 'utf8'), 'out.o: a.c\n');
+  t.is(fs.readFileSync(path.join(w.work, 'hardlink.o'), 'utf8'), 'stale', 'a fresh inode: a hard link to the old output is untouched');
+  t.deepEqual(w.dumped(), [], 'a hit must not run the compiler');
+  // An output in a directory that does not exist: the compiler runs (and decides).
+  const r2 = await w.shim(['dumpargs', '-c', 'a.c', '-o', 'nodir/x.o']);
+  t.is(r2.code, 0);
+  t.deepEqual(w.dumped(), [['dumpargs', '-c', 'a.c', '-o', 'nodir/x.o']]);
 });
 
 test('pass: the real gcc runs with the exact argv and produces its object', async (t) => {
