@@ -1,5 +1,6 @@
 import type { Comparison } from './artifacts.js';
 import type { MicroResult } from './micro.js';
+import type { RemoteResults } from './remote-scenarios.js';
 import type { BuildStats, DaemonInfo } from './tools.js';
 
 // The results document (written as JSON) and its markdown rendering.
@@ -33,6 +34,7 @@ export interface Results {
   builds: BuildRecord[];
   micro: (MicroResult & { workload: string })[];
   daemon: Record<string, DaemonInfo | null>;
+  remote?: RemoteResults;
   errors: string[];
 }
 
@@ -137,8 +139,53 @@ export function renderMarkdown(r: Results): string {
     L.push('');
   }
 
+  if (r.remote) L.push(...renderRemote(r.remote), '');
+
   if (r.errors.length) {
     L.push('## Errors', '', ...r.errors.map((e) => `- ${e.split('\n')[0]}`), '');
   }
   return L.join('\n');
+}
+
+const mib = (k: number | undefined) => (k === undefined ? 'n/a' : `${(k / 1024).toFixed(1)} MiB`);
+
+function renderRemote(rr: RemoteResults): string[] {
+  const L: string[] = ['## Remote tier (`--remote`): vrift serve on loopback', ''];
+  const workloads = [...new Set(rr.builds.map((b) => b.workload))];
+  const med = (w: string, s: string) => median(rr.builds.filter((b) => b.workload === w && b.scenario === s).map((b) => b.seconds));
+  const last = (w: string, s: string) => rr.builds.filter((b) => b.workload === w && b.scenario === s).at(-1);
+  if (workloads.length) {
+    L.push('| workload | populate (A) | fresh machine | local warm | fresh/local warm (≤ 1.50×) | server unreachable | plain | unreachable/plain (≤ 1.05×) | runs | load1 min–max |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const w of workloads) {
+      const loads = rr.builds.filter((b) => b.workload === w).map((b) => load1(b.loadBefore));
+      const runs = rr.builds.filter((b) => b.workload === w && b.scenario === 'fresh').length;
+      L.push(`| ${w} | ${f2(med(w, 'populate'))} | ${f2(med(w, 'fresh'))} | ${f2(med(w, 'local-warm'))} | ${ratio(med(w, 'fresh'), med(w, 'local-warm'))} | ${f2(med(w, 'unreachable'))} | ${f2(med(w, 'plain'))} | ${ratio(med(w, 'unreachable'), med(w, 'plain'))} | ${runs} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
+    }
+    L.push('', '| workload | scenario (last run) | hits/misses/uncacheable | remote hits | errors | timeouts | skipped | MB down |', '|---|---|---|---:|---:|---:|---:|---:|');
+    for (const w of workloads) {
+      for (const s of ['populate', 'fresh', 'local-warm', 'unreachable'] as const) {
+        const b = last(w, s);
+        if (!b) continue;
+        const rc = b.remote ?? {};
+        L.push(`| ${w} | ${s} | ${statsCell(b.stats)} | ${rc.hits ?? 'n/a'} | ${rc.errors ?? 'n/a'} | ${rc.timeouts ?? 'n/a'} | ${rc.skipped ?? 'n/a'} | ${rc.bytes_down !== undefined ? (rc.bytes_down / 2 ** 20).toFixed(1) : 'n/a'} |`);
+      }
+    }
+    L.push('');
+  }
+  const t = rr.throughput;
+  if (t) {
+    L.push('| serve throughput (loopback) | rate | target |', '|---|---:|---:|');
+    for (const x of t.rates) L.push(`| ${x.label}, ${x.concurrency} concurrent | ${x.perSecond} req/s | ${/HEAD|GET small/.test(x.label) ? '≥ 5000' : ''} |`);
+    for (const x of t.bandwidth) L.push(`| ${x.label} | ${x.mbPerSecond} MB/s | ${/^GET 64 MB \(plain\)|^PUT 64/.test(x.label) ? '≥ 500' : ''} |`);
+    L.push('', `server VmRSS around the 64 MB PUT/GETs: ${mib(t.serverRssKiB.before)} → ${mib(t.serverRssKiB.after)}`);
+  }
+  const bb = rr.bigBlob;
+  if (bb) {
+    L.push(bb.error
+      ? `64 MB object through a daemon: failed (${bb.error})`
+      : `64 MB object fetched by a fresh daemon from the server (${bb.fetched ? 'remote hit' : 'NOT a remote hit'}): daemon VmRSS ${mib(bb.daemonBefore)} → ${mib(bb.daemonAfter)}, server ${mib(bb.serverBefore)} → ${mib(bb.serverAfter)}`);
+  }
+  if (rr.errors.length) L.push('', ...rr.errors.map((e) => `- remote: ${e.split('\n')[0]}`));
+  return L;
 }

@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { compare, hashArtifacts, nondeterministic, type ArtifactMap } from './artifacts.js';
 import { capture, loadavg, run } from './exec.js';
 import { compileCommandFor, hyperfine } from './micro.js';
+import { runRemoteScenarios } from './remote-scenarios.js';
 import { renderMarkdown, type BuildRecord, type Phase, type Results } from './report.js';
 import { snapshotVrift, type Snapshot } from './snapshot.js';
 import { copyTree, ensureSources, readManifest, repoRoot } from './sources.js';
@@ -31,6 +32,7 @@ interface Options {
   microRuns: number;
   workDir: string;
   out: string;
+  remote: boolean;
 }
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -51,6 +53,7 @@ function parseOptions(argv: string[]): Options {
     .option('-j, --jobs <n>', 'parallel compile jobs', posInt, 2)
     .option('--no-micro', 'skip the single-translation-unit latency measurements')
     .option('--micro-runs <n>', 'repetitions of one cache hit', posInt, 200)
+    .option('--remote', 'also the team-cache scenarios: fresh machine from a populated vrift serve, unreachable server, serve throughput and memory (needs plain and vrift)')
     .option('--work-dir <dir>', 'trees, caches and logs', process.env.VRIFT_BENCH_DIR || path.join(os.homedir(), '.cache', 'vrift', 'bench'))
     .option('--out <dir>', 'results directory', path.join(repoRoot, 'bench', 'results'))
     .parse(argv, { from: 'node' });
@@ -58,6 +61,7 @@ function parseOptions(argv: string[]): Options {
   const workloads: string[] = o.workloads ?? (o.quick ? ['libuv'] : WORKLOADS.map((w) => w.name));
   workloads.forEach(workloadByName);
   const tools = (o.tools ?? [...TOOL_NAMES]) as ToolName[];
+  if (o.remote) for (const need of ['plain', 'vrift'] as const) if (!tools.includes(need)) tools.push(need);
   for (const t of tools) if (!TOOL_NAMES.includes(t)) throw new InvalidArgumentError(`unknown tool ${t}`);
   // plain first: it is the reference for the artifact check and the ratios.
   tools.sort((a, b) => TOOL_NAMES.indexOf(a) - TOOL_NAMES.indexOf(b));
@@ -73,6 +77,7 @@ function parseOptions(argv: string[]): Options {
     microRuns: o.microRuns,
     workDir: path.resolve(o.workDir),
     out: path.resolve(o.out),
+    remote: !!o.remote,
   };
 }
 
@@ -180,7 +185,8 @@ async function main() {
   }
   // Where vrift runs from for this invocation: the snapshot, or the repo if there is none.
   const vriftRoot = snap?.root ?? repoRoot;
-  const allTools = await createTools(opts.tools, { cacheRoot, repoRoot, vriftRoot, vriftEnv: snap?.env, baseEnv: baseEnv() });
+  const toolOptions = { cacheRoot, repoRoot, vriftRoot, vriftEnv: snap?.env, baseEnv: baseEnv() };
+  const allTools = await createTools(opts.tools, toolOptions);
   const tools = allTools.filter((t) => !t.unavailable);
   for (const t of allTools) if (t.unavailable) process.stderr.write(`bench: skipping ${t.name}: ${t.unavailable}\n`);
 
@@ -206,9 +212,11 @@ async function main() {
     daemon: {},
     errors: [],
   };
+  if (opts.remote) results.remote = { builds: [], errors: [] };
 
   const microSteps = (w: Workload) => (opts.micro && w.micro ? 3 + 2 * tools.length : 0);
-  const total = opts.workloads.reduce((a, n) => a + tools.length * (1 + opts.coldRuns + opts.runs) + microSteps(workloadByName(n)), 0);
+  const remoteSteps = opts.remote ? 3 + 4 * opts.runs : 0;
+  const total = opts.workloads.reduce((a, n) => a + tools.length * (1 + opts.coldRuns + opts.runs) + microSteps(workloadByName(n)) + remoteSteps, 0);
   const bar = progress(total);
 
   const stopAll = async () => {
@@ -225,6 +233,13 @@ async function main() {
       const w = workloadByName(wname);
       try {
         await runWorkload(w, tools, opts, results, bar, logFile, vriftRoot);
+        if (opts.remote) {
+          const slot = new Slot(path.join(opts.workDir, w.name));
+          await runRemoteScenarios({
+            workload: w, slot: slot.slot, jobs: opts.jobs, runs: opts.runs, toolOptions, workDir: opts.workDir, logFile,
+            withTree: (tool, f) => slot.with(tool, f), log: (l) => bar.log(l), step: (l) => bar.step(l),
+          }, results.remote!);
+        }
       } catch (e) {
         const msg = `${w.name}: ${(e as Error).message}`;
         results.errors.push(msg);

@@ -1,0 +1,202 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { run } from './exec.js';
+import { loadavg } from './exec.js';
+import { rssKiB, serveThroughput, startServeProc, type ServeProc, type ThroughputResult } from './serve-throughput.js';
+import { createTools, vriftPaths, type BuildStats, type Tool, type ToolOptions } from './tools.js';
+import { ctxAt, type Workload } from './workloads.js';
+
+// `--remote`: the team-cache promises of issue 5, on a real workload.
+//   fresh:       empty local store, populated `vrift serve` on loopback → clean build,
+//                against a local warm build (target ≤ 1.5×)
+//   unreachable: a remote that accepts connections and never answers → clean build,
+//                against plain gcc (target ≤ 1.05×)
+//   throughput:  small HEAD/GET per second, 64 MB MB/s, and VmRSS of the server and of a
+//                daemon before/after a 64 MB blob goes through them.
+
+export type RemoteScenario = 'populate' | 'fresh' | 'local-warm' | 'unreachable' | 'plain';
+
+export interface RemoteBuild {
+  workload: string;
+  scenario: RemoteScenario;
+  run: number;
+  seconds: number;
+  loadBefore: string;
+  loadAfter: string;
+  stats: BuildStats | null;
+  remote?: Record<string, number>;
+}
+
+export interface RemoteResults {
+  builds: RemoteBuild[];
+  throughput?: ThroughputResult;
+  /** VmRSS (KiB) of a daemon and of the server around one 64 MB object fetched through the remote tier. */
+  bigBlob?: { bytes: number; daemonBefore?: number; daemonAfter?: number; serverBefore?: number; serverAfter?: number; fetched: boolean; error?: string };
+  errors: string[];
+}
+
+export interface RemoteContext {
+  workload: Workload;
+  /** The parked trees (configured by the main run) and the slot they are built in. */
+  withTree<T>(tool: 'plain' | 'vrift', f: () => Promise<T>): Promise<T>;
+  slot: string;
+  jobs: number;
+  runs: number;
+  toolOptions: ToolOptions;
+  workDir: string;
+  logFile: string;
+  log(line: string): void;
+  step(label: string): void;
+}
+
+/** A port that accepts TCP connections and never says a word: the worst kind of dead server. */
+async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => r());
+    }),
+  };
+}
+
+const remoteCounters = (s: BuildStats | null): Record<string, number> | undefined => {
+  const raw = s?.raw as Record<string, number> | undefined;
+  if (!raw) return undefined;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(raw)) if (k.startsWith('remote.')) out[k.slice(7)] = v;
+  return out;
+};
+
+async function vriftWith(name: string, env: Record<string, string>, c: RemoteContext): Promise<Tool> {
+  const o = c.toolOptions;
+  const [t] = await createTools(['vrift'], { ...o, cacheRoot: path.join(o.cacheRoot, name), vriftEnv: { ...o.vriftEnv, ...env } });
+  if (t.unavailable) throw new Error(`vrift: ${t.unavailable}`);
+  return t;
+}
+
+export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): Promise<void> {
+  const w = c.workload;
+  const ctx = ctxAt(c.slot, [], c.jobs);
+  const cli = vriftPaths(c.toolOptions.vriftRoot ?? c.toolOptions.repoRoot).cli;
+  const storeDir = path.join(c.workDir, 'caches', 'serve');
+  fs.rmSync(storeDir, { recursive: true, force: true });
+  let serve: ServeProc | undefined = await startServeProc(cli, storeDir);
+  const silent = await silentServer();
+  const fresh = await vriftWith('vrift-remote', { VRIFT_REMOTE: serve.url }, c);
+  const unreach = await vriftWith('vrift-unreachable', { VRIFT_REMOTE: silent.url }, c);
+  const plainEnv = c.toolOptions.baseEnv;
+
+  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv) => {
+    c.step(`${w.name}: remote ${scenario} #${runNo + 1}`);
+    const clean = w.clean(ctx);
+    await run(clean.argv, { cwd: clean.cwd, env, logFile: c.logFile });
+    await t?.beginBuild();
+    const loadBefore = loadavg();
+    const b = w.build(ctx);
+    try {
+      const r = await run(b.argv, { cwd: b.cwd, env, logFile: c.logFile });
+      const stats = t ? await t.stats() : null;
+      const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats, remote: remoteCounters(stats) };
+      res.builds.push(rec);
+      const rc = rec.remote;
+      c.log(`${w.name} remote ${scenario.padEnd(11)} #${runNo + 1}: ${r.seconds.toFixed(2)} s` +
+        (stats ? `  hits ${stats.hits} misses ${stats.misses}` : '') +
+        (rc ? `  remote hits ${rc.hits ?? 0} errors ${rc.errors ?? 0} timeouts ${rc.timeouts ?? 0} skipped ${rc.skipped ?? 0}` : '') +
+        `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`);
+    } catch (e) {
+      const msg = `${w.name} remote ${scenario} #${runNo + 1} failed: ${(e as Error).message}`;
+      res.errors.push(msg);
+      c.log(`ERROR ${msg.split('\n')[0]}`);
+    }
+  };
+
+  try {
+    // Machine A fills the server (its daemon drains the upload queue when stopped).
+    await c.withTree('vrift', async () => {
+      await fresh.reset();
+      await timed('populate', 0, fresh, fresh.env);
+      await fresh.close();
+    });
+    for (let r = 0; r < c.runs; r++) {
+      await c.withTree('vrift', async () => {
+        await fresh.reset(); // a fresh machine: empty local store, new daemon
+        await timed('fresh', r, fresh, fresh.env);
+        await timed('local-warm', r, fresh, fresh.env);
+      });
+      await c.withTree('vrift', async () => {
+        await unreach.reset();
+        await timed('unreachable', r, unreach, unreach.env);
+      });
+      await c.withTree('plain', () => timed('plain', r, undefined, plainEnv));
+    }
+    await fresh.close();
+    await unreach.close();
+
+    c.step('remote: 64 MB object through a daemon');
+    res.bigBlob = await bigBlob(c, serve);
+    await serve.stop();
+    serve = undefined;
+    c.step('remote: serve throughput');
+    res.throughput = await serveThroughput(cli, { seconds: c.runs > 1 ? 3 : 1, concurrency: 32, log: (l) => c.log(`serve ${l.trim()}`) });
+  } finally {
+    await fresh.close().catch(() => {});
+    await unreach.close().catch(() => {});
+    await serve?.stop();
+    await silent.close();
+  }
+}
+
+// One compile whose object carries 64 MB of incompressible data (.incbin): machine A stores
+// and uploads it; machine B, with an empty store, gets it from the server. VmRSS of B's
+// daemon and of the server before and after shows whether big blobs are held whole.
+async function bigBlob(c: RemoteContext, serve: ServeProc): Promise<RemoteResults['bigBlob']> {
+  const bytes = 64 * 2 ** 20;
+  const dir = path.join(c.workDir, 'bigblob');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const blob = path.join(dir, 'blob.bin');
+  const fd = fs.openSync(blob, 'w');
+  const chunk = Buffer.alloc(2 ** 20);
+  for (let i = 0; i < bytes / chunk.length; i++) fs.writeSync(fd, (await import('node:crypto')).randomFillSync(chunk));
+  fs.closeSync(fd);
+  fs.writeFileSync(path.join(dir, 'big.c'), `__asm__(".section .rodata\\n.global big_blob\\nbig_blob:\\n.incbin \\"${blob}\\"\\n.previous");\n`);
+  const past = new Date(Date.now() - 60_000);
+  for (const f of ['big.c', 'blob.bin']) fs.utimesSync(path.join(dir, f), past, past);
+  const a = await vriftWith('bigblob-a', { VRIFT_REMOTE: serve.url }, c);
+  const b = await vriftWith('bigblob-b', { VRIFT_REMOTE: serve.url }, c);
+  const shim = a.launcher[0];
+  const compile = (t: Tool) => run([shim, 'gcc', '-c', 'big.c', '-o', 'big.o'], { cwd: dir, env: t.env, logFile: c.logFile });
+  try {
+    await a.reset();
+    await compile(a);
+    await a.close();
+    await b.reset();
+    fs.rmSync(path.join(dir, 'big.o'), { force: true });
+    const pid = (await b.daemon?.())?.pid;
+    const daemonBefore = rssKiB(pid);
+    const serverBefore = rssKiB(serve.proc.pid);
+    await b.beginBuild();
+    await compile(b);
+    const s = await b.stats();
+    const daemonAfter = rssKiB(pid);
+    const serverAfter = rssKiB(serve.proc.pid);
+    const fetched = (s?.hits ?? 0) === 1 && (remoteCounters(s)?.bytes_down ?? 0) >= bytes;
+    c.log(`big blob: fetched ${fetched}, daemon VmRSS ${daemonBefore} → ${daemonAfter} KiB, server ${serverBefore} → ${serverAfter} KiB`);
+    return { bytes, daemonBefore, daemonAfter, serverBefore, serverAfter, fetched };
+  } catch (e) {
+    return { bytes, fetched: false, error: (e as Error).message.split('\n')[0] };
+  } finally {
+    await a.close().catch(() => {});
+    await b.close().catch(() => {});
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

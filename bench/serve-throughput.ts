@@ -1,0 +1,140 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { digestHex } from '../daemon/hash.js';
+import { memoryLogger } from '../daemon/log.js';
+import { HttpTier } from '../daemon/tiers/http.js';
+
+// Loopback throughput of `vrift serve`: small-object HEAD/GET per second, MB/s for a
+// 64 MB blob, and the server's resident memory before and after streaming it. Used by
+// bench/remote.ts (standalone) and by `npm run bench -- --remote`.
+
+export interface ServeProc { url: string; proc: ChildProcess; stop(): Promise<void> }
+
+/** `vrift serve --port 0` on a store directory; resolves once it prints its URL. */
+export async function startServeProc(cli: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServeProc> {
+  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--store', store, '--access-log', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    proc.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on (\S+),/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (c) => reject(new Error(`vrift serve exited ${c}: ${err}`)));
+  });
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await gone;
+  };
+  return { url, proc, stop };
+}
+
+export function rssKiB(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RateResult { label: string; perSecond: number; count: number; seconds: number; concurrency: number }
+export interface BandwidthResult { label: string; mbPerSecond: number; bestMs: number; rounds: number }
+export interface ThroughputResult {
+  url: string;
+  rates: RateResult[];
+  bandwidth: BandwidthResult[];
+  /** VmRSS of the server process around the 64 MB transfers. */
+  serverRssKiB: { before?: number; after?: number };
+}
+
+export async function measureServe(url: string, o: { seconds: number; concurrency: number; serverPid?: number; log?: (line: string) => void }): Promise<ThroughputResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const say = o.log ?? (() => {});
+  const req = (u: string, method: string, body?: Buffer, headers: http.OutgoingHttpHeaders = {}) =>
+    new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+      const r = http.request(u, { method, agent, headers: body ? { ...headers, 'content-length': body.length } : headers }, (res) => {
+        let bytes = 0;
+        res.on('data', (d: Buffer) => void (bytes += d.length));
+        res.on('end', () => resolve({ status: res.statusCode!, bytes }));
+        res.on('error', reject);
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+  const rates: RateResult[] = [];
+  const bandwidth: BandwidthResult[] = [];
+  const rate = async (label: string, op: (i: number) => Promise<unknown>) => {
+    let n = 0;
+    const until = performance.now() + o.seconds * 1000;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: o.concurrency }, async () => {
+      while (performance.now() < until) await op(n++);
+    }));
+    const s = (performance.now() - t0) / 1000;
+    const r = { label, perSecond: Math.round(n / s), count: n, seconds: s, concurrency: o.concurrency };
+    rates.push(r);
+    say(`${label.padEnd(40)} ${String(r.perSecond).padStart(8)} req/s  (${n} in ${s.toFixed(1)} s, ${o.concurrency} concurrent)`);
+  };
+  const mbps = async (label: string, bytes: number, op: () => Promise<unknown>, rounds = 3) => {
+    const times: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await op();
+      times.push(performance.now() - t0);
+    }
+    const best = Math.min(...times);
+    const r = { label, mbPerSecond: Math.round(bytes / 2 ** 20 / (best / 1000)), bestMs: Math.round(best), rounds };
+    bandwidth.push(r);
+    say(`${label.padEnd(40)} ${String(r.mbPerSecond).padStart(8)} MB/s  (best of ${rounds}: ${r.bestMs} ms)`);
+  };
+  try {
+    const small = Array.from({ length: 1000 }, (_, i) => crypto.randomBytes(512 + (i % 7) * 300));
+    const keys = small.map((b) => digestHex(b));
+    await Promise.all(small.map((b, i) => req(`${url}/cas/${keys[i]}`, 'PUT', b)));
+    await rate('HEAD small object (hit)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'HEAD'));
+    await rate('GET small object (hit, ~1.5 KB)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'GET'));
+    await rate('GET miss (404)', (i) => req(`${url}/ac/${crypto.createHash('sha256').update(String(i)).digest('hex')}`, 'GET'));
+    await rate('PUT small object', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'PUT', small[i % small.length]));
+
+    const before = rssKiB(o.serverPid);
+    let big: Buffer | undefined = crypto.randomBytes(64 * 2 ** 20);
+    const bigKey = digestHex(big);
+    const size = big.length;
+    await mbps('PUT 64 MB (verified, to disk)', size, () => req(`${url}/cas/${bigKey}`, 'PUT', big));
+    big = undefined;
+    await mbps('GET 64 MB (plain)', size, () => req(`${url}/cas/${bigKey}`, 'GET'));
+    await mbps('GET 64 MB (zstd, random data)', size, () => req(`${url}/cas/${bigKey}`, 'GET', undefined, { 'accept-encoding': 'zstd' }));
+    const after = rssKiB(o.serverPid);
+    const tier = new HttpTier(url, { log: memoryLogger().child('bench'), timeoutMs: 30_000 });
+    try {
+      await mbps('HttpTier.getBlob 64 MB (+BLAKE3 verify)', size, async () => {
+        if (!(await tier.getBlob(bigKey))) throw new Error('getBlob failed');
+      });
+    } finally {
+      await tier.close();
+    }
+    return { url, rates, bandwidth, serverRssKiB: { before, after } };
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** A temp store, a server on it, the measurements, and everything removed again. */
+export async function serveThroughput(cli: string, o: { seconds: number; concurrency: number; log?: (line: string) => void }): Promise<ThroughputResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-bench-remote-'));
+  const s = await startServeProc(cli, path.join(dir, 'store'));
+  try {
+    return await measureServe(s.url, { ...o, serverPid: s.proc.pid });
+  } finally {
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
