@@ -63,7 +63,7 @@ function defaults(paths: InstancePaths): Config {
     log_level: 'info',
     remote_url: '',
     remote_token: '',
-    remote_timeout: 2000,
+    remote_timeout: 1000,
     read_only: false,
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],

@@ -122,3 +122,31 @@ test('vrift serve over TLS', async (t) => {
   t.is(await tier.getBlob(digestHex(body)), undefined);
   t.is(tier.counters().errors, 1);
 });
+
+test('a remote that keeps failing is left alone longer each time; one answer resets that', async (t) => {
+  let now = 1_000_000;
+  let fail = true;
+  const f = await fakeServer(t, (req, res) => {
+    res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
+    res.end();
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now });
+  t.teardown(() => tier.close());
+  const k = 'd'.repeat(64);
+  await tier.getEntry(k); // fails: 30 s
+  now += 30_001;
+  await tier.getEntry(k); // fails again: 60 s
+  t.is(f.requests.length, 2);
+  now += 59_000;
+  await tier.getEntry(k);
+  t.is(f.requests.length, 2, 'still cooling down after 59 s');
+  now += 1_001;
+  fail = false;
+  await tier.getEntry(k); // answers (404): streak reset
+  t.is(f.requests.length, 3);
+  fail = true;
+  await tier.getEntry(k); // fails: back to 30 s
+  now += 30_001;
+  await tier.getEntry(k);
+  t.is(f.requests.length, 5);
+});

@@ -175,13 +175,16 @@ export class HttpTier implements RemoteTier {
   }
 
   private async send(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {
+    let r: Reply;
     try {
-      return await this.sendOnce(method, rel, body);
+      r = await this.sendOnce(method, rel, body);
     } catch (e) {
       // A kept-alive socket the server already closed: one retry on a fresh one.
-      if ((e as { reused?: boolean }).reused && !isTimeout(e)) return this.sendOnce(method, rel, body);
-      throw e;
+      if (!(e as { reused?: boolean }).reused || isTimeout(e)) throw e;
+      r = await this.sendOnce(method, rel, body);
     }
+    if (r.status < 500) this.cool.ok();
+    return r;
   }
 
   private sendOnce(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {

@@ -113,9 +113,11 @@ export class S3Tier implements RemoteTier {
     if (this.skip()) return false;
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      this.cool.ok();
       return true;
     } catch (e) {
       if (!isNotFound(e)) this.fail(rel, e);
+      else this.cool.ok();
       return false;
     }
   }
@@ -155,9 +157,11 @@ export class S3Tier implements RemoteTier {
       const body = Buffer.from(await r.Body!.transformToByteArray());
       if (r.ContentLength !== undefined && body.length !== r.ContentLength) throw new VriftError('ESTORE', `truncated object: ${body.length} of ${r.ContentLength} bytes`);
       this.c.bytes_down += body.length;
+      this.cool.ok();
       return body;
     } catch (e) {
       if (isNotFound(e)) {
+        this.cool.ok();
         this.c.misses++;
         return undefined;
       }
@@ -172,6 +176,7 @@ export class S3Tier implements RemoteTier {
       await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: data, ContentLength: data.length, ContentType: 'application/octet-stream' }));
       this.c.uploads++;
       this.c.bytes_up += data.length;
+      this.cool.ok();
     } catch (e) {
       this.fail(rel, e);
       throw e;

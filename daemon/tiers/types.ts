@@ -25,4 +25,4 @@ export interface RemoteOptions {
   now?: () => number;
 }
 
-export const REMOTE_DEFAULTS = { connectTimeoutMs: 500, timeoutMs: 2000, coolDownMs: 30_000, maxBodyBytes: 2 ** 30 };
+export const REMOTE_DEFAULTS = { connectTimeoutMs: 500, timeoutMs: 1000, coolDownMs: 30_000, maxBodyBytes: 2 ** 30 };
