@@ -8,11 +8,12 @@ import path from 'node:path';
 
 export type ArtifactMap = Record<string, string>; // relative path -> sha256
 
-const isArtifact = (name: string) => name.endsWith('.o') || name.endsWith('.a');
+const DEFAULT_ENDINGS = ['.o', '.a'];
 // cmake's compiler-identification probes are made at configure time, not by the build.
 const skipDir = (rel: string) => /(^|\/)CMakeFiles\/\d[^/]*$|(^|\/)CMakeTmp$/.test(rel);
 
-export function hashArtifacts(root: string): ArtifactMap {
+export function hashArtifacts(root: string, endings = DEFAULT_ENDINGS): ArtifactMap {
+  const isArtifact = (name: string) => endings.some((e) => name.endsWith(e));
   const out: ArtifactMap = {};
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {

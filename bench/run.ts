@@ -12,7 +12,7 @@ import { renderMarkdown, type BuildRecord, type Phase, type Results } from './re
 import { snapshotVrift, type Snapshot } from './snapshot.js';
 import { copyTree, ensureSources, readManifest, repoRoot } from './sources.js';
 import { createTools, TOOL_NAMES, vriftPaths, type Tool, type ToolName } from './tools.js';
-import { ctxAt, WORKLOADS, workloadByName, type Workload } from './workloads.js';
+import { ctxAt, supports, WORKLOADS, workloadByName, workloadEnv, type Workload } from './workloads.js';
 
 // npm run bench [-- --quick | --workloads libuv,redis --tools plain,ccache --runs 3]
 //
@@ -215,8 +215,11 @@ async function main() {
   if (opts.remote) results.remote = { builds: [], errors: [] };
 
   const microSteps = (w: Workload) => (opts.micro && w.micro ? 3 + 2 * tools.length : 0);
-  const remoteSteps = opts.remote ? 3 + 4 * opts.runs : 0;
-  const total = opts.workloads.reduce((a, n) => a + tools.length * (1 + opts.coldRuns + opts.runs) + microSteps(workloadByName(n)) + remoteSteps, 0);
+  const remoteSteps = (w: Workload) => (opts.remote && w.language !== 'rust' ? 3 + 4 * opts.runs : 0);
+  const total = opts.workloads.reduce((a, n) => {
+    const w = workloadByName(n);
+    return a + tools.filter((t) => supports(w, t.name)).length * (1 + opts.coldRuns + opts.runs) + microSteps(w) + remoteSteps(w);
+  }, 0);
   const bar = progress(total);
 
   const stopAll = async () => {
@@ -233,7 +236,7 @@ async function main() {
       const w = workloadByName(wname);
       try {
         await runWorkload(w, tools, opts, results, bar, logFile, vriftRoot);
-        if (opts.remote) {
+        if (opts.remote && w.language !== 'rust') {
           const slot = new Slot(path.join(opts.workDir, w.name));
           await runRemoteScenarios({
             workload: w, slot: slot.slot, jobs: opts.jobs, runs: opts.runs, toolOptions, workDir: opts.workDir, logFile,
@@ -262,7 +265,9 @@ async function main() {
   if (results.errors.length) process.exitCode = 1;
 }
 
-async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: Results, bar: Progress, logFile: string, vriftRoot: string) {
+async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results: Results, bar: Progress, logFile: string, vriftRoot: string) {
+  const tools = allTools.filter((t) => supports(w, t.name));
+  for (const t of allTools) if (!supports(w, t.name)) bar.log(`${w.name}: ${t.name} cannot build it (${w.language}), skipped`);
   const base = path.join(opts.workDir, w.name);
   fs.rmSync(base, { recursive: true, force: true });
   const slot = new Slot(base);
@@ -273,7 +278,7 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
     copyTree(w.name, path.join(slot.slot, 'src'));
     const ctx = ctxAt(slot.slot, t.launcher, opts.jobs);
     fs.mkdirSync(ctx.buildDir, { recursive: true });
-    for (const c of w.configure(ctx)) await run(c.argv, { cwd: c.cwd, env: t.env, logFile });
+    for (const c of w.configure(ctx)) await run(c.argv, { cwd: c.cwd, env: workloadEnv(w, ctx, t.env), logFile });
     fs.renameSync(slot.slot, slot.parked(t.name));
   }
 
@@ -285,13 +290,14 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
     await slot.with(t.name, async () => {
       if (phase === 'cold') await t.reset();
       const clean = w.clean(ctx);
-      await run(clean.argv, { cwd: clean.cwd, env: t.env, logFile });
+      const env = workloadEnv(w, ctx, t.env);
+      await run(clean.argv, { cwd: clean.cwd, env, logFile });
       await t.beginBuild();
       const loadBefore = loadavg();
       const b = w.build(ctx);
       let res;
       try {
-        res = await run(b.argv, { cwd: b.cwd, env: t.env, logFile });
+        res = await run(b.argv, { cwd: b.cwd, env, logFile });
       } catch (e) {
         const msg = `${w.name} ${t.name} ${phase} #${runNo + 1} failed: ${(e as Error).message}`;
         results.errors.push(msg);
@@ -302,7 +308,7 @@ async function runWorkload(w: Workload, tools: Tool[], opts: Options, results: R
         workload: w.name, tool: t.name, phase, run: runNo, seconds: res.seconds,
         loadBefore, loadAfter: loadavg(), stats: await t.stats(),
       };
-      maps.set(rec, hashArtifacts(w.artifactRoot(ctx)));
+      maps.set(rec, hashArtifacts(w.artifactRoot(ctx), w.artifacts));
       results.builds.push(rec);
       const s = rec.stats;
       bar.log(`${w.name} ${t.name.padEnd(7)} ${phase} #${runNo + 1}: ${rec.seconds.toFixed(2)} s` +

@@ -16,6 +16,8 @@ export interface WorkloadCtx {
   jobs: number;
 }
 
+export type Language = 'c' | 'rust';
+
 export interface Workload {
   name: string;          // also the key into bench/workloads.json
   describe: string;
@@ -29,6 +31,12 @@ export interface Workload {
   artifactRoot(ctx: WorkloadCtx): string;
   /** Single-TU hit latency: source path relative to srcDir, and the cmake target whose flags to use. */
   micro?: { file: string; target: string };
+  /** 'rust': the launcher becomes RUSTC_WRAPPER (one executable), so ccache cannot take part. Default 'c'. */
+  language?: Language;
+  /** Environment every configure, build and clean command of this workload gets. */
+  env?(ctx: WorkloadCtx): NodeJS.ProcessEnv;
+  /** File name endings compared across tools (default .o and .a). */
+  artifacts?: string[];
 }
 
 const ccVar = (launcher: string[], cc: string): string => [...launcher, cc].join(' ');
@@ -62,6 +70,40 @@ function cmakeWorkload(
     micro,
   };
 }
+
+// ripgrep 13 from Debian's source package, offline against the crates Debian packages
+// under /usr/share/cargo/registry (a cargo directory source), as shared/notes/workloads.md
+// says: Cargo.lock pins versions Debian lacks and Debian's grep has no simd-accel.
+// Debug profile, incremental off (incremental compiles are uncacheable for every tool).
+export const CARGO_REGISTRY = '/usr/share/cargo/registry';
+
+export function cargoHomeConfig(registry = CARGO_REGISTRY): string {
+  return `[source.crates-io]\nreplace-with = "debian"\n[source.debian]\ndirectory = "${registry}"\n[net]\noffline = true\n`;
+}
+
+export const ripgrep: Workload = {
+  name: 'ripgrep',
+  describe: 'ripgrep 13, cargo build (debug, CARGO_INCREMENTAL=0) against Debian\'s crates, RUSTC_WRAPPER=<tool>; clean = cargo clean',
+  language: 'rust',
+  env: (ctx) => {
+    const env: NodeJS.ProcessEnv = { CARGO_HOME: path.join(ctx.buildDir, 'cargo-home'), CARGO_INCREMENTAL: '0', CARGO_TERM_COLOR: 'never' };
+    if (ctx.launcher.length > 0) env.RUSTC_WRAPPER = ctx.launcher[0];
+    return env;
+  },
+  configure: (ctx) => [{
+    argv: ['sh', '-c', [
+      `mkdir -p "$CARGO_HOME" && printf '%s' '${cargoHomeConfig()}' > "$CARGO_HOME/config.toml"`,
+      'if [ -f Cargo.lock ]; then mv Cargo.lock Cargo.lock.orig; fi',
+      "sed -i '/^simd-accel = /d' Cargo.toml",
+      'cargo generate-lockfile --offline',
+    ].join(' && ')],
+    cwd: ctx.srcDir,
+  }],
+  build: (ctx) => ({ argv: ['cargo', 'build', `-j${ctx.jobs}`, '--offline'], cwd: ctx.srcDir }),
+  clean: (ctx) => ({ argv: ['cargo', 'clean'], cwd: ctx.srcDir }),
+  artifactRoot: (ctx) => path.join(ctx.srcDir, 'target', 'debug'),
+  artifacts: ['.rlib', '.rmeta'],
+};
 
 export const WORKLOADS: readonly Workload[] = Object.freeze([
   {
@@ -100,12 +142,23 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     'leveldb 1.23, C++, cmake RelWithDebInfo with tests and benchmarks, launcher; clean = make clean',
     [],
   ),
+  ripgrep,
 ]);
 
 export function workloadByName(name: string): Workload {
   const w = WORKLOADS.find((x) => x.name === name);
   if (!w) throw new Error(`unknown workload ${name} (have: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   return w;
+}
+
+/** Whether a cache tool can sit under this workload's compiler (ccache has no rustc support). */
+export function supports(w: Workload, tool: string): boolean {
+  return w.language !== 'rust' || tool !== 'ccache';
+}
+
+/** A tool's environment plus what the workload adds (e.g. RUSTC_WRAPPER). */
+export function workloadEnv(w: Workload, ctx: WorkloadCtx, toolEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return w.env ? { ...toolEnv, ...w.env(ctx) } : toolEnv;
 }
 
 /** Layout of one tool's copy while it is being built: always the same absolute path, see run.ts. */

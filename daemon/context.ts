@@ -1,6 +1,7 @@
 import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from './config.js';
 import type { Frontend } from './frontends/types.js';
+import type { Latency } from './latency.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
@@ -20,6 +21,7 @@ export interface DaemonContext {
   resolved: ResolvedConfig;
   log: Logger;
   stats: Stats;
+  latency: Latency;         // lookup time per outcome, for `vrift stats`
   store: LocalStore;
   remote?: TieredStore;     // set when remote_url is configured
   frontends: Frontend[];   // first that handles a call takes it

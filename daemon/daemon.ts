@@ -13,6 +13,7 @@ import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
 import { handlers } from './handlers/index.js';
 import { DirCache } from './hot/dir-cache.js';
 import { FileHashes } from './hot/file-hashes.js';
+import { Latency } from './latency.js';
 import { fileLogger, type Logger } from './log.js';
 import { Stats } from './stats.js';
 import { LocalStore } from './store/local.js';
@@ -98,6 +99,7 @@ export class Daemon {
     let daemon: Daemon;
     const ctx: DaemonContext = {
       paths, resolved, log, stats, store, remote,
+      latency: new Latency(),
       frontends: [rust, cc],
       pending: new Map<string, Pending>(),
       track: (p) => daemon.track(p),

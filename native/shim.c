@@ -275,6 +275,7 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   run_result res;
   if (run_captured(path, rargv, renv, &res) != 0 || res.exec_errno) {
     dbg("run %s failed: %s", path, strerror(res.exec_errno ? res.exec_errno : errno));
+    fallback("run");
     zmtp_close(z);
     run_original(exe, cargv);
   }
@@ -292,7 +293,7 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   mp_bin(&req, sent_out ? res.err.p : NULL, sent_out ? res.err.len : 0);
   if (res.nocache) { mp_cstr(&req, "nocache"); mp_bool(&req, 1); }
   if (res.signal) { mp_cstr(&req, "signal"); mp_int(&req, res.signal); }
-  if (!req.oom) request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000));
+  if (req.oom || request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
   zmtp_close(z);
   exit_like(res.code, res.signal);
 }
@@ -331,7 +332,10 @@ int main(int argc, char **argv) {
   log_init(p.home);
 
   zmtp_t *z = malloc(sizeof *z);
-  if (!z || daemon_connect(&p, z) != 0) run_original(exe, cargv);
+  if (!z || daemon_connect(&p, z) != 0) {
+    fallback("connect");
+    run_original(exe, cargv);
+  }
 
   buf_t req = {0}, body = {0};
   encode_header(&req, 9, "compile");
@@ -356,6 +360,7 @@ int main(int argc, char **argv) {
   mp_cstr(&req, "wf");
   mp_bool(&req, 1);
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
+    fallback(req.oom ? "oom" : "timeout");
     zmtp_close(z);
     run_original(exe, cargv);
   }
@@ -364,12 +369,16 @@ int main(int argc, char **argv) {
   reply_t rep;
   if (parse_reply(&body, &rep) != 0) {
     dbg("malformed reply (%zu bytes)", body.len);
+    fallback("malformed_reply");
     zmtp_close(z);
     run_original(exe, cargv);
   }
   if (str_is(rep.t, rep.tn, "hit") && rep.has_code_int) {
     zmtp_close(z);
-    if (rep.has_files && write_outputs(&rep) != 0) run_original(exe, cargv);
+    if (rep.has_files && write_outputs(&rep) != 0) {
+      fallback("write_outputs");
+      run_original(exe, cargv);
+    }
     if (rep.outn) write_all(1, rep.out, rep.outn);
     if (rep.errn) write_all(2, rep.err, rep.errn);
     _exit((int)(rep.code & 0xff));

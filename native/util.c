@@ -60,8 +60,10 @@ int mkdir_p(const char *path, unsigned mode) {
 }
 
 static char log_path[PATH_MAX];
+static char fallback_path[PATH_MAX];
 
 void log_init(const char *home) {
+  if (snprintf(fallback_path, sizeof fallback_path, "%s/log/fallback.ndjson", home) >= (int)sizeof fallback_path) fallback_path[0] = 0;
   const char *d = getenv("VRIFT_DEBUG");
   if (!d || strcmp(d, "1") != 0) return;
   char dir[PATH_MAX - 64];
@@ -96,6 +98,34 @@ void dbg(const char *fmt, ...) {
   if (fd >= 0) {
     (void)!write(fd, line, n);
     close(fd);
+  }
+  errno = saved;
+}
+
+/* Always recorded, VRIFT_DEBUG or not: this call went around the cache (the daemon could
+ * not be asked, or its answer could not be used). `vrift stats` counts these lines, so a
+ * daemon too slow to answer shows up instead of silently costing hits. */
+void fallback(const char *reason) {
+  dbg("fallback: %s", reason);
+  if (!fallback_path[0]) return;
+  int saved = errno;
+  char line[256];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int n = snprintf(line, sizeof line, "{\"ts\":%lld,\"pid\":%d,\"reason\":\"%s\"}\n",
+                   (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)getpid(), reason);
+  if (n > 0 && n < (int)sizeof line) {
+    int fd = open(fallback_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {
+      char dir[PATH_MAX];
+      snprintf(dir, sizeof dir, "%s", fallback_path);
+      char *slash = strrchr(dir, '/');
+      if (slash) { *slash = 0; if (mkdir_p(dir, 0700) == 0) fd = open(fallback_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600); }
+    }
+    if (fd >= 0) {
+      (void)!write(fd, line, (size_t)n);
+      close(fd);
+    }
   }
   errno = saved;
 }

@@ -14,5 +14,8 @@ int mkdir_p(const char *path, unsigned mode);
 /* Diagnostics go to $VRIFT_HOME/log/shim.log, never to the compiler's stdout/stderr. */
 void log_init(const char *home);
 void dbg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Always appended to $VRIFT_HOME/log/fallback.ndjson: why this call bypassed the cache.
+ * reason is a fixed identifier (connect, timeout, malformed_reply, write_outputs, run, done). */
+void fallback(const char *reason);
 
 #endif

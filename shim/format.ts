@@ -2,9 +2,9 @@ import bytes from 'bytes';
 
 type Stats = Record<string, unknown> & {
   requests: number; hits: number; misses: number; compile_failed: number;
-  uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
+  uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>; shim_fallbacks?: Record<string, number>;
   stored: number; stored_bytes: number; since: string;
-  local?: Record<string, number | string>; daemon?: Record<string, number>; remote?: Record<string, unknown>;
+  local?: Record<string, number | string>; daemon?: Record<string, number>; remote?: Record<string, unknown>; latency?: Record<string, unknown>;
 };
 
 const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
@@ -29,6 +29,9 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
   for (const [k, v] of Object.entries(s.not_stored).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
   row('errors', sum(s.errors));
   for (const [k, v] of Object.entries(s.errors).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
+  const fb = s.shim_fallbacks ?? {};
+  row('shim went around the cache', sum(fb), sum(fb) ? '   (see log/fallback.ndjson)' : '');
+  for (const [k, v] of Object.entries(fb).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);
   if (s.local) {
     const l = s.local;
     lines.push(`  local store ${l.path}`);
@@ -48,6 +51,8 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('queued')} queued)`);
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
   }
+  const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
+  for (const [k, v] of Object.entries(lat)) row(`lookup time (${k}) p50 / p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
   if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}`);
   return lines.join('\n') + '\n';
 }

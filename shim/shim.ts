@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { IpcClient } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
@@ -57,6 +58,17 @@ function runCaptured(exe: string, argv: string[], extraEnv: string[]): Promise<{
   });
 }
 
+// As the native shim does: one line in log/fallback.ndjson per call that went around the cache.
+function noteFallback(logFile: string, reason: string) {
+  try {
+    const dir = path.dirname(logFile);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.appendFileSync(path.join(dir, 'fallback.ndjson'), JSON.stringify({ ts: Date.now(), pid: process.pid, reason }) + '\n', { mode: 0o600 });
+  } catch {
+    // diagnostics must never break the build
+  }
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const as = process.env.VRIFT_SHIM_AS;
@@ -83,8 +95,9 @@ async function main(): Promise<number> {
     client = new IpcClient(paths.endpoint, timeout);
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
     reply = await client.request({ t: 'compile', cwd, exe, argv, env, tty: process.stderr.isTTY === true, wf: true });
-  } catch {
+  } catch (err) {
     await client?.close();
+    noteFallback(paths.logFile, (err as { code?: string }).code === 'ETIMEOUT' ? 'timeout' : 'connect');
     return runPlain(exe, argv);
   }
   try {
@@ -96,6 +109,7 @@ async function main(): Promise<number> {
             fs.writeFileSync(f, data, { flag: 'wx', mode: 0o666 });
           }
         } catch {
+          noteFallback(paths.logFile, 'write_outputs');
           return runPlain(exe, argv); // e.g. a missing output directory: the compiler decides
         }
         await new Promise<void>((r) => process.stdout.write(reply.out as Buffer, () => r()));
@@ -103,7 +117,8 @@ async function main(): Promise<number> {
         return reply.code as number;
       case 'run': {
         const run = await runCaptured((reply.argv as string[])[0], reply.argv as string[], (reply.env as string[]) ?? []);
-        await client.request({ t: 'done', id: reply.id, code: run.code, out: run.out, err: run.err, nocache: run.nocache }).catch(() => {});
+        await client.request({ t: 'done', id: reply.id, code: run.code, out: run.out, err: run.err, nocache: run.nocache })
+          .catch(() => noteFallback(paths.logFile, 'done'));
         return run.code;
       }
       default:

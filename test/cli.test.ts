@@ -90,6 +90,31 @@ test('stats --zero, clean --all and daemon stop/status', async (t) => {
   t.regex(bad.err, /invalid --max-size/);
 });
 
+test('a frozen daemon: the build goes on without it, and stats count the calls that went around the cache', async (t) => {
+  const v = instance(t);
+  age(v.write('f.c', 'int f(void) { return 7; }\n'));
+  t.is((await v.cc(['-c', 'f.c', '-o', 'f.o'])).code, 0);
+  const pid = (await v.stats()).daemon.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  t.teardown(() => process.kill(pid, 'SIGCONT'));
+  fs.rmSync(path.join(v.dir, 'f.o'));
+  const r = await v.cc(['-c', 'f.c', '-o', 'f.o'], { env: { VRIFT_CONNECT_TIMEOUT_MS: '300', VRIFT_TIMEOUT_MS: '300' } });
+  process.kill(pid, 'SIGCONT');
+  t.is(r.code, 0, r.err);
+  t.true(fs.existsSync(path.join(v.dir, 'f.o')), 'the compiler ran');
+  let s = await v.stats();
+  t.is(s.hits, 0, 'the daemon never answered that call');
+  const fb = s.shim_fallbacks as Record<string, number>;
+  t.is((fb.connect ?? 0) + (fb.timeout ?? 0), 1, JSON.stringify(fb));
+  t.regex((await v.vrift(['stats'])).out, /shim went around the cache\s+1/);
+  // Lines from before the last --zero, and torn lines, are not counted.
+  fs.appendFileSync(path.join(v.home, 'log', 'fallback.ndjson'), '{"ts":1,"reason":"timeout"}\n{"ts":');
+  t.deepEqual((await v.stats()).shim_fallbacks, fb);
+  t.is((await v.vrift(['stats', '--zero'])).code, 0);
+  s = await v.stats();
+  t.deepEqual(s.shim_fallbacks, {});
+});
+
 test('the TypeScript shim: miss, hit with identical bytes and replayed warnings, fail open', async (t) => {
   const v = instance(t);
   age(v.write('w.c', 'int f(int x) { int unused; return x; }\n'));

@@ -309,6 +309,7 @@ test('fail open: a daemon that accepts but never answers (after the request, and
   t.is(r.stdout.toString(), 'ran dumpargs\n');
   t.is(d.requests.length, 1, 'the request did reach the daemon');
   await d.close();
+  t.deepEqual(fallbackReasons(w.home), ['timeout'], 'the bypass is recorded for vrift stats');
 
   // A plain unix listener: accepts, never speaks ZMTP.
   const w2 = world(t);
@@ -329,7 +330,14 @@ test('fail open: a daemon that accepts but never answers (after the request, and
   t.is(r2.stdout.toString(), 'ran dumpargs\n');
   t.is(accepted, 1);
   t.deepEqual(w2.dumped(), [['dumpargs', 'b']]);
+  t.deepEqual(fallbackReasons(w2.home), ['connect']);
 });
+
+function fallbackReasons(home: string): string[] {
+  const f = path.join(home, 'log', 'fallback.ndjson');
+  if (!fs.existsSync(f)) return [];
+  return fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+}
 
 test('autostart: 8 concurrent first calls start exactly one daemon, which holds the lock', async (t) => {
   const w = world(t);

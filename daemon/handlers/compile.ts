@@ -11,6 +11,13 @@ function envMap(env: string[]): Record<string, string> {
 }
 
 export const compile: Handler = async (msg, ctx) => {
+  const t0 = performance.now();
+  const reply = await answer(msg, ctx);
+  ctx.latency.record(String(reply.t), performance.now() - t0);
+  return reply;
+};
+
+const answer: Handler = async (msg, ctx) => {
   const req = parseCompile(msg);
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;

@@ -44,6 +44,7 @@ export interface Instance {
 export interface Stats {
   requests: number; hits: number; misses: number; compile_failed: number; stored: number;
   uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
+  shim_fallbacks: Record<string, number>;
   local: { blobs: number; entries: number; bytes: number; corrupt: number; evictedFiles: number };
   daemon: { pid: number };
 }

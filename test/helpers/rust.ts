@@ -69,7 +69,7 @@ export function cargo(v: Instance): Cargo {
 }
 
 // Counters of one build: the difference of two `vrift stats --json` snapshots.
-export async function counted<T>(v: Instance, f: () => Promise<T>): Promise<{ value: T; hits: number; misses: number; stored: number; uncacheable: Record<string, number>; notStored: Record<string, number> }> {
+export async function counted<T>(v: Instance, f: () => Promise<T>): Promise<{ value: T; hits: number; misses: number; stored: number; uncacheable: Record<string, number>; notStored: Record<string, number>; fallbacks: Record<string, number> }> {
   const before = await v.stats();
   const value = await f();
   const after = await v.stats();
@@ -82,6 +82,7 @@ export async function counted<T>(v: Instance, f: () => Promise<T>): Promise<{ va
     stored: after.stored - before.stored,
     uncacheable: diff(after.uncacheable, before.uncacheable),
     notStored: diff(after.not_stored, before.not_stored),
+    fallbacks: diff(after.shim_fallbacks ?? {}, before.shim_fallbacks ?? {}),
   };
 }
 
