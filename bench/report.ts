@@ -1,6 +1,7 @@
 import type { Comparison } from './artifacts.js';
 import type { MicroResult } from './micro.js';
 import type { RemoteResults } from './remote-scenarios.js';
+import type { EntriesResult } from './entries.js';
 import type { BuildStats, DaemonInfo } from './tools.js';
 
 // The results document (written as JSON) and its markdown rendering.
@@ -35,6 +36,7 @@ export interface Results {
   micro: (MicroResult & { workload: string })[];
   daemon: Record<string, DaemonInfo | null>;
   remote?: RemoteResults;
+  entries?: EntriesResult;
   errors: string[];
 }
 
@@ -130,12 +132,22 @@ export function renderMarkdown(r: Results): string {
   }
 
   const daemons = Object.entries(r.daemon).filter(([, d]) => d);
-  if (daemons.length) {
-    L.push('## vrift daemon after the last build', '');
-    for (const [w, d] of daemons) {
-      const store = Object.entries(d!.store ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'n/a';
-      L.push(`- ${w}: pid ${d!.pid ?? 'n/a'}, VmRSS ${d!.rssKiB !== undefined ? `${(d!.rssKiB / 1024).toFixed(1)} MiB` : 'n/a'}; store: ${store}`);
-    }
+  if (daemons.length || r.entries) {
+    L.push('## vrift daemon: memory, lookup time, store size', '');
+    L.push('| after | VmRSS (< 200 MiB) | entries | lookup p50 / p99 hit (p99 < 10 ms) | lookup p50 / p99 miss | store on disk / outputs stored |');
+    L.push('|---|---:|---:|---:|---:|---:|');
+    const row = (label: string, d: DaemonInfo | null | undefined) => {
+      const st = d?.store ?? {};
+      const lat = d?.latency ?? {};
+      const pq = (k: string) => (lat[`${k}.p50_ms`] !== undefined ? `${f2(lat[`${k}.p50_ms`])} / ${f2(lat[`${k}.p99_ms`])} ms` : 'n/a');
+      const disk = st['local.bytes'];
+      const outs = st.stored_bytes;
+      const size = disk !== undefined && outs ? `${(disk / 2 ** 20).toFixed(1)} / ${(outs / 2 ** 20).toFixed(1)} MiB (${ratio(disk, outs)})` : 'n/a';
+      L.push(`| ${label} | ${d?.rssKiB !== undefined ? `${(d.rssKiB / 1024).toFixed(1)} MiB` : 'n/a'} | ${st['local.entries'] ?? 'n/a'} | ${pq('hit')} | ${pq('miss')} | ${size} |`);
+    };
+    for (const [w, d] of daemons) row(`${w}: cold + ${r.builds.filter((b) => b.workload === w && b.tool === 'vrift' && b.phase === 'warm').length} warm builds`, d);
+    const e = r.entries;
+    if (e) row(`${e.units} small compiles, then all of them hit (cold ${f2(e.coldSeconds)} s, warm ${f2(e.warmSeconds)} s, ${e.hits ?? '?'} hits)${e.error ? ` — error: ${e.error}` : ''}`, e.daemon);
     L.push('');
   }
 

@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { compare, hashArtifacts, nondeterministic, type ArtifactMap } from './artifacts.js';
 import { capture, loadavg, run } from './exec.js';
 import { compileCommandFor, hyperfine } from './micro.js';
+import { entriesScenario } from './entries.js';
 import { runRemoteScenarios } from './remote-scenarios.js';
 import { renderMarkdown, type BuildRecord, type Phase, type Results } from './report.js';
 import { snapshotVrift, type Snapshot } from './snapshot.js';
@@ -33,6 +34,7 @@ interface Options {
   workDir: string;
   out: string;
   remote: boolean;
+  entries: number;
 }
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -53,6 +55,7 @@ function parseOptions(argv: string[]): Options {
     .option('-j, --jobs <n>', 'parallel compile jobs', posInt, 2)
     .option('--no-micro', 'skip the single-translation-unit latency measurements')
     .option('--micro-runs <n>', 'repetitions of one cache hit', posInt, 200)
+    .option('--entries <n>', 'daemon memory and lookup time with this many cached compiles (default 10000, --quick 0; 0 = skip)', (v) => (v === '0' ? 0 : posInt(v)))
     .option('--remote', 'also the team-cache scenarios: fresh machine from a populated vrift serve, unreachable server, serve throughput and memory (needs plain and vrift)')
     .option('--work-dir <dir>', 'trees, caches and logs', process.env.VRIFT_BENCH_DIR || path.join(os.homedir(), '.cache', 'vrift', 'bench'))
     .option('--out <dir>', 'results directory', path.join(repoRoot, 'bench', 'results'))
@@ -78,6 +81,7 @@ function parseOptions(argv: string[]): Options {
     workDir: path.resolve(o.workDir),
     out: path.resolve(o.out),
     remote: !!o.remote,
+    entries: o.entries ?? (o.quick ? 0 : 10_000),
   };
 }
 
@@ -219,7 +223,7 @@ async function main() {
   const total = opts.workloads.reduce((a, n) => {
     const w = workloadByName(n);
     return a + tools.filter((t) => supports(w, t.name)).length * (1 + opts.coldRuns + opts.runs) + microSteps(w) + remoteSteps(w);
-  }, 0);
+  }, 0) + (opts.entries > 0 && tools.some((t) => t.name === 'vrift') ? 1 : 0);
   const bar = progress(total);
 
   const stopAll = async () => {
@@ -248,6 +252,15 @@ async function main() {
         results.errors.push(msg);
         bar.log(`ERROR ${msg.split('\n')[0]} (log: ${logFile})`);
       }
+    }
+    if (opts.entries > 0 && tools.some((t) => t.name === 'vrift')) {
+      bar.step(`vrift daemon with ${opts.entries} cached compiles`);
+      const e = await entriesScenario({ units: opts.entries, jobs: opts.jobs, toolOptions, workDir: opts.workDir, logFile });
+      results.entries = e;
+      const d = e.daemon;
+      bar.log(`entries: ${e.units} units, cold ${e.coldSeconds.toFixed(1)} s, warm ${e.warmSeconds.toFixed(1)} s, hits ${e.hits}, ` +
+        `VmRSS ${d?.rssKiB !== undefined ? (d.rssKiB / 1024).toFixed(1) : 'n/a'} MiB, hit p99 ${d?.latency?.['hit.p99_ms'] ?? 'n/a'} ms${e.error ? `, error: ${e.error}` : ''}`);
+      if (e.error) results.errors.push(`entries: ${e.error}`);
     }
   } finally {
     await stopAll();

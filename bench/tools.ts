@@ -18,6 +18,8 @@ export interface DaemonInfo {
   pid?: number;
   rssKiB?: number;
   store?: Record<string, number>;
+  /** Lookup time inside the daemon per outcome: 'hit.p50_ms', 'hit.p99_ms', ... */
+  latency?: Record<string, number>;
 }
 
 export interface Tool {
@@ -370,8 +372,10 @@ function vrift(opts: ToolOptions): Tool {
       const pid = await daemonPid();
       const s = await readStats();
       const store: Record<string, number> = {};
+      const latency: Record<string, number> = {};
       for (const [k, v] of Object.entries(s ?? {})) {
-        if (/bytes|entries|size|count|blobs/i.test(k) && !/hit|miss/i.test(k)) store[k] = v;
+        if (k.startsWith('latency.')) latency[k.slice('latency.'.length)] = v;
+        else if (/bytes|entries|size|count|blobs/i.test(k) && !/hit|miss/i.test(k)) store[k] = v;
       }
       let rssKiB: number | undefined;
       if (pid) {
@@ -382,7 +386,7 @@ function vrift(opts: ToolOptions): Tool {
           // gone already
         }
       }
-      return { pid, rssKiB, store };
+      return { pid, rssKiB, store, latency };
     },
     close: stopDaemon,
   };
