@@ -127,10 +127,14 @@ program.command('run').description('run a build with every compiler call going t
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     if (!o.quiet && shims) {
       const r = await ipcCall(paths().endpoint, { t: 'stats', session }).catch(() => undefined);
-      const s = r?.stats as { hits: number; misses: number; uncacheable: Record<string, number> } | undefined;
+      const s = r?.stats as { hits: number; misses: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> } | undefined;
       if (s) {
-        const unc = Object.values(s.uncacheable).reduce((a, b) => a + b, 0);
-        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${unc} uncacheable, hit rate ${hitRate(s)}\n`);
+        const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
+        // Calls that went around the cache are not tagged with the session: the count is
+        // the instance's since this build started (any concurrent build's included).
+        const around = sum(s.shim_fallbacks);
+        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable, hit rate ${hitRate(s)}` +
+          `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`);
       }
     }
     process.exitCode = code;
