@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -71,6 +71,15 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     });
   const rates: RateResult[] = [];
   const bandwidth: BandwidthResult[] = [];
+  // wrk (C, epoll) when installed: on two cores a Node client saturates before the server
+  // does, so its numbers say more about the client. Same paths, same concurrency.
+  const wrkRate = (label: string, method: string, paths: string[]): boolean => {
+    const r = wrk(url, method, paths, o.concurrency, o.seconds);
+    if (!r) return false;
+    rates.push({ label: `${label} [wrk]`, perSecond: Math.round(r.perSecond), count: r.count, seconds: o.seconds, concurrency: o.concurrency });
+    say(`${`${label} [wrk]`.padEnd(40)} ${String(Math.round(r.perSecond)).padStart(8)} req/s  (${r.count} in ${o.seconds} s, ${o.concurrency} connections)`);
+    return true;
+  };
   const rate = async (label: string, op: (i: number) => Promise<unknown>) => {
     let n = 0;
     const until = performance.now() + o.seconds * 1000;
@@ -101,6 +110,8 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     await Promise.all(small.map((b, i) => req(`${url}/cas/${keys[i]}`, 'PUT', b)));
     await rate('HEAD small object (hit)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'HEAD'));
     await rate('GET small object (hit, ~1.5 KB)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'GET'));
+    wrkRate('HEAD small object (hit)', 'HEAD', keys.map((k) => `/cas/${k}`));
+    wrkRate('GET small object (hit, ~1.5 KB)', 'GET', keys.map((k) => `/cas/${k}`));
     await rate('GET miss (404)', (i) => req(`${url}/ac/${crypto.createHash('sha256').update(String(i)).digest('hex')}`, 'GET'));
     await rate('PUT small object', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'PUT', small[i % small.length]));
 
@@ -124,6 +135,31 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     return { url, rates, bandwidth, serverRssKiB: { before, after } };
   } finally {
     agent.destroy();
+  }
+}
+
+/** Requests per second from wrk cycling through `paths`; undefined when wrk is not installed or fails. */
+function wrk(url: string, method: string, paths: string[], connections: number, seconds: number): { perSecond: number; count: number } | undefined {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-wrk-'));
+  try {
+    const script = path.join(dir, 'paths.lua');
+    fs.writeFileSync(script, [
+      `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }`,
+      'local i = 0',
+      `request = function() i = i + 1; return wrk.format("${method}", paths[(i % #paths) + 1]) end`,
+      // wrk counts non-2xx answers apart; a rate made of 404s would be meaningless.
+      'done = function(summary, latency, requests) io.write(string.format("\\nVRIFT %d %d\\n", summary.requests, summary.errors.status)) end',
+      '',
+    ].join('\n'));
+    const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
+    const counts = /VRIFT (\d+) (\d+)/.exec(r.stdout ?? '');
+    if (r.status !== 0 || !rps || !counts || Number(counts[2]) > 0) return undefined;
+    return { perSecond: Number(rps[1]), count: Number(counts[1]) };
+  } catch {
+    return undefined;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import { hasIncludeArgs } from '../daemon/frontends/cc.js';
 import { age, instance, run } from './helpers/instance.js';
 
 // Real gcc, the native shim, a real daemon process per test.
@@ -271,7 +272,7 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
   t.is((await v.stats()).hits, 1);
 });
 
-test('__has_include in project code goes through the preprocessor: a header appearing later is seen', async (t) => {
+test('__has_include("literal") in project code: a header appearing later on the include path is seen', async (t) => {
   const v = instance(t);
   fs.mkdirSync(path.join(v.dir, 'opt'));
   age(v.write('feat.c', '#if __has_include("extra.h")\n#include "extra.h"\n#else\n#define EXTRA 1\n#endif\nint feat(void) { return EXTRA; }\n'));
@@ -280,7 +281,7 @@ test('__has_include in project code goes through the preprocessor: a header appe
   fs.rmSync(path.join(v.dir, 'feat.o'));
   t.is((await v.cc(args)).code, 0);
   let s = await v.stats();
-  t.is(s.hits, 1, 'the second compile hits through the preprocessed hash');
+  t.is(s.hits, 1, 'the second compile hits');
   // extra.h appears on the include path: direct mode (and ccache's) would serve the old object.
   age(v.write('opt/extra.h', '#define EXTRA 42\n'));
   t.is((await v.cc(args)).code, 0);
@@ -291,4 +292,58 @@ test('__has_include in project code goes through the preprocessor: a header appe
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'feat.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
   t.is((await v.cc(args)).code, 0);
   t.is((await v.stats()).hits, 2);
+});
+
+test('__has_include(<probe.h>) without an include: the header found, removed, or shadowed earlier on the path decides', async (t) => {
+  const v = instance(t);
+  for (const d of ['a', 'b']) fs.mkdirSync(path.join(v.dir, d));
+  age(v.write('p.c', '#if __has_include(<probe.h>)\nint v(void) { return 2; }\n#else\nint v(void) { return 1; }\n#endif\n'));
+  age(v.write('b/probe.h', '/* found in b */\n'));
+  const args = ['-O2', '-Ia', '-Ib', '-c', 'p.c', '-o', 'p.o'];
+  const same = async (label: string) => {
+    const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+    t.is(plain.code, 0);
+    t.deepEqual(fs.readFileSync(path.join(v.dir, 'p.o')), fs.readFileSync(path.join(v.dir, 'plain.o')), label);
+  };
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.cc(args)).code, 0);
+  let s = await v.stats();
+  t.is(s.hits, 1, 'direct mode vouches for a literal probe');
+  t.is(s.uncacheable.preprocessor_failed ?? 0, 0);
+  fs.rmSync(path.join(v.dir, 'b/probe.h'));
+  t.is((await v.cc(args)).code, 0);
+  s = await v.stats();
+  t.is(s.hits, 1, 'the header it found is gone: miss');
+  await same('probe gone');
+  age(v.write('a/probe.h', '/* earlier on the path */\n'));
+  t.is((await v.cc(args)).code, 0);
+  s = await v.stats();
+  t.is(s.hits, 1, 'a header appeared where the probe looked first: miss');
+  await same('probe in a');
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 2);
+});
+
+test('__has_include arguments: literals pinned, anything else left to the preprocessor', (t) => {
+  t.deepEqual(hasIncludeArgs('#if defined(__has_include)\n#endif\n'), []);
+  t.deepEqual(hasIncludeArgs('# if __has_include (  <sys/cet.h> ) && __has_include("x.h")'), [{ name: 'sys/cet.h', quoted: false }, { name: 'x.h', quoted: true }]);
+  t.is(hasIncludeArgs('#if __has_include(H)'), null);
+  t.is(hasIncludeArgs('#if __has_include_next(<limits.h>)'), null);
+  t.is(hasIncludeArgs('#if __has_include("../up.h")'), null);
+  t.is(hasIncludeArgs('#if __has_include(</abs.h>)'), null);
+});
+
+test('__has_include with a macro argument goes through the preprocessor', async (t) => {
+  const v = instance(t);
+  fs.mkdirSync(path.join(v.dir, 'opt'));
+  age(v.write('m.c', '#define H "extra.h"\n#if __has_include(H)\n#include H\n#else\n#define EXTRA 1\n#endif\nint m(void) { return EXTRA; }\n'));
+  const args = ['-O2', '-Iopt', '-c', 'm.c', '-o', 'm.o'];
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 1, 'hit through the preprocessed hash');
+  age(v.write('opt/extra.h', '#define EXTRA 42\n'));
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).hits, 1, 'a new header changes the preprocessed output: miss');
+  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'm.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 });

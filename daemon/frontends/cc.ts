@@ -26,6 +26,20 @@ import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types
 // hashes still match (the daemon's hot table makes that a stat per file) and none of the
 // absent candidates appeared, so a header shadowing another one earlier on the path is a miss.
 
+const HAS_INCLUDE = /__has_include(_next)?\s*\(\s*(?:<([^>\n]+)>|"([^"\n]+)")?/g;
+
+/** The literal arguments of every `__has_include(...)` in a file; null if any is not a literal. */
+export function hasIncludeArgs(text: string): { name: string; quoted: boolean }[] | null {
+  const out: { name: string; quoted: boolean }[] = [];
+  for (const m of text.matchAll(HAS_INCLUDE)) {
+    if (m[1]) return null;
+    const name = m[2] ?? m[3];
+    if (name === undefined || path.isAbsolute(name) || name.split('/').includes('..')) return null;
+    out.push({ name, quoted: m[3] !== undefined });
+  }
+  return out;
+}
+
 export interface StoreLike {
   getBlob(digest: string): Promise<Buffer | undefined>;
   putBlob(data: Buffer, digest?: string): Promise<string>;
@@ -100,7 +114,10 @@ function depfileText(parsed: GccCompile, deps: string[]): Buffer {
 
 // Decoded manifests and results stay in memory (bounded by their encoded size): a hit then
 // reads only the object's blob from disk. The daemon is the only writer of both.
-const ENTRY_CACHE_BYTES = 64 * 1024 * 1024;
+// Decoded manifests and results kept in memory, counted at 4× their encoded size (what
+// strings and arrays cost in the heap): at 10 000 entries the daemon stays well under 200 MB.
+const ENTRY_CACHE_BYTES = 48 * 1024 * 1024;
+const DECODED_FACTOR = 4;
 
 export class CcFrontend implements Frontend<CcPending> {
   readonly name = 'cc';
@@ -132,7 +149,7 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 
   private remember(k: string, value: Manifest | Result, size: number) {
-    this.entries.set(k, { value }, { size: Math.max(1, size) });
+    this.entries.set(k, { value }, { size: Math.max(1, size * DECODED_FACTOR) });
   }
 
   forgetResult(key: string) {
@@ -334,7 +351,11 @@ export class CcFrontend implements Frontend<CcPending> {
       }
       if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { stored: false, reason: 'time_macro' };
       if (fh.flags & F_INCBIN) return { stored: false, reason: 'incbin' };
-      if (fh.flags & F_HAS_INCLUDE && !sys) needPp = true;
+      if (fh.flags & F_HAS_INCLUDE && !sys) {
+        const probed = this.probeHasIncludes(abs, search.slice(1 + parsed.includeDirs.quote.length), search.slice(1), startMs, rel, files, absent);
+        if (probed === 'too_new') return { stored: false, reason: 'input_too_new' };
+        if (!probed) needPp = true;
+      }
       if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
       if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeMs)]);
       files.push([form, fh.hash]);
@@ -389,6 +410,40 @@ export class CcFrontend implements Frontend<CcPending> {
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes: obj.length, write };
+  }
+
+  // `__has_include(<x>)` answers from the include path, and a header it did not find is in
+  // no depfile. With literal arguments the answer is pinned like an include: the directories
+  // searched before the one that has it are absent candidates, the file found is an input.
+  // Anything else (a macro argument, __has_include_next) is left to preprocessor mode.
+  private probeHasIncludes(header: string, angle: string[], quote: string[], startMs: number, rel: Relativizer,
+    files: [string, string][], absent: Map<string, Set<string>>): boolean | 'too_new' {
+    let text: string;
+    try {
+      text = fs.readFileSync(header, 'latin1');
+    } catch {
+      return false;
+    }
+    const names = hasIncludeArgs(text);
+    if (!names) return false;
+    for (const { name, quoted } of names) {
+      const dirs = quoted ? [path.dirname(header), ...quote] : angle;
+      for (const dir of dirs) {
+        const cand = path.join(dir, name);
+        if (this.d.dirs.exists(cand)) {
+          const fh = this.d.hashes.get(cand);
+          if (!fh) return false; // a directory, or gone meanwhile
+          if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return 'too_new';
+          files.push([rel.key(cand), fh.hash]);
+          break;
+        }
+        const d = rel.key(path.dirname(cand), false);
+        let set = absent.get(d);
+        if (!set) absent.set(d, (set = new Set()));
+        set.add(path.basename(cand));
+      }
+    }
+    return true;
   }
 
   // Read-modify-write of one manifest, serialized per key inside the daemon.
