@@ -12,7 +12,8 @@ const DEFAULT_ENDINGS = ['.o', '.a'];
 // cmake's compiler-identification probes are made at configure time, not by the build.
 const skipDir = (rel: string) => /(^|\/)CMakeFiles\/\d[^/]*$|(^|\/)CMakeTmp$/.test(rel);
 
-export function hashArtifacts(root: string, endings = DEFAULT_ENDINGS): ArtifactMap {
+/** `rename` maps a path to the name it is compared under (e.g. a directory named after a hash of the flags). */
+export function hashArtifacts(root: string, endings = DEFAULT_ENDINGS, rename: (rel: string) => string = (r) => r): ArtifactMap {
   const isArtifact = (name: string) => endings.some((e) => name.endsWith(e));
   const out: ArtifactMap = {};
   const walk = (dir: string) => {
@@ -22,7 +23,7 @@ export function hashArtifacts(root: string, endings = DEFAULT_ENDINGS): Artifact
       if (e.isDirectory()) {
         if (!skipDir(rel)) walk(abs);
       } else if (e.isFile() && isArtifact(e.name)) {
-        out[rel] = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+        out[rename(rel)] = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
       }
     }
   };

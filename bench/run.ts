@@ -321,7 +321,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
         workload: w.name, tool: t.name, phase, run: runNo, seconds: res.seconds,
         loadBefore, loadAfter: loadavg(), stats: await t.stats(),
       };
-      maps.set(rec, hashArtifacts(w.artifactRoot(ctx), w.artifacts));
+      maps.set(rec, hashArtifacts(w.artifactRoot(ctx), w.artifacts, w.artifactName));
       results.builds.push(rec);
       const s = rec.stats;
       bar.log(`${w.name} ${t.name.padEnd(7)} ${phase} #${runNo + 1}: ${rec.seconds.toFixed(2)} s` +

@@ -37,6 +37,8 @@ export interface Workload {
   env?(ctx: WorkloadCtx): NodeJS.ProcessEnv;
   /** File name endings compared across tools (default .o and .a). */
   artifacts?: string[];
+  /** The name an artifact is compared under, when its path depends on the tool. */
+  artifactName?(rel: string): string;
 }
 
 const ccVar = (launcher: string[], cc: string): string => [...launcher, cc].join(' ');
@@ -136,6 +138,8 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     build: (ctx) => ({ argv: ['make', `-j${ctx.jobs}`, `CC=${ccVar(ctx.launcher, 'gcc')}`], cwd: ctx.srcDir }),
     clean: (ctx) => ({ argv: ['make', 'clean'], cwd: ctx.srcDir }),
     artifactRoot: (ctx) => ctx.srcDir,
+    // lib/obj/conf_<md5 of CC and flags>/: the directory name differs per tool, the objects must not.
+    artifactName: (rel) => rel.replace(/\/conf_[0-9a-f]{32}\//, '/conf_*/'),
   },
   cmakeWorkload(
     'leveldb',

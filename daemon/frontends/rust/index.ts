@@ -87,28 +87,36 @@ export class RustFrontend implements Frontend<RustPending> {
     }
 
     const h = new KeyHasher('vrift-rust-direct-v1').str(ident.id).str(parsed.target ?? ident.host);
+    // What went into the key, for the log line of a miss: two misses of one crate can be
+    // compared to see which input moved.
+    const parts: string[] = [];
     for (const it of parsed.items) {
-      if (it.k === 'plain') h.str(it.s);
-      else if (it.k === 'path') h.str(it.opt + paths.key(it.path));
-      else if (it.k === 'extern' && it.path === null) h.str(it.opt);
+      if (it.k === 'plain') h.str(it.s), parts.push(it.s);
+      else if (it.k === 'path') h.str(it.opt + paths.key(it.path)), parts.push(it.opt + paths.key(it.path));
+      else if (it.k === 'extern' && it.path === null) h.str(it.opt), parts.push(it.opt);
       else {
         // The content of the crate (or profile, target spec) decides, not where it lies.
         const fh = this.d.hashes.get(path.resolve(cwd, it.path!));
         if (!fh) return { kind: 'pass', reason: it.k === 'extern' ? 'extern_missing' : 'input_missing' };
-        h.str(it.k === 'extern' ? it.opt : it.opt + paths.key(it.path!)).str(fh.hash);
+        const name = it.k === 'extern' ? it.opt : it.opt + paths.key(it.path!);
+        h.str(name).str(fh.hash);
+        parts.push(`${name}=${fh.hash.slice(0, 12)}`);
       }
     }
     h.str(paths.key(parsed.source)).str(src.hash);
+    parts.push(`${paths.key(parsed.source)}=${src.hash.slice(0, 12)}`);
     for (const k of Object.keys(env).sort()) {
-      if (k.startsWith('CARGO_') && !IGNORED_CARGO_ENV.test(k)) h.str(k).str(paths.envValue(env[k]));
+      if (k.startsWith('CARGO_') && !IGNORED_CARGO_ENV.test(k)) h.str(k).str(paths.envValue(env[k])), parts.push(`${k}=${paths.envValue(env[k])}`);
     }
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
 
     await this.writing.get(directKey)?.catch(() => {});
-    const hit = await this.tryHit(directKey, parsed, paths, outDir, env);
+    const why: string[] = [];
+    const hit = await this.tryHit(directKey, parsed, paths, outDir, env, why);
     if (hit) return hit;
 
+    this.d.log.info('rust miss', { crate: parsed.crateName, key: directKey.slice(0, 16), parts, stale: why });
     const id = crypto.randomBytes(8).toString('hex');
     const own = path.join(this.d.tmpDir, `${id}.rs.d`);
     const m = argsForMiss(parsed, args, own);
@@ -124,34 +132,45 @@ export class RustFrontend implements Frontend<RustPending> {
     };
   }
 
-  private valid(e: RustManifestEntry, paths: RustPaths, env: Record<string, string>): boolean {
-    if (!anchorValid(e.anchor, paths.cwd)) return false;
-    if (e.tdir !== null && e.tdir !== paths.tdir) return false;
-    if (e.ws && e.ws !== paths.ws) return false;
+  // Why an entry does not apply here (undefined: it does); the reason goes in the miss's log line.
+  private invalid(e: RustManifestEntry, paths: RustPaths, env: Record<string, string>): string | undefined {
+    if (!anchorValid(e.anchor, paths.cwd)) return 'another checkout';
+    if (e.tdir !== null && e.tdir !== paths.tdir) return 'another target dir';
+    if (e.ws && e.ws !== paths.ws) return 'another workspace';
     for (const [name, val] of e.envs) {
       const cur = env[name];
-      if (val === null ? cur !== undefined : cur === undefined || paths.envValue(escapeEnvValue(cur)) !== val) return false;
+      if (val === null ? cur !== undefined : cur === undefined || paths.envValue(escapeEnvValue(cur)) !== val) return `env ${name} changed`;
     }
     for (const [form, hash] of e.files) {
-      if (this.d.hashes.get(paths.toAbs(form))?.hash !== hash) return false;
+      if (this.d.hashes.get(paths.toAbs(form))?.hash !== hash) return `file ${form} changed`;
     }
-    return true;
+    return undefined;
   }
 
-  private async tryHit(directKey: string, parsed: RustCompile, paths: RustPaths, outDir: string, env: Record<string, string>): Promise<Outcome | undefined> {
+  private async tryHit(directKey: string, parsed: RustCompile, paths: RustPaths, outDir: string, env: Record<string, string>, why: string[]): Promise<Outcome | undefined> {
     const manifest = decodeManifest(await this.d.store.getEntry(directKey));
     if (!manifest) return undefined;
     for (const e of manifest.entries) {
-      if (!this.valid(e, paths, env)) continue;
+      const bad = this.invalid(e, paths, env);
+      if (bad) {
+        why.push(bad);
+        continue;
+      }
       const result = decodeResult(await this.d.store.getEntry(e.result));
-      if (!result) continue;
+      if (!result) {
+        why.push('result entry missing');
+        continue;
+      }
       const blobs: [RustOutput, Buffer][] = [];
       for (const o of result.outputs) {
         const data = await this.d.store.getBlob(o.digest);
         if (!data) break; // evicted or corrupt: a miss, and the next store heals it
         blobs.push([o, o.text ? paths.fromStored(data) : data]);
       }
-      if (blobs.length !== result.outputs.length) continue;
+      if (blobs.length !== result.outputs.length) {
+        why.push('output blob missing');
+        continue;
+      }
       // Dep-info last: cargo reads it after rustc exits and compares its mtime with the inputs'.
       blobs.sort((a, b) => Number(a[0].name.endsWith('.d')) - Number(b[0].name.endsWith('.d')));
       let bytes = 0;
