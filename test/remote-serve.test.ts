@@ -144,10 +144,13 @@ test('size-based LRU eviction keeps recently used objects', async (t) => {
   const blobs = [0, 1, 2, 3, 4].map((i) => Buffer.alloc(30_000, i));
   for (const [i, b] of blobs.entries()) {
     t.is((await request(`${s.url}/cas/${sha256(b)}`, { method: 'PUT', body: b })).status, 200);
+    if (i === 1) t.is((await request(`${s.url}/cas/${sha256(blobs[1])}`)).status, 200); // 1 now in the in-memory cache
     if (i === 2) t.is((await request(`${s.url}/cas/${sha256(blobs[0])}`)).status, 200); // 0 used again
   }
   const present = await Promise.all(blobs.map(async (b) => (await request(`${s.url}/cas/${sha256(b)}`, { method: 'HEAD' })).status === 200));
   t.deepEqual(present, [true, false, false, true, true]);
+  t.is((await request(`${s.url}/cas/${sha256(blobs[1])}`)).status, 404, 'an evicted object is not served from memory either');
+  t.deepEqual((await request(`${s.url}/cas/${sha256(blobs[0])}`)).body, blobs[0]);
   const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
   t.true(st.bytes <= 100_000);
 });

@@ -7,6 +7,9 @@ import type { Backend } from './backend.js';
 
 // Objects up to this size are read in one call instead of streamed.
 const SMALL = 256 * 1024;
+// Objects up to this size are also kept in memory, HOT_BYTES of them in all.
+const HOT_MAX = 64 * 1024;
+const HOT_BYTES = 64 * 1024 * 1024;
 
 // A directory: `ac/<h2>/<hash>`, `cas/<h2>/<hash>`, `kv/<path>`, plus `tmp/` for uploads.
 // Size-bounded by an in-memory LRU built from the files' mtimes at start; an evicted key's
@@ -15,6 +18,9 @@ export class FsBackend implements Backend {
   readonly description: string;
   readonly tmpDir: string;
   private readonly lru: LRUCache<string, number>;
+  // The bytes of recently served small CAS objects: a GET of one is then answered
+  // without touching the disk (four thread-pool round trips: open, stat, read, close).
+  private readonly hot = new LRUCache<string, Buffer>({ maxSize: HOT_BYTES, sizeCalculation: (b) => Math.max(1, b.length) });
   private evictedItems = 0;
   private readonly dirs = new Set<string>();
   private evictedBytes = 0;
@@ -26,6 +32,7 @@ export class FsBackend implements Backend {
       maxSize: maxSize > 0 ? maxSize : Number.MAX_SAFE_INTEGER,
       sizeCalculation: (n) => Math.max(1, n),
       dispose: (size, key, reason) => {
+        this.hot.delete(key);
         if (reason !== 'evict') return;
         this.evictedItems++;
         this.evictedBytes += size;
@@ -84,6 +91,8 @@ export class FsBackend implements Backend {
 
   async open(key: string): Promise<{ size: number; body: fs.ReadStream } | { size: number; data: Buffer } | undefined> {
     if (this.lru.get(key) === undefined) return undefined;
+    const hot = this.hot.get(key);
+    if (hot) return { size: hot.length, data: hot };
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(this.file(key), 'r');
@@ -99,6 +108,9 @@ export class FsBackend implements Backend {
     if (st.size <= SMALL) {
       try {
         const data = await fh.readFile();
+        // Only content-addressed objects: their bytes can never change under a key, so a
+        // read that races with a PUT of the same key cannot put stale bytes in memory.
+        if (data.length <= HOT_MAX && key.startsWith('cas/')) this.hot.set(key, data);
         return { size: data.length, data };
       } finally {
         await fh.close();
@@ -114,6 +126,7 @@ export class FsBackend implements Backend {
       await fsp.mkdir(parent, { recursive: true });
       this.dirs.add(parent);
     }
+    this.hot.delete(key); // an /ac/ value being replaced: never serve the old bytes
     await fsp.rename(tmpFile, dest);
     this.lru.set(key, size);
   }
