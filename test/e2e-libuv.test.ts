@@ -3,23 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { CLI, instance, ROOT, run, SHIM } from './helpers/instance.js';
+import { objects } from './helpers/workloads.js';
 
 // End to end on a real project nobody here wrote: libuv 1.44.2 from Debian's source package
 // (CMake, tests on: ~440 compiles). Built plain, then cold and warm through vrift in the same
 // build directory; the warm build must compile nothing and produce the same objects.
-
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.o')) out.set(path.relative(dir, p), fs.readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 test('libuv from Debian sources: warm rebuild compiles nothing and objects are identical to plain gcc', async (t) => {
   t.timeout(20 * 60_000);

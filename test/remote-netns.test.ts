@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { SHIM } from './helpers/instance.js';
 import { netLab, netnsOf, nsInstance, type Machine, type NsInstance, type RemoteStats } from './helpers/netns.js';
 import { startServe, tmpDir } from './helpers/remote.js';
-import { workloadTree } from './helpers/workloads.js';
+import { objects, workloadTree } from './helpers/workloads.js';
 
 // Two machines sharing one `vrift serve`, for real: each is a network namespace with its
 // own VRIFT_HOME, daemon (started by the shim inside the namespace) and checkout directory;
@@ -13,19 +13,6 @@ import { workloadTree } from './helpers/workloads.js';
 // machine sees its own checkout at the same path (a bind mount in its private mount
 // namespace): -g objects embed that path, and so do gcc's warnings, which vrift replays, so
 // a checkout elsewhere would rightly miss on the files that warn.
-
-function objects(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.o')) out.set(path.relative(dir, p), fs.readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function differing(want: Map<string, Buffer>, got: Map<string, Buffer>): string[] {
   const bad = [...want].filter(([rel, buf]) => !got.get(rel)?.equals(buf)).map(([rel]) => rel);

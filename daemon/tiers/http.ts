@@ -6,7 +6,7 @@ import { digestHex } from '../hash.js';
 import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
-import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
+import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote } from './counters.js';
 import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
@@ -105,10 +105,7 @@ export class HttpTier implements RemoteTier {
   }
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
-    const actual = digestHex(data);
-    if (digest !== undefined && checkHex('digest', digest) !== actual) {
-      throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: digest, actual } });
-    }
+    const actual = blobDigest(data, digest);
     await this.put(`cas/${actual}`, data);
     return actual;
   }
@@ -126,11 +123,7 @@ export class HttpTier implements RemoteTier {
   // ---- internals ----
 
   private skip(): boolean {
-    if (this.closed || this.cool.active) {
-      this.c.skipped++;
-      return true;
-    }
-    return false;
+    return skipRemote(this.closed, this.cool, this.c);
   }
 
   private async fetch(rel: string): Promise<Buffer | undefined> {

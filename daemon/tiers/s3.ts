@@ -4,7 +4,7 @@ import { digestHex } from '../hash.js';
 import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
-import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
+import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote } from './counters.js';
 import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 export interface S3Location { bucket: string; prefix: string }
@@ -123,10 +123,7 @@ export class S3Tier implements RemoteTier {
   }
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
-    const actual = digestHex(data);
-    if (digest !== undefined && checkHex('digest', digest) !== actual) {
-      throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: digest, actual } });
-    }
+    const actual = blobDigest(data, digest);
     await this.put(`cas/${actual}`, data);
     return actual;
   }
@@ -142,11 +139,7 @@ export class S3Tier implements RemoteTier {
   }
 
   private skip(): boolean {
-    if (this.closed || this.cool.active) {
-      this.c.skipped++;
-      return true;
-    }
-    return false;
+    return skipRemote(this.closed, this.cool, this.c);
   }
 
   private async get(rel: string): Promise<Buffer | undefined> {
