@@ -23,6 +23,7 @@ export interface Config {
   read_only: boolean;
   cache_targets: string[];
   cache_extensions: string[];
+  watch_inputs: boolean;    // inotify on input directories instead of a stat per input per lookup
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -48,6 +49,7 @@ const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'] },
   cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
+  watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'] },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -67,6 +69,7 @@ function defaults(paths: InstancePaths): Config {
     read_only: false,
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],
+    watch_inputs: true,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from './config.js';
 import type { Frontend } from './frontends/types.js';
+import type { Watcher } from './hot/watcher.js';
 import type { Latency } from './latency.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
@@ -24,6 +25,7 @@ export interface DaemonContext {
   latency: Latency;         // lookup time per outcome, for `vrift stats`
   store: LocalStore;
   remote?: TieredStore;     // set when remote_url is configured
+  watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
   frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;
   track(p: Promise<unknown>): void;   // background work close() waits for

@@ -13,6 +13,7 @@ import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
 import { handlers } from './handlers/index.js';
 import { DirCache } from './hot/dir-cache.js';
 import { FileHashes } from './hot/file-hashes.js';
+import { Watcher } from './hot/watcher.js';
 import { Latency } from './latency.js';
 import { fileLogger, type Logger } from './log.js';
 import { Stats } from './stats.js';
@@ -74,11 +75,14 @@ export class Daemon {
 
     const sysdirMemo = new Map<string, Promise<string[]>>();
     const compilers = new CompilerIds();
-    const hashes = new FileHashes(now);
+    // Inputs' directories under inotify: hits stop stat'ing every header (hot/watcher.ts).
+    const watcher = config.watch_inputs ? Watcher.open() : undefined;
+    if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
+    const hashes = new FileHashes(now, undefined, undefined, watcher);
     const cc = new CcFrontend({
       store: remote ?? store,
       hashes,
-      dirs: new DirCache(now),
+      dirs: new DirCache(now, undefined, watcher),
       compilers,
       systemDirs: (exe, lang, flags) => {
         const k = [compilers.identity(exe), exe, lang, ...flags].join('\u0000');
@@ -98,7 +102,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, remote,
+      paths, resolved, log, stats, store, remote, watcher,
       latency: new Latency(),
       frontends: [rust, cc],
       pending: new Map<string, Pending>(),
@@ -120,6 +124,8 @@ export class Daemon {
     const t = msg.t;
     // Status probes (hello) don't keep an idle daemon alive; builds and the CLI's work do.
     if (t !== 'hello') this.lastActivity = this.ctx.now();
+    // Before anything looks at an input: every change the build made before asking is seen.
+    this.ctx.watcher?.sync();
     const handler = typeof t === 'string' && Object.hasOwn(handlers, t) ? handlers[t] : undefined;
     if (!handler) throw new VriftError('EUNKNOWN', `unknown message type ${JSON.stringify(t)}`);
     if (!ANY_VERSION.has(t as string) && (msg.v !== PROTOCOL_VERSION || msg.build !== BUILD_ID)) {
@@ -161,6 +167,7 @@ export class Daemon {
       await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();
+      this.ctx.watcher?.close();
       this.ctx.log.log('info', 'daemon', 'stopped', { pid: process.pid });
       await this.ctx.log.close();
       fs.rmSync(this.ctx.paths.socket, { force: true });

@@ -69,6 +69,36 @@ test('a changed transitive header, -D or compiler misses', async (t) => {
   t.is((await v.stats()).misses, 5, 'changed compiler must miss');
 });
 
+for (const watch of ['1', '0']) {
+  test(`a header rewritten between two compiles (same size, old mtime put back) misses, every time (watch_inputs=${watch})`, async (t) => {
+    const v = instance(t, { VRIFT_WATCH_INPUTS: watch });
+    const files = [
+      v.write('inc/config.h', '#define ANSWER 40\n'),
+      v.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
+      v.write('src/main.c', '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n'),
+    ];
+    age(...files);
+    t.is((await v.cc(COMPILE)).code, 0);
+    t.is((await v.cc(COMPILE)).code, 0);
+    let misses = 1;
+    // Same size, the old mtime put back: only the daemon's watch (or the ctime a stat sees)
+    // can tell. Each new value is compiled right after the write.
+    for (let n = 41; n <= 45; n++) {
+      const h = path.join(v.dir, 'inc/config.h');
+      fs.writeFileSync(h, `#define ANSWER ${n}\n`);
+      age(h);
+      t.is((await v.cc(COMPILE)).code, 0);
+      misses++;
+      const plain = await run('gcc', [...COMPILE.slice(0, -1), 'plain.o'], { cwd: v.dir });
+      t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')), `ANSWER ${n}`);
+      t.is((await v.cc(COMPILE)).code, 0);
+    }
+    const s = await v.stats();
+    t.is(s.misses, misses);
+    t.is(s.hits, 6);
+  });
+}
+
 test('a removed header fails the compile instead of being served', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);

@@ -8,7 +8,7 @@ import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
 import type { ChannelLogger } from '../log.js';
-import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
+import { decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile } from './gcc/args.js';
 import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
@@ -112,12 +112,13 @@ function depfileText(parsed: GccCompile, deps: string[]): Buffer {
 
 
 
-// Decoded manifests and results stay in memory (bounded by their encoded size): a hit then
-// reads only the object's blob from disk. The daemon is the only writer of both.
-// Decoded manifests and results kept in memory, counted at 4× their encoded size (what
-// strings and arrays cost in the heap): at 10 000 entries the daemon stays well under 200 MB.
-const ENTRY_CACHE_BYTES = 48 * 1024 * 1024;
-const DECODED_FACTOR = 4;
+// Decoded manifests and results stay in memory: a hit then reads only the object's blob
+// from disk. The daemon is the only writer of both. Their strings are shared (entries.ts
+// intern), so what is counted is their own arrays and pointers (decodedCost).
+const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
+// Depfiles rendered for hits, by result and the call's depfile options: a rebuild of the
+// same tree writes the same text again.
+const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
 
 export class CcFrontend implements Frontend<CcPending> {
   readonly name = 'cc';
@@ -126,7 +127,9 @@ export class CcFrontend implements Frontend<CcPending> {
   // Stores still being written, by direct key: a lookup for the same key waits for them, so
   // the second of two identical compiles in a row hits even while the first is being stored.
   private writing = new Map<string, Promise<void>>();
-  private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES, });
+  private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES });
+  private absOf = new WeakMap<ManifestEntry, { cwd: string; files: string[]; absent: string[] }>();
+  private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
 
   constructor(private readonly d: CcDeps) {}
 
@@ -135,7 +138,7 @@ export class CcFrontend implements Frontend<CcPending> {
     if (hit) return hit.value as Manifest;
     const buf = await this.d.store.getEntry(key);
     const m = decodeManifest(buf);
-    if (m && buf) this.remember('m' + key, m, buf.length);
+    if (m) this.remember('m' + key, m);
     return m;
   }
 
@@ -144,12 +147,12 @@ export class CcFrontend implements Frontend<CcPending> {
     if (hit) return hit.value as Result;
     const buf = await this.d.store.getEntry(key);
     const r = decodeResult(buf);
-    if (r && buf) this.remember('r' + key, r, buf.length);
+    if (r) this.remember('r' + key, r);
     return r;
   }
 
-  private remember(k: string, value: Manifest | Result, size: number) {
-    this.entries.set(k, { value }, { size: Math.max(1, size * DECODED_FACTOR) });
+  private remember(k: string, value: Manifest | Result) {
+    this.entries.set(k, { value }, { size: decodedCost(value) });
   }
 
   forgetResult(key: string) {
@@ -232,16 +235,26 @@ export class CcFrontend implements Frontend<CcPending> {
     };
   }
 
+  // An entry's paths resolved for the cwd it was last checked from.
+  private resolvedPaths(e: ManifestEntry, cwd: string): { files: string[]; absent: string[] } {
+    let r = this.absOf.get(e);
+    if (!r || r.cwd !== cwd) {
+      r = { cwd, files: e.files.map(([f]) => Relativizer.toAbs(f, cwd)), absent: e.absent.map(([d]) => Relativizer.toAbs(d, cwd)) };
+      this.absOf.set(e, r);
+    }
+    return r;
+  }
+
   private valid(e: ManifestEntry, cwd: string): boolean {
     if (!anchorValid(e.anchor, cwd)) return false;
     this.d.dirs.beginRound();
     if (e.date && e.date !== localDate(this.d.now())) return false;
-    for (const [form, hash] of e.files) {
-      if (this.d.hashes.get(Relativizer.toAbs(form, cwd))?.hash !== hash) return false;
+    const abs = this.resolvedPaths(e, cwd);
+    for (let i = 0; i < e.files.length; i++) {
+      if (this.d.hashes.get(abs.files[i])?.hash !== e.files[i][1]) return false;
     }
-    for (const [dir, names] of e.absent) {
-      const abs = Relativizer.toAbs(dir, cwd);
-      for (const n of names) if (this.d.dirs.exists(abs + '/' + n)) return false;
+    for (let i = 0; i < e.absent.length; i++) {
+      for (const n of e.absent[i][1]) if (this.d.dirs.has(abs.absent[i], n)) return false;
     }
     for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeMs) !== mtime) return false;
     return true;
@@ -268,8 +281,15 @@ export class CcFrontend implements Frontend<CcPending> {
     }
     const files: [string, Buffer][] = [[path.resolve(cwd, parsed.output), data]];
     if (parsed.depfile) {
-      const deps = result.deps.filter(([, sys]) => parsed.depfile!.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
-      files.push([path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps)]);
+      const d = parsed.depfile;
+      const k = [resultKey, cwd, d.mode, d.phony, d.defaultTarget, parsed.compiler, ...d.targets.map((t) => (t.quoted ? 'Q' : 'T') + t.value)].join('\u0000');
+      let text = this.depfiles.get(k);
+      if (!text) {
+        const deps = result.deps.filter(([, sys]) => d.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
+        text = depfileText(parsed, deps);
+        this.depfiles.set(k, text);
+      }
+      files.push([path.resolve(cwd, d.file), text]);
     }
     if (shimWrites) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, files };
     try {
@@ -389,7 +409,7 @@ export class CcFrontend implements Frontend<CcPending> {
       const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
       const buf = encodeEntry(result);
       await this.d.store.putEntry(key, buf);
-      this.remember('r' + key, result, buf.length);
+      this.remember('r' + key, internResult(result));
     };
     const write = (async () => {
       if (p.ppKey) return storeResult(p.ppKey);
@@ -455,7 +475,7 @@ export class CcFrontend implements Frontend<CcPending> {
       const next: Manifest = { v: 2, entries, ...(pp || m.pp ? { pp: true } : {}) };
       const buf = encodeEntry(next);
       await this.d.store.putEntry(key, buf);
-      this.remember('m' + key, next, buf.length);
+      this.remember('m' + key, internManifest(next));
     });
     const tail = next.catch(() => {});
     this.manifestLocks.set(key, tail);

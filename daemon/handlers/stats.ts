@@ -20,7 +20,7 @@ export const stats: Handler = async (msg, ctx) => {
       local: { ...ctx.store.usage(), ...ctx.store.counters(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
       ...(ctx.remote ? { remote: ctx.remote.stats() } : {}),
       latency: ctx.latency.summary(),
-      daemon: { pid: process.pid, rss: process.memoryUsage().rss, uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size },
+      daemon: { pid: process.pid, rss: process.memoryUsage().rss, uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
     },
   };
 };

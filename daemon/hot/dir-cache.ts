@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Watcher } from './watcher.js';
 
 // Directory listings memoised by the directory's mtime: "does <dir>/<name> exist?" costs
 // one stat of the directory instead of one stat per candidate path. Used to prove that no
@@ -11,35 +12,81 @@ import path from 'node:path';
 // objects into, often the source directory itself) is not listed at all: its candidates are
 // stat'ed one by one, which stays cheap however many files it holds and however often it
 // changes.
+//
+// With a Watcher, a watched directory's listing is read once and then kept current from
+// its events: no stat at all, however busy the directory is.
 const STAT = Symbol('stat each candidate');
 
 export class DirCache {
   private memo = new Map<string, { mtimeMs: number; ino: number; names: Set<string> }>();
+  private watched = new Map<string, { gen: number; names: Set<string> }>();
   private round = new Map<string, Set<string> | null | typeof STAT>();
-  constructor(private readonly now: () => number = Date.now, private readonly recentMs = 2000) {}
+  constructor(private readonly now: () => number = Date.now, private readonly recentMs = 2000, private readonly watcher?: Watcher) {
+    watcher?.listen({
+      changed: () => {},
+      entry: (dir, name, added) => {
+        const l = this.watched.get(dir);
+        if (l) added ? l.names.add(name) : l.names.delete(name);
+      },
+      reset: () => this.watched.clear(),
+    });
+  }
 
   beginRound() {
     this.round.clear();
   }
 
   exists(file: string): boolean {
-    const dir = path.dirname(file);
+    return this.has(path.dirname(file), path.basename(file));
+  }
+
+  /** Whether `dir/name` exists (name: one path component). */
+  has(dir: string, name: string): boolean {
+    const names = this.listRound(dir);
+    if (names === STAT) {
+      try {
+        return fs.statSync(dir + '/' + name, { throwIfNoEntry: false }) !== undefined;
+      } catch {
+        return false; // ENOTDIR, EACCES: the compiler could not open it either
+      }
+    }
+    return names !== null && names.has(name);
+  }
+
+  private listRound(dir: string): Set<string> | null | typeof STAT {
     let names = this.round.get(dir);
     if (names === undefined) {
       names = this.list(dir);
       this.round.set(dir, names);
     }
-    if (names === STAT) {
-      try {
-        return fs.statSync(file, { throwIfNoEntry: false }) !== undefined;
-      } catch {
-        return false; // ENOTDIR, EACCES: the compiler could not open it either
-      }
-    }
-    return names !== null && names.has(path.basename(file));
+    return names;
   }
 
   private list(dir: string): Set<string> | null | typeof STAT {
+    const w = this.watcher;
+    if (w && !w.genOf(dir)) {
+      // Not watched, perhaps because it does not exist: a watched parent's listing says so
+      // without a system call (the -I directories and subdirectories a build never made).
+      const parent = path.dirname(dir);
+      if (parent !== dir) {
+        const up = this.listRound(parent);
+        if (up instanceof Set && w.genOf(parent) && !up.has(path.basename(dir))) return null;
+      }
+    }
+    const gen = w ? w.ensure(dir) : 0;
+    if (gen !== 0) {
+      const l = this.watched.get(dir);
+      if (l && l.gen === gen) return l.names;
+      try {
+        const names = new Set(fs.readdirSync(dir));
+        this.watched.set(dir, { gen, names });
+        return names;
+      } catch {
+        this.watched.delete(dir);
+        return null;
+      }
+    }
+    this.watched.delete(dir);
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (!st || !st.isDirectory()) return null;
     const m = this.memo.get(dir);
