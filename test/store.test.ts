@@ -12,6 +12,8 @@ import { memoryLogger } from '../daemon/log.js';
 import { CACHEDIR_TAG, LocalStore, type LocalStoreOptions } from '../daemon/store/api.js';
 
 const T0 = 1_700_000_000_000;
+// Past the store's touch granularity (10 min): a use this long after the last recorded one is written.
+const LATER = 11 * 60_000;
 
 interface Ctx {
   store: LocalStore;
@@ -279,16 +281,21 @@ test('last use survives a restart through batched mtime updates', async (t) => {
     a.clock.t = T0 + i * 1000;
     ds.push(await a.store.putBlob(randomBytes(SIZE)));
   }
-  a.clock.t = T0 + 10_000;
+  // A use within minutes of the recorded one is not worth a metadata write ...
+  a.clock.t = T0 + 60_000;
   await a.store.getBlob(ds[0]);
-  // The hit is not written to disk yet (touchDelayMs is a minute) ...
+  await a.store.getBlob(ds[1]);
+  a.clock.t = T0 + LATER;
+  await a.store.getBlob(ds[0]);
+  // ... a later one is, but not yet (touchDelayMs is a minute) ...
   t.is((await fsp.stat(blobPath(root, ds[0]))).mtimeMs, T0);
   await a.store.close();
-  // ... but close() flushes it.
-  t.is((await fsp.stat(blobPath(root, ds[0]))).mtimeMs, T0 + 10_000);
+  // ... and close() flushes it.
+  t.is((await fsp.stat(blobPath(root, ds[0]))).mtimeMs, T0 + LATER);
+  t.is((await fsp.stat(blobPath(root, ds[1]))).mtimeMs, T0 + 1000, 'the use a minute after the write was not written');
 
   const b = await mk(t, { maxSize: 5 * FILE }, root);
-  b.clock.t = T0 + 11_000;
+  b.clock.t = T0 + LATER + 1000;
   await b.store.putBlob(randomBytes(SIZE)); // 6 > 5 files: trim to 4
   t.is(b.store.usage().blobs, 4);
   t.true(fs.existsSync(blobPath(root, ds[0])));
@@ -325,10 +332,10 @@ test('rescan keeps this process\'s unflushed uses and writes that land during th
 test('touches are flushed by the timer without close()', async (t) => {
   const { store, root, clock } = await mk(t, { touchDelayMs: 5 });
   const d = await store.putBlob(Buffer.from('timer'));
-  clock.t = T0 + 5000;
+  clock.t = T0 + LATER;
   await store.getBlob(d);
-  for (let i = 0; i < 200 && (await fsp.stat(blobPath(root, d))).mtimeMs !== T0 + 5000; i++) await new Promise((r) => setTimeout(r, 10));
-  t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + 5000);
+  for (let i = 0; i < 200 && (await fsp.stat(blobPath(root, d))).mtimeMs !== T0 + LATER; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + LATER);
 });
 
 test('age eviction: files unused for maxAge go, on put and on open', async (t) => {
@@ -617,7 +624,7 @@ test.serial('close() waits for running operations and leaves no timers or open f
   const s = new LocalStore({ root, now: () => clock.t, touchDelayMs: 3_600_000 });
   await s.open();
   const d = await s.putBlob(Buffer.from('handles'));
-  clock.t = T0 + 1000;
+  clock.t = T0 + LATER;
   await s.getBlob(d); // arms the touch timer
   t.is(timers(), timersBefore + 1);
   const big = randomBytes(1 << 20);
@@ -627,7 +634,7 @@ test.serial('close() waits for running operations and leaves no timers or open f
   t.true(fs.existsSync(blobPath(root, digestHex(big)))); // finished, not abandoned
   t.is(await pending, digestHex(big));
   t.deepEqual(await reading, Buffer.from('handles'));
-  t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + 1000);
+  t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + LATER);
   t.is(timers(), timersBefore);
   t.deepEqual(fds(), fdsBefore);
 });

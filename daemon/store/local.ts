@@ -21,6 +21,9 @@ function errCode(e: unknown): string | undefined {
 // The local tier. Several processes (daemon, CLI) may use one store at once: every file
 // operation tolerates files appearing and vanishing, and the in-memory accounting is
 // only a cache of the disk that `rescan()` rebuilds.
+// How stale a file's recorded last use may get before a hit writes it again.
+const TOUCH_GRANULARITY_MS = 10 * 60_000;
+
 export class LocalStore implements Tier {
   readonly name = 'local';
   readonly root: string;
@@ -257,7 +260,7 @@ export class LocalStore implements Tier {
       throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });
     }
     this.touches.drop(rel);
-    this.remember(rel, { size: file.length, lastUse: t });
+    this.remember(rel, { size: file.length, lastUse: t, recorded: t });
     this.c.writes++;
     this.c.writeBytes += payloadBytes;
     await this.enforceLimits();
@@ -278,8 +281,14 @@ export class LocalStore implements Tier {
 
   private noteUse(rel: string, size: number): void {
     const t = this.opts.now();
-    if (!this.index.touch(rel, t)) this.remember(rel, { size, lastUse: t });
-    this.touches.add(rel, t);
+    const it = this.index.touch(rel, t);
+    if (!it) this.remember(rel, { size, lastUse: t });
+    // The file's mtime ranks it for other processes' eviction scans; a use within minutes
+    // of the last one written there changes nothing that matters.
+    if (!it || t - (it.recorded ?? 0) >= TOUCH_GRANULARITY_MS) {
+      if (it) it.recorded = t;
+      this.touches.add(rel, t);
+    }
   }
 
   // Internal callers skip op(): they already run inside one, and close() waits for them.

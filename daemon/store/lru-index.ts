@@ -4,6 +4,8 @@ export interface Item {
   /** On-disk bytes (header and compression included): what the size limit is about. */
   size: number;
   lastUse: number;
+  /** The last use written to the file's mtime, when known (other processes rank by that). */
+  recorded?: number;
 }
 
 // In-memory accounting of what is on disk. A Map iterates in insertion order, and every
@@ -40,14 +42,14 @@ export class LruIndex {
     if (kindOf(rel) === 'cas') this.blobCount++;
   }
 
-  /** Marks a use; false when the index does not know the file. */
-  touch(rel: string, t: number): boolean {
+  /** Marks a use; returns the item, or undefined when the index does not know the file. */
+  touch(rel: string, t: number): Item | undefined {
     const it = this.items.get(rel);
-    if (!it) return false;
+    if (!it) return undefined;
     this.items.delete(rel);
     it.lastUse = Math.max(it.lastUse, t);
     this.items.set(rel, it);
-    return true;
+    return it;
   }
 
   delete(rel: string): Item | undefined {
