@@ -9,6 +9,7 @@ import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc.js';
 import { RustFrontend } from './frontends/rust/index.js';
 import { RustcIds } from './frontends/rust/identity.js';
+import { Linkers } from './frontends/rust/linker.js';
 import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
 import { handlers } from './handlers/index.js';
 import { DirCache } from './hot/dir-cache.js';
@@ -79,10 +80,11 @@ export class Daemon {
     const watcher = config.watch_inputs ? Watcher.open() : undefined;
     if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
     const hashes = new FileHashes(now, undefined, undefined, watcher);
+    const dirs = new DirCache(now, undefined, watcher);
     const cc = new CcFrontend({
       store: remote ?? store,
       hashes,
-      dirs: new DirCache(now, undefined, watcher),
+      dirs,
       compilers,
       systemDirs: (exe, lang, flags) => {
         const k = [compilers.identity(exe), exe, lang, ...flags].join('\u0000');
@@ -98,7 +100,7 @@ export class Daemon {
       now,
       tmpDir,
     });
-    const rust = new RustFrontend({ store: remote ?? store, hashes, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
+    const rust = new RustFrontend({ store: remote ?? store, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {

@@ -4,7 +4,7 @@ type Stats = Record<string, unknown> & {
   requests: number; hits: number; misses: number; compile_failed: number;
   uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>; shim_fallbacks?: Record<string, number>;
   stored: number; stored_bytes: number; since: string;
-  local?: Record<string, number | string>; daemon?: Record<string, number>; remote?: Record<string, unknown>; latency?: Record<string, unknown>;
+  local?: Record<string, number | string>; daemon?: Record<string, number> & { watch?: Record<string, number> }; remote?: Record<string, unknown>; latency?: Record<string, unknown>;
 };
 
 const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
@@ -54,5 +54,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
   for (const [k, v] of Object.entries(lat)) row(`lookup time (${k}) p50 / p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
   if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}`);
+  const w = s.daemon?.watch;
+  if (w) row('watched input dirs', w.dirs, `   (${w.events} events, ${w.overflows} overflows, ${w.refused} refused: stat'ed instead)`);
   return lines.join('\n') + '\n';
 }

@@ -26,9 +26,11 @@ test.serial('ripgrep 13 builds through vrift, and rebuilds after cargo clean fro
   const bin = path.join(rg, 'target', 'debug', 'rg');
   const cold = await counted(v, () => c.build(rg));
   t.is(cold.value.code, 0, cold.value.err);
-  t.true(cold.misses >= 50, `library crates compiled and stored (${cold.misses})`);
+  t.true(cold.misses >= 60, `crates compiled and stored (${cold.misses})`);
   t.deepEqual(cold.notStored, {});
-  t.is(cold.uncacheable.crate_type_proc_macro, 1, 'serde_derive');
+  // Build scripts, serde_derive and rg itself are cached too (sccache leaves them out).
+  t.false('crate_type_proc_macro' in cold.uncacheable);
+  t.false('crate_type_bin' in cold.uncacheable);
   const coldBin = fs.readFileSync(bin);
 
   await c.clean(rg);

@@ -100,3 +100,42 @@ test('rustup\'s proxy and a RUSTC wrapper are identified by what they run', asyn
   t.is((await v.stats()).hits, 2);
   t.deepEqual(fs.readFileSync(path.join(out, 'libw.rlib')), one);
 });
+
+test('a binary is cached with what its link read: a changed native library, or one appearing earlier on the search path, misses', async (t) => {
+  const v = instance(t);
+  const lib = async (dir: string, n: number) => {
+    const src = v.write(`${dir}/num.c`, `int num(void) { return ${n}; }\n`);
+    const obj = path.join(v.dir, dir, 'num.o');
+    const a = path.join(v.dir, dir, 'libnum.a');
+    t.is((await run('gcc', ['-c', src, '-o', obj])).code, 0);
+    fs.rmSync(a, { force: true });
+    t.is((await run('ar', ['rcs', a, obj])).code, 0);
+    age(a);
+  };
+  await lib('native-b', 1);
+  fs.mkdirSync(path.join(v.dir, 'native-a'));
+  age(v.write('src/main.rs', '#[link(name = "num", kind = "static")]\nextern "C" { fn num() -> i32; }\nfn main() { println!("{}", unsafe { num() }); }\n'));
+  const out = path.join(v.dir, 'out');
+  fs.mkdirSync(out);
+  const args = ['--crate-name', 'app', '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link',
+    '-C', 'extra-filename=-x', '--out-dir', out, '-L', 'native=native-a', '-L', 'native=native-b'];
+  const exe = path.join(out, 'app-x');
+  const build = async (want: string) => {
+    fs.rmSync(exe, { force: true });
+    const r = await v.cc(args, { compiler: RUSTC });
+    t.is(r.code, 0, r.err);
+    t.is((await run(exe, [])).out, `${want}\n`);
+  };
+  await build('1');
+  await build('1');
+  t.is((await v.stats()).hits, 1, 'the same link inputs: a hit, and the binary runs');
+  await lib('native-b', 2);
+  await build('2');
+  await lib('native-a', 3); // earlier on the search path: the linker takes this one now
+  await build('3');
+  await build('3');
+  const s = await v.stats();
+  t.is(s.misses, 3);
+  t.is(s.hits, 2);
+  t.deepEqual(s.not_stored, {});
+});

@@ -21,6 +21,9 @@ export interface RustCompile {
   emitGiven: boolean;           // an --emit was on the command line
   target: string | null;
   items: KeyItem[];
+  linked: boolean;              // bin or proc-macro: rustc runs the linker
+  linker: string | null;        // -C linker
+  libDirs: string[];            // -L values, as given, in order (the link's first search dirs)
 }
 export type Parsed = RustCompile | { kind: 'pass'; reason: string };
 
@@ -34,6 +37,8 @@ const LONG_VALUE = new Set([
 const SHORT_VALUE = new Set(['-L', '-l', '-C', '-Z', '-A', '-W', '-D', '-F', '-o']);
 const PROBES = new Set(['-V', '-vV', '--version', '-h', '--help', '--explain', '--print']);
 const CACHEABLE_TYPES = new Set(['lib', 'rlib']);
+// Crates rustc links itself: cached with the linker's inputs in the key (linker.ts).
+const LINKED_TYPES = new Set(['bin', 'proc-macro']);
 const EMIT_KINDS = new Set(['asm', 'llvm-bc', 'llvm-ir', 'obj', 'metadata', 'link', 'dep-info', 'mir']);
 
 function pass(reason: string): Parsed {
@@ -86,6 +91,9 @@ export function parseRustcArgs(args: string[]): Parsed {
   const crateTypes: string[] = [];
   const emits: string[] = [];
   const items: KeyItem[] = [];
+  const libDirs: string[] = [];
+  let linker: string | null = null;
+  let linkerChanged = false;   // link args or a linker flavor: the link is not one we can list
 
   for (const [o, v] of opts) {
     if (PROBES.has(o)) return pass('probe');
@@ -131,6 +139,7 @@ export function parseRustcArgs(args: string[]): Parsed {
         const eq = v!.indexOf('=');
         const kind = eq !== -1 && /^(dependency|crate|native|framework|all)$/.test(v!.slice(0, eq)) ? v!.slice(0, eq + 1) : '';
         items.push({ k: 'path', opt: `-L${kind}`, path: v!.slice(kind.length) });
+        libDirs.push(v!.slice(kind.length));
         break;
       }
       case '--sysroot':
@@ -151,6 +160,8 @@ export function parseRustcArgs(args: string[]): Parsed {
         if (name === 'save-temps' && val !== 'no' && val !== 'n' && val !== 'off' && val !== 'false') return pass('save_temps');
         if (name === 'profile-generate') return pass('profile_generate');
         if (name === 'extra-filename') extraFilename = val ?? '';
+        if (name === 'linker') linker = val;
+        if (/^(link-args?|pre-link-args?|linker-flavor|link-self-contained)$/.test(name)) linkerChanged = true;
         if (name === 'profile-use' && val) items.push({ k: 'file', opt: '-Cprofile-use=', path: val });
         else items.push({ k: 'plain', s: `-C${name}${val === null ? '' : '=' + val}` });
         break;
@@ -164,8 +175,10 @@ export function parseRustcArgs(args: string[]): Parsed {
   if (positional.length > 1) return pass('multiple_inputs');
   if (positional[0] === '-') return pass('stdin_input');
   if (crateTypes.length === 0) return pass('crate_type_implicit');
-  const other = crateTypes.find((c) => !CACHEABLE_TYPES.has(c));
+  const other = crateTypes.find((c) => !CACHEABLE_TYPES.has(c) && !LINKED_TYPES.has(c));
   if (other) return pass(`crate_type_${other.replace(/-/g, '_')}`);
+  const linked = crateTypes.some((c) => LINKED_TYPES.has(c));
+  if (linked && linkerChanged) return pass('link_args');
   if (!crateName) return pass('no_crate_name');
   if (outDir === undefined) return pass('no_out_dir');
   return {
@@ -179,19 +192,32 @@ export function parseRustcArgs(args: string[]): Parsed {
     emitGiven,
     target,
     items,
+    linked,
+    linker,
+    libDirs,
   };
 }
 
 // The arguments for the miss: as given, plus a dep-info emission to a path of ours when
 // the build asked for none (without it we can't know what rustc read).
-export function argsForMiss(parsed: RustCompile, args: string[], ownDepInfo: string): { argv: string[]; depInfoOwn: boolean } {
-  if (parsed.emits.includes('dep-info')) return { argv: args, depInfoOwn: false };
+// A linked crate also gets ld's own list of what it read (linkDeps; rustc does not treat
+// link arguments as part of the crate, so the output is the same).
+export function argsForMiss(parsed: RustCompile, args: string[], ownDepInfo: string, linkDeps?: string): { argv: string[]; depInfoOwn: boolean } {
+  const link = parsed.linked && linkDeps ? [`-Clink-arg=-Wl,--dependency-file=${linkDeps}`] : [];
+  if (parsed.emits.includes('dep-info')) return { argv: [...args, ...link], depInfoOwn: false };
   const extra = parsed.emitGiven ? `--emit=dep-info=${ownDepInfo}` : `--emit=link,dep-info=${ownDepInfo}`;
-  return { argv: [...args, extra], depInfoOwn: true };
+  return { argv: [...args, extra, ...link], depInfoOwn: true };
 }
 
 // The stem of every file rustc writes for this crate into --out-dir.
 export function outputStems(parsed: RustCompile): string[] {
   const base = parsed.crateName + parsed.extraFilename;
   return [`lib${base}.`, `${base}.`];
+}
+
+/** Whether `name` in --out-dir is one of this crate's outputs (a bin's has no extension). */
+export function isOutput(parsed: RustCompile, name: string): boolean {
+  const base = parsed.crateName + parsed.extraFilename;
+  if (parsed.linked && name === base) return true;
+  return outputStems(parsed).some((s) => name.startsWith(s)) && !/\.rcgu\.o$|\.rcgu\.(bc|ll|s)$/.test(name);
 }

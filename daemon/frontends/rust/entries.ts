@@ -12,6 +12,7 @@ export interface RustManifestEntry {
   anchor: [string, string] | null;    // outputs embed this checkout's location (relativize.ts)
   tdir: string | null;                // outputs embed the target directory itself: valid only there
   ws?: string | null;                 // outputs embed the workspace directory: valid only there
+  absent?: [string, string[]][];      // linked crates: [dir key form, libraries that must not appear there]
   result: string;
   time: number;
 }
@@ -22,6 +23,7 @@ export interface RustOutput {
   digest: string;
   size: number;
   text: boolean;                      // stored with the target-directory marker
+  exec?: boolean;                     // written executable (a bin, a build script)
 }
 export interface RustResult { v: 1; kind: 'rust'; outputs: RustOutput[]; out: Buffer; err: Buffer }
 

@@ -3,14 +3,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { KeyHasher } from '../../hash.js';
+import type { DirCache } from '../../hot/dir-cache.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
 import { writeFileAtomic } from '../materialize.js';
 import { anchorValid, embedsAnchor } from '../relativize.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from '../types.js';
-import { argsForMiss, outputStems, parseRustcArgs, type RustCompile } from './args.js';
+import { parseDepfile } from '../gcc/depfile.js';
+import { argsForMiss, isOutput, parseRustcArgs, type RustCompile } from './args.js';
 import { escapeEnvValue, parseDepInfo } from './depinfo.js';
+import { LINK_ENV, shadowCandidates, type Linkers } from './linker.js';
 import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type RustManifest, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
 import type { RustcIds } from './identity.js';
 import { RustPaths, targetDirOf } from './paths.js';
@@ -18,12 +21,18 @@ import { RustPaths, targetDirOf } from './paths.js';
 // The Rust front-end: vrift as cargo's RUSTC_WRAPPER. Library crates (lib/rlib) are cached
 // with a direct key (rustc identity, normalized arguments, the content of every --extern
 // crate, CARGO_* environment, crate root content) naming a manifest of the sources rustc
-// read (from its dep-info) with their hashes and the env!() variables it looked at. Every
-// other call passes through with a counted reason, as sccache does.
+// read (from its dep-info) with their hashes and the env!() variables it looked at.
+// Crates rustc links (bins, build scripts, proc-macros), which sccache leaves uncached,
+// are cached too when the linker is GNU ld: the linker's identity and search path join the
+// key, and ld's own list of what it read (every system library and object) joins the
+// manifest with the earlier search-path locations where a same-named library would have
+// won (linker.ts). Every other call passes through with a counted reason.
 
 export interface RustDeps {
   store: StoreLike;
   hashes: FileHashes;
+  dirs: DirCache;
+  linkers: Linkers;
   ids: RustcIds;
   baseDir: () => string;
   log: ChannelLogger;
@@ -41,6 +50,8 @@ export interface RustPending {
   start: number;
   depInfo: string;
   ownDepInfo: boolean;
+  linkDeps?: string;           // ld's --dependency-file, for linked crates
+  libSearch?: string[];        // the link's library search path, in order
 }
 
 type Outcome = FrontendOutcome<RustPending>;
@@ -109,6 +120,16 @@ export class RustFrontend implements Frontend<RustPending> {
       if (k.startsWith('CARGO_') && !IGNORED_CARGO_ENV.test(k)) h.str(k).str(paths.envValue(env[k])), parts.push(`${k}=${paths.envValue(env[k])}`);
     }
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
+    let libSearch: string[] | undefined;
+    if (parsed.linked) {
+      const li = await this.d.linkers.info(parsed.linker ?? 'cc', env, cwd);
+      if (typeof li === 'string') return { kind: 'pass', reason: li };
+      h.str('linker').str(li.id);
+      parts.push(`linker=${li.id.slice(0, 12)}`);
+      // Search lists (cargo puts its target dir in LD_LIBRARY_PATH): each entry normalized.
+      for (const k of LINK_ENV) h.str(k).str(env[k] === undefined ? '\u0000' : env[k].split(':').map((d) => paths.envValue(d)).join(':'));
+      libSearch = [...parsed.libDirs.map((d) => path.resolve(cwd, d)), ...li.searchDirs];
+    }
     const directKey = h.digest();
 
     await this.writing.get(directKey)?.catch(() => {});
@@ -119,7 +140,8 @@ export class RustFrontend implements Frontend<RustPending> {
     this.d.log.info('rust miss', { crate: parsed.crateName, key: directKey.slice(0, 16), parts, stale: why });
     const id = crypto.randomBytes(8).toString('hex');
     const own = path.join(this.d.tmpDir, `${id}.rs.d`);
-    const m = argsForMiss(parsed, args, own);
+    const linkDeps = parsed.linked ? path.join(this.d.tmpDir, `${id}.ld.d`) : undefined;
+    const m = argsForMiss(parsed, args, own, linkDeps);
     return {
       kind: 'miss',
       argv: [exe, ...m.argv],
@@ -128,6 +150,8 @@ export class RustFrontend implements Frontend<RustPending> {
         start: this.d.now(),
         depInfo: m.depInfoOwn ? own : path.join(outDir, `${parsed.crateName}${parsed.extraFilename}.d`),
         ownDepInfo: m.depInfoOwn,
+        linkDeps,
+        libSearch,
       },
     };
   }
@@ -143,6 +167,13 @@ export class RustFrontend implements Frontend<RustPending> {
     }
     for (const [form, hash] of e.files) {
       if (this.d.hashes.get(paths.toAbs(form))?.hash !== hash) return `file ${form} changed`;
+    }
+    if (e.absent?.length) {
+      this.d.dirs.beginRound();
+      for (const [dir, names] of e.absent) {
+        const abs = paths.toAbs(dir);
+        for (const n of names) if (this.d.dirs.has(abs, n)) return `library ${n} appeared in ${dir}`;
+      }
     }
     return undefined;
   }
@@ -176,7 +207,7 @@ export class RustFrontend implements Frontend<RustPending> {
       let bytes = 0;
       try {
         for (const [o, data] of blobs) {
-          writeFileAtomic(path.join(outDir, o.name), data);
+          writeFileAtomic(path.join(outDir, o.name), data, o.exec ? 0o755 : 0o644);
           bytes += data.length;
         }
       } catch (err) {
@@ -194,6 +225,7 @@ export class RustFrontend implements Frontend<RustPending> {
       return await this.finishInner(p, done);
     } finally {
       if (p.ownDepInfo) fs.rm(p.depInfo, { force: true }, () => {});
+      if (p.linkDeps) fs.rm(p.linkDeps, { force: true }, () => {});
     }
   }
 
@@ -204,15 +236,17 @@ export class RustFrontend implements Frontend<RustPending> {
     const startMs = p.start - CLOCK_SLACK_MS;
 
     let depText: string;
-    const outputs: { name: string; data: Buffer }[] = [];
+    const outputs: { name: string; data: Buffer; exec: boolean }[] = [];
+    let linkText: string | undefined;
     try {
       depText = fs.readFileSync(p.depInfo, 'utf8');
-      const stems = outputStems(parsed);
+      if (p.linkDeps) linkText = fs.readFileSync(p.linkDeps, 'utf8');
       for (const ent of fs.readdirSync(p.outDir, { withFileTypes: true })) {
-        if (!ent.isFile() || !stems.some((s) => ent.name.startsWith(s))) continue;
+        if (!ent.isFile() || !isOutput(parsed, ent.name)) continue;
         const file = path.join(p.outDir, ent.name);
-        if (fs.statSync(file).mtimeMs < startMs) continue; // an older output of another emit set
-        outputs.push({ name: ent.name, data: fs.readFileSync(file) });
+        const st = fs.statSync(file);
+        if (st.mtimeMs < startMs) continue; // an older output of another emit set
+        outputs.push({ name: ent.name, data: fs.readFileSync(file), exec: (st.mode & 0o111) !== 0 });
       }
     } catch {
       return { stored: false, reason: 'output_missing' };
@@ -228,17 +262,43 @@ export class RustFrontend implements Frontend<RustPending> {
       if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
       files.push([paths.key(dep), fh.hash]);
     }
+    let absent: [string, string[]][] | undefined;
+    if (linkText !== undefined) {
+      // Everything the link read that is still there: the temporaries rustc linked (its own
+      // object files, symbols.o) are gone by now.
+      const seen = new Set(files.map(([f]) => f));
+      const found: string[] = [];
+      for (const dep of parseDepfile(linkText).deps) {
+        const abs = path.resolve(p.cwd, dep);
+        if (!fs.existsSync(abs)) continue;
+        const fh = this.d.hashes.get(abs);
+        if (!fh) continue; // a directory
+        if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
+        found.push(abs);
+        const form = paths.key(abs);
+        if (seen.has(form)) continue;
+        seen.add(form);
+        files.push([form, fh.hash]);
+      }
+      if (found.length === 0) return { stored: false, reason: 'no_link_dependencies' };
+      this.d.dirs.beginRound();
+      absent = [];
+      for (const [dir, names] of shadowCandidates(found, p.libSearch ?? [])) {
+        const gone = [...names].filter((n) => !this.d.dirs.has(dir, n));
+        if (gone.length) absent.push([paths.key(dir), gone]);
+      }
+    }
     const envs: [string, string | null][] = info.envs.map(([n, v]) => [n, v === null ? null : paths.envValue(v)]);
 
     const out = paths.toStored(done.out);
     const err = paths.toStored(done.err);
     if (!out || !err) return { stored: false, reason: 'output_has_marker' };
-    const stored: { name: string; data: Buffer; text: boolean }[] = [];
+    const stored: { name: string; data: Buffer; text: boolean; exec: boolean }[] = [];
     for (const o of outputs) {
       const text = o.name.endsWith('.d');
       const data = text ? paths.toStored(o.data) : o.data;
       if (!data) return { stored: false, reason: 'output_has_marker' };
-      stored.push({ name: o.name, data, text });
+      stored.push({ name: o.name, data, text, exec: o.exec });
     }
 
     // Outputs that embed the checkout (debug info's comp_dir, metadata's working dir,
@@ -254,13 +314,14 @@ export class RustFrontend implements Frontend<RustPending> {
     for (const [f, hsh] of files) rk.str(f).str(hsh);
     for (const [n, v] of envs) rk.str(n).str(v ?? '\u0000');
     rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(entryTdir ?? '').str(entryWs ?? '');
+    for (const [d, ns] of absent ?? []) rk.str(d).str(ns.join('/'));
     const resultKey = rk.digest();
 
-    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, ws: entryWs, result: resultKey, time: p.start };
+    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, ws: entryWs, ...(absent ? { absent } : {}), result: resultKey, time: p.start };
     const bytes = stored.reduce((n, s) => n + s.data.length, 0);
     const write = (async () => {
       const outs: RustOutput[] = [];
-      for (const s of stored) outs.push({ name: s.name, digest: await this.d.store.putBlob(s.data), size: s.data.length, text: s.text });
+      for (const s of stored) outs.push({ name: s.name, digest: await this.d.store.putBlob(s.data), size: s.data.length, text: s.text, ...(s.exec ? { exec: true } : {}) });
       const result: RustResult = { v: 1, kind: 'rust', outputs: outs, out, err };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
       await this.addToManifest(p.directKey, entry);
