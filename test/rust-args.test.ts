@@ -38,14 +38,18 @@ test('glued and joined spellings parse the same', (t) => {
   t.deepEqual(a, b);
 });
 
-test('what is not cacheable passes with sccache\'s reasons', (t) => {
+test('what is not cacheable passes with sccache\'s reasons (linked crates are cached, unless the link is changed)', (t) => {
   const reason = (extra: string[], base = ['--crate-name', 'x', 'src/lib.rs', '--crate-type', 'lib', '--out-dir', '/o']) => {
     const p = parseRustcArgs([...base, ...extra]);
     return p.kind === 'pass' ? p.reason : 'compile';
   };
   t.is(reason([]), 'compile');
-  t.is(reason(['--crate-type', 'bin']), 'crate_type_bin');
-  t.is(reason(['--crate-type', 'proc-macro']), 'crate_type_proc_macro');
+  t.is(reason(['--crate-type', 'bin']), 'compile');
+  t.is(reason(['--crate-type', 'proc-macro']), 'compile');
+  t.is(reason(['--crate-type', 'bin', '-C', 'link-arg=-fuse-ld=lld']), 'link_args');
+  t.is(reason(['--crate-type', 'bin', '-Clink-args=-Wl,-O1']), 'link_args');
+  t.is(reason(['--crate-type', 'proc-macro', '-C', 'linker-flavor=ld.lld']), 'link_args');
+  t.is(reason(['-C', 'link-arg=-Wl,-O1']), 'compile', 'a library is not linked: link args do not matter');
   t.is(reason(['--crate-type', 'dylib']), 'crate_type_dylib');
   t.is(reason(['--crate-type', 'cdylib']), 'crate_type_cdylib');
   t.is(reason(['--crate-type', 'staticlib']), 'crate_type_staticlib');
@@ -72,6 +76,11 @@ test('a dep-info emission is added when the build asked for none', (t) => {
   t.deepEqual(argsForMiss(none, base, '/t/a.d').argv.at(-1), '--emit=link,dep-info=/t/a.d');
   const meta = parseRustcArgs([...base, '--emit=metadata']) as RustCompile;
   t.deepEqual(argsForMiss(meta, [...base, '--emit=metadata'], '/t/a.d').argv.at(-1), '--emit=dep-info=/t/a.d');
+  // A linked crate also asks ld for the list of what it read; a library never does.
+  const binArgs = ['--crate-name', 'x', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link', '--out-dir', '/o'];
+  const bin = parseRustcArgs(binArgs) as RustCompile;
+  t.deepEqual(argsForMiss(bin, binArgs, '/t/a.d', '/t/a.ld.d').argv, [...binArgs, '-Clink-arg=-Wl,--dependency-file=/t/a.ld.d']);
+  t.is(argsForMiss(none, base, '/t/a.d', '/t/a.ld.d').argv.filter((a) => a.includes('dependency-file')).length, 0);
 });
 
 test('dep-info: inputs once each, escaped spaces, env-deps set and unset', (t) => {
