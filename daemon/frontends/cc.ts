@@ -8,7 +8,7 @@ import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
 import type { ChannelLogger } from '../log.js';
-import { decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
+import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile } from './gcc/args.js';
 import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
@@ -239,7 +239,9 @@ export class CcFrontend implements Frontend<CcPending> {
   private resolvedPaths(e: ManifestEntry, cwd: string): { files: string[]; absent: string[] } {
     let r = this.absOf.get(e);
     if (!r || r.cwd !== cwd) {
-      r = { cwd, files: e.files.map(([f]) => Relativizer.toAbs(f, cwd)), absent: e.absent.map(([d]) => Relativizer.toAbs(d, cwd)) };
+      const files: string[] = [];
+      for (let i = 0; i < e.files.length; i += 2) files.push(Relativizer.toAbs(e.files[i], cwd));
+      r = { cwd, files, absent: e.absent.map((a) => Relativizer.toAbs(absentParts(a)[0], cwd)) };
       this.absOf.set(e, r);
     }
     return r;
@@ -250,11 +252,11 @@ export class CcFrontend implements Frontend<CcPending> {
     this.d.dirs.beginRound();
     if (e.date && e.date !== localDate(this.d.now())) return false;
     const abs = this.resolvedPaths(e, cwd);
-    for (let i = 0; i < e.files.length; i++) {
-      if (this.d.hashes.get(abs.files[i])?.hash !== e.files[i][1]) return false;
+    for (let i = 0; i < abs.files.length; i++) {
+      if (this.d.hashes.get(abs.files[i])?.hash !== e.files[2 * i + 1]) return false;
     }
     for (let i = 0; i < e.absent.length; i++) {
-      for (const n of e.absent[i][1]) if (this.d.dirs.has(abs.absent[i], n)) return false;
+      for (const n of absentParts(e.absent[i])[1]) if (this.d.dirs.has(abs.absent[i], n)) return false;
     }
     for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeMs) !== mtime) return false;
     return true;
@@ -285,7 +287,7 @@ export class CcFrontend implements Frontend<CcPending> {
       const k = [resultKey, cwd, d.mode, d.phony, d.defaultTarget, parsed.compiler, ...d.targets.map((t) => (t.quoted ? 'Q' : 'T') + t.value)].join('\u0000');
       let text = this.depfiles.get(k);
       if (!text) {
-        const deps = result.deps.filter(([, sys]) => d.mode === 'MD' || !sys).map(([form]) => Relativizer.toPath(form, cwd));
+        const deps = result.deps.filter((_, i) => d.mode === 'MD' || result.sys[i] !== '1').map((form) => Relativizer.toPath(form, cwd));
         text = depfileText(parsed, deps);
         this.depfiles.set(k, text);
       }
@@ -403,10 +405,10 @@ export class CcFrontend implements Frontend<CcPending> {
     for (const [f, m] of stamps) rk.str(f).str(m);
     const resultKey = rk.digest();
 
-    const entry: ManifestEntry = { files, absent: [...absent].map(([d, ns]) => [d, [...ns]]), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+    const entry: ManifestEntry = { files: files.flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
     const storeResult = async (key: string) => {
       const digest = await this.d.store.putBlob(obj);
-      const result: Result = { v: 1, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms };
+      const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms.map(([f]) => f), sys: depForms.map(([, sys]) => sys).join('') };
       const buf = encodeEntry(result);
       await this.d.store.putEntry(key, buf);
       this.remember('r' + key, internResult(result));
@@ -470,9 +472,9 @@ export class CcFrontend implements Frontend<CcPending> {
   private addToManifest(key: string, entry: ManifestEntry, pp = false): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const m: Manifest = (await this.readManifest(key)) ?? { v: 2, entries: [] };
+      const m: Manifest = (await this.readManifest(key)) ?? { v: 3, entries: [] };
       const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      const next: Manifest = { v: 2, entries, ...(pp || m.pp ? { pp: true } : {}) };
+      const next: Manifest = { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
       const buf = encodeEntry(next);
       await this.d.store.putEntry(key, buf);
       this.remember('m' + key, internManifest(next));

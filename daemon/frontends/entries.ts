@@ -5,9 +5,12 @@ import { Packr } from 'msgpackr';
 //    each pointing at a result;
 //  result (key = result key): the object's blob digest, replayed output and the
 //    dependency list to regenerate depfiles.
+// Flat lists, not lists of pairs: a decoded entry is kept in memory, and at 10 000 entries a
+// two-element array per file was most of the daemon's heap (720 000 arrays, 60 MB).
 export interface ManifestEntry {
-  files: [string, string][];         // [key form, content hash], source first
-  absent: [string, string[]][];      // [directory key form, names that must not exist there] (no header shadowing)
+  files: string[];                   // key form, content hash, key form, content hash, …; source first
+  absent: string[];                  // per directory: the names that must not exist there (no header
+                                     // shadowing), '/'-separated, then '//' and the directory's key form
   anchor: [string, string] | null;   // outputs embed this checkout's location: valid only where cwd+rel === abs
   date: string | null;               // __DATE__ seen: valid on this local date only
   stamps: [string, string][];        // __TIMESTAMP__ seen: [key form, mtime ns]
@@ -15,15 +18,16 @@ export interface ManifestEntry {
   time: number;
 }
 // pp: direct mode can't be trusted for this key; results are keyed by the preprocessed output.
-export interface Manifest { v: 2; entries: ManifestEntry[]; pp?: boolean }
+export interface Manifest { v: 3; entries: ManifestEntry[]; pp?: boolean }
 
 export interface ResultOutput { role: 'obj'; digest: string; size: number }
 export interface Result {
-  v: 1;
+  v: 2;
   outputs: ResultOutput[];
   out: Buffer;
   err: Buffer;
-  deps: [string, 0 | 1][];           // [key form as the compiler printed it, is-system-header]
+  deps: string[];                    // key forms as the compiler printed them
+  sys: string;                       // per dep: '1' = a system header (left out of -MMD depfiles)
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -52,23 +56,23 @@ function internPairs<T>(list: [string, T][]): void {
   for (const p of list) p[0] = intern(p[0]);
 }
 
+function internAll(list: string[]): void {
+  for (let i = 0; i < list.length; i++) list[i] = intern(list[i]);
+}
+
 export function internManifest(m: Manifest): Manifest {
   for (const e of m.entries) {
-    for (const f of e.files) {
-      f[0] = intern(f[0]);
-      f[1] = intern(f[1]);
-    }
-    for (const a of e.absent) {
-      a[0] = intern(a[0]);
-      a[1] = a[1].map(intern);
-    }
+    internAll(e.files);
+    internAll(e.absent);
     internPairs(e.stamps);
   }
   return m;
 }
 
 export function internResult(r: Result): Result {
-  internPairs(r.deps);
+  internAll(r.deps);
+  r.out = ownBuffer(r.out);
+  r.err = ownBuffer(r.err);
   return r;
 }
 
@@ -78,12 +82,43 @@ export function decodedCost(v: Manifest | Result): number {
   if ('entries' in v) {
     let n = 64;
     for (const e of v.entries) {
-      n += 200 + e.files.length * 48 + e.stamps.length * 48;
-      for (const [, names] of e.absent) n += 48 + names.length * 8;
+      n += 200 + e.files.length * 8 + e.stamps.length * 80;
+      n += e.absent.length * 8;
     }
     return n;
   }
-  return 200 + v.deps.length * 40 + v.out.length + v.err.length;
+  return 300 + v.deps.length * 9 + v.out.length + v.err.length;
+}
+
+// Names are single path components: never empty, never holding '/', so the first '//' ends them.
+export function absentItem(dir: string, names: Iterable<string>): string {
+  return `${[...names].join('/')}//${dir}`;
+}
+
+// The same directory-and-names strings recur in every manifest of a project (they are
+// interned): split each once.
+const ABSENT_MEMO_MAX = 50_000;
+let absentMemo = new Map<string, [string, string[]]>();
+export function absentParts(item: string): [string, string[]] {
+  let p = absentMemo.get(item);
+  if (!p) {
+    const i = item.indexOf('//');
+    p = [item.slice(i + 2), item.slice(0, i).split('/')]; // well-formed: decodeManifest checked
+    if (absentMemo.size >= ABSENT_MEMO_MAX) absentMemo = new Map();
+    absentMemo.set(item, p);
+  }
+  return p;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// A copy with an ArrayBuffer of its own: a small Buffer from Node's pool keeps its whole
+// 8 KB slab alive, and decoded entries live long (10 000 of them pinned 80 MB that way).
+export function ownBuffer(b: Uint8Array | undefined): Buffer {
+  if (!b || b.length === 0) return EMPTY;
+  const out = Buffer.allocUnsafeSlow(b.length);
+  out.set(b);
+  return out;
 }
 
 // Anything that does not look right reads as absent: a bad entry is a miss, never a crash.
@@ -91,7 +126,9 @@ export function decodeManifest(buf: Buffer | undefined): Manifest | undefined {
   if (!buf) return undefined;
   try {
     const m = packr.unpack(buf) as Manifest;
-    if (!m || m.v !== 2 || !Array.isArray(m.entries)) return undefined;
+    if (!m || m.v !== 3 || !Array.isArray(m.entries)) return undefined;
+    const strings = (l: unknown) => Array.isArray(l) && l.every((f) => typeof f === 'string');
+    if (!m.entries.every((e) => strings(e.files) && e.files.length % 2 === 0 && strings(e.absent) && e.absent.every((a: string) => a.indexOf('//') > 0))) return undefined;
     return internManifest(m);
   } catch {
     return undefined;
@@ -102,9 +139,8 @@ export function decodeResult(buf: Buffer | undefined): Result | undefined {
   if (!buf) return undefined;
   try {
     const r = packr.unpack(buf) as Result;
-    if (!r || r.v !== 1 || !Array.isArray(r.outputs) || !Array.isArray(r.deps)) return undefined;
-    r.out = Buffer.from(r.out ?? []);
-    r.err = Buffer.from(r.err ?? []);
+    if (!r || r.v !== 2 || !Array.isArray(r.outputs) || !Array.isArray(r.deps) || !r.deps.every((d) => typeof d === 'string')) return undefined;
+    if (typeof r.sys !== 'string' || r.sys.length !== r.deps.length) return undefined;
     return internResult(r);
   } catch {
     return undefined;
