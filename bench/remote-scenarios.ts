@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { writeBigSource } from './big-source.js';
 import { run } from './exec.js';
 import { loadavg } from './exec.js';
 import { rssKiB, serveThroughput, startServeProc, type ServeProc, type ThroughputResult } from './serve-throughput.js';
@@ -31,8 +32,8 @@ export interface RemoteBuild {
 export interface RemoteResults {
   builds: RemoteBuild[];
   throughput?: ThroughputResult;
-  /** VmRSS (KiB) of a daemon and of the server around one 64 MB object fetched through the remote tier. */
-  bigBlob?: { bytes: number; daemonBefore?: number; daemonAfter?: number; serverBefore?: number; serverAfter?: number; fetched: boolean; error?: string };
+  /** VmRSS (KiB) of a daemon and of the server before one 64 MB object goes through them (uploaded by A, fetched by B), and their peak (VmHWM) after. */
+  bigBlob?: { bytes: number; uploaderBefore?: number; uploaderPeak?: number; daemonBefore?: number; daemonAfter?: number; serverBefore?: number; serverAfter?: number; fetched: boolean; error?: string };
   errors: string[];
 }
 
@@ -155,29 +156,36 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   }
 }
 
-// One compile whose object carries 64 MB of incompressible data (.incbin): machine A stores
-// and uploads it; machine B, with an empty store, gets it from the server. VmRSS of B's
-// daemon and of the server before and after shows whether big blobs are held whole.
+// One compile whose object carries 64 MB of near-incompressible data: machine A stores and
+// uploads it (streamed); machine B, with an empty store, streams it from the server into its
+// store and into place. VmRSS of B's daemon and of the server before and after shows
+// whether big blobs are held whole.
 async function bigBlob(c: RemoteContext, serve: ServeProc): Promise<RemoteResults['bigBlob']> {
   const bytes = 64 * 2 ** 20;
   const dir = path.join(c.workDir, 'bigblob');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const blob = path.join(dir, 'blob.bin');
-  const fd = fs.openSync(blob, 'w');
-  const chunk = Buffer.alloc(2 ** 20);
-  for (let i = 0; i < bytes / chunk.length; i++) fs.writeSync(fd, (await import('node:crypto')).randomFillSync(chunk));
-  fs.closeSync(fd);
-  fs.writeFileSync(path.join(dir, 'big.c'), `__asm__(".section .rodata\\n.global big_blob\\nbig_blob:\\n.incbin \\"${blob}\\"\\n.previous");\n`);
+  writeBigSource(path.join(dir, 'big.c'), bytes);
   const past = new Date(Date.now() - 60_000);
-  for (const f of ['big.c', 'blob.bin']) fs.utimesSync(path.join(dir, f), past, past);
+  fs.utimesSync(path.join(dir, 'big.c'), past, past);
   const a = await vriftWith('bigblob-a', { VRIFT_REMOTE: serve.url }, c);
   const b = await vriftWith('bigblob-b', { VRIFT_REMOTE: serve.url }, c);
   const shim = a.launcher[0];
   const compile = (t: Tool) => run([shim, 'gcc', '-c', 'big.c', '-o', 'big.o'], { cwd: dir, env: t.env, logFile: c.logFile });
+  // Peak resident memory (VmHWM) over the transfer against the resident size before it.
+  const peak = (pid: number | undefined) => rssKiB(pid, 'VmHWM');
   try {
     await a.reset();
+    const pidA = (await a.daemon?.())?.pid;
+    const uploaderBefore = rssKiB(pidA);
+    await a.beginBuild();
     await compile(a);
+    for (let i = 0; i < 300; i++) { // the upload runs in the background: wait for it
+      const raw = (await a.stats())?.raw as Record<string, number> | undefined;
+      if (!raw || !raw['remote.queued']) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const uploaderPeak = peak(pidA);
     await a.close();
     await b.reset();
     fs.rmSync(path.join(dir, 'big.o'), { force: true });
@@ -187,11 +195,11 @@ async function bigBlob(c: RemoteContext, serve: ServeProc): Promise<RemoteResult
     await b.beginBuild();
     await compile(b);
     const s = await b.stats();
-    const daemonAfter = rssKiB(pid);
-    const serverAfter = rssKiB(serve.proc.pid);
-    const fetched = (s?.hits ?? 0) === 1 && (remoteCounters(s)?.bytes_down ?? 0) >= bytes;
-    c.log(`big blob: fetched ${fetched}, daemon VmRSS ${daemonBefore} → ${daemonAfter} KiB, server ${serverBefore} → ${serverAfter} KiB`);
-    return { bytes, daemonBefore, daemonAfter, serverBefore, serverAfter, fetched };
+    const daemonAfter = peak(pid);
+    const serverAfter = peak(serve.proc.pid);
+    const fetched = (s?.hits ?? 0) === 1 && (remoteCounters(s)?.bytes_down ?? 0) >= bytes / 2;
+    c.log(`big blob: fetched ${fetched}; peak VmRSS: uploading daemon ${uploaderBefore} → ${uploaderPeak} KiB, fetching daemon ${daemonBefore} → ${daemonAfter} KiB, server ${serverBefore} → ${serverAfter} KiB`);
+    return { bytes, uploaderBefore, uploaderPeak, daemonBefore, daemonAfter, serverBefore, serverAfter, fetched };
   } catch (e) {
     return { bytes, fetched: false, error: (e as Error).message.split('\n')[0] };
   } finally {

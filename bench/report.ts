@@ -196,7 +196,7 @@ function renderRemote(rr: RemoteResults): string[] {
   if (bb) {
     L.push(bb.error
       ? `64 MB object through a daemon: failed (${bb.error})`
-      : `64 MB object fetched by a fresh daemon from the server (${bb.fetched ? 'remote hit' : 'NOT a remote hit'}): daemon VmRSS ${mib(bb.daemonBefore)} → ${mib(bb.daemonAfter)}, server ${mib(bb.serverBefore)} → ${mib(bb.serverAfter)}`);
+      : `64 MB object compiled and uploaded by daemon A, fetched by a fresh daemon B (${bb.fetched ? 'remote hit' : 'NOT a remote hit'}); VmRSS before → peak: A ${mib(bb.uploaderBefore)} → ${mib(bb.uploaderPeak)}, B ${mib(bb.daemonBefore)} → ${mib(bb.daemonAfter)}, server ${mib(bb.serverBefore)} → ${mib(bb.serverAfter)}`);
   }
   if (rr.errors.length) L.push('', ...rr.errors.map((e) => `- remote: ${e.split('\n')[0]}`));
   return L;

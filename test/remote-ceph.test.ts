@@ -1,7 +1,10 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import test from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
+import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance } from './helpers/instance.js';
 import { startCephRgw } from './helpers/ceph.js';
@@ -23,6 +26,13 @@ test('Ceph RGW: S3Tier directly, two vrift serve processes on one bucket, a daem
   t.true(await tier.hasBlob(digestHex(blob)));
   t.deepEqual(await tier.getBlob(digestHex(blob)), blob);
   t.like(tier.counters(), { errors: 0, timeouts: 0, uploads: 1, hits: 1 });
+  // A large blob, streamed both ways.
+  const big = randomBytes(STREAM_MIN + 4321);
+  await tier.putBlobStream(digestHex(big), big.length, async () => Readable.from([big.subarray(0, 1 << 20), big.subarray(1 << 20)]));
+  const got: Buffer[] = [];
+  for await (const c of (await tier.getBlobStream(digestHex(big)))!) got.push(c as Buffer);
+  t.true(Buffer.concat(got).equals(big));
+  t.like(tier.counters(), { errors: 0, timeouts: 0, uploads: 2, hits: 2 });
 
   const one = await startServe(t, ['--store', 's3://cache/team', '--access-log', 'off'], env);
   const two = await startServe(t, ['--store', 's3://cache/team', '--access-log', 'off'], env);

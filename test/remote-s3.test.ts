@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import test, { type ExecutionContext } from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
+import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance, ROOT } from './helpers/instance.js';
 import { freePort, request, startServe, tmpDir } from './helpers/remote.js';
@@ -53,6 +56,29 @@ test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected',
   t.is(await tier.getBlob(d2), undefined);
   t.like(tier.counters(), { integrity: 1, errors: 1 });
   t.true(tier.coolingDown());
+});
+
+test('S3Tier streams a large blob up and down; wrong bytes fail the stream and are counted', async (t) => {
+  const env = await s3rver(t);
+  const tier = new S3Tier('s3://cache/big', { env, log: memoryLogger().child('s3') });
+  t.teardown(() => tier.close());
+  const blob = randomBytes(STREAM_MIN + 12345);
+  const d = digestHex(blob);
+  await tier.putBlobStream(d, blob.length, async () => Readable.from([blob.subarray(0, 1 << 20), blob.subarray(1 << 20)]));
+  const got: Buffer[] = [];
+  for await (const c of (await tier.getBlobStream(d))!) got.push(c as Buffer);
+  t.true(Buffer.concat(got).equals(blob));
+  t.is(await tier.getBlobStream(digestHex('nothing')), undefined);
+  t.like(tier.counters(), { hits: 1, misses: 1, errors: 0, uploads: 1 });
+  const raw = makeS3Client(env, { connectTimeoutMs: 2000, timeoutMs: 5000 });
+  t.teardown(() => raw.destroy());
+  const d2 = digestHex('the real big thing');
+  await raw.send(new PutObjectCommand({ Bucket: 'cache', Key: `big/cas/${d2}`, Body: blob }));
+  const bad = (await tier.getBlobStream(d2))!;
+  await t.throwsAsync(async () => {
+    for await (const c of bad) void c;
+  }, { message: /does not match its digest/ });
+  t.like(tier.counters(), { integrity: 1, errors: 1, hits: 1 });
 });
 
 test('two vrift serve processes on one bucket serve each other\'s uploads; a bad digest stores nothing', async (t) => {

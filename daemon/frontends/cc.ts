@@ -14,6 +14,7 @@ import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
+import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash } from './preprocess.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
@@ -43,6 +44,10 @@ export function hasIncludeArgs(text: string): { name: string; quoted: boolean }[
 export interface StoreLike {
   getBlob(digest: string): Promise<Buffer | undefined>;
   putBlob(data: Buffer, digest?: string): Promise<string>;
+  /** Large outputs: streamed from the file, `onChunk` sees every chunk as it is read. */
+  putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }>;
+  /** Large outputs: streamed to `dest`; its size, or undefined on a miss. */
+  copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined>;
   getEntry(key: string): Promise<Buffer | undefined>;
   putEntry(key: string, value: Buffer): Promise<void>;
 }
@@ -276,12 +281,26 @@ export class CcFrontend implements Frontend<CcPending> {
   // them itself); undefined when the blob is gone.
   private async materialize(resultKey: string, result: Result, parsed: GccCompile, cwd: string, shimWrites: boolean): Promise<Outcome | undefined> {
     const obj = result.outputs.find((o) => o.role === 'obj');
-    const data = obj && (await this.d.store.getBlob(obj.digest));
-    if (!data) {
+    const objAbs = path.resolve(cwd, parsed.output);
+    const files: [string, Buffer][] = [];
+    let bytes: number | undefined;
+    if (obj && obj.size >= STREAM_MIN) {
+      // Large: streamed from the store (or the remote) straight into place, never held whole.
+      try {
+        bytes = await this.d.store.copyBlobTo(obj.digest, objAbs);
+      } catch (err) {
+        this.d.log.debug('materialize failed', { err, output: parsed.output });
+        return { kind: 'pass', reason: 'materialize_failed' };
+      }
+    } else {
+      const data = obj && (await this.d.store.getBlob(obj.digest));
+      if (data) files.push([objAbs, data]);
+      bytes = data?.length;
+    }
+    if (bytes === undefined) {
       this.forgetResult(resultKey); // evicted or corrupt blob: a miss, and the next store heals it
       return undefined;
     }
-    const files: [string, Buffer][] = [[path.resolve(cwd, parsed.output), data]];
     if (parsed.depfile) {
       const d = parsed.depfile;
       const k = [resultKey, cwd, d.mode, d.phony, d.defaultTarget, parsed.compiler, ...d.targets.map((t) => (t.quoted ? 'Q' : 'T') + t.value)].join('\u0000');
@@ -293,7 +312,7 @@ export class CcFrontend implements Frontend<CcPending> {
       }
       files.push([path.resolve(cwd, d.file), text]);
     }
-    if (shimWrites) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, files };
+    if (shimWrites) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes, files };
     try {
       for (const [f, d] of files) writeFileAtomic(f, d);
     } catch (err) {
@@ -301,7 +320,7 @@ export class CcFrontend implements Frontend<CcPending> {
       this.d.log.debug('materialize failed', { err, output: parsed.output });
       return { kind: 'pass', reason: 'materialize_failed' };
     }
-    return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
+    return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes };
   }
 
   // Called when the shim reports the compile it ran. Everything the build could change
@@ -322,12 +341,13 @@ export class CcFrontend implements Frontend<CcPending> {
     const startMs = p.start - CLOCK_SLACK_MS;
 
     const objAbs = path.resolve(cwd, parsed.output);
-    let obj: Buffer;
+    // A large object is not read here: it is streamed into the store below.
+    let obj: Buffer | undefined;
     let depText: string | undefined;
     try {
       const st = fs.statSync(objAbs);
       if (st.mtimeMs < startMs) return { stored: false, reason: 'output_not_written' };
-      obj = fs.readFileSync(objAbs);
+      if (st.size < STREAM_MIN) obj = fs.readFileSync(objAbs);
       depText = p.depfileToRead === null ? undefined : fs.readFileSync(p.depfileToRead, 'utf8');
     } catch {
       return { stored: false, reason: 'output_missing' };
@@ -396,7 +416,19 @@ export class CcFrontend implements Frontend<CcPending> {
     }
 
     const anchor = rel.anchor();
-    const embedded = embedsAnchor(obj, anchor[1]) || embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]);
+    let big: { digest: string; size: number } | undefined;
+    let bigEmbeds = false;
+    if (!obj) {
+      const seen = chunkSearcher(anchor[1]);
+      try {
+        big = await this.d.store.putBlobFile(objAbs, { onChunk: seen.feed });
+      } catch (err) {
+        this.d.log.warn('large object not stored', { output: parsed.output, err });
+        return { stored: false, reason: 'store_failed' };
+      }
+      bigEmbeds = anchor[1] === '/' || seen.found();
+    }
+    const embedded = (obj ? embedsAnchor(obj, anchor[1]) : bigEmbeds) || embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]);
     const entryAnchor = embedded ? anchor : null;
 
     const rk = new KeyHasher('vrift-cc-result-v1').str(p.directKey);
@@ -407,8 +439,8 @@ export class CcFrontend implements Frontend<CcPending> {
 
     const entry: ManifestEntry = { files: files.flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
     const storeResult = async (key: string) => {
-      const digest = await this.d.store.putBlob(obj);
-      const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size: obj.length }], out: done.out, err: done.err, deps: depForms.map(([f]) => f), sys: depForms.map(([, sys]) => sys).join('') };
+      const { digest, size } = big ?? { digest: await this.d.store.putBlob(obj!), size: obj!.length };
+      const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: depForms.map(([f]) => f), sys: depForms.map(([, sys]) => sys).join('') };
       const buf = encodeEntry(result);
       await this.d.store.putEntry(key, buf);
       this.remember('r' + key, internResult(result));
@@ -431,7 +463,7 @@ export class CcFrontend implements Frontend<CcPending> {
       if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
     });
     this.writing.set(p.directKey, settled);
-    return { stored: true, bytes: obj.length, write };
+    return { stored: true, bytes: obj?.length ?? big!.size, write };
   }
 
   // `__has_include(<x>)` answers from the include path, and a header it did not find is in

@@ -14,12 +14,28 @@ export class HttpError extends Error {
   }
 }
 
-export interface Received { file: string; size: number; wireBytes: number; blake3: string; sha256: string }
+export interface Received { file: string; size: number; wireBytes: number; blake3?: string; sha256?: string }
+
+/** Which digests to compute while receiving: a CAS key is one of them; /ac/ values need none. */
+export type DigestWant = { blake3: boolean; sha256: boolean };
+
+/**
+ * What a client says its CAS keys are (`X-Digest-Function: blake3|sha256`, as vrift's client
+ * sends); without the header both are computed and either may match (Bazel, ccache).
+ */
+export function digestWant(req: http.IncomingMessage): DigestWant {
+  const f = req.headers['x-digest-function'];
+  if (f === undefined) return { blake3: true, sha256: true };
+  const v = String(f).toLowerCase();
+  if (v === 'blake3') return { blake3: true, sha256: false };
+  if (v === 'sha256' || v === 'sha-256') return { blake3: false, sha256: true };
+  throw new HttpError(400, `unsupported X-Digest-Function ${JSON.stringify(String(f))} (blake3 or sha256)`);
+}
 
 // Streams a PUT body into a temp file while hashing it both ways (vrift keys by BLAKE3,
 // Bazel by SHA-256), so no blob is ever held in memory whole. The caller renames or removes
 // the file; on any error it is already gone.
-export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number): Promise<Received> {
+export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number, want: DigestWant): Promise<Received> {
   const enc = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (enc !== 'identity' && enc !== 'zstd') throw new HttpError(400, `unsupported content-encoding ${enc}`);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
@@ -28,8 +44,8 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
   if (sizeHeader !== undefined && sizeHeader > maxBytes) throw new HttpError(413, `body of ${sizeHeader} bytes is over the limit of ${maxBytes}`);
 
   const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);
-  const b3 = new Blake3Hasher();
-  const sha = crypto.createHash('sha256');
+  const b3 = want.blake3 ? new Blake3Hasher() : undefined;
+  const sha = want.sha256 ? crypto.createHash('sha256') : undefined;
   let size = 0;
   let wireBytes = 0;
   req.on('data', (d: Buffer) => void (wireBytes += d.length));
@@ -37,19 +53,19 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
       if (size > maxBytes) return cb(new HttpError(413, `body is over the limit of ${maxBytes} bytes`));
-      b3.update(chunk);
-      sha.update(chunk);
+      b3?.update(chunk);
+      sha?.update(chunk);
       cb(null, chunk);
     },
   });
   try {
-    if (enc === 'zstd') await pipeline(req, new DecompressStream(), tap, fs.createWriteStream(file, { flags: 'wx' }));
-    else await pipeline(req, tap, fs.createWriteStream(file, { flags: 'wx' }));
+    if (enc === 'zstd') await pipeline(req, new DecompressStream(), tap, fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 }));
+    else await pipeline(req, tap, fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 }));
     if (sizeHeader !== undefined && sizeHeader !== size) throw new HttpError(400, `X-Digest-SizeBytes says ${sizeHeader}, body has ${size} bytes`);
   } catch (e) {
     await fsp.rm(file, { force: true });
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, `upload failed: ${(e as Error).message}`);
   }
-  return { file, size, wireBytes, blake3: b3.digestBuffer().toString('hex'), sha256: sha.digest('hex') };
+  return { file, size, wireBytes, blake3: b3?.digestBuffer().toString('hex'), sha256: sha?.digest('hex') };
 }

@@ -10,7 +10,7 @@ import type { ChannelLogger } from '../log.js';
 import { Authorizer, type Access } from './auth.js';
 import type { Backend } from './backend.js';
 import { ServeMetrics } from './metrics.js';
-import { HttpError, receiveBody } from './receive.js';
+import { digestWant, HttpError, receiveBody } from './receive.js';
 import { parseRoute, storageKey, type ObjectRoute } from './routes.js';
 
 export interface ServeOptions {
@@ -177,7 +177,8 @@ export class CacheServer {
   }
 
   private async put(route: ObjectRoute, req: http.IncomingMessage): Promise<number> {
-    const got = await receiveBody(req, this.o.backend.tmpDir, this.o.maxBlobSize);
+    const want = route.t === 'cas' ? digestWant(req) : { blake3: false, sha256: false };
+    const got = await receiveBody(req, this.o.backend.tmpDir, this.o.maxBlobSize, want);
     try {
       if (route.t === 'cas' && got.blake3 !== route.hash && got.sha256 !== route.hash) {
         this.metrics.rejected++;

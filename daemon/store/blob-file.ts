@@ -31,18 +31,21 @@ export function encodeBlob(data: Buffer, level: number): Buffer {
       flags = FLAG_ZSTD;
     }
   }
+  return Buffer.concat([blobHeader(data.length, flags === FLAG_ZSTD), body]);
+}
+
+export function blobHeader(size: number, zstd: boolean): Buffer {
   const header = Buffer.alloc(BLOB_HEADER_SIZE);
   MAGIC.copy(header, 0);
   header.writeUInt8(VERSION, 4);
-  header.writeUInt8(flags, 5);
-  header.writeBigUInt64LE(BigInt(data.length), 8);
-  return Buffer.concat([header, body]);
+  header.writeUInt8(zstd ? FLAG_ZSTD : 0, 5);
+  header.writeBigUInt64LE(BigInt(size), 8);
+  return header;
 }
 
-export type Decoded = { ok: true; data: Buffer } | { ok: false; reason: string };
+export type Header = { ok: true; size: number; zstd: boolean } | { ok: false; reason: string };
 
-/** Checks header, decompresses, then size, then BLAKE3 against the file's name. */
-export function decodeBlob(file: Buffer, digest: string): Decoded {
+export function parseBlobHeader(file: Buffer): Header {
   if (file.length < BLOB_HEADER_SIZE) return { ok: false, reason: `truncated header (${file.length} bytes)` };
   if (!file.subarray(0, 4).equals(MAGIC)) return { ok: false, reason: 'bad magic' };
   const version = file.readUInt8(4);
@@ -51,11 +54,20 @@ export function decodeBlob(file: Buffer, digest: string): Decoded {
   if ((flags & ~FLAG_ZSTD) !== 0 || file.readUInt16LE(6) !== 0) return { ok: false, reason: `unknown flags ${flags}` };
   const size = file.readBigUInt64LE(8);
   if (size > BigInt(bufferConstants.MAX_LENGTH)) return { ok: false, reason: `implausible size ${size}` };
-  const n = Number(size);
+  return { ok: true, size: Number(size), zstd: (flags & FLAG_ZSTD) !== 0 };
+}
+
+export type Decoded = { ok: true; data: Buffer } | { ok: false; reason: string };
+
+/** Checks header, decompresses, then size, then BLAKE3 against the file's name. */
+export function decodeBlob(file: Buffer, digest: string): Decoded {
+  const h = parseBlobHeader(file);
+  if (!h.ok) return h;
+  const n = h.size;
   const body = file.subarray(BLOB_HEADER_SIZE);
 
   let data: Buffer;
-  if ((flags & FLAG_ZSTD) === 0) {
+  if (!h.zstd) {
     data = body;
   } else {
     let frameSize: number | null;
@@ -64,8 +76,9 @@ export function decodeBlob(file: Buffer, digest: string): Decoded {
     } catch (e) {
       return { ok: false, reason: `bad zstd frame: ${(e as Error).message}` };
     }
-    // A flipped bit in either size field must not turn into a huge allocation.
-    if (frameSize !== n) return { ok: false, reason: `size mismatch: header ${n}, zstd frame ${frameSize}` };
+    // A flipped bit in either size field must not turn into a huge allocation. Streamed
+    // writes whose size was not known up front leave it out of the frame (null).
+    if (frameSize !== n && (frameSize !== null || n > Math.max(2 ** 30, body.length * 1024))) return { ok: false, reason: `size mismatch: header ${n}, zstd frame ${frameSize}` };
     data = Buffer.allocUnsafe(n);
     try {
       const got = zstd.decompress(data, body);

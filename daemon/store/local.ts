@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { VriftError } from '../../ipc/errors.js';
 import { digestHex } from '../hash.js';
+import type { Readable } from 'node:stream';
 import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
+import { blobToFile, readBlobStream, writeBlobTemp, type StreamedBlob } from './blob-stream.js';
 import { encodeEntry } from './entry-file.js';
 import { checkHex, ensureLayout, relPath } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
@@ -95,6 +97,103 @@ export class LocalStore implements Tier {
       }
       await p;
       return actual;
+    });
+  }
+
+  /**
+   * Streams `src` into the store, hashed and compressed chunk by chunk (large objects never
+   * sit in memory whole). A given `digest` must match (EINTEGRITY otherwise, nothing stored).
+   */
+  putBlobStream(src: Readable, o: { digest?: string; sizeHint?: number; onChunk?: (c: Buffer) => void } = {}): Promise<{ digest: string; size: number }> {
+    return this.op(async () => {
+      if (o.digest !== undefined) checkHex('digest', o.digest);
+      let w: StreamedBlob;
+      try {
+        w = await writeBlobTemp(this.root, src, { level: this.opts.compressionLevel, sizeHint: o.sizeHint, expected: o.digest, onChunk: o.onChunk });
+      } catch (e) {
+        src.destroy();
+        if (e instanceof VriftError) throw e;
+        this.opts.log.warn('store write failed', { err: e });
+        throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { errno: errCode(e) } });
+      }
+      const rel = relPath('cas', w.digest);
+      if (this.index.get(rel) !== undefined || (await this.adoptIfPresent(rel))) {
+        await fs.rm(w.tmp, { force: true });
+        this.noteUse(rel, this.index.get(rel)?.size ?? 0);
+        return { digest: w.digest, size: w.size };
+      }
+      const t = this.opts.now();
+      try {
+        await fs.utimes(w.tmp, t / 1000, t / 1000);
+        await fs.mkdir(path.dirname(path.join(this.root, rel)), { recursive: true });
+        await this.opts.io.rename(w.tmp, path.join(this.root, rel));
+      } catch (e) {
+        await fs.rm(w.tmp, { force: true }).catch(() => {});
+        this.opts.log.warn('store write failed', { path: rel, err: e });
+        throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });
+      }
+      this.touches.drop(rel);
+      this.remember(rel, { size: w.fileBytes, lastUse: t, recorded: t });
+      this.c.writes++;
+      this.c.writeBytes += w.size;
+      await this.enforceLimits();
+      return { digest: w.digest, size: w.size };
+    });
+  }
+
+  /** Streams a file into the store (see putBlobStream). */
+  async putBlobFile(file: string, o: { digest?: string; onChunk?: (c: Buffer) => void } = {}): Promise<{ digest: string; size: number }> {
+    const fh = await fs.open(file, 'r');
+    let src: Readable | undefined;
+    try {
+      const size = (await fh.stat()).size;
+      src = fh.createReadStream({ highWaterMark: 1 << 20 });
+      return await this.putBlobStream(src, { ...o, sizeHint: size });
+    } finally {
+      if (!src) await fh.close();
+      else src.destroy(); // closes the file (a no-op once it was read to the end)
+    }
+  }
+
+  /**
+   * Writes a blob's verified content to `dest` (a temp file renamed over it), streamed.
+   * Its size, or undefined on a miss; a corrupt blob is removed and `dest` left alone.
+   */
+  copyBlobTo(digest: string, dest: string, mode = 0o644): Promise<number | undefined> {
+    return this.op(async () => {
+      const rel = relPath('cas', checkHex('digest', digest));
+      const file = path.join(this.root, rel);
+      try {
+        const n = await blobToFile(file, digest, dest, mode);
+        if (n === undefined) {
+          this.forget(rel);
+          return undefined;
+        }
+        this.noteUse(rel, this.index.get(rel)?.size ?? 0);
+        this.c.reads++;
+        this.c.readBytes += n;
+        return n;
+      } catch (e) {
+        if (e instanceof VriftError && e.code === 'EINTEGRITY') {
+          const size = await fs.stat(file).then((st) => st.size, () => 0);
+          await this.dropCorrupt(rel, size, e.message);
+          return undefined;
+        }
+        throw e; // the destination could not be written: the caller decides
+      }
+    });
+  }
+
+  /** A blob's content as a stream that fails at its end if the file is corrupt; undefined on a miss. */
+  openBlob(digest: string): Promise<{ size: number; stream: Readable } | undefined> {
+    return this.op(async () => {
+      const rel = relPath('cas', checkHex('digest', digest));
+      try {
+        return await readBlobStream(path.join(this.root, rel), digest);
+      } catch (e) {
+        this.opts.log.warn('store read failed, treating as a miss', { path: rel, err: e });
+        return undefined;
+      }
     });
   }
 

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import { VriftError } from '../../ipc/errors.js';
+import { verifyingTap } from '../store/blob-stream.js';
 import { digestHex } from '../hash.js';
 import { checkHex } from '../store/layout.js';
 import type { CoolDown } from './cooldown.js';
@@ -39,4 +41,27 @@ export function skipRemote(closed: boolean, cool: CoolDown, c: RemoteCounters): 
     return true;
   }
   return false;
+}
+
+/**
+ * A remote body for a blob, checked as it streams: the result fails at its end unless the
+ * bytes hash to `digest`; `bad` is told, `good` gets the byte count.
+ */
+export function verifiedRemoteStream(src: Readable, digest: string, good: (bytes: number) => void, bad: (e: Error) => void): Readable {
+  let failed = false;
+  const onErr = (e: Error) => {
+    if (failed) return;
+    failed = true;
+    bad(e);
+  };
+  const tap = verifyingTap(digest, undefined, onErr);
+  tap.on('end', () => void (failed || good(tap.size)));
+  src.on('error', (e) => {
+    onErr(e);
+    tap.destroy(e);
+  });
+  // The reader gave up (its own error): stop the download too.
+  tap.on('close', () => void (src.readableEnded || src.destroyed || src.destroy()));
+  src.pipe(tap);
+  return tap;
 }

@@ -1,12 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
+import { Transform, type Readable } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
 import { VriftError } from '../../ipc/errors.js';
 import { digestHex } from '../hash.js';
 import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
-import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote } from './counters.js';
+import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
 import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
@@ -114,6 +115,76 @@ export class HttpTier implements RemoteTier {
     await this.put(`ac/${checkHex('key', key)}`, value);
   }
 
+  async getBlobStream(digest: string): Promise<Readable | undefined> {
+    const rel = `cas/${checkHex('digest', digest)}`;
+    if (this.skip()) return undefined;
+    let res: http.IncomingMessage;
+    let wire: Transform;
+    try {
+      let r: { req: http.ClientRequest; res: http.IncomingMessage };
+      try {
+        r = await this.open('GET', rel);
+      } catch (e) {
+        // A kept-alive socket the server already closed: one retry on a fresh one.
+        if (!(e as { reused?: boolean }).reused || isTimeout(e)) throw e;
+        r = await this.open('GET', rel);
+      }
+      res = r.res;
+      if (res.statusCode === 404) {
+        res.resume();
+        this.c.misses++;
+        return undefined;
+      }
+      if (res.statusCode !== 200) {
+        res.resume();
+        throw this.statusError('GET', res.statusCode ?? 0);
+      }
+      wire = this.checkBody(res, r.req);
+    } catch (e) {
+      this.fail('GET', rel, e);
+      return undefined;
+    }
+    const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
+    const body = enc === 'zstd' ? wire.pipe(new DecompressStream()) : wire;
+    if (body !== wire) wire.on('error', (e) => body.destroy(e));
+    return verifiedRemoteStream(body, digest, () => {
+      this.c.hits++;
+      this.c.bytes_down += (wire as Transform & { n: number }).n;
+    }, (e) => {
+      if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
+      this.fail('GET', rel, e);
+    });
+  }
+
+  async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    const rel = `cas/${checkHex('digest', digest)}`;
+    if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    const once = async () => {
+      const src = await open();
+      const { res } = await this.open('PUT', rel, { stream: src, size });
+      res.resume();
+      await new Promise<void>((r, j) => {
+        res.on('end', r);
+        res.on('error', j);
+      });
+      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) throw this.statusError('PUT', res.statusCode ?? 0);
+    };
+    try {
+      try {
+        await once();
+      } catch (e) {
+        if (!(e as { reused?: boolean }).reused || isTimeout(e)) throw e;
+        await once();
+      }
+      this.cool.ok();
+      this.c.uploads++;
+      this.c.bytes_up += size;
+    } catch (e) {
+      this.fail('PUT', rel, e);
+      throw e;
+    }
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.agent.destroy();
@@ -180,6 +251,88 @@ export class HttpTier implements RemoteTier {
     return r;
   }
 
+  // A request whose response (headers only) is handed back; the body is the caller's.
+  // Timeouts and a closed connection destroy the request, which errors the response too.
+  private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+    const { connectTimeoutMs, timeoutMs } = this.o;
+    return new Promise((resolve, reject) => {
+      let connectTimer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const fail = (e: Error) => {
+        if (connectTimer) clearTimeout(connectTimer);
+        if (settled) return;
+        settled = true;
+        (e as { reused?: boolean }).reused = req.reusedSocket;
+        body?.stream.destroy();
+        reject(e);
+      };
+      const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
+      if (this.auth) headers.authorization = this.auth;
+      if (body) {
+        headers['content-type'] = 'application/octet-stream';
+        headers['content-length'] = body.size;
+        headers['x-digest-function'] = 'blake3';
+      }
+      const req = this.mod.request({
+        protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
+        path: `${this.basePath}/${rel}`, method, headers, agent: this.agent,
+      }, (res) => {
+        if (connectTimer) clearTimeout(connectTimer);
+        settled = true;
+        if ((res.statusCode ?? 0) < 500) this.cool.ok();
+        resolve({ req, res });
+      });
+      req.on('socket', (s) => {
+        if (!s.connecting) return;
+        connectTimer = setTimeout(() => req.destroy(new TimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
+        s.once('connect', () => clearTimeout(connectTimer));
+        s.once('secureConnect', () => clearTimeout(connectTimer));
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(new TimeoutError(`${method} (no data)`, timeoutMs)));
+      req.on('error', fail);
+      req.on('close', () => {
+        if (!settled) fail(new VriftError('ESTORE', 'remote connection closed before an answer'));
+      });
+      if (!body) return void req.end();
+      body.stream.on('error', (e) => req.destroy(e));
+      body.stream.pipe(req);
+    });
+  }
+
+  // The raw body of a 200, with its length checked against Content-Length and the size limit;
+  // errors (truncation, a dropped connection, a timeout) fail the returned stream.
+  private checkBody(res: http.IncomingMessage, req: http.ClientRequest): Transform {
+    const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+    const max = this.o.maxBodyBytes;
+    if (declared !== undefined && !(declared <= max)) {
+      req.destroy();
+      throw new VriftError('ESTORE', `remote body too large (${declared} bytes)`);
+    }
+    const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (enc !== 'identity' && enc !== 'zstd') {
+      req.destroy();
+      throw new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`);
+    }
+    const t = new Transform({
+      transform(c: Buffer, _e, cb) {
+        (t as Transform & { n: number }).n += c.length;
+        if ((t as Transform & { n: number }).n > max) return cb(new VriftError('ESTORE', 'remote body too large'));
+        cb(null, c);
+      },
+      flush(cb) {
+        const n = (t as Transform & { n: number }).n;
+        cb(declared !== undefined && n !== declared ? new VriftError('ESTORE', `truncated body: ${n} of ${declared} bytes`) : undefined);
+      },
+    });
+    (t as Transform & { n: number }).n = 0;
+    const abort = (e?: Error) => t.destroy(e ?? new VriftError('ESTORE', 'remote closed the connection mid-body'));
+    res.on('aborted', () => abort());
+    res.on('error', abort);
+    req.on('error', abort);
+    res.pipe(t);
+    return t;
+  }
+
   private sendOnce(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {
     const { connectTimeoutMs, timeoutMs, maxBodyBytes } = this.o;
     return new Promise<Reply>((resolve, reject) => {
@@ -200,6 +353,7 @@ export class HttpTier implements RemoteTier {
       if (body) {
         headers['content-type'] = 'application/octet-stream';
         headers['content-length'] = body.length;
+        if (rel.startsWith('cas/')) headers['x-digest-function'] = 'blake3';
       }
       const req = this.mod.request({
         protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,

@@ -1,10 +1,11 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Transform, type Readable } from 'node:stream';
 import { VriftError } from '../../ipc/errors.js';
 import { digestHex } from '../hash.js';
 import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
-import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote } from './counters.js';
+import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
 import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 export interface S3Location { bucket: string; prefix: string }
@@ -130,6 +131,65 @@ export class S3Tier implements RemoteTier {
 
   async putEntry(key: string, value: Buffer): Promise<void> {
     await this.put(`ac/${checkHex('key', key)}`, value);
+  }
+
+  async getBlobStream(digest: string): Promise<Readable | undefined> {
+    const rel = `cas/${checkHex('digest', digest)}`;
+    if (this.skip()) return undefined;
+    let body: Readable;
+    let n = 0;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      const declared = r.ContentLength;
+      if (declared !== undefined && declared > this.maxBody) {
+        (r.Body as Readable | undefined)?.destroy();
+        throw new VriftError('ESTORE', `remote object too large (${declared} bytes)`);
+      }
+      const max = this.maxBody;
+      const count = new Transform({
+        transform(c: Buffer, _e, cb) {
+          n += c.length;
+          cb(n > max ? new VriftError('ESTORE', 'remote object too large') : null, c);
+        },
+        flush(cb) {
+          cb(declared !== undefined && n !== declared ? new VriftError('ESTORE', `truncated object: ${n} of ${declared} bytes`) : null);
+        },
+      });
+      const raw = r.Body as Readable;
+      raw.on('error', (e) => count.destroy(e));
+      body = raw.pipe(count);
+      this.cool.ok();
+    } catch (e) {
+      if (isNotFound(e)) {
+        this.cool.ok();
+        this.c.misses++;
+        return undefined;
+      }
+      this.fail(rel, e);
+      return undefined;
+    }
+    return verifiedRemoteStream(body, digest, () => {
+      this.c.hits++;
+      this.c.bytes_down += n;
+    }, (e) => {
+      if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
+      this.fail(rel, e);
+    });
+  }
+
+  async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    const rel = `cas/${checkHex('digest', digest)}`;
+    if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    try {
+      const src = await open();
+      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: src, ContentLength: size, ContentType: 'application/octet-stream' }));
+      this.c.uploads++;
+      this.c.bytes_up += size;
+      this.cool.ok();
+    } catch (e) {
+      this.fail(rel, e);
+      throw e;
+    }
   }
 
   close(): Promise<void> {

@@ -1,11 +1,12 @@
 import type { StoreLike } from '../frontends/cc.js';
+import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
-import type { Tier } from '../store/types.js';
+import type { LocalStore } from '../store/local.js';
 import type { RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
 
 export interface TieredOptions {
-  local: Tier;
+  local: LocalStore;
   remote: RemoteTier;
   /** Never upload (CI consumers, untrusted machines). */
   readOnly?: boolean;
@@ -19,7 +20,8 @@ export interface TieredOptions {
   log: ChannelLogger;
 }
 
-interface Upload { kind: 'blob' | 'entry'; key: string; data: Buffer; after: Promise<unknown>[]; settle?: () => void }
+// `data` undefined: a large blob, streamed from the local store when its turn comes.
+interface Upload { kind: 'blob' | 'entry'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; settle?: () => void }
 
 export interface RemoteStats extends RemoteCounters {
   url: string;
@@ -33,11 +35,12 @@ export interface RemoteStats extends RemoteCounters {
 // its normal verified put, and local puts are uploaded in the background: a bounded queue
 // the build never waits for. The local store stays owned (and closed) by whoever made it.
 export class TieredStore implements StoreLike {
-  private readonly local: Tier;
+  private readonly local: LocalStore;
   readonly remote: RemoteTier;
   private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log'>>;
   private readonly log: ChannelLogger;
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
+  private readonly streaming = new Map<string, Promise<boolean>>();
   private readonly waiting: Upload[] = [];
   private readonly queuedKeys = new Set<string>();
   // Blob uploads not finished yet: an entry is uploaded only after the blobs put before it,
@@ -71,13 +74,41 @@ export class TieredStore implements StoreLike {
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = await this.local.putBlob(data, digest);
-    this.enqueue({ kind: 'blob', key: d, data, after: [] });
+    this.enqueue({ kind: 'blob', key: d, data, size: data.length, after: [] });
     return d;
+  }
+
+  async putBlobFile(file: string, o: { onChunk?: (c: Buffer) => void } = {}): Promise<{ digest: string; size: number }> {
+    const r = await this.local.putBlobFile(file, o);
+    this.enqueue({ kind: 'blob', key: r.digest, size: r.size, after: [] });
+    return r;
+  }
+
+  // Large blobs: remote → local store → dest, one chunk at a time.
+  async copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined> {
+    const n = await this.local.copyBlobTo(digest, dest, mode);
+    if (n !== undefined || this.closing) return n;
+    let p = this.streaming.get(digest);
+    if (!p) {
+      p = (async () => {
+        const src = await this.remote.getBlobStream(digest);
+        if (!src) return false;
+        try {
+          await this.local.putBlobStream(src, { digest });
+          return true;
+        } catch (e) {
+          this.log.warn('remote object not kept locally', { key: digest, err: e });
+          return false;
+        }
+      })().finally(() => this.streaming.delete(digest));
+      this.streaming.set(digest, p);
+    }
+    return (await p) ? this.local.copyBlobTo(digest, dest, mode) : undefined;
   }
 
   async putEntry(key: string, value: Buffer): Promise<void> {
     await this.local.putEntry(key, value);
-    this.enqueue({ kind: 'entry', key, data: value, after: [...this.blobsInFlight] });
+    this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight] });
   }
 
   stats(): RemoteStats {
@@ -142,12 +173,12 @@ export class TieredStore implements StoreLike {
       this.dropped++;
       return;
     }
-    if (this.waiting.length + this.running >= this.o.queueLimit || this.bytesQueued + u.data.length > this.o.queueBytes) {
+    if (this.waiting.length + this.running >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
       this.dropped++;
       return;
     }
     this.queuedKeys.add(id);
-    this.bytesQueued += u.data.length;
+    this.bytesQueued += u.data?.length ?? 0;
     if (u.kind === 'blob') {
       const p = new Promise<void>((r) => (u.settle = r));
       this.blobsInFlight.add(p);
@@ -163,7 +194,7 @@ export class TieredStore implements StoreLike {
       this.running++;
       void this.upload(u).finally(() => {
         this.running--;
-        this.bytesQueued -= u.data.length;
+        this.bytesQueued -= u.data?.length ?? 0;
         this.queuedKeys.delete(u.kind[0] + u.key);
         u.settle?.();
         if (this.waiting.length === 0 && this.running === 0) for (const r of this.idle.splice(0)) r();
@@ -180,11 +211,18 @@ export class TieredStore implements StoreLike {
           return;
         }
         if (this.remote.coolingDown()) return;
-        await this.remote.putBlob(u.data, u.key);
+        if (u.data) await this.remote.putBlob(u.data, u.key);
+        else {
+          await this.remote.putBlobStream(u.key, u.size, async () => {
+            const r = await this.local.openBlob(u.key);
+            if (!r) throw new VriftError('ESTORE', 'blob left the local store before its upload', { fields: { digest: u.key } });
+            return r.stream;
+          });
+        }
       } else {
         await Promise.allSettled(u.after);
         if (this.remote.coolingDown()) return;
-        await this.remote.putEntry(u.key, u.data);
+        await this.remote.putEntry(u.key, u.data!);
       }
     } catch (e) {
       this.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });

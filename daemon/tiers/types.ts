@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Tier } from '../store/types.js';
 import type { RemoteCounters } from './counters.js';
 
@@ -11,6 +12,13 @@ export interface RemoteTier extends Tier {
   /** True while a recent failure keeps the tier switched off. */
   coolingDown(): boolean;
   health(): Record<string, unknown>;
+  /**
+   * Large blobs, streamed: the content never sits in memory whole. The stream fails at its
+   * end (EINTEGRITY, counted) unless the bytes hash to `digest`; undefined on a miss or error.
+   */
+  getBlobStream(digest: string): Promise<Readable | undefined>;
+  /** Uploads `size` bytes from `open()` (called again for a retry) under `digest`. Throws on failure. */
+  putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void>;
 }
 
 export interface RemoteOptions {

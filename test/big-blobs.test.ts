@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import test, { type ExecutionContext } from 'ava';
+import { writeBigSource } from '../bench/big-source.js';
+import { isVriftError } from '../ipc/errors.js';
+import { digestHex } from '../daemon/hash.js';
+import { memoryLogger } from '../daemon/log.js';
+import { LocalStore } from '../daemon/store/api.js';
+import { chunkSearcher, STREAM_MIN } from '../daemon/store/blob-stream.js';
+import { HttpTier } from '../daemon/tiers/http.js';
+import { TieredStore } from '../daemon/tiers/tiered.js';
+import { age, instance, type Stats } from './helpers/instance.js';
+import { fakeServer, request, startServe, tmpDir, type Served } from './helpers/remote.js';
+
+// Objects of STREAM_MIN bytes and more never sit in a daemon's memory whole: they are
+// streamed file → store, store → file, and store ↔ server, hashed as they pass.
+
+const BIG = STREAM_MIN + 3 * 2 ** 20 + 12345;
+type RStats = Stats & { remote?: Record<string, number | string | boolean> };
+
+function chunks(data: Buffer, size = 256 * 1024): Readable {
+  let i = 0;
+  return new Readable({
+    read() {
+      this.push(i < data.length ? data.subarray(i, (i += size)) : null);
+    },
+  });
+}
+
+async function store(t: ExecutionContext, root?: string): Promise<{ s: LocalStore; root: string }> {
+  root ??= path.join(tmpDir(t), 'l2');
+  const s = new LocalStore({ root, log: memoryLogger().child('store') });
+  await s.open();
+  t.teardown(() => s.close());
+  return { s, root };
+}
+
+// (t.deepEqual on buffers of megabytes takes minutes: compare them directly.)
+function same(t: ExecutionContext, a: Buffer | undefined, b: Buffer, what?: string): void {
+  t.true(a !== undefined && a.equals(b), what);
+}
+function sameObjs(t: ExecutionContext, a: Record<string, Buffer>, b: Record<string, Buffer>): void {
+  t.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+  for (const k of Object.keys(b)) same(t, a[k], b[k], k);
+}
+
+const blobFile = (root: string, d: string) => path.join(root, 'cas-v1', d.slice(0, 2), d);
+const tmpFiles = (root: string) => fs.readdirSync(path.join(root, 'tmp'));
+
+test('a streamed blob round-trips through the store: stream in, whole read, streamed out, copied to a file', async (t) => {
+  const { s, root } = await store(t);
+  const data = randomBytes(BIG);
+  const d = digestHex(data);
+  // Without a size up front the zstd frame does not record one; with it, it does.
+  t.deepEqual(await s.putBlobStream(chunks(data)), { digest: d, size: data.length });
+  same(t, await s.getBlob(d), data);
+  const other = Buffer.concat([data.subarray(1), Buffer.from('x')]);
+  t.deepEqual(await s.putBlobStream(chunks(other), { sizeHint: other.length }), { digest: digestHex(other), size: other.length });
+  same(t, await s.getBlob(digestHex(other)), other);
+
+  const dest = path.join(root, '..', 'out.o');
+  t.is(await s.copyBlobTo(d, dest, 0o755), data.length);
+  same(t, fs.readFileSync(dest), data);
+  t.is(fs.statSync(dest).mode & 0o777, 0o755);
+  const opened = await s.openBlob(d);
+  t.is(opened!.size, data.length);
+  const got: Buffer[] = [];
+  for await (const c of opened!.stream) got.push(c as Buffer);
+  same(t, Buffer.concat(got), data);
+  // The same content again: deduplicated, nothing new written.
+  const writes = s.counters().writes;
+  await s.putBlobStream(chunks(data), { digest: d });
+  t.is(s.counters().writes, writes);
+  t.deepEqual(tmpFiles(root), []);
+});
+
+test('a streamed put whose bytes do not match the digest it claims stores nothing', async (t) => {
+  const { s, root } = await store(t);
+  const data = randomBytes(BIG);
+  const e = await t.throwsAsync(s.putBlobStream(chunks(data), { digest: 'ab'.repeat(32) }));
+  t.true(isVriftError(e) && e.code === 'EINTEGRITY');
+  t.is(await s.getBlob(digestHex(data)), undefined);
+  t.is(s.usage().blobs, 0);
+  t.deepEqual(tmpFiles(root), []);
+  // A source that fails halfway leaves nothing behind either.
+  let n = 0;
+  const failing = new Readable({
+    read() {
+      if (n++ < 3) this.push(randomBytes(1 << 20));
+      else this.destroy(new Error('disk went away'));
+    },
+  });
+  await t.throwsAsync(s.putBlobStream(failing), { message: /disk went away/ });
+  t.deepEqual(tmpFiles(root), []);
+});
+
+test('a corrupt large blob is a miss: the destination is left alone and the file removed', async (t) => {
+  const { s, root } = await store(t);
+  const data = randomBytes(BIG);
+  const { digest } = await s.putBlobStream(chunks(data));
+  const f = blobFile(root, digest);
+  const fd = fs.openSync(f, 'r+');
+  fs.writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, Math.floor(fs.statSync(f).size / 2));
+  fs.closeSync(fd);
+  const dest = path.join(root, '..', 'out.o');
+  fs.writeFileSync(dest, 'previous object');
+  t.is(await s.copyBlobTo(digest, dest), undefined);
+  t.is(fs.readFileSync(dest, 'utf8'), 'previous object');
+  t.false(fs.existsSync(f));
+  t.is(s.counters().corrupt, 1);
+  t.deepEqual(fs.readdirSync(path.dirname(dest)).filter((n) => n.includes('.vrift-')), []);
+  t.is(await s.copyBlobTo(digest, dest), undefined); // now simply missing
+});
+
+test('chunkSearcher finds a needle across chunk seams', (t) => {
+  const hay = Buffer.from(`${'x'.repeat(1000)}/home/user/project${'y'.repeat(1000)}`);
+  for (const step of [1, 3, 7, 1000, 1005, 5000]) {
+    const s = chunkSearcher('/home/user/project');
+    for (let i = 0; i < hay.length; i += step) s.feed(hay.subarray(i, i + step));
+    t.true(s.found(), `step ${step}`);
+    const miss = chunkSearcher('/home/user/projects');
+    for (let i = 0; i < hay.length; i += step) miss.feed(hay.subarray(i, i + step));
+    t.false(miss.found(), `step ${step}`);
+  }
+});
+
+test('HttpTier streams a large blob up and down against vrift serve; the server checks the digest the client names', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const tier = new HttpTier(serve.url, { log: memoryLogger().child('http') });
+  t.teardown(() => tier.close());
+  const data = randomBytes(BIG);
+  const d = digestHex(data);
+  await tier.putBlobStream(d, data.length, async () => chunks(data));
+  const got: Buffer[] = [];
+  for await (const c of (await tier.getBlobStream(d))!) got.push(c as Buffer);
+  same(t, Buffer.concat(got), data);
+  t.like(tier.counters(), { uploads: 1, hits: 1, errors: 0 });
+  t.is(await tier.getBlobStream('cd'.repeat(32)), undefined);
+  t.like(tier.counters(), { misses: 1 });
+  // A client that says its keys are SHA-256 is held to it; an unknown function is refused.
+  const small = Buffer.from('named digest');
+  const put = (h: string) => request(`${serve.url}/cas/${digestHex(small)}`, { method: 'PUT', body: small, headers: { 'x-digest-function': h } });
+  t.is((await put('sha256')).status, 400);
+  t.is((await put('md5')).status, 400);
+  t.is((await put('blake3')).status, 200);
+});
+
+test('HttpTier: a large blob with wrong bytes, or cut short, fails its stream and is counted', async (t) => {
+  const data = randomBytes(BIG);
+  const d = digestHex(data);
+  for (const how of ['wrong-bytes', 'truncated'] as const) {
+    const f = await fakeServer(t, (_req, res) => {
+      const body = Buffer.from(data);
+      res.writeHead(200, { 'content-length': body.length });
+      if (how === 'wrong-bytes') {
+        body[body.length >> 1] ^= 1;
+        return res.end(body);
+      }
+      res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+    });
+    const tier = new HttpTier(f.url, { log: memoryLogger().child('http') });
+    t.teardown(() => tier.close());
+    const local = (await store(t)).s;
+    const s = new TieredStore({ local, remote: tier, log: memoryLogger().child('t') });
+    const dest = path.join(tmpDir(t), 'x.o');
+    t.is(await s.copyBlobTo(d, dest), undefined, how);
+    t.false(fs.existsSync(dest));
+    t.is(local.usage().blobs, 0);
+    t.like(tier.counters(), how === 'wrong-bytes' ? { errors: 1, integrity: 1, hits: 0 } : { errors: 1, hits: 0 });
+    t.true(tier.coolingDown());
+  }
+});
+
+// ---- through daemons ----
+
+function bigProject(dir: string): void {
+  writeBigSource(path.join(dir, 'big.c'), BIG, Buffer.from('vrift big-blob test'));
+  fs.writeFileSync(path.join(dir, 'small.c'), 'int small(void) { return 7; }\n');
+  age(path.join(dir, 'big.c'), path.join(dir, 'small.c'));
+}
+
+async function compileAll(t: ExecutionContext, inst: ReturnType<typeof instance>): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  for (const f of ['big.c', 'small.c']) {
+    const o = f.replace(/\.c$/, '.o');
+    fs.rmSync(path.join(inst.dir, o), { force: true });
+    const r = await inst.cc(['-c', f, '-o', o]);
+    t.is(r.code, 0, r.err);
+    out[o] = fs.readFileSync(path.join(inst.dir, o));
+  }
+  return out;
+}
+
+async function machineA(t: ExecutionContext, serve: Served): Promise<Record<string, Buffer>> {
+  const a = instance(t, { VRIFT_REMOTE: serve.url });
+  bigProject(a.dir);
+  const objs = await compileAll(t, a);
+  t.true(objs['big.o'].length > BIG);
+  // A hit from A's own store is streamed into place too.
+  const again = await compileAll(t, a);
+  sameObjs(t, again, objs);
+  const s = (await a.stats()) as RStats;
+  t.like(s, { hits: 2, misses: 2 });
+  await a.stop(); // drains the uploads
+  return objs;
+}
+
+test('a large object compiled on A is streamed to the server and from it to B: identical bytes, no compile on B', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const fromA = await machineA(t, serve);
+  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  bigProject(b.dir);
+  const fromB = await compileAll(t, b);
+  sameObjs(t, fromB, fromA);
+  const s = (await b.stats()) as RStats;
+  t.like(s, { hits: 2, misses: 0 });
+  t.is(s.remote!.errors, 0);
+  t.true(Number(s.remote!.bytes_down) > BIG / 2);
+  t.is(s.local.blobs, 2);
+});
+
+for (const how of ['wrong-bytes', 'truncated'] as const) {
+  test(`a server that sends a large object with ${how}: B compiles it locally and counts the failure`, async (t) => {
+    const dir = tmpDir(t);
+    const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+    const fromA = await machineA(t, serve);
+    // Entries come through untouched; the large CAS object is spoiled.
+    const proxy = await fakeServer(t, (req, res) => {
+      if (req.method !== 'GET') {
+        req.resume();
+        res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
+        return res.end();
+      }
+      http.get(`${serve.url}${req.url}`, (up) => {
+        const parts: Buffer[] = [];
+        up.on('data', (c) => parts.push(c));
+        up.on('end', () => {
+          const body = Buffer.concat(parts);
+          res.writeHead(up.statusCode!, { 'content-length': body.length });
+          if (up.statusCode !== 200 || body.length < STREAM_MIN) return res.end(body);
+          if (how === 'wrong-bytes') {
+            body[body.length - 100] ^= 1;
+            return res.end(body);
+          }
+          res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+        });
+      });
+    });
+    const b = instance(t, { VRIFT_REMOTE: proxy.url });
+    bigProject(b.dir);
+    const r = await b.cc(['-c', 'big.c', '-o', 'big.o']);
+    t.is(r.code, 0, r.err);
+    same(t, fs.readFileSync(path.join(b.dir, 'big.o')), fromA['big.o']);
+    const s = (await b.stats()) as RStats;
+    t.like(s, { hits: 0, misses: 1 });
+    t.is(s.remote!.errors, 1, JSON.stringify(s.remote));
+    if (how === 'wrong-bytes') t.is(s.remote!.integrity, 1);
+    t.deepEqual(fs.readdirSync(b.dir).filter((n) => n.includes('.vrift-')), []);
+  });
+}
