@@ -521,9 +521,9 @@ test('a failing write (injected ENOSPC) rejects with ESTORE and leaves nothing b
   let fail: string | undefined;
   const { store, root } = await mk(t, {
     io: {
-      writeFile: async (fh, data) => {
-        if (!fail) return fh.writeFile(data);
-        await fh.writeFile(data.subarray(0, data.length >> 1)); // half written, then the disk is full
+      writeFile: (fd, data) => {
+        if (!fail) return fs.writeFileSync(fd, data);
+        fs.writeFileSync(fd, data.subarray(0, data.length >> 1)); // half written, then the disk is full
         throw Object.assign(new Error(`${fail}: injected`), { code: fail });
       },
     },
@@ -550,7 +550,7 @@ test('a failing write (injected ENOSPC) rejects with ESTORE and leaves nothing b
 
 test('a failing rename rejects with ESTORE and removes the temp file', async (t) => {
   const { store, root } = await mk(t, {
-    io: { rename: async () => { throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' }); } },
+    io: { rename: () => { throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' }); } },
   });
   t.true(isVriftError(await t.throwsAsync(store.putBlob(Buffer.from('r'))), 'ESTORE'));
   t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);

@@ -41,6 +41,13 @@ export function hasIncludeArgs(text: string): { name: string; quoted: boolean }[
   return out;
 }
 
+const NEEDS_RESOLVE = /\/\.{1,2}(\/|$)|\/\/|.\/$/;
+
+/** path.resolve(cwd, p), without its cost for the common case: p already absolute and normal. */
+function resolveIn(cwd: string, p: string): string {
+  return p.charCodeAt(0) === 47 && !NEEDS_RESOLVE.test(p) ? p : path.resolve(cwd, p);
+}
+
 export interface StoreLike {
   getBlob(digest: string): Promise<Buffer | undefined>;
   putBlob(data: Buffer, digest?: string): Promise<string>;
@@ -370,6 +377,8 @@ export class CcFrontend implements Frontend<CcPending> {
       .map((d) => path.resolve(cwd, d))
       .concat(sysdirs, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
 
+    const searchPrefix = search.map((d) => (d === '/' ? '/' : d + '/'));
+
     this.d.dirs.beginRound();
     const files: [string, string][] = [];
     const absent = new Map<string, Set<string>>();
@@ -379,7 +388,7 @@ export class CcFrontend implements Frontend<CcPending> {
     let needPp = false;
     const seen = new Set<string>();
     for (const d of deps) {
-      const abs = path.resolve(cwd, d);
+      const abs = resolveIn(cwd, d);
       const sys = systemSet.has(d);
       const form = rel.key(d);
       depForms.push([form, sys ? 1 : 0]);
@@ -402,16 +411,20 @@ export class CcFrontend implements Frontend<CcPending> {
       if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeMs)]);
       files.push([form, fh.hash]);
       if (abs === srcAbs) continue;
-      const i = search.findIndex((dir) => abs.startsWith(dir + '/'));
+      const i = searchPrefix.findIndex((pre) => abs.startsWith(pre));
       if (i <= 0) continue;
-      const relName = abs.slice(search[i].length + 1);
+      // The same name in every earlier search directory (search dirs and abs are normalized,
+      // so plain concatenation is path.join here).
+      const relName = abs.slice(searchPrefix[i].length);
+      const slash = relName.lastIndexOf('/');
+      const base = relName.slice(slash + 1);
       for (let j = 0; j < i; j++) {
-        const cand = path.join(search[j], relName);
+        const cand = searchPrefix[j] + relName;
         if (cand === abs || this.d.dirs.exists(cand)) continue;
-        const dir = rel.key(path.dirname(cand), false);
+        const dir = rel.key(slash < 0 ? search[j] : searchPrefix[j] + relName.slice(0, slash), false);
         let names = absent.get(dir);
         if (!names) absent.set(dir, (names = new Set()));
-        names.add(path.basename(cand));
+        names.add(base);
       }
     }
 

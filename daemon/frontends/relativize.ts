@@ -22,26 +22,46 @@ function commonAncestor(a: string, b: string): string {
   return c === '' ? '/' : c;
 }
 
+// Key forms by (cwd, base dir, path): the same headers are keyed for every compile run in
+// one directory, and computing a form is a normalize, two splits and a relative().
+const FORMS = new Map<string, [form: string, common: string]>();
+const FORMS_MAX = 200_000;
+
 export class Relativizer {
   private shortest: string;
   private readonly baseDepth: number;
+  private readonly base: string;
+  private readonly memo: string;
 
   constructor(readonly cwd: string, readonly baseDir: string) {
     this.shortest = cwd;
-    this.baseDepth = depth(path.resolve(baseDir));
+    this.base = path.resolve(baseDir);
+    this.baseDepth = depth(this.base);
+    this.memo = `${cwd}\u0000${this.base}\u0000`;
   }
 
   // The key form of a path as the build spelled it.
   // `track` is false for paths that are only checked, never seen by the compiler.
   key(p: string, track = true): string {
-    if (!path.isAbsolute(p)) return p;
+    if (p.charCodeAt(0) !== 47 /* '/' */) return p;
+    const mk = this.memo + p;
+    let f = FORMS.get(mk);
+    if (!f) {
+      f = this.form(p);
+      if (FORMS.size >= FORMS_MAX) FORMS.clear();
+      FORMS.set(mk, f);
+    }
+    if (track && f[1] !== '' && f[1].length < this.shortest.length) this.shortest = f[1];
+    return f[0];
+  }
+
+  private form(p: string): [string, string] {
     const abs = path.normalize(p);
     const common = commonAncestor(abs, this.cwd);
-    const base = path.resolve(this.baseDir);
+    const base = this.base;
     const under = base === '/' || common === base || common.startsWith(base + '/');
-    if (!under || depth(common) <= this.baseDepth) return abs;
-    if (track && common.length < this.shortest.length) this.shortest = common;
-    return REL_MARK + (path.relative(this.cwd, abs) || '.');
+    if (!under || depth(common) <= this.baseDepth) return [abs, ''];
+    return [REL_MARK + (path.relative(this.cwd, abs) || '.'), common];
   }
 
   // Back from key form to a path usable from this cwd, spelled the way the build would.

@@ -126,7 +126,7 @@ export class LocalStore implements Tier {
       try {
         await fs.utimes(w.tmp, t / 1000, t / 1000);
         await fs.mkdir(path.dirname(path.join(this.root, rel)), { recursive: true });
-        await this.opts.io.rename(w.tmp, path.join(this.root, rel));
+        this.opts.io.rename(w.tmp, path.join(this.root, rel));
       } catch (e) {
         await fs.rm(w.tmp, { force: true }).catch(() => {});
         this.opts.log.warn('store write failed', { path: rel, err: e });
@@ -353,7 +353,7 @@ export class LocalStore implements Tier {
   private async write(rel: string, file: Buffer, payloadBytes: number): Promise<void> {
     const t = this.opts.now();
     try {
-      await writeAtomic(this.root, rel, file, t, this.opts.io);
+      writeAtomic(this.root, rel, file, t, this.opts.io);
     } catch (e) {
       this.opts.log.warn('store write failed', { path: rel, err: e });
       throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });

@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import type { ChannelLogger } from '../log.js';
 
 // One interface for every tier (local, LAN peer, remote HTTP, S3), so lookup can walk
@@ -20,8 +19,8 @@ export interface Tier {
 // The few write steps where a full disk or a permission error shows up; tests pass
 // failing versions in instead of filling a real disk.
 export interface StoreIO {
-  writeFile(fh: FileHandle, data: Uint8Array): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
+  writeFile(fd: number, data: Uint8Array): void;
+  rename(from: string, to: string): void;
 }
 
 export interface LocalStoreOptions {

@@ -74,8 +74,9 @@ function normDir(d: string): string {
   return d.length > 1 ? d.replace(/\/+$/, '') : d;
 }
 
-const under = (file: string, dir: string): boolean =>
-  dir === '' ? !file.startsWith('/') : dir === '/' ? file.startsWith('/') : file.startsWith(dir + '/');
+// `prefix` is the directory with its trailing slash ('' for the current one).
+const under = (file: string, dir: string, prefix: string): boolean =>
+  dir === '' ? !file.startsWith('/') : dir === '/' ? file.startsWith('/') : file.startsWith(prefix);
 
 /**
  * Splits a full -MD prerequisite list into what -MMD would have listed and the rest.
@@ -85,9 +86,13 @@ const under = (file: string, dir: string): boolean =>
  * directory that duplicates a system one. The first entry (the source) is always kept.
  */
 export function filterSystemDeps(deps: string[], includeDirs: IncludeDirs, sysdirs: string[]): { user: string[]; system: string[] } {
-  const dirs: { dir: string; sys: boolean }[] = [
-    ...[...includeDirs.quote, ...includeDirs.angle].map((d) => ({ dir: normDir(d), sys: false })),
-    ...[...includeDirs.system, ...includeDirs.after, ...sysdirs].map((d) => ({ dir: normDir(d), sys: true })),
+  const entry = (d: string, sys: boolean) => {
+    const dir = normDir(d);
+    return { dir, prefix: dir + '/', sys };
+  };
+  const dirs: { dir: string; prefix: string; sys: boolean }[] = [
+    ...[...includeDirs.quote, ...includeDirs.angle].map((d) => entry(d, false)),
+    ...[...includeDirs.system, ...includeDirs.after, ...sysdirs].map((d) => entry(d, true)),
   ];
   const user: string[] = [];
   const system: string[] = [];
@@ -98,7 +103,7 @@ export function filterSystemDeps(deps: string[], includeDirs: IncludeDirs, sysdi
     }
     let best: { dir: string; sys: boolean } | null = null;
     for (const d of dirs) {
-      if (!under(dep, d.dir)) continue;
+      if (!under(dep, d.dir, d.prefix)) continue;
       if (!best || d.dir.length > best.dir.length || (d.dir.length === best.dir.length && d.sys)) best = d;
     }
     (best?.sys ? system : user).push(dep);
