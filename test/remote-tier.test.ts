@@ -7,6 +7,7 @@ import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { LocalStore } from '../daemon/store/local.js';
 import { HttpTier } from '../daemon/tiers/http.js';
+import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
 import { ensureTool, fakeServer, startServe, tmpDir } from './helpers/remote.js';
 
@@ -52,9 +53,14 @@ test('a remote that fails is skipped for the cool-down, then tried again', async
   t.is(f.requests.length, 1);
   now += 2;
   fail = false;
+  // The period is over: the lookup is still skipped, and one background probe asks.
   t.is(await tier.getEntry(k), undefined);
-  t.is(f.requests.length, 2);
-  t.like(tier.counters(), { errors: 1, misses: 1, skipped: 3 });
+  await tier.probed();
+  t.deepEqual(f.requests.slice(1), [`HEAD /cas/${PROBE_DIGEST}`]);
+  t.false(tier.coolingDown());
+  t.is(await tier.getEntry(k), undefined);
+  t.is(f.requests.length, 3);
+  t.like(tier.counters(), { errors: 1, misses: 1, skipped: 4 });
 });
 
 test('TieredStore: uploads never block puts; a full queue drops and counts; concurrent reads share one request', async (t) => {
@@ -133,20 +139,28 @@ test('a remote that keeps failing is left alone longer each time; one answer res
   const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now });
   t.teardown(() => tier.close());
   const k = 'd'.repeat(64);
+  const probe = async () => {
+    t.true(tier.coolingDown()); // starts the probe
+    await tier.probed();
+  };
   await tier.getEntry(k); // fails: 30 s
   now += 30_001;
-  await tier.getEntry(k); // fails again: 60 s
+  await probe(); // fails again: 60 s
   t.is(f.requests.length, 2);
+  t.true(tier.coolingDown());
   now += 59_000;
   await tier.getEntry(k);
   t.is(f.requests.length, 2, 'still cooling down after 59 s');
   now += 1_001;
   fail = false;
-  await tier.getEntry(k); // answers (404): streak reset
+  await probe(); // answered: back, streak reset
   t.is(f.requests.length, 3);
+  t.false(tier.coolingDown());
   fail = true;
   await tier.getEntry(k); // fails: back to 30 s
+  t.is(f.requests.length, 4);
   now += 30_001;
-  await tier.getEntry(k);
+  await probe();
   t.is(f.requests.length, 5);
+  t.like(tier.counters(), { errors: 4 }); // probes that fail count too
 });

@@ -2,15 +2,31 @@
 // timeout per cool-down period instead of one per compile. Each failure in a row doubles
 // the period (up to `maxMs`): a server that stays down costs a handful of timeouts over a
 // whole build, not one every period. The first answer from it resets the streak.
+// With a `probe`, the end of a period does not hand the next compile a possible timeout:
+// the remote stays off while one background request checks it, and comes back when that
+// request is answered (a failed probe starts the next, longer period).
 export class CoolDown {
   private until = 0;
   private lastReason = '';
   private streak = 0;
+  private tripped = false;
+  private probing: Promise<void> | undefined;
 
-  constructor(private readonly periodMs: number, private readonly now: () => number, private readonly maxMs = 10 * 60_000) {}
+  constructor(private readonly periodMs: number, private readonly now: () => number, private readonly maxMs = 10 * 60_000, private readonly probe?: () => Promise<boolean>) {}
 
   get active(): boolean {
-    return this.now() < this.until;
+    if (this.now() < this.until) return true;
+    if (!this.tripped || !this.probe) return false;
+    this.probing ??= this.probe().then((ok) => {
+      if (ok) this.ok();
+      else if (this.tripped) this.trip(this.lastReason);
+    }, () => this.trip(this.lastReason)).finally(() => (this.probing = undefined));
+    return true;
+  }
+
+  /** The running probe, if any (tests wait for it). */
+  settled(): Promise<void> {
+    return this.probing ?? Promise.resolve();
   }
 
   trip(reason: string): void {
@@ -18,16 +34,19 @@ export class CoolDown {
     this.streak++;
     this.until = this.now() + period;
     this.lastReason = reason;
+    this.tripped = true;
   }
 
   // The remote answered (a hit, a miss, a stored upload).
   ok(): void {
     this.streak = 0;
+    this.tripped = false;
   }
 
   reset(): void {
     this.until = 0;
     this.streak = 0;
+    this.tripped = false;
   }
 
   describe(): { cooling_down: boolean; until?: number; reason?: string; failures_in_a_row?: number } {

@@ -8,7 +8,7 @@ import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
 import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
-import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+import { PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
 
@@ -54,7 +54,7 @@ export class HttpTier implements RemoteTier {
     this.url = `${u.origin}${this.basePath}`;
     this.mod = u.protocol === 'https:' ? https : http;
     this.agent = new this.mod.Agent({ keepAlive: true, maxSockets: 16, keepAliveMsecs: 1000 });
-    this.cool = new CoolDown(this.o.coolDownMs, this.o.now);
+    this.cool = new CoolDown(this.o.coolDownMs, this.o.now, undefined, () => this.probe());
   }
 
   counters(): RemoteCounters {
@@ -67,6 +67,10 @@ export class HttpTier implements RemoteTier {
 
   health(): Record<string, unknown> {
     return { url: this.url, ...this.cool.describe() };
+  }
+
+  probed(): Promise<void> {
+    return this.cool.settled();
   }
 
   // ---- Tier ----
@@ -192,6 +196,20 @@ export class HttpTier implements RemoteTier {
   }
 
   // ---- internals ----
+
+  // After a cool-down: is anybody there? Any answer below 500 says yes (send() then resets
+  // the cool-down); failures are counted here, and CoolDown starts the next period.
+  private async probe(): Promise<boolean> {
+    try {
+      if ((await this.send('HEAD', `cas/${PROBE_DIGEST}`)).status < 500) return true;
+      this.c.errors++;
+      return false;
+    } catch (e) {
+      if (isTimeout(e)) this.c.timeouts++;
+      else this.c.errors++;
+      return false;
+    }
+  }
 
   private skip(): boolean {
     return skipRemote(this.closed, this.cool, this.c);

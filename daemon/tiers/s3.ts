@@ -6,7 +6,7 @@ import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
 import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
-import { REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+import { PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 export interface S3Location { bucket: string; prefix: string }
 
@@ -75,7 +75,7 @@ export class S3Tier implements RemoteTier {
     this.log = opts.log;
     const o = { ...REMOTE_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
     this.client = opts.client ?? makeS3Client(opts.env ?? process.env, o);
-    this.cool = new CoolDown(o.coolDownMs, opts.now ?? Date.now);
+    this.cool = new CoolDown(o.coolDownMs, opts.now ?? Date.now, undefined, () => this.probe());
     this.maxBody = o.maxBodyBytes;
   }
 
@@ -89,6 +89,10 @@ export class S3Tier implements RemoteTier {
 
   health(): Record<string, unknown> {
     return { url: this.url, ...this.cool.describe() };
+  }
+
+  probed(): Promise<void> {
+    return this.cool.settled();
   }
 
   async getBlob(digest: string): Promise<Buffer | undefined> {
@@ -196,6 +200,19 @@ export class S3Tier implements RemoteTier {
     this.closed = true;
     this.client.destroy();
     return Promise.resolve();
+  }
+
+  // After a cool-down: any answer from the bucket (a 404 included) brings the tier back.
+  private async probe(): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, `cas/${PROBE_DIGEST}`) }));
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return true;
+      if (isTimeout(e)) this.c.timeouts++;
+      else this.c.errors++;
+      return false;
+    }
   }
 
   private skip(): boolean {

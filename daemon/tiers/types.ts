@@ -12,6 +12,8 @@ export interface RemoteTier extends Tier {
   /** True while a recent failure keeps the tier switched off. */
   coolingDown(): boolean;
   health(): Record<string, unknown>;
+  /** Resolves when no probe is running (after a cool-down the tier asks in the background). */
+  probed(): Promise<void>;
   /**
    * Large blobs, streamed: the content never sits in memory whole. The stream fails at its
    * end (EINTEGRITY, counted) unless the bytes hash to `digest`; undefined on a miss or error.
@@ -32,5 +34,9 @@ export interface RemoteOptions {
   maxBodyBytes?: number;
   now?: () => number;
 }
+
+// BLAKE3 of nothing: a key any server can answer for without touching a stored object;
+// the tiers ask for it to see whether a remote that failed is back.
+export const PROBE_DIGEST = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
 
 export const REMOTE_DEFAULTS = { connectTimeoutMs: 500, timeoutMs: 1000, coolDownMs: 30_000, maxBodyBytes: 2 ** 30 };
