@@ -7,6 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { writeBigSource } from '../bench/big-source.js';
 import { isVriftError } from '../ipc/errors.js';
 import { digestHex } from '../daemon/hash.js';
+import { F_INCBIN, F_TIME, hashLarge, scanFlags } from '../daemon/hot/file-hashes.js';
 import { memoryLogger } from '../daemon/log.js';
 import { LocalStore } from '../daemon/store/api.js';
 import { chunkSearcher, STREAM_MIN } from '../daemon/store/blob-stream.js';
@@ -263,3 +264,19 @@ for (const how of ['wrong-bytes', 'truncated'] as const) {
     t.deepEqual(fs.readdirSync(b.dir).filter((n) => n.includes('.vrift-')), []);
   });
 }
+
+test('a large input is hashed in chunks: same digest, and tokens across chunk seams are seen', (t) => {
+  const dir = tmpDir(t);
+  const f = path.join(dir, 'big.h');
+  const data = Buffer.from(randomBytes(3 * 2 ** 20).map((b) => 32 + (b % 90))); // no token by accident
+  fs.writeFileSync(f, data);
+  t.deepEqual(hashLarge(f), { hash: digestHex(data), flags: 0, size: data.length });
+  // "__TIME__" straddling the first 1 MiB boundary, ".incbin" straddling the second.
+  Buffer.from('__TIME__').copy(data, 2 ** 20 - 3);
+  Buffer.from('.incbin').copy(data, 2 * 2 ** 20 - 6);
+  fs.writeFileSync(f, data);
+  const r = hashLarge(f);
+  t.is(r.hash, digestHex(data));
+  t.is(r.flags, F_TIME | F_INCBIN);
+  t.is(r.flags, scanFlags(data));
+});

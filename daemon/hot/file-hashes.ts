@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { digestHex } from '../hash.js';
+import { STREAM_MIN } from '../store/blob-stream.js';
 import type { Watcher } from './watcher.js';
 
 // Flags found while hashing a file: the preprocessor tokens that make an object depend
@@ -40,6 +42,34 @@ export function scanFlags(data: Buffer): number {
   // Cheap pre-check: every token contains "__" or "bin"/"embed"; most files have no "__D"/"__T".
   for (const [tok, f] of TOKENS) if (data.indexOf(tok) !== -1) flags |= f;
   return flags;
+}
+
+// The longest token less one: a match across two chunks starts in the last SEAM bytes.
+const SEAM = Math.max(...TOKENS.map(([t]) => t.length)) - 1;
+
+/** Hash and flags of a large file read in 1 MiB chunks: it never sits in memory whole. */
+export function hashLarge(abs: string): { hash: string; flags: number; size: number } {
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const h = new Blake3Hasher();
+  let flags = 0;
+  let size = 0;
+  let tail = Buffer.alloc(0);
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const c = buf.subarray(0, n);
+      h.update(c);
+      flags |= scanFlags(c);
+      if (tail.length) flags |= scanFlags(Buffer.concat([tail, c.subarray(0, SEAM)]));
+      tail = Buffer.concat([tail, c.subarray(Math.max(0, n - SEAM))]).subarray(-SEAM);
+      size += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { hash: h.digestBuffer().toString('hex'), flags, size };
 }
 
 // The daemon's hot hash table: content hashes memoised by (path, size, mtime, ctime, inode).
@@ -88,9 +118,13 @@ export class FileHashes {
       m.wgen = trust;
       return m;
     }
-    let data: Buffer;
+    let read: { hash: string; flags: number; size: number };
     try {
-      data = fs.readFileSync(abs);
+      if (st.size >= STREAM_MIN) read = hashLarge(abs);
+      else {
+        const data = fs.readFileSync(abs);
+        read = { hash: digestHex(data), flags: scanFlags(data), size: data.length };
+      }
     } catch {
       return undefined;
     }
@@ -99,8 +133,8 @@ export class FileHashes {
     // the timestamps' granularity would be invisible to a stat, but not to inotify.
     const now = this.now();
     const recent = now - st.mtimeMs <= this.recentMs || now - st.ctimeMs <= this.recentMs;
-    const entry: Memo = { hash: digestHex(data), size: data.length, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, flags: scanFlags(data), dir, wgen: trust, recent };
-    if (data.length === st.size && (!recent || trust !== 0)) {
+    const entry: Memo = { hash: read.hash, size: read.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, flags: read.flags, dir, wgen: trust, recent };
+    if (read.size === st.size && (!recent || trust !== 0)) {
       if (this.memo.size >= this.maxEntries) this.memo.delete(this.memo.keys().next().value as string);
       this.memo.set(abs, entry);
     } else {
