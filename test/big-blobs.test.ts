@@ -131,7 +131,7 @@ test('chunkSearcher finds a needle across chunk seams', (t) => {
 test('HttpTier streams a large blob up and down against vrift serve; the server checks the digest the client names', async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
-  const tier = new HttpTier(serve.url, { log: memoryLogger().child('http'), timeoutMs: 15_000 });
+  const tier = new HttpTier(serve.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 15_000 });
   t.teardown(() => tier.close());
   const data = randomBytes(BIG);
   const d = digestHex(data);
@@ -163,7 +163,7 @@ test('HttpTier: a large blob with wrong bytes, or cut short, fails its stream an
       }
       res.write(body.subarray(0, body.length >> 1), () => res.destroy());
     });
-    const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), timeoutMs: 15_000 });
+    const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 15_000 });
     t.teardown(() => tier.close());
     const local = (await store(t)).s;
     const s = new TieredStore({ local, remote: tier, log: memoryLogger().child('t') });

@@ -269,15 +269,29 @@ export class HttpTier implements RemoteTier {
     return r;
   }
 
+  // Connect deadline (while the socket connects) and idle deadline (no byte for timeoutMs);
+  // either destroys the request with a TimeoutError. The returned handle clears the first.
+  private armTimeouts(req: http.ClientRequest, method: string): { clear(): void } {
+    const { connectTimeoutMs, timeoutMs } = this.o;
+    let timer: NodeJS.Timeout | undefined;
+    req.on('socket', (s) => {
+      if (!s.connecting) return;
+      timer = setTimeout(() => req.destroy(new TimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
+      s.once('connect', () => clearTimeout(timer));
+      s.once('secureConnect', () => clearTimeout(timer));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new TimeoutError(`${method} (no data)`, timeoutMs)));
+    return { clear: () => clearTimeout(timer) };
+  }
+
   // A request whose response (headers only) is handed back; the body is the caller's.
   // Timeouts and a closed connection destroy the request, which errors the response too.
   private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
-    const { connectTimeoutMs, timeoutMs } = this.o;
     return new Promise((resolve, reject) => {
-      let connectTimer: NodeJS.Timeout | undefined;
+      let connectTimer: { clear(): void } | undefined;
       let settled = false;
       const fail = (e: Error) => {
-        if (connectTimer) clearTimeout(connectTimer);
+        connectTimer?.clear();
         if (settled) return;
         settled = true;
         (e as { reused?: boolean }).reused = req.reusedSocket;
@@ -295,18 +309,12 @@ export class HttpTier implements RemoteTier {
         protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
         path: `${this.basePath}/${rel}`, method, headers, agent: this.agent,
       }, (res) => {
-        if (connectTimer) clearTimeout(connectTimer);
+        connectTimer?.clear();
         settled = true;
         if ((res.statusCode ?? 0) < 500) this.cool.ok();
         resolve({ req, res });
       });
-      req.on('socket', (s) => {
-        if (!s.connecting) return;
-        connectTimer = setTimeout(() => req.destroy(new TimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
-        s.once('connect', () => clearTimeout(connectTimer));
-        s.once('secureConnect', () => clearTimeout(connectTimer));
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new TimeoutError(`${method} (no data)`, timeoutMs)));
+      connectTimer = this.armTimeouts(req, method);
       req.on('error', fail);
       req.on('close', () => {
         if (!settled) fail(new VriftError('ESTORE', 'remote connection closed before an answer'));
@@ -352,13 +360,13 @@ export class HttpTier implements RemoteTier {
   }
 
   private sendOnce(method: 'GET' | 'HEAD' | 'PUT', rel: string, body?: Buffer): Promise<Reply> {
-    const { connectTimeoutMs, timeoutMs, maxBodyBytes } = this.o;
+    const { maxBodyBytes } = this.o;
     return new Promise<Reply>((resolve, reject) => {
-      let connectTimer: NodeJS.Timeout | undefined;
+      let connectTimer: { clear(): void } | undefined;
       let settled = false;
       let gotResponse = false;
       const done = (e: Error | undefined, r?: Reply) => {
-        if (connectTimer) clearTimeout(connectTimer);
+        connectTimer?.clear();
         if (settled) return;
         settled = true;
         if (e) {
@@ -414,13 +422,7 @@ export class HttpTier implements RemoteTier {
         res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
         res.on('error', (e) => done(e));
       });
-      req.on('socket', (s) => {
-        if (!s.connecting) return;
-        connectTimer = setTimeout(() => req.destroy(new TimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
-        s.once('connect', () => clearTimeout(connectTimer));
-        s.once('secureConnect', () => clearTimeout(connectTimer));
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new TimeoutError(`${method} (no data)`, timeoutMs)));
+      connectTimer = this.armTimeouts(req, method);
       req.on('error', (e) => done(e));
       req.on('close', () => {
         if (!gotResponse) done(new VriftError('ESTORE', 'remote connection closed before an answer'));

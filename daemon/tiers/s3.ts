@@ -164,13 +164,7 @@ export class S3Tier implements RemoteTier {
       body = raw.pipe(count);
       this.cool.ok();
     } catch (e) {
-      if (isNotFound(e)) {
-        this.cool.ok();
-        this.c.misses++;
-        return undefined;
-      }
-      this.fail(rel, e);
-      return undefined;
+      return this.missOrFail(rel, e);
     }
     return verifiedRemoteStream(body, digest, () => {
       this.c.hits++;
@@ -230,13 +224,7 @@ export class S3Tier implements RemoteTier {
       this.cool.ok();
       return body;
     } catch (e) {
-      if (isNotFound(e)) {
-        this.cool.ok();
-        this.c.misses++;
-        return undefined;
-      }
-      this.fail(rel, e);
-      return undefined;
+      return this.missOrFail(rel, e);
     }
   }
 
@@ -251,6 +239,15 @@ export class S3Tier implements RemoteTier {
       this.fail(rel, e);
       throw e;
     }
+  }
+
+  // A 404 is an answer (a miss); anything else is a failure that starts a cool-down.
+  private missOrFail(rel: string, e: unknown): undefined {
+    if (isNotFound(e)) {
+      this.cool.ok();
+      this.c.misses++;
+    } else this.fail(rel, e);
+    return undefined;
   }
 
   private fail(rel: string, e: unknown): void {
