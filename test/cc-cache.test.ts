@@ -222,6 +222,7 @@ test('a corrupt stored blob is detected, dropped and rebuilt', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);
   const good = fs.readFileSync(path.join(v.dir, 'main.o'));
+  t.is((await v.stored(1)).stored, 1);
   const casDir = path.join(v.home, 'l2', 'cas-v1');
   const blobs = fs.readdirSync(casDir).flatMap((d) => fs.readdirSync(path.join(casDir, d)).map((f) => path.join(casDir, d, f)));
   t.is(blobs.length, 1);

@@ -46,6 +46,11 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
   const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);
   const b3 = want.blake3 ? new Blake3Hasher() : undefined;
   const sha = want.sha256 ? crypto.createHash('sha256') : undefined;
+  // The file is created before the body flows: a write stream that opens it lazily could
+  // create it after an early error (413 on the first chunk) had removed it. And before the
+  // 'data' listener below, which starts the flow: bytes read during the open would be lost.
+  const fh = await fsp.open(file, 'wx');
+  const out = fh.createWriteStream({ highWaterMark: 1 << 20 });
   let size = 0;
   let wireBytes = 0;
   req.on('data', (d: Buffer) => void (wireBytes += d.length));
@@ -59,10 +64,11 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
     },
   });
   try {
-    if (enc === 'zstd') await pipeline(req, new DecompressStream(), tap, fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 }));
-    else await pipeline(req, tap, fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 }));
+    if (enc === 'zstd') await pipeline(req, new DecompressStream(), tap, out);
+    else await pipeline(req, tap, out);
     if (sizeHeader !== undefined && sizeHeader !== size) throw new HttpError(400, `X-Digest-SizeBytes says ${sizeHeader}, body has ${size} bytes`);
   } catch (e) {
+    if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
     await fsp.rm(file, { force: true });
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, `upload failed: ${(e as Error).message}`);

@@ -37,6 +37,8 @@ export interface Instance {
   cc(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; compiler?: string }): Promise<RunResult>;
   vrift(args: string[], opts?: { cwd?: string }): Promise<RunResult>;
   stats(): Promise<Stats>;
+  /** Waits until the daemon has stored `n` results: the store write of a miss lands after the shim has its answer. */
+  stored(n: number): Promise<Stats>;
   write(rel: string, text: string): string;
   stop(): Promise<void>;
 }
@@ -68,6 +70,14 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
       const r = await run(process.execPath, [CLI, 'stats', '--json'], { env });
       if (r.code !== 0) throw new Error(`vrift stats failed: ${r.err}`);
       return JSON.parse(r.out) as Stats;
+    },
+    stored: async (n) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const s = await inst.stats();
+        if (s.stored >= n || Date.now() > deadline) return s;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     write: (rel, text) => {
       const f = path.join(dir, rel);
