@@ -9,7 +9,8 @@ import { LocalStore } from '../daemon/store/local.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
-import { ensureTool, fakeServer, startServe, tmpDir } from './helpers/remote.js';
+import { encodeBundle } from '../daemon/tiers/bundle.js';
+import { ensureTool, fakeServer, request, startServe, tmpDir } from './helpers/remote.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
   const dir = tmpDir(t);
@@ -100,6 +101,49 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   }
   await s.flush();
   t.like(s.stats(), { uploads: 2, queued: 0 });
+});
+
+test('bundles: an entry uploaded with its attachments gives a fresh machine the rest without more requests; a bundle with a wrong blob is refused', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const log = memoryLogger().child('t');
+  const open = async (name: string) => {
+    const local = new LocalStore({ root: path.join(dir, name) });
+    await local.open();
+    const remote = new HttpTier(s.url, { log, timeoutMs: 10_000 });
+    const store = new TieredStore({ local, remote, log });
+    t.teardown(async () => {
+      await store.close();
+      await local.close();
+    });
+    return { local, store };
+  };
+  const a = await open('a');
+  const obj = Buffer.from('object bytes '.repeat(100));
+  const d = await a.store.putBlob(obj);
+  const [manifest, result] = ['1'.repeat(64), '2'.repeat(64)];
+  await a.store.putEntry(result, Buffer.from('the result'));
+  await a.store.putEntry(manifest, Buffer.from('the manifest'), { entries: [result], blobs: [d] });
+  await a.store.flush();
+
+  const b = await open('b');
+  t.deepEqual(await b.store.getEntry(manifest), Buffer.from('the manifest'));
+  t.deepEqual(await b.store.getEntry(result), Buffer.from('the result'));
+  t.deepEqual(await b.store.getBlob(d), obj);
+  t.like(b.store.stats(), { hits: 1, attached: 2, errors: 0 });
+  await b.store.close();
+  t.deepEqual(await b.local.getBlob(d), obj, 'the attachments are in the local store');
+  t.deepEqual(await b.local.getEntry(result), Buffer.from('the result'));
+
+  // A lying server: the attached blob does not match its digest. Nothing from that answer is used.
+  const bad = encodeBundle({ value: Buffer.from('m2'), entries: [['3'.repeat(64), Buffer.from('r')]], blobs: [[d, Buffer.from('not the object')]] });
+  const put = await request(`${s.url}/ac/${'4'.repeat(64)}`, { method: 'PUT', body: bad });
+  t.is(put.status, 200);
+  const c = await open('c');
+  t.is(await c.store.getEntry('4'.repeat(64)), undefined);
+  t.like(c.store.stats(), { integrity: 1, attached: 0 });
+  t.is(await c.local.getEntry('3'.repeat(64)), undefined);
+  t.false(await c.local.hasBlob(d));
 });
 
 test('vrift serve over TLS', async (t) => {

@@ -10,6 +10,7 @@ import { isVriftError } from '../ipc/errors.js';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { CACHEDIR_TAG, LocalStore, type LocalStoreOptions } from '../daemon/store/api.js';
+import { isSpareName } from '../daemon/store/write.js';
 
 const T0 = 1_700_000_000_000;
 // Past the store's touch granularity (10 min): a use this long after the last recorded one is written.
@@ -42,12 +43,19 @@ const blobPath = (root: string, d: string): string => path.join(root, 'cas-v1', 
 const entryPath = (root: string, k: string): string => path.join(root, 'ac-v1', k.slice(0, 2), k);
 const key = (s: string): string => digestHex(`key:${s}`);
 
+// Files under dir, but not the empty spare temp files a writing store keeps ready.
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath ?? e.path, e.name)));
+    const f = path.join(e.parentPath ?? e.path, e.name);
+    if (e.isFile() && !(isSpareName(e.name) && (await fsp.stat(f)).size === 0)) out.push(path.relative(dir, f));
   }
   return out.sort();
+}
+
+// What is in tmp/ besides spares: must be nothing after any write, good or failed.
+async function tmpLeft(root: string): Promise<string[]> {
+  return (await listFiles(path.join(root, 'tmp'))).sort();
 }
 
 // ---------- round trips and layout ----------
@@ -60,7 +68,7 @@ test('layout: versioned dirs, CACHEDIR.TAG, fan-out paths', async (t) => {
   const k = key('layout');
   await store.putEntry(k, Buffer.from('v'));
   t.deepEqual(await listFiles(root), ['CACHEDIR.TAG', `ac-v1/${k.slice(0, 2)}/${k}`, `cas-v1/${d.slice(0, 2)}/${d}`].sort());
-  t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+  t.deepEqual(await tmpLeft(root), []);
 });
 
 test('blob round trips: small, empty, 10 MiB compressible and incompressible', async (t) => {
@@ -424,7 +432,7 @@ test('concurrent identical puts share one write; an existing digest is a no-op',
   await store.putBlob(data);
   t.is(store.counters().writes, 1);
   t.is((await fsp.stat(blobPath(root, ds[0]))).ino, ino);
-  t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+  t.deepEqual(await tmpLeft(root), []);
 });
 
 test('another instance on the same store: has/get see its writes, rescan corrects the accounting', async (t) => {
@@ -511,9 +519,37 @@ for (const roles of [['writer', 'writer'], ['writer', 'cleaner'], ['writer', 'ev
     const v = await store.verify();
     t.is(v.corrupt, 0);
     if (roles[1] === 'writer') t.is(store.usage().files, 2 * n); // nothing lost
-    t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+    t.deepEqual(await tmpLeft(root), []);
   });
 }
+
+test('spare temp files: made after the first write, used by writes, one removed under the store is no loss, none left after close', async (t) => {
+  const root = path.join(await tempDir(t), 'l2');
+  const store = new LocalStore({ root, log: memoryLogger().child('store') });
+  await store.open();
+  const spares = async () => (await fsp.readdir(path.join(root, 'tmp'))).filter(isSpareName);
+  t.deepEqual(await spares(), [], 'a store that only reads makes none');
+  await store.putBlob(Buffer.from('first'));
+  let ready: string[] = [];
+  const lastDir = path.join(root, 'ac-v1', 'ff');
+  for (let i = 0; i < 1000 && (ready.length < 16 || !fs.existsSync(lastDir)); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    ready = await spares();
+  }
+  t.true(ready.length >= 16, `spares made: ${ready.length}`);
+  for (const n of ready) t.is((await fsp.stat(path.join(root, 'tmp', n))).size, 0);
+  t.true(fs.existsSync(lastDir), 'fan-out directories made ahead');
+  // Another process's sweep (or a user) removes every spare: writes still land.
+  for (const n of ready) await fsp.rm(path.join(root, 'tmp', n));
+  const ds = [];
+  for (let i = 0; i < 40; i++) ds.push(await store.putBlob(Buffer.from(`blob ${i}`)));
+  for (let i = 0; i < 40; i++) t.deepEqual(await store.getBlob(ds[i]), Buffer.from(`blob ${i}`));
+  const inos = new Set<number>();
+  for (const d of ds) inos.add((await fsp.stat(blobPath(root, d))).ino);
+  t.is(inos.size, 40, 'every blob its own file');
+  await store.close();
+  t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+});
 
 // ---------- write failures ----------
 
@@ -540,7 +576,7 @@ test('a failing write (injected ENOSPC) rejects with ESTORE and leaves nothing b
   fail = 'EACCES';
   t.true(isVriftError(await t.throwsAsync(store.putBlob(Buffer.from('z'))), 'ESTORE'));
   t.deepEqual(await listFiles(root), before);
-  t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+  t.deepEqual(await tmpLeft(root), []);
   t.deepEqual(await store.getBlob(good), Buffer.from('written before the disk filled'));
   t.deepEqual(await store.getEntry(key('good')), Buffer.from('ok'));
   t.is(store.counters().writes, 2);
@@ -553,7 +589,7 @@ test('a failing rename rejects with ESTORE and removes the temp file', async (t)
     io: { rename: () => { throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' }); } },
   });
   t.true(isVriftError(await t.throwsAsync(store.putBlob(Buffer.from('r'))), 'ESTORE'));
-  t.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+  t.deepEqual(await tmpLeft(root), []);
   t.deepEqual(await listFiles(root), ['CACHEDIR.TAG']);
 });
 
@@ -567,7 +603,7 @@ test('a real full disk (64 KiB tmpfs): ESTORE, no partial files, store stays rea
   const e = await t.throwsAsync(store.putBlob(randomBytes(200_000)));
   t.true(isVriftError(e, 'ESTORE'));
   t.is(((e as Error).cause as NodeJS.ErrnoException).code, 'ENOSPC');
-  t.deepEqual(await fsp.readdir(path.join(mnt, 'tmp')), []);
+  t.deepEqual(await tmpLeft(mnt), []);
   t.deepEqual(await store.getBlob(d), small);
   const v = await store.verify();
   t.deepEqual([v.checked, v.corrupt], [1, 0]);

@@ -7,6 +7,7 @@ import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
+import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile } from './gcc/args.js';
@@ -56,7 +57,8 @@ export interface StoreLike {
   /** Large outputs: streamed to `dest`; its size, or undefined on a miss. */
   copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined>;
   getEntry(key: string): Promise<Buffer | undefined>;
-  putEntry(key: string, value: Buffer): Promise<void>;
+  /** `attach`: what a reader of this entry asks for next (a tiered store uploads them with it). */
+  putEntry(key: string, value: Buffer, attach?: Attach): Promise<void>;
 }
 
 export interface CcDeps {
@@ -451,18 +453,19 @@ export class CcFrontend implements Frontend<CcPending> {
     const resultKey = rk.digest();
 
     const entry: ManifestEntry = { files: files.flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
-    const storeResult = async (key: string) => {
+    const storeResult = async (key: string): Promise<Attach> => {
       const { digest, size } = big ?? { digest: await this.d.store.putBlob(obj!), size: obj!.length };
       const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: depForms.map(([f]) => f), sys: depForms.map(([, sys]) => sys).join('') };
       const buf = encodeEntry(result);
       await this.d.store.putEntry(key, buf);
       this.remember('r' + key, internResult(result));
+      return { entries: [key], blobs: big ? [] : [digest] };
     };
     const write = (async () => {
-      if (p.ppKey) return storeResult(p.ppKey);
+      if (p.ppKey) return void (await storeResult(p.ppKey));
       if (!needPp) {
-        await storeResult(resultKey);
-        return this.addToManifest(p.directKey, entry);
+        const attach = await storeResult(resultKey);
+        return this.addToManifest(p.directKey, entry, false, attach);
       }
       // Direct mode can't vouch for this include set: from now on this key goes through the
       // preprocessor. Store this compile under its preprocessed hash if the inputs the
@@ -514,14 +517,14 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 
   // Read-modify-write of one manifest, serialized per key inside the daemon.
-  private addToManifest(key: string, entry: ManifestEntry, pp = false): Promise<void> {
+  private addToManifest(key: string, entry: ManifestEntry, pp = false, attach?: Attach): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
       const m: Manifest = (await this.readManifest(key)) ?? { v: 3, entries: [] };
       const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
       const next: Manifest = { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
       const buf = encodeEntry(next);
-      await this.d.store.putEntry(key, buf);
+      await this.d.store.putEntry(key, buf, attach);
       this.remember('m' + key, internManifest(next));
     });
     const tail = next.catch(() => {});

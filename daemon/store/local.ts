@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
 import { blobToFile, readBlobStream, writeBlobTemp, type StreamedBlob } from './blob-stream.js';
 import { encodeEntry } from './entry-file.js';
-import { checkHex, ensureLayout, relPath } from './layout.js';
+import { AC_DIR, CAS_DIR, checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
 import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
 import { readVerified, removeCorrupt } from './read.js';
@@ -14,7 +14,7 @@ import { removeFiles, removeStaleTmp } from './remove.js';
 import { isENOENT, mapLimit, scanStore } from './scan.js';
 import { TouchBatcher } from './touches.js';
 import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Tier, Usage, VerifyResult } from './types.js';
-import { writeAtomic } from './write.js';
+import { SpareFiles, writeAtomic } from './write.js';
 
 function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
@@ -40,12 +40,15 @@ export class LocalStore implements Tier {
   private scanLog: { written: Map<string, Item>; deleted: Set<string> } | undefined;
   private opened: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly spares: SpareFiles;
   private readonly c: Counters = { corrupt: 0, evictedFiles: 0, evictedBytes: 0, writes: 0, writeBytes: 0, reads: 0, readBytes: 0 };
 
   constructor(options: LocalStoreOptions) {
     this.opts = resolveOptions(options);
     this.root = this.opts.root;
     this.touches = new TouchBatcher(this.root, this.opts.touchDelayMs, this.opts.log);
+    const fanout = [CAS_DIR, AC_DIR].flatMap((k) => Array.from({ length: 256 }, (_, i) => path.join(this.root, k, i.toString(16).padStart(2, '0'))));
+    this.spares = new SpareFiles(path.join(this.root, TMP_DIR), { dirs: fanout });
   }
 
   /** Creates the layout if needed, indexes what is on disk and applies the limits. */
@@ -77,6 +80,14 @@ export class LocalStore implements Tier {
   hasBlob(digest: string): Promise<boolean> {
     return this.op(async () => {
       const rel = relPath('cas', checkHex('digest', digest));
+      return this.index.get(rel) !== undefined || (await this.adoptIfPresent(rel));
+    });
+  }
+
+  /** Advisory, like hasBlob. */
+  hasEntry(key: string): Promise<boolean> {
+    return this.op(async () => {
+      const rel = relPath('ac', checkHex('key', key));
       return this.index.get(rel) !== undefined || (await this.adoptIfPresent(rel));
     });
   }
@@ -210,6 +221,7 @@ export class LocalStore implements Tier {
       this.touches.stop();
       await this.opened?.catch(() => {});
       while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
+      await this.spares.close();
       await this.touches.flush();
     })();
     return this.closing;
@@ -353,7 +365,7 @@ export class LocalStore implements Tier {
   private async write(rel: string, file: Buffer, payloadBytes: number): Promise<void> {
     const t = this.opts.now();
     try {
-      writeAtomic(this.root, rel, file, t, this.opts.io);
+      writeAtomic(this.root, rel, file, t, this.opts.io, this.spares.take());
     } catch (e) {
       this.opts.log.warn('store write failed', { path: rel, err: e });
       throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });

@@ -69,6 +69,12 @@ export class HttpTier implements RemoteTier {
     return { url: this.url, ...this.cool.describe() };
   }
 
+  rejected(key: string, e: Error): void {
+    this.c.hits--;
+    this.c.integrity++;
+    this.fail('GET', `ac/${key}`, e);
+  }
+
   probed(): Promise<void> {
     return this.cool.settled();
   }

@@ -91,6 +91,12 @@ export class S3Tier implements RemoteTier {
     return { url: this.url, ...this.cool.describe() };
   }
 
+  rejected(key: string, e: Error): void {
+    this.c.hits--;
+    this.c.integrity++;
+    this.fail(`ac/${key}`, e);
+  }
+
   probed(): Promise<void> {
     return this.cool.settled();
   }

@@ -2,8 +2,9 @@ import type { StoreLike } from '../frontends/cc.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import type { LocalStore } from '../store/local.js';
-import type { RemoteCounters } from './counters.js';
+import { blobDigest, type RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
+import { BUNDLE_BLOB_MAX, decodeBundle, encodeBundle, isBundle, type Attach, type Bundle } from './bundle.js';
 
 export interface TieredOptions {
   local: LocalStore;
@@ -21,7 +22,7 @@ export interface TieredOptions {
 }
 
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
-interface Upload { kind: 'blob' | 'entry'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; settle?: () => void }
+interface Upload { kind: 'blob' | 'entry'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void }
 
 export interface RemoteStats extends RemoteCounters {
   url: string;
@@ -29,6 +30,8 @@ export interface RemoteStats extends RemoteCounters {
   queued: number;
   queued_bytes: number;
   cooling_down: boolean;
+  /** Entries and blobs that came attached to a remote answer (a hit without their own request). */
+  attached: number;
 }
 
 // Local first, then the remote. Whatever the remote returns enters the local store through
@@ -52,6 +55,11 @@ export class TieredStore implements StoreLike {
   private closing: Promise<void> | undefined;
   private dropped = 0;
   private skippedUploads = 0;
+  // Bundles: attachments kept from remote answers.
+  private attachedKept = 0;
+  // Attachments on their way into the local store, readable meanwhile ('b'/'e' + key).
+  private readonly attached = new Map<string, Promise<Buffer>>();
+  private readonly keeping = new Set<Promise<unknown>>();
 
   constructor(opts: TieredOptions) {
     this.local = opts.local;
@@ -61,11 +69,16 @@ export class TieredStore implements StoreLike {
   }
 
   getBlob(digest: string): Promise<Buffer | undefined> {
-    return this.read('b' + digest, () => this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
+    const k = 'b' + digest;
+    return this.read(k, () => this.attached.get(k) ?? this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
   }
 
   getEntry(key: string): Promise<Buffer | undefined> {
-    return this.read('e' + key, () => this.local.getEntry(key), () => this.remote.getEntry(key), (d) => this.local.putEntry(key, d));
+    const k = 'e' + key;
+    return this.read(k, () => this.attached.get(k) ?? this.local.getEntry(key), async () => {
+      const d = await this.remote.getEntry(key);
+      return d && isBundle(d) ? this.unbundle(key, d) : d;
+    }, (d) => this.local.putEntry(key, d));
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -106,15 +119,16 @@ export class TieredStore implements StoreLike {
     return (await p) ? this.local.copyBlobTo(digest, dest, mode) : undefined;
   }
 
-  async putEntry(key: string, value: Buffer): Promise<void> {
+  async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
     await this.local.putEntry(key, value);
-    this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight] });
+    this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight], attach });
   }
 
   stats(): RemoteStats {
+    const c = this.remote.counters();
     return {
-      url: this.remote.url, read_only: this.o.readOnly, ...this.remote.counters(),
-      upload_dropped: this.dropped, upload_skipped: this.skippedUploads,
+      url: this.remote.url, read_only: this.o.readOnly, ...c,
+      upload_dropped: this.dropped, upload_skipped: this.skippedUploads, attached: this.attachedKept,
       queued: this.waiting.length + this.running, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
     };
   }
@@ -136,6 +150,7 @@ export class TieredStore implements StoreLike {
       clearTimeout(timer);
       if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.waiting.length + this.running });
       this.waiting.length = 0;
+      await Promise.allSettled([...this.keeping]);
       await this.remote.close();
     })();
     return this.closing;
@@ -222,11 +237,59 @@ export class TieredStore implements StoreLike {
       } else {
         await Promise.allSettled(u.after);
         if (this.remote.coolingDown()) return;
-        await this.remote.putEntry(u.key, u.data!);
+        await this.remote.putEntry(u.key, u.attach ? await this.bundle(u.data!, u.attach) : u.data!);
       }
     } catch (e) {
       this.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
     }
+  }
+
+  // ---- bundles (see bundle.ts) ----
+
+  // The attachments are read from the local store when the upload's turn comes; one gone
+  // meanwhile (evicted) is left out, and with nothing left the plain value goes.
+  private async bundle(value: Buffer, attach: Attach): Promise<Buffer> {
+    const b: Bundle = { value, entries: [], blobs: [] };
+    for (const k of attach.entries ?? []) {
+      const e = await this.local.getEntry(k);
+      if (e) b.entries.push([k, e]);
+    }
+    for (const d of attach.blobs ?? []) {
+      const data = await this.local.getBlob(d);
+      if (data && data.length <= BUNDLE_BLOB_MAX) b.blobs.push([d, data]);
+    }
+    return b.entries.length + b.blobs.length > 0 ? encodeBundle(b) : value;
+  }
+
+  // A bundle from the remote: every blob must match its digest, or the whole answer is
+  // refused (a miss, counted as an integrity error). The attachments enter the local store
+  // through its normal puts, in the background: the reads that follow (the result, the
+  // object) are answered from memory until they are written, not held up by the writes.
+  private unbundle(key: string, data: Buffer): Buffer | undefined {
+    let b: Bundle;
+    try {
+      b = decodeBundle(data);
+      for (const [d, blob] of b.blobs) blobDigest(blob, d);
+    } catch (e) {
+      this.remote.rejected(key, e as Error);
+      return undefined;
+    }
+    const keep = (k: string, data: Buffer, put: () => Promise<unknown>) => {
+      if (this.attached.has(k)) return;
+      const p = Promise.resolve(data);
+      this.attached.set(k, p);
+      const w = put()
+        .catch((err) => this.log.warn('attached object not kept locally', { key: k.slice(1), err }))
+        .finally(() => {
+          if (this.attached.get(k) === p) this.attached.delete(k);
+          this.keeping.delete(w);
+        });
+      this.keeping.add(w);
+    };
+    for (const [d, blob] of b.blobs) keep('b' + d, blob, () => this.local.putBlob(blob, d));
+    for (const [k, e] of b.entries) keep('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
+    this.attachedKept += b.entries.length + b.blobs.length;
+    return b.value;
   }
 }
 

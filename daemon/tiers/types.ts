@@ -12,6 +12,11 @@ export interface RemoteTier extends Tier {
   /** True while a recent failure keeps the tier switched off. */
   coolingDown(): boolean;
   health(): Record<string, unknown>;
+  /**
+   * An entry this tier returned that the caller could not use (a bundle whose blob does not
+   * match its digest): not a hit after all but an integrity error, and the tier cools down.
+   */
+  rejected(key: string, e: Error): void;
   /** Resolves when no probe is running (after a cool-down the tier asks in the background). */
   probed(): Promise<void>;
   /**
