@@ -103,7 +103,10 @@ test('a frozen daemon: the build goes on without it, and stats count the calls t
   t.is(r.code, 0, r.err);
   t.true(fs.existsSync(path.join(v.dir, 'f.o')), 'the compiler ran');
   let s = await v.stats();
-  t.is(s.hits, 0, 'the daemon never answered that call');
+  // Resumed, the daemon may still read the abandoned request from its socket and answer it
+  // (a hit nobody reads): timing decides, so only the first call's miss is certain.
+  t.is(s.misses, 1);
+  t.true(s.hits <= 1);
   const fb = s.shim_fallbacks as Record<string, number>;
   t.is((fb.connect ?? 0) + (fb.timeout ?? 0), 1, JSON.stringify(fb));
   t.regex((await v.vrift(['stats'])).out, /shim went around the cache\s+1/);
