@@ -223,7 +223,7 @@ test('a large object compiled on A is streamed to the server and from it to B: i
   t.like(s, { hits: 2, misses: 0 });
   t.is(s.remote!.errors, 0);
   t.true(Number(s.remote!.bytes_down) > BIG / 2);
-  t.is(s.local.blobs, 2);
+  t.is((await b.until((x) => x.local.blobs >= 2)).local.blobs, 2);
 });
 
 for (const how of ['wrong-bytes', 'truncated'] as const) {

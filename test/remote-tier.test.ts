@@ -131,8 +131,10 @@ test('bundles: an entry uploaded with its attachments gives a fresh machine the 
   t.deepEqual(await b.store.getEntry(result), Buffer.from('the result'));
   t.deepEqual(await b.store.getBlob(d), obj);
   t.like(b.store.stats(), { hits: 1, attached: 2, errors: 0 });
-  await b.store.close();
+  // Written into the local store once lookups pause (no close needed).
+  for (let i = 0; i < 500 && !(await b.local.getEntry(manifest)); i++) await new Promise((r) => setTimeout(r, 10)); // written last
   t.deepEqual(await b.local.getBlob(d), obj, 'the attachments are in the local store');
+  t.deepEqual(await b.local.getEntry(manifest), Buffer.from('the manifest'));
   t.deepEqual(await b.local.getEntry(result), Buffer.from('the result'));
 
   // A lying server: the attached blob does not match its digest. Nothing from that answer is used.

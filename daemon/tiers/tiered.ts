@@ -37,6 +37,9 @@ export interface RemoteStats extends RemoteCounters {
 // Local first, then the remote. Whatever the remote returns enters the local store through
 // its normal verified put, and local puts are uploaded in the background: a bounded queue
 // the build never waits for. The local store stays owned (and closed) by whoever made it.
+const LATER_IDLE_MS = 150;
+const LATER_MAX_BYTES = 64 * 2 ** 20;
+
 export class TieredStore implements StoreLike {
   private readonly local: LocalStore;
   readonly remote: RemoteTier;
@@ -57,9 +60,13 @@ export class TieredStore implements StoreLike {
   private skippedUploads = 0;
   // Bundles: attachments kept from remote answers.
   private attachedKept = 0;
-  // Attachments on their way into the local store, readable meanwhile ('b'/'e' + key).
-  private readonly attached = new Map<string, Promise<Buffer>>();
-  private readonly keeping = new Set<Promise<unknown>>();
+  // Remote answers waiting to enter the local store, readable meanwhile ('b'/'e' + key).
+  private readonly pendingLocal = new Map<string, Promise<Buffer>>();
+  private readonly later: { k: string; size: number; put: () => Promise<unknown> }[] = [];
+  private laterBytes = 0;
+  private laterTimer: NodeJS.Timeout | undefined;
+  private writingLater: Promise<void> | undefined;
+  private lastRead = 0;
 
   constructor(opts: TieredOptions) {
     this.local = opts.local;
@@ -70,12 +77,12 @@ export class TieredStore implements StoreLike {
 
   getBlob(digest: string): Promise<Buffer | undefined> {
     const k = 'b' + digest;
-    return this.read(k, () => this.attached.get(k) ?? this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
+    return this.read(k, () => this.pendingLocal.get(k) ?? this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
   }
 
   getEntry(key: string): Promise<Buffer | undefined> {
     const k = 'e' + key;
-    return this.read(k, () => this.attached.get(k) ?? this.local.getEntry(key), async () => {
+    return this.read(k, () => this.pendingLocal.get(k) ?? this.local.getEntry(key), async () => {
       const d = await this.remote.getEntry(key);
       return d && isBundle(d) ? this.unbundle(key, d) : d;
     }, (d) => this.local.putEntry(key, d));
@@ -133,6 +140,11 @@ export class TieredStore implements StoreLike {
     };
   }
 
+  /** Writes the remote answers still waiting for a pause in lookups into the local store now. */
+  settle(): Promise<void> {
+    return this.writeLater(true);
+  }
+
   /** Resolves when no upload is waiting or running. */
   flush(): Promise<void> {
     if (this.waiting.length === 0 && this.running === 0) return Promise.resolve();
@@ -150,7 +162,7 @@ export class TieredStore implements StoreLike {
       clearTimeout(timer);
       if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.waiting.length + this.running });
       this.waiting.length = 0;
-      await Promise.allSettled([...this.keeping]);
+      await this.writeLater(true);
       await this.remote.close();
     })();
     return this.closing;
@@ -160,24 +172,67 @@ export class TieredStore implements StoreLike {
 
   // Concurrent lookups of one key share one remote request.
   private async read(k: string, local: () => Promise<Buffer | undefined>, remote: () => Promise<Buffer | undefined>, keep: (d: Buffer) => Promise<unknown>): Promise<Buffer | undefined> {
+    this.lastRead = Date.now();
     const hit = await local();
     if (hit || this.closing) return hit;
     let p = this.fetching.get(k);
     if (!p) {
       p = (async () => {
-        const data = await remote();
-        if (!data) return undefined;
-        try {
-          await keep(data); // the local store verifies blobs again on the way in
-        } catch (e) {
-          this.log.warn('remote object not kept locally', { key: k.slice(1), err: e });
-          return undefined;
-        }
+        const data = await remote(); // verified by the tier (blobs) or opaque (entries)
+        if (data) this.keepLater(k, data, () => keep(data));
         return data;
       })().finally(() => this.fetching.delete(k));
       this.fetching.set(k, p);
     }
     return p;
+  }
+
+  // ---- remote answers into the local store ----
+  // Written when lookups pause (a build's hits come every few ms; writing three files per hit
+  // meanwhile took CPU from the build on a 2-core machine), when more than LATER_MAX_BYTES
+  // wait, and at close. Until then they are served from memory. Through the local store's
+  // normal puts, which verify blobs again.
+
+  private keepLater(k: string, data: Buffer, put: () => Promise<unknown>): void {
+    if (this.pendingLocal.has(k)) return;
+    this.pendingLocal.set(k, Promise.resolve(data));
+    this.later.push({ k, size: data.length, put });
+    this.laterBytes += data.length;
+    if (this.laterBytes > LATER_MAX_BYTES) void this.writeLater(true);
+    else this.armLater();
+  }
+
+  private armLater(): void {
+    if (this.laterTimer || this.later.length === 0) return;
+    this.laterTimer = setTimeout(() => {
+      this.laterTimer = undefined;
+      void this.writeLater(false);
+    }, LATER_IDLE_MS);
+    this.laterTimer.unref();
+  }
+
+  // `all`: everything now (over budget, closing); otherwise only while no lookup comes in.
+  private writeLater(all: boolean): Promise<void> {
+    const run = async () => {
+      while (this.later.length > 0) {
+        if (!all && Date.now() - this.lastRead < LATER_IDLE_MS) return this.armLater();
+        const it = this.later.shift()!;
+        this.laterBytes -= it.size;
+        try {
+          await it.put();
+        } catch (err) {
+          this.log.warn('remote object not kept locally', { key: it.k.slice(1), err });
+        }
+        this.pendingLocal.delete(it.k);
+      }
+    };
+    const prev = this.writingLater ?? Promise.resolve();
+    const next = prev.then(run);
+    this.writingLater = next.finally(() => {
+      if (this.writingLater === tail) this.writingLater = undefined;
+    });
+    const tail = this.writingLater;
+    return next;
   }
 
   private enqueue(u: Upload): void {
@@ -263,8 +318,8 @@ export class TieredStore implements StoreLike {
 
   // A bundle from the remote: every blob must match its digest, or the whole answer is
   // refused (a miss, counted as an integrity error). The attachments enter the local store
-  // through its normal puts, in the background: the reads that follow (the result, the
-  // object) are answered from memory until they are written, not held up by the writes.
+  // like any remote answer (keepLater): the reads that follow (the result, the object) are
+  // answered from memory until they are written.
   private unbundle(key: string, data: Buffer): Buffer | undefined {
     let b: Bundle;
     try {
@@ -274,20 +329,8 @@ export class TieredStore implements StoreLike {
       this.remote.rejected(key, e as Error);
       return undefined;
     }
-    const keep = (k: string, data: Buffer, put: () => Promise<unknown>) => {
-      if (this.attached.has(k)) return;
-      const p = Promise.resolve(data);
-      this.attached.set(k, p);
-      const w = put()
-        .catch((err) => this.log.warn('attached object not kept locally', { key: k.slice(1), err }))
-        .finally(() => {
-          if (this.attached.get(k) === p) this.attached.delete(k);
-          this.keeping.delete(w);
-        });
-      this.keeping.add(w);
-    };
-    for (const [d, blob] of b.blobs) keep('b' + d, blob, () => this.local.putBlob(blob, d));
-    for (const [k, e] of b.entries) keep('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
+    for (const [d, blob] of b.blobs) this.keepLater('b' + d, blob, () => this.local.putBlob(blob, d));
+    for (const [k, e] of b.entries) this.keepLater('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
     this.attachedKept += b.entries.length + b.blobs.length;
     return b.value;
   }

@@ -39,6 +39,8 @@ export interface Instance {
   stats(): Promise<Stats>;
   /** Waits until the daemon has stored `n` results: the store write of a miss lands after the shim has its answer. */
   stored(n: number): Promise<Stats>;
+  /** Stats once `pred` holds (remote answers enter the local store when lookups pause), or after 30 s. */
+  until(pred: (s: Stats) => boolean): Promise<Stats>;
   write(rel: string, text: string): string;
   stop(): Promise<void>;
 }
@@ -71,11 +73,12 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
       if (r.code !== 0) throw new Error(`vrift stats failed: ${r.err}`);
       return JSON.parse(r.out) as Stats;
     },
-    stored: async (n) => {
+    stored: (n) => inst.until((s) => s.stored >= n),
+    until: async (pred) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
         const s = await inst.stats();
-        if (s.stored >= n || Date.now() > deadline) return s;
+        if (pred(s) || Date.now() > deadline) return s;
         await new Promise((r) => setTimeout(r, 50));
       }
     },
