@@ -6,6 +6,7 @@ import type { Latency } from './latency.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
+import type { WriteBehind } from './store/write-behind.js';
 import type { TieredStore } from './tiers/tiered.js';
 
 export interface Pending {
@@ -25,6 +26,7 @@ export interface DaemonContext {
   latency: Latency;         // lookup time per outcome, for `vrift stats`
   store: LocalStore;
   remote?: TieredStore;     // set when remote_url is configured
+  writes: WriteBehind;      // what the front-ends store through: written when lookups pause
   watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
   frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;

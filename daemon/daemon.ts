@@ -18,7 +18,9 @@ import { Watcher } from './hot/watcher.js';
 import { Latency } from './latency.js';
 import { fileLogger, type Logger } from './log.js';
 import { Stats } from './stats.js';
+import { IdleWriter } from './store/idle-writer.js';
 import { LocalStore } from './store/local.js';
+import { WriteBehind } from './store/write-behind.js';
 import { openRemote } from './tiers/open.js';
 import { TieredStore } from './tiers/tiered.js';
 
@@ -63,12 +65,14 @@ export class Daemon {
     const stats = new Stats(paths.statsFile);
     const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
     await store.open();
+    // Results of misses and remote answers are written when lookups pause (store/idle-writer.ts).
+    const later = new IdleWriter(log.child('store'), { onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
     // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
     let remote: TieredStore | undefined;
     if (config.remote_url) {
       try {
         const tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
-        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote') });
+        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later });
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
       }
@@ -81,8 +85,9 @@ export class Daemon {
     if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
+    const front = new WriteBehind(remote ?? store, later);
     const cc = new CcFrontend({
-      store: remote ?? store,
+      store: front,
       hashes,
       dirs,
       compilers,
@@ -100,11 +105,11 @@ export class Daemon {
       now,
       tmpDir,
     });
-    const rust = new RustFrontend({ store: remote ?? store, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
+    const rust = new RustFrontend({ store: front, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, remote, watcher,
+      paths, resolved, log, stats, store, remote, watcher, writes: front,
       latency: new Latency(),
       frontends: [rust, cc],
       pending: new Map<string, Pending>(),
@@ -166,6 +171,7 @@ export class Daemon {
       if (this.idleTimer) clearInterval(this.idleTimer);
       await this.server?.close();
       await Promise.allSettled([...this.background]);
+      await this.ctx.writes.settle();
       await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();

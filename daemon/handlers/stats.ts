@@ -5,6 +5,7 @@ import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.
 
 export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
+  await ctx.writes.settle(); // the store's numbers include what waits for a pause
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
   if (req.zero) {
     ctx.stats.zero();

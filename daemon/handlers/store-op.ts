@@ -6,6 +6,7 @@ import type { Handler } from '../context.js';
 
 export const storeOp: Handler = async (msg, ctx) => {
   const req = parseStoreOp(msg);
+  await ctx.writes.settle(); // operate on everything stored so far
   switch (req.op) {
     case 'rescan':
       await ctx.store.rescan();

@@ -1,6 +1,7 @@
 import type { StoreLike } from '../frontends/cc.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
+import { IdleWriter } from '../store/idle-writer.js';
 import type { LocalStore } from '../store/local.js';
 import { blobDigest, type RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
@@ -19,6 +20,8 @@ export interface TieredOptions {
   /** How long close() lets queued uploads finish. */
   drainMs?: number;
   log: ChannelLogger;
+  /** Where remote answers wait for a pause in lookups (the daemon shares one with its WriteBehind). */
+  later?: IdleWriter;
 }
 
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
@@ -37,13 +40,10 @@ export interface RemoteStats extends RemoteCounters {
 // Local first, then the remote. Whatever the remote returns enters the local store through
 // its normal verified put, and local puts are uploaded in the background: a bounded queue
 // the build never waits for. The local store stays owned (and closed) by whoever made it.
-const LATER_IDLE_MS = 150;
-const LATER_MAX_BYTES = 64 * 2 ** 20;
-
 export class TieredStore implements StoreLike {
   private readonly local: LocalStore;
   readonly remote: RemoteTier;
-  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log'>>;
+  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later'>>;
   private readonly log: ChannelLogger;
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
@@ -60,29 +60,25 @@ export class TieredStore implements StoreLike {
   private skippedUploads = 0;
   // Bundles: attachments kept from remote answers.
   private attachedKept = 0;
-  // Remote answers waiting to enter the local store, readable meanwhile ('b'/'e' + key).
-  private readonly pendingLocal = new Map<string, Promise<Buffer>>();
-  private readonly later: { k: string; size: number; put: () => Promise<unknown> }[] = [];
-  private laterBytes = 0;
-  private laterTimer: NodeJS.Timeout | undefined;
-  private writingLater: Promise<void> | undefined;
-  private lastRead = 0;
+  // Remote answers waiting to enter the local store, readable meanwhile.
+  private readonly later: IdleWriter;
 
   constructor(opts: TieredOptions) {
     this.local = opts.local;
     this.remote = opts.remote;
     this.log = opts.log;
+    this.later = opts.later ?? new IdleWriter(opts.log);
     this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, ...stripUndefined(opts) };
   }
 
   getBlob(digest: string): Promise<Buffer | undefined> {
     const k = 'b' + digest;
-    return this.read(k, () => this.pendingLocal.get(k) ?? this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
+    return this.read(k, async () => this.later.get(k) ?? this.local.getBlob(digest), () => this.remote.getBlob(digest), (d) => this.local.putBlob(d, digest));
   }
 
   getEntry(key: string): Promise<Buffer | undefined> {
     const k = 'e' + key;
-    return this.read(k, () => this.pendingLocal.get(k) ?? this.local.getEntry(key), async () => {
+    return this.read(k, async () => this.later.get(k) ?? this.local.getEntry(key), async () => {
       const d = await this.remote.getEntry(key);
       return d && isBundle(d) ? this.unbundle(key, d) : d;
     }, (d) => this.local.putEntry(key, d));
@@ -142,7 +138,7 @@ export class TieredStore implements StoreLike {
 
   /** Writes the remote answers still waiting for a pause in lookups into the local store now. */
   settle(): Promise<void> {
-    return this.writeLater(true);
+    return this.later.settle();
   }
 
   /** Resolves when no upload is waiting or running. */
@@ -162,7 +158,7 @@ export class TieredStore implements StoreLike {
       clearTimeout(timer);
       if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.waiting.length + this.running });
       this.waiting.length = 0;
-      await this.writeLater(true);
+      await this.later.settle();
       await this.remote.close();
     })();
     return this.closing;
@@ -172,7 +168,6 @@ export class TieredStore implements StoreLike {
 
   // Concurrent lookups of one key share one remote request.
   private async read(k: string, local: () => Promise<Buffer | undefined>, remote: () => Promise<Buffer | undefined>, keep: (d: Buffer) => Promise<unknown>): Promise<Buffer | undefined> {
-    this.lastRead = Date.now();
     const hit = await local();
     if (hit || this.closing) return hit;
     let p = this.fetching.get(k);
@@ -187,52 +182,10 @@ export class TieredStore implements StoreLike {
     return p;
   }
 
-  // ---- remote answers into the local store ----
-  // Written when lookups pause (a build's hits come every few ms; writing three files per hit
-  // meanwhile took CPU from the build on a 2-core machine), when more than LATER_MAX_BYTES
-  // wait, and at close. Until then they are served from memory. Through the local store's
-  // normal puts, which verify blobs again.
-
+  // Remote answers enter the local store through its normal puts (which verify blobs
+  // again) when lookups pause: see IdleWriter.
   private keepLater(k: string, data: Buffer, put: () => Promise<unknown>): void {
-    if (this.pendingLocal.has(k)) return;
-    this.pendingLocal.set(k, Promise.resolve(data));
-    this.later.push({ k, size: data.length, put });
-    this.laterBytes += data.length;
-    if (this.laterBytes > LATER_MAX_BYTES) void this.writeLater(true);
-    else this.armLater();
-  }
-
-  private armLater(): void {
-    if (this.laterTimer || this.later.length === 0) return;
-    this.laterTimer = setTimeout(() => {
-      this.laterTimer = undefined;
-      void this.writeLater(false);
-    }, LATER_IDLE_MS);
-    this.laterTimer.unref();
-  }
-
-  // `all`: everything now (over budget, closing); otherwise only while no lookup comes in.
-  private writeLater(all: boolean): Promise<void> {
-    const run = async () => {
-      while (this.later.length > 0) {
-        if (!all && Date.now() - this.lastRead < LATER_IDLE_MS) return this.armLater();
-        const it = this.later.shift()!;
-        this.laterBytes -= it.size;
-        try {
-          await it.put();
-        } catch (err) {
-          this.log.warn('remote object not kept locally', { key: it.k.slice(1), err });
-        }
-        this.pendingLocal.delete(it.k);
-      }
-    };
-    const prev = this.writingLater ?? Promise.resolve();
-    const next = prev.then(run);
-    this.writingLater = next.finally(() => {
-      if (this.writingLater === tail) this.writingLater = undefined;
-    });
-    const tail = this.writingLater;
-    return next;
+    if (!this.later.has(k)) this.later.add(k, data, put);
   }
 
   private enqueue(u: Upload): void {
@@ -337,5 +290,5 @@ export class TieredStore implements StoreLike {
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log')) as Partial<T>;
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later')) as Partial<T>;
 }

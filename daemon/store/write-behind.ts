@@ -1,0 +1,43 @@
+import type { StoreLike } from '../frontends/cc.js';
+import type { Attach } from '../tiers/bundle.js';
+import { blobDigest } from '../tiers/counters.js';
+import type { IdleWriter } from './idle-writer.js';
+
+// The store the front-ends see in the daemon: puts of small blobs and of entries go through
+// an IdleWriter (written when lookups pause), reads look there first. Large objects are
+// streamed from and to files as before: they never wait in memory.
+export class WriteBehind implements StoreLike {
+  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter) {}
+
+  getBlob(digest: string): Promise<Buffer | undefined> {
+    const p = this.later.get('b' + digest);
+    return p ? Promise.resolve(p) : this.inner.getBlob(digest);
+  }
+
+  getEntry(key: string): Promise<Buffer | undefined> {
+    const p = this.later.get('e' + key);
+    return p ? Promise.resolve(p) : this.inner.getEntry(key);
+  }
+
+  async putBlob(data: Buffer, digest?: string): Promise<string> {
+    const d = blobDigest(data, digest);
+    if (!this.later.has('b' + d)) this.later.add('b' + d, data, () => this.inner.putBlob(data, d));
+    return d;
+  }
+
+  async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
+    this.later.add('e' + key, value, () => this.inner.putEntry(key, value, attach));
+  }
+
+  putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }> {
+    return this.inner.putBlobFile(file, o);
+  }
+
+  copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined> {
+    return this.inner.copyBlobTo(digest, dest, mode);
+  }
+
+  settle(): Promise<void> {
+    return this.later.settle();
+  }
+}
