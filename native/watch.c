@@ -17,6 +17,7 @@
 #include <node_api.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MASK (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
@@ -109,12 +110,22 @@ static napi_value w_drain(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The tick of the coarse clock file timestamps come from (one jiffy): how far a file's
+ * ctime can lag the moment of the write it records. */
+static napi_value w_coarse_ns(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  if (clock_getres(CLOCK_REALTIME_COARSE, &ts) != 0) return num(env, -errno);
+  return num(env, (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, w_open, NULL, NULL, NULL, napi_default, NULL},
     {"add", NULL, w_add, NULL, NULL, NULL, napi_default, NULL},
     {"rm", NULL, w_rm, NULL, NULL, NULL, napi_default, NULL},
     {"drain", NULL, w_drain, NULL, NULL, NULL, napi_default, NULL},
+    {"coarseClockNs", NULL, w_coarse_ns, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value mask;

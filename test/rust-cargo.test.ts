@@ -74,7 +74,13 @@ test.serial('a changed env!() value misses, the old value hits again', async (t)
   const v = instance(t);
   const c = cargo(v);
   const ws = copyWorkspace(path.join(v.dir, 'ws'));
-  t.is((await c.build(ws)).code, 0);
+  const first = await counted(v, () => c.build(ws));
+  t.is(first.value.code, 0);
+  // A binary whose link input (the rlib cargo built just before) was written within the clock
+  // slack before its rustc started is not stored (a counted input_too_new): it cannot hit later.
+  const tooNew = first.notStored.input_too_new ?? 0;
+  t.true(tooNew <= 1, JSON.stringify(first.notStored));
+  if (tooNew > 0) t.log(`first build: not stored ${JSON.stringify(first.notStored)}`);
   await c.clean(ws);
 
   // Read directly from the environment by env!().
@@ -94,7 +100,7 @@ test.serial('a changed env!() value misses, the old value hits again', async (t)
   await c.clean(ws);
   const back = await counted(v, () => c.build(ws));
   t.is(back.value.code, 0);
-  t.is(back.hits, CRATES, 'the first values are still in the cache');
+  t.is(back.hits, CRATES - tooNew, 'the first values are still in the cache');
   t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
 });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { DirCache } from '../daemon/hot/dir-cache.js';
 import { FileHashes } from '../daemon/hot/file-hashes.js';
-import { Watcher } from '../daemon/hot/watcher.js';
+import { clockSlackMs, loadAddon, Watcher } from '../daemon/hot/watcher.js';
 
 // Inputs trusted from inotify instead of a stat per lookup: every way a file or the path to
 // it can change must still be seen once sync() has run, and what inotify cannot see
@@ -144,4 +144,23 @@ test.serial('lost events (a kernel queue overflow) drop every trust', (t) => {
   w.sync();
   t.true(w.counts.overflows >= 1, 'the overflow was seen');
   t.not(hashes.get(h)!.hash, first);
+});
+
+test('the clock slack is two coarse-clock ticks and a millisecond, and no write is stamped earlier than that before it happened', (t) => {
+  const ns = loadAddon()!.coarseClockNs();
+  t.true(ns > 0 && ns <= 12e6, `coarse clock resolution ${ns} ns`);
+  const slack = clockSlackMs();
+  t.is(slack, 2 * Math.ceil(ns / 1e6) + 1);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-slack-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Writes without a stat between them (no fine-grained timestamp forced): the stamp may lag.
+  const stamps: [number, string][] = [];
+  for (let i = 0; i < 300; i++) {
+    const f = path.join(dir, `f${i}`);
+    stamps.push([Date.now(), f]);
+    fs.writeFileSync(f, 'x');
+  }
+  let worst = 0;
+  for (const [before, f] of stamps) worst = Math.max(worst, before - fs.statSync(f).ctimeMs);
+  t.true(worst < slack, `a ctime ${worst.toFixed(3)} ms before its write`);
 });

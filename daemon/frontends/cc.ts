@@ -7,6 +7,7 @@ import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
+import { clockSlackMs } from '../hot/watcher.js';
 import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
@@ -100,11 +101,6 @@ const KEY_ENV = [
 
 // Options whose value is a path, in joined form (the parser hands them to us as they were).
 const PATH_PREFIXES = ['-isystem', '-idirafter', '-iquote', '-include', '-imacros', '-isysroot', '-iprefix', '-iwithprefixbefore', '-iwithprefix', '--sysroot=', '-specs=', '-fprofile-use=', '-fprofile-instr-use=', '-fsanitize-blacklist=', '-fsanitize-ignorelist=', '-I', '-L', '-B'];
-
-// File timestamps come from a coarse kernel clock that lags real time by up to one tick
-// (CONFIG_HZ=250 here: measured max lag 3.96 ms); a file stamped within that much before the
-// compile started may have been written after the compiler read it.
-const CLOCK_SLACK_MS = 5;
 
 function splitPathArg(arg: string): [string, string] {
   if (!arg.startsWith('-')) return ['', arg];
@@ -347,7 +343,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const { parsed, cwd, rel } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startMs = p.start - CLOCK_SLACK_MS;
+    const startMs = p.start - clockSlackMs();
 
     const objAbs = path.resolve(cwd, parsed.output);
     // A large object is not read here: it is streamed into the store below.

@@ -25,7 +25,33 @@ interface Addon {
   add(fd: number, dir: string): number;
   rm(fd: number, wd: number): number;
   drain(fd: number): (number | string | null)[] | number;
+  coarseClockNs(): number;
   IN: Record<string, number>;
+}
+
+/** native/build/vrift_watch.node, or undefined when it is not built. */
+export function loadAddon(): Addon | undefined {
+  try {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    // dist/daemon/hot/ and daemon/hot/ are both three levels below the checkout.
+    return createRequire(import.meta.url)(path.resolve(here, '../../../native/build/vrift_watch.node')) as Addon;
+  } catch {
+    return undefined;
+  }
+}
+
+// How long before a compile started an input's ctime may be and still be trusted to predate
+// it: file timestamps come from a coarse clock that lags real time by about a tick (4 ms at
+// HZ=250, 10 ms at HZ=100) and a little more (5.49 ms measured at HZ=250 on the benchmark
+// VM), so a write during the compile can carry a time that much before its start. Two ticks
+// and a millisecond, or 20 ms when the tick is unknown.
+let slack: number | undefined;
+export function clockSlackMs(): number {
+  if (slack === undefined) {
+    const ns = loadAddon()?.coarseClockNs?.();
+    slack = ns !== undefined && ns > 0 && ns <= 12e6 ? 2 * Math.ceil(ns / 1e6) + 1 : 20;
+  }
+  return slack;
 }
 
 // Filesystems whose local writes inotify sees (statfs f_type).
@@ -68,11 +94,9 @@ export class Watcher {
 
   /** The watcher, or undefined when the addon is not built or inotify is unavailable. */
   static open(opts: { maxDirs?: number; drainEveryMs?: number } = {}): Watcher | undefined {
-    let addon: Addon;
+    const addon = loadAddon();
+    if (!addon) return undefined;
     try {
-      const here = path.dirname(fileURLToPath(import.meta.url));
-      // dist/daemon/hot/ and daemon/hot/ are both three levels below the checkout.
-      addon = createRequire(import.meta.url)(path.resolve(here, '../../../native/build/vrift_watch.node')) as Addon;
       const w = new Watcher(addon, addon.open(), opts.maxDirs ?? 8192);
       // Between requests too: a long compile must not let the kernel queue overflow.
       w.timer = setInterval(() => w.sync(), opts.drainEveryMs ?? 200);

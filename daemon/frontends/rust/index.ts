@@ -5,6 +5,7 @@ import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { KeyHasher } from '../../hash.js';
 import type { DirCache } from '../../hot/dir-cache.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
+import { clockSlackMs } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
 import { writeFileAtomic } from '../materialize.js';
@@ -63,8 +64,6 @@ const IGNORED_CARGO_ENV = /^CARGO_(MAKEFLAGS|HOME|TARGET_DIR|ENCODED_RUSTFLAGS|I
 // Variables rustc itself reads.
 const KEY_ENV = ['RUSTC_BOOTSTRAP', 'RUST_TARGET_PATH', 'RUSTC_FORCE_RUSTC_VERSION'];
 
-// File timestamps come from a coarse kernel clock that can lag real time by a tick.
-const CLOCK_SLACK_MS = 20;
 
 export class RustFrontend implements Frontend<RustPending> {
   readonly name = 'rust';
@@ -233,7 +232,7 @@ export class RustFrontend implements Frontend<RustPending> {
     const { paths, parsed } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startMs = p.start - CLOCK_SLACK_MS;
+    const startMs = p.start - clockSlackMs();
 
     let depText: string;
     const outputs: { name: string; data: Buffer; exec: boolean }[] = [];
