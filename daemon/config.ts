@@ -20,6 +20,7 @@ export interface Config {
   remote_url: string;
   remote_token: string;     // Bearer token for the remote (user:pass in remote_url gives Basic)
   remote_timeout: number;   // ms without a byte before a remote operation is abandoned
+  remote_wait: number;      // ms a lookup waits for the remote before it compiles locally
   read_only: boolean;
   cache_targets: string[];
   cache_extensions: string[];
@@ -46,6 +47,7 @@ const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   remote_url: { kind: 'string', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'] },
   remote_token: { kind: 'string', env: ['VRIFT_REMOTE_TOKEN'] },
   remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'] },
+  remote_wait: { kind: 'duration', env: ['VRIFT_REMOTE_WAIT'] },
   read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'] },
   cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
@@ -66,6 +68,7 @@ function defaults(paths: InstancePaths): Config {
     remote_url: '',
     remote_token: '',
     remote_timeout: 1000,
+    remote_wait: 250,
     read_only: false,
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],

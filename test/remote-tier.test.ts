@@ -148,6 +148,39 @@ test('bundles: an entry uploaded with its attachments gives a fresh machine the 
   t.false(await c.local.hasBlob(d));
 });
 
+test('waitMs: a lookup stops waiting for a slow remote and misses; while that request is overdue no more are queued; its answer is kept for next time', async (t) => {
+  const dir = tmpDir(t);
+  const held: (() => void)[] = [];
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    held.push(() => {
+      res.writeHead(200, { 'content-length': 5 });
+      res.end('value');
+    });
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 30_000 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 50 });
+  t.teardown(async () => {
+    for (const r of held.splice(0)) r();
+    await s.close();
+    await local.close();
+  });
+  const [k1, k2] = ['5'.repeat(64), '6'.repeat(64)];
+  t.is(await s.getEntry(k1), undefined, 'no answer within 50 ms: a miss');
+  t.is(await s.getEntry(k2), undefined, 'not asked: the first request is overdue');
+  t.is(f.requests.length, 1);
+  t.like(s.stats(), { late: 1, skipped: 1 });
+  for (const r of held.splice(0)) r();
+  for (let i = 0; i < 500 && !(await local.getEntry(k1)); i++) {
+    await s.settle();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.deepEqual(await s.getEntry(k1), Buffer.from('value'), 'the late answer was kept');
+  t.is(f.requests.length, 1);
+});
+
 test('vrift serve over TLS', async (t) => {
   const openssl = ensureTool('openssl', 'openssl');
   const dir = tmpDir(t);

@@ -22,6 +22,12 @@ export interface TieredOptions {
   log: ChannelLogger;
   /** Where remote answers wait for a pause in lookups (the daemon shares one with its WriteBehind). */
   later?: IdleWriter;
+  /**
+   * How long a lookup waits for the remote before it answers "miss" (the request goes on, and
+   * its answer is kept for next time); while one is overdue, lookups do not wait at all.
+   * 0: wait for the operation's own timeout.
+   */
+  waitMs?: number;
 }
 
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
@@ -35,6 +41,8 @@ export interface RemoteStats extends RemoteCounters {
   cooling_down: boolean;
   /** Entries and blobs that came attached to a remote answer (a hit without their own request). */
   attached: number;
+  /** Lookups that stopped waiting for the remote after `waitMs` and compiled locally. */
+  late: number;
 }
 
 // Local first, then the remote. Whatever the remote returns enters the local store through
@@ -60,6 +68,9 @@ export class TieredStore implements StoreLike {
   private skippedUploads = 0;
   // Bundles: attachments kept from remote answers.
   private attachedKept = 0;
+  private overdue = 0;       // lookups that stopped waiting, their request still running
+  private late = 0;          // lookups that stopped waiting (counted once each)
+  private notWaited = 0;     // lookups that did not ask while another was overdue
   // Remote answers waiting to enter the local store, readable meanwhile.
   private readonly later: IdleWriter;
 
@@ -68,7 +79,7 @@ export class TieredStore implements StoreLike {
     this.remote = opts.remote;
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
-    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, ...stripUndefined(opts) };
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, ...stripUndefined(opts) };
   }
 
   getBlob(digest: string): Promise<Buffer | undefined> {
@@ -131,6 +142,7 @@ export class TieredStore implements StoreLike {
     const c = this.remote.counters();
     return {
       url: this.remote.url, read_only: this.o.readOnly, ...c,
+      skipped: c.skipped + this.notWaited, late: this.late,
       upload_dropped: this.dropped, upload_skipped: this.skippedUploads, attached: this.attachedKept,
       queued: this.waiting.length + this.running, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
     };
@@ -172,6 +184,10 @@ export class TieredStore implements StoreLike {
     if (hit || this.closing) return hit;
     let p = this.fetching.get(k);
     if (!p) {
+      if (this.overdue > 0) {
+        this.notWaited++; // a remote that is slow right now: don't queue more behind it
+        return undefined;
+      }
       p = (async () => {
         const data = await remote(); // verified by the tier (blobs) or opaque (entries)
         if (data) this.keepLater(k, data, () => keep(data));
@@ -179,7 +195,21 @@ export class TieredStore implements StoreLike {
       })().finally(() => this.fetching.delete(k));
       this.fetching.set(k, p);
     }
-    return p;
+    return this.o.waitMs > 0 ? this.waitAtMost(p) : p;
+  }
+
+  // The answer, or undefined after waitMs (the request goes on; what it brings is kept).
+  private waitAtMost(p: Promise<Buffer | undefined>): Promise<Buffer | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        this.late++;
+        this.overdue++;
+        void p.catch(() => {}).finally(() => this.overdue--);
+        resolve(undefined);
+      }, this.o.waitMs);
+    });
+    return Promise.race([p.finally(() => clearTimeout(timer)), giveUp]);
   }
 
   // Remote answers enter the local store through its normal puts (which verify blobs
