@@ -187,8 +187,12 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as
     t.is(s.hits, 0);
     t.is(s.misses, 3);
     const r = s.remote!;
-    t.is(Number(r.errors) + Number(r.timeouts), 1, JSON.stringify(r)); // then the cool-down: no more tries
-    if (how === 'hang') t.is(r.timeouts, 1);
+    // The requests in flight before the first failure came back (lookups stop waiting after
+    // remote_wait, so a compile and its upload's HEAD may start meanwhile), then the
+    // cool-down: no more tries.
+    const failed = Number(r.errors) + Number(r.timeouts);
+    t.true(failed >= 1 && failed <= 4, JSON.stringify(r));
+    if (how === 'hang') t.true(Number(r.timeouts) >= 1);
     if (how === 'wrong-bytes') t.is(r.integrity, 1);
     t.true(Number(r.skipped) >= 2, JSON.stringify(r));
     t.is(r.cooling_down, true);
