@@ -34,38 +34,36 @@ export class IdleWriter {
     return this.pending.has(k);
   }
 
-  get size(): number {
-    return this.queue.length;
-  }
-
   add(k: string, data: Buffer, put: () => Promise<unknown>): void {
     this.pending.set(k, data);
     this.queue.push({ k, data, put });
     this.bytes += data.length;
-    if (this.bytes > (this.o.maxBytes ?? MAX_BYTES)) void this.write(true);
+    const max = this.o.maxBytes ?? MAX_BYTES;
+    if (this.bytes > max) void this.write(max / 2); // down to half, interleaved with lookups
     else this.arm();
   }
 
   /** Writes everything now. */
   settle(): Promise<void> {
-    return this.write(true);
+    return this.write(-1);
   }
 
   private arm(): void {
     if (this.timer || this.queue.length === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.write(false);
+      void this.write('pause');
     }, this.o.idleMs ?? IDLE_MS);
     this.timer.unref();
   }
 
-  // One writer at a time; `all` does not stop for lookups.
-  private write(all: boolean): Promise<void> {
+  // One writer at a time. 'pause': until a lookup comes; a number: until no more than that
+  // many bytes wait, lookups or not.
+  private write(until: 'pause' | number): Promise<void> {
     const idleMs = this.o.idleMs ?? IDLE_MS;
     this.running = this.running.then(async () => {
       while (this.queue.length > 0) {
-        if (!all && Date.now() - this.lastUse < idleMs) return this.arm();
+        if (until === 'pause' ? Date.now() - this.lastUse < idleMs : this.bytes <= until) return this.arm();
         const it = this.queue.shift()!;
         this.bytes -= it.data.length;
         try {
