@@ -10,7 +10,7 @@ import type { ChannelLogger } from '../log.js';
 // entry is never written before the blobs put ahead of it.
 
 const IDLE_MS = 150;
-const MAX_BYTES = 32 * 2 ** 20;
+const MAX_BYTES = 8 * 2 ** 20;
 
 interface Item { k: string; data: Buffer; put: () => Promise<unknown> }
 
