@@ -3,11 +3,9 @@ import path from 'node:path';
 import test from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
-import { LocalStore } from '../daemon/store/local.js';
 import { HttpTier } from '../daemon/tiers/http.js';
-import { TieredStore } from '../daemon/tiers/tiered.js';
 import { age, instance } from './helpers/instance.js';
-import { startNginx, tmpDir } from './helpers/remote.js';
+import { startNginx, tieredAt, tmpDir } from './helpers/remote.js';
 
 // nginx with WebDAV PUT is a plain Bazel-layout HTTP cache: no verification, 201/204 on PUT.
 test('HttpTier against nginx WebDAV: put, head, get, miss; a file corrupted on the server is rejected', async (t) => {
@@ -43,17 +41,9 @@ test('HttpTier against nginx WebDAV: put, head, get, miss; a file corrupted on t
 test('TieredStore over nginx: uploads in the background with HEAD before PUT, reads fill the local store', async (t) => {
   const ng = await startNginx(t);
   const dir = tmpDir(t);
-  const log = memoryLogger().child('remote');
   const mk = async (name: string) => {
-    const local = new LocalStore({ root: path.join(dir, name) });
-    await local.open();
-    const remote = new HttpTier(ng.url, { log });
-    const s = new TieredStore({ local, remote, log });
-    t.teardown(async () => {
-      await s.close();
-      await local.close();
-    });
-    return { local, s };
+    const { local, store } = await tieredAt(t, dir, name, ng.url);
+    return { local, s: store };
   };
   const a = await mk('a');
   const blob = Buffer.from('shared object');

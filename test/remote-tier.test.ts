@@ -10,7 +10,7 @@ import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
 import { encodeBundle } from '../daemon/tiers/bundle.js';
-import { ensureTool, fakeServer, request, startServe, tmpDir } from './helpers/remote.js';
+import { ensureTool, fakeServer, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
   const dir = tmpDir(t);
@@ -106,18 +106,7 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
 test('bundles: an entry uploaded with its attachments gives a fresh machine the rest without more requests; a bundle with a wrong blob is refused', async (t) => {
   const dir = tmpDir(t);
   const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
-  const log = memoryLogger().child('t');
-  const open = async (name: string) => {
-    const local = new LocalStore({ root: path.join(dir, name) });
-    await local.open();
-    const remote = new HttpTier(s.url, { log, timeoutMs: 10_000 });
-    const store = new TieredStore({ local, remote, log });
-    t.teardown(async () => {
-      await store.close();
-      await local.close();
-    });
-    return { local, store };
-  };
+  const open = (name: string) => tieredAt(t, dir, name, s.url, { timeoutMs: 10_000 });
   const a = await open('a');
   const obj = Buffer.from('object bytes '.repeat(100));
   const d = await a.store.putBlob(obj);

@@ -5,6 +5,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { memoryLogger } from '../../daemon/log.js';
+import { LocalStore } from '../../daemon/store/local.js';
+import { HttpTier } from '../../daemon/tiers/http.js';
+import { TieredStore, type TieredOptions } from '../../daemon/tiers/tiered.js';
 import { CLI } from './instance.js';
 
 function which(bin: string): string | undefined {
@@ -159,4 +163,18 @@ export function freePort(): Promise<number> {
     });
     s.on('error', reject);
   });
+}
+
+/** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
+export async function tieredAt(t: ExecutionContext, dir: string, name: string, url: string, o: Partial<TieredOptions> & { timeoutMs?: number } = {}): Promise<{ local: LocalStore; store: TieredStore }> {
+  const log = memoryLogger().child(name);
+  const local = new LocalStore({ root: path.join(dir, name) });
+  await local.open();
+  const { timeoutMs, ...rest } = o;
+  const store = new TieredStore({ local, remote: new HttpTier(url, { log, timeoutMs }), log, ...rest });
+  t.teardown(async () => {
+    await store.close();
+    await local.close();
+  });
+  return { local, store };
 }
