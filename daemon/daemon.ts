@@ -66,7 +66,9 @@ export class Daemon {
     const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
     await store.open();
     // Results of misses and remote answers are written when lookups pause (store/idle-writer.ts).
-    const later = new IdleWriter(log.child('store'), { onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
+    // Compiles the daemon answered "run it" and whose report has not come yet.
+    const pending = new Map<string, Pending>();
+    const later = new IdleWriter(log.child('store'), { spool: path.join(tmpDir, 'store-spool'), busy: () => pending.size > 0, onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
     // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
     let remote: TieredStore | undefined;
     if (config.remote_url) {
@@ -112,7 +114,7 @@ export class Daemon {
       paths, resolved, log, stats, store, remote, watcher, writes: front,
       latency: new Latency(),
       frontends: [rust, cc],
-      pending: new Map<string, Pending>(),
+      pending,
       track: (p) => daemon.track(p),
       requestShutdown: () => void daemon.close(),
       startedAt: now(),
@@ -171,7 +173,7 @@ export class Daemon {
       if (this.idleTimer) clearInterval(this.idleTimer);
       await this.server?.close();
       await Promise.allSettled([...this.background]);
-      await this.ctx.writes.settle();
+      await this.ctx.writes.close();
       await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();

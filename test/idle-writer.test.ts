@@ -1,4 +1,7 @@
 import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { memoryLogger } from '../daemon/log.js';
 import { IdleWriter } from '../daemon/store/idle-writer.js';
 
@@ -46,4 +49,53 @@ test('a failing write is logged and counted, the ones after it still land, a new
   t.is(errors.length, 1);
   t.true(lines.some((l) => l.includes('store write failed')));
   t.is(w.get('e1'), undefined);
+});
+
+test('over the memory budget what waits goes to one spool file, is read back from it, written in order, and the spool is emptied then removed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-spool-'));
+  const spool = path.join(dir, 'spool');
+  const written: [string, Buffer][] = [];
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxBytes: 100, spool });
+  w.get('x'); // busy
+  const vals = Array.from({ length: 6 }, (_, i) => Buffer.alloc(40, 0x41 + i));
+  vals.forEach((v, i) => w.add(`b${i}`, v, async (d) => void written.push([`b${i}`, Buffer.from(d)])));
+  t.deepEqual(w.waiting(), { bytes: 80, spooled: 160, items: 6 }, 'two in memory, four in the spool');
+  t.is(fs.statSync(spool).size, 160);
+  t.deepEqual(w.get('b5'), vals[5], 'read back from the spool');
+  await w.settle();
+  t.deepEqual(written.map(([k]) => k), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
+  written.forEach(([, d], i) => t.deepEqual(d, vals[i], `b${i} written with its own bytes`));
+  t.is(fs.statSync(spool).size, 0, 'nothing waits: the spool gives its space back');
+  w.add('e1', Buffer.alloc(200, 1), async (d) => void written.push(['e1', Buffer.from(d)]));
+  t.is(w.waiting().spooled, 200, 'appended from the start again');
+  await w.close();
+  t.deepEqual(written.at(-1), ['e1', Buffer.alloc(200, 1)]);
+  t.false(fs.existsSync(spool), 'close removes the spool');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a spool that cannot be written is logged once and what waits stays in memory, within the budget', async (t) => {
+  const lines: string[] = [];
+  const written: string[] = [];
+  const w = new IdleWriter(memoryLogger(lines).child('t'), { idleMs: 60_000, maxBytes: 100, spool: '/nonexistent-dir/vrift/spool' });
+  w.get('x');
+  for (let i = 0; i < 4; i++) w.add(`b${i}`, Buffer.alloc(40, i), async () => void written.push(`b${i}`));
+  for (let i = 0; i < 100 && written.length < 3; i++) await sleep(5);
+  t.deepEqual(written, ['b0', 'b1', 'b2'], '160 bytes in memory: over the memory budget: written down to half, as without a spool');
+  t.is(lines.filter((l) => l.includes('spool write failed')).length, 1);
+  t.deepEqual(w.get('b3'), Buffer.alloc(40, 3));
+  await w.close();
+  t.deepEqual(written, ['b0', 'b1', 'b2', 'b3']);
+});
+
+test('a pause in lookups does not write while the machine is busy compiling', async (t) => {
+  let busy = true;
+  const written: string[] = [];
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, busy: () => busy });
+  w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
+  await sleep(200);
+  t.deepEqual(written, [], 'no lookups for 200 ms, but compiles run: nothing written');
+  busy = false;
+  for (let i = 0; i < 100 && written.length < 1; i++) await sleep(10);
+  t.deepEqual(written, ['e1']);
 });

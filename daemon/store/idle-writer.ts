@@ -1,51 +1,137 @@
+import fs from 'node:fs';
 import type { ChannelLogger } from '../log.js';
 
 // Store writes that wait for a pause in lookups. During a build the daemon shares two cores
 // with the compilers, and each stored file costs CPU the build wanted (on the benchmark VM a
-// new inode alone is 0.5-0.7 ms of kernel time): results of misses and answers fetched from
-// the remote are kept in memory and written when no lookup came for IDLE_MS, when more than
-// MAX_BYTES wait, or when asked (close, `vrift stats`, store commands). Reads are answered
-// from memory meanwhile. A daemon killed before the pause loses cache entries, nothing else.
-// Keys are 'b' + digest (blobs) and 'e' + key (entries); writes keep their order, so an
-// entry is never written before the blobs put ahead of it.
+// new inode alone is 0.1-0.7 ms of kernel time, more while compilers write theirs): results
+// of misses and answers fetched from the remote are kept aside and written when no lookup
+// came for IDLE_MS while no compile runs (the daemon knows which misses are still compiling),
+// or when asked (close, `vrift stats`, store commands). Reads are answered
+// from there meanwhile. A daemon killed before the pause loses cache entries, nothing else.
+//
+// What waits is held in memory up to MAX_BYTES; with a spool file, more goes there (one
+// file, appended to: no inode per item), up to MAX_SPOOL_BYTES, so a whole cold build can
+// wait for its end without the daemon's memory growing. Over either budget, items are
+// written down to half of it, lookups or not. Keys are 'b' + digest (blobs) and 'e' + key
+// (entries); writes keep their order, so an entry is never written before the blobs put
+// ahead of it.
 
 const IDLE_MS = 150;
 const MAX_BYTES = 8 * 2 ** 20;
+const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
 
-interface Item { k: string; data: Buffer; put: () => Promise<unknown> }
+interface Item {
+  k: string;
+  len: number;
+  data?: Buffer;          // in memory, or
+  off?: number;           // in the spool file at this offset
+  put: (data: Buffer) => Promise<unknown>;
+}
+
+export interface IdleWriterOptions {
+  idleMs?: number;
+  /** Bytes held in memory. */
+  maxBytes?: number;
+  /** A file for what does not fit in memory (made when first needed, removed by close()). */
+  spool?: string;
+  maxSpoolBytes?: number;
+  /** True while the machine is busy for other reasons (compiles running): pauses don't count. */
+  busy?: () => boolean;
+  onError?: (err: unknown) => void;
+}
 
 export class IdleWriter {
-  private readonly pending = new Map<string, Buffer>();
+  private readonly pending = new Map<string, Item>();
   private readonly queue: Item[] = [];
-  private bytes = 0;
+  private bytes = 0;          // in memory
+  private spooled = 0;        // waiting in the spool
+  private spoolEnd = 0;
+  private spoolFd: number | undefined;
+  private spoolBroken = false;
   private lastUse = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
-  constructor(private readonly log: ChannelLogger, private readonly o: { idleMs?: number; maxBytes?: number; onError?: (err: unknown) => void } = {}) {}
+  constructor(private readonly log: ChannelLogger, private readonly o: IdleWriterOptions = {}) {}
 
   /** What waits under `k`, if anything; a lookup, so writes hold off. */
   get(k: string): Buffer | undefined {
     this.lastUse = Date.now();
-    return this.pending.get(k);
+    const it = this.pending.get(k);
+    return it && this.dataOf(it);
   }
 
   has(k: string): boolean {
     return this.pending.has(k);
   }
 
-  add(k: string, data: Buffer, put: () => Promise<unknown>): void {
-    this.pending.set(k, data);
-    this.queue.push({ k, data, put });
-    this.bytes += data.length;
+  /** Bytes waiting: in memory and in the spool. */
+  waiting(): { bytes: number; spooled: number; items: number } {
+    return { bytes: this.bytes, spooled: this.spooled, items: this.queue.length };
+  }
+
+  add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
+    const it: Item = { k, len: data.length, put };
     const max = this.o.maxBytes ?? MAX_BYTES;
-    if (this.bytes > max) void this.write(max / 2); // down to half, interleaved with lookups
+    if (this.bytes + data.length > max && this.toSpool(it, data)) this.spooled += it.len;
+    else {
+      it.data = data;
+      this.bytes += data.length;
+    }
+    this.pending.set(k, it);
+    this.queue.push(it);
+    const maxSpool = this.o.maxSpoolBytes ?? MAX_SPOOL_BYTES;
+    if (this.bytes > max) void this.write({ bytes: max / 2 }); // down to half, interleaved with lookups
+    else if (this.spooled > maxSpool) void this.write({ spooled: maxSpool / 2 });
     else this.arm();
   }
 
   /** Writes everything now. */
   settle(): Promise<void> {
-    return this.write(-1);
+    return this.write('all');
+  }
+
+  /** Writes everything, then removes the spool file. */
+  async close(): Promise<void> {
+    await this.settle();
+    this.closeSpool();
+  }
+
+  private dataOf(it: Item): Buffer | undefined {
+    if (it.data) return it.data;
+    if (this.spoolFd === undefined || it.off === undefined) return undefined;
+    const b = Buffer.allocUnsafe(it.len);
+    try {
+      if (fs.readSync(this.spoolFd, b, 0, it.len, it.off) === it.len) return b;
+    } catch (err) {
+      this.log.warn('spool read failed', { err });
+    }
+    return undefined;
+  }
+
+  // Appends to the spool; false (the caller keeps it in memory) when there is none or it fails.
+  private toSpool(it: Item, data: Buffer): boolean {
+    if (!this.o.spool || this.spoolBroken) return false;
+    try {
+      this.spoolFd ??= fs.openSync(this.o.spool, 'w+', 0o600);
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(this.spoolFd, data, done, data.length - done, this.spoolEnd + done);
+    } catch (err) {
+      // A full disk, a removed directory: memory it is, and the budget writes things down.
+      this.log.warn('spool write failed, keeping store writes in memory', { err, spool: this.o.spool });
+      this.spoolBroken = true;
+      return false;
+    }
+    it.off = this.spoolEnd;
+    this.spoolEnd += data.length;
+    return true;
+  }
+
+  private closeSpool(): void {
+    if (this.spoolFd !== undefined) fs.closeSync(this.spoolFd);
+    this.spoolFd = undefined;
+    this.spoolEnd = 0;
+    if (this.o.spool) fs.rmSync(this.o.spool, { force: true });
   }
 
   private arm(): void {
@@ -57,22 +143,39 @@ export class IdleWriter {
     this.timer.unref();
   }
 
-  // One writer at a time. 'pause': until a lookup comes; a number: until no more than that
-  // many bytes wait, lookups or not.
-  private write(until: 'pause' | number): Promise<void> {
+  // One writer at a time. 'pause': until a lookup comes; a budget: until no more than that
+  // waits, lookups or not; 'all': everything.
+  private write(until: 'pause' | 'all' | { bytes?: number; spooled?: number }): Promise<void> {
     const idleMs = this.o.idleMs ?? IDLE_MS;
+    const enough = (): boolean => {
+      if (until === 'all') return false;
+      if (until === 'pause') return Date.now() - this.lastUse < idleMs || this.o.busy?.() === true;
+      return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
+    };
     this.running = this.running.then(async () => {
       while (this.queue.length > 0) {
-        if (until === 'pause' ? Date.now() - this.lastUse < idleMs : this.bytes <= until) return this.arm();
+        if (enough()) return this.arm();
         const it = this.queue.shift()!;
-        this.bytes -= it.data.length;
+        if (it.data) this.bytes -= it.len;
+        else this.spooled -= it.len;
+        const data = this.dataOf(it);
         try {
-          await it.put();
+          if (!data) throw new Error('spooled store write lost (spool unreadable)');
+          await it.put(data);
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });
           this.o.onError?.(err);
         }
-        if (this.pending.get(it.k) === it.data) this.pending.delete(it.k);
+        if (this.pending.get(it.k) === it) this.pending.delete(it.k);
+      }
+      // Nothing waits: the spool starts over (its space is given back).
+      if (this.spoolFd !== undefined && this.spoolEnd > 0) {
+        this.spoolEnd = 0;
+        try {
+          fs.ftruncateSync(this.spoolFd, 0);
+        } catch {
+          // the next appends overwrite it anyway
+        }
       }
     });
     return this.running;

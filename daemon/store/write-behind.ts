@@ -21,12 +21,12 @@ export class WriteBehind implements StoreLike {
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = blobDigest(data, digest);
-    if (!this.later.has('b' + d)) this.later.add('b' + d, data, () => this.inner.putBlob(data, d));
+    if (!this.later.has('b' + d)) this.later.add('b' + d, data, (b) => this.inner.putBlob(b, d));
     return d;
   }
 
   async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
-    this.later.add('e' + key, value, () => this.inner.putEntry(key, value, attach));
+    this.later.add('e' + key, value, (b) => this.inner.putEntry(key, b, attach));
   }
 
   putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }> {
@@ -39,5 +39,10 @@ export class WriteBehind implements StoreLike {
 
   settle(): Promise<void> {
     return this.later.settle();
+  }
+
+  /** Writes what waits and removes the spool. */
+  close(): Promise<void> {
+    return this.later.close();
   }
 }

@@ -190,7 +190,7 @@ export class TieredStore implements StoreLike {
       }
       p = (async () => {
         const data = await remote(); // verified by the tier (blobs) or opaque (entries)
-        if (data) this.keepLater(k, data, () => keep(data));
+        if (data) this.keepLater(k, data, keep);
         return data;
       })().finally(() => this.fetching.delete(k));
       this.fetching.set(k, p);
@@ -214,7 +214,7 @@ export class TieredStore implements StoreLike {
 
   // Remote answers enter the local store through its normal puts (which verify blobs
   // again) when lookups pause: see IdleWriter.
-  private keepLater(k: string, data: Buffer, put: () => Promise<unknown>): void {
+  private keepLater(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
     if (!this.later.has(k)) this.later.add(k, data, put);
   }
 
