@@ -130,6 +130,72 @@ const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 // same tree writes the same text again.
 const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
 
+interface Inputs {
+  files: [string, string][];          // key form, hash
+  absent: Map<string, Set<string>>;   // dir's key form -> names that must stay absent there
+  stamps: [string, string][];
+  depForms: string[];
+  sys: string;                        // '1' per system dependency, '0' otherwise
+  date: string | null;
+  needPp: boolean;
+}
+
+// What finishing a compile works out for one dependency as the depfile spells it, for one
+// search path and one (cwd, base dir): its absolute path, key form, and the same name in
+// every earlier search directory, as flat [dir, name, dir's key form] triples. The same for
+// every compile of a tree (a cold libuv build works out ~25 000 of them, ~50 distinct), so
+// it is worked out once; whether the candidates exist is asked on every compile.
+interface DepPlan { abs: string; form: string; common: string; cands: string[] }
+const PLANS_MAX = 20_000;
+
+class DepPlans {
+  private byContext = new Map<string, Map<string, DepPlan>>();
+  private count = 0;
+
+  for(context: string, search: string[]): { get(d: string, cwd: string, rel: Relativizer): DepPlan } {
+    let plans = this.byContext.get(context);
+    if (!plans) {
+      if (this.count >= PLANS_MAX) {
+        this.byContext.clear();
+        this.count = 0;
+      }
+      this.byContext.set(context, (plans = new Map()));
+    }
+    const m = plans;
+    const searchPrefix = search.map((d) => (d === '/' ? '/' : d + '/'));
+    return {
+      get: (d, cwd, rel) => {
+        let plan = m.get(d);
+        if (!plan) {
+          plan = planDep(d, cwd, rel, search, searchPrefix);
+          m.set(d, plan);
+          this.count++;
+        }
+        return plan;
+      },
+    };
+  }
+}
+
+function planDep(d: string, cwd: string, rel: Relativizer, search: string[], searchPrefix: string[]): DepPlan {
+  const abs = resolveIn(cwd, d);
+  const [form, common] = rel.keyed(d);
+  const cands: string[] = [];
+  const i = searchPrefix.findIndex((pre) => abs.startsWith(pre));
+  if (i > 0) {
+    // search dirs and abs are normalized, so plain concatenation is path.join here
+    const relName = abs.slice(searchPrefix[i].length);
+    const slash = relName.lastIndexOf('/');
+    const base = relName.slice(slash + 1);
+    for (let j = 0; j < i; j++) {
+      if (searchPrefix[j] + relName === abs) continue;
+      const dir = slash < 0 ? search[j] : searchPrefix[j] + relName.slice(0, slash);
+      cands.push(dir, base, rel.keyed(dir)[0]);
+    }
+  }
+  return { abs, form, common, cands };
+}
+
 export class CcFrontend implements Frontend<CcPending> {
   readonly name = 'cc';
 
@@ -140,6 +206,7 @@ export class CcFrontend implements Frontend<CcPending> {
   private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES });
   private absOf = new WeakMap<ManifestEntry, { cwd: string; files: string[]; absent: string[] }>();
   private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
+  private plans = new DepPlans();
 
   constructor(private readonly d: CcDeps) {}
 
@@ -340,92 +407,108 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 
   private async finishInner(p: CcPending, done: Done): Promise<Finish> {
-    const { parsed, cwd, rel } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
     const startMs = p.start - clockSlackMs();
+    const outputs = this.readOutputs(p, startMs);
+    if ('reason' in outputs) return { stored: false, reason: outputs.reason };
+    const builtin = await this.d.systemDirs(p.exe, p.parsed.lang, sysdirFlags(p.parsed));
+    const inputs = this.collectInputs(p, outputs.deps, builtin, startMs);
+    if ('reason' in inputs) return { stored: false, reason: inputs.reason };
+    return this.store(p, done, outputs.obj, inputs);
+  }
 
-    const objAbs = path.resolve(cwd, parsed.output);
-    // A large object is not read here: it is streamed into the store below.
+  // The object (unless large: streamed into the store later) and the dependencies the
+  // compiler wrote, read before the build can change them.
+  private readOutputs(p: CcPending, startMs: number): { obj: Buffer | undefined; deps: string[] } | { reason: string } {
+    const objAbs = path.resolve(p.cwd, p.parsed.output);
     let obj: Buffer | undefined;
     let depText: string | undefined;
     try {
       const st = fs.statSync(objAbs);
-      if (st.mtimeMs < startMs) return { stored: false, reason: 'output_not_written' };
+      if (st.mtimeMs < startMs) return { reason: 'output_not_written' };
       if (st.size < STREAM_MIN) obj = fs.readFileSync(objAbs);
       depText = p.depfileToRead === null ? undefined : fs.readFileSync(p.depfileToRead, 'utf8');
     } catch {
-      return { stored: false, reason: 'output_missing' };
+      return { reason: 'output_missing' };
     }
-    const deps = depText === undefined ? [parsed.source] : parseDepfile(depText).deps;
-    if (deps.length === 0) return { stored: false, reason: 'no_dependencies' };
+    const deps = depText === undefined ? [p.parsed.source] : parseDepfile(depText).deps;
+    if (deps.length === 0) return { reason: 'no_dependencies' };
+    return { obj, deps };
+  }
 
-    const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
+  // Every input's hash as of now (the compile just ended; anything newer than its start
+  // refuses the entry), and every place where a same-named header would have won.
+  private collectInputs(p: CcPending, deps: string[], builtin: string[], startMs: number): Inputs | { reason: string } {
+    const { parsed, cwd, rel } = p;
     const { system } = filterSystemDeps(deps, parsed.includeDirs, builtin);
     const systemSet = new Set(system);
     if (p.filterSystem && parsed.depfile) {
       writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps.filter((d) => !systemSet.has(d))));
     }
-    const sysdirs = builtin;
 
     // Search order for quote includes, a superset of the angle one: any earlier directory
     // in which a same-named header could appear later.
     const srcAbs = path.resolve(cwd, parsed.source);
     const search = [path.dirname(srcAbs), ...parsed.includeDirs.quote, ...parsed.includeDirs.angle, ...parsed.includeDirs.system]
       .map((d) => path.resolve(cwd, d))
-      .concat(sysdirs, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
-
-    const searchPrefix = search.map((d) => (d === '/' ? '/' : d + '/'));
+      .concat(builtin, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
+    const plans = this.plans.for(rel.formsKey + '\u0001' + search.join('\u0000'), search);
 
     this.d.dirs.beginRound();
     const files: [string, string][] = [];
     const absent = new Map<string, Set<string>>();
     const stamps: [string, string][] = [];
-    const depForms: [string, 0 | 1][] = [];
+    const depForms: string[] = [];
+    let sys = '';
     let date: string | null = null;
     let needPp = false;
     const seen = new Set<string>();
     for (const d of deps) {
-      const abs = resolveIn(cwd, d);
-      const sys = systemSet.has(d);
-      const form = rel.key(d);
-      depForms.push([form, sys ? 1 : 0]);
+      const plan = plans.get(d, cwd, rel);
+      rel.track(plan.common);
+      const isSys = systemSet.has(d);
+      depForms.push(plan.form);
+      sys += isSys ? '1' : '0';
+      const abs = plan.abs;
       if (seen.has(abs)) continue;
       seen.add(abs);
       const fh = this.d.hashes.get(abs);
-      if (!fh) return { stored: false, reason: 'input_missing' };
+      if (!fh) return { reason: 'input_missing' };
       if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) {
         this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source });
-        return { stored: false, reason: 'input_too_new' };
+        return { reason: 'input_too_new' };
       }
-      if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { stored: false, reason: 'time_macro' };
-      if (fh.flags & F_INCBIN) return { stored: false, reason: 'incbin' };
-      if (fh.flags & F_HAS_INCLUDE && !sys) {
-        const probed = this.probeHasIncludes(abs, search.slice(1 + parsed.includeDirs.quote.length), search.slice(1), startMs, rel, files, absent);
-        if (probed === 'too_new') return { stored: false, reason: 'input_too_new' };
-        if (!probed) needPp = true;
+      if (fh.flags !== 0) {
+        if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { reason: 'time_macro' };
+        if (fh.flags & F_INCBIN) return { reason: 'incbin' };
+        if (fh.flags & F_HAS_INCLUDE && !isSys) {
+          const probed = this.probeHasIncludes(abs, search.slice(1 + parsed.includeDirs.quote.length), search.slice(1), startMs, rel, files, absent);
+          if (probed === 'too_new') return { reason: 'input_too_new' };
+          if (!probed) needPp = true;
+        }
+        if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
+        if (fh.flags & F_TIMESTAMP) stamps.push([plan.form, String(fh.mtimeMs)]);
       }
-      if (fh.flags & F_DATE && !p.env.SOURCE_DATE_EPOCH) date = localDate(p.start);
-      if (fh.flags & F_TIMESTAMP) stamps.push([form, String(fh.mtimeMs)]);
-      files.push([form, fh.hash]);
+      files.push([plan.form, fh.hash]);
       if (abs === srcAbs) continue;
-      const i = searchPrefix.findIndex((pre) => abs.startsWith(pre));
-      if (i <= 0) continue;
-      // The same name in every earlier search directory (search dirs and abs are normalized,
-      // so plain concatenation is path.join here).
-      const relName = abs.slice(searchPrefix[i].length);
-      const slash = relName.lastIndexOf('/');
-      const base = relName.slice(slash + 1);
-      for (let j = 0; j < i; j++) {
-        const cand = searchPrefix[j] + relName;
-        if (cand === abs || this.d.dirs.exists(cand)) continue;
-        const dir = rel.key(slash < 0 ? search[j] : searchPrefix[j] + relName.slice(0, slash), false);
-        let names = absent.get(dir);
-        if (!names) absent.set(dir, (names = new Set()));
-        names.add(base);
+      // The same name in every earlier search directory must stay absent.
+      const c = plan.cands;
+      for (let k = 0; k < c.length; k += 3) {
+        if (this.d.dirs.has(c[k], c[k + 1])) continue;
+        let names = absent.get(c[k + 2]);
+        if (!names) absent.set(c[k + 2], (names = new Set()));
+        names.add(c[k + 1]);
       }
     }
+    return { files, absent, stamps, depForms, sys, date, needPp };
+  }
 
+  // Builds the entry and starts its writes (through the write-behind store).
+  private async store(p: CcPending, done: Done, obj: Buffer | undefined, inputs: Inputs): Promise<Finish> {
+    const { parsed, cwd, rel } = p;
+    const { files, absent, stamps, date, needPp } = inputs;
+    const objAbs = path.resolve(cwd, parsed.output);
     const anchor = rel.anchor();
     let big: { digest: string; size: number } | undefined;
     let bigEmbeds = false;
@@ -451,7 +534,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const entry: ManifestEntry = { files: files.flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
     const storeResult = async (key: string): Promise<Attach> => {
       const { digest, size } = big ?? { digest: await this.d.store.putBlob(obj!), size: obj!.length };
-      const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: depForms.map(([f]) => f), sys: depForms.map(([, sys]) => sys).join('') };
+      const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: inputs.depForms, sys: inputs.sys };
       const buf = encodeEntry(result);
       await this.d.store.putEntry(key, buf);
       this.remember('r' + key, internResult(result));

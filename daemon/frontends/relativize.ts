@@ -43,7 +43,14 @@ export class Relativizer {
   // The key form of a path as the build spelled it.
   // `track` is false for paths that are only checked, never seen by the compiler.
   key(p: string, track = true): string {
-    if (p.charCodeAt(0) !== 47 /* '/' */) return p;
+    const f = this.keyed(p);
+    if (track) this.track(f[1]);
+    return f[0];
+  }
+
+  /** key()'s form and the ancestor it shares with cwd, for callers that memoise forms and track() them. */
+  keyed(p: string): readonly [form: string, common: string] {
+    if (p.charCodeAt(0) !== 47 /* '/' */) return [p, ''];
     const mk = this.memo + p;
     let f = FORMS.get(mk);
     if (!f) {
@@ -51,8 +58,17 @@ export class Relativizer {
       if (FORMS.size >= FORMS_MAX) FORMS.clear();
       FORMS.set(mk, f);
     }
-    if (track && f[1] !== '' && f[1].length < this.shortest.length) this.shortest = f[1];
-    return f[0];
+    return f;
+  }
+
+  /** Counts a path whose key form was relative to cwd (its `common`) towards the anchor. */
+  track(common: string): void {
+    if (common !== '' && common.length < this.shortest.length) this.shortest = common;
+  }
+
+  /** What key forms depend on: the same string for the same cwd and base dir. */
+  get formsKey(): string {
+    return this.memo;
   }
 
   private form(p: string): [string, string] {
