@@ -92,7 +92,7 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     rates.push(r);
     say(`${label.padEnd(40)} ${String(r.perSecond).padStart(8)} req/s  (${n} in ${s.toFixed(1)} s, ${o.concurrency} concurrent)`);
   };
-  const mbps = async (label: string, bytes: number, op: () => Promise<unknown>, rounds = 3) => {
+  const mbps = async (label: string, bytes: number, op: () => Promise<unknown>, rounds = 5) => {
     const times: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const t0 = performance.now();

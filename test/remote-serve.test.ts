@@ -43,6 +43,22 @@ test('Bazel layout: CAS by SHA-256 or BLAKE3, AC opaque, instance prefix ignored
   t.true(log.some((l) => l.method === 'PUT' && l.status === 200 && l.in === body.length));
 });
 
+test('a 48 MB upload without a named digest is checked both ways (SHA-256 on a worker) and stored; a wrong SHA-256 key refused', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store')]);
+  const big = crypto.randomBytes(48 * 2 ** 20);
+  t.is((await request(`${s.url}/cas/${sha256(big)}`, { method: 'PUT', body: big })).status, 200);
+  t.is((await request(`${s.url}/cas/${digestHex(big)}`, { method: 'PUT', body: big })).status, 200);
+  const wrong = Buffer.from(big);
+  wrong[wrong.length - 1] ^= 1;
+  const key = sha256(big);
+  t.is((await request(`${s.url}/cas/${key.slice(0, -1)}${key.endsWith('0') ? '1' : '0'}`, { method: 'PUT', body: big })).status, 400, 'matches neither digest');
+  t.is((await request(`${s.url}/cas/${sha256(big)}`, { method: 'PUT', body: wrong })).status, 400);
+  const got = await request(`${s.url}/cas/${sha256(big)}`);
+  t.is(got.status, 200);
+  t.true(got.body.equals(big));
+});
+
 test('ccache subdirs and flat keys are stored as opaque values', async (t) => {
   const dir = tmpDir(t);
   const s = await startServe(t, ['--store', path.join(dir, 'store')]);

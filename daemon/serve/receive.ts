@@ -7,6 +7,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { DecompressStream } from 'zstd-napi';
+import { OffThreadSha256 } from './sha-off-thread.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -33,7 +34,7 @@ export function digestWant(req: http.IncomingMessage): DigestWant {
 }
 
 // Streams a PUT body into a temp file while hashing it both ways (vrift keys by BLAKE3,
-// Bazel by SHA-256), so no blob is ever held in memory whole. The caller renames or removes
+// Bazel by SHA-256, on a worker thread), so no blob is ever held in memory whole. The caller renames or removes
 // the file; on any error it is already gone.
 export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number, want: DigestWant): Promise<Received> {
   const enc = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
@@ -45,7 +46,7 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
 
   const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);
   const b3 = want.blake3 ? new Blake3Hasher() : undefined;
-  const sha = want.sha256 ? crypto.createHash('sha256') : undefined;
+  const sha = want.sha256 ? new OffThreadSha256() : undefined;
   // The file is created before the body flows: a write stream that opens it lazily could
   // create it after an early error (413 on the first chunk) had removed it. And before the
   // 'data' listener below, which starts the flow: bytes read during the open would be lost.
@@ -59,8 +60,9 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
       size += chunk.length;
       if (size > maxBytes) return cb(new HttpError(413, `body is over the limit of ${maxBytes} bytes`));
       b3?.update(chunk);
-      sha?.update(chunk);
-      cb(null, chunk);
+      const behind = sha?.update(chunk);
+      if (behind) void behind.then(() => cb(null, chunk));
+      else cb(null, chunk);
     },
   });
   try {
@@ -70,8 +72,16 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
   } catch (e) {
     if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
     await fsp.rm(file, { force: true });
+    sha?.drop();
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, `upload failed: ${(e as Error).message}`);
   }
-  return { file, size, wireBytes, blake3: b3?.digestBuffer().toString('hex'), sha256: sha?.digest('hex') };
+  let sha256: string | undefined;
+  try {
+    sha256 = await sha?.digest();
+  } catch (e) {
+    await fsp.rm(file, { force: true });
+    throw e; // a 500: the server could not check the upload
+  }
+  return { file, size, wireBytes, blake3: b3?.digestBuffer().toString('hex'), sha256 };
 }
