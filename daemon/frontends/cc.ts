@@ -152,7 +152,7 @@ class DepPlans {
   private byContext = new Map<string, Map<string, DepPlan>>();
   private count = 0;
 
-  for(context: string, search: string[]): { get(d: string, cwd: string, rel: Relativizer): DepPlan } {
+  for(context: string, search: string[]): { get(d: string, cwd: string, rel: Relativizer): DepPlan; once(d: string, cwd: string, rel: Relativizer): DepPlan } {
     let plans = this.byContext.get(context);
     if (!plans) {
       if (this.count >= PLANS_MAX) {
@@ -173,6 +173,7 @@ class DepPlans {
         }
         return plan;
       },
+      once: (d, cwd, rel) => m.get(d) ?? planDep(d, cwd, rel, search, searchPrefix),
     };
   }
 }
@@ -464,8 +465,10 @@ export class CcFrontend implements Frontend<CcPending> {
     let date: string | null = null;
     let needPp = false;
     const seen = new Set<string>();
-    for (const d of deps) {
-      const plan = plans.get(d, cwd, rel);
+    for (let n = 0; n < deps.length; n++) {
+      const d = deps[n];
+      // The source (first) is this compile's own: not worth remembering.
+      const plan = n === 0 ? plans.once(d, cwd, rel) : plans.get(d, cwd, rel);
       rel.track(plan.common);
       const isSys = systemSet.has(d);
       depForms.push(plan.form);

@@ -11,13 +11,13 @@ import type { ChannelLogger } from '../log.js';
 //
 // What waits is held in memory up to MAX_BYTES; with a spool file, more goes there (one
 // file, appended to: no inode per item), up to MAX_SPOOL_BYTES, so a whole cold build can
-// wait for its end without the daemon's memory growing. Over either budget, items are
-// written down to half of it, lookups or not. Keys are 'b' + digest (blobs) and 'e' + key
-// (entries); writes keep their order, so an entry is never written before the blobs put
-// ahead of it.
+// wait for its end without the daemon's memory growing (the memory part is small because it
+// shows in RSS one for one). Over either budget, items are written down to half of it,
+// lookups or not. Keys are 'b' + digest (blobs) and 'e' + key (entries); writes keep their
+// order, so an entry is never written before the blobs put ahead of it.
 
 const IDLE_MS = 150;
-const MAX_BYTES = 8 * 2 ** 20;
+const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
 
 interface Item {
