@@ -159,6 +159,7 @@ test('waitMs: a lookup stops waiting for a slow remote and misses; while that re
   const [k1, k2] = ['5'.repeat(64), '6'.repeat(64)];
   t.is(await s.getEntry(k1), undefined, 'no answer within 50 ms: a miss');
   t.is(await s.getEntry(k2), undefined, 'not asked: the first request is overdue');
+  for (let i = 0; i < 500 && f.requests.length < 1; i++) await new Promise((r) => setTimeout(r, 10)); // on its way
   t.is(f.requests.length, 1);
   t.like(s.stats(), { late: 1, skipped: 1 });
   for (const r of held.splice(0)) r();
@@ -168,6 +169,52 @@ test('waitMs: a lookup stops waiting for a slow remote and misses; while that re
   }
   t.deepEqual(await s.getEntry(k1), Buffer.from('value'), 'the late answer was kept');
   t.is(f.requests.length, 1);
+});
+
+test('the check at start: lookups wait for it at most waitMs, never send requests of their own to a remote that does not answer, and the tier cools down', async (t) => {
+  const dir = tmpDir(t);
+  const f = await fakeServer(t, (req) => void req.resume()); // accepts, never answers
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 300 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 50 });
+  t.teardown(async () => {
+    await s.close();
+    await local.close();
+  });
+  const checked = s.checkRemote();
+  const keys = ['7', '8', '9'].map((c) => c.repeat(64));
+  t.deepEqual(await Promise.all(keys.map((k) => s.getEntry(k))), [undefined, undefined, undefined]);
+  t.is(await s.getEntry('a'.repeat(64)), undefined);
+  await checked;
+  t.is(f.requests.length, 1, 'only the check went out');
+  t.regex(f.requests[0], /^HEAD \/cas\//);
+  t.true(remote.coolingDown(), 'no answer to the check: cooling down');
+  t.is(await s.getEntry('b'.repeat(64)), undefined);
+  t.is(f.requests.length, 1);
+  t.like(s.stats(), { timeouts: 1, errors: 0 });
+  t.true(Number(s.stats().skipped) >= 5, JSON.stringify(s.stats()));
+});
+
+test('the check at start against a server that answers: lookups go on as usual', async (t) => {
+  const dir = tmpDir(t);
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(req.method === 'HEAD' ? 404 : 200, req.method === 'HEAD' ? {} : { 'content-length': 2 });
+    res.end(req.method === 'HEAD' ? undefined : 'ok');
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r') });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 5_000 });
+  t.teardown(async () => {
+    await s.close();
+    await local.close();
+  });
+  void s.checkRemote();
+  t.deepEqual(await s.getEntry('c'.repeat(64)), Buffer.from('ok'));
+  t.false(remote.coolingDown());
+  t.deepEqual(f.requests.map((r) => r.split(' ')[0]), ['HEAD', 'GET']);
 });
 
 test('vrift serve over TLS', async (t) => {

@@ -79,6 +79,13 @@ export class HttpTier implements RemoteTier {
     return this.cool.settled();
   }
 
+  async check(): Promise<void> {
+    if (this.closed || this.cool.active) return;
+    if (await this.probe()) return;
+    this.cool.trip('no answer to the check at start');
+    this.log.warn('remote does not answer, cooling down', { url: this.url });
+  }
+
   // ---- Tier ----
 
   async getBlob(digest: string): Promise<Buffer | undefined> {

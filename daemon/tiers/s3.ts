@@ -101,6 +101,13 @@ export class S3Tier implements RemoteTier {
     return this.cool.settled();
   }
 
+  async check(): Promise<void> {
+    if (this.closed || this.cool.active) return;
+    if (await this.probe()) return;
+    this.cool.trip('no answer to the check at start');
+    this.log.warn('remote does not answer, cooling down', { url: this.url });
+  }
+
   async getBlob(digest: string): Promise<Buffer | undefined> {
     const body = await this.get(`cas/${checkHex('digest', digest)}`);
     if (!body) return undefined;

@@ -73,6 +73,8 @@ export class TieredStore implements StoreLike {
   private notWaited = 0;     // lookups that did not ask while another was overdue
   // Remote answers waiting to enter the local store, readable meanwhile.
   private readonly later: IdleWriter;
+  // The check at start while lookups still wait for it (see checkRemote).
+  private checking: { p: Promise<void> } | undefined;
 
   constructor(opts: TieredOptions) {
     this.local = opts.local;
@@ -80,6 +82,23 @@ export class TieredStore implements StoreLike {
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
     this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, ...stripUndefined(opts) };
+  }
+
+  /**
+   * Asks the remote once, in the background: one that hangs is cooling down before the
+   * build's lookups reach it, and lookups meanwhile wait for it no longer than `waitMs`
+   * (after that they don't wait at all, as behind any overdue request).
+   */
+  checkRemote(): Promise<void> {
+    const p = this.remote.check().catch(() => {});
+    if (this.o.waitMs > 0) {
+      const checking = { p: this.waitAtMost(p.then(() => undefined)).then(() => {}) };
+      this.checking = checking;
+      void checking.p.then(() => {
+        if (this.checking === checking) this.checking = undefined;
+      });
+    }
+    return p;
   }
 
   getBlob(digest: string): Promise<Buffer | undefined> {
@@ -182,6 +201,7 @@ export class TieredStore implements StoreLike {
   private async read(k: string, local: () => Promise<Buffer | undefined>, remote: () => Promise<Buffer | undefined>, keep: (d: Buffer) => Promise<unknown>): Promise<Buffer | undefined> {
     const hit = await local();
     if (hit || this.closing) return hit;
+    if (this.checking) await this.checking.p; // the check at start, waitMs at most
     let p = this.fetching.get(k);
     if (!p) {
       if (this.overdue > 0) {

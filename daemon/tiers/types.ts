@@ -19,6 +19,8 @@ export interface RemoteTier extends Tier {
   rejected(key: string, e: Error): void;
   /** Resolves when no probe is running (after a cool-down the tier asks in the background). */
   probed(): Promise<void>;
+  /** One request (the probe's) when the daemon starts: a remote that does not answer cools down before compiles ask it. */
+  check(): Promise<void>;
   /**
    * Large blobs, streamed: the content never sits in memory whole. The stream fails at its
    * end (EINTEGRITY, counted) unless the bytes hash to `digest`; undefined on a miss or error.
