@@ -40,6 +40,8 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  size', bytes(Number(l.bytes ?? 0)) ?? '0B', ` of ${bytes(Number(l.max_size ?? 0))}`);
     row('  corrupt entries dropped', Number(l.corrupt ?? 0));
     row('  evicted files', Number(l.evictedFiles ?? 0));
+    const w = (l as { waiting?: { items: number; bytes: number; spooled: number } }).waiting;
+    if (w?.items) row('  still being written', w.items, `   (${bytes(w.bytes + w.spooled)}; the numbers above grow as they land)`);
   }
   if (s.remote) {
     const r = s.remote as Record<string, number | string | boolean>;
@@ -53,7 +55,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
   }
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
   for (const [k, v] of Object.entries(lat)) row(`lookup time (${k}) p50 / p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
-  if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}`);
+  if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}${s.daemon.heap_used ? `   (JS heap ${bytes(s.daemon.heap_used)}, buffers ${bytes(s.daemon.external ?? 0)})` : ''}`);
   const w = s.daemon?.watch;
   if (w) row('watched input dirs', w.dirs, `   (${w.events} events, ${w.overflows} overflows, ${w.refused} refused: stat'ed instead)`);
   return lines.join('\n') + '\n';

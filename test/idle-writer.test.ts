@@ -99,3 +99,23 @@ test('a pause in lookups does not write while the machine is busy compiling', as
   for (let i = 0; i < 100 && written.length < 1; i++) await sleep(10);
   t.deepEqual(written, ['e1']);
 });
+
+test('with no compile running, what waited maxWaitMs is written even while lookups keep coming; settleWithin reports a backlog it could not finish', async (t) => {
+  let busy = true;
+  const written: string[] = [];
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxWaitMs: 100, busy: () => busy });
+  w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
+  const lookups = setInterval(() => w.get('k'), 5); // never a 30 ms pause
+  t.teardown(() => clearInterval(lookups));
+  await sleep(250);
+  t.deepEqual(written, [], 'compiles running: it waits');
+  busy = false; // a warm build: hits only
+  for (let i = 0; i < 100 && written.length < 1; i++) await sleep(10);
+  t.deepEqual(written, ['e1']);
+  let release!: () => void;
+  w.add('e2', Buffer.from('y'), () => new Promise<void>((r) => (release = r)));
+  t.false(await w.settleWithin(50), 'a write still running after 50 ms');
+  t.is(w.waiting().items, 1, 'being written');
+  release();
+  t.true(await w.settleWithin(1000));
+});

@@ -3,9 +3,13 @@ import { parseStats } from '../../ipc/messages/stats.js';
 import type { Handler } from '../context.js';
 import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.js';
 
+const STATS_SETTLE_MS = 2500;
+
 export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
-  await ctx.writes.settle(); // the store's numbers include what waits for a pause
+  // The store's numbers include what waits for a pause, unless writing it takes longer than
+  // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
+  await ctx.writes.settleWithin(STATS_SETTLE_MS);
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
   if (req.zero) {
     ctx.stats.zero();
@@ -18,10 +22,17 @@ export const stats: Handler = async (msg, ctx) => {
     stats: {
       ...c,
       shim_fallbacks: countFallbacks(fallbacks, Date.parse(c.since)),
-      local: { ...ctx.store.usage(), ...ctx.store.counters(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
+      local: { ...ctx.store.usage(), ...ctx.store.counters(), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
       ...(ctx.remote ? { remote: ctx.remote.stats() } : {}),
       latency: ctx.latency.summary(),
-      daemon: { pid: process.pid, rss: process.memoryUsage().rss, uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
+      daemon: { pid: process.pid, ...memory(), uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
     },
   };
 };
+
+// What the daemon's memory is: the JS heap, buffers outside it, and the rest (code, stacks,
+// native libraries, allocator slack).
+function memory(): { rss: number; heap_used: number; external: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap_used: m.heapUsed, external: m.external };
+}

@@ -6,7 +6,8 @@ import type { ChannelLogger } from '../log.js';
 // new inode alone is 0.1-0.7 ms of kernel time, more while compilers write theirs): results
 // of misses and answers fetched from the remote are kept aside and written when no lookup
 // came for IDLE_MS while no compile runs (the daemon knows which misses are still compiling),
-// or when asked (close, `vrift stats`, store commands). Reads are answered
+// or, with no compile running, once they have waited MAX_WAIT_MS, or when asked (close,
+// `vrift stats`, store commands). Reads are answered
 // from there meanwhile. A daemon killed before the pause loses cache entries, nothing else.
 //
 // What waits is held in memory up to MAX_BYTES; with a spool file, more goes there (one
@@ -17,11 +18,15 @@ import type { ChannelLogger } from '../log.js';
 // order, so an entry is never written before the blobs put ahead of it.
 
 const IDLE_MS = 150;
+// Without a compile running (a warm build: only hits), what has waited this long is written
+// even while lookups keep coming, so a long stream of hits cannot hold it back for ever.
+const MAX_WAIT_MS = 10_000;
 const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
 
 interface Item {
   k: string;
+  at: number;             // when it was added
   len: number;
   data?: Buffer;          // in memory, or
   off?: number;           // in the spool file at this offset
@@ -30,6 +35,7 @@ interface Item {
 
 export interface IdleWriterOptions {
   idleMs?: number;
+  maxWaitMs?: number;
   /** Bytes held in memory. */
   maxBytes?: number;
   /** A file for what does not fit in memory (made when first needed, removed by close()). */
@@ -49,6 +55,7 @@ export class IdleWriter {
   private spoolFd: number | undefined;
   private spoolBroken = false;
   private lastUse = 0;
+  private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
@@ -65,13 +72,13 @@ export class IdleWriter {
     return this.pending.has(k);
   }
 
-  /** Bytes waiting: in memory and in the spool. */
+  /** What waits (or is being written): bytes in memory and in the spool, items. */
   waiting(): { bytes: number; spooled: number; items: number } {
-    return { bytes: this.bytes, spooled: this.spooled, items: this.queue.length };
+    return { bytes: this.bytes, spooled: this.spooled, items: this.queue.length + this.inFlight };
   }
 
   add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
-    const it: Item = { k, len: data.length, put };
+    const it: Item = { k, at: Date.now(), len: data.length, put };
     const max = this.o.maxBytes ?? MAX_BYTES;
     if (this.bytes + data.length > max && this.toSpool(it, data)) this.spooled += it.len;
     else {
@@ -89,6 +96,14 @@ export class IdleWriter {
   /** Writes everything now. */
   settle(): Promise<void> {
     return this.write('all');
+  }
+
+  /** Writes everything now, waiting at most `ms` for it; true when nothing waits any more. */
+  async settleWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([this.settle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    clearTimeout(timer);
+    return done || this.queue.length + this.inFlight === 0;
   }
 
   /** Writes everything, then removes the spool file. */
@@ -149,7 +164,11 @@ export class IdleWriter {
     const idleMs = this.o.idleMs ?? IDLE_MS;
     const enough = (): boolean => {
       if (until === 'all') return false;
-      if (until === 'pause') return Date.now() - this.lastUse < idleMs || this.o.busy?.() === true;
+      if (until === 'pause') {
+        const now = Date.now();
+        if (this.o.busy?.() === true) return true;
+        return now - this.lastUse < idleMs && now - this.queue[0].at < (this.o.maxWaitMs ?? MAX_WAIT_MS);
+      }
       return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
     };
     this.running = this.running.then(async () => {
@@ -159,12 +178,15 @@ export class IdleWriter {
         if (it.data) this.bytes -= it.len;
         else this.spooled -= it.len;
         const data = this.dataOf(it);
+        this.inFlight++;
         try {
           if (!data) throw new Error('spooled store write lost (spool unreadable)');
           await it.put(data);
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });
           this.o.onError?.(err);
+        } finally {
+          this.inFlight--;
         }
         if (this.pending.get(it.k) === it) this.pending.delete(it.k);
       }

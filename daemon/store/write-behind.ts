@@ -41,6 +41,15 @@ export class WriteBehind implements StoreLike {
     return this.later.settle();
   }
 
+  settleWithin(ms: number): Promise<boolean> {
+    return this.later.settleWithin(ms);
+  }
+
+  /** What still waits to be written. */
+  waiting(): { bytes: number; spooled: number; items: number } {
+    return this.later.waiting();
+  }
+
   /** Writes what waits and removes the spool. */
   close(): Promise<void> {
     return this.later.close();
