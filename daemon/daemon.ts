@@ -35,6 +35,7 @@ export interface DaemonOptions {
 // Version-independent messages: any client may ask who is there, or ask it to go away.
 const ANY_VERSION = new Set(['hello', 'shutdown']);
 const PENDING_TTL_MS = 60 * 60_000;
+const BUSY_MS = 5 * 60_000;
 
 export class Daemon {
   private server!: IpcServer;
@@ -66,9 +67,16 @@ export class Daemon {
     const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
     await store.open();
     // Results of misses and remote answers are written when lookups pause (store/idle-writer.ts).
-    // Compiles the daemon answered "run it" and whose report has not come yet.
+    // Compiles the daemon answered "run it" and whose report has not come yet. One started
+    // more than BUSY_MS ago more likely died with its shim (Ctrl-C) than still runs: it does
+    // not hold store writes back.
     const pending = new Map<string, Pending>();
-    const later = new IdleWriter(log.child('store'), { spool: path.join(tmpDir, 'store-spool'), busy: () => pending.size > 0, onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
+    const busy = () => {
+      const since = now() - BUSY_MS;
+      for (const p of pending.values()) if (p.created > since) return true;
+      return false;
+    };
+    const later = new IdleWriter(log.child('store'), { spool: path.join(tmpDir, 'store-spool'), busy, onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
     // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
     let remote: TieredStore | undefined;
     if (config.remote_url) {

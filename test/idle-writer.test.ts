@@ -88,16 +88,20 @@ test('a spool that cannot be written is logged once and what waits stays in memo
   t.deepEqual(written, ['b0', 'b1', 'b2', 'b3']);
 });
 
-test('a pause in lookups does not write while the machine is busy compiling', async (t) => {
+test('a pause in lookups does not write while the machine is busy compiling, up to maxBusyWaitMs', async (t) => {
   let busy = true;
   const written: string[] = [];
   const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, busy: () => busy });
+  const long = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxBusyWaitMs: 300, busy: () => true });
+  long.add('e0', Buffer.from('x'), async () => void written.push('e0'));
   w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
   await sleep(200);
   t.deepEqual(written, [], 'no lookups for 200 ms, but compiles run: nothing written');
   busy = false;
   for (let i = 0; i < 100 && written.length < 1; i++) await sleep(10);
   t.deepEqual(written, ['e1']);
+  for (let i = 0; i < 100 && written.length < 2; i++) await sleep(10);
+  t.deepEqual(written, ['e1', 'e0'], 'compiles never stop: written once it waited maxBusyWaitMs');
 });
 
 test('with no compile running, what waited maxWaitMs is written even while lookups keep coming; settleWithin reports a backlog it could not finish', async (t) => {

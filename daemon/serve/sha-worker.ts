@@ -2,11 +2,12 @@ import crypto from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 
 // SHA-256 of uploads, off the server's main thread (see sha-off-thread.ts). Messages:
-// { id, data: ArrayBuffer } → update, answered { id, ack: bytes }; { id, end: true } →
-// answered { id, hex }; { id, drop: true } forgets the upload.
+// { id, data: ArrayBuffer, len } → update with its first len bytes, answered { id, ack: len,
+// data } (the buffer goes back for reuse); { id, end: true } → answered { id, hex };
+// { id, drop: true } forgets the upload.
 const hashes = new Map<number, crypto.Hash>();
 
-parentPort!.on('message', (m: { id: number; data?: ArrayBuffer; end?: boolean; drop?: boolean }) => {
+parentPort!.on('message', (m: { id: number; data?: ArrayBuffer; len?: number; end?: boolean; drop?: boolean }) => {
   if (m.drop) {
     hashes.delete(m.id);
     return;
@@ -14,8 +15,8 @@ parentPort!.on('message', (m: { id: number; data?: ArrayBuffer; end?: boolean; d
   let h = hashes.get(m.id);
   if (!h) hashes.set(m.id, (h = crypto.createHash('sha256')));
   if (m.data) {
-    h.update(new Uint8Array(m.data));
-    parentPort!.postMessage({ id: m.id, ack: m.data.byteLength });
+    h.update(new Uint8Array(m.data, 0, m.len));
+    parentPort!.postMessage({ id: m.id, ack: m.len, data: m.data }, [m.data]);
   }
   if (m.end) {
     hashes.delete(m.id);

@@ -6,8 +6,8 @@ import type { ChannelLogger } from '../log.js';
 // new inode alone is 0.1-0.7 ms of kernel time, more while compilers write theirs): results
 // of misses and answers fetched from the remote are kept aside and written when no lookup
 // came for IDLE_MS while no compile runs (the daemon knows which misses are still compiling),
-// or, with no compile running, once they have waited MAX_WAIT_MS, or when asked (close,
-// `vrift stats`, store commands). Reads are answered
+// or, with no compile running, once they have waited MAX_WAIT_MS (MAX_BUSY_WAIT_MS with),
+// or when asked (close, `vrift stats`, store commands). Reads are answered
 // from there meanwhile. A daemon killed before the pause loses cache entries, nothing else.
 //
 // What waits is held in memory up to MAX_BYTES; with a spool file, more goes there (one
@@ -21,6 +21,9 @@ const IDLE_MS = 150;
 // Without a compile running (a warm build: only hits), what has waited this long is written
 // even while lookups keep coming, so a long stream of hits cannot hold it back for ever.
 const MAX_WAIT_MS = 10_000;
+// And while compiles run, what waited this long: a long build still gets its results stored
+// as it goes, bounded in what a crash can lose.
+const MAX_BUSY_WAIT_MS = 5 * 60_000;
 const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
 
@@ -36,6 +39,7 @@ interface Item {
 export interface IdleWriterOptions {
   idleMs?: number;
   maxWaitMs?: number;
+  maxBusyWaitMs?: number;
   /** Bytes held in memory. */
   maxBytes?: number;
   /** A file for what does not fit in memory (made when first needed, removed by close()). */
@@ -165,9 +169,9 @@ export class IdleWriter {
     const enough = (): boolean => {
       if (until === 'all') return false;
       if (until === 'pause') {
-        const now = Date.now();
-        if (this.o.busy?.() === true) return true;
-        return now - this.lastUse < idleMs && now - this.queue[0].at < (this.o.maxWaitMs ?? MAX_WAIT_MS);
+        const waited = Date.now() - this.queue[0].at;
+        if (this.o.busy?.() === true) return waited < (this.o.maxBusyWaitMs ?? MAX_BUSY_WAIT_MS);
+        return Date.now() - this.lastUse < idleMs && waited < (this.o.maxWaitMs ?? MAX_WAIT_MS);
       }
       return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
     };
