@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { Daemon } from './daemon.js';
 
 // vriftd: normally started by the shim or `vrift daemon start`, holding the instance lock

@@ -9,6 +9,11 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+/* The daemon's V8 young generation is capped at 4 MB semi-spaces: with Node's default
+ * (16 MB) RSS after 10 000 cached compiles was 172 MiB, with 4 MB 139 MiB, lookup time and
+ * CPU unchanged. Also in shim/daemon-control.ts and daemon/main.ts's #! line. */
+#define VRIFT_DAEMON_NODE_FLAGS "--max-semi-space-size=4"
 #include <unistd.h>
 
 #include "util.h"
@@ -70,7 +75,7 @@ static int spawn_daemon(int lockfd) {
     setenv("VRIFT_DISABLE", "1", 1);
     const char *d = getenv("VRIFT_DAEMON");
     if (d && *d) execl(d, d, (char *)NULL);
-    else execl(VRIFT_NODE, VRIFT_NODE, VRIFT_ROOT "/dist/daemon/main.js", (char *)NULL);
+    else execl(VRIFT_NODE, VRIFT_NODE, VRIFT_DAEMON_NODE_FLAGS, VRIFT_ROOT "/dist/daemon/main.js", (char *)NULL);
     _exit(127);
   }
   int st;

@@ -9,6 +9,8 @@ import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DAEMON_MAIN = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'main.js');
+/** Node flags of every daemon start (native/daemon.c says why); main.js's #! line has them too. */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4'];
 export const NATIVE_SHIM = path.join(PACKAGE_ROOT, 'native', 'build', 'vrift-shim');
 
 export interface DaemonInfo { pid: number; build: string; v: number; home: string; uptimeMs: number }
@@ -56,7 +58,7 @@ export async function ensureDaemon(env: NodeJS.ProcessEnv = process.env, timeout
   if (info && info.build === BUILD_ID && info.v === PROTOCOL_VERSION) return info;
   if (info) await stopDaemon(env, timeoutMs);
   fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
-  const child = spawn('flock', ['-n', '-E', '75', paths.lock, process.execPath, DAEMON_MAIN], {
+  const child = spawn('flock', ['-n', '-E', '75', paths.lock, process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_MAIN], {
     detached: true,
     stdio: 'ignore',
     env: { ...env, VRIFT_HOME: paths.home },
