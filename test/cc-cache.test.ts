@@ -264,6 +264,32 @@ test('__TIME__ is never cached; __DATE__ is cached for the day', async (t) => {
   t.is((await v.stats()).hits, 2);
 });
 
+for (const watch of ['1', '0']) {
+  test(`a header a build step wrote just before the compile (times too close to tell): stored when inputs are watched, refused otherwise (watch_inputs=${watch})`, async (t) => {
+    const w = instance(t, { VRIFT_WATCH_INPUTS: watch });
+    age(
+      w.write('inc/config.h', '#define ANSWER 42\n'),
+      w.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
+      w.write('src/main.c', '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n'),
+    );
+    t.is((await w.cc(COMPILE)).code, 0); // from here on inc/ is watched (with the watcher on)
+    const h = path.join(w.dir, 'inc/config.h');
+    fs.writeFileSync(h, '#define ANSWER 7\n');
+    const later = new Date(Date.now() + 2000); // later than any compile start: "too new" by its times
+    fs.utimesSync(h, later, later);
+    t.is((await w.cc(COMPILE)).code, 0);
+    let s = await w.stats();
+    if (watch === '1') t.is(s.stored, 2, 'the watcher saw no change after the lookup: the compiler read these bytes');
+    else t.is(s.not_stored.input_too_new, 1);
+    t.is((await w.cc(COMPILE)).code, 0);
+    s = await w.stats();
+    t.is(s.hits, watch === '1' ? 1 : 0);
+    const plain = await run('gcc', [...COMPILE.slice(0, -1), 'plain.o'], { cwd: w.dir });
+    t.is(plain.code, 0);
+    t.deepEqual(fs.readFileSync(path.join(w.dir, 'main.o')), fs.readFileSync(path.join(w.dir, 'plain.o')));
+  });
+}
+
 test('a header modified during the compile is not stored', async (t) => {
   const v = project(t);
   // A compiler wrapper that edits the header while "compiling".

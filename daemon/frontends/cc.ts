@@ -7,7 +7,7 @@ import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
-import { clockSlackMs } from '../hot/watcher.js';
+import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
 import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
@@ -89,6 +89,7 @@ export interface CcPending {
   depfileToRead: string | null;   // null: preprocessed input, the source is the only input
   ownDepfile: string | undefined;
   filterSystem: boolean;
+  mark: WatchMark | undefined;   // the watcher at the end of the lookup (before the compiler ran)
 }
 
 
@@ -309,6 +310,7 @@ export class CcFrontend implements Frontend<CcPending> {
         depfileToRead: m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead),
         ownDepfile: m.depfileToRead !== null && path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
         filterSystem: m.filterSystem,
+        mark: this.d.hashes.mark(),
       },
     };
   }
@@ -478,7 +480,8 @@ export class CcFrontend implements Frontend<CcPending> {
       seen.add(abs);
       const fh = this.d.hashes.get(abs);
       if (!fh) return { reason: 'input_missing' };
-      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) {
+      // Timestamps this close to the start can't tell before from during; the watcher can.
+      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) {
         this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source });
         return { reason: 'input_too_new' };
       }

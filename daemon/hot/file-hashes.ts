@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { digestHex } from '../hash.js';
 import { STREAM_MIN } from '../store/blob-stream.js';
-import type { Watcher } from './watcher.js';
+import type { WatchMark, Watcher } from './watcher.js';
 
 // Flags found while hashing a file: the preprocessor tokens that make an object depend
 // on more than the file's bytes (time of day, the file's own mtime, the include path).
@@ -141,6 +141,22 @@ export class FileHashes {
       this.memo.delete(abs);
     }
     return entry;
+  }
+
+  /** The watcher's mark (see unchangedSince), if inputs are watched. */
+  mark(): WatchMark | undefined {
+    return this.watcher?.mark();
+  }
+
+  /**
+   * Whether `abs`, as get() last hashed it, provably did not change after `mark`: its
+   * directory was watched before then and no event for it came since. What settles an input
+   * whose timestamps are too close to a compile's start to tell (a header a build step wrote
+   * just before it): the compiler, started after the mark, read these very bytes.
+   */
+  unchangedSince(abs: string, mark: WatchMark | undefined): boolean {
+    const m = this.memo.get(abs);
+    return mark !== undefined && m !== undefined && this.watcher !== undefined && this.watcher.unchangedSince(abs, m.wgen, mark);
   }
 
   invalidate(abs: string) {

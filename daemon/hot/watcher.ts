@@ -74,6 +74,12 @@ export interface WatchListener {
   reset(): void;
 }
 
+/** A moment in the watcher's history: events applied and watches made up to it. */
+export interface WatchMark { seq: number; gen: number }
+
+// Files' last change events, for unchangedSince(); over this many, forgotten at once.
+const LAST_CHANGES_MAX = 100_000;
+
 interface Dir {
   wd: number;
   gen: number;
@@ -87,6 +93,9 @@ export class Watcher {
   private gen = 0;
   private listeners: WatchListener[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private seq = 0;                                  // events applied so far
+  private lastChange = new Map<string, number>();   // file -> seq of its last event
+  private floor = 0;                                // lastChange forgot what came up to this seq
   /** Counters for `vrift stats`. */
   readonly counts = { events: 0, overflows: 0, refused: 0 };
 
@@ -150,6 +159,21 @@ export class Watcher {
     return entry.gen;
   }
 
+  /** Now, for a later unchangedSince(). Take it after sync(). */
+  mark(): WatchMark {
+    return { seq: this.seq, gen: this.gen };
+  }
+
+  /**
+   * True when `file` provably did not change after `m`: its directory's watch (`wgen`, which
+   * also vouches for every ancestor) was made before `m` and is still the one in place, and
+   * no event for the file was applied after `m`. Call after sync(), so that everything
+   * written up to now has been applied.
+   */
+  unchangedSince(file: string, wgen: number, m: WatchMark): boolean {
+    return wgen !== 0 && wgen <= m.gen && this.genOf(path.dirname(file)) === wgen && (this.lastChange.get(file) ?? this.floor) <= m.seq;
+  }
+
   /** The current generation of a watched directory, 0 if it is not watched. */
   genOf(dir: string): number {
     return this.dirs.get(dir)?.gen ?? 0;
@@ -182,6 +206,12 @@ export class Watcher {
       }
       if (name === null) continue;
       const file = dir === '/' ? '/' + name : dir + '/' + name;
+      this.seq++;
+      if (this.lastChange.size >= LAST_CHANGES_MAX) {
+        this.lastChange.clear();
+        this.floor = this.seq;
+      }
+      this.lastChange.set(file, this.seq);
       for (const l of this.listeners) l.changed(file);
       if (mask & (IN.CREATE | IN.MOVED_TO)) for (const l of this.listeners) l.entry(dir, name, true);
       if (mask & (IN.DELETE | IN.MOVED_FROM)) for (const l of this.listeners) l.entry(dir, name, false);
