@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { DAEMON_NODE_FLAGS } from '../shim/daemon-control.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -35,12 +36,17 @@ export async function snapshotVrift(repoRoot: string, dir: string): Promise<Snap
   fs.mkdirSync(path.join(dir, 'native', 'build'), { recursive: true });
   const shim = path.join(dir, 'native', 'build', 'vrift-shim');
   await copyWorkingShim(path.join(repoRoot, 'native', 'build', 'vrift-shim'), shim);
+  // The daemon's inotify addon too: without it the daemon stats every input of every lookup
+  // (benchmarks before 2026-11-28 15:45 ran that way, the log said "not loadable").
+  const watchAddon = path.join(repoRoot, 'native', 'build', 'vrift_watch.node');
+  if (fs.existsSync(watchAddon)) fs.copyFileSync(watchAddon, path.join(dir, 'native', 'build', 'vrift_watch.node'));
+  else process.stderr.write('bench: native/build/vrift_watch.node is missing (make -C native): vrift runs without its input watcher\n');
   fs.cpSync(path.join(repoRoot, 'dist'), path.join(dir, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   const vriftd = path.join(dir, 'vriftd');
   // exec keeps fd 3, the instance lock the shim hands over.
-  fs.writeFileSync(vriftd, `#!/bin/sh\nexec '${process.execPath}' '${path.join(dir, 'dist', 'daemon', 'main.js')}' "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(vriftd, `#!/bin/sh\nexec '${process.execPath}' ${DAEMON_NODE_FLAGS.join(' ')} '${path.join(dir, 'dist', 'daemon', 'main.js')}' "$@"\n`, { mode: 0o755 });
   return {
     root: dir,
     env: { VRIFT_DAEMON: vriftd },
