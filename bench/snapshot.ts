@@ -37,7 +37,7 @@ export async function snapshotVrift(repoRoot: string, dir: string): Promise<Snap
   const shim = path.join(dir, 'native', 'build', 'vrift-shim');
   await copyWorkingShim(path.join(repoRoot, 'native', 'build', 'vrift-shim'), shim);
   // The daemon's inotify addon too: without it the daemon stats every input of every lookup
-  // (benchmarks before 2026-11-28 15:45 ran that way, the log said "not loadable").
+  // (benchmarks from 2026-11-23 until 2026-11-28 15:41 ran that way, the log said "not loadable").
   const watchAddon = path.join(repoRoot, 'native', 'build', 'vrift_watch.node');
   if (fs.existsSync(watchAddon)) fs.copyFileSync(watchAddon, path.join(dir, 'native', 'build', 'vrift_watch.node'));
   else process.stderr.write('bench: native/build/vrift_watch.node is missing (make -C native): vrift runs without its input watcher\n');

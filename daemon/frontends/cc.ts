@@ -482,7 +482,7 @@ export class CcFrontend implements Frontend<CcPending> {
       if (!fh) return { reason: 'input_missing' };
       // Timestamps this close to the start can't tell before from during; the watcher can.
       if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) {
-        this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watch: this.d.hashes.explainUnchanged(abs, p.mark) });
+        this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
         return { reason: 'input_too_new' };
       }
       if (fh.flags !== 0) {

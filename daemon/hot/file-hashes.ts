@@ -159,14 +159,6 @@ export class FileHashes {
     return mark !== undefined && m !== undefined && this.watcher !== undefined && this.watcher.unchangedSince(abs, m.wgen, mark);
   }
 
-  /** Why unchangedSince() said what it said (a log line's fields). */
-  explainUnchanged(abs: string, mark: WatchMark | undefined): Record<string, unknown> {
-    const m = this.memo.get(abs);
-    if (!mark || !this.watcher) return { watched: false };
-    if (!m) return { memo: false };
-    return this.watcher.explain(abs, m.wgen, mark);
-  }
-
   invalidate(abs: string) {
     this.memo.delete(abs);
   }

@@ -174,11 +174,6 @@ export class Watcher {
     return wgen !== 0 && wgen <= m.gen && this.genOf(path.dirname(file)) === wgen && (this.lastChange.get(file) ?? this.floor) <= m.seq;
   }
 
-  /** What unchangedSince() looked at, for a log line. */
-  explain(file: string, wgen: number, m: WatchMark): Record<string, number> {
-    return { wgen, markGen: m.gen, dirGen: this.genOf(path.dirname(file)), lastChange: this.lastChange.get(file) ?? this.floor, markSeq: m.seq };
-  }
-
   /** The current generation of a watched directory, 0 if it is not watched. */
   genOf(dir: string): number {
     return this.dirs.get(dir)?.gen ?? 0;

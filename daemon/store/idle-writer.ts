@@ -6,7 +6,7 @@ import type { ChannelLogger } from '../log.js';
 // new inode alone is 0.1-0.7 ms of kernel time, more while compilers write theirs): results
 // of misses and answers fetched from the remote are kept aside and written when no lookup
 // came for IDLE_MS while no compile runs (the daemon knows which misses are still compiling),
-// or, with no compile running, once they have waited MAX_WAIT_MS (MAX_BUSY_WAIT_MS with),
+// or once they have waited MAX_WAIT_MS with no compile running (MAX_BUSY_WAIT_MS with one),
 // or when asked (close, `vrift stats`, store commands). Reads are answered
 // from there meanwhile. A daemon killed before the pause loses cache entries, nothing else.
 //
