@@ -193,7 +193,8 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as
     const failed = Number(r.errors) + Number(r.timeouts);
     t.true(failed >= 1 && failed <= 4, JSON.stringify(r));
     if (how === 'hang') t.true(Number(r.timeouts) >= 1);
-    if (how === 'wrong-bytes') t.is(r.integrity, 1);
+    // Compiles that asked at once (after the check at start) may each get wrong bytes.
+    if (how === 'wrong-bytes') t.true(Number(r.integrity) >= 1 && Number(r.integrity) <= failed, JSON.stringify(r));
     t.true(Number(r.skipped) >= 2, JSON.stringify(r));
     t.is(r.cooling_down, true);
     t.is(s.local.blobs, 3); // what was fetched wrongly never entered the store; local compiles did
