@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
+import './v8-flags.js';
 import { Daemon } from './daemon.js';
 
 // vriftd: normally started by the shim or `vrift daemon start`, holding the instance lock

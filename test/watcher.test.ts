@@ -133,6 +133,30 @@ test.serial('listings of watched directories follow creates and deletes; a missi
   t.false(dirs.has(path.join(d, 'inc'), 'a.h'));
 });
 
+test.serial('a directory under a missing one is answered without a system call, and seen when the tree appears', (t) => {
+  const d = tmp(t);
+  const { w, dirs } = setup(t);
+  write(path.join(d, 'inc', 'a.h'), '');
+  const deep = path.join(d, 'inc', 'bits', 'types');
+  dirs.beginRound();
+  t.false(dirs.has(deep, 'x.h'));
+  // A watch cannot be added to a missing directory: count those attempts as well as stats.
+  const ensure = w.ensure.bind(w);
+  let adds = 0;
+  w.ensure = (dir: string) => (fs.existsSync(dir) || adds++, ensure(dir));
+  const [absent, n] = stats(() => {
+    dirs.beginRound();
+    return [dirs.has(deep, 'x.h'), dirs.has(path.join(deep, 'more'), 'y.h')];
+  });
+  t.deepEqual(absent, [false, false]);
+  t.is(n, 0, 'no stat');
+  t.is(adds, 0, 'no watch tried on a directory known to be missing');
+  write(path.join(deep, 'x.h'), '');
+  w.sync();
+  dirs.beginRound();
+  t.true(dirs.has(deep, 'x.h'), 'mkdir -p of the missing tree is seen');
+});
+
 test.serial('lost events (a kernel queue overflow) drop every trust', (t) => {
   const { d, w, hashes, h, first } = header(t, 'first');
   const limit = Number(fs.readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'));

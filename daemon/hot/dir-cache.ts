@@ -17,6 +17,10 @@ import type { Watcher } from './watcher.js';
 // its events: no stat at all, however busy the directory is.
 const STAT = Symbol('stat each candidate');
 
+// null from list() means "nothing can be in there": the directory is gone or is not one. A
+// directory we may search but not read (mode 0711) lists nothing yet holds files: STAT.
+const gone = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+
 export class DirCache {
   private memo = new Map<string, { mtimeMs: number; ino: number; names: Set<string> }>();
   private watched = new Map<string, { gen: number; names: Set<string> }>();
@@ -66,10 +70,14 @@ export class DirCache {
     const w = this.watcher;
     if (w && !w.genOf(dir)) {
       // Not watched, perhaps because it does not exist: a watched parent's listing says so
-      // without a system call (the -I directories and subdirectories a build never made).
+      // without a system call (the -I directories and subdirectories a build never made),
+      // and so does a parent that does not exist itself (`<-I dir>/bits/types` for every
+      // -I dir without `bits`: that was a failed inotify_add_watch and a stat each, for
+      // every miss).
       const parent = path.dirname(dir);
       if (parent !== dir) {
         const up = this.listRound(parent);
+        if (up === null) return null;
         if (up instanceof Set && w.genOf(parent) && !up.has(path.basename(dir))) return null;
       }
     }
@@ -81,9 +89,9 @@ export class DirCache {
         const names = new Set(fs.readdirSync(dir));
         this.watched.set(dir, { gen, names });
         return names;
-      } catch {
+      } catch (err) {
         this.watched.delete(dir);
-        return null;
+        return gone(err) ? null : STAT;
       }
     }
     this.watched.delete(dir);
@@ -98,8 +106,8 @@ export class DirCache {
     let names: Set<string>;
     try {
       names = new Set(fs.readdirSync(dir));
-    } catch {
-      return null;
+    } catch (err) {
+      return gone(err) ? null : STAT;
     }
     this.memo.set(dir, { mtimeMs: st.mtimeMs, ino: st.ino, names });
     return names;
