@@ -179,6 +179,11 @@ test('HttpTier: a large blob with wrong bytes, or cut short, fails its stream an
 
 // ---- through daemons ----
 
+// Generous remote timeouts: what these tests check is the large objects' integrity, and on a
+// loaded machine (the suite runs two files at once) the daemon's start-up probe of the
+// server could otherwise time out and cool the remote down before the first lookup.
+const patient = (url: string) => ({ VRIFT_REMOTE: url, VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
+
 function bigProject(dir: string): void {
   writeBigSource(path.join(dir, 'big.c'), BIG, Buffer.from('vrift big-blob test'));
   fs.writeFileSync(path.join(dir, 'small.c'), 'int small(void) { return 7; }\n');
@@ -198,7 +203,7 @@ async function compileAll(t: ExecutionContext, inst: ReturnType<typeof instance>
 }
 
 async function machineA(t: ExecutionContext, serve: Served): Promise<Record<string, Buffer>> {
-  const a = instance(t, { VRIFT_REMOTE: serve.url });
+  const a = instance(t, patient(serve.url));
   bigProject(a.dir);
   const objs = await compileAll(t, a);
   t.true(objs['big.o'].length > BIG);
@@ -215,7 +220,7 @@ test('a large object compiled on A is streamed to the server and from it to B: i
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const fromA = await machineA(t, serve);
-  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  const b = instance(t, patient(serve.url));
   bigProject(b.dir);
   const fromB = await compileAll(t, b);
   sameObjs(t, fromB, fromA);
@@ -253,7 +258,7 @@ for (const how of ['wrong-bytes', 'truncated'] as const) {
         });
       });
     });
-    const b = instance(t, { VRIFT_REMOTE: proxy.url });
+    const b = instance(t, patient(proxy.url));
     bigProject(b.dir);
     const r = await b.cc(['-c', 'big.c', '-o', 'big.o']);
     t.is(r.code, 0, r.err);
