@@ -72,6 +72,8 @@ export interface CcDeps {
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
+  /** Runs `work` when the daemon is idle (store/idle-writer.ts), or at once via run(). */
+  defer?: (work: () => Promise<void>) => { run: () => Promise<void> };
 }
 
 export type Outcome = FrontendOutcome<CcPending>;
@@ -130,6 +132,10 @@ const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 // Depfiles rendered for hits, by result and the call's depfile options: a rebuild of the
 // same tree writes the same text again.
 const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
+// Misses whose entries wait for the build to pause (finishInner): at most this many, holding
+// at most this many object bytes; beyond, an entry is built at once, as without a watcher.
+const DEFERRED_MAX = 2000;
+const DEFERRED_BYTES = 32 * 1024 * 1024;
 
 interface Inputs {
   files: [string, string][];          // key form, hash
@@ -209,6 +215,10 @@ export class CcFrontend implements Frontend<CcPending> {
   private absOf = new WeakMap<ManifestEntry, { cwd: string; files: string[]; absent: string[] }>();
   private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
   private plans = new DepPlans();
+  // Entries still to be built, by direct key: a lookup for that key builds them first.
+  private deferred = new Map<string, Set<() => Promise<void>>>();
+  private deferredBytes = 0;
+  private deferredCount = 0;
 
   constructor(private readonly d: CcDeps) {}
 
@@ -282,6 +292,7 @@ export class CcFrontend implements Frontend<CcPending> {
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
 
+    for (const run of this.deferred.get(directKey) ?? []) await run();
     await this.writing.get(directKey)?.catch(() => {});
     const start = this.d.now();
     const manifest = await this.readManifest(directKey);
@@ -415,10 +426,52 @@ export class CcFrontend implements Frontend<CcPending> {
     const startMs = p.start - clockSlackMs();
     const outputs = this.readOutputs(p, startMs);
     if ('reason' in outputs) return { stored: false, reason: outputs.reason };
-    const builtin = await this.d.systemDirs(p.exe, p.parsed.lang, sysdirFlags(p.parsed));
-    const inputs = this.collectInputs(p, outputs.deps, builtin, startMs);
-    if ('reason' in inputs) return { stored: false, reason: inputs.reason };
-    return this.store(p, done, outputs.obj, inputs);
+    const { parsed, cwd } = p;
+    const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
+    const { system } = filterSystemDeps(outputs.deps, parsed.includeDirs, builtin);
+    if (p.filterSystem && parsed.depfile) {
+      // The build reads its depfile next: written now, without the system headers (-MMD).
+      const sys = new Set(system);
+      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
+    }
+    const build = (later: boolean): Promise<Finish> | Finish => {
+      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, later);
+      if ('reason' in inputs) return { stored: false, reason: inputs.reason };
+      return this.store(p, done, outputs.obj, inputs);
+    };
+    // Everything the build could change next is in memory now (object, dependency list), so
+    // the entry can wait for the build to pause: on two cores, hashing the inputs and building
+    // the manifest was half the daemon's CPU in a cold build. Only with the watcher: what
+    // collectInputs sees later must be what the compiler saw, and the input checks already
+    // prove that (a file changed since the compile's start is refused, by its timestamps or
+    // its events); a shadowing header that appeared after the compile is refused through the
+    // watcher (collectInputs, `later`).
+    const obj = outputs.obj;
+    if (!this.d.defer || p.mark === undefined || !obj || this.deferredCount >= DEFERRED_MAX || this.deferredBytes + obj.length > DEFERRED_BYTES) return build(false);
+    this.deferredCount++;
+    this.deferredBytes += obj.length;
+    let settle!: (f: Finish) => void;
+    const result = new Promise<Finish>((r) => (settle = r));
+    const runs = this.deferred.get(p.directKey) ?? new Set();
+    this.deferred.set(p.directKey, runs);
+    const { run } = this.d.defer(async () => {
+      runs.delete(run);
+      if (runs.size === 0 && this.deferred.get(p.directKey) === runs) this.deferred.delete(p.directKey);
+      this.deferredCount--;
+      this.deferredBytes -= obj.length;
+      let fin: Finish;
+      try {
+        this.d.hashes.sync();
+        fin = await build(true);
+      } catch (err) {
+        this.d.log.warn('building a cache entry failed', { err, source: parsed.source });
+        fin = { stored: false, reason: 'store_failed' };
+      }
+      settle(fin);
+      if (fin.stored === true) await fin.write.catch(() => {});
+    });
+    runs.add(run);
+    return { stored: 'later', result };
   }
 
   // The object (unless large: streamed into the store later) and the dependencies the
@@ -442,13 +495,10 @@ export class CcFrontend implements Frontend<CcPending> {
 
   // Every input's hash as of now (the compile just ended; anything newer than its start
   // refuses the entry), and every place where a same-named header would have won.
-  private collectInputs(p: CcPending, deps: string[], builtin: string[], startMs: number): Inputs | { reason: string } {
+  // `later`: called after the compile's report was answered (the build may have gone on).
+  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, later: boolean): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
-    const { system } = filterSystemDeps(deps, parsed.includeDirs, builtin);
     const systemSet = new Set(system);
-    if (p.filterSystem && parsed.depfile) {
-      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps.filter((d) => !systemSet.has(d))));
-    }
 
     // Search order for quote includes, a superset of the angle one: any earlier directory
     // in which a same-named header could appear later.
@@ -501,13 +551,37 @@ export class CcFrontend implements Frontend<CcPending> {
       // The same name in every earlier search directory must stay absent.
       const c = plan.cands;
       for (let k = 0; k < c.length; k += 3) {
-        if (this.d.dirs.has(c[k], c[k + 1])) continue;
+        if (this.d.dirs.has(c[k], c[k + 1])) {
+          // Present, so not required absent (an earlier directory the compiler searched and
+          // did not take it from: #include_next, <> past the source's directory). It must
+          // have been there for the compile too, or it would be a shadowing header missed.
+          if (!this.presentBefore(c[k], c[k + 1], startMs, p.mark)) {
+            this.d.log.info('not stored: a header appeared on the include path during or after the compile', { file: c[k] + '/' + c[k + 1], source: parsed.source });
+            return { reason: 'input_too_new' };
+          }
+          continue;
+        }
         let names = absent.get(c[k + 2]);
         if (!names) absent.set(c[k + 2], (names = new Set()));
         names.add(c[k + 1]);
       }
     }
     return { files, absent, stamps, depForms, sys, date, needPp };
+  }
+
+  // Whether `dir/name`, present now, was there before the compile started: the watcher saw
+  // no event for it since the lookup, or neither it nor its directory changed since the
+  // start (a file created, linked or renamed in, or a directory renamed in, gets a new ctime).
+  private presentBefore(dir: string, name: string, startMs: number, mark: WatchMark | undefined): boolean {
+    const file = dir === '/' ? '/' + name : dir + '/' + name;
+    if (this.d.hashes.entryUnchangedSince(file, mark)) return true;
+    try {
+      const f = fs.statSync(file);
+      const d = fs.statSync(dir);
+      return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
+    } catch {
+      return false;
+    }
   }
 
   // Builds the entry and starts its writes (through the write-behind store).

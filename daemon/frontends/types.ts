@@ -7,7 +7,11 @@ export type Outcome<P> =
   | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][] }
   | { kind: 'miss'; argv: string[]; env?: string[]; pending: P };
 
-export type Finish = { stored: false; reason: string } | { stored: true; bytes: number; write: Promise<void> };
+export type Finish =
+  | { stored: false; reason: string }
+  | { stored: true; bytes: number; write: Promise<void> }
+  // The entry is built later (when the daemon is idle): `result` says how that went.
+  | { stored: 'later'; result: Promise<Finish> };
 
 export type Done = DoneRequest & { nocache?: boolean };
 

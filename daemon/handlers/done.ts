@@ -1,6 +1,7 @@
 import { VriftError } from '../../ipc/errors.js';
 import { parseDone } from '../../ipc/messages/done.js';
 import type { Handler } from '../context.js';
+import type { Finish } from '../frontends/types.js';
 
 export const done: Handler = async (msg, ctx) => {
   const req = parseDone(msg);
@@ -8,22 +9,26 @@ export const done: Handler = async (msg, ctx) => {
   if (!p) throw new VriftError('ENOTFOUND', `no pending compile ${req.id}`);
   ctx.pending.delete(req.id);
   const fin = await p.frontend.finish(p.state, { ...req, nocache: msg.nocache === true });
-  if (!fin.stored) {
-    if (fin.reason === 'compile_failed') ctx.stats.add('compile_failed', p.session);
-    else ctx.stats.reason('not_stored', fin.reason, p.session);
-    return { t: 'ok' };
-  }
-  ctx.track(
-    fin.write.then(
-      () => {
-        ctx.stats.add('stored', p.session);
-        ctx.stats.add('stored_bytes', p.session, fin.bytes);
-      },
-      (err) => {
-        ctx.stats.reason('errors', (err as VriftError).code ?? 'ESTORE', p.session);
-        ctx.log.log('warn', 'store', 'storing a result failed', { err });
-      },
-    ),
-  );
+  const account = (fin: Finish): void => {
+    if (fin.stored === 'later') return ctx.track(fin.result.then(account));
+    if (!fin.stored) {
+      if (fin.reason === 'compile_failed') ctx.stats.add('compile_failed', p.session);
+      else ctx.stats.reason('not_stored', fin.reason, p.session);
+      return;
+    }
+    ctx.track(
+      fin.write.then(
+        () => {
+          ctx.stats.add('stored', p.session);
+          ctx.stats.add('stored_bytes', p.session, fin.bytes);
+        },
+        (err) => {
+          ctx.stats.reason('errors', (err as VriftError).code ?? 'ESTORE', p.session);
+          ctx.log.log('warn', 'store', 'storing a result failed', { err });
+        },
+      ),
+    );
+  };
+  account(fin);
   return { t: 'ok' };
 };

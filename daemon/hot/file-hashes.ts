@@ -159,6 +159,20 @@ export class FileHashes {
     return mark !== undefined && m !== undefined && this.watcher !== undefined && this.watcher.unchangedSince(abs, m.wgen, mark);
   }
 
+  /**
+   * Whether the directory entry `abs` (present or not) provably did not change after `mark`:
+   * its directory was watched before then and no event for that name came since.
+   */
+  entryUnchangedSince(abs: string, mark: WatchMark | undefined): boolean {
+    const w = this.watcher;
+    return mark !== undefined && w !== undefined && w.unchangedSince(abs, w.genOf(path.dirname(abs)), mark);
+  }
+
+  /** Applies the watcher's queued events (the daemon does it at every request). */
+  sync(): void {
+    this.watcher?.sync();
+  }
+
   invalidate(abs: string) {
     this.memo.delete(abs);
   }

@@ -16,6 +16,9 @@ import type { ChannelLogger } from '../log.js';
 // shows in RSS one for one). Over either budget, items are written down to half of it,
 // lookups or not. Keys are 'b' + digest (blobs) and 'e' + key (entries); writes keep their
 // order, so an entry is never written before the blobs put ahead of it.
+//
+// CPU work can wait the same way (defer()): the C front-end builds a miss's cache entry
+// (hashing its inputs, the manifest) at the pause, not while the compilers want the cores.
 
 const IDLE_MS = 150;
 // Without a compile running (a warm build: only hits), what has waited this long is written
@@ -26,6 +29,13 @@ const MAX_WAIT_MS = 10_000;
 const MAX_BUSY_WAIT_MS = 5 * 60_000;
 const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
+
+// CPU work that can wait for the pause as well (a front-end building a cache entry): run
+// before the writes, under the same rules; run() starts it at once (a lookup that needs it).
+interface Job {
+  at: number;
+  run: () => Promise<void>;
+}
 
 interface Item {
   k: string;
@@ -53,6 +63,7 @@ export interface IdleWriterOptions {
 export class IdleWriter {
   private readonly pending = new Map<string, Item>();
   private readonly queue: Item[] = [];
+  private readonly jobs: Job[] = [];
   private bytes = 0;          // in memory
   private spooled = 0;        // waiting in the spool
   private spoolEnd = 0;
@@ -78,7 +89,32 @@ export class IdleWriter {
 
   /** What waits (or is being written): bytes in memory and in the spool, items. */
   waiting(): { bytes: number; spooled: number; items: number } {
-    return { bytes: this.bytes, spooled: this.spooled, items: this.queue.length + this.inFlight };
+    return { bytes: this.bytes, spooled: this.spooled, items: this.queue.length + this.inFlight + this.jobs.length };
+  }
+
+  /**
+   * `work` runs when writes would (a pause, a budget, settle), ahead of them, or when the
+   * returned run() is called; at most once. Its failure is logged and counted, not thrown.
+   */
+  defer(work: () => Promise<void>): { run: () => Promise<void> } {
+    let started: Promise<void> | undefined;
+    const job: Job = {
+      at: Date.now(),
+      run: () =>
+        (started ??= (async () => {
+          const i = this.jobs.indexOf(job);
+          if (i >= 0) this.jobs.splice(i, 1);
+          try {
+            await work();
+          } catch (err) {
+            this.log.warn('deferred store work failed', { err });
+            this.o.onError?.(err);
+          }
+        })()),
+    };
+    this.jobs.push(job);
+    this.arm();
+    return { run: job.run };
   }
 
   add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
@@ -107,7 +143,7 @@ export class IdleWriter {
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([this.settle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
     clearTimeout(timer);
-    return done || this.queue.length + this.inFlight === 0;
+    return done || this.queue.length + this.inFlight + this.jobs.length === 0;
   }
 
   /** Writes everything, then removes the spool file. */
@@ -154,7 +190,7 @@ export class IdleWriter {
   }
 
   private arm(): void {
-    if (this.timer || this.queue.length === 0) return;
+    if (this.timer || (this.queue.length === 0 && this.jobs.length === 0)) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.write('pause');
@@ -169,15 +205,19 @@ export class IdleWriter {
     const enough = (): boolean => {
       if (until === 'all') return false;
       if (until === 'pause') {
-        const waited = Date.now() - this.queue[0].at;
+        const waited = Date.now() - Math.min(this.jobs[0]?.at ?? Infinity, this.queue[0]?.at ?? Infinity);
         if (this.o.busy?.() === true) return waited < (this.o.maxBusyWaitMs ?? MAX_BUSY_WAIT_MS);
         return Date.now() - this.lastUse < idleMs && waited < (this.o.maxWaitMs ?? MAX_WAIT_MS);
       }
       return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
     };
     this.running = this.running.then(async () => {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 || this.jobs.length > 0) {
         if (enough()) return this.arm();
+        if (this.jobs.length > 0) {
+          await this.jobs[0].run();
+          continue;
+        }
         const it = this.queue.shift()!;
         if (it.data) this.bytes -= it.len;
         else this.spooled -= it.len;
