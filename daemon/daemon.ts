@@ -182,6 +182,10 @@ export class Daemon {
     this.closing ??= (async () => {
       if (this.idleTimer) clearInterval(this.idleTimer);
       await this.server?.close();
+      // Entries still to be built (and what waits to be written) first: background work
+      // waits for them, and they would wait for a pause that, with the server closed and
+      // every timer unref'd, never comes (the process would just end).
+      await this.ctx.writes.settle();
       await Promise.allSettled([...this.background]);
       await this.ctx.writes.close();
       await this.ctx.remote?.close();

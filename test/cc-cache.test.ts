@@ -302,6 +302,38 @@ test('a header modified during the compile is not stored', async (t) => {
   t.is(s.not_stored.input_too_new, 1);
 });
 
+// With the watcher on, a miss's entry is built when the build pauses, not when its compile
+// reports. A compile kept running (a slow wrapper) holds the pause off, so everything below
+// happens while the first compile's entry is still unbuilt: the next lookup builds it, from
+// what is on disk by then, and must refuse what changed since the compile.
+async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: ReturnType<typeof project>) => void) {
+  const v = project(t);
+  fs.mkdirSync(path.join(v.dir, 'first'));
+  const args = ['-Ifirst', ...COMPILE];
+  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 4\nexec gcc "$@"\n');
+  fs.chmodSync(slow, 0o755);
+  age(slow, v.write('src/other.c', 'int other(void) { return 1; }\n'));
+  const held = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
+  await new Promise((r) => setTimeout(r, 500)); // its lookup is in: a compile is running
+  t.is((await v.cc(args)).code, 0);
+  change(v);
+  t.is((await v.cc(args)).code, 0);
+  t.is((await held).code, 0);
+  const s = await v.stats();
+  t.is(s.hits, 0, 'the second compile must not be served the first one\'s object');
+  t.is(s.not_stored.input_too_new, 1, 'the first compile\'s entry is refused');
+  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+}
+
+test('an entry built after its compile: a header changed since is refused, even with its old mtime put back', async (t) => {
+  await withEntryWaiting(t, (v) => age(v.write('inc/config.h', '#define ANSWER 43\n')));
+});
+
+test('an entry built after its compile: a shadowing header that appeared since is refused', async (t) => {
+  await withEntryWaiting(t, (v) => age(v.write('first/config.h', '#define ANSWER 7\n')));
+});
+
 test('malformed and truncated IPC messages get an error reply and the daemon keeps serving', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);
