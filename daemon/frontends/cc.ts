@@ -434,8 +434,8 @@ export class CcFrontend implements Frontend<CcPending> {
       const sys = new Set(system);
       writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
     }
-    const build = (later: boolean): Promise<Finish> | Finish => {
-      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, later);
+    const build = (): Promise<Finish> | Finish => {
+      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
     };
@@ -444,10 +444,9 @@ export class CcFrontend implements Frontend<CcPending> {
     // the manifest was half the daemon's CPU in a cold build. Only with the watcher: what
     // collectInputs sees later must be what the compiler saw, and the input checks already
     // prove that (a file changed since the compile's start is refused, by its timestamps or
-    // its events); a shadowing header that appeared after the compile is refused through the
-    // watcher (collectInputs, `later`).
+    // its events), and so does presentBefore for a shadowing header that appeared since.
     const obj = outputs.obj;
-    if (!this.d.defer || p.mark === undefined || !obj || this.deferredCount >= DEFERRED_MAX || this.deferredBytes + obj.length > DEFERRED_BYTES) return build(false);
+    if (!this.d.defer || p.mark === undefined || !obj || this.deferredCount >= DEFERRED_MAX || this.deferredBytes + obj.length > DEFERRED_BYTES) return build();
     this.deferredCount++;
     this.deferredBytes += obj.length;
     let settle!: (f: Finish) => void;
@@ -462,7 +461,7 @@ export class CcFrontend implements Frontend<CcPending> {
       let fin: Finish;
       try {
         this.d.hashes.sync();
-        fin = await build(true);
+        fin = await build();
       } catch (err) {
         this.d.log.warn('building a cache entry failed', { err, source: parsed.source });
         fin = { stored: false, reason: 'store_failed' };
@@ -493,10 +492,10 @@ export class CcFrontend implements Frontend<CcPending> {
     return { obj, deps };
   }
 
-  // Every input's hash as of now (the compile just ended; anything newer than its start
-  // refuses the entry), and every place where a same-named header would have won.
-  // `later`: called after the compile's report was answered (the build may have gone on).
-  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, later: boolean): Inputs | { reason: string } {
+  // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
+  // since its start refuses the entry), and every place where a same-named header would
+  // have won.
+  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 
