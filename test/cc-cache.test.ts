@@ -306,15 +306,20 @@ test('a header modified during the compile is not stored', async (t) => {
 // reports. A compile kept running (a slow wrapper) holds the pause off, so everything below
 // happens while the first compile's entry is still unbuilt: the next lookup builds it, from
 // what is on disk by then, and must refuse what changed since the compile.
-async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: ReturnType<typeof project>) => void) {
-  const v = project(t);
-  fs.mkdirSync(path.join(v.dir, 'first'));
-  const args = ['-Ifirst', ...COMPILE];
+async function holdPause(v: ReturnType<typeof project>) {
   const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 4\nexec gcc "$@"\n');
   fs.chmodSync(slow, 0o755);
   age(slow, v.write('src/other.c', 'int other(void) { return 1; }\n'));
   const held = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
   await new Promise((r) => setTimeout(r, 500)); // its lookup is in: a compile is running
+  return held;
+}
+
+async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: ReturnType<typeof project>) => void) {
+  const v = project(t);
+  fs.mkdirSync(path.join(v.dir, 'first'));
+  const args = ['-Ifirst', ...COMPILE];
+  const held = await holdPause(v);
   t.is((await v.cc(args)).code, 0);
   change(v);
   t.is((await v.cc(args)).code, 0);
@@ -332,6 +337,21 @@ test('an entry built after its compile: a header changed since is refused, even 
 
 test('an entry built after its compile: a shadowing header that appeared since is refused', async (t) => {
   await withEntryWaiting(t, (v) => age(v.write('first/config.h', '#define ANSWER 7\n')));
+});
+
+test('an entry built after its compile: a probe source deleted right after its compile is still stored', async (t) => {
+  const v = project(t);
+  const held = await holdPause(v);
+  const probe = () => age(v.write('probe.c', 'int probe(void) { return 3; }\n'));
+  probe();
+  t.is((await v.cc(['-c', 'probe.c', '-o', 'probe.o'])).code, 0);
+  fs.rmSync(path.join(v.dir, 'probe.c')); // as configure scripts and redis's Makefile do
+  fs.rmSync(path.join(v.dir, 'probe.o'));
+  t.is((await held).code, 0);
+  t.like(await v.stats(), { stored: 2, misses: 2 });
+  probe();
+  t.is((await v.cc(['-c', 'probe.c', '-o', 'probe.o'])).code, 0);
+  t.like(await v.stats(), { hits: 1 });
 });
 
 test('malformed and truncated IPC messages get an error reply and the daemon keeps serving', async (t) => {

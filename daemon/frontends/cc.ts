@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { CompileRequest } from '../../ipc/messages/compile.js';
 import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
-import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHashes } from '../hot/file-hashes.js';
+import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHash, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
 import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
 import type { Attach } from '../tiers/bundle.js';
@@ -434,8 +434,11 @@ export class CcFrontend implements Frontend<CcPending> {
       const sys = new Set(system);
       writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
     }
+    // The source as the compile left it: configure-style probes delete theirs right away.
+    const srcAbs = path.resolve(cwd, parsed.source);
+    const src = this.d.hashes.get(srcAbs);
     const build = (): Promise<Finish> | Finish => {
-      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs);
+      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, src && { abs: srcAbs, fh: src });
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
     };
@@ -495,7 +498,7 @@ export class CcFrontend implements Frontend<CcPending> {
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
   // since its start refuses the entry), and every place where a same-named header would
   // have won.
-  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number): Inputs | { reason: string } {
+  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, known?: { abs: string; fh: FileHash }): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 
@@ -527,8 +530,11 @@ export class CcFrontend implements Frontend<CcPending> {
       const abs = plan.abs;
       if (seen.has(abs)) continue;
       seen.add(abs);
-      const fh = this.d.hashes.get(abs);
-      if (!fh) return { reason: 'input_missing' };
+      const fh = known?.abs === abs ? known.fh : this.d.hashes.get(abs);
+      if (!fh) {
+        this.d.log.info('not stored: an input is gone', { file: abs, source: parsed.source });
+        return { reason: 'input_missing' };
+      }
       // Timestamps this close to the start can't tell before from during; the watcher can.
       if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) {
         this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
