@@ -134,7 +134,9 @@ const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
 // Misses whose entries wait for the build to pause (finishInner): at most this many, holding
 // at most this many object bytes; beyond, an entry is built at once, as without a watcher.
-const DEFERRED_MAX = 2000;
+// Each holds its compile's state (arguments, environment, dependency list): with 2000, RSS
+// after 10 000 compiles without a pause was 216 MiB (161 with none waiting).
+const DEFERRED_MAX = 500;
 const DEFERRED_BYTES = 32 * 1024 * 1024;
 
 interface Inputs {
