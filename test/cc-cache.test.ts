@@ -307,11 +307,13 @@ test('a header modified during the compile is not stored', async (t) => {
 // happens while the first compile's entry is still unbuilt: the next lookup builds it, from
 // what is on disk by then, and must refuse what changed since the compile.
 async function holdPause(v: ReturnType<typeof project>) {
-  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 4\nexec gcc "$@"\n');
+  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 6\nexec gcc "$@"\n');
   fs.chmodSync(slow, 0o755);
   age(slow, v.write('src/other.c', 'int other(void) { return 1; }\n'));
   const held = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
-  await new Promise((r) => setTimeout(r, 500)); // its lookup is in: a compile is running
+  // Its lookup is in (the first call also starts the daemon): a compile is running.
+  const s = await v.until((x) => x.daemon.pending >= 1);
+  if (s.daemon.pending < 1) throw new Error('the held compile never reached the daemon');
   return held;
 }
 
