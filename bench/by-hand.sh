@@ -15,7 +15,7 @@
 set -euo pipefail
 WORK=${WORK:-/tmp/vrift-by-hand}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export VRIFT_HOME=$WORK/home
+export VRIFT_HOME=${BY_HAND_HOME:-$WORK/home}
 DAEMON="$ROOT/dist/daemon/main.js"
 daemon_pid() { pgrep -f "^[^ ]*node .*$DAEMON" | head -1 || true; }
 
