@@ -115,7 +115,7 @@ export class Daemon {
       log: log.child('cc'),
       now,
       tmpDir,
-      defer: (work) => later.defer(work),
+      deferred: { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) },
     });
     const rust = new RustFrontend({ store: front, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
 

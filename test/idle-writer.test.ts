@@ -124,30 +124,31 @@ test('with no compile running, what waited maxWaitMs is written even while looku
   t.true(await w.settleWithin(1000));
 });
 
-test('deferred work waits for the pause like writes and goes first; run() starts it at once, once; a failure is counted', async (t) => {
+test('deferred work waits for the pause like writes and goes first; runDeferred(k) runs it at once, once; a failure is counted', async (t) => {
   const done: string[] = [];
   const errors: unknown[] = [];
   let busy = true;
   const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, busy: () => busy, onError: (e) => errors.push(e) });
   let ran = 0;
-  const a = w.defer(async () => {
+  w.defer('a', async () => {
     ran++;
     done.push('job a');
     w.add('ea', Buffer.from('a'), async () => void done.push('write ea'));
   });
-  w.defer(async () => {
+  w.defer('b', async () => {
     throw new Error('injected');
   });
-  const c = w.defer(async () => void done.push('job c'));
-  t.deepEqual(w.waiting().items, 3);
+  w.defer('c', async () => void done.push('job c'));
+  t.is(w.waiting().items, 3);
   await sleep(120);
   t.deepEqual(done, [], 'nothing runs while a compile runs');
-  await c.run();
-  await c.run();
-  t.deepEqual(done, ['job c'], 'run() runs it now, and only once');
+  await w.runDeferred('c');
+  await w.runDeferred('c');
+  await w.runDeferred('nothing filed');
+  t.deepEqual(done, ['job c'], 'runDeferred runs it now, and only once');
   busy = false;
   for (let i = 0; i < 100 && done.length < 3; i++) await sleep(10);
-  await a.run(); // already ran: the same promise
+  await w.runDeferred('a'); // already ran
   t.deepEqual(done, ['job c', 'job a', 'write ea'], 'at the pause: the work first, then what it stored');
   t.is(ran, 1);
   t.is(errors.length, 1);

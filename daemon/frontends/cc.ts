@@ -72,8 +72,8 @@ export interface CcDeps {
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
-  /** Runs `work` when the daemon is idle (store/idle-writer.ts), or at once via run(). */
-  defer?: (work: () => Promise<void>) => { run: () => Promise<void> };
+  /** Work filed under a key, run when the daemon is idle (store/idle-writer.ts) or when asked. */
+  deferred?: { add(k: string, work: () => Promise<void>): void; run(k: string): Promise<void> };
 }
 
 export type Outcome = FrontendOutcome<CcPending>;
@@ -217,8 +217,7 @@ export class CcFrontend implements Frontend<CcPending> {
   private absOf = new WeakMap<ManifestEntry, { cwd: string; files: string[]; absent: string[] }>();
   private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
   private plans = new DepPlans();
-  // Entries still to be built, by direct key: a lookup for that key builds them first.
-  private deferred = new Map<string, Set<() => Promise<void>>>();
+  // Entries waiting to be built (filed under their direct key: a lookup builds them first).
   private deferredBytes = 0;
   private deferredCount = 0;
 
@@ -294,7 +293,7 @@ export class CcFrontend implements Frontend<CcPending> {
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
 
-    for (const run of this.deferred.get(directKey) ?? []) await run();
+    await this.d.deferred?.run(directKey);
     await this.writing.get(directKey)?.catch(() => {});
     const start = this.d.now();
     const manifest = await this.readManifest(directKey);
@@ -436,11 +435,8 @@ export class CcFrontend implements Frontend<CcPending> {
       const sys = new Set(system);
       writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
     }
-    // The source as the compile left it: configure-style probes delete theirs right away.
-    const srcAbs = path.resolve(cwd, parsed.source);
-    const src = this.d.hashes.get(srcAbs);
-    const build = (): Promise<Finish> | Finish => {
-      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, src && { abs: srcAbs, fh: src });
+    const build = (known?: { abs: string; fh: FileHash }): Promise<Finish> | Finish => {
+      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, known);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
     };
@@ -451,22 +447,22 @@ export class CcFrontend implements Frontend<CcPending> {
     // prove that (a file changed since the compile's start is refused, by its timestamps or
     // its events), and so does presentBefore for a shadowing header that appeared since.
     const obj = outputs.obj;
-    if (!this.d.defer || p.mark === undefined || !obj || this.deferredCount >= DEFERRED_MAX || this.deferredBytes + obj.length > DEFERRED_BYTES) return build();
+    const deferred = this.d.deferred;
+    if (!deferred || p.mark === undefined || !obj || this.deferredCount >= DEFERRED_MAX || this.deferredBytes + obj.length > DEFERRED_BYTES) return build();
+    // The source as the compile left it: configure-style probes delete theirs right away.
+    const srcAbs = path.resolve(cwd, parsed.source);
+    const src = this.d.hashes.get(srcAbs);
     this.deferredCount++;
     this.deferredBytes += obj.length;
     let settle!: (f: Finish) => void;
     const result = new Promise<Finish>((r) => (settle = r));
-    const runs = this.deferred.get(p.directKey) ?? new Set();
-    this.deferred.set(p.directKey, runs);
-    const { run } = this.d.defer(async () => {
-      runs.delete(run);
-      if (runs.size === 0 && this.deferred.get(p.directKey) === runs) this.deferred.delete(p.directKey);
+    deferred.add(p.directKey, async () => {
       this.deferredCount--;
       this.deferredBytes -= obj.length;
       let fin: Finish;
       try {
         this.d.hashes.sync();
-        fin = await build();
+        fin = await build(src && { abs: srcAbs, fh: src });
       } catch (err) {
         this.d.log.warn('building a cache entry failed', { err, source: parsed.source });
         fin = { stored: false, reason: 'store_failed' };
@@ -474,7 +470,6 @@ export class CcFrontend implements Frontend<CcPending> {
       settle(fin);
       if (fin.stored === true) await fin.write.catch(() => {});
     });
-    runs.add(run);
     return { stored: 'later', result };
   }
 

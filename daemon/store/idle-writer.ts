@@ -31,7 +31,7 @@ const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
 
 // CPU work that can wait for the pause as well (a front-end building a cache entry): run
-// before the writes, under the same rules; run() starts it at once (a lookup that needs it).
+// before the writes, under the same rules, or at once when a lookup needs it (runDeferred).
 interface Job {
   at: number;
   run: () => Promise<void>;
@@ -64,6 +64,7 @@ export class IdleWriter {
   private readonly pending = new Map<string, Item>();
   private readonly queue: Item[] = [];
   private readonly jobs: Job[] = [];
+  private readonly jobsByKey = new Map<string, Set<Job>>();
   private bytes = 0;          // in memory
   private spooled = 0;        // waiting in the spool
   private spoolEnd = 0;
@@ -93,17 +94,19 @@ export class IdleWriter {
   }
 
   /**
-   * `work` runs when writes would (a pause, a budget, settle), ahead of them, or when the
-   * returned run() is called; at most once. Its failure is logged and counted, not thrown.
+   * `work` runs when writes would (a pause, a budget, settle), ahead of them, or when
+   * runDeferred(k) asks for it; at most once. Its failure is logged and counted, not thrown.
    */
-  defer(work: () => Promise<void>): { run: () => Promise<void> } {
+  defer(k: string, work: () => Promise<void>): void {
     let started: Promise<void> | undefined;
     const job: Job = {
       at: Date.now(),
       run: () =>
         (started ??= (async () => {
-          const i = this.jobs.indexOf(job);
-          if (i >= 0) this.jobs.splice(i, 1);
+          this.jobs.splice(this.jobs.indexOf(job), 1);
+          const same = this.jobsByKey.get(k)!;
+          same.delete(job);
+          if (same.size === 0) this.jobsByKey.delete(k);
           try {
             await work();
           } catch (err) {
@@ -113,8 +116,16 @@ export class IdleWriter {
         })()),
     };
     this.jobs.push(job);
+    const same = this.jobsByKey.get(k);
+    if (same) same.add(job);
+    else this.jobsByKey.set(k, new Set([job]));
     this.arm();
-    return { run: job.run };
+  }
+
+  /** Runs the work deferred under `k` now (a lookup that needs its result). */
+  async runDeferred(k: string): Promise<void> {
+    const same = this.jobsByKey.get(k);
+    if (same) for (const job of [...same]) await job.run();
   }
 
   add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
