@@ -29,6 +29,14 @@ export class CoolDown {
     return this.probing ?? Promise.resolve();
   }
 
+  /** Asks once now (the check at daemon start); true when that found no answer and tripped. */
+  async check(reason: string): Promise<boolean> {
+    if (!this.probe || this.active) return false;
+    if (await this.probe().catch(() => false)) return false;
+    this.trip(reason);
+    return true;
+  }
+
   trip(reason: string): void {
     const period = Math.min(this.maxMs, this.periodMs * 2 ** Math.min(this.streak, 20));
     this.streak++;

@@ -102,10 +102,7 @@ export class S3Tier implements RemoteTier {
   }
 
   async check(): Promise<void> {
-    if (this.closed || this.cool.active) return;
-    if (await this.probe()) return;
-    this.cool.trip('no answer to the check at start');
-    this.log.warn('remote does not answer, cooling down', { url: this.url });
+    if (!this.closed && (await this.cool.check('no answer to the check at start'))) this.log.warn('remote does not answer, cooling down', { url: this.url });
   }
 
   async getBlob(digest: string): Promise<Buffer | undefined> {
