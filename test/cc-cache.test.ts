@@ -273,6 +273,9 @@ for (const watch of ['1', '0']) {
       w.write('src/main.c', '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n'),
     );
     t.is((await w.cc(COMPILE)).code, 0); // from here on inc/ is watched (with the watcher on)
+    // Its entry is built (at the latest) now: built after the header's change below, it would
+    // rightly be refused (the header changed since that compile).
+    t.is((await w.stored(1)).stored, 1);
     const h = path.join(w.dir, 'inc/config.h');
     fs.writeFileSync(h, '#define ANSWER 7\n');
     const later = new Date(Date.now() + 2000); // later than any compile start: "too new" by its times
