@@ -97,6 +97,7 @@ export class Daemon {
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
     const front = new WriteBehind(remote ?? store, later);
+    const deferred = { add: (k: string, work: () => Promise<void>) => later.defer(k, work), run: (k: string) => later.runDeferred(k) };
     const cc = new CcFrontend({
       store: front,
       hashes,
@@ -115,9 +116,9 @@ export class Daemon {
       log: log.child('cc'),
       now,
       tmpDir,
-      deferred: { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) },
+      deferred,
     });
-    const rust = new RustFrontend({ store: front, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir });
+    const rust = new RustFrontend({ store: front, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir, deferred });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { writeBigSource } from '../bench/big-source.js';
 import { isVriftError } from '../ipc/errors.js';
 import { digestHex } from '../daemon/hash.js';
-import { F_INCBIN, F_TIME, hashLarge, scanFlags } from '../daemon/hot/file-hashes.js';
+import { F_DATE, F_INCBIN, F_TIME, hashLarge, scanFlags } from '../daemon/hot/file-hashes.js';
 import { memoryLogger } from '../daemon/log.js';
 import { LocalStore } from '../daemon/store/api.js';
 import { chunkSearcher, STREAM_MIN } from '../daemon/store/blob-stream.js';
@@ -285,4 +285,23 @@ test('a large input is hashed in chunks: same digest, and tokens across chunk se
   t.is(r.hash, digestHex(data));
   t.is(r.flags, F_TIME | F_INCBIN);
   t.is(r.flags, scanFlags(data));
+});
+
+test('archives, ELF files and Rust metadata are hashed without the token scan (no source starts like them)', (t) => {
+  const dir = tmpDir(t);
+  const body = Buffer.from(randomBytes(3 * 2 ** 20).map((b) => 32 + (b % 90)));
+  Buffer.from('__TIME__ .incbin __DATE__').copy(body, 2 ** 20 + 5);
+  for (const [name, magic] of [['lib.rlib', '!<arch>\n'], ['x.o', '\x7fELF'], ['lib.rmeta', 'rust\0\0\0']] as const) {
+    const data = Buffer.concat([Buffer.from(magic, 'latin1'), body]);
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, data);
+    t.deepEqual(hashLarge(f), { hash: digestHex(data), flags: 0, size: data.length }, name);
+    t.is(scanFlags(data.subarray(0, 2 ** 20 + 100)), 0, name);
+  }
+  // A text file with the tokens is still scanned, small or large.
+  const text = Buffer.concat([Buffer.from('!<arch> is not C\n'), body]);
+  t.is(scanFlags(text), F_TIME | F_INCBIN | F_DATE);
+  const f = path.join(dir, 'odd.h');
+  fs.writeFileSync(f, text);
+  t.is(hashLarge(f).flags, F_TIME | F_INCBIN | F_DATE);
 });

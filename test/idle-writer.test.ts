@@ -154,3 +154,42 @@ test('deferred work waits for the pause like writes and goes first; runDeferred(
   t.is(errors.length, 1);
   t.is(w.waiting().items, 0);
 });
+
+test('a whole file waits as its open descriptor: read from it, written after a clean removed it, refused when changed in place; over the descriptor budget the bytes wait instead', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-iw-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const errors: unknown[] = [];
+  const got = new Map<string, Buffer>();
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxFiles: 2, onError: (e) => errors.push(e) });
+  const file = (name: string, fill: number) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, Buffer.alloc(1000, fill));
+    return { f, data: fs.readFileSync(f), fd: fs.openSync(f, 'r') };
+  };
+  const same = (expect: Buffer) => (b: Buffer) => b.equals(expect);
+  const a = file('a.rlib', 1);
+  const b = file('b.rlib', 2);
+  const c = file('c.rlib', 3);
+  t.true(w.addFile('ba', a.fd, a.data, async (d) => void got.set('ba', d), same(a.data)));
+  t.true(w.addFile('bb', b.fd, b.data, async (d) => void got.set('bb', d), same(b.data)));
+  t.false(w.addFile('bc', c.fd, c.data, async (d) => void got.set('bc', d), same(c.data)), 'over maxFiles: the bytes wait');
+  t.deepEqual(w.get('ba'), a.data, 'readable from the descriptor while it waits');
+  fs.rmSync(a.f); // cargo clean: the descriptor keeps the inode
+  fs.writeFileSync(b.f, Buffer.alloc(1000, 9), { flag: 'r+' }); // written in place: refused
+  t.is(w.get('bb'), undefined);
+  await w.settle();
+  t.deepEqual(got.get('ba'), a.data);
+  t.false(got.has('bb'));
+  t.deepEqual(got.get('bc'), c.data);
+  t.is(errors.length, 1, 'the changed one is counted');
+  await w.close();
+  await sleep(50);
+  const open = fs.readdirSync('/proc/self/fd').filter((n) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${n}`).startsWith(dir);
+    } catch {
+      return false;
+    }
+  });
+  t.deepEqual(open, [], 'every descriptor closed');
+});

@@ -37,9 +37,23 @@ const TOKENS: [Buffer, number][] = [
   [Buffer.from('#embed'), F_INCBIN],
 ];
 
+// Files no compiler reads as source: archives (.a, .rlib), ELF objects and libraries, Rust
+// metadata. The Rust front-end hashes every --extern crate at each lookup (tens of MB in a
+// release build); six token scans cost several times the hash itself. None of these can be
+// a C source or header: each starts with bytes that are not valid C ("!<arch>", 0x7f, NUL).
+const BINARY_MAGIC = [Buffer.from('!<arch>\n'), Buffer.from('\x7fELF', 'latin1'), Buffer.from('rust\0\0\0', 'latin1')];
+
+export function isBinary(head: Buffer): boolean {
+  return BINARY_MAGIC.some((m) => head.length >= m.length && head.compare(m, 0, m.length, 0, m.length) === 0);
+}
+
 export function scanFlags(data: Buffer): number {
+  if (isBinary(data)) return 0;
+  return scanText(data);
+}
+
+function scanText(data: Buffer): number {
   let flags = 0;
-  // Cheap pre-check: every token contains "__" or "bin"/"embed"; most files have no "__D"/"__T".
   for (const [tok, f] of TOKENS) if (data.indexOf(tok) !== -1) flags |= f;
   return flags;
 }
@@ -55,15 +69,19 @@ export function hashLarge(abs: string): { hash: string; flags: number; size: num
   let flags = 0;
   let size = 0;
   let tail = Buffer.alloc(0);
+  let text = true;
   try {
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       const c = buf.subarray(0, n);
       h.update(c);
-      flags |= scanFlags(c);
-      if (tail.length) flags |= scanFlags(Buffer.concat([tail, c.subarray(0, SEAM)]));
-      tail = Buffer.concat([tail, c.subarray(Math.max(0, n - SEAM))]).subarray(-SEAM);
+      if (size === 0) text = !isBinary(c);
+      if (text) {
+        flags |= scanText(c);
+        if (tail.length) flags |= scanText(Buffer.concat([tail, c.subarray(0, SEAM)]));
+        tail = Buffer.concat([tail, c.subarray(Math.max(0, n - SEAM))]).subarray(-SEAM);
+      }
       size += n;
     }
   } finally {

@@ -19,6 +19,12 @@ import type { ChannelLogger } from '../log.js';
 //
 // CPU work can wait the same way (defer()): the C front-end builds a miss's cache entry
 // (hashing its inputs, the manifest) at the pause, not while the compilers want the cores.
+//
+// A blob that is the whole content of a file the build just wrote (an .rlib) can wait as an
+// open descriptor of that file instead (addFile()): no copy into the spool (a cold ripgrep
+// build stores 255 MB of outputs). Cargo never writes an output in place, and a clean or a
+// rebuild that removes or replaces the file leaves the descriptor on the old inode; `check`
+// (the digest) refuses what was changed in place anyway.
 
 const IDLE_MS = 150;
 // Without a compile running (a warm build: only hits), what has waited this long is written
@@ -29,6 +35,8 @@ const MAX_WAIT_MS = 10_000;
 const MAX_BUSY_WAIT_MS = 5 * 60_000;
 const MAX_BYTES = 4 * 2 ** 20;
 const MAX_SPOOL_BYTES = 1024 * 2 ** 20;
+// Open descriptors held by addFile(); beyond this, the bytes go to the spool.
+const MAX_FILES = 256;
 
 // CPU work that can wait for the pause as well (a front-end building a cache entry): run
 // before the writes, under the same rules, or at once when a lookup needs it (runDeferred).
@@ -42,7 +50,9 @@ interface Item {
   at: number;             // when it was added
   len: number;
   data?: Buffer;          // in memory, or
-  off?: number;           // in the spool file at this offset
+  off?: number;           // in the spool file at this offset, or
+  fd?: number;            // the whole content of this open file (closed once written)
+  check?: (data: Buffer) => boolean;
   put: (data: Buffer) => Promise<unknown>;
 }
 
@@ -55,6 +65,8 @@ export interface IdleWriterOptions {
   /** A file for what does not fit in memory (made when first needed, removed by close()). */
   spool?: string;
   maxSpoolBytes?: number;
+  /** Descriptors addFile() may hold. */
+  maxFiles?: number;
   /** True while the machine is busy for other reasons (compiles running): pauses don't count. */
   busy?: () => boolean;
   onError?: (err: unknown) => void;
@@ -67,6 +79,7 @@ export class IdleWriter {
   private readonly jobsByKey = new Map<string, Set<Job>>();
   private bytes = 0;          // in memory
   private spooled = 0;        // waiting in the spool
+  private files = 0;          // descriptors held
   private spoolEnd = 0;
   private spoolFd: number | undefined;
   private spoolBroken = false;
@@ -144,6 +157,26 @@ export class IdleWriter {
     else this.arm();
   }
 
+  /**
+   * Like add(), for bytes that are the whole content of the open file `fd` (from offset 0):
+   * keeps the descriptor instead of the bytes, and takes it over (closes it) either way.
+   * `check` refuses a file changed in place since. False when too many wait that way: the
+   * bytes were added the usual way.
+   */
+  addFile(k: string, fd: number, data: Buffer, put: (data: Buffer) => Promise<unknown>, check: (data: Buffer) => boolean): boolean {
+    if (this.files >= (this.o.maxFiles ?? MAX_FILES) || this.pending.has(k)) {
+      fs.close(fd, () => {});
+      if (!this.pending.has(k)) this.add(k, data, put);
+      return false;
+    }
+    const it: Item = { k, at: Date.now(), len: data.length, put, fd, check };
+    this.files++;
+    this.pending.set(k, it);
+    this.queue.push(it);
+    this.arm();
+    return true;
+  }
+
   /** Writes everything now. */
   settle(): Promise<void> {
     return this.write('all');
@@ -165,6 +198,22 @@ export class IdleWriter {
 
   private dataOf(it: Item): Buffer | undefined {
     if (it.data) return it.data;
+    if (it.fd !== undefined) {
+      const b = Buffer.allocUnsafe(it.len);
+      try {
+        let n = 0;
+        while (n < it.len) {
+          const r = fs.readSync(it.fd, b, n, it.len - n, n);
+          if (r === 0) break;
+          n += r;
+        }
+        if (n === it.len && it.check!(b)) return b;
+      } catch (err) {
+        this.log.warn('kept output unreadable', { err });
+      }
+      this.log.warn('a kept output changed before it was stored: not stored', { key: it.k.slice(1) });
+      return undefined;
+    }
     if (this.spoolFd === undefined || it.off === undefined) return undefined;
     const b = Buffer.allocUnsafe(it.len);
     try {
@@ -231,17 +280,23 @@ export class IdleWriter {
         }
         const it = this.queue.shift()!;
         if (it.data) this.bytes -= it.len;
-        else this.spooled -= it.len;
+        else if (it.fd === undefined) this.spooled -= it.len;
         const data = this.dataOf(it);
         this.inFlight++;
         try {
-          if (!data) throw new Error('spooled store write lost (spool unreadable)');
+          if (!data) throw new Error(it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
           await it.put(data);
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });
           this.o.onError?.(err);
         } finally {
           this.inFlight--;
+          if (it.fd !== undefined) {
+            fs.close(it.fd, () => {});
+            it.fd = undefined;
+            it.len = 0; // never read again
+            this.files--;
+          }
         }
         if (this.pending.get(it.k) === it) this.pending.delete(it.k);
       }

@@ -1,5 +1,6 @@
 import type { StoreLike } from '../frontends/cc.js';
 import type { Attach } from '../tiers/bundle.js';
+import { digestHex } from '../hash.js';
 import { blobDigest } from '../tiers/counters.js';
 import type { IdleWriter } from './idle-writer.js';
 
@@ -22,6 +23,16 @@ export class WriteBehind implements StoreLike {
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = blobDigest(data, digest);
     if (!this.later.has('b' + d)) this.later.add('b' + d, data, (b) => this.inner.putBlob(b, d));
+    return d;
+  }
+
+  /**
+   * putBlob for `data`, the whole content of the open file `fd`: the descriptor waits instead
+   * of the bytes (IdleWriter.addFile), checked against the digest when read. Takes `fd`.
+   */
+  async putBlobOf(data: Buffer, fd: number): Promise<string> {
+    const d = blobDigest(data);
+    this.later.addFile('b' + d, fd, data, (b) => this.inner.putBlob(b, d), (b) => digestHex(b) === d);
     return d;
   }
 

@@ -30,7 +30,8 @@ import { RustPaths, targetDirOf } from './paths.js';
 // won (linker.ts). Every other call passes through with a counted reason.
 
 export interface RustDeps {
-  store: StoreLike;
+  /** putBlobOf: the daemon's WriteBehind (a blob that is a whole open file waits as the descriptor). */
+  store: StoreLike & { putBlobOf(data: Buffer, fd: number): Promise<string> };
   hashes: FileHashes;
   dirs: DirCache;
   linkers: Linkers;
@@ -39,6 +40,8 @@ export interface RustDeps {
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
+  /** Work filed under a key, run when the daemon is idle (store/idle-writer.ts) or when asked. */
+  deferred?: { add(k: string, work: () => Promise<void>): void; run(k: string): Promise<void> };
 }
 
 export interface RustPending {
@@ -57,6 +60,48 @@ export interface RustPending {
 
 type Outcome = FrontendOutcome<RustPending>;
 
+// Outputs this large wait for the store as a descriptor of their file (store()).
+const KEEP_FILE_MIN = 256 * 1024;
+// Output descriptors the entries waiting for the pause may hold; beyond, entries are built at once.
+const DEFERRED_FILES = 384;
+
+interface KeptOutput {
+  name: string;
+  fd: number;        // open since the compiler's report; closed when the entry is built
+  st: fs.Stats;
+  exec: boolean;
+}
+
+interface RustInputs {
+  files: [string, string][];
+  absent: [string, string[]][] | undefined;
+  envs: [string, string | null][];
+}
+
+function closeKept(outputs: KeptOutput[]): void {
+  for (const o of outputs) {
+    if (o.fd < 0) continue;
+    fs.closeSync(o.fd);
+    o.fd = -1;
+  }
+}
+
+// The output's bytes, unless it was written since its report (in place: cargo and rustc never
+// do, but then the bytes are not what the compile made). Not the ctime: cargo hard-links
+// binaries and build scripts to their final names, which changes it.
+function readKept(o: KeptOutput): Buffer | undefined {
+  const now = fs.fstatSync(o.fd);
+  if (now.size !== o.st.size || now.mtimeMs !== o.st.mtimeMs) return undefined;
+  const b = Buffer.allocUnsafe(o.st.size);
+  let n = 0;
+  while (n < b.length) {
+    const r = fs.readSync(o.fd, b, n, b.length - n, n);
+    if (r === 0) return undefined;
+    n += r;
+  }
+  return b;
+}
+
 // Cargo's own configuration, or values already reflected in rustc's arguments: none of
 // them changes what rustc writes, and a per-run CARGO_HOME would otherwise miss every time.
 // Anything env!() reads is validated through the dep-info's env-deps regardless.
@@ -69,6 +114,7 @@ export class RustFrontend implements Frontend<RustPending> {
   readonly name = 'rust';
   private manifestLocks = new Map<string, Promise<void>>();
   private writing = new Map<string, Promise<void>>();
+  private deferredFiles = 0;
 
   constructor(private readonly d: RustDeps) {}
 
@@ -131,6 +177,7 @@ export class RustFrontend implements Frontend<RustPending> {
     }
     const directKey = h.digest();
 
+    await this.d.deferred?.run(directKey);
     await this.writing.get(directKey)?.catch(() => {});
     const why: string[] = [];
     const hit = await this.tryHit(directKey, parsed, paths, outDir, env, why);
@@ -234,31 +281,79 @@ export class RustFrontend implements Frontend<RustPending> {
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
     const startMs = p.start - clockSlackMs();
 
+    // The outputs are opened now and read when the entry is built (perhaps at the build's
+    // pause): the descriptors keep these very files, whatever a clean or a rebuild does to
+    // the names, and their stat proves them unwritten since.
     let depText: string;
-    const outputs: { name: string; data: Buffer; exec: boolean }[] = [];
+    const outputs: KeptOutput[] = [];
     let linkText: string | undefined;
     try {
       depText = fs.readFileSync(p.depInfo, 'utf8');
       if (p.linkDeps) linkText = fs.readFileSync(p.linkDeps, 'utf8');
       for (const ent of fs.readdirSync(p.outDir, { withFileTypes: true })) {
         if (!ent.isFile() || !isOutput(parsed, ent.name)) continue;
-        const file = path.join(p.outDir, ent.name);
-        const st = fs.statSync(file);
-        if (st.mtimeMs < startMs) continue; // an older output of another emit set
-        outputs.push({ name: ent.name, data: fs.readFileSync(file), exec: (st.mode & 0o111) !== 0 });
+        const fd = fs.openSync(path.join(p.outDir, ent.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        const st = fs.fstatSync(fd);
+        if (st.mtimeMs < startMs || !st.isFile()) {
+          fs.closeSync(fd); // an older output of another emit set
+          continue;
+        }
+        outputs.push({ name: ent.name, fd, st, exec: (st.mode & 0o111) !== 0 });
       }
     } catch {
+      closeKept(outputs);
       return { stored: false, reason: 'output_missing' };
     }
     if (outputs.length === 0) return { stored: false, reason: 'output_missing' };
+    const inputs = this.collectInputs(p, depText, linkText, startMs);
+    const out = paths.toStored(done.out);
+    const err = paths.toStored(done.err);
+    if ('reason' in inputs || !out || !err) {
+      closeKept(outputs);
+      return { stored: false, reason: 'reason' in inputs ? inputs.reason : 'output_has_marker' };
+    }
 
+    const build = (): Finish => {
+      try {
+        return this.store(p, inputs, outputs, out, err);
+      } finally {
+        closeKept(outputs);
+      }
+    };
+    // Reading, scanning and hashing the outputs (255 MB in a cold ripgrep build) waits for
+    // the build to pause, as the C front-end's entries do; a lookup of the same key builds
+    // it first.
+    const deferred = this.d.deferred;
+    if (!deferred || this.deferredFiles + outputs.length > DEFERRED_FILES) return build();
+    this.deferredFiles += outputs.length;
+    let settle!: (f: Finish) => void;
+    const result = new Promise<Finish>((r) => (settle = r));
+    deferred.add(p.directKey, async () => {
+      this.deferredFiles -= outputs.length;
+      let fin: Finish;
+      try {
+        fin = build();
+      } catch (err) {
+        this.d.log.warn('building a cache entry failed', { err, crate: parsed.crateName });
+        fin = { stored: false, reason: 'store_failed' };
+      }
+      settle(fin);
+      if (fin.stored === true) await fin.write.catch(() => {});
+    });
+    return { stored: 'later', result };
+  }
+
+  // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
+  // hashes as of now: anything changed since the compile's start refuses the entry.
+  private collectInputs(p: RustPending, depText: string, linkText: string | undefined, startMs: number): RustInputs | { reason: string } {
+    const { paths } = p;
     const info = parseDepInfo(depText);
-    if (info.deps.length === 0) return { stored: false, reason: 'no_dependencies' };
+    if (info.deps.length === 0) return { reason: 'no_dependencies' };
     const files: [string, string][] = [];
     for (const dep of info.deps) {
       const fh = this.d.hashes.get(path.resolve(p.cwd, dep));
-      if (!fh) return { stored: false, reason: 'input_missing' };
-      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
+      if (!fh) return { reason: 'input_missing' };
+      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { reason: 'input_too_new' };
       files.push([paths.key(dep), fh.hash]);
     }
     let absent: [string, string[]][] | undefined;
@@ -272,14 +367,14 @@ export class RustFrontend implements Frontend<RustPending> {
         if (!fs.existsSync(abs)) continue;
         const fh = this.d.hashes.get(abs);
         if (!fh) continue; // a directory
-        if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { stored: false, reason: 'input_too_new' };
+        if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { reason: 'input_too_new' };
         found.push(abs);
         const form = paths.key(abs);
         if (seen.has(form)) continue;
         seen.add(form);
         files.push([form, fh.hash]);
       }
-      if (found.length === 0) return { stored: false, reason: 'no_link_dependencies' };
+      if (found.length === 0) return { reason: 'no_link_dependencies' };
       this.d.dirs.beginRound();
       absent = [];
       for (const [dir, names] of shadowCandidates(found, p.libSearch ?? [])) {
@@ -288,14 +383,22 @@ export class RustFrontend implements Frontend<RustPending> {
       }
     }
     const envs: [string, string | null][] = info.envs.map(([n, v]) => [n, v === null ? null : paths.envValue(v)]);
+    return { files, absent, envs };
+  }
 
-    const out = paths.toStored(done.out);
-    const err = paths.toStored(done.err);
-    if (!out || !err) return { stored: false, reason: 'output_has_marker' };
+  // Reads the kept outputs, builds the entry and starts its writes (through the write-behind store).
+  private store(p: RustPending, inputs: RustInputs, outputs: KeptOutput[], out: Buffer, err: Buffer): Finish {
+    const { paths } = p;
+    const { files, absent, envs } = inputs;
     const stored: { name: string; data: Buffer; text: boolean; exec: boolean }[] = [];
     for (const o of outputs) {
+      const raw = readKept(o);
+      if (!raw) {
+        this.d.log.info('not stored: an output changed after the compile', { file: path.join(p.outDir, o.name) });
+        return { stored: false, reason: 'output_changed' };
+      }
       const text = o.name.endsWith('.d');
-      const data = text ? paths.toStored(o.data) : o.data;
+      const data = text ? paths.toStored(raw) : raw;
       if (!data) return { stored: false, reason: 'output_has_marker' };
       stored.push({ name: o.name, data, text, exec: o.exec });
     }
@@ -318,9 +421,24 @@ export class RustFrontend implements Frontend<RustPending> {
 
     const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, ws: entryWs, ...(absent ? { absent } : {}), result: resultKey, time: p.start };
     const bytes = stored.reduce((n, s) => n + s.data.length, 0);
+    // A large binary output waits for its write as a descriptor of its file, not as a copy in
+    // the spool (IdleWriter.addFile): a second descriptor, since the kept ones close now.
+    const puts = stored.map((s, i) => {
+      if (!s.text && s.data.length >= KEEP_FILE_MIN) {
+        try {
+          return this.d.store.putBlobOf(s.data, fs.openSync(`/proc/self/fd/${outputs[i].fd}`, fs.constants.O_RDONLY));
+        } catch {
+          // no /proc: the bytes wait
+        }
+      }
+      return this.d.store.putBlob(s.data);
+    });
     const write = (async () => {
       const outs: RustOutput[] = [];
-      for (const s of stored) outs.push({ name: s.name, digest: await this.d.store.putBlob(s.data), size: s.data.length, text: s.text, ...(s.exec ? { exec: true } : {}) });
+      for (let i = 0; i < stored.length; i++) {
+        const s = stored[i];
+        outs.push({ name: s.name, digest: await puts[i], size: s.data.length, text: s.text, ...(s.exec ? { exec: true } : {}) });
+      }
       const result: RustResult = { v: 1, kind: 'rust', outputs: outs, out, err };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
       await this.addToManifest(p.directKey, entry);
