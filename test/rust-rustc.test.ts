@@ -139,3 +139,33 @@ test('a binary is cached with what its link read: a changed native library, or o
   t.is(s.hits, 2);
   t.deepEqual(s.not_stored, {});
 });
+
+test('an entry built at the build\'s pause: outputs a clean removed right after the compile are still stored, an output written in place since is refused', async (t) => {
+  const v = instance(t);
+  const out = project(v, WARNS);
+  // A compile that keeps running holds the pause, so both entries wait.
+  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 6\nexec gcc "$@"\n');
+  fs.chmodSync(slow, 0o755);
+  age(slow, v.write('other.c', 'int other(void) { return 1; }\n'));
+  const held = v.cc(['-c', 'other.c', '-o', 'other.o'], { compiler: slow });
+  if ((await v.until((x) => x.daemon.pending >= 1)).daemon.pending < 1) throw new Error('the held compile never reached the daemon');
+  const args = (name: string) => ['--crate-name', name, 'src/lib.rs', '--crate-type', 'rlib', '--emit=dep-info,metadata,link', '--out-dir', out];
+  t.is((await v.cc(args('a'), { compiler: RUSTC })).code, 0);
+  const want = fs.readFileSync(path.join(out, 'liba.rlib'));
+  fs.rmSync(out, { recursive: true }); // cargo clean
+  fs.mkdirSync(out);
+  t.is((await v.cc(args('b'), { compiler: RUSTC })).code, 0);
+  fs.appendFileSync(path.join(out, 'libb.rlib'), 'not what rustc wrote');
+  t.is((await held).code, 0);
+  let s = await v.stats();
+  t.is(s.stored, 2, 'other.o and crate a');
+  t.is(s.not_stored.output_changed, 1, 'crate b');
+  fs.rmSync(out, { recursive: true });
+  fs.mkdirSync(out);
+  t.is((await v.cc(args('a'), { compiler: RUSTC })).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(out, 'liba.rlib')), want);
+  t.is((await v.cc(args('b'), { compiler: RUSTC })).code, 0);
+  s = await v.stats();
+  t.is(s.hits, 1);
+  t.is(s.misses, 4);
+});
