@@ -8,6 +8,7 @@ import { loadConfig, type ResolvedConfig } from './config.js';
 import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc.js';
 import { RustFrontend } from './frontends/rust/index.js';
+import { LinkFrontend } from './frontends/link.js';
 import { RustcIds } from './frontends/rust/identity.js';
 import { Linkers } from './frontends/rust/linker.js';
 import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
@@ -98,6 +99,8 @@ export class Daemon {
     const dirs = new DirCache(now, undefined, watcher);
     const front = new WriteBehind(remote ?? store, later);
     const deferred = { add: (k: string, work: () => Promise<void>) => later.defer(k, work), run: (k: string) => later.runDeferred(k) };
+    const linkers = new Linkers(hashes);
+    const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, tmpDir });
     const cc = new CcFrontend({
       store: front,
       hashes,
@@ -117,8 +120,9 @@ export class Daemon {
       now,
       tmpDir,
       deferred,
+      links,
     });
-    const rust = new RustFrontend({ store: front, hashes, dirs, linkers: new Linkers(hashes), ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir, deferred });
+    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir, deferred });
 
     let daemon: Daemon;
     const ctx: DaemonContext = {

@@ -7,7 +7,8 @@ import { objects } from './helpers/workloads.js';
 
 // End to end on a real project nobody here wrote: libuv 1.44.2 from Debian's source package
 // (CMake, tests on: ~440 compiles). Built plain, then cold and warm through vrift in the same
-// build directory; the warm build must compile nothing and produce the same objects.
+// build directory (compiles and links through the shim); the warm build must compile and
+// link nothing and produce the same objects and binaries.
 
 test('libuv from Debian sources: warm rebuild compiles nothing and objects are identical to plain gcc', async (t) => {
   t.timeout(20 * 60_000);
@@ -20,13 +21,16 @@ test('libuv from Debian sources: warm rebuild compiles nothing and objects are i
   const src = path.join(v.dir, 'libuv');
   fs.cpSync(path.join(srcCache, tree!), src, { recursive: true });
   const build = path.join(src, 'build');
-  const cfg = await run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON', `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`], { env: v.env });
+  const cfg = await run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON', `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`, `-DCMAKE_C_LINKER_LAUNCHER=${SHIM}`], { env: v.env });
   t.is(cfg.code, 0, cfg.err);
 
   const plain = await run('make', ['-j2'], { cwd: build, env: { ...v.env, VRIFT_DISABLE: '1' } });
   t.is(plain.code, 0, plain.err);
   const want = objects(build);
   t.true(want.size > 300, `${want.size} objects`);
+  // What the links wrote: the test runners and the shared library.
+  const LINKED = ['uv_run_tests', 'uv_run_tests_a', 'libuv.so.1.0.0'];
+  const linked = LINKED.map((f) => fs.readFileSync(path.join(build, f)));
 
   t.is((await run('make', ['clean'], { cwd: build })).code, 0);
   const cold = await run(process.execPath, [CLI, 'run', '--', 'make', '-j2'], { cwd: build, env: v.env });
@@ -46,6 +50,7 @@ test('libuv from Debian sources: warm rebuild compiles nothing and objects are i
   let differ = 0;
   for (const [rel, buf] of want) if (!got.get(rel)?.equals(buf)) differ++;
   t.is(differ, 0, 'objects byte-identical to the plain build');
+  t.deepEqual(LINKED.map((f) => fs.readFileSync(path.join(build, f))), linked, 'linked files byte-identical to the plain build');
   const s = await v.stats();
   t.is(s.not_stored.input_too_new ?? 0, 0);
 });

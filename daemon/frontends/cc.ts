@@ -74,6 +74,8 @@ export interface CcDeps {
   tmpDir: string;
   /** Work filed under a key, run when the daemon is idle (store/idle-writer.ts) or when asked. */
   deferred?: { add(k: string, work: () => Promise<void>): void; run(k: string): Promise<void> };
+  /** Where the calls that are links go (link.ts). */
+  links?: Frontend<unknown>;
 }
 
 export type Outcome = FrontendOutcome<CcPending>;
@@ -261,7 +263,13 @@ export class CcFrontend implements Frontend<CcPending> {
     const { cwd, exe } = req;
     const args = req.argv.slice(1);
     const parsed = parseGccArgs(args, { cwd, env, compiler: compilerFlavor(exe), readFile: (p: string) => fs.readFileSync(path.resolve(cwd, p), 'utf8') });
-    if (parsed.kind === 'pass') return { kind: 'pass', reason: parsed.reason };
+    if (parsed.kind === 'pass') {
+      if (parsed.reason === 'link' && this.d.links) {
+        const o = await this.d.links.lookup(req, env);
+        return (o.kind === 'miss' ? { ...o, frontend: this.d.links } : o) as Outcome;
+      }
+      return { kind: 'pass', reason: parsed.reason };
+    }
 
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);

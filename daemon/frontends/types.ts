@@ -5,7 +5,8 @@ import type { DoneRequest } from '../../ipc/messages/done.js';
 export type Outcome<P> =
   | { kind: 'pass'; reason: string }
   | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][] }
-  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P };
+  // `frontend`: who finishes it, when not the front-end asked (the C one hands links on).
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend };
 
 export type Finish =
   | { stored: false; reason: string }

@@ -41,7 +41,7 @@ const answer: Handler = async (msg, ctx) => {
       return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, ...(outcome.files ? { files: outcome.files } : {}) };
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-      ctx.pending.set(id, { id, frontend, state: outcome.pending, session, created: ctx.now() });
+      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now() });
       ctx.stats.add('misses', session);
       return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [] };
     }

@@ -16,7 +16,9 @@ export interface RustManifestEntry {
   result: string;
   time: number;
 }
-export interface RustManifest { v: 1; kind: 'rust'; entries: RustManifestEntry[] }
+// kind 'link': the same shapes for links through gcc/clang (../link.ts).
+export type EntryKind = 'rust' | 'link';
+export interface RustManifest { v: 1; kind: EntryKind; entries: RustManifestEntry[] }
 
 export interface RustOutput {
   name: string;                       // file name inside --out-dir
@@ -25,7 +27,7 @@ export interface RustOutput {
   text: boolean;                      // stored with the target-directory marker
   exec?: boolean;                     // written executable (a bin, a build script)
 }
-export interface RustResult { v: 1; kind: 'rust'; outputs: RustOutput[]; out: Buffer; err: Buffer }
+export interface RustResult { v: 1; kind: EntryKind; outputs: RustOutput[]; out: Buffer; err: Buffer }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 export const MAX_MANIFEST_ENTRIES = 16;
@@ -34,24 +36,24 @@ export function encodeEntry(v: RustManifest | RustResult): Buffer {
   return packr.pack(v);
 }
 
-function unpack(buf: Buffer | undefined): Record<string, unknown> | undefined {
+function unpack(buf: Buffer | undefined, kind: EntryKind): Record<string, unknown> | undefined {
   if (!buf) return undefined;
   try {
     const v = packr.unpack(buf);
-    return v && typeof v === 'object' && v.v === 1 && v.kind === 'rust' ? v : undefined;
+    return v && typeof v === 'object' && v.v === 1 && v.kind === kind ? v : undefined;
   } catch {
     return undefined;
   }
 }
 
 // Anything that does not look right reads as absent: a bad entry is a miss, never a crash.
-export function decodeManifest(buf: Buffer | undefined): RustManifest | undefined {
-  const m = unpack(buf);
+export function decodeManifest(buf: Buffer | undefined, kind: EntryKind = 'rust'): RustManifest | undefined {
+  const m = unpack(buf, kind);
   return m && Array.isArray(m.entries) ? (m as unknown as RustManifest) : undefined;
 }
 
-export function decodeResult(buf: Buffer | undefined): RustResult | undefined {
-  const r = unpack(buf) as unknown as RustResult | undefined;
+export function decodeResult(buf: Buffer | undefined, kind: EntryKind = 'rust'): RustResult | undefined {
+  const r = unpack(buf, kind) as unknown as RustResult | undefined;
   if (!r || !Array.isArray(r.outputs)) return undefined;
   if (r.outputs.some((o) => typeof o.name !== 'string' || o.name.includes('/') || o.name.startsWith('.'))) return undefined;
   r.out = Buffer.from(r.out ?? []);

@@ -1,0 +1,303 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CompileRequest } from '../../ipc/messages/compile.js';
+import type { CompilerIds } from '../compilers.js';
+import { KeyHasher } from '../hash.js';
+import type { DirCache } from '../hot/dir-cache.js';
+import type { FileHashes } from '../hot/file-hashes.js';
+import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
+import type { ChannelLogger } from '../log.js';
+import type { StoreLike } from './cc.js';
+import { parseDepfile } from './gcc/depfile.js';
+import { languageOfFile } from './gcc/languages.js';
+import { expandResponseFiles } from './gcc/response.js';
+import { writeFileAtomic } from './materialize.js';
+import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type RustManifest, type RustManifestEntry, type RustResult } from './rust/entries.js';
+import { LINK_ENV, shadowCandidates, type Linkers } from './rust/linker.js';
+import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
+
+// Links through gcc/clang (`cc -o prog a.o b.o -L. -lfoo`): ccache and sccache pass them
+// through; in a warm build they are most of what is left (leveldb's 33 test and benchmark
+// binaries: 2.1 of its 3.4 s). Cached the way the Rust front-end caches the crates rustc
+// links (rust/linker.ts): GNU ld's own `--dependency-file` lists every file the link read
+// (crt objects, libc's linker script and what it names, libgcc, archives, version
+// scripts); their hashes make the manifest, and every earlier search-path directory where
+// a same-named library would have won is recorded as an absent location. The key: the
+// driver and linker identities, the working directory, the arguments, the content of each
+// input named on the command line, the link environment.
+//
+// Conservative about what it takes: anything that compiles (a source among the inputs,
+// -flto), writes a second output (-Wl,-Map, --out-implib), changes which tools run (-B,
+// -fuse-ld, -specs, --sysroot) or only probes (-v, -print-*) passes through with a reason.
+
+export interface LinkDeps {
+  store: StoreLike & { putBlobOf(data: Buffer, fd: number): Promise<string> };
+  hashes: FileHashes;
+  dirs: DirCache;
+  linkers: Linkers;
+  compilers: CompilerIds;
+  log: ChannelLogger;
+  now: () => number;
+  tmpDir: string;
+}
+
+export interface LinkPending {
+  cwd: string;
+  output: string;       // absolute
+  directKey: string;
+  start: number;
+  depfile: string;
+  libSearch: string[];
+  mark: WatchMark | undefined;
+}
+
+export interface GccLink {
+  kind: 'link';
+  output: string;
+  inputs: string[];     // files named on the command line, as given
+  libDirs: string[];    // -L, as given
+}
+
+type Outcome = FrontendOutcome<LinkPending>;
+
+// Options that take the next argument in a link.
+const SEPARATE = new Set(['-o', '-L', '-l', '-u', '-z', '-T', '-e', '-Xlinker']);
+// Options whose link is not only what the command line and ld's inputs say.
+const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x$|-v$|-###|--help|--version|-print-|--print-|-dump|-Wa,|-Xassembler|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
+// Linker options that write something besides the output, or read what ld does not list.
+const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--build-id=none)/;
+
+export function parseLink(args: string[], cwd: string, readFile: (p: string) => string): GccLink | { kind: 'pass'; reason: string } {
+  const expanded = expandResponseFiles(args, cwd, readFile);
+  if (!expanded.ok) return { kind: 'pass', reason: 'bad_response_file' };
+  const a = expanded.args;
+  let output: string | null = null;
+  const inputs: string[] = [];
+  const libDirs: string[] = [];
+  const ldArgs: string[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const arg = a[i];
+    if (!arg.startsWith('-') || arg === '-') {
+      if (arg === '-') return { kind: 'pass', reason: 'stdin_source' };
+      if (languageOfFile(arg) !== null) return { kind: 'pass', reason: 'link_with_sources' };
+      inputs.push(arg);
+      continue;
+    }
+    if (REFUSED.test(arg)) return { kind: 'pass', reason: 'link_option' };
+    if (SEPARATE.has(arg)) {
+      const v = a[++i];
+      if (v === undefined) return { kind: 'pass', reason: 'link_option' };
+      if (arg === '-o') output = v;
+      else if (arg === '-L') libDirs.push(v);
+      else if (arg === '-Xlinker') ldArgs.push(v);
+      continue;
+    }
+    if (arg.startsWith('-o')) output = arg.slice(2);
+    else if (arg.startsWith('-L')) libDirs.push(arg.slice(2));
+    else if (arg.startsWith('-Wl,')) ldArgs.push(...arg.slice(4).split(','));
+  }
+  if (ldArgs.some((x) => REFUSED_LD.test(x))) return { kind: 'pass', reason: 'link_option' };
+  if (output === null || output === '-' || output === '') return { kind: 'pass', reason: 'link_no_output' };
+  if (inputs.length === 0) return { kind: 'pass', reason: 'link' };
+  return { kind: 'link', output, inputs, libDirs };
+}
+
+export class LinkFrontend implements Frontend<LinkPending> {
+  readonly name = 'link';
+  private manifestLocks = new Map<string, Promise<void>>();
+  private writing = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: LinkDeps) {}
+
+  // Reached through the C front-end, for the calls it finds to be links.
+  handles(): boolean {
+    return false;
+  }
+
+  async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
+    const { cwd, exe } = req;
+    const args = req.argv.slice(1);
+    const parsed = parseLink(args, cwd, (p) => fs.readFileSync(path.resolve(cwd, p), 'utf8'));
+    if (parsed.kind === 'pass') return parsed;
+    const li = await this.d.linkers.info(exe, env, cwd);
+    if (typeof li === 'string') return { kind: 'pass', reason: li };
+
+    const h = new KeyHasher('vrift-link-v1').str(this.d.compilers.identity(exe)).str(li.id).str(cwd);
+    for (const a of args) h.str(a);
+    for (const f of parsed.inputs) {
+      const fh = this.d.hashes.get(path.resolve(cwd, f));
+      if (!fh) return { kind: 'pass', reason: 'input_missing' };
+      h.str(f).str(fh.hash);
+    }
+    for (const k of LINK_ENV) h.str(k).str(env[k] ?? '\u0000');
+    const directKey = h.digest();
+    const output = path.resolve(cwd, parsed.output);
+
+    await this.writing.get(directKey)?.catch(() => {});
+    const hit = await this.tryHit(directKey, output);
+    if (hit) return hit;
+
+    const depfile = path.join(this.d.tmpDir, `${crypto.randomBytes(8).toString('hex')}.link.d`);
+    return {
+      kind: 'miss',
+      argv: [exe, ...args, `-Wl,--dependency-file=${depfile}`],
+      pending: {
+        cwd, output, directKey, depfile,
+        start: this.d.now(),
+        libSearch: [...parsed.libDirs.map((d) => path.resolve(cwd, d)), ...li.searchDirs],
+        mark: this.d.hashes.mark(),
+      },
+    };
+  }
+
+  private async tryHit(directKey: string, output: string): Promise<Outcome | undefined> {
+    const manifest = decodeManifest(await this.d.store.getEntry(directKey), 'link');
+    if (!manifest) return undefined;
+    for (const e of manifest.entries) {
+      if (!this.valid(e)) continue;
+      const result = decodeResult(await this.d.store.getEntry(e.result), 'link');
+      const o = result?.outputs[0];
+      if (!result || !o) continue;
+      const data = await this.d.store.getBlob(o.digest);
+      if (!data) continue;
+      try {
+        writeFileAtomic(output, data, o.exec ? 0o755 : 0o644);
+      } catch (err) {
+        this.d.log.debug('materialize failed', { err, output });
+        return { kind: 'pass', reason: 'materialize_failed' };
+      }
+      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
+    }
+    return undefined;
+  }
+
+  private valid(e: RustManifestEntry): boolean {
+    for (const [abs, hash] of e.files) if (this.d.hashes.get(abs)?.hash !== hash) return false;
+    if (e.absent?.length) {
+      this.d.dirs.beginRound();
+      for (const [dir, names] of e.absent) for (const n of names) if (this.d.dirs.has(dir, n)) return false;
+    }
+    return true;
+  }
+
+  async finish(p: LinkPending, done: Done): Promise<Finish> {
+    try {
+      return this.finishInner(p, done);
+    } finally {
+      fs.rm(p.depfile, { force: true }, () => {});
+    }
+  }
+
+  private finishInner(p: LinkPending, done: Done): Finish {
+    if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
+    if (done.nocache) return { stored: false, reason: 'output_too_big' };
+    const startMs = p.start - clockSlackMs();
+    let deps: string[];
+    let fd: number;
+    let st: fs.Stats;
+    let data: Buffer;
+    try {
+      deps = parseDepfile(fs.readFileSync(p.depfile, 'utf8')).deps;
+      fd = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch {
+      return { stored: false, reason: 'output_missing' };
+    }
+    try {
+      st = fs.fstatSync(fd);
+      if (!st.isFile() || st.mtimeMs < startMs) return { stored: false, reason: 'output_not_written' };
+      data = fs.readFileSync(fd);
+    } catch {
+      return { stored: false, reason: 'output_missing' };
+    } finally {
+      // reopened below for the store when it waits as a descriptor
+      fs.closeSync(fd);
+    }
+    if (deps.length === 0) return { stored: false, reason: 'no_link_dependencies' };
+
+    // Every file the link read, as of now: one changed since the link's start refuses the
+    // entry (unless the watcher vouches for it), and so does one gone (a temporary input
+    // could come back with other bytes and nothing would say so).
+    const files: [string, string][] = [];
+    const found: string[] = [];
+    const seen = new Set<string>();
+    for (const dep of deps) {
+      const abs = path.resolve(p.cwd, dep);
+      if (seen.has(abs)) continue;
+      seen.add(abs);
+      const fh = this.d.hashes.get(abs);
+      if (!fh) return { stored: false, reason: 'input_missing' };
+      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { stored: false, reason: 'input_too_new' };
+      files.push([abs, fh.hash]);
+      found.push(abs);
+    }
+    this.d.dirs.beginRound();
+    const absent: [string, string[]][] = [];
+    for (const [dir, names] of shadowCandidates(found, p.libSearch)) {
+      const gone: string[] = [];
+      for (const n of names) {
+        if (!this.d.dirs.has(dir, n)) gone.push(n);
+        // Present but not taken: it must have been there for the link too (ld passes over
+        // a shared library with -Bstatic), or one that appeared since would be missed.
+        else if (!presentBefore(dir, n, startMs)) return { stored: false, reason: 'input_too_new' };
+      }
+      if (gone.length) absent.push([dir, gone]);
+    }
+
+    const rk = new KeyHasher('vrift-link-result-v1').str(p.directKey);
+    for (const [f, hsh] of files) rk.str(f).str(hsh);
+    for (const [d, ns] of absent) rk.str(d).str(ns.join('/'));
+    const resultKey = rk.digest();
+    const entry: RustManifestEntry = { files, envs: [], anchor: null, tdir: null, absent, result: resultKey, time: p.start };
+    const exec = (st.mode & 0o111) !== 0;
+    let put: Promise<string>;
+    try {
+      const keep = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const now = fs.fstatSync(keep);
+      if (now.ino === st.ino && now.size === st.size && now.mtimeMs === st.mtimeMs) put = this.d.store.putBlobOf(data, keep);
+      else {
+        fs.closeSync(keep);
+        return { stored: false, reason: 'output_changed' };
+      }
+    } catch {
+      put = this.d.store.putBlob(data);
+    }
+    const write = (async () => {
+      const digest = await put;
+      const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size: data.length, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
+      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      await this.addToManifest(p.directKey, entry);
+    })();
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+    });
+    this.writing.set(p.directKey, settled);
+    return { stored: true, bytes: data.length, write };
+  }
+
+  private addToManifest(key: string, entry: RustManifestEntry): Promise<void> {
+    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const m: RustManifest = decodeManifest(await this.d.store.getEntry(key), 'link') ?? { v: 1, kind: 'link', entries: [] };
+      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      await this.d.store.putEntry(key, encodeEntry({ v: 1, kind: 'link', entries }));
+    });
+    const tail = next.catch(() => {});
+    this.manifestLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
+    });
+    return next;
+  }
+}
+
+// `dir/name`, present now, was there before `startMs`: neither it nor its directory changed since.
+function presentBefore(dir: string, name: string, startMs: number): boolean {
+  try {
+    const f = fs.statSync(path.join(dir, name));
+    const d = fs.statSync(dir);
+    return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { age, instance, run } from './helpers/instance.js';
+
+// Links through gcc (daemon/frontends/link.ts): real gcc and GNU ld, the native shim, a
+// real daemon per test.
+
+async function project(t: Parameters<typeof instance>[0]) {
+  const v = instance(t);
+  age(
+    v.write('f.c', 'int f(void) { return 3; }\n'),
+    v.write('g.c', 'int f(void) { return 4; }\n'),
+    v.write('m.c', 'int f(void);\nint main(void) { return f(); }\n'),
+    v.write('v.map', '{ global: main; local: *; };\n'),
+  );
+  fs.mkdirSync(path.join(v.dir, 'early'));
+  fs.mkdirSync(path.join(v.dir, 'lib'));
+  for (const c of [['-c', 'f.c'], ['-c', 'g.c'], ['-c', 'm.c'], ['-c', '-fPIC', 'g.c', '-o', 'g.pic.o']]) t.is((await run('gcc', c, { cwd: v.dir })).code, 0);
+  t.is((await run('ar', ['rcs', 'lib/libf.a', 'f.o'], { cwd: v.dir })).code, 0);
+  age(...['f.o', 'g.o', 'm.o', 'g.pic.o', 'lib/libf.a'].map((f) => path.join(v.dir, f)));
+  return v;
+}
+
+const LINK = ['-o', 'prog', 'm.o', '-Learly', '-Llib', '-lf', '-Wl,--version-script=v.map', '-lm'];
+
+async function exitCode(v: { dir: string }): Promise<number> {
+  return (await run(path.join(v.dir, 'prog'), [], { cwd: v.dir })).code;
+}
+
+test('a link misses, then hits with a byte-identical executable; what ld read decides', async (t) => {
+  const v = await project(t);
+  t.is((await run('gcc', [...LINK.slice(0, 1), 'plain', ...LINK.slice(2)], { cwd: v.dir })).code, 0);
+  const plain = fs.readFileSync(path.join(v.dir, 'plain'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.is((await v.stored(1)).stored, 1);
+  fs.rmSync(path.join(v.dir, 'prog'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), plain);
+  t.is(fs.statSync(path.join(v.dir, 'prog')).mode & 0o111, 0o111, 'executable');
+  t.is(await exitCode(v), 3);
+  t.like(await v.stats(), { hits: 1, misses: 1 });
+
+  // An archive that only -l names (not on the command line) changed: a miss, and the new code.
+  t.is((await run('ar', ['rcs', 'lib/libf.a', 'g.o'], { cwd: v.dir })).code, 0);
+  fs.rmSync(path.join(v.dir, 'lib/libf.a'));
+  t.is((await run('ar', ['rcs', 'lib/libf.a', 'g.o'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'lib/libf.a'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.is(await exitCode(v), 4);
+  t.like(await v.stats(), { hits: 1, misses: 2 });
+
+  // The version script (a -Wl option's file) changed: a miss.
+  age(v.write('v.map', '{ global: main; f; local: *; };\n'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.like(await v.stored(3), { hits: 1, misses: 3 });
+  // Back to the first script: the entry stored for it hits again.
+  age(v.write('v.map', '{ global: main; local: *; };\n'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.like(await v.stats(), { hits: 2, misses: 3 });
+});
+
+test('a same-named library appearing earlier on the search path is a miss, and is linked', async (t) => {
+  const v = await project(t);
+  t.is((await v.cc(LINK)).code, 0);
+  await v.stored(1);
+  t.is(await exitCode(v), 3);
+  // libf.so in -Learly, which ld searches first: the link must take it.
+  t.is((await run('gcc', ['-shared', '-o', 'early/libf.so', 'g.pic.o'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'early/libf.so'));
+  t.is((await v.cc(LINK)).code, 0);
+  t.like(await v.stats(), { hits: 0, misses: 2 });
+  t.is((await run(path.join(v.dir, 'prog'), [], { cwd: v.dir, env: { ...process.env, LD_LIBRARY_PATH: path.join(v.dir, 'early') } })).code, 4);
+});
+
+test('links that compile, write a second output or only probe pass through with a reason; a failed link is not stored', async (t) => {
+  const v = await project(t);
+  const cases: [string[], string][] = [
+    [['-o', 'prog', 'm.c', 'f.o'], 'link_with_sources'],
+    [['-o', 'prog', 'm.o', 'f.o', '-Wl,-Map=prog.map'], 'link_option'],
+    [['-o', 'prog', 'm.o', 'f.o', '-flto'], 'link_option'],
+    [['-o', 'prog', 'm.o', 'f.o', '-fuse-ld=bfd'], 'link_option'],
+    [['-v', '-o', 'prog', 'm.o', 'f.o'], 'link_option'],
+    [['m.o', 'f.o'], 'link_no_output'],
+  ];
+  for (const [args, reason] of cases) {
+    t.is((await v.cc(args)).code, 0, args.join(' '));
+    t.is((await v.stats()).uncacheable[reason] >= 1, true, `${args.join(' ')}: ${reason}`);
+  }
+  t.true(fs.existsSync(path.join(v.dir, 'prog.map')));
+  const bad = await v.cc(['-o', 'prog', 'm.o']); // f is undefined
+  t.not(bad.code, 0);
+  t.regex(bad.err, /undefined reference to `f'/);
+  t.is((await v.stats()).compile_failed, 1);
+  t.is((await v.cc(['-o', 'prog', 'm.o'])).code, bad.code, 'failed again, not served');
+});
