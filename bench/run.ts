@@ -289,7 +289,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
   for (const t of tools) {
     bar.step(`${w.name}: copy + configure for ${t.name}`);
     copyTree(w.name, path.join(slot.slot, 'src'));
-    const ctx = ctxAt(slot.slot, t.launcher, opts.jobs);
+    const ctx = ctxAt(slot.slot, t.launcher, opts.jobs, t.linksToo ? t.launcher : []);
     fs.mkdirSync(ctx.buildDir, { recursive: true });
     for (const c of w.configure(ctx)) await run(c.argv, { cwd: c.cwd, env: workloadEnv(w, ctx, t.env), logFile });
     fs.renameSync(slot.slot, slot.parked(t.name));
@@ -297,7 +297,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
 
   const maps = new Map<BuildRecord, ArtifactMap>();
   const oneBuild = async (t: Tool, phase: Phase, runNo: number) => {
-    const ctx = ctxAt(slot.slot, t.launcher, opts.jobs);
+    const ctx = ctxAt(slot.slot, t.launcher, opts.jobs, t.linksToo ? t.launcher : []);
     bar.step(`${w.name}: ${t.name} ${phase} #${runNo + 1}`);
     // A tool that breaks a build loses its row, not the whole benchmark.
     await slot.with(t.name, async () => {

@@ -27,6 +27,8 @@ export interface Tool {
   /** Why it cannot run here, or undefined. */
   readonly unavailable?: string;
   readonly launcher: string[];
+  /** The launcher takes link steps too (cmake's linker launcher): vrift caches them. */
+  readonly linksToo?: boolean;
   readonly env: NodeJS.ProcessEnv;
   /** Empty the cache (and restart a server) before a cold build. */
   reset(): Promise<void>;
@@ -344,6 +346,7 @@ function vrift(opts: ToolOptions): Tool {
     name: 'vrift',
     unavailable: missing.length > 0 ? `missing ${missing.map((f) => path.relative(root, f)).join(', ')}` : undefined,
     launcher: [p.shim],
+    linksToo: true,
     env,
     reset: async () => {
       await stopDaemon();

@@ -14,6 +14,8 @@ export interface WorkloadCtx {
   buildDir: string;      // out-of-tree build dir (cmake); unused by in-tree builds
   launcher: string[];    // [] = plain compiler
   jobs: number;
+  /** For cmake's link steps (CMAKE_<LANG>_LINKER_LAUNCHER): vrift caches links, ccache and sccache don't. */
+  linkLauncher: string[];
 }
 
 export type Language = 'c' | 'rust';
@@ -63,6 +65,10 @@ function cmakeWorkload(
       if (ctx.launcher.length > 0) {
         const l = ctx.launcher.join(';');
         args.push(`-DCMAKE_C_COMPILER_LAUNCHER=${l}`, `-DCMAKE_CXX_COMPILER_LAUNCHER=${l}`);
+      }
+      if (ctx.linkLauncher.length > 0) {
+        const l = ctx.linkLauncher.join(';');
+        args.push(`-DCMAKE_C_LINKER_LAUNCHER=${l}`, `-DCMAKE_CXX_LINKER_LAUNCHER=${l}`);
       }
       return [{ argv: args, cwd: ctx.srcDir }];
     },
@@ -166,6 +172,6 @@ export function workloadEnv(w: Workload, ctx: WorkloadCtx, toolEnv: NodeJS.Proce
 }
 
 /** Layout of one tool's copy while it is being built: always the same absolute path, see run.ts. */
-export function ctxAt(slot: string, launcher: string[], jobs: number): WorkloadCtx {
-  return { srcDir: path.join(slot, 'src'), buildDir: path.join(slot, 'build'), launcher, jobs };
+export function ctxAt(slot: string, launcher: string[], jobs: number, linkLauncher: string[] = []): WorkloadCtx {
+  return { srcDir: path.join(slot, 'src'), buildDir: path.join(slot, 'build'), launcher, jobs, linkLauncher };
 }
