@@ -94,3 +94,15 @@ test('links that compile, write a second output or only probe pass through with 
   t.is((await v.stats()).compile_failed, 1);
   t.is((await v.cc(['-o', 'prog', 'm.o'])).code, bad.code, 'failed again, not served');
 });
+
+test('a response file\'s content is part of the key, not its name', async (t) => {
+  const v = await project(t);
+  age(v.write('objs.rsp', 'm.o -Llib -lf\n'));
+  t.is((await v.cc(['-o', 'prog', '@objs.rsp'])).code, 0);
+  await v.stored(1);
+  t.is(await exitCode(v), 3);
+  age(v.write('objs.rsp', 'm.o g.o\n'));
+  t.is((await v.cc(['-o', 'prog', '@objs.rsp'])).code, 0);
+  t.is(await exitCode(v), 4);
+  t.like(await v.stats(), { hits: 0, misses: 2 });
+});

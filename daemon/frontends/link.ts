@@ -13,7 +13,7 @@ import { parseDepfile } from './gcc/depfile.js';
 import { languageOfFile } from './gcc/languages.js';
 import { expandResponseFiles } from './gcc/response.js';
 import { writeFileAtomic } from './materialize.js';
-import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type RustManifest, type RustManifestEntry, type RustResult } from './rust/entries.js';
+import { decodeManifest, decodeResult, encodeEntry, ManifestUpdates, type RustManifestEntry, type RustResult } from './rust/entries.js';
 import { LINK_ENV, shadowCandidates, type Linkers } from './rust/linker.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
@@ -54,6 +54,7 @@ export interface LinkPending {
 
 export interface GccLink {
   kind: 'link';
+  args: string[];       // response files expanded: what the key hashes
   output: string;
   inputs: string[];     // files named on the command line, as given
   libDirs: string[];    // -L, as given
@@ -100,15 +101,17 @@ export function parseLink(args: string[], cwd: string, readFile: (p: string) => 
   if (ldArgs.some((x) => REFUSED_LD.test(x))) return { kind: 'pass', reason: 'link_option' };
   if (output === null || output === '-' || output === '') return { kind: 'pass', reason: 'link_no_output' };
   if (inputs.length === 0) return { kind: 'pass', reason: 'link' };
-  return { kind: 'link', output, inputs, libDirs };
+  return { kind: 'link', args: a, output, inputs, libDirs };
 }
 
 export class LinkFrontend implements Frontend<LinkPending> {
   readonly name = 'link';
-  private manifestLocks = new Map<string, Promise<void>>();
+  private readonly manifests: ManifestUpdates;
   private writing = new Map<string, Promise<void>>();
 
-  constructor(private readonly d: LinkDeps) {}
+  constructor(private readonly d: LinkDeps) {
+    this.manifests = new ManifestUpdates(d.store, 'link');
+  }
 
   // Reached through the C front-end, for the calls it finds to be links.
   handles(): boolean {
@@ -124,7 +127,8 @@ export class LinkFrontend implements Frontend<LinkPending> {
     if (typeof li === 'string') return { kind: 'pass', reason: li };
 
     const h = new KeyHasher('vrift-link-v1').str(this.d.compilers.identity(exe)).str(li.id).str(cwd);
-    for (const a of args) h.str(a);
+    // The expanded arguments: a response file's options and inputs count, not its name.
+    for (const a of parsed.args) h.str(a);
     for (const f of parsed.inputs) {
       const fh = this.d.hashes.get(path.resolve(cwd, f));
       if (!fh) return { kind: 'pass', reason: 'input_missing' };
@@ -266,28 +270,13 @@ export class LinkFrontend implements Frontend<LinkPending> {
       const digest = await put;
       const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size: data.length, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
-      await this.addToManifest(p.directKey, entry);
+      await this.manifests.add(p.directKey, entry);
     })();
     const settled = write.catch(() => {}).finally(() => {
       if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes: data.length, write };
-  }
-
-  private addToManifest(key: string, entry: RustManifestEntry): Promise<void> {
-    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      const m: RustManifest = decodeManifest(await this.d.store.getEntry(key), 'link') ?? { v: 1, kind: 'link', entries: [] };
-      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      await this.d.store.putEntry(key, encodeEntry({ v: 1, kind: 'link', entries }));
-    });
-    const tail = next.catch(() => {});
-    this.manifestLocks.set(key, tail);
-    void tail.then(() => {
-      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
-    });
-    return next;
   }
 }
 

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import type { StoreLike } from '../cc.js';
 
 // Action-cache values of the Rust front-end, msgpack-encoded.
 //  manifest (key = direct key: rustc identity, normalized arguments, --extern contents,
@@ -59,4 +60,25 @@ export function decodeResult(buf: Buffer | undefined, kind: EntryKind = 'rust'):
   r.out = Buffer.from(r.out ?? []);
   r.err = Buffer.from(r.err ?? []);
   return r;
+}
+
+/** Read-modify-write of manifests (newest entry first, one per result), serialized per key inside the daemon. */
+export class ManifestUpdates {
+  private locks = new Map<string, Promise<void>>();
+  constructor(private readonly store: Pick<StoreLike, 'getEntry' | 'putEntry'>, private readonly kind: EntryKind) {}
+
+  add(key: string, entry: RustManifestEntry): Promise<void> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const m = decodeManifest(await this.store.getEntry(key), this.kind) ?? { v: 1, kind: this.kind, entries: [] };
+      const entries = [entry, ...m.entries.filter((x) => x.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      await this.store.putEntry(key, encodeEntry({ v: 1, kind: this.kind, entries }));
+    });
+    const tail = next.catch(() => {});
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return next;
+  }
 }

@@ -15,7 +15,7 @@ import { parseDepfile } from '../gcc/depfile.js';
 import { argsForMiss, isOutput, parseRustcArgs, type RustCompile } from './args.js';
 import { escapeEnvValue, parseDepInfo } from './depinfo.js';
 import { LINK_ENV, shadowCandidates, type Linkers } from './linker.js';
-import { decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type RustManifest, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
+import { decodeManifest, decodeResult, encodeEntry, ManifestUpdates, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
 import type { RustcIds } from './identity.js';
 import { RustPaths, targetDirOf } from './paths.js';
 
@@ -112,11 +112,13 @@ const KEY_ENV = ['RUSTC_BOOTSTRAP', 'RUST_TARGET_PATH', 'RUSTC_FORCE_RUSTC_VERSI
 
 export class RustFrontend implements Frontend<RustPending> {
   readonly name = 'rust';
-  private manifestLocks = new Map<string, Promise<void>>();
+  private readonly manifests: ManifestUpdates;
   private writing = new Map<string, Promise<void>>();
   private deferredFiles = 0;
 
-  constructor(private readonly d: RustDeps) {}
+  constructor(private readonly d: RustDeps) {
+    this.manifests = new ManifestUpdates(d.store, 'rust');
+  }
 
   handles(argv0: string, exe: string): boolean {
     const rustc = (n: string) => /^rustc(-[\w.]+)?$/.test(path.basename(n));
@@ -441,28 +443,12 @@ export class RustFrontend implements Frontend<RustPending> {
       }
       const result: RustResult = { v: 1, kind: 'rust', outputs: outs, out, err };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
-      await this.addToManifest(p.directKey, entry);
+      await this.manifests.add(p.directKey, entry);
     })();
     const settled = write.catch(() => {}).finally(() => {
       if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes, write };
-  }
-
-  // Read-modify-write of one manifest, serialized per key inside the daemon.
-  private addToManifest(key: string, entry: RustManifestEntry): Promise<void> {
-    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      const m: RustManifest = decodeManifest(await this.d.store.getEntry(key)) ?? { v: 1, kind: 'rust', entries: [] };
-      const entries = [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      await this.d.store.putEntry(key, encodeEntry({ v: 1, kind: 'rust', entries }));
-    });
-    const tail = next.catch(() => {});
-    this.manifestLocks.set(key, tail);
-    void tail.then(() => {
-      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
-    });
-    return next;
   }
 }
