@@ -17,7 +17,7 @@ export function hitRate(s: { hits: number; misses: number }): string {
 export function formatStats(raw: Record<string, unknown>, home: string): string {
   const s = raw as Stats;
   const lines: string[] = [];
-  const row = (k: string, v: string | number, extra = '') => lines.push(`  ${k.padEnd(28)}${String(v).padStart(10)}${extra}`);
+  const row = (k: string, v: string | number, extra = '') => lines.push(`  ${k.padEnd(28)} ${String(v).padStart(9)}${extra}`);
   lines.push(`vrift statistics for ${home} (since ${s.since})`);
   row('compiler calls', s.requests);
   row('hits', s.hits, `   (hit rate ${hitRate(s)})`);
@@ -54,7 +54,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
   }
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
-  for (const [k, v] of Object.entries(lat)) row(`lookup time (${k}) p50 / p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
+  for (const [k, v] of Object.entries(lat)) row(`lookup (${k}) p50/p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
   if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}${s.daemon.heap_used ? `   (JS heap ${bytes(s.daemon.heap_used)}, buffers ${bytes(s.daemon.external ?? 0)})` : ''}`);
   const w = s.daemon?.watch;
   if (w) row('watched input dirs', w.dirs, `   (${w.events} events, ${w.overflows} overflows, ${w.refused} refused: stat'ed instead)`);

@@ -145,6 +145,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
     const depfile = path.join(this.d.tmpDir, `${crypto.randomBytes(8).toString('hex')}.link.d`);
     return {
       kind: 'miss',
+      latency: 'link_run',
       argv: [exe, ...args, `-Wl,--dependency-file=${depfile}`],
       pending: {
         cwd, output, directKey, depfile,
@@ -171,7 +172,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
         this.d.log.debug('materialize failed', { err, output });
         return { kind: 'pass', reason: 'materialize_failed' };
       }
-      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length };
+      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, latency: 'link_hit' };
     }
     return undefined;
   }

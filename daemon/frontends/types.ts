@@ -4,9 +4,10 @@ import type { DoneRequest } from '../../ipc/messages/done.js';
 // What every compiler front-end (C/C++, Rust, ...) offers the compile/done handlers.
 export type Outcome<P> =
   | { kind: 'pass'; reason: string }
-  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][] }
+  // `latency`: the name its lookup time is kept under, when not the outcome's ('link_hit').
+  | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][]; latency?: string }
   // `frontend`: who finishes it, when not the front-end asked (the C one hands links on).
-  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend };
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string };
 
 export type Finish =
   | { stored: false; reason: string }

@@ -12,12 +12,13 @@ function envMap(env: string[]): Record<string, string> {
 
 export const compile: Handler = async (msg, ctx) => {
   const t0 = performance.now();
-  const reply = await answer(msg, ctx);
-  ctx.latency.record(String(reply.t), performance.now() - t0);
+  const label = { name: undefined as string | undefined };
+  const reply = await answer(msg, ctx, label);
+  ctx.latency.record(label.name ?? String(reply.t), performance.now() - t0);
   return reply;
 };
 
-const answer: Handler = async (msg, ctx) => {
+const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], label: { name?: string }): ReturnType<Handler> => {
   const req = parseCompile(msg);
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;
@@ -32,6 +33,7 @@ const answer: Handler = async (msg, ctx) => {
   if (!frontend) return pass('unknown_compiler');
 
   const outcome = await frontend.lookup(req, env);
+  if (outcome.kind !== 'pass') label.name = outcome.latency;
   switch (outcome.kind) {
     case 'pass':
       return pass(outcome.reason);
