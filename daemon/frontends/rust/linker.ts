@@ -63,8 +63,8 @@ export class Linkers {
     let ldName: string;
     let searchOut: string;
     try {
-      ldName = (await run(abs, ['-print-prog-name=ld'], opts)).stdout.trim();
-      searchOut = (await run(abs, ['-print-search-dirs'], opts)).stdout;
+      // In parallel: the first link of a build waits for these four probes.
+      [ldName, searchOut] = await Promise.all([run(abs, ['-print-prog-name=ld'], opts).then((r) => r.stdout.trim()), run(abs, ['-print-search-dirs'], opts).then((r) => r.stdout)]);
     } catch {
       return 'linker_unknown'; // not a gcc/clang driver
     }
@@ -74,8 +74,7 @@ export class Linkers {
     let help: string;
     let verbose: string;
     try {
-      help = (await run(ld, ['--help'], opts)).stdout;
-      verbose = (await run(ld, ['--verbose'], opts)).stdout;
+      [help, verbose] = await Promise.all([run(ld, ['--help'], opts).then((r) => r.stdout), run(ld, ['--verbose'], opts).then((r) => r.stdout)]);
     } catch {
       return 'linker_unknown';
     }
