@@ -174,7 +174,11 @@ export class Daemon {
     const tickMs = Math.max(50, Math.min(60_000, idleMs > 0 ? idleMs / 4 : 60_000));
     this.idleTimer = setInterval(() => {
       const now = this.ctx.now();
-      for (const [id, p] of this.ctx.pending) if (now - p.created > PENDING_TTL_MS) this.ctx.pending.delete(id);
+      for (const [id, p] of this.ctx.pending) {
+        if (now - p.created <= PENDING_TTL_MS) continue;
+        this.ctx.pending.delete(id);
+        p.frontend.abandon?.(p.state);
+      }
       if (idleMs > 0 && now - this.lastActivity > idleMs && this.ctx.pending.size === 0 && this.background.size === 0) {
         this.ctx.log.log('info', 'daemon', 'idle shutdown', { idleMs });
         void this.close();

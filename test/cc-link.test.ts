@@ -108,3 +108,36 @@ test('a response file\'s content is part of the key, not its name', async (t) =>
   t.is((await run('gcc', ['-o', 'plain', 'm.o', '-Llib', '-lf', '-s'], { cwd: v.dir })).code, 0);
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), fs.readFileSync(path.join(v.dir, 'plain')));
 });
+
+test('a library ld finds through its own -L (-Wl,-L) is still guarded against a same-named one appearing earlier', async (t) => {
+  const v = await project(t);
+  const args = ['-o', 'prog', 'm.o', '-Learly', '-Wl,-Llib', '-lf'];
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stored(1)).stored, 1);
+  t.is(await exitCode(v), 3);
+  t.is((await run('gcc', ['-shared', '-o', 'early/libf.so', 'g.pic.o'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'early/libf.so'));
+  t.is((await v.cc(args)).code, 0);
+  t.like(await v.stats(), { hits: 0, misses: 2 });
+  t.is((await run(path.join(v.dir, 'prog'), [], { cwd: v.dir, env: { ...process.env, LD_LIBRARY_PATH: path.join(v.dir, 'early') } })).code, 4);
+});
+
+test('a thin archive (its members not listed by ld) is never stored; options that read unlisted files or make the output random pass', async (t) => {
+  const v = await project(t);
+  t.is((await run('ar', ['rcT', 'lib/libt.a', 'f.o'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'lib/libt.a'));
+  const args = ['-o', 'prog', 'm.o', '-Llib', '-lt'];
+  t.is((await v.cc(args)).code, 0);
+  t.is(await exitCode(v), 3);
+  t.is((await v.stats()).not_stored.link_thin_archive, 1);
+  fs.copyFileSync(path.join(v.dir, 'g.o'), path.join(v.dir, 'f.o')); // the member changes, the thin archive's bytes do not
+  age(path.join(v.dir, 'f.o'));
+  t.is((await v.cc(args)).code, 0);
+  t.is(await exitCode(v), 4);
+  t.is((await v.stats()).hits, 0);
+  age(v.write('keep.txt', 'main\n'));
+  for (const extra of [['-Wl,--retain-symbols-file=keep.txt'], ['-Wl,--build-id=uuid']]) {
+    t.is((await v.cc(['-o', 'prog', 'm.o', 'g.o', ...extra])).code, 0, extra.join(' '));
+  }
+  t.is((await v.stats()).uncacheable.link_option, 2);
+});

@@ -49,6 +49,7 @@ export interface LinkPending {
   start: number;
   depfile: string;
   libSearch: string[];
+  named: Set<string>;   // inputs named on the command line, absolute
   mark: WatchMark | undefined;
 }
 
@@ -58,6 +59,7 @@ export interface GccLink {
   output: string;
   inputs: string[];     // files named on the command line, as given
   libDirs: string[];    // -L, as given
+  ldLibDirs: string[];  // -Wl,-L and the like: ld searches them after the driver's own directories
 }
 
 type Outcome = FrontendOutcome<LinkPending>;
@@ -65,9 +67,12 @@ type Outcome = FrontendOutcome<LinkPending>;
 // Options that take the next argument in a link.
 const SEPARATE = new Set(['-o', '-L', '-l', '-u', '-z', '-T', '-e', '-Xlinker']);
 // Options whose link is not only what the command line and ld's inputs say.
-const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x$|-v$|-###|--help|--version|-print-|--print-|-dump|-Wa,|-Xassembler|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
-// Linker options that write something besides the output, or read what ld does not list.
-const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--build-id=none)/;
+const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|--ld-path|-m32$|-mx32$|-m16$|--target|-target$|--gcc-toolchain|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x$|-v$|-###|--help|--version|-print-|--print-|-dump|-Wa,|-Xassembler|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
+// Linker options that write something besides the output, read what ld does not list in its
+// dependency file (--retain-symbols-file), or make the output random (--build-id=uuid).
+const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--retain-symbols-file|--build-id=uuid)/;
+// Library directories given to ld itself.
+const LD_LIBDIR = /^(?:-L|--library-path=)(.+)$/;
 
 export function parseLink(args: string[], cwd: string, readFile: (p: string) => string): GccLink | { kind: 'pass'; reason: string } {
   const expanded = expandResponseFiles(args, cwd, readFile);
@@ -77,6 +82,21 @@ export function parseLink(args: string[], cwd: string, readFile: (p: string) => 
   const inputs: string[] = [];
   const libDirs: string[] = [];
   const ldArgs: string[] = [];
+  // Arguments for ld, in order. The driver puts its own -L options (then its built-in
+  // directories) before everything else it passes on, so ld's own -L directories come after.
+  const ldLibDirs: string[] = [];
+  let ldL = false;
+  const toLd = (x: string) => {
+    ldArgs.push(x);
+    if (ldL) {
+      ldLibDirs.push(x);
+      ldL = false;
+    } else if (x === '-L' || x === '--library-path') ldL = true;
+    else {
+      const m = LD_LIBDIR.exec(x);
+      if (m) ldLibDirs.push(m[1]);
+    }
+  };
   for (let i = 0; i < a.length; i++) {
     const arg = a[i];
     if (!arg.startsWith('-') || arg === '-') {
@@ -91,17 +111,17 @@ export function parseLink(args: string[], cwd: string, readFile: (p: string) => 
       if (v === undefined) return { kind: 'pass', reason: 'link_option' };
       if (arg === '-o') output = v;
       else if (arg === '-L') libDirs.push(v);
-      else if (arg === '-Xlinker') ldArgs.push(v);
+      else if (arg === '-Xlinker') toLd(v);
       continue;
     }
     if (arg.startsWith('-o')) output = arg.slice(2);
     else if (arg.startsWith('-L')) libDirs.push(arg.slice(2));
-    else if (arg.startsWith('-Wl,')) ldArgs.push(...arg.slice(4).split(','));
+    else if (arg.startsWith('-Wl,')) arg.slice(4).split(',').forEach(toLd);
   }
-  if (ldArgs.some((x) => REFUSED_LD.test(x))) return { kind: 'pass', reason: 'link_option' };
+  if (ldArgs.some((x) => REFUSED_LD.test(x)) || ldL) return { kind: 'pass', reason: 'link_option' };
   if (output === null || output === '-' || output === '') return { kind: 'pass', reason: 'link_no_output' };
   if (inputs.length === 0) return { kind: 'pass', reason: 'link' };
-  return { kind: 'link', args: a, output, inputs, libDirs };
+  return { kind: 'link', args: a, output, inputs, libDirs, ldLibDirs };
 }
 
 export class LinkFrontend implements Frontend<LinkPending> {
@@ -146,11 +166,19 @@ export class LinkFrontend implements Frontend<LinkPending> {
     return {
       kind: 'miss',
       latency: 'link_run',
-      argv: [exe, ...args, `-Wl,--dependency-file=${depfile}`],
+      // -Xlinker: a comma in the path would split a -Wl, option.
+      argv: [exe, ...args, '-Xlinker', `--dependency-file=${depfile}`],
       pending: {
         cwd, output, directKey, depfile,
         start: this.d.now(),
-        libSearch: [...parsed.libDirs.map((d) => path.resolve(cwd, d)), ...li.searchDirs],
+        // ld's order: the driver's -L, its built-in directories, ld's own -L, ld's defaults.
+        libSearch: [
+          ...parsed.libDirs.map((d) => path.resolve(cwd, d)),
+          ...li.searchDirs.slice(0, li.driverDirs),
+          ...parsed.ldLibDirs.map((d) => path.resolve(cwd, d)),
+          ...li.searchDirs.slice(li.driverDirs),
+        ],
+        named: new Set(parsed.inputs.map((f) => path.resolve(cwd, f))),
         mark: this.d.hashes.mark(),
       },
     };
@@ -184,6 +212,10 @@ export class LinkFrontend implements Frontend<LinkPending> {
       for (const [dir, names] of e.absent) for (const n of names) if (this.d.dirs.has(dir, n)) return false;
     }
     return true;
+  }
+
+  abandon(p: LinkPending): void {
+    fs.rm(p.depfile, { force: true }, () => {});
   }
 
   async finish(p: LinkPending, done: Done): Promise<Finish> {
@@ -233,8 +265,14 @@ export class LinkFrontend implements Frontend<LinkPending> {
       const fh = this.d.hashes.get(abs);
       if (!fh) return { stored: false, reason: 'input_missing' };
       if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { stored: false, reason: 'input_too_new' };
+      // A thin archive only names its members, which ld does not list: its bytes stay the
+      // same when a member changes.
+      if (abs.endsWith('.a') && isThinArchive(abs)) return { stored: false, reason: 'link_thin_archive' };
       files.push([abs, fh.hash]);
       found.push(abs);
+      // A library found by a search the front-end does not know the path of (a directory
+      // from somewhere else): which same-named libraries must stay absent is unknown.
+      if (/^lib.+\.(a|so)$/.test(path.basename(abs)) && !p.named.has(abs) && !p.libSearch.includes(path.dirname(abs))) return { stored: false, reason: 'link_search_unknown' };
     }
     this.d.dirs.beginRound();
     const absent: [string, string[]][] = [];
@@ -255,18 +293,19 @@ export class LinkFrontend implements Frontend<LinkPending> {
     const resultKey = rk.digest();
     const entry: RustManifestEntry = { files, envs: [], anchor: null, tdir: null, absent, result: resultKey, time: p.start };
     const exec = (st.mode & 0o111) !== 0;
-    let put: Promise<string>;
+    let keep: number | undefined;
     try {
-      const keep = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      keep = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       const now = fs.fstatSync(keep);
-      if (now.ino === st.ino && now.size === st.size && now.mtimeMs === st.mtimeMs) put = this.d.store.putBlobOf(data, keep);
-      else {
+      if (now.ino !== st.ino || now.size !== st.size || now.mtimeMs !== st.mtimeMs) {
         fs.closeSync(keep);
         return { stored: false, reason: 'output_changed' };
       }
     } catch {
-      put = this.d.store.putBlob(data);
+      if (keep !== undefined) fs.closeSync(keep);
+      keep = undefined;
     }
+    const put = keep === undefined ? this.d.store.putBlob(data) : this.d.store.putBlobOf(data, keep);
     const write = (async () => {
       const digest = await put;
       const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size: data.length, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
@@ -278,6 +317,19 @@ export class LinkFrontend implements Frontend<LinkPending> {
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes: data.length, write };
+  }
+}
+
+function isThinArchive(file: string): boolean {
+  const head = Buffer.alloc(8);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    return fs.readSync(fd, head, 0, 8, 0) === 8 && head.toString('latin1') === '!<thin>\n';
+  } catch {
+    return true; // unreadable: not provably a plain archive
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

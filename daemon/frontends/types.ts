@@ -25,4 +25,6 @@ export interface Frontend<P = unknown> {
   // After the shim ran the compiler: read what the build could change next, then store in
   // the background (the `write` promise).
   finish(pending: P, done: Done): Promise<Finish>;
+  // A compile whose report never came (the shim was killed): remove what the lookup made.
+  abandon?(pending: P): void;
 }

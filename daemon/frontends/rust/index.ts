@@ -81,17 +81,23 @@ interface RustInputs {
 function closeKept(outputs: KeptOutput[]): void {
   for (const o of outputs) {
     if (o.fd < 0) continue;
-    fs.closeSync(o.fd);
+    try {
+      fs.closeSync(o.fd);
+    } catch {
+      // already gone: nothing to release
+    }
     o.fd = -1;
   }
 }
 
 // The output's bytes, unless it was written since its report (in place: cargo and rustc never
-// do, but then the bytes are not what the compile made). Not the ctime: cargo hard-links
-// binaries and build scripts to their final names, which changes it.
+// do, but then the bytes are not what the compile made). A changed ctime is accepted only
+// with a changed link count: cargo hard-links binaries and build scripts to their final
+// names, a clean unlinks them; a write does neither.
 function readKept(o: KeptOutput): Buffer | undefined {
   const now = fs.fstatSync(o.fd);
   if (now.size !== o.st.size || now.mtimeMs !== o.st.mtimeMs) return undefined;
+  if (now.ctimeMs !== o.st.ctimeMs && now.nlink === o.st.nlink) return undefined;
   const b = Buffer.allocUnsafe(o.st.size);
   let n = 0;
   while (n < b.length) {
@@ -268,6 +274,11 @@ export class RustFrontend implements Frontend<RustPending> {
     return undefined;
   }
 
+  abandon(p: RustPending): void {
+    if (p.ownDepInfo) fs.rm(p.depInfo, { force: true }, () => {});
+    if (p.linkDeps) fs.rm(p.linkDeps, { force: true }, () => {});
+  }
+
   async finish(p: RustPending, done: Done): Promise<Finish> {
     try {
       return await this.finishInner(p, done);
@@ -295,19 +306,27 @@ export class RustFrontend implements Frontend<RustPending> {
       for (const ent of fs.readdirSync(p.outDir, { withFileTypes: true })) {
         if (!ent.isFile() || !isOutput(parsed, ent.name)) continue;
         const fd = fs.openSync(path.join(p.outDir, ent.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-        const st = fs.fstatSync(fd);
-        if (st.mtimeMs < startMs || !st.isFile()) {
-          fs.closeSync(fd); // an older output of another emit set
-          continue;
+        const kept: KeptOutput = { name: ent.name, fd, st: undefined as unknown as fs.Stats, exec: false };
+        outputs.push(kept); // closed on every path from here
+        kept.st = fs.fstatSync(fd);
+        kept.exec = (kept.st.mode & 0o111) !== 0;
+        if (kept.st.mtimeMs < startMs || !kept.st.isFile()) {
+          outputs.pop(); // an older output of another emit set
+          closeKept([kept]);
         }
-        outputs.push({ name: ent.name, fd, st, exec: (st.mode & 0o111) !== 0 });
       }
     } catch {
       closeKept(outputs);
       return { stored: false, reason: 'output_missing' };
     }
     if (outputs.length === 0) return { stored: false, reason: 'output_missing' };
-    const inputs = this.collectInputs(p, depText, linkText, startMs);
+    let inputs: RustInputs | { reason: string };
+    try {
+      inputs = this.collectInputs(p, depText, linkText, startMs);
+    } catch (err) {
+      closeKept(outputs);
+      throw err;
+    }
     const out = paths.toStored(done.out);
     const err = paths.toStored(done.err);
     if ('reason' in inputs || !out || !err) {

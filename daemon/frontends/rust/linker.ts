@@ -18,10 +18,13 @@ const run = promisify(execFile);
 export interface LinkerInfo {
   id: string;                // linker driver + ld contents, search path
   searchDirs: string[];      // the driver's and ld's library directories, in search order
+  driverDirs: number;        // how many of them are the driver's (it passes them as -L first)
+  ld: string;                // the linker the driver runs, and its content hash when probed
+  ldHash: string;
 }
 
 // Environment the link reads.
-export const LINK_ENV = ['LIBRARY_PATH', 'LD_LIBRARY_PATH', 'LD_RUN_PATH', 'GCC_EXEC_PREFIX', 'COMPILER_PATH'];
+export const LINK_ENV = ['LIBRARY_PATH', 'LD_LIBRARY_PATH', 'LD_RUN_PATH', 'GCC_EXEC_PREFIX', 'COMPILER_PATH', 'LDEMULATION'];
 
 export function resolveExe(name: string, env: Record<string, string>, cwd: string): string | undefined {
   if (name.includes('/')) return path.resolve(cwd, name);
@@ -48,8 +51,16 @@ export class Linkers {
     if (!abs) return 'linker_not_found';
     const fh = this.hashes.get(abs);
     if (!fh) return 'linker_not_found';
-    const k = [abs, fh.hash, ...LINK_ENV.map((n) => env[n] ?? '')].join('\u0000');
+    // PATH: a driver that names a bare `ld` finds it there.
+    const k = [abs, fh.hash, env.PATH ?? '', ...LINK_ENV.map((n) => env[n] ?? '')].join('\u0000');
     let p = this.memo.get(k);
+    if (p) {
+      // The linker itself replaced (a binutils upgrade) under a running daemon: probe again.
+      const v = await p.catch(() => undefined);
+      if (v !== undefined && (typeof v === 'string' || this.hashes.get(v.ld)?.hash === v.ldHash)) return v;
+      this.memo.delete(k);
+      p = undefined;
+    }
     if (!p) {
       p = this.probe(abs, fh.hash, env);
       this.memo.set(k, p);
@@ -87,9 +98,10 @@ export class Linkers {
     };
     const libLine = searchOut.split('\n').find((l) => l.startsWith('libraries:'));
     for (const d of (libLine?.replace(/^libraries:\s*=?/, '') ?? '').split(':')) if (d) add(d);
+    const driverDirs = dirs.length;
     for (const m of verbose.matchAll(/SEARCH_DIR\("([^"]+)"\)/g)) add(m[1]);
     const id = new KeyHasher('vrift-linker-v1').str(abs).str(hash).str(ld).str(ldh.hash).str(dirs.join(':')).digest();
-    return { id, searchDirs: dirs };
+    return { id, searchDirs: dirs, driverDirs, ld, ldHash: ldh.hash };
   }
 }
 
