@@ -141,3 +141,20 @@ test('a thin archive (its members not listed by ld) is never stored; options tha
   }
   t.is((await v.stats()).uncacheable.link_option, 2);
 });
+
+test('a large executable (over the streaming threshold) is stored and restored by streaming, byte-identical', async (t) => {
+  const v = await project(t);
+  age(v.write('big.c', 'const char big[12 << 20] = { 1, 2, 3 };\nint f(void) { return big[1]; }\n'));
+  t.is((await run('gcc', ['-c', 'big.c'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'big.o'));
+  const args = ['-o', 'prog', 'm.o', 'big.o'];
+  t.is((await v.cc(args)).code, 0);
+  const want = fs.readFileSync(path.join(v.dir, 'prog'));
+  t.true(want.length > 12 << 20);
+  t.is((await v.stored(1)).stored, 1);
+  fs.rmSync(path.join(v.dir, 'prog'));
+  t.is((await v.cc(args)).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), want);
+  t.is(await exitCode(v), 2);
+  t.like(await v.stats(), { hits: 1, misses: 1 });
+});

@@ -9,6 +9,7 @@ import type { FileHashes } from '../hot/file-hashes.js';
 import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
 import type { ChannelLogger } from '../log.js';
 import type { StoreLike } from './cc.js';
+import { STREAM_MIN } from '../store/blob-stream.js';
 import { parseDepfile } from './gcc/depfile.js';
 import { languageOfFile } from './gcc/languages.js';
 import { expandResponseFiles } from './gcc/response.js';
@@ -192,15 +193,22 @@ export class LinkFrontend implements Frontend<LinkPending> {
       const result = decodeResult(await this.d.store.getEntry(e.result), 'link');
       const o = result?.outputs[0];
       if (!result || !o) continue;
-      const data = await this.d.store.getBlob(o.digest);
-      if (!data) continue;
+      const mode = o.exec ? 0o755 : 0o644;
+      let bytes: number | undefined;
       try {
-        writeFileAtomic(output, data, o.exec ? 0o755 : 0o644);
+        // Large: streamed from the store into place (unless it still waits to be written).
+        if (o.size >= STREAM_MIN) bytes = await this.d.store.copyBlobTo(o.digest, output, mode);
+        if (bytes === undefined) {
+          const data = await this.d.store.getBlob(o.digest);
+          if (!data) continue;
+          writeFileAtomic(output, data, mode);
+          bytes = data.length;
+        }
       } catch (err) {
         this.d.log.debug('materialize failed', { err, output });
         return { kind: 'pass', reason: 'materialize_failed' };
       }
-      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, latency: 'link_hit' };
+      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes, latency: 'link_hit' };
     }
     return undefined;
   }
@@ -230,27 +238,73 @@ export class LinkFrontend implements Frontend<LinkPending> {
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
     const startMs = p.start - clockSlackMs();
+    // The output is held by a descriptor from here (the file ld wrote, whatever happens to
+    // its name next); small ones are also read now, large ones stream into the store.
     let deps: string[];
-    let fd: number;
+    let fd: number | undefined;
     let st: fs.Stats;
-    let data: Buffer;
+    let data: Buffer | undefined;
     try {
       deps = parseDepfile(fs.readFileSync(p.depfile, 'utf8')).deps;
       fd = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    } catch {
-      return { stored: false, reason: 'output_missing' };
-    }
-    try {
       st = fs.fstatSync(fd);
-      if (!st.isFile() || st.mtimeMs < startMs) return { stored: false, reason: 'output_not_written' };
-      data = fs.readFileSync(fd);
+      if (!st.isFile() || st.mtimeMs < startMs) {
+        fs.closeSync(fd);
+        return { stored: false, reason: 'output_not_written' };
+      }
+      if (st.size < STREAM_MIN) data = fs.readFileSync(fd);
     } catch {
+      if (fd !== undefined) fs.closeSync(fd);
       return { stored: false, reason: 'output_missing' };
-    } finally {
-      // reopened below for the store when it waits as a descriptor
-      fs.closeSync(fd);
     }
-    if (deps.length === 0) return { stored: false, reason: 'no_link_dependencies' };
+    let inputs: { files: [string, string][]; absent: [string, string[]][] } | { reason: string };
+    try {
+      inputs = this.collectInputs(p, deps, startMs);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    if ('reason' in inputs) {
+      fs.closeSync(fd);
+      return { stored: false, reason: inputs.reason };
+    }
+    const { files, absent } = inputs;
+
+    const rk = new KeyHasher('vrift-link-result-v1').str(p.directKey);
+    for (const [f, hsh] of files) rk.str(f).str(hsh);
+    for (const [d, ns] of absent) rk.str(d).str(ns.join('/'));
+    const resultKey = rk.digest();
+    const entry: RustManifestEntry = { files, envs: [], anchor: null, tdir: null, absent, result: resultKey, time: p.start };
+    const exec = (st.mode & 0o111) !== 0;
+    const size = st.size;
+    // Small: the descriptor waits for the pause (IdleWriter.addFile). Large: streamed from
+    // the descriptor now, never held whole (a debug build's binary can be hundreds of MB).
+    const held = fd;
+    const put = data
+      ? this.d.store.putBlobOf(data, held)
+      : this.d.store
+          .putBlobFile(`/proc/self/fd/${held}`)
+          .then((r) => {
+            if (r.size !== size) throw new Error('the link output changed while it was stored');
+            return r.digest;
+          })
+          .finally(() => fs.close(held, () => {}));
+    const write = (async () => {
+      const digest = await put;
+      const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
+      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      await this.manifests.add(p.directKey, entry);
+    })();
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+    });
+    this.writing.set(p.directKey, settled);
+    return { stored: true, bytes: size, write };
+  }
+
+  // Every file the link read, with its hash, and where same-named libraries must stay absent.
+  private collectInputs(p: LinkPending, deps: string[], startMs: number): { files: [string, string][]; absent: [string, string[]][] } | { reason: string } {
+    if (deps.length === 0) return { reason: 'no_link_dependencies' };
 
     // Every file the link read, as of now: one changed since the link's start refuses the
     // entry (unless the watcher vouches for it), and so does one gone (a temporary input
@@ -263,16 +317,16 @@ export class LinkFrontend implements Frontend<LinkPending> {
       if (seen.has(abs)) continue;
       seen.add(abs);
       const fh = this.d.hashes.get(abs);
-      if (!fh) return { stored: false, reason: 'input_missing' };
-      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { stored: false, reason: 'input_too_new' };
+      if (!fh) return { reason: 'input_missing' };
+      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { reason: 'input_too_new' };
       // A thin archive only names its members, which ld does not list: its bytes stay the
       // same when a member changes.
-      if (abs.endsWith('.a') && isThinArchive(abs)) return { stored: false, reason: 'link_thin_archive' };
+      if (abs.endsWith('.a') && isThinArchive(abs)) return { reason: 'link_thin_archive' };
       files.push([abs, fh.hash]);
       found.push(abs);
       // A library found by a search the front-end does not know the path of (a directory
       // from somewhere else): which same-named libraries must stay absent is unknown.
-      if (/^lib.+\.(a|so)$/.test(path.basename(abs)) && !p.named.has(abs) && !p.libSearch.includes(path.dirname(abs))) return { stored: false, reason: 'link_search_unknown' };
+      if (/^lib.+\.(a|so)$/.test(path.basename(abs)) && !p.named.has(abs) && !p.libSearch.includes(path.dirname(abs))) return { reason: 'link_search_unknown' };
     }
     this.d.dirs.beginRound();
     const absent: [string, string[]][] = [];
@@ -282,42 +336,14 @@ export class LinkFrontend implements Frontend<LinkPending> {
         if (!this.d.dirs.has(dir, n)) gone.push(n);
         // Present but not taken: it must have been there for the link too (ld passes over
         // a shared library with -Bstatic), or one that appeared since would be missed.
-        else if (!presentBefore(dir, n, startMs)) return { stored: false, reason: 'input_too_new' };
+        else if (!presentBefore(dir, n, startMs)) return { reason: 'input_too_new' };
       }
       if (gone.length) absent.push([dir, gone]);
     }
 
-    const rk = new KeyHasher('vrift-link-result-v1').str(p.directKey);
-    for (const [f, hsh] of files) rk.str(f).str(hsh);
-    for (const [d, ns] of absent) rk.str(d).str(ns.join('/'));
-    const resultKey = rk.digest();
-    const entry: RustManifestEntry = { files, envs: [], anchor: null, tdir: null, absent, result: resultKey, time: p.start };
-    const exec = (st.mode & 0o111) !== 0;
-    let keep: number | undefined;
-    try {
-      keep = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      const now = fs.fstatSync(keep);
-      if (now.ino !== st.ino || now.size !== st.size || now.mtimeMs !== st.mtimeMs) {
-        fs.closeSync(keep);
-        return { stored: false, reason: 'output_changed' };
-      }
-    } catch {
-      if (keep !== undefined) fs.closeSync(keep);
-      keep = undefined;
-    }
-    const put = keep === undefined ? this.d.store.putBlob(data) : this.d.store.putBlobOf(data, keep);
-    const write = (async () => {
-      const digest = await put;
-      const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size: data.length, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
-      await this.d.store.putEntry(resultKey, encodeEntry(result));
-      await this.manifests.add(p.directKey, entry);
-    })();
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
-    });
-    this.writing.set(p.directKey, settled);
-    return { stored: true, bytes: data.length, write };
+    return { files, absent };
   }
+
 }
 
 function isThinArchive(file: string): boolean {
