@@ -61,8 +61,8 @@ export class Daemon {
     fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
     fs.chmodSync(paths.runDir, 0o700);
     const tmpDir = path.join(paths.runDir, 'tmp');
-    fs.rmSync(tmpDir, { recursive: true, force: true });
     fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    clearStaleTemps(tmpDir);
     const log = opts.logger ?? fileLogger(paths.logFile, config.log_level);
     const stats = new Stats(paths.statsFile);
     const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
@@ -207,5 +207,22 @@ export class Daemon {
       this.resolveClosed();
     })();
     return this.closing;
+  }
+}
+
+// Temporary files of compiles (dep files vrift asked a compiler or ld for) can still be in use
+// by compiles a previous daemon answered: a compiler that cannot write one fails the build.
+// Only what is old goes; the dir itself stays.
+const STALE_TEMP_MS = 60 * 60_000;
+function clearStaleTemps(dir: string): void {
+  const now = Date.now();
+  for (const name of fs.readdirSync(dir)) {
+    const f = path.join(dir, name);
+    try {
+      const st = fs.lstatSync(f);
+      if (name === 'store-spool' || now - st.mtimeMs > STALE_TEMP_MS) fs.rmSync(f, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
   }
 }

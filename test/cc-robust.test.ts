@@ -104,3 +104,19 @@ test('an idle daemon exits by itself and keeps its stats', async (t) => {
   t.false(fs.existsSync(path.join(v.home, 'run', 'vriftd.sock')));
   t.is((await v.stats()).misses, 1, 'stats survived');
 });
+
+test('a daemon restarted while a link it answered is running: the link still succeeds (its dep file has somewhere to go)', async (t) => {
+  const v = instance(t);
+  age(v.write('f.c', 'int f(void) { return 3; }\n'), v.write('m.c', 'int f(void);\nint main(void) { return f(); }\n'));
+  t.is((await run('gcc', ['-c', 'f.c', 'm.c'], { cwd: v.dir })).code, 0);
+  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 3\nexec gcc "$@"\n');
+  fs.chmodSync(slow, 0o755);
+  age(slow, path.join(v.dir, 'f.o'), path.join(v.dir, 'm.o'));
+  const link = v.cc(['-o', 'prog', 'm.o', 'f.o'], { compiler: slow });
+  if ((await v.until((x) => x.daemon.pending >= 1)).daemon.pending < 1) throw new Error('the link never reached the daemon');
+  t.is((await v.vrift(['daemon', 'stop'])).code, 0);
+  t.is((await v.vrift(['daemon', 'start'])).code, 0);
+  const r = await link;
+  t.is(r.code, 0, r.err);
+  t.is((await run(path.join(v.dir, 'prog'), [])).code, 3);
+});
