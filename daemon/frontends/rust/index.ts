@@ -9,6 +9,7 @@ import { clockSlackMs } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
 import { writeFileAtomic } from '../materialize.js';
+import { STREAM_MIN } from '../../store/blob-stream.js';
 import { anchorValid, embedsAnchor } from '../relativize.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from '../types.js';
 import { parseDepfile } from '../gcc/depfile.js';
@@ -246,8 +247,14 @@ export class RustFrontend implements Frontend<RustPending> {
         why.push('result entry missing');
         continue;
       }
-      const blobs: [RustOutput, Buffer][] = [];
+      // Large binary outputs (a 30 MB rlib) are streamed from the store into place below;
+      // the rest is read first, so that a missing blob is found before anything is written.
+      const blobs: [RustOutput, Buffer | null][] = [];
       for (const o of result.outputs) {
+        if (!o.text && o.size >= STREAM_MIN) {
+          blobs.push([o, null]);
+          continue;
+        }
         const data = await this.d.store.getBlob(o.digest);
         if (!data) break; // evicted or corrupt: a miss, and the next store heals it
         blobs.push([o, o.text ? paths.fromStored(data) : data]);
@@ -259,15 +266,32 @@ export class RustFrontend implements Frontend<RustPending> {
       // Dep-info last: cargo reads it after rustc exits and compares its mtime with the inputs'.
       blobs.sort((a, b) => Number(a[0].name.endsWith('.d')) - Number(b[0].name.endsWith('.d')));
       let bytes = 0;
+      let missing = false;
       try {
         for (const [o, data] of blobs) {
-          writeFileAtomic(path.join(outDir, o.name), data, o.exec ? 0o755 : 0o644);
-          bytes += data.length;
+          const dest = path.join(outDir, o.name);
+          const mode = o.exec ? 0o755 : 0o644;
+          let n = data ? undefined : await this.d.store.copyBlobTo(o.digest, dest, mode);
+          if (n === undefined) {
+            // Small, or still waiting to be written (the store has not seen it yet).
+            const d = data ?? (await this.d.store.getBlob(o.digest));
+            if (!d) {
+              missing = true;
+              break;
+            }
+            writeFileAtomic(dest, d, mode);
+            n = d.length;
+          }
+          bytes += n;
         }
       } catch (err) {
         // e.g. the output directory does not exist: let rustc fail (or not) the way it would.
         this.d.log.debug('materialize failed', { err, crate: parsed.crateName });
         return { kind: 'pass', reason: 'materialize_failed' };
+      }
+      if (missing) {
+        why.push('output blob missing');
+        continue; // what was written is overwritten by the next entry or by rustc
       }
       return { kind: 'hit', out: paths.fromStored(result.out), err: paths.fromStored(result.err), code: 0, bytes };
     }
