@@ -158,3 +158,20 @@ test('a large executable (over the streaming threshold) is stored and restored b
   t.is(await exitCode(v), 2);
   t.like(await v.stats(), { hits: 1, misses: 1 });
 });
+
+test('clang links are cached the same way: byte-identical to plain clang, a changed archive misses', async (t) => {
+  const v = await project(t);
+  t.is((await run('clang', ['-o', 'plain', ...LINK.slice(2)], { cwd: v.dir })).code, 0);
+  t.is((await v.cc(LINK, { compiler: 'clang' })).code, 0);
+  await v.stored(1);
+  fs.rmSync(path.join(v.dir, 'prog'));
+  t.is((await v.cc(LINK, { compiler: 'clang' })).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), fs.readFileSync(path.join(v.dir, 'plain')));
+  t.is(await exitCode(v), 3);
+  fs.rmSync(path.join(v.dir, 'lib/libf.a'));
+  t.is((await run('ar', ['rcs', 'lib/libf.a', 'g.o'], { cwd: v.dir })).code, 0);
+  age(path.join(v.dir, 'lib/libf.a'));
+  t.is((await v.cc(LINK, { compiler: 'clang' })).code, 0);
+  t.is(await exitCode(v), 4);
+  t.like(await v.stats(), { hits: 1, misses: 2 });
+});
