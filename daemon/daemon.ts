@@ -8,6 +8,7 @@ import { loadConfig, type ResolvedConfig } from './config.js';
 import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc.js';
 import { RustFrontend } from './frontends/rust/index.js';
+import type { Deferred } from './frontends/deferred.js';
 import { LinkFrontend } from './frontends/link.js';
 import { RustcIds } from './frontends/rust/identity.js';
 import { Linkers } from './frontends/rust/linker.js';
@@ -98,7 +99,7 @@ export class Daemon {
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
     const front = new WriteBehind(remote ?? store, later);
-    const deferred = { add: (k: string, work: () => Promise<void>) => later.defer(k, work), run: (k: string) => later.runDeferred(k) };
+    const deferred: Deferred = { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) };
     const linkers = new Linkers(hashes);
     const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, tmpDir });
     const cc = new CcFrontend({

@@ -18,6 +18,7 @@ import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
 import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash } from './preprocess.js';
+import { finishLater, type Deferred } from './deferred.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
@@ -72,8 +73,7 @@ export interface CcDeps {
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
-  /** Work filed under a key, run when the daemon is idle (store/idle-writer.ts) or when asked. */
-  deferred?: { add(k: string, work: () => Promise<void>): void; run(k: string): Promise<void> };
+  deferred?: Deferred;
   /** Where the calls that are links go (link.ts). */
   links?: Frontend<unknown>;
 }
@@ -462,23 +462,19 @@ export class CcFrontend implements Frontend<CcPending> {
     const src = this.d.hashes.get(srcAbs);
     this.deferredCount++;
     this.deferredBytes += obj.length;
-    let settle!: (f: Finish) => void;
-    const result = new Promise<Finish>((r) => (settle = r));
-    deferred.add(p.directKey, async () => {
-      this.deferredCount--;
-      this.deferredBytes -= obj.length;
-      let fin: Finish;
-      try {
+    return finishLater(
+      deferred,
+      p.directKey,
+      () => {
         this.d.hashes.sync();
-        fin = await build(src && { abs: srcAbs, fh: src });
-      } catch (err) {
-        this.d.log.warn('building a cache entry failed', { err, source: parsed.source });
-        fin = { stored: false, reason: 'store_failed' };
-      }
-      settle(fin);
-      if (fin.stored === true) await fin.write.catch(() => {});
-    });
-    return { stored: 'later', result };
+        return build(src && { abs: srcAbs, fh: src });
+      },
+      () => {
+        this.deferredCount--;
+        this.deferredBytes -= obj.length;
+      },
+      (err) => this.d.log.warn('building a cache entry failed', { err, source: parsed.source }),
+    );
   }
 
   // The object (unless large: streamed into the store later) and the dependencies the
@@ -565,7 +561,7 @@ export class CcFrontend implements Frontend<CcPending> {
           // Present, so not required absent (an earlier directory the compiler searched and
           // did not take it from: #include_next, <> past the source's directory). It must
           // have been there for the compile too, or it would be a shadowing header missed.
-          if (!this.presentBefore(c[k], c[k + 1], startMs, p.mark)) {
+          if (!this.d.hashes.presentBefore(c[k], c[k + 1], startMs, p.mark)) {
             this.d.log.info('not stored: a header appeared on the include path during or after the compile', { file: c[k] + '/' + c[k + 1], source: parsed.source });
             return { reason: 'input_too_new' };
           }
@@ -579,20 +575,6 @@ export class CcFrontend implements Frontend<CcPending> {
     return { files, absent, stamps, depForms, sys, date, needPp };
   }
 
-  // Whether `dir/name`, present now, was there before the compile started: the watcher saw
-  // no event for it since the lookup, or neither it nor its directory changed since the
-  // start (a file created, linked or renamed in, or a directory renamed in, gets a new ctime).
-  private presentBefore(dir: string, name: string, startMs: number, mark: WatchMark | undefined): boolean {
-    const file = dir === '/' ? '/' + name : dir + '/' + name;
-    if (this.d.hashes.entryUnchangedSince(file, mark)) return true;
-    try {
-      const f = fs.statSync(file);
-      const d = fs.statSync(dir);
-      return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
-    } catch {
-      return false;
-    }
-  }
 
   // Builds the entry and starts its writes (through the write-behind store).
   private async store(p: CcPending, done: Done, obj: Buffer | undefined, inputs: Inputs): Promise<Finish> {

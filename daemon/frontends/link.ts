@@ -336,7 +336,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
         if (!this.d.dirs.has(dir, n)) gone.push(n);
         // Present but not taken: it must have been there for the link too (ld passes over
         // a shared library with -Bstatic), or one that appeared since would be missed.
-        else if (!presentBefore(dir, n, startMs)) return { reason: 'input_too_new' };
+        else if (!this.d.hashes.presentBefore(dir, n, startMs, p.mark)) return { reason: 'input_too_new' };
       }
       if (gone.length) absent.push([dir, gone]);
     }
@@ -356,16 +356,5 @@ function isThinArchive(file: string): boolean {
     return true; // unreadable: not provably a plain archive
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-// `dir/name`, present now, was there before `startMs`: neither it nor its directory changed since.
-function presentBefore(dir: string, name: string, startMs: number): boolean {
-  try {
-    const f = fs.statSync(path.join(dir, name));
-    const d = fs.statSync(dir);
-    return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
-  } catch {
-    return false;
   }
 }

@@ -186,6 +186,23 @@ export class FileHashes {
     return mark !== undefined && w !== undefined && w.unchangedSince(abs, w.genOf(path.dirname(abs)), mark);
   }
 
+  /**
+   * Whether `dir/name`, present now, was there before `startMs` (a compile's or link's start):
+   * the watcher saw no event for it since `mark`, or neither it nor its directory changed
+   * since (a file created, linked or renamed in, or a directory renamed in, gets a new ctime).
+   */
+  presentBefore(dir: string, name: string, startMs: number, mark: WatchMark | undefined): boolean {
+    const file = dir === '/' ? '/' + name : dir + '/' + name;
+    if (this.entryUnchangedSince(file, mark)) return true;
+    try {
+      const f = fs.statSync(file);
+      const d = fs.statSync(dir);
+      return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
+    } catch {
+      return false;
+    }
+  }
+
   /** Applies the watcher's queued events (the daemon does it at every request). */
   sync(): void {
     this.watcher?.sync();

@@ -8,6 +8,7 @@ import type { FileHashes } from '../../hot/file-hashes.js';
 import { clockSlackMs } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
+import { finishLater, type Deferred } from '../deferred.js';
 import { writeFileAtomic } from '../materialize.js';
 import { STREAM_MIN } from '../../store/blob-stream.js';
 import { anchorValid, embedsAnchor } from '../relativize.js';
@@ -41,8 +42,7 @@ export interface RustDeps {
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
-  /** Work filed under a key, run when the daemon is idle (store/idle-writer.ts) or when asked. */
-  deferred?: { add(k: string, work: () => Promise<void>): void; run(k: string): Promise<void> };
+  deferred?: Deferred;
 }
 
 export interface RustPending {
@@ -371,21 +371,13 @@ export class RustFrontend implements Frontend<RustPending> {
     const deferred = this.d.deferred;
     if (!deferred || this.deferredFiles + outputs.length > DEFERRED_FILES) return build();
     this.deferredFiles += outputs.length;
-    let settle!: (f: Finish) => void;
-    const result = new Promise<Finish>((r) => (settle = r));
-    deferred.add(p.directKey, async () => {
-      this.deferredFiles -= outputs.length;
-      let fin: Finish;
-      try {
-        fin = build();
-      } catch (err) {
-        this.d.log.warn('building a cache entry failed', { err, crate: parsed.crateName });
-        fin = { stored: false, reason: 'store_failed' };
-      }
-      settle(fin);
-      if (fin.stored === true) await fin.write.catch(() => {});
-    });
-    return { stored: 'later', result };
+    return finishLater(
+      deferred,
+      p.directKey,
+      build,
+      () => (this.deferredFiles -= outputs.length),
+      (err) => this.d.log.warn('building a cache entry failed', { err, crate: parsed.crateName }),
+    );
   }
 
   // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
