@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 
-PKGS=(gcc g++ clang make cmake util-linux dpkg-dev ccache sccache hyperfine wrk)
+PKGS=(gcc g++ clang make cmake musl-tools util-linux dpkg-dev ccache sccache hyperfine wrk)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

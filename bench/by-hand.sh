@@ -26,7 +26,7 @@ build() { # dir [daemon pid]
   dcpu() { if [ -n "${1:-}" ]; then cat /proc/"$1"/task/*/stat | awk '{s+=$14+$15} END{print s}'; else echo 0; fi; }
   local a b da db s e
   a=($(cpu)); da=$(dcpu "${2:-}"); s=$(date +%s.%N)
-  make -j2 >/dev/null 2>&1
+  make -j"${J:-2}" >/dev/null 2>&1
   e=$(date +%s.%N); b=($(cpu)); db=$(dcpu "${2:-}")
   echo "$1: wall $(echo "$e - $s" | bc | cut -c1-5) s  busy $(( b[0]-a[0] )) cs  idle $(( b[1]-a[1] )) cs  daemon $(( db-da )) cs"
   if [ -n "${2:-}" ]; then
@@ -47,7 +47,7 @@ case "${1:-}" in
     shift
     pid=$(daemon_pid); if [ -n "$pid" ]; then kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; fi
     rm -rf "$VRIFT_HOME" && mkdir -p "$VRIFT_HOME/run"
-    (cd "$VRIFT_HOME" && setsid flock -n "$VRIFT_HOME/run/vriftd.lock" "$(command -v node)" --max-semi-space-size=4 "$@" "$DAEMON" >/dev/null 2>&1 &)
+    (cd "$VRIFT_HOME" && setsid flock -n "$VRIFT_HOME/run/vriftd.lock" "$(command -v node)" --max-semi-space-size=4 "$@" "$DAEMON" >"${DAEMON_OUT:-/dev/null}" 2>&1 &)
     sleep 1.5
     build vrift "$(daemon_pid)" ;;
   warm) build vrift "$(daemon_pid)" ;;

@@ -25,6 +25,7 @@ export interface Config {
   cache_targets: string[];
   cache_extensions: string[];
   watch_inputs: boolean;    // inotify on input directories instead of a stat per input per lookup
+  spare_files: number;      // empty files made ahead for hits' outputs (frontends/materialize.ts), 0 = none
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -35,7 +36,7 @@ export interface ResolvedConfig {
   paths: InstancePaths;
 }
 
-type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'list' | 'level';
+type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'list' | 'level' | 'count';
 const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   enabled: { kind: 'bool', env: ['VRIFT_ENABLED'] },
   local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'] },
@@ -52,6 +53,7 @@ const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
   watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'] },
+  spare_files: { kind: 'count', env: ['VRIFT_SPARE_FILES'] },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -73,6 +75,7 @@ function defaults(paths: InstancePaths): Config {
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],
     watch_inputs: true,
+    spare_files: 1024,
   };
 }
 
@@ -109,6 +112,10 @@ function coerce(key: keyof Config, raw: unknown, where: string, home: string, ba
       return typeof raw === 'string' ? raw : fail();
     case 'level':
       return typeof raw === 'string' && ['debug', 'info', 'warn', 'error'].includes(raw) ? raw : fail();
+    case 'count':
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 1_000_000) return raw;
+      if (typeof raw === 'string' && /^\d{1,7}$/.test(raw.trim()) && Number(raw) <= 1_000_000) return Number(raw);
+      return fail();
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,5 +1,6 @@
 import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from './config.js';
+import type { OutputSpares } from './frontends/materialize.js';
 import type { Frontend } from './frontends/types.js';
 import type { Watcher } from './hot/watcher.js';
 import type { Latency } from './latency.js';
@@ -28,6 +29,7 @@ export interface DaemonContext {
   remote?: TieredStore;     // set when remote_url is configured
   writes: WriteBehind;      // what the front-ends store through: written when lookups pause
   watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
+  spares?: OutputSpares;    // empty files the shims write hits' outputs into
   frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;
   track(p: Promise<unknown>): void;   // background work close() waits for

@@ -10,6 +10,7 @@ import { CcFrontend } from './frontends/cc.js';
 import { RustFrontend } from './frontends/rust/index.js';
 import type { Deferred } from './frontends/deferred.js';
 import { LinkFrontend } from './frontends/link.js';
+import { OutputSpares } from './frontends/materialize.js';
 import { RustcIds } from './frontends/rust/identity.js';
 import { Linkers } from './frontends/rust/linker.js';
 import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
@@ -125,9 +126,12 @@ export class Daemon {
     });
     const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir, deferred });
 
+    const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;
+    spares?.open(tmpDir);
+
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, remote, watcher, writes: front,
+      paths, resolved, log, stats, store, remote, watcher, writes: front, spares,
       latency: new Latency(),
       frontends: [rust, cc],
       pending,
@@ -198,6 +202,7 @@ export class Daemon {
       await this.ctx.writes.settle();
       await Promise.allSettled([...this.background]);
       await this.ctx.writes.close();
+      await this.ctx.spares?.close();
       await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();

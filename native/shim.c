@@ -133,21 +133,50 @@ typedef struct {
   mp_reader files; uint32_t filesc; int has_files;
 } reply_t;
 
+/* Writes `d` into the daemon's spare file `spare` and renames it onto `path`: no inode is
+ * created while the build waits (daemon/frontends/materialize.ts OutputSpares). The spare
+ * must be what the daemon made: a regular, empty, singly linked file of our user (opened
+ * without following a symlink). Returns -1 when it cannot be used; the spare is removed
+ * then and the caller creates the file itself. */
+static int write_via_spare(const char *path, const char *spare, const uint8_t *d, uint32_t dl, mode_t mode) {
+  int fd = open(spare, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    unlink(spare); /* a symlink, say: never followed, never left for someone else */
+    return -1;
+  }
+  struct stat st;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && st.st_nlink == 1 &&
+           st.st_uid == geteuid() && fchmod(fd, mode) == 0 && write_all(fd, d, dl) == 0;
+  if (close(fd) != 0) ok = 0;
+  if (ok && (unlink(path) == 0 || errno == ENOENT) && rename(spare, path) == 0) return 0;
+  unlink(spare);
+  return -1;
+}
+
 /* A hit's outputs, written the way the compiler would: a fresh file (unlink, then
  * O_EXCL) with 0666 minus the umask. Any failure (e.g. the output directory does not
  * exist) returns -1 and the caller runs the compiler, which then fails or succeeds the
- * way it would have without vrift. */
+ * way it would have without vrift. An entry may name a spare file to use instead of
+ * creating one (write_via_spare). */
 static int write_outputs(const reply_t *rep) {
   mp_reader r = rep->files;
+  mode_t um = umask(0);
+  umask(um);
   for (uint32_t i = 0; i < rep->filesc; i++) {
-    uint32_t two, pl, dl;
-    const char *p;
+    uint32_t n, pl, dl, sl = 0;
+    const char *p, *sp = NULL;
     const uint8_t *d;
-    if (mp_read_array(&r, &two) || mp_read_str(&r, &p, &pl) || mp_read_bytes(&r, &d, &dl)) return -1;
-    char path[4096];
-    if (pl == 0 || pl >= sizeof path) return -1;
+    if (mp_read_array(&r, &n) || mp_read_str(&r, &p, &pl) || mp_read_bytes(&r, &d, &dl)) return -1;
+    if (n == 3 && mp_read_str(&r, &sp, &sl)) return -1; /* parse_reply checked the shape */
+    char path[4096], spare[4096];
+    if (pl == 0 || pl >= sizeof path || sl >= sizeof spare) return -1;
     memcpy(path, p, pl);
     path[pl] = 0;
+    if (sp && sl > 0) {
+      memcpy(spare, sp, sl);
+      spare[sl] = 0;
+      if (write_via_spare(path, spare, d, dl, 0666 & ~um) == 0) continue;
+    }
     if (unlink(path) != 0 && errno != ENOENT) return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return -1;
@@ -196,8 +225,9 @@ static int parse_reply(const buf_t *body, reply_t *rep) {
       if (mp_read_array(&r, &c)) return -1;
       rep->files = r; rep->filesc = c; rep->has_files = 1;
       for (uint32_t j = 0; j < c && !bad; j++) {
-        uint32_t two; const char *fp; uint32_t fpl; const uint8_t *d; uint32_t dl;
-        bad = mp_read_array(&r, &two) || two != 2 || mp_read_str(&r, &fp, &fpl) || mp_read_bytes(&r, &d, &dl);
+        uint32_t n; const char *fp; uint32_t fpl; const uint8_t *d; uint32_t dl;
+        bad = mp_read_array(&r, &n) || n < 2 || n > 3 || mp_read_str(&r, &fp, &fpl) || mp_read_bytes(&r, &d, &dl) ||
+              (n == 3 && mp_read_str(&r, &fp, &fpl)); /* [path, bytes] or [path, bytes, spare] */
       }
     } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
       int is_argv = k[0] == 'a';
@@ -338,7 +368,7 @@ int main(int argc, char **argv) {
   }
 
   buf_t req = {0}, body = {0};
-  encode_header(&req, 9, "compile");
+  encode_header(&req, 10, "compile");
   mp_cstr(&req, "cwd");
   mp_cstr(&req, cwd);
   mp_cstr(&req, "exe");
@@ -358,6 +388,9 @@ int main(int argc, char **argv) {
   /* We write a hit's outputs ourselves: the shims of a -j build do it in parallel, while
    * the daemon is one thread. */
   mp_cstr(&req, "wf");
+  mp_bool(&req, 1);
+  /* ... into spare files the daemon made ahead, when it has some (write_via_spare). */
+  mp_cstr(&req, "sp");
   mp_bool(&req, 1);
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
     fallback(req.oom ? "oom" : "timeout");

@@ -35,6 +35,53 @@ test('miss then hit gives a byte-identical object', async (t) => {
   t.is(s.stored, 1);
 });
 
+test('a hit\'s outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none', async (t) => {
+  const v = instance(t, { VRIFT_SPARE_FILES: '4' });
+  age(
+    v.write('inc/config.h', '#define ANSWER 42\n'),
+    v.write('src/main.c', '#include "config.h"\nint get(void) { return ANSWER; }\n'),
+  );
+  const args = ['-O2', '-Iinc', '-MD', '-c', 'src/main.c', '-o', 'main.o'];
+  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.is(plain.code, 0);
+  t.is((await v.cc(args)).code, 0);
+  await v.stored(1);
+  const sparesDir = path.join(v.home, 'run', 'spares');
+  const inodes = () => new Set(fs.readdirSync(sparesDir).map((n) => fs.statSync(path.join(sparesDir, n)).ino));
+  t.is((await v.stats()).daemon.spares, 4, 'the pool is full after the pause');
+  const before = inodes();
+  t.is(before.size, 4);
+  for (const f of ['main.o', 'main.d']) fs.rmSync(path.join(v.dir, f));
+  const hit = await v.cc(args);
+  t.is(hit.code, 0, hit.err);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  t.regex(fs.readFileSync(path.join(v.dir, 'main.d'), 'utf8'), /^main\.o: src\/main\.c .*inc\/config\.h/s);
+  for (const f of ['main.o', 'main.d']) {
+    const st = fs.statSync(path.join(v.dir, f));
+    t.true(before.has(st.ino), `${f} is one of the spares`);
+    t.is(st.mode & 0o777, 0o666 & ~process.umask(), `${f} has the mode gcc would give it`);
+  }
+  t.is(inodes().size, 2, 'two spares used, none made while the build goes on');
+  t.is((await v.stats()).daemon.spares, 4, 'refilled');
+  // /dev/shm is a tmpfs: a spare from the store's filesystem cannot be renamed there.
+  const shm = fs.mkdtempSync('/dev/shm/vrift-t-');
+  t.teardown(() => fs.rmSync(shm, { recursive: true, force: true }));
+  const elsewhere = ['-O2', '-Iinc', '-c', 'src/main.c', '-o', path.join(shm, 'main.o')];
+  t.is((await v.cc(elsewhere)).code, 0);
+  t.is((await v.cc(elsewhere)).code, 0);
+  t.deepEqual(fs.readFileSync(path.join(shm, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  t.is(inodes().size, 4, 'no spare handed out for another filesystem');
+  const s = await v.stats();
+  t.is(s.hits, 3, 'the output path is not part of the key');
+  t.deepEqual(s.shim_fallbacks, {});
+  // A new daemon never hands out its predecessor's spares (a shim may still hold one's name).
+  const old = new Set(fs.readdirSync(sparesDir));
+  await v.stop();
+  t.is((await v.cc(args)).code, 0);
+  t.is((await v.stats()).daemon.spares, 4);
+  t.deepEqual(fs.readdirSync(sparesDir).filter((n) => old.has(n)), []);
+});
+
 test('a changed transitive header, -D or compiler misses', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);

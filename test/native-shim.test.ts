@@ -146,6 +146,7 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
     env: envList({ ...w.env, MARKER: 'm=1' }),
     tty: false,
     wf: true,
+    sp: true,
   });
 });
 
@@ -171,6 +172,54 @@ test('hit with files: the shim writes each output fresh, then replays; a missing
   const r2 = await w.shim(['dumpargs', '-c', 'a.c', '-o', 'nodir/x.o']);
   t.is(r2.code, 0);
   t.deepEqual(w.dumped(), [['dumpargs', '-c', 'a.c', '-o', 'nodir/x.o']]);
+});
+
+test('hit with spares: the shim writes into the daemon\'s spare and renames it into place; a spare it cannot trust is removed, never used', async (t) => {
+  const w = world(t);
+  const spares = path.join(w.dir, 'spares');
+  fs.mkdirSync(spares);
+  const spare = (name: string, content?: string) => {
+    const f = path.join(spares, name);
+    fs.writeFileSync(f, content ?? '', { mode: 0o600 });
+    return f;
+  };
+  const good = spare('good');
+  const full = spare('full', 'someone wrote here');
+  const linked = spare('linked');
+  fs.linkSync(linked, path.join(w.dir, 'second-link'));
+  const target = path.join(w.dir, 'target');
+  fs.writeFileSync(target, 'not a spare');
+  const symlink = path.join(spares, 'symlink');
+  fs.symlinkSync(target, symlink);
+  const gone = path.join(spares, 'gone');
+  const obj = Buffer.alloc(70_000, 3);
+  const objPath = path.join(w.work, 'out.o');
+  fs.writeFileSync(objPath, 'stale');
+  fs.linkSync(objPath, path.join(w.work, 'hardlink.o'));
+  const outs = ['a', 'b', 'c', 'd'].map((n) => path.join(w.work, `${n}.o`));
+  const requests: Msg[] = [];
+  const d = await FakeDaemon.start(w.home, (m) => {
+    requests.push(m);
+    return {
+      t: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0,
+      files: [[objPath, obj, good], [outs[0], Buffer.from('A'), full], [outs[1], Buffer.from('B'), linked], [outs[2], Buffer.from('C'), symlink], [outs[3], Buffer.from('D'), gone]],
+    };
+  });
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', '-c', 'a.c', '-o', 'out.o']);
+  t.is(r.code, 0, r.stderr.toString());
+  t.is(requests[0].sp, true, 'the shim asks for spares');
+  t.deepEqual(fs.readFileSync(objPath), obj);
+  t.is(fs.statSync(objPath).mode & 0o777, 0o666 & ~process.umask(), 'the compiler\'s mode, not the spare\'s 0600');
+  t.is(fs.readFileSync(path.join(w.work, 'hardlink.o'), 'utf8'), 'stale', 'the old output\'s other links are untouched');
+  t.false(fs.existsSync(good), 'the spare became the output');
+  for (const [i, c] of ['A', 'B', 'C', 'D'].entries()) t.is(fs.readFileSync(outs[i], 'utf8'), c, `output ${i} written the usual way`);
+  t.false(fs.existsSync(full), 'a non-empty spare is removed');
+  t.false(fs.existsSync(linked), 'a spare with another link is removed');
+  t.is(fs.readFileSync(path.join(w.dir, 'second-link'), 'utf8'), '', '... and its other link never written');
+  t.false(fs.existsSync(symlink), 'a symlink spare is removed');
+  t.is(fs.readFileSync(target, 'utf8'), 'not a spare', '... and what it pointed to never written');
+  t.deepEqual(w.dumped(), [], 'a hit must not run the compiler');
 });
 
 test('pass: the real gcc runs with the exact argv and produces its object', async (t) => {

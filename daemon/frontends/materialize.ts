@@ -28,3 +28,146 @@ export function writeFileAtomic(file: string, data: Buffer, mode = 0o644): void 
     throw e;
   }
 }
+
+// Empty files made ahead, for the shims to write a hit's outputs into and rename into place.
+//
+// Creating a file is most of what writing a small output costs on some disks: on the
+// benchmark VM's ext4 (no journal) a new inode takes 0.3-0.7 ms for ~30 s after a `make
+// clean` freed many nearby (the allocator skips recently deleted inodes one by one), and a
+// warm rebuild creates two per compile (.o, .d). A rename costs ~20 µs. So the daemon keeps
+// a pool of empty files in `run/spares/`, made on the thread pool while nothing is asked of
+// it (a pause, as the store's writes), and hands one out per output of a hit, to shims that
+// ask for them (`sp` in the request), when the output lives on the same filesystem.
+//
+// Each spare is handed out once. Names carry the daemon's pid and a random part, and a
+// starting daemon moves the previous one's pool aside (removed in the background): a shim
+// still holding an old name finds it gone and creates its file the usual way. The shim
+// checks the spare before using it (a regular empty file of its own user, one link) and
+// otherwise creates the output itself, so a spare can only ever save time.
+const FILL_RETRY_MS = 60_000;
+
+export interface SparesOptions {
+  want?: number;
+  idleMs?: number;
+  /** True while compiles run: the pool waits for them too. */
+  busy?: () => boolean;
+  now?: () => number;
+}
+
+export class OutputSpares {
+  private ready: string[] = [];
+  private dev: number | undefined;
+  private devOf = new Map<string, number>();
+  private lastTake = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private filling: Promise<void> | undefined;
+  private closed = false;
+  private failedAt = -Infinity;
+  private seq = 0;
+  private readonly tag = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  private readonly want: number;
+  private readonly idleMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly dir: string, private readonly o: SparesOptions = {}) {
+    this.want = o.want ?? 1024;
+    this.idleMs = o.idleMs ?? 1000; // longer than the store writes wait: a build's gaps are not for this
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Moves a previous pool aside (`trash`: a dir on the same filesystem), makes the dir, starts filling. */
+  open(trash: string): void {
+    try {
+      fs.renameSync(this.dir, path.join(trash, `spares-old-${this.tag}`));
+      void fs.promises.rm(path.join(trash, `spares-old-${this.tag}`), { recursive: true, force: true }).catch(() => {});
+    } catch {
+      // none
+    }
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.dev = fs.statSync(this.dir).dev;
+    } catch {
+      this.closed = true; // no pool: shims create their files
+      return;
+    }
+    this.arm();
+  }
+
+  /** How many wait. */
+  get size(): number {
+    return this.ready.length;
+  }
+
+  /** A spare for `file` (absolute), or undefined: none left, another filesystem, closed. */
+  take(file: string): string | undefined {
+    this.lastTake = this.now();
+    this.arm();
+    if (this.ready.length === 0 || this.dev === undefined) return undefined;
+    const dir = path.dirname(file);
+    let dev = this.devOf.get(dir);
+    if (dev === undefined) {
+      try {
+        dev = fs.statSync(dir).dev;
+      } catch {
+        return undefined;
+      }
+      if (this.devOf.size >= 4096) this.devOf.clear();
+      this.devOf.set(dir, dev);
+    }
+    return dev === this.dev ? this.ready.pop() : undefined;
+  }
+
+  private idle(): boolean {
+    return this.now() - this.lastTake >= this.idleMs && this.o.busy?.() !== true;
+  }
+
+  private arm(): void {
+    if (this.timer || this.filling || this.closed || this.ready.length >= this.want) return;
+    // After a failed create (a full disk, a removed dir), the next try waits a minute.
+    const wait = Math.max(this.idleMs, this.failedAt + FILL_RETRY_MS - this.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.idle()) this.fill();
+      else this.arm();
+    }, wait);
+    this.timer.unref();
+  }
+
+  // A few at a time on the thread pool, until the pool is full or (unless forced) a lookup comes.
+  private fill(force = false): void {
+    this.filling = (async () => {
+      while (!this.closed && this.ready.length < this.want && (force || this.idle())) {
+        const batch = Array.from({ length: Math.min(16, this.want - this.ready.length) }, () => path.join(this.dir, `${this.tag}-${(this.seq++).toString(36)}`));
+        const made = await Promise.all(batch.map((f) => fs.promises.open(f, 'wx', 0o600).then((h) => h.close()).then(() => f, () => undefined)));
+        for (const f of made) if (f) (this.closed ? fs.rm(f, { force: true }, () => {}) : this.ready.push(f));
+        if (made.some((f) => !f)) {
+          this.failedAt = this.now();
+          break;
+        }
+      }
+    })().finally(() => {
+      this.filling = undefined;
+      if (!this.closed) this.arm();
+    });
+  }
+
+  /**
+   * Fills the pool now and waits for it, as `vrift stats` has the store's writes done: the
+   * benchmark asks after every build, so no spare is made behind another tool's measurement.
+   */
+  async settle(): Promise<void> {
+    await this.filling;
+    if (this.closed || this.ready.length >= this.want || this.now() - this.failedAt < FILL_RETRY_MS) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.fill(true);
+    await this.filling;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.filling;
+    await fs.promises.rm(this.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}

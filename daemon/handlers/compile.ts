@@ -1,5 +1,6 @@
 import { parseCompile } from '../../ipc/messages/compile.js';
 import type { Handler } from '../context.js';
+import type { OutputSpares } from '../frontends/materialize.js';
 
 function envMap(env: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -8,6 +9,13 @@ function envMap(env: string[]): Record<string, string> {
     if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return out;
+}
+
+function withSpares(files: [string, Buffer][], spares: OutputSpares): ([string, Buffer] | [string, Buffer, string])[] {
+  return files.map(([f, data]) => {
+    const s = spares.take(f);
+    return s ? [f, data, s] : [f, data];
+  });
 }
 
 export const compile: Handler = async (msg, ctx) => {
@@ -40,7 +48,8 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
     case 'hit':
       ctx.stats.add('hits', session);
       ctx.stats.add('hit_bytes', session, outcome.bytes);
-      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, ...(outcome.files ? { files: outcome.files } : {}) };
+      if (!outcome.files) return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code };
+      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, files: req.sp && ctx.spares ? withSpares(outcome.files, ctx.spares) : outcome.files };
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now() });

@@ -9,7 +9,7 @@ export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
-  await ctx.writes.settleWithin(STATS_SETTLE_MS);
+  await Promise.all([ctx.writes.settleWithin(STATS_SETTLE_MS), ctx.spares?.settle()]);
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
   if (req.zero) {
     ctx.stats.zero();
@@ -25,7 +25,7 @@ export const stats: Handler = async (msg, ctx) => {
       local: { ...ctx.store.usage(), ...ctx.store.counters(), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
       ...(ctx.remote ? { remote: ctx.remote.stats() } : {}),
       latency: ctx.latency.summary(),
-      daemon: { pid: process.pid, ...memory(), uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
+      daemon: { pid: process.pid, ...memory(), uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, spares: ctx.spares?.size ?? 0, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
     },
   };
 };

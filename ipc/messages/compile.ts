@@ -6,6 +6,7 @@ import { bool, str, strArray } from './fields.js';
 //   env  : the shim's whole environment as "K=V" (the front-end picks what matters)
 //   tty  : whether the shim's stderr is a terminal
 //   wf   : the shim writes a hit's output files itself (they come back in `files`)
+//   sp   : ... and takes spare files for them (see HitReply)
 export interface CompileRequest {
   t: 'compile';
   v: number;
@@ -16,6 +17,7 @@ export interface CompileRequest {
   env: string[];
   tty: boolean;
   wf: boolean;
+  sp: boolean;
 }
 
 // Replies:
@@ -24,7 +26,10 @@ export interface CompileRequest {
 //   pass : not cacheable (reason counted); exec the original call unchanged
 //   error: something failed; fail open exactly like pass
 // files: [absolute path, bytes] to write (unlink, create) before replaying out/err; only when wf.
-export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: [string, Buffer][] }
+//   With sp, an entry may have a third element: an empty file of the daemon's (same filesystem)
+//   to write the bytes into and rename onto the path instead of creating one; the shim
+//   removes it if it cannot use it (frontends/materialize.ts OutputSpares).
+export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: ([string, Buffer] | [string, Buffer, string])[] }
 export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[] }
 export interface PassReply { t: 'pass'; reason: string }
 export type CompileReply = HitReply | RunReply | PassReply;
@@ -40,5 +45,6 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     env: strArray(m, 'env'),
     tty: bool(m, 'tty'),
     wf: bool(m, 'wf'),
+    sp: bool(m, 'sp'),
   };
 }

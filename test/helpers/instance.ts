@@ -50,7 +50,7 @@ export interface Stats {
   uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
   shim_fallbacks: Record<string, number>;
   local: { blobs: number; entries: number; bytes: number; corrupt: number; evictedFiles: number };
-  daemon: { pid: number; pending: number };
+  daemon: { pid: number; pending: number; spares: number };
 }
 
 // A private vrift instance (own VRIFT_HOME, own daemon started on demand by the shim)
