@@ -207,6 +207,7 @@ export class Daemon {
       await this.ctx.store.close();
       await this.ctx.stats.close();
       this.ctx.watcher?.close();
+      await this.ctx.spares?.remove();
       this.ctx.log.log('info', 'daemon', 'stopped', { pid: process.pid });
       await this.ctx.log.close();
       fs.rmSync(this.ctx.paths.socket, { force: true });

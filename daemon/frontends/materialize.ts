@@ -136,7 +136,7 @@ export class OutputSpares {
   // A few at a time on the thread pool, until the pool is full or (unless forced) a lookup comes.
   private fill(force = false): void {
     this.filling = (async () => {
-      while (!this.closed && this.ready.length < this.want && (force || this.idle())) {
+      while (!this.closed && this.ready.length < this.want && (force ? this.o.busy?.() !== true : this.idle())) {
         const batch = Array.from({ length: Math.min(16, this.want - this.ready.length) }, () => path.join(this.dir, `${this.tag}-${(this.seq++).toString(36)}`));
         const made = await Promise.all(batch.map((f) => fs.promises.open(f, 'wx', 0o600).then((h) => h.close()).then(() => f, () => undefined)));
         for (const f of made) if (f) (this.closed ? fs.rm(f, { force: true }, () => {}) : this.ready.push(f));
@@ -152,22 +152,30 @@ export class OutputSpares {
   }
 
   /**
-   * Fills the pool now and waits for it, as `vrift stats` has the store's writes done: the
-   * benchmark asks after every build, so no spare is made behind another tool's measurement.
+   * Fills the pool now, unless compiles are running, and waits for it at most `ms`, as `vrift
+   * stats` has the store's writes done: the benchmark asks after every build, so no spare is
+   * made behind another tool's measurement.
    */
-  async settle(): Promise<void> {
-    await this.filling;
-    if (this.closed || this.ready.length >= this.want || this.now() - this.failedAt < FILL_RETRY_MS) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.fill(true);
-    await this.filling;
+  async settleWithin(ms: number): Promise<void> {
+    if (!this.filling) {
+      if (this.closed || this.o.busy?.() === true || this.ready.length >= this.want || this.now() - this.failedAt < FILL_RETRY_MS) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.fill(true);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.filling, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
   }
 
+  /** Stops filling; the files go with the dir, last thing at shutdown (or at the next start). */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.filling;
+  }
+
+  async remove(): Promise<void> {
     await fs.promises.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }

@@ -9,7 +9,7 @@ export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
-  await Promise.all([ctx.writes.settleWithin(STATS_SETTLE_MS), ctx.spares?.settle()]);
+  await Promise.all([ctx.writes.settleWithin(STATS_SETTLE_MS), ctx.spares?.settleWithin(STATS_SETTLE_MS)]);
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
   if (req.zero) {
     ctx.stats.zero();
