@@ -353,18 +353,20 @@ test('a header modified during the compile is not stored', async (t) => {
 });
 
 // With the watcher on, a miss's entry is built when the build pauses, not when its compile
-// reports. A compile kept running (a slow wrapper) holds the pause off, so everything below
-// happens while the first compile's entry is still unbuilt: the next lookup builds it, from
-// what is on disk by then, and must refuse what changed since the compile.
+// reports. A compile kept running (a wrapper that waits for a gate file) holds the pause
+// off, so everything below happens while the first compile's entry is still unbuilt: the
+// next lookup builds it, from what is on disk by then, and must refuse what changed since
+// the compile. The gate, not a sleep: under a loaded CI a fixed sleep ran out first.
 async function holdPause(v: ReturnType<typeof project>) {
-  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 6\nexec gcc "$@"\n');
+  const gate = path.join(v.dir, 'gate');
+  const slow = v.write('bin/slowcc', `#!/bin/sh\ni=0\nwhile [ ! -e ${gate} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nexec gcc "$@"\n`);
   fs.chmodSync(slow, 0o755);
   age(slow, v.write('src/other.c', 'int other(void) { return 1; }\n'));
-  const held = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
+  const running = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
   // Its lookup is in (the first call also starts the daemon): a compile is running.
   const s = await v.until((x) => x.daemon.pending >= 1);
   if (s.daemon.pending < 1) throw new Error('the held compile never reached the daemon');
-  return held;
+  return { done: () => (fs.writeFileSync(gate, ''), running) };
 }
 
 async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: ReturnType<typeof project>) => void) {
@@ -375,7 +377,7 @@ async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: R
   t.is((await v.cc(args)).code, 0);
   change(v);
   t.is((await v.cc(args)).code, 0);
-  t.is((await held).code, 0);
+  t.is((await held.done()).code, 0);
   const s = await v.stats();
   t.is(s.hits, 0, 'the second compile must not be served the first one\'s object');
   t.is(s.not_stored.input_too_new, 1, 'the first compile\'s entry is refused');
@@ -399,7 +401,7 @@ test('an entry built after its compile: a probe source deleted right after its c
   t.is((await v.cc(['-c', 'probe.c', '-o', 'probe.o'])).code, 0);
   fs.rmSync(path.join(v.dir, 'probe.c')); // as configure scripts and redis's Makefile do
   fs.rmSync(path.join(v.dir, 'probe.o'));
-  t.is((await held).code, 0);
+  t.is((await held.done()).code, 0);
   t.like(await v.stats(), { stored: 2, misses: 2 });
   probe();
   t.is((await v.cc(['-c', 'probe.c', '-o', 'probe.o'])).code, 0);

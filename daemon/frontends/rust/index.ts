@@ -5,7 +5,7 @@ import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { KeyHasher } from '../../hash.js';
 import type { DirCache } from '../../hot/dir-cache.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
-import { clockSlackMs } from '../../hot/watcher.js';
+import { clockSlackMs, type WatchMark } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
 import { finishLater, type Deferred } from '../deferred.js';
@@ -57,6 +57,7 @@ export interface RustPending {
   ownDepInfo: boolean;
   linkDeps?: string;           // ld's --dependency-file, for linked crates
   libSearch?: string[];        // the link's library search path, in order
+  mark?: WatchMark;            // the watcher's position at the lookup (FileHashes.unchangedSince)
 }
 
 type Outcome = FrontendOutcome<RustPending>;
@@ -207,6 +208,7 @@ export class RustFrontend implements Frontend<RustPending> {
         ownDepInfo: m.depInfoOwn,
         linkDeps,
         libSearch,
+        mark: this.d.hashes.mark(),
       },
     };
   }
@@ -380,6 +382,13 @@ export class RustFrontend implements Frontend<RustPending> {
     );
   }
 
+  // Timestamps this close to the compile's start can't tell before from during; the watcher
+  // can, as in the C front-end: cargo hard-links a crate's rlib into place (a new ctime) and
+  // starts the next rustc, which reads it, a few milliseconds later.
+  private tooNew(abs: string, fh: { mtimeMs: number; ctimeMs: number }, startMs: number, p: RustPending): boolean {
+    return (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark);
+  }
+
   // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
   // hashes as of now: anything changed since the compile's start refuses the entry.
   private collectInputs(p: RustPending, depText: string, linkText: string | undefined, startMs: number): RustInputs | { reason: string } {
@@ -388,9 +397,10 @@ export class RustFrontend implements Frontend<RustPending> {
     if (info.deps.length === 0) return { reason: 'no_dependencies' };
     const files: [string, string][] = [];
     for (const dep of info.deps) {
-      const fh = this.d.hashes.get(path.resolve(p.cwd, dep));
+      const abs = path.resolve(p.cwd, dep);
+      const fh = this.d.hashes.get(abs);
       if (!fh) return { reason: 'input_missing' };
-      if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { reason: 'input_too_new' };
+      if (this.tooNew(abs, fh, startMs, p)) return { reason: 'input_too_new' };
       files.push([paths.key(dep), fh.hash]);
     }
     let absent: [string, string[]][] | undefined;
@@ -404,7 +414,7 @@ export class RustFrontend implements Frontend<RustPending> {
         if (!fs.existsSync(abs)) continue;
         const fh = this.d.hashes.get(abs);
         if (!fh) continue; // a directory
-        if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return { reason: 'input_too_new' };
+        if (this.tooNew(abs, fh, startMs, p)) return { reason: 'input_too_new' };
         found.push(abs);
         const form = paths.key(abs);
         if (seen.has(form)) continue;
