@@ -71,7 +71,7 @@ export class OutputSpares {
 
   constructor(private readonly dir: string, private readonly o: SparesOptions = {}) {
     this.want = o.want ?? 1024;
-    this.idleMs = o.idleMs ?? 1000; // longer than the store writes wait: a build's gaps are not for this
+    this.idleMs = o.idleMs ?? 1000; // as the store's writes wait: a build's gaps are not for this
     this.now = o.now ?? Date.now;
   }
 

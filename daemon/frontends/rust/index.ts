@@ -58,6 +58,7 @@ export interface RustPending {
   linkDeps?: string;           // ld's --dependency-file, for linked crates
   libSearch?: string[];        // the link's library search path, in order
   mark?: WatchMark;            // the watcher's position at the lookup (FileHashes.unchangedSince)
+  externs?: Map<string, string>; // --extern crates' hashes at the lookup, by absolute path
 }
 
 type Outcome = FrontendOutcome<RustPending>;
@@ -156,14 +157,17 @@ export class RustFrontend implements Frontend<RustPending> {
     // What went into the key, for the log line of a miss: two misses of one crate can be
     // compared to see which input moved.
     const parts: string[] = [];
+    const externs = new Map<string, string>();
     for (const it of parsed.items) {
       if (it.k === 'plain') h.str(it.s), parts.push(it.s);
       else if (it.k === 'path') h.str(it.opt + paths.key(it.path)), parts.push(it.opt + paths.key(it.path));
       else if (it.k === 'extern' && it.path === null) h.str(it.opt), parts.push(it.opt);
       else {
         // The content of the crate (or profile, target spec) decides, not where it lies.
-        const fh = this.d.hashes.get(path.resolve(cwd, it.path!));
+        const abs = path.resolve(cwd, it.path!);
+        const fh = this.d.hashes.get(abs);
         if (!fh) return { kind: 'pass', reason: it.k === 'extern' ? 'extern_missing' : 'input_missing' };
+        if (it.k === 'extern') externs.set(abs, fh.hash);
         const name = it.k === 'extern' ? it.opt : it.opt + paths.key(it.path!);
         h.str(name).str(fh.hash);
         parts.push(`${name}=${fh.hash.slice(0, 12)}`);
@@ -209,6 +213,7 @@ export class RustFrontend implements Frontend<RustPending> {
         linkDeps,
         libSearch,
         mark: this.d.hashes.mark(),
+        externs,
       },
     };
   }
@@ -385,8 +390,14 @@ export class RustFrontend implements Frontend<RustPending> {
   // Timestamps this close to the compile's start can't tell before from during; the watcher
   // can, as in the C front-end: cargo hard-links a crate's rlib into place (a new ctime) and
   // starts the next rustc, which reads it, a few milliseconds later.
-  private tooNew(abs: string, fh: { mtimeMs: number; ctimeMs: number }, startMs: number, p: RustPending): boolean {
-    return (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark);
+  // The watcher cannot vouch for a file with a second link, and that is what an uplifted
+  // rlib is: one whose content is what the lookup hashed, written before the compile, and
+  // linked again since (only its ctime new) is taken as read.
+  private tooNew(abs: string, fh: { hash: string; mtimeMs: number; ctimeMs: number }, startMs: number, p: RustPending): boolean {
+    if ((fh.mtimeMs < startMs && fh.ctimeMs < startMs) || this.d.hashes.unchangedSince(abs, p.mark)) return false;
+    if (fh.mtimeMs < startMs && p.externs?.get(abs) === fh.hash && (fs.statSync(abs, { throwIfNoEntry: false })?.nlink ?? 1) > 1) return false;
+    this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, crate: p.parsed.crateName, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
+    return true;
   }
 
   // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
