@@ -169,3 +169,37 @@ test('an entry built at the build\'s pause: outputs a clean removed right after 
   t.is(s.hits, 1);
   t.is(s.misses, 4);
 });
+
+test('a binary\'s --extern rlib linked again during the compile (cargo uplifts it) is taken as read; one written since is refused', async (t) => {
+  const v = instance(t);
+  const out = path.join(v.dir, 'out');
+  fs.mkdirSync(out);
+  age(v.write('dep/lib.rs', 'pub fn seven() -> u32 { 7 }\n'), v.write('src/main.rs', 'fn main() { println!("{}", dep::seven()); }\n'));
+  t.is((await run(RUSTC, ['--crate-name', 'dep', '--edition=2021', 'dep/lib.rs', '--crate-type', 'lib', '--out-dir', out], { cwd: v.dir })).code, 0);
+  const rlib = path.join(out, 'libdep.rlib');
+  age(rlib);
+  // Wrappers named rustc that act on the dependency while the compile runs: a second hard
+  // link (a new ctime, content and mtime as before), or a touch (a new mtime).
+  const wrap = (dir: string, act: string) => {
+    const f = v.write(`${dir}/rustc`, `#!/bin/sh\n${act}\nexec "${RUSTC}" "$@"\n`);
+    fs.chmodSync(f, 0o755);
+    age(f);
+    return f;
+  };
+  const uplift = wrap('wl', `ln -f "${rlib}" "${path.join(out, 'uplifted.rlib')}"`);
+  const touch = wrap('wt', `touch "${rlib}"`);
+  // A binary: what its link reads (the rlib among it) is checked when the entry is built.
+  const args = (name: string) => ['--crate-name', name, '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link',
+    '--extern', `dep=${rlib}`, '--out-dir', out];
+  t.is((await v.cc(args('app'), { compiler: uplift })).code, 0);
+  let s = await v.stats();
+  t.deepEqual(s.not_stored, {}, 'stored: only the link count and ctime changed');
+  t.is(s.stored, 1);
+  t.true(fs.statSync(rlib).nlink > 1);
+  t.is((await v.cc(args('app'), { compiler: uplift })).code, 0);
+  t.is((await v.stats()).hits, 1);
+  t.is((await run(path.join(out, 'app'), [])).out, '7\n');
+  t.is((await v.cc(args('app2'), { compiler: touch })).code, 0);
+  s = await v.stats();
+  t.is(s.not_stored.input_too_new, 1, 'a new mtime during the compile: refused');
+});
