@@ -160,8 +160,7 @@ static int write_via_spare(const char *path, const char *spare, const uint8_t *d
  * creating one (write_via_spare). */
 static int write_outputs(const reply_t *rep) {
   mp_reader r = rep->files;
-  mode_t um = umask(0);
-  umask(um);
+  int um = -1; /* read when a spare first needs it: umask has no read-only call */
   for (uint32_t i = 0; i < rep->filesc; i++) {
     uint32_t n, pl, dl, sl = 0;
     const char *p, *sp = NULL;
@@ -175,7 +174,11 @@ static int write_outputs(const reply_t *rep) {
     if (sp && sl > 0) {
       memcpy(spare, sp, sl);
       spare[sl] = 0;
-      if (write_via_spare(path, spare, d, dl, 0666 & ~um) == 0) continue;
+      if (um < 0) {
+        um = (int)umask(0);
+        umask((mode_t)um);
+      }
+      if (write_via_spare(path, spare, d, dl, 0666 & ~(mode_t)um) == 0) continue;
     }
     if (unlink(path) != 0 && errno != ENOENT) return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
