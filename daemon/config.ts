@@ -22,6 +22,7 @@ export interface Config {
   remote_timeout: number;   // ms without a byte before a remote operation is abandoned
   remote_wait: number;      // ms a lookup waits for the remote before it compiles locally
   read_only: boolean;
+  remote_packs: boolean;    // upload entries in packs and fetch the packs a hit names (tiers/bundle.ts)
   cache_targets: string[];
   cache_extensions: string[];
   watch_inputs: boolean;    // inotify on input directories instead of a stat per input per lookup
@@ -50,6 +51,7 @@ const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
   remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'] },
   remote_wait: { kind: 'duration', env: ['VRIFT_REMOTE_WAIT'] },
   read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'] },
+  remote_packs: { kind: 'bool', env: ['VRIFT_REMOTE_PACKS'] },
   cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
   watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'] },
@@ -72,6 +74,7 @@ function defaults(paths: InstancePaths): Config {
     remote_timeout: 1000,
     remote_wait: 250,
     read_only: false,
+    remote_packs: true,
     cache_targets: ['debug', 'release'],
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],
     watch_inputs: true,

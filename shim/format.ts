@@ -52,6 +52,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  skipped (cool-down)', n('skipped'));
     row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('queued')} queued)`);
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
+    if (n('packs') || n('packs_uploaded')) row('  packs fetched / used from', `${n('packs')} / ${n('from_packs')}`, `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`);
   }
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
   for (const [k, v] of Object.entries(lat)) row(`lookup (${k}) p50/p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);

@@ -96,6 +96,8 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   t.true(sb.hits >= fromA.size, `B: ${sb.hits} hits`);
   // Each object came from the server: on its own, or attached to its manifest (a bundle).
   t.true(num(sb, 'hits') + num(sb, 'attached') >= 2 * fromA.size, `remote hits ${num(sb, 'hits')}, attached ${num(sb, 'attached')}`);
+  // Most of them without a request of their own: in the packs A uploaded.
+  t.true(num(sb, 'packs') >= 1 && num(sb, 'from_packs') >= fromA.size / 2, JSON.stringify(sb.remote));
   t.is(num(sb, 'errors'), 0);
   t.is(num(sb, 'timeouts'), 0);
   t.true(num(sb, 'bytes_down') > 0);
@@ -103,9 +105,11 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   t.true(logOf(lab.b.ip).some((l) => l.method === 'GET' && l.status === 200), 'B fetched over its own veth');
 
   // B again from an empty local store (fresh daemon, fresh remote counters); the server is
-  // killed once B has fetched a few objects.
+  // killed once B has fetched a few objects. Without packs, so that B asks for every entry
+  // on its own and the kill lands in the middle of the build.
   await b.stop();
   fs.rmSync(b.home, { recursive: true, force: true });
+  b.env.VRIFT_REMOTE_PACKS = '0';
   t.is((await lab.b.exec('make', ['clean'], { cwd: cb.build, env: b.env })).code, 0);
   const getsBefore = logOf(lab.b.ip).filter((l) => l.method === 'GET').length;
   let finished = false;

@@ -2,14 +2,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { LocalStore } from '../daemon/store/local.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
-import { encodeBundle } from '../daemon/tiers/bundle.js';
+import { decodeBundle, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
 import { ensureTool, fakeServer, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
@@ -135,6 +135,111 @@ test('bundles: an entry uploaded with its attachments gives a fresh machine the 
   t.like(c.store.stats(), { integrity: 1, attached: 0 });
   t.is(await c.local.getEntry('3'.repeat(64)), undefined);
   t.false(await c.local.hasBlob(d));
+});
+
+// A Bazel-layout cache in memory that can be made to lie: what the pack tests talk to.
+async function memoryCache(t: ExecutionContext) {
+  const data = new Map<string, Buffer>();
+  const lie = new Set<string>(); // paths answered with other bytes
+  const f = await fakeServer(t, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const p = req.url!;
+      if (req.method === 'PUT') {
+        data.set(p, Buffer.concat(chunks));
+        res.writeHead(200, { 'content-length': 0 });
+        return res.end();
+      }
+      const v = data.get(p);
+      if (!v) {
+        res.writeHead(404, { 'content-length': 0 });
+        return res.end();
+      }
+      const body = lie.has(p) ? Buffer.concat([v.subarray(0, -1), Buffer.from('!')]) : v;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+  });
+  const gets = () => f.requests.filter((r) => r.startsWith('GET '));
+  return { ...f, data, lie, gets };
+}
+
+test('packs: entries uploaded one after another go up as one pack; a fresh machine\'s first hit fetches it and the others need no request; members nobody asks for stay out of the local store', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await memoryCache(t);
+  const a = await tieredAt(t, dir, 'a', srv.url, { timeoutMs: 10_000 });
+  const keys: { m: string; r: string; d: string; obj: Buffer }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const obj = Buffer.from(`object ${i} `.repeat(50));
+    const d = await a.store.putBlob(obj);
+    const [m, r] = [digestHex(`manifest ${i}`), digestHex(`result ${i}`)];
+    await a.store.putEntry(r, Buffer.from(`the result ${i}`));
+    await a.store.putEntry(m, Buffer.from(`the manifest ${i}`), { entries: [r], blobs: [d] });
+    keys.push({ m, r, d, obj });
+  }
+  await a.store.flush();
+  const packs = [...srv.data.keys()].filter((p) => p.startsWith('/cas/') && srv.data.get(p)!.subarray(0, 4).toString() === 'VRP1');
+  t.is(packs.length, 1, 'one pack');
+  t.like(a.store.stats(), { packs_uploaded: 1 });
+  for (const k of keys) {
+    const v = srv.data.get(`/ac/${k.m}`)!;
+    t.true(isBundle(v));
+    const b = decodeBundle(v);
+    t.is(`/cas/${b.pack}`, packs[0], 'each member names the pack');
+    t.deepEqual(b.value, Buffer.from(`the manifest ${keys.indexOf(k)}`), 'and still carries its own attachments');
+    t.is(b.blobs.length, 1);
+  }
+
+  const b = await tieredAt(t, dir, 'b', srv.url, { timeoutMs: 10_000 });
+  for (const [i, k] of keys.slice(0, 3).entries()) {
+    t.deepEqual(await b.store.getEntry(k.m), Buffer.from(`the manifest ${i}`));
+    t.deepEqual(await b.store.getEntry(k.r), Buffer.from(`the result ${i}`));
+    t.deepEqual(await b.store.getBlob(k.d), k.obj);
+  }
+  t.deepEqual(srv.gets(), [`GET /ac/${keys[0].m}`, `GET ${packs[0]}`], 'two requests for three hits');
+  t.like(b.store.stats(), { packs: 1, from_packs: 2, attached: 6, errors: 0 });
+  await b.store.settle();
+  for (const k of keys.slice(0, 3)) t.truthy(await b.local.getEntry(k.m));
+  t.is(await b.local.getEntry(keys[3].m), undefined, 'a member nobody asked for is not written');
+  t.deepEqual(await b.store.getEntry(keys[3].m), Buffer.from('the manifest 3'), 'until asked for');
+  t.is(srv.gets().length, 2);
+
+  // A server that returns wrong bytes for the pack: nothing in it is used, and like any
+  // remote that lies, this one cools down (the lookups that follow compile locally).
+  srv.lie.add(packs[0]);
+  const c = await tieredAt(t, dir, 'c', srv.url, { timeoutMs: 10_000 });
+  t.deepEqual(await c.store.getEntry(keys[0].m), Buffer.from('the manifest 0'));
+  t.deepEqual(await c.store.getBlob(keys[0].d), keys[0].obj);
+  t.is(await c.store.getEntry(keys[1].m), undefined);
+  t.like(c.store.stats(), { packs: 0, from_packs: 0, integrity: 1, cooling_down: true });
+  t.is(srv.gets().length, 2 + 2);
+});
+
+test('packs: a member whose attachment does not match its digest is refused (and counted); the lookup then asks for its own key', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await memoryCache(t);
+  const obj = Buffer.from('the real object');
+  const [m1, m2, d] = [digestHex('m1'), digestHex('m2'), digestHex(obj)];
+  const member = encodeBundle({ value: Buffer.from('bad manifest'), entries: [], blobs: [[d, Buffer.from('not the object')]] });
+  const pack = encodePack([[m2, member]]);
+  srv.data.set(`/cas/${digestHex(pack)}`, pack);
+  srv.data.set(`/ac/${m1}`, encodeBundle({ value: Buffer.from('good manifest'), entries: [], blobs: [[d, obj]], pack: digestHex(pack) }));
+  srv.data.set(`/ac/${m2}`, Buffer.from('plain manifest from the server'));
+  const b = await tieredAt(t, dir, 'b', srv.url, { timeoutMs: 10_000 });
+  t.deepEqual(await b.store.getEntry(m1), Buffer.from('good manifest'));
+  t.deepEqual(await b.store.getEntry(m2), Buffer.from('plain manifest from the server'));
+  t.deepEqual(await b.store.getBlob(d), obj);
+  t.like(b.store.stats(), { packs: 1, from_packs: 0, integrity: 1, errors: 1 });
+  t.deepEqual(srv.gets().map((g) => g.slice(0, 8)), ['GET /ac/', 'GET /cas', 'GET /ac/']);
+  // A malformed pack (right digest, not a pack) is refused as a whole.
+  const junk = Buffer.from('VRP1 but no msgpack \xc1');
+  srv.data.set(`/cas/${digestHex(junk)}`, junk);
+  srv.data.set(`/ac/${digestHex('m3')}`, encodeBundle({ value: Buffer.from('m3'), entries: [], blobs: [], pack: digestHex(junk) }));
+  const c = await tieredAt(t, dir, 'c', srv.url, { timeoutMs: 10_000 });
+  t.deepEqual(await c.store.getEntry(digestHex('m3')), Buffer.from('m3'));
+  t.is(await c.store.getEntry(m2).then((v) => v?.toString()), 'plain manifest from the server');
+  t.like(c.store.stats(), { packs: 0, integrity: 1 });
 });
 
 test('waitMs: a lookup stops waiting for a slow remote and misses; while that request is overdue no more are queued; its answer is kept for next time', async (t) => {

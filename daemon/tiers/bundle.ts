@@ -6,39 +6,68 @@ import { Packr } from 'msgpackr';
 // row. Only vrift's own client writes or reads them; every attachment is also stored on
 // its own, so a reader that gets a plain value (or an older server's) loses nothing.
 //
-// Wire form: MAGIC, then msgpack [value, [key, entry]…, [digest, blob]…]. A plain value
-// is a msgpack map or array, never the byte 'V', so the two cannot be confused.
+// Wire form: MAGIC, then msgpack [value, [key, entry]…, [digest, blob]…, pack?]. A plain
+// value is a msgpack map or array, never the byte 'V', so the two cannot be confused.
+//
+// Packs: the uploader also groups the bundles it uploads one after another (one build's
+// compiles, in the order they finished) into one CAS blob, and names that blob in each
+// member's bundle (`pack`). A fresh machine's first hit in a group then fetches the whole
+// group with one request, and the compiles that follow find their entries in memory. A
+// pack is verified by its digest like any blob; its members are opaque action-cache values
+// (the same trust as a GET /ac/ of their key) and are used only when a lookup asks for one.
+// Wire form: PACK_MAGIC, then msgpack [[key, bundle]…] (members carry no `pack` themselves).
 
 export const BUNDLE_MAGIC = Buffer.from('VRB1');
 
 /** What an entry is uploaded with: keys of entries and digests of blobs in the local store. */
 export interface Attach { entries?: string[]; blobs?: string[] }
 
-export interface Bundle { value: Buffer; entries: [string, Buffer][]; blobs: [string, Buffer][] }
+export interface Bundle { value: Buffer; entries: [string, Buffer][]; blobs: [string, Buffer][]; pack?: string }
 
 /** Blobs bigger than this travel on their own (and large ones are streamed anyway). */
 export const BUNDLE_BLOB_MAX = 1 << 20;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-export function isBundle(buf: Buffer): boolean {
-  return buf.length > BUNDLE_MAGIC.length && buf.subarray(0, BUNDLE_MAGIC.length).equals(BUNDLE_MAGIC);
+export function isBundle(data: Buffer): boolean {
+  return data.length > BUNDLE_MAGIC.length && data.subarray(0, BUNDLE_MAGIC.length).equals(BUNDLE_MAGIC);
 }
 
 export function encodeBundle(b: Bundle): Buffer {
-  return Buffer.concat([BUNDLE_MAGIC, packr.pack([b.value, b.entries, b.blobs])]);
+  return Buffer.concat([BUNDLE_MAGIC, packr.pack(b.pack ? [b.value, b.entries, b.blobs, b.pack] : [b.value, b.entries, b.blobs])]);
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Throws on anything malformed: the caller treats the whole value as a bad answer. */
-export function decodeBundle(buf: Buffer): Bundle {
-  const v = packr.unpack(buf.subarray(BUNDLE_MAGIC.length)) as unknown;
-  const pairs = (l: unknown): l is [string, Buffer][] =>
-    Array.isArray(l) && l.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && HEX64.test(p[0]) && p[1] instanceof Uint8Array);
-  if (!Array.isArray(v) || v.length !== 3 || !(v[0] instanceof Uint8Array) || !pairs(v[1]) || !pairs(v[2])) {
+export function decodeBundle(data: Buffer): Bundle {
+  const v = packr.unpack(data.subarray(BUNDLE_MAGIC.length)) as unknown;
+  if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !(v[0] instanceof Uint8Array) || !pairs(v[1]) || !pairs(v[2])
+      || (v.length === 4 && !(typeof v[3] === 'string' && HEX64.test(v[3])))) {
     throw new Error('malformed bundle');
   }
-  const buf_ = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-  return { value: buf_(v[0]), entries: v[1].map(([k, e]) => [k, buf_(e)]), blobs: v[2].map(([k, b]) => [k, buf_(b)]) };
+  const b: Bundle = { value: buf(v[0]), entries: v[1].map(([k, e]) => [k, buf(e)]), blobs: v[2].map(([k, x]) => [k, buf(x)]) };
+  if (v.length === 4) b.pack = v[3] as string;
+  return b;
+}
+
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const pairs = (l: unknown): l is [string, Uint8Array][] =>
+  Array.isArray(l) && l.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && HEX64.test(p[0]) && p[1] instanceof Uint8Array);
+
+export const PACK_MAGIC = Buffer.from('VRP1');
+/** A pack is sealed at this many members or bytes (whichever comes first). */
+export const PACK_MEMBERS_MAX = 64;
+export const PACK_BYTES_MAX = 8 << 20;
+
+export function encodePack(members: [string, Buffer][]): Buffer {
+  return Buffer.concat([PACK_MAGIC, packr.pack(members)]);
+}
+
+/** Throws on anything malformed. */
+export function decodePack(data: Buffer): [string, Buffer][] {
+  if (!(data.length > PACK_MAGIC.length && data.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC))) throw new Error('not a pack');
+  const v = packr.unpack(data.subarray(PACK_MAGIC.length)) as unknown;
+  if (!pairs(v)) throw new Error('malformed pack');
+  return v.map(([k, b]) => [k, buf(b)]);
 }

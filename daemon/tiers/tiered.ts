@@ -5,7 +5,7 @@ import { IdleWriter } from '../store/idle-writer.js';
 import type { LocalStore } from '../store/local.js';
 import { blobDigest, type RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
-import { BUNDLE_BLOB_MAX, decodeBundle, encodeBundle, isBundle, type Attach, type Bundle } from './bundle.js';
+import { BUNDLE_BLOB_MAX, PACK_BYTES_MAX, PACK_MEMBERS_MAX, decodeBundle, decodePack, encodeBundle, encodePack, isBundle, type Attach, type Bundle } from './bundle.js';
 
 export interface TieredOptions {
   local: LocalStore;
@@ -28,10 +28,22 @@ export interface TieredOptions {
    * 0: wait for the operation's own timeout.
    */
   waitMs?: number;
+  /** Group uploaded bundles into packs, and fetch the pack a remote bundle names (bundle.ts); on by default. */
+  packs?: boolean;
+  /** A pack is sealed after this long without a new member (and at flush or close). */
+  packQuietMs?: number;
 }
 
+// Pack members not asked for yet are held up to this many bytes, and dropped this long after
+// the last pack arrived (a build that asks for them does so right away).
+const PREFETCH_MAX_BYTES = 96 << 20;
+const PREFETCH_KEEP_MS = 30_000;
+// How long a lookup waits for packs on their way before it asks the remote for its own key.
+const PACK_WAIT_MS = 250;
+
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
-interface Upload { kind: 'blob' | 'entry'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void }
+// A 'pack' upload carries the entries sealed into it (`members`), each still counted as queued.
+interface Upload { kind: 'blob' | 'entry' | 'pack'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void; members?: Upload[] }
 
 export interface RemoteStats extends RemoteCounters {
   url: string;
@@ -43,6 +55,10 @@ export interface RemoteStats extends RemoteCounters {
   attached: number;
   /** Lookups that stopped waiting for the remote after `waitMs` and compiled locally. */
   late: number;
+  /** Packs fetched (one request each), and entries they answered without a request of their own. */
+  packs: number;
+  from_packs: number;
+  packs_uploaded: number;
 }
 
 // Local first, then the remote. Whatever the remote returns enters the local store through
@@ -61,6 +77,7 @@ export class TieredStore implements StoreLike {
   // so a remote reader never sees an entry whose object is still on its way.
   private readonly blobsInFlight = new Set<Promise<unknown>>();
   private running = 0;
+  private items = 0;         // uploads accepted and not finished (a pack's members each count)
   private bytesQueued = 0;
   private idle: (() => void)[] = [];
   private closing: Promise<void> | undefined;
@@ -75,13 +92,26 @@ export class TieredStore implements StoreLike {
   private readonly later: IdleWriter;
   // The check at start while lookups still wait for it (see checkRemote).
   private checking: { p: Promise<void> } | undefined;
+  // Packs: the one being filled by uploads, and on the reading side the members of fetched
+  // packs that no lookup has asked for yet.
+  private openPack: Upload[] = [];
+  private packTimer: NodeJS.Timeout | undefined;
+  private packsUploaded = 0;
+  private readonly prefetched = new Map<string, Buffer>();
+  private prefetchedBytes = 0;
+  private prefetchTimer: NodeJS.Timeout | undefined;
+  private readonly packsSeen = new Set<string>();
+  private readonly packsInFlight = new Set<Promise<void>>();
+  private packsFetched = 0;
+  private fromPacks = 0;
+  private badMembers = 0;
 
   constructor(opts: TieredOptions) {
     this.local = opts.local;
     this.remote = opts.remote;
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
-    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, ...stripUndefined(opts) };
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 2000, ...stripUndefined(opts) };
   }
 
   /**
@@ -108,9 +138,9 @@ export class TieredStore implements StoreLike {
 
   getEntry(key: string): Promise<Buffer | undefined> {
     const k = 'e' + key;
-    return this.read(k, async () => this.later.get(k) ?? this.local.getEntry(key), async () => {
+    return this.read(k, async () => this.later.get(k) ?? (await this.local.getEntry(key)) ?? this.fromPack(key), async () => {
       const d = await this.remote.getEntry(key);
-      return d && isBundle(d) ? this.unbundle(key, d) : d;
+      return d && isBundle(d) ? this.unbundle(key, d, (e) => this.remote.rejected(key, e)) : d;
     }, (d) => this.local.putEntry(key, d));
   }
 
@@ -161,9 +191,11 @@ export class TieredStore implements StoreLike {
     const c = this.remote.counters();
     return {
       url: this.remote.url, read_only: this.o.readOnly, ...c,
+      errors: c.errors + this.badMembers, integrity: c.integrity + this.badMembers,
       skipped: c.skipped + this.notWaited, late: this.late,
       upload_dropped: this.dropped, upload_skipped: this.skippedUploads, attached: this.attachedKept,
-      queued: this.waiting.length + this.running, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
+      packs: this.packsFetched, from_packs: this.fromPacks, packs_uploaded: this.packsUploaded,
+      queued: this.items, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
     };
   }
 
@@ -172,9 +204,10 @@ export class TieredStore implements StoreLike {
     return this.later.settle();
   }
 
-  /** Resolves when no upload is waiting or running. */
+  /** Seals the open pack; resolves when no upload is waiting or running. */
   flush(): Promise<void> {
-    if (this.waiting.length === 0 && this.running === 0) return Promise.resolve();
+    this.sealPack();
+    if (this.items === 0) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 
@@ -187,8 +220,11 @@ export class TieredStore implements StoreLike {
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs))),
       ]);
       clearTimeout(timer);
-      if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.waiting.length + this.running });
+      if (timedOut) this.log.warn('uploads still queued at close, dropped', { queued: this.items });
       this.waiting.length = 0;
+      clearTimeout(this.packTimer);
+      clearTimeout(this.prefetchTimer);
+      this.dropAllPrefetched();
       await this.later.settle();
       await this.remote.close();
     })();
@@ -246,18 +282,39 @@ export class TieredStore implements StoreLike {
       this.dropped++;
       return;
     }
-    if (this.waiting.length + this.running >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
+    if (this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
       this.dropped++;
       return;
     }
     this.queuedKeys.add(id);
+    this.items++;
     this.bytesQueued += u.data?.length ?? 0;
     if (u.kind === 'blob') {
       const p = new Promise<void>((r) => (u.settle = r));
       this.blobsInFlight.add(p);
       void p.then(() => this.blobsInFlight.delete(p));
     }
+    if (u.kind === 'entry' && u.attach && this.o.packs) {
+      this.openPack.push(u);
+      clearTimeout(this.packTimer);
+      if (this.openPack.length >= PACK_MEMBERS_MAX) this.sealPack();
+      else {
+        this.packTimer = setTimeout(() => this.sealPack(), this.o.packQuietMs);
+        this.packTimer.unref();
+      }
+      return;
+    }
     this.waiting.push(u);
+    this.pump();
+  }
+
+  // The entries waiting in the open pack go up together, as one upload job.
+  private sealPack(): void {
+    clearTimeout(this.packTimer);
+    this.packTimer = undefined;
+    if (this.openPack.length === 0) return;
+    const members = this.openPack.splice(0);
+    this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: members.flatMap((m) => m.after), members });
     this.pump();
   }
 
@@ -267,10 +324,13 @@ export class TieredStore implements StoreLike {
       this.running++;
       void this.upload(u).finally(() => {
         this.running--;
-        this.bytesQueued -= u.data?.length ?? 0;
-        this.queuedKeys.delete(u.kind[0] + u.key);
-        u.settle?.();
-        if (this.waiting.length === 0 && this.running === 0) for (const r of this.idle.splice(0)) r();
+        for (const m of u.members ?? [u]) {
+          this.items--;
+          this.bytesQueued -= m.data?.length ?? 0;
+          this.queuedKeys.delete(m.kind[0] + m.key);
+          m.settle?.();
+        }
+        if (this.items === 0) for (const r of this.idle.splice(0)) r();
         this.pump();
       });
     }
@@ -278,7 +338,8 @@ export class TieredStore implements StoreLike {
 
   private async upload(u: Upload): Promise<void> {
     try {
-      if (u.kind === 'blob') {
+      if (u.kind === 'pack') await this.uploadPack(u.members!, u.after);
+      else if (u.kind === 'blob') {
         if (await this.remote.hasBlob(u.key)) {
           this.skippedUploads++; // HEAD said it is there already
           return;
@@ -295,7 +356,7 @@ export class TieredStore implements StoreLike {
       } else {
         await Promise.allSettled(u.after);
         if (this.remote.coolingDown()) return;
-        await this.remote.putEntry(u.key, u.attach ? await this.bundle(u.data!, u.attach) : u.data!);
+        await this.remote.putEntry(u.key, u.attach ? valueOf(await this.bundle(u.data!, u.attach)) : u.data!);
       }
     } catch (e) {
       this.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
@@ -305,8 +366,8 @@ export class TieredStore implements StoreLike {
   // ---- bundles (see bundle.ts) ----
 
   // The attachments are read from the local store when the upload's turn comes; one gone
-  // meanwhile (evicted) is left out, and with nothing left the plain value goes.
-  private async bundle(value: Buffer, attach: Attach): Promise<Buffer> {
+  // meanwhile (evicted) is left out (see valueOf for what goes up).
+  private async bundle(value: Buffer, attach: Attach): Promise<Bundle> {
     const b: Bundle = { value, entries: [], blobs: [] };
     for (const k of attach.entries ?? []) {
       const e = await this.local.getEntry(k);
@@ -316,27 +377,146 @@ export class TieredStore implements StoreLike {
       const data = await this.local.getBlob(d);
       if (data && data.length <= BUNDLE_BLOB_MAX) b.blobs.push([d, data]);
     }
-    return b.entries.length + b.blobs.length > 0 ? encodeBundle(b) : value;
+    return b;
+  }
+
+  // A sealed pack's members: their bundles go up as one pack blob (or several, PACK_BYTES_MAX
+  // each) first, then each member's own value naming its pack. A pack that fails to go up
+  // leaves its members uploaded without the name; a member that fails is dropped (logged).
+  private async uploadPack(members: Upload[], after: Promise<unknown>[]): Promise<void> {
+    await Promise.allSettled(after);
+    if (this.remote.coolingDown()) return;
+    let group: [Upload, Bundle, Buffer][] = [];
+    let bytes = 0;
+    const send = async () => {
+      const g = group;
+      group = [];
+      bytes = 0;
+      let pack: string | undefined;
+      if (g.length > 1) {
+        try {
+          pack = await this.remote.putBlob(encodePack(g.map(([m, , plain]) => [m.key, plain])));
+          this.packsUploaded++;
+        } catch (e) {
+          this.log.debug('pack upload failed', { members: g.length, err: e });
+        }
+      }
+      let next = 0;
+      const worker = async () => {
+        while (next < g.length && !this.remote.coolingDown()) {
+          const [m, b, plain] = g[next++];
+          try {
+            await this.remote.putEntry(m.key, pack ? encodeBundle({ ...b, pack }) : plain);
+          } catch (e) {
+            this.log.debug('upload failed', { kind: 'entry', key: m.key, err: e });
+          }
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+    };
+    for (const m of members) {
+      const b = await this.bundle(m.data!, m.attach!);
+      const plain = valueOf(b);
+      if (group.length > 0 && bytes + plain.length > PACK_BYTES_MAX) await send();
+      group.push([m, b, plain]);
+      bytes += plain.length;
+    }
+    if (group.length > 0) await send();
+  }
+
+  // Reading: a bundle naming a pack fetches the pack (once) in the background. Its members
+  // wait here, unverified and out of the local store, until a lookup asks for one.
+  private fetchPack(digest: string): void {
+    if (this.packsSeen.has(digest) || this.closing || this.prefetchedBytes >= PREFETCH_MAX_BYTES) return;
+    if (this.packsSeen.size >= 100_000) this.packsSeen.clear();
+    this.packsSeen.add(digest);
+    const p: Promise<void> = (async () => {
+      const data = await this.remote.getBlob(digest); // verified against the digest, or a miss
+      if (!data || this.closing) return;
+      let members: [string, Buffer][];
+      try {
+        members = decodePack(data);
+      } catch (e) {
+        this.badMembers++;
+        this.log.warn('remote pack is malformed, not used', { digest, err: e });
+        return;
+      }
+      this.packsFetched++;
+      for (const [k, d] of members) {
+        if (this.prefetched.has(k) || this.later.has('e' + k)) continue;
+        this.prefetched.set(k, d);
+        this.prefetchedBytes += d.length;
+      }
+      for (const k of this.prefetched.keys()) {
+        if (this.prefetchedBytes <= PREFETCH_MAX_BYTES) break;
+        this.dropPrefetched(k);
+      }
+      clearTimeout(this.prefetchTimer);
+      this.prefetchTimer = setTimeout(() => this.dropAllPrefetched(), PREFETCH_KEEP_MS);
+      this.prefetchTimer.unref();
+    })().catch((e) => this.log.debug('pack fetch failed', { digest, err: e })).finally(() => this.packsInFlight.delete(p));
+    this.packsInFlight.add(p);
+  }
+
+  // A lookup's entry from a fetched pack (waiting up to PACK_WAIT_MS for packs on their way):
+  // checked like a remote answer, then kept for the local store like one.
+  private async fromPack(key: string): Promise<Buffer | undefined> {
+    if (!this.prefetched.has(key) && this.packsInFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.packsInFlight]), new Promise((r) => (timer = setTimeout(r, PACK_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    const d = this.prefetched.get(key);
+    if (!d) return undefined;
+    this.dropPrefetched(key);
+    const value = isBundle(d)
+      ? this.unbundle(key, d, (e) => {
+        this.badMembers++;
+        this.log.warn('pack member refused', { key, err: e });
+      })
+      : d;
+    if (!value) return undefined;
+    this.fromPacks++;
+    this.keepLater('e' + key, value, (v) => this.local.putEntry(key, v));
+    return value;
+  }
+
+  private dropPrefetched(k: string): void {
+    const d = this.prefetched.get(k);
+    if (!d) return;
+    this.prefetched.delete(k);
+    this.prefetchedBytes -= d.length;
+  }
+
+  private dropAllPrefetched(): void {
+    this.prefetched.clear();
+    this.prefetchedBytes = 0;
   }
 
   // A bundle from the remote: every blob must match its digest, or the whole answer is
   // refused (a miss, counted as an integrity error). The attachments enter the local store
   // like any remote answer (keepLater): the reads that follow (the result, the object) are
   // answered from memory until they are written.
-  private unbundle(key: string, data: Buffer): Buffer | undefined {
+  private unbundle(key: string, data: Buffer, refuse: (e: Error) => void): Buffer | undefined {
     let b: Bundle;
     try {
       b = decodeBundle(data);
       for (const [d, blob] of b.blobs) blobDigest(blob, d);
     } catch (e) {
-      this.remote.rejected(key, e as Error);
+      refuse(e as Error);
       return undefined;
     }
+    if (b.pack && this.o.packs) this.fetchPack(b.pack);
     for (const [d, blob] of b.blobs) this.keepLater('b' + d, blob, () => this.local.putBlob(blob, d));
     for (const [k, e] of b.entries) this.keepLater('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
     this.attachedKept += b.entries.length + b.blobs.length;
     return b.value;
   }
+}
+
+/** What goes up for an entry: its bundle, or the plain value when nothing is attached. */
+function valueOf(b: Bundle): Buffer {
+  return b.entries.length + b.blobs.length > 0 || b.pack ? encodeBundle(b) : b.value;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
