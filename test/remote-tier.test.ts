@@ -187,8 +187,9 @@ test('packs: entries uploaded one after another go up as one pack; a fresh machi
     t.true(isBundle(v));
     const b = decodeBundle(v);
     t.is(`/cas/${b.pack}`, packs[0], 'each member names the pack');
-    t.deepEqual(b.value, Buffer.from(`the manifest ${keys.indexOf(k)}`), 'and still carries its own attachments');
-    t.is(b.blobs.length, 1);
+    t.deepEqual(b.value, Buffer.from(`the manifest ${keys.indexOf(k)}`));
+    t.is(b.blobs.length + b.entries.length, 0, 'and goes up thin: its attachments are in the pack');
+    t.truthy(srv.data.get(`/cas/${k.d}`), 'and on their own');
   }
 
   const b = await tieredAt(t, dir, 'b', srv.url, { timeoutMs: 10_000 });
@@ -210,10 +211,18 @@ test('packs: entries uploaded one after another go up as one pack; a fresh machi
   srv.lie.add(packs[0]);
   const c = await tieredAt(t, dir, 'c', srv.url, { timeoutMs: 10_000 });
   t.deepEqual(await c.store.getEntry(keys[0].m), Buffer.from('the manifest 0'));
-  t.deepEqual(await c.store.getBlob(keys[0].d), keys[0].obj);
+  t.is(await c.store.getEntry(keys[0].r), undefined);
   t.is(await c.store.getEntry(keys[1].m), undefined);
-  t.like(c.store.stats(), { packs: 0, from_packs: 0, integrity: 1, cooling_down: true });
+  t.like(c.store.stats(), { packs: 0, from_packs: 0, attached: 0, integrity: 1, cooling_down: true });
   t.is(srv.gets().length, 2 + 2);
+
+  // A pack gone from the server (evicted): the thin values still work, one request each.
+  srv.data.delete(packs[0]);
+  const d = await tieredAt(t, dir, 'd', srv.url, { timeoutMs: 10_000 });
+  t.deepEqual(await d.store.getEntry(keys[2].m), Buffer.from('the manifest 2'));
+  t.deepEqual(await d.store.getEntry(keys[2].r), Buffer.from('the result 2'));
+  t.deepEqual(await d.store.getBlob(keys[2].d), keys[2].obj);
+  t.like(d.store.stats(), { packs: 0, hits: 3, misses: 1, errors: 0 });
 });
 
 test('packs: a member whose attachment does not match its digest is refused (and counted); the lookup then asks for its own key', async (t) => {

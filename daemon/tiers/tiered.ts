@@ -101,7 +101,7 @@ export class TieredStore implements StoreLike {
   private prefetchedBytes = 0;
   private prefetchTimer: NodeJS.Timeout | undefined;
   private readonly packsSeen = new Set<string>();
-  private readonly packsInFlight = new Set<Promise<void>>();
+  private readonly packsInFlight = new Map<string, Promise<void>>();
   private packsFetched = 0;
   private fromPacks = 0;
   private badMembers = 0;
@@ -140,7 +140,17 @@ export class TieredStore implements StoreLike {
     const k = 'e' + key;
     return this.read(k, async () => this.later.get(k) ?? (await this.local.getEntry(key)) ?? this.fromPack(key), async () => {
       const d = await this.remote.getEntry(key);
-      return d && isBundle(d) ? this.unbundle(key, d, (e) => this.remote.rejected(key, e)) : d;
+      if (!d || !isBundle(d)) return d;
+      const b = this.unbundle(key, d, (e) => this.remote.rejected(key, e));
+      if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
+        // A pack member's own value carries no attachments: they are in its pack (this wait
+        // is part of the lookup's, `waitMs` at most).
+        await this.packsInFlight.get(b.pack);
+        const member = this.prefetched.get(key);
+        this.dropPrefetched(key);
+        if (member && isBundle(member)) this.unbundle(key, member, (e) => this.refusedMember(key, e));
+      }
+      return b?.value;
     }, (d) => this.local.putEntry(key, d));
   }
 
@@ -381,8 +391,10 @@ export class TieredStore implements StoreLike {
   }
 
   // A sealed pack's members: their bundles go up as one pack blob (or several, PACK_BYTES_MAX
-  // each) first, then each member's own value naming its pack. A pack that fails to go up
-  // leaves its members uploaded without the name; a member that fails is dropped (logged).
+  // each) first, then each member's own value: thin (the value and its pack's name; the
+  // attachments are in the pack, and every attachment is also on the server on its own). A
+  // pack that fails to go up leaves its members uploaded as whole bundles; a member that
+  // fails is dropped (logged).
   private async uploadPack(members: Upload[], after: Promise<unknown>[]): Promise<void> {
     await Promise.allSettled(after);
     if (this.remote.coolingDown()) return;
@@ -406,7 +418,8 @@ export class TieredStore implements StoreLike {
         while (next < g.length && !this.remote.coolingDown()) {
           const [m, b, plain] = g[next++];
           try {
-            await this.remote.putEntry(m.key, pack ? encodeBundle({ ...b, pack }) : plain);
+            // Named in its pack, a member goes up thin: its attachments are in the pack.
+            await this.remote.putEntry(m.key, pack ? encodeBundle({ value: b.value, entries: [], blobs: [], pack }) : plain);
           } catch (e) {
             this.log.debug('upload failed', { kind: 'entry', key: m.key, err: e });
           }
@@ -454,8 +467,8 @@ export class TieredStore implements StoreLike {
       clearTimeout(this.prefetchTimer);
       this.prefetchTimer = setTimeout(() => this.dropAllPrefetched(), PREFETCH_KEEP_MS);
       this.prefetchTimer.unref();
-    })().catch((e) => this.log.debug('pack fetch failed', { digest, err: e })).finally(() => this.packsInFlight.delete(p));
-    this.packsInFlight.add(p);
+    })().catch((e) => this.log.debug('pack fetch failed', { digest, err: e })).finally(() => this.packsInFlight.delete(digest));
+    this.packsInFlight.set(digest, p);
   }
 
   // A lookup's entry from a fetched pack (waiting up to PACK_WAIT_MS for packs on their way):
@@ -463,22 +476,22 @@ export class TieredStore implements StoreLike {
   private async fromPack(key: string): Promise<Buffer | undefined> {
     if (!this.prefetched.has(key) && this.packsInFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.packsInFlight]), new Promise((r) => (timer = setTimeout(r, PACK_WAIT_MS)))]);
+      await Promise.race([Promise.allSettled([...this.packsInFlight.values()]), new Promise((r) => (timer = setTimeout(r, PACK_WAIT_MS)))]);
       clearTimeout(timer);
     }
     const d = this.prefetched.get(key);
     if (!d) return undefined;
     this.dropPrefetched(key);
-    const value = isBundle(d)
-      ? this.unbundle(key, d, (e) => {
-        this.badMembers++;
-        this.log.warn('pack member refused', { key, err: e });
-      })
-      : d;
+    const value = isBundle(d) ? this.unbundle(key, d, (e) => this.refusedMember(key, e))?.value : d;
     if (!value) return undefined;
     this.fromPacks++;
     this.keepLater('e' + key, value, (v) => this.local.putEntry(key, v));
     return value;
+  }
+
+  private refusedMember(key: string, e: Error): void {
+    this.badMembers++;
+    this.log.warn('pack member refused', { key, err: e });
   }
 
   private dropPrefetched(k: string): void {
@@ -497,7 +510,7 @@ export class TieredStore implements StoreLike {
   // refused (a miss, counted as an integrity error). The attachments enter the local store
   // like any remote answer (keepLater): the reads that follow (the result, the object) are
   // answered from memory until they are written.
-  private unbundle(key: string, data: Buffer, refuse: (e: Error) => void): Buffer | undefined {
+  private unbundle(key: string, data: Buffer, refuse: (e: Error) => void): Bundle | undefined {
     let b: Bundle;
     try {
       b = decodeBundle(data);
@@ -510,7 +523,7 @@ export class TieredStore implements StoreLike {
     for (const [d, blob] of b.blobs) this.keepLater('b' + d, blob, () => this.local.putBlob(blob, d));
     for (const [k, e] of b.entries) this.keepLater('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
     this.attachedKept += b.entries.length + b.blobs.length;
-    return b.value;
+    return b;
   }
 }
 
