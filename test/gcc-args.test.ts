@@ -25,7 +25,7 @@ const parse = (cmd: string | string[], over: Partial<ParseEnv> = {}): GccParse =
 const compile = (t: { fail(m: string): void }, cmd: string | string[], over: Partial<ParseEnv> = {}): GccCompile => {
   const r = parse(cmd, over);
   if (r.kind !== 'compile') {
-    t.fail(`expected compile, got pass ${r.reason} ${r.detail ?? ''}`);
+    t.fail(`expected compile, got ${r.kind} ${r.kind === 'pass' ? `${r.reason} ${r.detail ?? ''}` : ''}`);
     throw new Error('not a compile');
   }
   return r;
@@ -141,8 +141,11 @@ test('pass-through reasons', (t) => {
     ['a.o b.o -o prog', 'link'],
     ['-E a.c', 'preprocess_only'],
     ['-c -E a.c', 'preprocess_only'],
-    ['-M a.c', 'preprocess_only'],
-    ['-MM a.c', 'preprocess_only'],
+    ['-M -MM a.c', 'preprocess_only'],
+    ['-MM a.c -o a.d', 'preprocess_only'],
+    ['-MM -MF a.d a.c', 'preprocess_only'],
+    ['-MM a.c b.cc', 'preprocess_only'],
+    ['-MM -x c -', 'preprocess_only'],
     ['-c -M -MD a.c', 'preprocess_only'],
     ['-c a.c b.c', 'multiple_sources'],
     ['-c a.c b.o', 'multiple_sources'],

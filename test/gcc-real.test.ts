@@ -43,7 +43,7 @@ function project(t: ExecutionContext, ext: string): string {
 
 function parseIn(t: ExecutionContext, dir: string, exe: string, args: string[]): GccCompile {
   const r = parseGccArgs(args, { cwd: dir, env: {}, readFile: (p) => fs.readFileSync(p, 'utf8'), compiler: compilerFlavor(exe) });
-  if (r.kind !== 'compile') throw new Error(`${exe} ${args.join(' ')}: pass ${r.reason} ${r.detail ?? ''}`);
+  if (r.kind !== 'compile') throw new Error(`${exe} ${args.join(' ')}: ${r.kind} ${r.kind === 'pass' ? `${r.reason} ${r.detail ?? ''}` : ''}`);
   t.pass();
   return r;
 }

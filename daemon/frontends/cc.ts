@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import fs from 'node:fs';
@@ -11,7 +12,7 @@ import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
 import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
-import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile } from './gcc/args.js';
+import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile, type GccDeps } from './gcc/args.js';
 import { parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
@@ -94,6 +95,19 @@ export interface CcPending {
   ownDepfile: string | undefined;
   filterSystem: boolean;
   mark: WatchMark | undefined;   // the watcher at the end of the lookup (before the compiler ran)
+}
+
+// A `-M`/`-MM` call to stdout (GccDeps), run by the shim as the build made it.
+interface DepsPending {
+  args: string[];
+  cwd: string;
+  exe: string;
+  env: Record<string, string>;
+  parsed: GccDeps;
+  rel: Relativizer;
+  directKey: string;
+  start: number;
+  mark: WatchMark | undefined;
 }
 
 
@@ -270,6 +284,7 @@ export class CcFrontend implements Frontend<CcPending> {
       }
       return { kind: 'pass', reason: parsed.reason };
     }
+    if (parsed.kind === 'deps') return (await this.depsLookup(req, env, parsed)) as Outcome;
 
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
@@ -333,6 +348,128 @@ export class CcFrontend implements Frontend<CcPending> {
         mark: this.d.hashes.mark(),
       },
     };
+  }
+
+  // ---- dependency generation: `$(CC) -MM *.c > Makefile.dep` (GccDeps) ----
+  //
+  // One entry for the whole call: the key has every argument, the cwd and every source's
+  // content; the result is what the call printed. Its inputs are every file the
+  // preprocessor read for any of the sources, system headers included, with the same checks
+  // as a compile's (hashes, same-named headers earlier on the path, timestamps against the
+  // call's start). -MM lists no system headers, so after a -MM miss the daemon runs the call
+  // once more with -M when the build pauses (deferred, like a compile's entry) and takes the
+  // inputs from that; an input changed since the call started refuses the entry.
+
+  private depsFrontend: Frontend<DepsPending> = {
+    name: 'cc-deps',
+    handles: () => false,
+    lookup: () => Promise.resolve({ kind: 'pass', reason: 'not_a_lookup' }),
+    finish: (p, done) => this.depsFinish(p, done),
+  };
+
+  private async depsLookup(req: CompileRequest, env: Record<string, string>, parsed: GccDeps): Promise<FrontendOutcome<DepsPending>> {
+    const { cwd, exe } = req;
+    const args = req.argv.slice(1);
+    const h = new KeyHasher('vrift-cc-deps-v1');
+    h.str(this.d.compilers.identity(exe)).str(parsed.lang).str(parsed.mode).str(cwd);
+    const pathIdx = new Set(parsed.pathArgs);
+    for (let i = 0; i < parsed.keyArgs.length; i++) {
+      const a = parsed.keyArgs[i];
+      h.str(a);
+      const p = pathIdx.has(i) ? splitPathArg(a)[1] : '';
+      const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
+      if (fh) h.str(fh.hash);
+    }
+    for (const f of parsed.extraInputs) h.str(f).str(this.d.hashes.get(path.resolve(cwd, f))?.hash ?? '\u0000missing');
+    for (const src of parsed.sources) {
+      const fh = this.d.hashes.get(path.resolve(cwd, src));
+      if (!fh) return { kind: 'pass', reason: 'source_missing' };
+      h.str(src).str(fh.hash);
+    }
+    for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
+    const directKey = h.digest();
+
+    await this.d.deferred?.run(directKey);
+    await this.writing.get(directKey)?.catch(() => {});
+    const start = this.d.now();
+    const manifest = await this.readManifest(directKey);
+    for (const e of manifest && !manifest.pp ? manifest.entries : []) {
+      if (!this.valid(e, cwd)) continue;
+      const result = await this.readResult(e.result);
+      if (result && result.outputs.length === 0) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: result.out.length, latency: 'deps_hit' };
+    }
+    return {
+      kind: 'miss',
+      argv: [exe, ...args],
+      frontend: this.depsFrontend as Frontend,
+      pending: { args, cwd, exe, env, parsed, rel: new Relativizer(cwd, this.d.baseDir()), directKey, start, mark: this.d.hashes.mark() },
+    };
+  }
+
+  private async depsFinish(p: DepsPending, done: Done): Promise<Finish> {
+    if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
+    if (done.nocache) return { stored: false, reason: 'output_too_big' };
+    const build = () => this.depsEntry(p, done);
+    if (!this.d.deferred || p.mark === undefined) return { stored: 'later', result: build() };
+    return finishLater(this.d.deferred, p.directKey, build, () => {}, (err) => this.d.log.warn('building a cache entry failed', { err, sources: p.parsed.sources.length }));
+  }
+
+  private async depsEntry(p: DepsPending, done: Done): Promise<Finish> {
+    const { parsed, cwd } = p;
+    let text = done.out.toString('latin1');
+    if (parsed.mode === 'MM') {
+      const full = await runForDeps(p.exe, depsWithSystemHeaders(p.args, parsed), cwd, p.env);
+      if (full === undefined) return { stored: false, reason: 'deps_rerun_failed' };
+      text = full;
+    }
+    const rules = splitDepRules(text, parsed.sources.length);
+    if (!rules || rules.some((r, i) => r[0] !== parsed.sources[i])) return { stored: false, reason: 'deps_unparsed' };
+    const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
+    const startMs = p.start - clockSlackMs();
+    const files = new Map<string, string>();
+    const absent = new Map<string, Set<string>>();
+    const stamps: [string, string][] = [];
+    let date: string | null = null;
+    for (let i = 0; i < rules.length; i++) {
+      // Each source checked as its own compile would be (its directory leads the search).
+      // __TIME__ and __DATE__ change no dependency list: as if SOURCE_DATE_EPOCH were set.
+      const one: CcPending = {
+        args: p.args, cwd, exe: p.exe, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, directKey: p.directKey, start: p.start, mark: p.mark,
+        parsed: { kind: 'compile', source: parsed.sources[i], lang: parsed.lang, includeDirs: parsed.includeDirs } as GccCompile,
+        depfileToRead: null, ownDepfile: undefined, filterSystem: false,
+      };
+      const { system } = filterSystemDeps(rules[i], parsed.includeDirs, builtin);
+      const inputs = this.collectInputs(one, rules[i], builtin, system, startMs);
+      if ('reason' in inputs) return { stored: false, reason: inputs.reason };
+      if (inputs.needPp) return { stored: false, reason: 'needs_preprocessor' };
+      for (const [f, hsh] of inputs.files) files.set(f, hsh);
+      for (const [d, ns] of inputs.absent) {
+        const set = absent.get(d) ?? new Set<string>();
+        for (const n of ns) set.add(n);
+        absent.set(d, set);
+      }
+      stamps.push(...inputs.stamps);
+      date ??= inputs.date;
+    }
+    const anchor = p.rel.anchor();
+    const entryAnchor = embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]) ? anchor : null;
+    const rk = new KeyHasher('vrift-cc-deps-result-v1').str(p.directKey);
+    for (const [f, hsh] of files) rk.str(f).str(hsh);
+    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(date ?? '');
+    for (const [f, m] of stamps) rk.str(f).str(m);
+    const resultKey = rk.digest();
+    const entry: ManifestEntry = { files: [...files].flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+    const write = (async () => {
+      const result: Result = { v: 2, outputs: [], out: done.out, err: done.err, deps: [], sys: '' };
+      await this.d.store.putEntry(resultKey, encodeEntry(result));
+      this.remember('r' + resultKey, internResult(result));
+      await this.addToManifest(p.directKey, entry, false, { entries: [resultKey] });
+    })();
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+    });
+    this.writing.set(p.directKey, settled);
+    return { stored: true, bytes: done.out.length, write };
   }
 
   // An entry's paths resolved for the cwd it was last checked from.
@@ -685,4 +822,58 @@ export class CcFrontend implements Frontend<CcPending> {
     });
     return next;
   }
+}
+
+// -MM → -M (every header, system ones too), in the call as the driver sees it when a
+// response file hides the option.
+function depsWithSystemHeaders(args: string[], parsed: GccDeps): string[] {
+  const isMM = (x: string) => x === '-MM' || x === '--user-dependencies';
+  const src = parsed.expandedArgs.filter(isMM).length !== args.filter(isMM).length ? parsed.expandedArgs : args;
+  return src.map((x) => (isMM(x) ? '-M' : x));
+}
+
+/** The call's stdout, or undefined when it fails. */
+function runForDeps(exe: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs = 600_000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (v: string | undefined) => {
+      if (!done) resolve(v);
+      done = true;
+    };
+    // VRIFT_DISABLE: a compiler wrapper that calls the shim again must not come back here.
+    const child = spawn(exe, args, { cwd, env: { ...env, VRIFT_DISABLE: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(undefined);
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.on('error', () => finish(undefined));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      finish(code === 0 ? Buffer.concat(chunks).toString('latin1') : undefined);
+    });
+  });
+}
+
+/**
+ * The prerequisites of each source's rule in `-M` output, in order: a rule starts on a line
+ * that does not begin with a blank; rules without prerequisites (-MP's phony targets) are
+ * skipped. Undefined unless there is exactly one rule per source.
+ */
+export function splitDepRules(text: string, sources: number): string[][] | undefined {
+  const rules: string[][] = [];
+  let chunk = '';
+  const flush = () => {
+    if (chunk === '') return;
+    const deps = parseDepfile(chunk).deps;
+    if (deps.length > 0) rules.push(deps);
+    chunk = '';
+  };
+  for (const line of text.split(/(?<=\n)/)) {
+    if (line !== '' && line[0] !== ' ' && line[0] !== '\t' && line !== '\n') flush();
+    chunk += line;
+  }
+  flush();
+  return rules.length === sources ? rules : undefined;
 }

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { canonicalLanguage, isCacheableLanguage, isHeaderLanguage, isPreprocessedLanguage, languageOfFile } from './languages.js';
 import { EQ_PATH, EXTRA_INPUT, JOINED_OR_SEPARATE, LONG_OPTIONS, PATH_VALUED, SEPARATE_CANONICAL, SEPARATE_ONLY, refusalFor, refusalForValue } from './options.js';
 import { expandResponseFiles } from './response.js';
-import type { CompilerFlavor, DepTarget, GccCompile, GccParse, GccPass, IncludeDirs, ParseEnv, PassReason } from './types.js';
+import type { CompilerFlavor, DepTarget, GccCompile, GccDeps, GccParse, GccPass, IncludeDirs, ParseEnv, PassReason } from './types.js';
 
-export type { CompilerFlavor, DepTarget, DepfileSpec, GccCompile, GccParse, GccPass, IncludeDirs, ParseEnv, PassReason } from './types.js';
+export type { CompilerFlavor, DepTarget, DepfileSpec, GccCompile, GccDeps, GccParse, GccPass, IncludeDirs, ParseEnv, PassReason } from './types.js';
 
 const pass = (reason: PassReason, detail?: string): GccPass => (detail === undefined ? { kind: 'pass', reason } : { kind: 'pass', reason, detail });
 
@@ -76,7 +76,8 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
 
   const expanded = expandResponseFiles(args, penv.cwd, penv.readFile);
   if (!expanded.ok) return pass('bad_response_file', expanded.file);
-  const a = canonicalizeLong(expanded.args);
+  const expandedArgs = expanded.args;
+  const a = canonicalizeLong(expandedArgs);
 
   const keyArgs: KeyArg[] = [];
   const dirs: IncludeDirs = { quote: [], angle: [], system: [], after: [] };
@@ -88,6 +89,8 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
   let sawS = false;
   let sawE = false;
   let sawM = false;
+  let sawMM = false;
+  let sawMOnly = false;
   let md = false;
   let mmd = false;
   let wp: { mode: 'MD' | 'MMD'; file: string } | null = null;
@@ -167,6 +170,8 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
       case '-M':
       case '-MM':
         sawM = true;
+        if (arg === '-MM') sawMM = true;
+        else sawMOnly = true;
         continue;
       case '-MD':
         md = true;
@@ -254,6 +259,40 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
       debug = true;
   }
 
+  // CPATH behaves like trailing -I, the language-specific ones like trailing -isystem.
+  function includeDirsFor(lang: string): IncludeDirs {
+    const angle = [...dashI, ...envList(penv.env['CPATH'])];
+    const langEnv = lang.startsWith('objective-c++')
+      ? 'OBJCPLUS_INCLUDE_PATH'
+      : lang.startsWith('objective-c')
+        ? 'OBJC_INCLUDE_PATH'
+        : lang.startsWith('c++')
+          ? 'CPLUS_INCLUDE_PATH'
+          : 'C_INCLUDE_PATH';
+    return { quote: dirs.quote, angle, system: [...dirs.system, ...envList(penv.env[langEnv])], after: dirs.after };
+  }
+
+  // -M or -MM alone, to stdout, over sources of one language (see GccDeps).
+  function depsOnly(): GccDeps | null {
+    if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || mf !== null || output !== null || sources.length === 0) return null;
+    const langs = sources.map((s) => (s.file === '-' ? null : s.lang ?? languageOfFile(s.file)));
+    const lang = langs[0];
+    if (!lang || langs.some((l) => l !== lang) || !isCacheableLanguage(lang) || isHeaderLanguage(lang) || isPreprocessedLanguage(lang)) return null;
+    if (lang === 'assembler' || lang === 'c++-module') return null;
+    const pathArgs: number[] = [];
+    keyArgs.forEach((k, i) => void (k.path && pathArgs.push(i)));
+    return {
+      kind: 'deps', compiler, lang, mode: sawMM ? 'MM' : 'M',
+      sources: sources.map((s) => s.file),
+      keyArgs: keyArgs.map((k) => k.arg), pathArgs,
+      includeDirs: includeDirsFor(lang), extraInputs, expandedArgs,
+    };
+  }
+
+  if (sawM) {
+    const d = depsOnly();
+    if (d) return d;
+  }
   if (sawE || sawM) return pass('preprocess_only', sawE ? '-E' : '-M/-MM');
   if (!sawC && !sawS) return pass('link');
 
@@ -294,21 +333,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
     };
   }
 
-  // CPATH behaves like trailing -I, the language-specific ones like trailing -isystem.
-  const angle = [...dashI, ...envList(penv.env['CPATH'])];
-  const langEnv = lang.startsWith('objective-c++')
-    ? 'OBJCPLUS_INCLUDE_PATH'
-    : lang.startsWith('objective-c')
-      ? 'OBJC_INCLUDE_PATH'
-      : lang.startsWith('c++')
-        ? 'CPLUS_INCLUDE_PATH'
-        : 'C_INCLUDE_PATH';
-  const includeDirs: IncludeDirs = {
-    quote: dirs.quote,
-    angle,
-    system: [...dirs.system, ...envList(penv.env[langEnv])],
-    after: dirs.after,
-  };
+  const includeDirs = includeDirsFor(lang);
 
   const finalKey: string[] = [];
   const pathArgs: number[] = [];

@@ -93,4 +93,23 @@ export interface GccCompile {
   compiler: CompilerFlavor;
 }
 
-export type GccParse = GccCompile | GccPass;
+/**
+ * `-M`/`-MM` to stdout over one or more sources and nothing else: the dependency lines
+ * Makefiles generate (`$(CC) -MM *.c > Makefile.dep`). Cached as one call.
+ */
+export interface GccDeps {
+  kind: 'deps';
+  compiler: CompilerFlavor;
+  /** Of every source (they must agree). */
+  lang: string;
+  mode: 'M' | 'MM';
+  sources: string[];
+  /** Every argument but the sources and -M/-MM, dependency options included (they shape the output). */
+  keyArgs: string[];
+  pathArgs: number[];
+  includeDirs: IncludeDirs;
+  extraInputs: string[];
+  expandedArgs: string[];
+}
+
+export type GccParse = GccCompile | GccPass | GccDeps;

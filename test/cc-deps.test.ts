@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { splitDepRules } from '../daemon/frontends/cc.js';
+import { parseGccArgs } from '../daemon/frontends/gcc/args.js';
+import { age, instance, ROOT, run, SHIM, type Instance } from './helpers/instance.js';
+
+// Dependency generation as Makefiles do it (`$(CC) -MM $(SOURCES) > Makefile.dep`, redis):
+// real gcc, the native shim, a real daemon per test.
+
+function project(t: Parameters<typeof instance>[0]): Instance {
+  const v = instance(t);
+  age(
+    v.write('inc/config.h', '#define ANSWER 42\n'),
+    v.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
+    v.write('inc/extra.h', '#define EXTRA 1\n'),
+    // A system header (-isystem): -MM never lists it, yet it decides what a.c includes.
+    v.write('sys/feature.h', '#define WANT_EXTRA 0\n'),
+    v.write('src/a.c', '#include <stdio.h>\n#include <feature.h>\n#include "util.h"\n#if WANT_EXTRA\n#include "extra.h"\n#endif\nint a(void) { return answer(); }\n'),
+    // __TIME__ changes no dependency list: it must not keep the call from being stored.
+    v.write('src/b.c', '#include "config.h"\nint b(void) { return ANSWER; }\nconst char *when = __TIME__;\n'),
+  );
+  fs.mkdirSync(path.join(v.dir, 'first'));
+  return v;
+}
+
+const DEPS = ['-MM', '-Ifirst', '-Iinc', '-isystem', 'sys', 'src/a.c', 'src/b.c'];
+
+async function same(t: Parameters<typeof instance>[0], v: Instance, args = DEPS): Promise<string> {
+  const plain = await run('gcc', args, { cwd: v.dir, env: v.env });
+  t.is(plain.code, 0, plain.err);
+  const r = await v.cc(args);
+  t.is(r.code, 0, r.err);
+  t.deepEqual(r.stdout, plain.stdout, 'the same bytes as gcc prints');
+  t.deepEqual(r.stderr, plain.stderr);
+  return r.out;
+}
+
+test('gcc -MM over several sources: the second call is a hit with gcc\'s exact output', async (t) => {
+  const v = project(t);
+  const first = await same(t, v);
+  t.regex(first, /^a\.o: src\/a\.c inc\/util\.h inc\/config\.h\nb\.o: src\/b\.c inc\/config\.h\n$/);
+  t.like(await v.stats(), { misses: 1, hits: 0 });
+  await same(t, v);
+  t.like(await v.stats(), { misses: 1, hits: 1 });
+  // -M (every header) and -MM -MP -MT are calls of their own, each cached.
+  for (const args of [['-M', ...DEPS.slice(1)], ['-MM', '-MP', '-MT', 'x.o', ...DEPS.slice(1)]]) {
+    await same(t, v, args);
+    await same(t, v, args);
+  }
+  t.like(await v.stats(), { misses: 3, hits: 3 });
+});
+
+test('gcc -MM misses when a system header it does not list changes what a source includes', async (t) => {
+  const v = project(t);
+  await same(t, v);
+  await same(t, v);
+  t.like(await v.stats(), { misses: 1, hits: 1 });
+  age(v.write('sys/feature.h', '#define WANT_EXTRA 1\n'));
+  const out = await same(t, v);
+  t.regex(out, /inc\/extra\.h/, 'extra.h is a dependency now');
+  t.like(await v.stats(), { misses: 2, hits: 1 });
+  await same(t, v);
+  t.like(await v.stats(), { misses: 2, hits: 2 });
+});
+
+test('gcc -MM misses on a changed listed header and on a same-named header earlier on the path', async (t) => {
+  const v = project(t);
+  await same(t, v);
+  await same(t, v);
+  age(v.write('inc/config.h', '#define ANSWER 43\n#include "extra.h"\n'));
+  t.regex(await same(t, v), /inc\/extra\.h/);
+  t.like(await v.stats(), { misses: 2, hits: 1 });
+  await same(t, v);
+  // util.h now comes from first/, searched before inc/.
+  age(v.write('first/util.h', 'static inline int answer(void) { return 7; }\n'));
+  t.regex(await same(t, v), /first\/util\.h/);
+  t.like(await v.stats(), { misses: 3, hits: 2 });
+});
+
+test('gcc -MM that fails (a missing header) fails every time and stores nothing', async (t) => {
+  const v = project(t);
+  age(v.write('src/c.c', '#include "nope.h"\n'));
+  const args = ['-MM', '-Iinc', 'src/b.c', 'src/c.c'];
+  const plain = await run('gcc', args, { cwd: v.dir, env: v.env });
+  t.not(plain.code, 0);
+  for (let i = 0; i < 2; i++) {
+    const r = await v.cc(args);
+    t.is(r.code, plain.code);
+    t.deepEqual(r.stdout, plain.stdout);
+    t.is(r.err, plain.err);
+  }
+  t.like(await v.stats(), { hits: 0, stored: 0, compile_failed: 2 });
+});
+
+test('the parser: -M/-MM to stdout over sources of one language is a dependency call; anything else passes', (t) => {
+  const penv = { cwd: '/w', env: {}, readFile: () => '' };
+  t.like(parseGccArgs(['-MM', '-I../deps/hiredis', '-DX=1', '-MP', '-MT', 'foo', 'adlist.c', 'ae.c'], penv), {
+    kind: 'deps', mode: 'MM', lang: 'c', sources: ['adlist.c', 'ae.c'], keyArgs: ['-I', '../deps/hiredis', '-D', 'X=1', '-MP', '-MT', 'foo'],
+  });
+  t.like(parseGccArgs(['-M', 'a.cc'], penv), { kind: 'deps', mode: 'M', lang: 'c++' });
+  for (const args of [['-MM', 'a.c', '-o', 'a.d'], ['-MM', '-MF', 'a.d', 'a.c'], ['-MM', 'a.c', 'b.cc'], ['-MM', '-E', 'a.c'], ['-MM', '-MD', 'a.c'], ['-MM', '-c', 'a.c']]) {
+    t.like(parseGccArgs(args, penv), { kind: 'pass' }, args.join(' '));
+  }
+});
+
+test('splitDepRules: one rule per source, phony targets skipped', (t) => {
+  t.deepEqual(splitDepRules('a.o: a.c x.h \\\n y.h\nx.h:\ny.h:\nb.o: b.c\n', 2), [['a.c', 'x.h', 'y.h'], ['b.c']]);
+  t.is(splitDepRules('a.o: a.c\n', 2), undefined);
+});
+
+test('redis from Debian sources: `make Makefile.dep` through the shim is a hit the second time, byte-identical to plain gcc', async (t) => {
+  t.timeout(5 * 60_000);
+  const srcCache = process.env.VRIFT_SRC_CACHE || path.join(os.homedir(), '.cache', 'vrift', 'src');
+  const fetch = await run('bash', [path.join(ROOT, 'scripts', 'fetch-sources.sh'), srcCache]);
+  t.is(fetch.code, 0, fetch.err);
+  const tree = fs.readdirSync(srcCache).find((n) => n.startsWith('redis-'));
+  t.truthy(tree, 'redis source tree');
+  const v = instance(t);
+  const src = path.join(v.dir, 'redis');
+  fs.cpSync(path.join(srcCache, tree!), src, { recursive: true });
+  const dep = path.join(src, 'src', 'Makefile.dep');
+  const make = (cc: string, env: NodeJS.ProcessEnv = v.env) => run('make', ['Makefile.dep', 'MALLOC=libc', `CC=${cc}`], { cwd: path.join(src, 'src'), env });
+  t.is((await make('gcc', { ...v.env, VRIFT_DISABLE: '1' })).code, 0);
+  const plain = fs.readFileSync(dep);
+  t.true(plain.length > 10_000 && /^server\.o: server\.c /m.test(plain.toString()), 'gcc -MM over every redis source');
+  for (let i = 0; i < 2; i++) {
+    fs.rmSync(dep);
+    const r = await make(`${SHIM} gcc`);
+    t.is(r.code, 0, r.err);
+    t.deepEqual(fs.readFileSync(dep), plain);
+  }
+  const s = await v.stats();
+  const lat = (s as unknown as { latency: Record<string, { n: number }> }).latency;
+  t.is(lat.deps_hit?.n, 1, JSON.stringify(lat));
+});
