@@ -4,13 +4,13 @@
 # (/proc/stat) and the daemon's CPU during the build.
 #
 #   bench/by-hand-rust.sh setup   copies ripgrep 13 (needs scripts/fetch-sources.sh or one bench
-#                                 run first) to $WORK (default /tmp/vrift-by-hand-rust), with a
+#                                 run first) to $WORK (default ~/.cache/vrift-by-hand-rust), with a
 #                                 CARGO_HOME pointing at Debian's crates
 #   bench/by-hand-rust.sh cold    a fresh daemon and an empty store, then a clean release build
 #   bench/by-hand-rust.sh warm    a clean release build against the running daemon
 #   bench/by-hand-rust.sh plain   a clean release build without vrift
 set -euo pipefail
-WORK=${WORK:-/tmp/vrift-by-hand-rust}
+WORK=${WORK:-$HOME/.cache/vrift-by-hand-rust}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_HOME=$WORK/cargo-home CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never VRIFT_HOME=$WORK/home
 DAEMON="$ROOT/dist/daemon/main.js"

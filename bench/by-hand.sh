@@ -5,7 +5,8 @@
 # ±0.5 s on a 20 s build, so compare CPU totals more than walls.
 #
 #   bench/by-hand.sh setup            copies libuv (needs one `npm run bench -- --quick` first)
-#                                     to $WORK (default /tmp/vrift-by-hand) and configures a
+#                                     to $WORK (default ~/.cache/vrift-by-hand: not under /tmp, whose
+#                                     churn the daemon would watch as an ancestor of the sources) and configures a
 #                                     plain and a vrift build directory
 #   bench/by-hand.sh cold [node flags] a fresh daemon (extra node flags, e.g. --cpu-prof),
 #                                     then a clean vrift build
@@ -13,7 +14,7 @@
 #   bench/by-hand.sh plain            a clean plain build
 # Environment passed to the daemon on `cold` reaches it (e.g. VRIFT_REMOTE=...).
 set -euo pipefail
-WORK=${WORK:-/tmp/vrift-by-hand}
+WORK=${WORK:-$HOME/.cache/vrift-by-hand}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export VRIFT_HOME=${BY_HAND_HOME:-$WORK/home}
 DAEMON="$ROOT/dist/daemon/main.js"

@@ -79,6 +79,29 @@ test('gcc -MM misses on a changed listed header and on a same-named header earli
   t.like(await v.stats(), { misses: 3, hits: 2 });
 });
 
+test('gcc -MM in a second checkout: a hit when the output names no checkout path, a miss (with that checkout\'s paths) when it does', async (t) => {
+  const v = instance(t);
+  for (const co of ['one', 'two']) {
+    age(
+      v.write(`${co}/inc/config.h`, '#define ANSWER 42\n'),
+      v.write(`${co}/src/a.c`, '#include "config.h"\nint a(void) { return ANSWER; }\n'),
+    );
+  }
+  const rel = ['-MM', '-Iinc', 'src/a.c'];
+  const abs = (co: string) => ['-MM', `-I${path.join(v.dir, co, 'inc')}`, 'src/a.c'];
+  for (const co of ['one', 'two']) {
+    for (const args of [rel, abs(co)]) {
+      const plain = await run('gcc', args, { cwd: path.join(v.dir, co), env: v.env });
+      const r = await v.cc(args, { cwd: path.join(v.dir, co) });
+      t.is(r.code, 0, r.err);
+      t.deepEqual(r.stdout, plain.stdout, `${co}: ${args.join(' ')}`);
+    }
+  }
+  t.regex((await run('gcc', abs('two'), { cwd: path.join(v.dir, 'two') })).out, /two\/inc\/config\.h/);
+  // one: two misses; two: the relative call hits, the absolute one (its output names one/) misses.
+  t.like(await v.stats(), { misses: 3, hits: 1 });
+});
+
 test('gcc -MM that fails (a missing header) fails every time and stores nothing', async (t) => {
   const v = project(t);
   age(v.write('src/c.c', '#include "nope.h"\n'));

@@ -352,8 +352,8 @@ export class CcFrontend implements Frontend<CcPending> {
 
   // ---- dependency generation: `$(CC) -MM *.c > Makefile.dep` (GccDeps) ----
   //
-  // One entry for the whole call: the key has every argument, the cwd and every source's
-  // content; the result is what the call printed. Its inputs are every file the
+  // One entry for the whole call: the key has every argument and every source's content
+  // (paths keyed as a compile's are); the result is what the call printed. Its inputs are every file the
   // preprocessor read for any of the sources, system headers included, with the same checks
   // as a compile's (hashes, same-named headers earlier on the path, timestamps against the
   // call's start). -MM lists no system headers, so after a -MM miss the daemon runs the call
@@ -370,21 +370,28 @@ export class CcFrontend implements Frontend<CcPending> {
   private async depsLookup(req: CompileRequest, env: Record<string, string>, parsed: GccDeps): Promise<FrontendOutcome<DepsPending>> {
     const { cwd, exe } = req;
     const args = req.argv.slice(1);
+    // Keyed like a compile (paths relative to the cwd under base_dir, so that two checkouts
+    // share entries; an output naming the checkout is anchored to it, see store()).
+    const rel = new Relativizer(cwd, this.d.baseDir());
     const h = new KeyHasher('vrift-cc-deps-v1');
-    h.str(this.d.compilers.identity(exe)).str(parsed.lang).str(parsed.mode).str(cwd);
+    h.str(this.d.compilers.identity(exe)).str(parsed.lang).str(parsed.mode);
     const pathIdx = new Set(parsed.pathArgs);
     for (let i = 0; i < parsed.keyArgs.length; i++) {
       const a = parsed.keyArgs[i];
-      h.str(a);
-      const p = pathIdx.has(i) ? splitPathArg(a)[1] : '';
+      if (!pathIdx.has(i)) {
+        h.str(a);
+        continue;
+      }
+      const [opt, p] = splitPathArg(a);
+      h.str(opt + rel.key(p));
       const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
       if (fh) h.str(fh.hash);
     }
-    for (const f of parsed.extraInputs) h.str(f).str(this.d.hashes.get(path.resolve(cwd, f))?.hash ?? '\u0000missing');
+    for (const f of parsed.extraInputs) h.str(rel.key(f)).str(this.d.hashes.get(path.resolve(cwd, f))?.hash ?? '\u0000missing');
     for (const src of parsed.sources) {
       const fh = this.d.hashes.get(path.resolve(cwd, src));
       if (!fh) return { kind: 'pass', reason: 'source_missing' };
-      h.str(src).str(fh.hash);
+      h.str(rel.key(src)).str(fh.hash);
     }
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
@@ -402,7 +409,7 @@ export class CcFrontend implements Frontend<CcPending> {
       kind: 'miss',
       argv: [exe, ...args],
       frontend: this.depsFrontend as Frontend,
-      pending: { args, cwd, exe, env, parsed, rel: new Relativizer(cwd, this.d.baseDir()), directKey, start, mark: this.d.hashes.mark() },
+      pending: { args, cwd, exe, env, parsed, rel, directKey, start, mark: this.d.hashes.mark() },
     };
   }
 
