@@ -102,6 +102,28 @@ test('gcc -MM in a second checkout: a hit when the output names no checkout path
   t.like(await v.stats(), { misses: 3, hits: 1 });
 });
 
+test('gcc -MM -MF file and -M -o file: the file is written on a hit, byte-identical to gcc\'s; the -M rerun never touches it', async (t) => {
+  const v = project(t);
+  for (const [args, out] of [[['-MM', '-MP', '-Iinc', '-isystem', 'sys', '-MF', 'deps/a.d', 'src/a.c'], 'deps/a.d'], [['-M', '-Iinc', '-isystem', 'sys', 'src/b.c', '-o', 'deps/b.d'], 'deps/b.d']] as const) {
+    fs.mkdirSync(path.join(v.dir, 'deps'), { recursive: true });
+    const plain = await run('gcc', [...args], { cwd: v.dir, env: v.env });
+    t.is(plain.code, 0, plain.err);
+    const want = fs.readFileSync(path.join(v.dir, out));
+    fs.rmSync(path.join(v.dir, out));
+    const r1 = await v.cc([...args]);
+    t.is(r1.code, 0, r1.err);
+    t.is(r1.out, '');
+    t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want);
+    await v.stats(); // the entry is built (and, for -MM, the -M run made) when the daemon pauses
+    t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want, 'left alone by the daemon\'s -M run');
+    fs.rmSync(path.join(v.dir, out));
+    const r2 = await v.cc([...args]);
+    t.is(r2.code, 0, r2.err);
+    t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want);
+  }
+  t.like(await v.stats(), { misses: 2, hits: 2 });
+});
+
 test('gcc -MM that fails (a missing header) fails every time and stores nothing', async (t) => {
   const v = project(t);
   age(v.write('src/c.c', '#include "nope.h"\n'));
@@ -123,7 +145,9 @@ test('the parser: -M/-MM to stdout over sources of one language is a dependency 
     kind: 'deps', mode: 'MM', lang: 'c', sources: ['adlist.c', 'ae.c'], keyArgs: ['-I', '../deps/hiredis', '-D', 'X=1', '-MP', '-MT', 'foo'],
   });
   t.like(parseGccArgs(['-M', 'a.cc'], penv), { kind: 'deps', mode: 'M', lang: 'c++' });
-  for (const args of [['-MM', 'a.c', '-o', 'a.d'], ['-MM', '-MF', 'a.d', 'a.c'], ['-MM', 'a.c', 'b.cc'], ['-MM', '-E', 'a.c'], ['-MM', '-MD', 'a.c'], ['-MM', '-c', 'a.c']]) {
+  t.like(parseGccArgs(['-MM', '-MF', 'a.d', 'a.c'], penv), { kind: 'deps', outFile: 'a.d' });
+  t.like(parseGccArgs(['-MM', 'a.c', '-o', 'b.d'], penv), { kind: 'deps', outFile: 'b.d' });
+  for (const args of [['-MM', 'a.c', '-o', 'a.d', '-MF', 'b.d'], ['-MM', 'a.c', '-o', '-'], ['-MM', 'a.c', 'b.cc'], ['-MM', '-E', 'a.c'], ['-MM', '-MD', 'a.c'], ['-MM', '-c', 'a.c']]) {
     t.like(parseGccArgs(args, penv), { kind: 'pass' }, args.join(' '));
   }
 });

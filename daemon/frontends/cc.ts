@@ -394,6 +394,7 @@ export class CcFrontend implements Frontend<CcPending> {
       h.str(rel.key(src)).str(fh.hash);
     }
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
+    h.str(parsed.outFile === null ? '\u0000stdout' : rel.key(parsed.outFile));
     const directKey = h.digest();
 
     await this.d.deferred?.run(directKey);
@@ -403,7 +404,22 @@ export class CcFrontend implements Frontend<CcPending> {
     for (const e of manifest && !manifest.pp ? manifest.entries : []) {
       if (!this.valid(e, cwd)) continue;
       const result = await this.readResult(e.result);
-      if (result && result.outputs.length === 0) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: result.out.length, latency: 'deps_hit' };
+      const file = result?.outputs.find((o) => o.role === 'deps');
+      if (!result || (parsed.outFile === null) !== (file === undefined)) continue;
+      if (!file) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: result.out.length, latency: 'deps_hit' };
+      const data = await this.d.store.getBlob(file.digest);
+      if (!data) {
+        this.forgetResult(e.result);
+        continue;
+      }
+      const dest = path.resolve(cwd, parsed.outFile!);
+      if (req.wf) return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, files: [[dest, data]], latency: 'deps_hit' };
+      try {
+        writeFileAtomic(dest, data);
+      } catch {
+        break; // e.g. no such directory: let the compiler say so
+      }
+      return { kind: 'hit', out: result.out, err: result.err, code: 0, bytes: data.length, latency: 'deps_hit' };
     }
     return {
       kind: 'miss',
@@ -416,14 +432,25 @@ export class CcFrontend implements Frontend<CcPending> {
   private async depsFinish(p: DepsPending, done: Done): Promise<Finish> {
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const build = () => this.depsEntry(p, done);
+    // The rules written to a file: read now, before the build can change it.
+    let file: Buffer | undefined;
+    if (p.parsed.outFile !== null) {
+      try {
+        const abs = path.resolve(p.cwd, p.parsed.outFile);
+        if (fs.statSync(abs).mtimeMs < p.start - clockSlackMs()) return { stored: false, reason: 'output_not_written' };
+        file = fs.readFileSync(abs);
+      } catch {
+        return { stored: false, reason: 'output_missing' };
+      }
+    }
+    const build = () => this.depsEntry(p, done, file);
     if (!this.d.deferred || p.mark === undefined) return { stored: 'later', result: build() };
     return finishLater(this.d.deferred, p.directKey, build, () => {}, (err) => this.d.log.warn('building a cache entry failed', { err, sources: p.parsed.sources.length }));
   }
 
-  private async depsEntry(p: DepsPending, done: Done): Promise<Finish> {
+  private async depsEntry(p: DepsPending, done: Done, file: Buffer | undefined): Promise<Finish> {
     const { parsed, cwd } = p;
-    let text = done.out.toString('latin1');
+    let text = (file ?? done.out).toString('latin1');
     if (parsed.mode === 'MM') {
       const full = await runForDeps(p.exe, depsWithSystemHeaders(p.args, parsed), cwd, p.env);
       if (full === undefined) return { stored: false, reason: 'deps_rerun_failed' };
@@ -459,7 +486,7 @@ export class CcFrontend implements Frontend<CcPending> {
       date ??= inputs.date;
     }
     const anchor = p.rel.anchor();
-    const entryAnchor = embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]) ? anchor : null;
+    const entryAnchor = embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]) || (file !== undefined && embedsAnchor(file, anchor[1])) ? anchor : null;
     const rk = new KeyHasher('vrift-cc-deps-result-v1').str(p.directKey);
     for (const [f, hsh] of files) rk.str(f).str(hsh);
     rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(date ?? '');
@@ -467,16 +494,18 @@ export class CcFrontend implements Frontend<CcPending> {
     const resultKey = rk.digest();
     const entry: ManifestEntry = { files: [...files].flat(), absent: [...absent].map(([d, ns]) => absentItem(d, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
     const write = (async () => {
-      const result: Result = { v: 2, outputs: [], out: done.out, err: done.err, deps: [], sys: '' };
+      const digest = file && (await this.d.store.putBlob(file));
+      const outputs: Result['outputs'] = file ? [{ role: 'deps', digest: digest!, size: file.length }] : [];
+      const result: Result = { v: 2, outputs, out: done.out, err: done.err, deps: [], sys: '' };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
       this.remember('r' + resultKey, internResult(result));
-      await this.addToManifest(p.directKey, entry, false, { entries: [resultKey] });
+      await this.addToManifest(p.directKey, entry, false, { entries: [resultKey], blobs: digest ? [digest] : [] });
     })();
     const settled = write.catch(() => {}).finally(() => {
       if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
     });
     this.writing.set(p.directKey, settled);
-    return { stored: true, bytes: done.out.length, write };
+    return { stored: true, bytes: (file ?? done.out).length, write };
   }
 
   // An entry's paths resolved for the cwd it was last checked from.
@@ -831,12 +860,22 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 }
 
-// -MM → -M (every header, system ones too), in the call as the driver sees it when a
-// response file hides the option.
+// -MM → -M (every header, system ones too), to stdout (never over the build's file), in the
+// call as the driver sees it when a response file hides an option.
 function depsWithSystemHeaders(args: string[], parsed: GccDeps): string[] {
   const isMM = (x: string) => x === '-MM' || x === '--user-dependencies';
-  const src = parsed.expandedArgs.filter(isMM).length !== args.filter(isMM).length ? parsed.expandedArgs : args;
-  return src.map((x) => (isMM(x) ? '-M' : x));
+  const src = parsed.outFile !== null || parsed.expandedArgs.filter(isMM).length !== args.filter(isMM).length ? parsed.expandedArgs : args;
+  const out: string[] = [];
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i];
+    if (x === '-MF' || x === '-o' || x === '--output') {
+      i++;
+      continue;
+    }
+    if (/^(-MF|-o|--output=).+/.test(x)) continue;
+    out.push(isMM(x) ? '-M' : x);
+  }
+  return out;
 }
 
 /** The call's stdout, or undefined when it fails. */

@@ -274,7 +274,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
 
   // -M or -MM alone, to stdout, over sources of one language (see GccDeps).
   function depsOnly(): GccDeps | null {
-    if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || mf !== null || output !== null || sources.length === 0) return null;
+    if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || (mf !== null && output !== null) || output === '-' || sources.length === 0) return null;
     const langs = sources.map((s) => (s.file === '-' ? null : s.lang ?? languageOfFile(s.file)));
     const lang = langs[0];
     if (!lang || langs.some((l) => l !== lang) || !isCacheableLanguage(lang) || isHeaderLanguage(lang) || isPreprocessedLanguage(lang)) return null;
@@ -284,6 +284,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
     return {
       kind: 'deps', compiler, lang, mode: sawMM ? 'MM' : 'M',
       sources: sources.map((s) => s.file),
+      outFile: mf ?? output,
       keyArgs: keyArgs.map((k) => k.arg), pathArgs,
       includeDirs: includeDirsFor(lang), extraInputs, expandedArgs,
     };

@@ -104,6 +104,8 @@ export interface GccDeps {
   lang: string;
   mode: 'M' | 'MM';
   sources: string[];
+  /** Where the rules go (-MF, or -o): null for stdout. */
+  outFile: string | null;
   /** Every argument but the sources and -M/-MM, dependency options included (they shape the output). */
   keyArgs: string[];
   pathArgs: number[];
