@@ -408,6 +408,23 @@ test('an entry built after its compile: a probe source deleted right after its c
   t.like(await v.stats(), { hits: 1 });
 });
 
+test('an entry built after its compile: a probe source written just before its compile and deleted right after is stored', async (t) => {
+  const v = project(t);
+  const held = await holdPause(v);
+  // As redis's Makefile probes the compiler: echo > foo.c; $(CC) foo.c; rm foo.c. Its
+  // timestamps can't tell before from during: the watcher vouched at the compile's report.
+  const probe = () => v.write('foo.c', 'int probe(void) { return 4; }\n');
+  probe();
+  t.is((await v.cc(['-c', 'foo.c', '-o', 'foo.o'])).code, 0);
+  fs.rmSync(path.join(v.dir, 'foo.c'));
+  fs.rmSync(path.join(v.dir, 'foo.o'));
+  t.is((await held.done()).code, 0);
+  t.like(await v.stats(), { stored: 2, misses: 2 });
+  probe();
+  t.is((await v.cc(['-c', 'foo.c', '-o', 'foo.o'])).code, 0);
+  t.like(await v.stats(), { hits: 1 });
+});
+
 test('malformed and truncated IPC messages get an error reply and the daemon keeps serving', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);

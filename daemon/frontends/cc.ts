@@ -97,6 +97,12 @@ export interface CcPending {
   mark: WatchMark | undefined;   // the watcher at the end of the lookup (before the compiler ran)
 }
 
+// The source as the compile's report found it, for an entry built later: its hash, and
+// whether the watcher vouched then that it had not changed since the lookup (a probe
+// written just before its compile and deleted right after, as configure scripts and
+// redis's Makefile do, is gone by the time the entry is built).
+interface Known { abs: string; fh: FileHash; unchanged: boolean }
+
 // A `-M`/`-MM` call to stdout (GccDeps), run by the shim as the build made it.
 interface DepsPending {
   args: string[];
@@ -616,7 +622,7 @@ export class CcFrontend implements Frontend<CcPending> {
       const sys = new Set(system);
       writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
     }
-    const build = (known?: { abs: string; fh: FileHash }): Promise<Finish> | Finish => {
+    const build = (known?: Known): Promise<Finish> | Finish => {
       const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, known);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
@@ -633,6 +639,7 @@ export class CcFrontend implements Frontend<CcPending> {
     // The source as the compile left it: configure-style probes delete theirs right away.
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
+    const known = src && { abs: srcAbs, fh: src, unchanged: this.d.hashes.unchangedSince(srcAbs, p.mark) };
     this.deferredCount++;
     this.deferredBytes += obj.length;
     return finishLater(
@@ -640,7 +647,7 @@ export class CcFrontend implements Frontend<CcPending> {
       p.directKey,
       () => {
         this.d.hashes.sync();
-        return build(src && { abs: srcAbs, fh: src });
+        return build(known);
       },
       () => {
         this.deferredCount--;
@@ -672,7 +679,7 @@ export class CcFrontend implements Frontend<CcPending> {
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
   // since its start refuses the entry), and every place where a same-named header would
   // have won.
-  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, known?: { abs: string; fh: FileHash }): Inputs | { reason: string } {
+  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, known?: Known): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 
@@ -704,13 +711,14 @@ export class CcFrontend implements Frontend<CcPending> {
       const abs = plan.abs;
       if (seen.has(abs)) continue;
       seen.add(abs);
-      const fh = known?.abs === abs ? known.fh : this.d.hashes.get(abs);
+      const k = known?.abs === abs ? known : undefined;
+      const fh = k ? k.fh : this.d.hashes.get(abs);
       if (!fh) {
         this.d.log.info('not stored: an input is gone', { file: abs, source: parsed.source });
         return { reason: 'input_missing' };
       }
       // Timestamps this close to the start can't tell before from during; the watcher can.
-      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) {
+      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !(k ? k.unchanged : this.d.hashes.unchangedSince(abs, p.mark))) {
         this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
         return { reason: 'input_too_new' };
       }
