@@ -103,7 +103,7 @@ export interface CcPending {
 // redis's Makefile do, is gone by the time the entry is built).
 interface Known { abs: string; fh: FileHash; unchanged: boolean }
 
-// A `-M`/`-MM` call to stdout (GccDeps), run by the shim as the build made it.
+// A `-M`/`-MM` call (GccDeps), run by the shim as the build made it.
 interface DepsPending {
   args: string[];
   cwd: string;

@@ -9,10 +9,11 @@ import { Packr } from 'msgpackr';
 // Wire form: MAGIC, then msgpack [value, [key, entry]…, [digest, blob]…, pack?]. A plain
 // value is a msgpack map or array, never the byte 'V', so the two cannot be confused.
 //
-// Packs: the uploader also groups the bundles it uploads one after another (one build's
-// compiles, in the order they finished) into one CAS blob, and names that blob in each
-// member's bundle (`pack`). A fresh machine's first hit in a group then fetches the whole
-// group with one request, and the compiles that follow find their entries in memory. A
+// Packs: the uploader groups the bundles it uploads one after another (one build's
+// compiles, in the order they finished) into one CAS blob; each member's own value then
+// goes up thin, the value and the pack's name (`pack`) without attachments. A fresh
+// machine's first hit in a group fetches the whole group with one request, and the
+// compiles that follow find their entries in memory. A
 // pack is verified by its digest like any blob; its members are opaque action-cache values
 // (the same trust as a GET /ac/ of their key) and are used only when a lookup asks for one.
 // Wire form: PACK_MAGIC, then msgpack [[key, bundle]…] (members carry no `pack` themselves).

@@ -272,7 +272,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
     return { quote: dirs.quote, angle, system: [...dirs.system, ...envList(penv.env[langEnv])], after: dirs.after };
   }
 
-  // -M or -MM alone, to stdout, over sources of one language (see GccDeps).
+  // -M or -MM alone (to stdout, -MF or -o), over sources of one language (see GccDeps).
   function depsOnly(): GccDeps | null {
     if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || (mf !== null && output !== null) || output === '-' || sources.length === 0) return null;
     const langs = sources.map((s) => (s.file === '-' ? null : s.lang ?? languageOfFile(s.file)));

@@ -94,8 +94,9 @@ export interface GccCompile {
 }
 
 /**
- * `-M`/`-MM` to stdout over one or more sources and nothing else: the dependency lines
- * Makefiles generate (`$(CC) -MM *.c > Makefile.dep`). Cached as one call.
+ * `-M`/`-MM` over one or more sources and nothing else (to stdout, or the file -MF or -o
+ * names): the dependency lines Makefiles generate (`$(CC) -MM *.c > Makefile.dep`). Cached
+ * as one call.
  */
 export interface GccDeps {
   kind: 'deps';
