@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { splitDepRules } from '../daemon/frontends/cc.js';
 import { parseGccArgs } from '../daemon/frontends/gcc/args.js';
-import { age, instance, ROOT, run, SHIM, type Instance } from './helpers/instance.js';
+import { age, instance, run, SHIM, type Instance } from './helpers/instance.js';
+import { workloadTree } from './helpers/workloads.js';
 
 // Dependency generation as Makefiles do it (`$(CC) -MM $(SOURCES) > Makefile.dep`, redis):
 // real gcc, the native shim, a real daemon per test.
@@ -159,14 +159,8 @@ test('splitDepRules: one rule per source, phony targets skipped', (t) => {
 
 test('redis from Debian sources: `make Makefile.dep` through the shim is a hit the second time, byte-identical to plain gcc', async (t) => {
   t.timeout(5 * 60_000);
-  const srcCache = process.env.VRIFT_SRC_CACHE || path.join(os.homedir(), '.cache', 'vrift', 'src');
-  const fetch = await run('bash', [path.join(ROOT, 'scripts', 'fetch-sources.sh'), srcCache]);
-  t.is(fetch.code, 0, fetch.err);
-  const tree = fs.readdirSync(srcCache).find((n) => n.startsWith('redis-'));
-  t.truthy(tree, 'redis source tree');
   const v = instance(t);
-  const src = path.join(v.dir, 'redis');
-  fs.cpSync(path.join(srcCache, tree!), src, { recursive: true });
+  const src = workloadTree('redis', path.join(v.dir, 'redis'));
   const dep = path.join(src, 'src', 'Makefile.dep');
   const make = (cc: string, env: NodeJS.ProcessEnv = v.env) => run('make', ['Makefile.dep', 'MALLOC=libc', `CC=${cc}`], { cwd: path.join(src, 'src'), env });
   t.is((await make('gcc', { ...v.env, VRIFT_DISABLE: '1' })).code, 0);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import fs from 'node:fs';
@@ -18,7 +17,7 @@ import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
 import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
-import { preprocessHash } from './preprocess.js';
+import { preprocessHash, runCompiler } from './preprocess.js';
 import { finishLater, type Deferred } from './deferred.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
 
@@ -102,6 +101,10 @@ export interface CcPending {
 // written just before its compile and deleted right after, as configure scripts and
 // redis's Makefile do, is gone by the time the entry is built).
 interface Known { abs: string; fh: FileHash; unchanged: boolean }
+
+// What collectInputs needs of a compile: a C compile's pending state, or one source of a
+// dependency-generation call.
+type InputsOf = Pick<CcPending, 'cwd' | 'rel' | 'env' | 'start' | 'mark'> & { parsed: Pick<GccCompile, 'source' | 'includeDirs'> };
 
 // A `-M`/`-MM` call (GccDeps), run by the shim as the build made it.
 interface DepsPending {
@@ -301,23 +304,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const rel = new Relativizer(cwd, this.d.baseDir());
     const h = new KeyHasher('vrift-cc-direct-v1');
     h.str(this.d.compilers.identity(exe)).str(parsed.lang);
-    const pathIdx = new Set(parsed.pathArgs);
-    for (let i = 0; i < parsed.keyArgs.length; i++) {
-      const a = parsed.keyArgs[i];
-      if (!pathIdx.has(i)) {
-        h.str(a);
-        continue;
-      }
-      const [opt, p] = splitPathArg(a);
-      h.str(opt + rel.key(p));
-      // A file named by an option (-include, -specs=...) is part of the input.
-      const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
-      if (fh) h.str(fh.hash);
-    }
-    for (const f of parsed.extraInputs) {
-      const fh = this.d.hashes.get(path.resolve(cwd, f));
-      h.str(rel.key(f)).str(fh ? fh.hash : '\u0000missing');
-    }
+    this.hashArgs(h, parsed, cwd, rel);
     h.str(rel.key(parsed.source)).str(src.hash);
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
@@ -356,6 +343,24 @@ export class CcFrontend implements Frontend<CcPending> {
     };
   }
 
+  // The key's arguments: path-valued ones in their cwd-relative form, and the content of any
+  // file an option names (-include, -specs=...) or that changes the result (extraInputs).
+  private hashArgs(h: KeyHasher, parsed: { keyArgs: string[]; pathArgs: number[]; extraInputs: string[] }, cwd: string, rel: Relativizer): void {
+    const pathIdx = new Set(parsed.pathArgs);
+    for (let i = 0; i < parsed.keyArgs.length; i++) {
+      const a = parsed.keyArgs[i];
+      if (!pathIdx.has(i)) {
+        h.str(a);
+        continue;
+      }
+      const [opt, p] = splitPathArg(a);
+      h.str(opt + rel.key(p));
+      const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
+      if (fh) h.str(fh.hash);
+    }
+    for (const f of parsed.extraInputs) h.str(rel.key(f)).str(this.d.hashes.get(path.resolve(cwd, f))?.hash ?? '\u0000missing');
+  }
+
   // ---- dependency generation: `$(CC) -MM *.c > Makefile.dep` (GccDeps) ----
   //
   // One entry for the whole call: the key has every argument and every source's content
@@ -381,19 +386,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const rel = new Relativizer(cwd, this.d.baseDir());
     const h = new KeyHasher('vrift-cc-deps-v1');
     h.str(this.d.compilers.identity(exe)).str(parsed.lang).str(parsed.mode);
-    const pathIdx = new Set(parsed.pathArgs);
-    for (let i = 0; i < parsed.keyArgs.length; i++) {
-      const a = parsed.keyArgs[i];
-      if (!pathIdx.has(i)) {
-        h.str(a);
-        continue;
-      }
-      const [opt, p] = splitPathArg(a);
-      h.str(opt + rel.key(p));
-      const fh = p ? this.d.hashes.get(path.resolve(cwd, p)) : undefined;
-      if (fh) h.str(fh.hash);
-    }
-    for (const f of parsed.extraInputs) h.str(rel.key(f)).str(this.d.hashes.get(path.resolve(cwd, f))?.hash ?? '\u0000missing');
+    this.hashArgs(h, parsed, cwd, rel);
     for (const src of parsed.sources) {
       const fh = this.d.hashes.get(path.resolve(cwd, src));
       if (!fh) return { kind: 'pass', reason: 'source_missing' };
@@ -473,10 +466,9 @@ export class CcFrontend implements Frontend<CcPending> {
     for (let i = 0; i < rules.length; i++) {
       // Each source checked as its own compile would be (its directory leads the search).
       // __TIME__ and __DATE__ change no dependency list: as if SOURCE_DATE_EPOCH were set.
-      const one: CcPending = {
-        args: p.args, cwd, exe: p.exe, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, directKey: p.directKey, start: p.start, mark: p.mark,
-        parsed: { kind: 'compile', source: parsed.sources[i], lang: parsed.lang, includeDirs: parsed.includeDirs } as GccCompile,
-        depfileToRead: null, ownDepfile: undefined, filterSystem: false,
+      const one: InputsOf = {
+        cwd, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, start: p.start, mark: p.mark,
+        parsed: { source: parsed.sources[i], includeDirs: parsed.includeDirs },
       };
       const { system } = filterSystemDeps(rules[i], parsed.includeDirs, builtin);
       const inputs = this.collectInputs(one, rules[i], builtin, system, startMs);
@@ -679,7 +671,7 @@ export class CcFrontend implements Frontend<CcPending> {
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
   // since its start refuses the entry), and every place where a same-named header would
   // have won.
-  private collectInputs(p: CcPending, deps: string[], builtin: string[], system: string[], startMs: number, known?: Known): Inputs | { reason: string } {
+  private collectInputs(p: InputsOf, deps: string[], builtin: string[], system: string[], startMs: number, known?: Known): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 
@@ -887,27 +879,9 @@ function depsWithSystemHeaders(args: string[], parsed: GccDeps): string[] {
 }
 
 /** The call's stdout, or undefined when it fails. */
-function runForDeps(exe: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs = 600_000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (v: string | undefined) => {
-      if (!done) resolve(v);
-      done = true;
-    };
-    // VRIFT_DISABLE: a compiler wrapper that calls the shim again must not come back here.
-    const child = spawn(exe, args, { cwd, env: { ...env, VRIFT_DISABLE: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish(undefined);
-    }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => chunks.push(d));
-    child.on('error', () => finish(undefined));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      finish(code === 0 ? Buffer.concat(chunks).toString('latin1') : undefined);
-    });
-  });
+async function runForDeps(exe: string, args: string[], cwd: string, env: Record<string, string>): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  return (await runCompiler(exe, args, cwd, env, (d) => chunks.push(d), 600_000)) ? Buffer.concat(chunks).toString('latin1') : undefined;
 }
 
 /**

@@ -23,25 +23,33 @@ export function preprocessArgs(args: string[]): string[] {
   return [...out, '-E'];
 }
 
-export function preprocessHash(exe: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs = 120_000): Promise<string | undefined> {
+export async function preprocessHash(exe: string, args: string[], cwd: string, env: Record<string, string>, timeoutMs = 120_000): Promise<string | undefined> {
+  const h = new Blake3Hasher();
+  return (await runCompiler(exe, preprocessArgs(args), cwd, env, (d) => h.update(d), timeoutMs)) ? h.digest('hex') : undefined;
+}
+
+/**
+ * Runs the compiler from the daemon (preprocessor mode, the `-M` run after a `-MM` miss):
+ * stdout to `onData`, stderr dropped; true when it exits 0 within `timeoutMs`.
+ */
+export function runCompiler(exe: string, args: string[], cwd: string, env: Record<string, string>, onData: (d: Buffer) => void, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const h = new Blake3Hasher();
     let done = false;
-    const finish = (v: string | undefined) => {
-      if (!done) resolve(v);
+    const finish = (ok: boolean) => {
+      if (!done) resolve(ok);
       done = true;
     };
     // VRIFT_DISABLE: a compiler wrapper that calls the shim again must not come back here.
-    const child = spawn(exe, preprocessArgs(args), { cwd, env: { ...env, VRIFT_DISABLE: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(exe, args, { cwd, env: { ...env, VRIFT_DISABLE: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(undefined);
+      finish(false);
     }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => h.update(d));
-    child.on('error', () => finish(undefined));
+    child.stdout.on('data', onData);
+    child.on('error', () => finish(false));
     child.on('close', (code) => {
       clearTimeout(timer);
-      finish(code === 0 ? h.digest('hex') : undefined);
+      finish(code === 0);
     });
   });
 }
