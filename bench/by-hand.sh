@@ -42,7 +42,7 @@ case "${1:-}" in
     rm -rf "$WORK" && mkdir -p "$WORK/plain" "$WORK/vrift" && cp -r "$src" "$WORK/src"
     common=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DLIBUV_BUILD_TESTS=ON)
     (cd "$WORK/plain" && cmake ../src "${common[@]}" >/dev/null)
-    (cd "$WORK/vrift" && cmake ../src "${common[@]}" -DCMAKE_C_COMPILER_LAUNCHER="$ROOT/native/build/vrift-shim" >/dev/null)
+    (cd "$WORK/vrift" && cmake ../src "${common[@]}" -DCMAKE_C_COMPILER_LAUNCHER="$ROOT/native/build/vrift-shim" -DCMAKE_C_LINKER_LAUNCHER="$ROOT/native/build/vrift-shim" >/dev/null)
     echo "ready in $WORK" ;;
   cold)
     shift

@@ -1,5 +1,10 @@
 // Depfile reading/writing and response-file splitting, without a compiler.
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseMake } from '../daemon/frontends/gcc/depfile.js';
 import { gccTargetOrder, parseDepfile, splitResponseFile, writeDepfile } from '../daemon/frontends/gcc/index.js';
 
 test('parseDepfile: escapes, continuations, phony rules, CRLF', (t) => {
@@ -12,6 +17,31 @@ test('parseDepfile: escapes, continuations, phony rules, CRLF', (t) => {
   t.deepEqual(parseDepfile('c:\\x.o: a.c b.h'), { targets: ['c:\\x.o'], deps: ['a.c', 'b.h'] });
   t.deepEqual(parseDepfile(''), { targets: [], deps: [] });
   t.deepEqual(parseDepfile('x.o:\\\n a.h\n'), { targets: ['x.o'], deps: ['a.h'] });
+});
+
+test('the plain-depfile path reads what make syntax reads: real gcc depfiles and random text', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-depfile-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'a.c'), '#include <stdio.h>\n#include <sys/socket.h>\n#include "b.h"\n');
+  fs.writeFileSync(path.join(dir, 'b.h'), '#include <string.h>\n');
+  const real = [
+    ['-MD', '-MP'],
+    ['-MMD', '-MT', 'x.o y.o', '-MQ', 'z$.o'],
+    ['-MD', '-MT', 'long/' + 'd'.repeat(90) + '.o'],
+  ].map((flags) => {
+    execFileSync('gcc', ['-c', 'a.c', '-o', 'a.o', ...flags, '-MF', 'a.d'], { cwd: dir });
+    return fs.readFileSync(path.join(dir, 'a.d'), 'utf8');
+  });
+  for (const text of real) t.deepEqual(parseDepfile(text), parseMake(text), text);
+  t.true(parseDepfile(real[0]).deps.includes('/usr/include/stdio.h'));
+  // Random text over the characters that matter to either path (fixed seed: reproducible).
+  const alphabet = ['a', 'b.h', ' ', '\t', '\n', '\\', '\\\n', ':', ': ', '$', '#', '\r\n', 'c:', '/'];
+  let seed = 42;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let i = 0; i < 3000; i++) {
+    const text = Array.from({ length: 1 + rnd(30) }, () => alphabet[rnd(alphabet.length)]).join('');
+    t.deepEqual(parseDepfile(text), parseMake(text), JSON.stringify(text));
+  }
 });
 
 test('writeDepfile then parseDepfile round-trips odd names', (t) => {

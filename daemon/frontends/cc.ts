@@ -164,6 +164,8 @@ const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
 const DEFERRED_MAX = 500;
 const DEFERRED_BYTES = 32 * 1024 * 1024;
 
+interface Deps { deps: string[]; builtin: string[]; system: string[] }
+
 interface Inputs {
   files: [string, string][];          // key form, hash
   absent: Map<string, Set<string>>;   // dir's key form -> names that must stay absent there
@@ -235,6 +237,8 @@ export class CcFrontend implements Frontend<CcPending> {
   readonly name = 'cc';
 
   private manifestLocks = new Map<string, Promise<void>>();
+  private misses = 0;
+  private readonly tag = crypto.randomBytes(6).toString('hex');
   // Stores still being written, by direct key: a lookup for the same key waits for them, so
   // the second of two identical compiles in a row hits even while the first is being stored.
   private writing = new Map<string, Promise<void>>();
@@ -326,8 +330,8 @@ export class CcFrontend implements Frontend<CcPending> {
       if (hit) return hit;
     }
 
-    const id = crypto.randomBytes(8).toString('hex');
-    const ownDepfile = path.join(this.d.tmpDir, `${id}.d`);
+    // Unique by this daemon's tag and a counter (random bytes per miss cost more than the name is worth).
+    const ownDepfile = path.join(this.d.tmpDir, `${this.tag}-${(this.misses++).toString(36)}.d`);
     const m = argsForMiss(parsed, args, ownDepfile);
     return {
       kind: 'miss',
@@ -607,15 +611,24 @@ export class CcFrontend implements Frontend<CcPending> {
     const outputs = this.readOutputs(p, startMs);
     if ('reason' in outputs) return { stored: false, reason: outputs.reason };
     const { parsed, cwd } = p;
-    const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
-    const { system } = filterSystemDeps(outputs.deps, parsed.includeDirs, builtin);
+    // Parsing the dependency list and sorting out the system headers wait with the rest of
+    // the entry (a tenth of the daemon's CPU in a cold build), unless the build reads a
+    // depfile from us next: -MMD's, written now without the system headers.
+    // Asked now (it runs the compiler once per compiler and flags, then is remembered).
+    const builtin = this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
+    builtin.catch(() => {}); // the entry's build sees the failure
+    let now: Deps | undefined;
     if (p.filterSystem && parsed.depfile) {
-      // The build reads its depfile next: written now, without the system headers (-MMD).
-      const sys = new Set(system);
-      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, outputs.deps.filter((d) => !sys.has(d))));
+      const d = await this.depsOf(p, outputs.depText, builtin);
+      if ('reason' in d) return { stored: false, reason: d.reason };
+      const sys = new Set(d.system);
+      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, d.deps.filter((x) => !sys.has(x))));
+      now = d;
     }
-    const build = (known?: Known): Promise<Finish> | Finish => {
-      const inputs = this.collectInputs(p, outputs.deps, builtin, system, startMs, known);
+    const build = async (known?: Known): Promise<Finish> => {
+      const d = now ?? (await this.depsOf(p, outputs.depText, builtin));
+      if ('reason' in d) return { stored: false, reason: d.reason };
+      const inputs = this.collectInputs(p, d.deps, d.builtin, d.system, startMs, known);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
     };
@@ -649,9 +662,9 @@ export class CcFrontend implements Frontend<CcPending> {
     );
   }
 
-  // The object (unless large: streamed into the store later) and the dependencies the
+  // The object (unless large: streamed into the store later) and the dependency list the
   // compiler wrote, read before the build can change them.
-  private readOutputs(p: CcPending, startMs: number): { obj: Buffer | undefined; deps: string[] } | { reason: string } {
+  private readOutputs(p: CcPending, startMs: number): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
     const objAbs = path.resolve(p.cwd, p.parsed.output);
     let obj: Buffer | undefined;
     let depText: string | undefined;
@@ -663,9 +676,16 @@ export class CcFrontend implements Frontend<CcPending> {
     } catch {
       return { reason: 'output_missing' };
     }
+    return { obj, depText };
+  }
+
+  // The dependencies as the depfile spells them (the source alone without one), and which
+  // of them are system headers.
+  private async depsOf(p: CcPending, depText: string | undefined, systemDirs: Promise<string[]>): Promise<Deps | { reason: string }> {
     const deps = depText === undefined ? [p.parsed.source] : parseDepfile(depText).deps;
     if (deps.length === 0) return { reason: 'no_dependencies' };
-    return { obj, deps };
+    const builtin = await systemDirs;
+    return { deps, builtin, system: filterSystemDeps(deps, p.parsed.includeDirs, builtin).system };
   }
 
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed

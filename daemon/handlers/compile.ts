@@ -28,6 +28,7 @@ export const compile: Handler = async (msg, ctx) => {
 
 const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], label: { name?: string }): ReturnType<Handler> => {
   const req = parseCompile(msg);
+  ctx.spares?.touch();
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;
   ctx.stats.add('requests', session);

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
 import { blobToFile, readBlobStream, writeBlobTemp, type StreamedBlob } from './blob-stream.js';
 import { encodeEntry } from './entry-file.js';
-import { AC_DIR, CAS_DIR, checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
+import { checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
 import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
 import { readVerified, removeCorrupt } from './read.js';
@@ -47,8 +47,7 @@ export class LocalStore implements Tier {
     this.opts = resolveOptions(options);
     this.root = this.opts.root;
     this.touches = new TouchBatcher(this.root, this.opts.touchDelayMs, this.opts.log);
-    const fanout = [CAS_DIR, AC_DIR].flatMap((k) => Array.from({ length: 256 }, (_, i) => path.join(this.root, k, i.toString(16).padStart(2, '0'))));
-    this.spares = new SpareFiles(path.join(this.root, TMP_DIR), { dirs: fanout });
+    this.spares = new SpareFiles(path.join(this.root, TMP_DIR));
   }
 
   /** Creates the layout if needed, indexes what is on disk and applies the limits. */

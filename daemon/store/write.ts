@@ -79,8 +79,7 @@ export function writeAtomic(root: string, rel: string, data: Buffer, mtimeMs: nu
 // file 3 µs, and a cold build writes three files per compile on the daemon's only thread.
 // So a few empty temp files are made ahead on the thread pool, and a write takes one. Made
 // on the first write only (a store that is only read never makes any), removed at close.
-// The same for the fan-out directories of a new store (a directory is an inode too): the
-// first fill makes those missing, so writes seldom have to.
+// (A new store's fan-out directories are made when it is created: layout.ts.)
 const SPARE_INFIX = '-s';
 /** A spare's name in tmp/ (empty files of a running process, not leftovers). */
 export const isSpareName = (n: string): boolean => /^\d+-s[0-9a-f]{16}$/.test(n);
@@ -89,10 +88,8 @@ export class SpareFiles {
   private ready: { file: string; born: number }[] = [];
   private filling: Promise<void> | undefined;
   private closed = false;
-  private dirs: string[];
 
-  constructor(private readonly dir: string, o: { dirs?: string[]; want?: number; now?: () => number } = {}) {
-    this.dirs = o.dirs ?? [];
+  constructor(private readonly dir: string, o: { want?: number; now?: () => number } = {}) {
     this.want = o.want ?? 32;
     this.now = o.now ?? Date.now;
   }
@@ -112,10 +109,10 @@ export class SpareFiles {
     return s?.file;
   }
 
-  // Two workers on the thread pool: spare files, and the directories still to make.
+  // On the thread pool, one at a time.
   private fill(): void {
     if (this.filling || this.closed) return;
-    const spares = async () => {
+    this.filling = (async () => {
       while (!this.closed && this.ready.length < this.want) {
         const file = path.join(this.dir, `${process.pid}${SPARE_INFIX}${randomBytes(8).toString('hex')}`);
         try {
@@ -126,13 +123,7 @@ export class SpareFiles {
         if (this.closed) await fsp.rm(file, { force: true });
         else this.ready.push({ file, born: this.now() });
       }
-    };
-    const dirs = async () => {
-      for (let d = this.dirs.shift(); d !== undefined && !this.closed; d = this.dirs.shift()) {
-        await fsp.mkdir(d).catch(() => {}); // there already, or the write that needs it makes it
-      }
-    };
-    this.filling = Promise.all([spares(), dirs()]).then(() => {}).finally(() => (this.filling = undefined));
+    })().finally(() => (this.filling = undefined));
   }
 
   async close(): Promise<void> {

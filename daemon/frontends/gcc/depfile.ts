@@ -15,6 +15,34 @@ export interface Depfile {
  * at the start of a line.
  */
 export function parseDepfile(text: string): Depfile {
+  return parsePlain(text) ?? parseMake(text);
+}
+
+// What a compiler writes for paths without blanks, `$`, `#` or backslashes (nearly every
+// depfile): words split on blanks, rules on newlines, the only backslashes continuations.
+// Same result as parseMake, at a fraction of its cost (it builds each name a character at
+// a time; a cold build parses a depfile of ~100 headers per compile).
+const NOT_PLAIN = /[$#\r]|\\(?!\n)/;
+const BLANKS = /[ \t]+/;
+const RULE_COLON = /:(?=[ \t]|$)/;
+
+function parsePlain(text: string): Depfile | undefined {
+  if (NOT_PLAIN.test(text)) return undefined;
+  let targets: string[] | null = null;
+  const deps: string[] = [];
+  for (const line of text.replaceAll('\\\n', ' ').split('\n')) {
+    const colon = RULE_COLON.exec(line);
+    if (!colon) continue; // words outside a rule: parseMake drops them too
+    if (targets === null) targets = words(line.slice(0, colon.index));
+    for (const w of line.slice(colon.index + 1).split(BLANKS)) if (w !== '') deps.push(w);
+  }
+  return { targets: targets ?? [], deps };
+}
+
+const words = (s: string): string[] => s.split(BLANKS).filter((w) => w !== '');
+
+/** The whole of make's syntax (exported for the tests: parseDepfile's plain path must agree). */
+export function parseMake(text: string): Depfile {
   let targets: string[] | null = null;
   const deps: string[] = [];
   let lineTargets: string[] = [];
