@@ -69,6 +69,16 @@ test('layout: versioned dirs, CACHEDIR.TAG, fan-out paths', async (t) => {
   await store.putEntry(k, Buffer.from('v'));
   t.deepEqual(await listFiles(root), ['CACHEDIR.TAG', `ac-v1/${k.slice(0, 2)}/${k}`, `cas-v1/${d.slice(0, 2)}/${d}`].sort());
   t.deepEqual(await tmpLeft(root), []);
+  // A new store has its fan-out directories from the start (not made during the first build).
+  for (const kind of ['ac-v1', 'cas-v1']) t.is((await fsp.readdir(path.join(root, kind))).length, 256);
+});
+
+test('layout: a store missing fan-out directories (made by an older version) still takes writes', async (t) => {
+  const { store, root } = await mk(t);
+  const k = key('old');
+  await fsp.rm(path.join(root, 'ac-v1', k.slice(0, 2)), { recursive: true });
+  await store.putEntry(k, Buffer.from('v'));
+  t.deepEqual(await store.getEntry(k), Buffer.from('v'));
 });
 
 test('blob round trips: small, empty, 10 MiB compressible and incompressible', async (t) => {

@@ -613,8 +613,8 @@ export class CcFrontend implements Frontend<CcPending> {
     const { parsed, cwd } = p;
     // Parsing the dependency list and sorting out the system headers wait with the rest of
     // the entry (a tenth of the daemon's CPU in a cold build), unless the build reads a
-    // depfile from us next: -MMD's, written now without the system headers.
-    // Asked now (it runs the compiler once per compiler and flags, then is remembered).
+    // depfile from us next: -MMD's, written now without the system headers. The compiler's
+    // own include dirs are asked for now (it runs the compiler once per compiler and flags).
     const builtin = this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
     builtin.catch(() => {}); // the entry's build sees the failure
     let now: Deps | undefined;

@@ -118,8 +118,8 @@ export class OutputSpares {
 
   /**
    * A lookup came: the pool waits for a pause in them, not only in hits. A fresh daemon's
-   * first build is cold (no spare is taken), and each spare is an inode the compilers'
-   * files compete with (see above): filling 1 024 in the build's gaps cost it ~0.4 core-s.
+   * first build is cold (no spare is taken), and each spare is a new inode made while the
+   * compilers want the cores (see above: 1 024 of them are 0.3-0.7 core-s on that disk).
    */
   touch(): void {
     this.lastUse = this.now();
