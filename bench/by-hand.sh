@@ -12,6 +12,11 @@
 #                                     then a clean vrift build
 #   bench/by-hand.sh warm             a clean vrift build against the running daemon
 #   bench/by-hand.sh plain            a clean plain build
+#   bench/by-hand.sh misses [node flags] the daemon's CPU per miss, steadier than any build: a
+#                                     fresh daemon, then N (default 300) compiles of one small
+#                                     file with ~100 headers, each with another -D (all miss),
+#                                     one after another, so entries wait for the pause the
+#                                     whole time; compare two versions by running this 3x each
 # Environment passed to the daemon on `cold` reaches it (e.g. VRIFT_REMOTE=...).
 set -euo pipefail
 WORK=${WORK:-$HOME/.cache/vrift-by-hand}
@@ -53,5 +58,21 @@ case "${1:-}" in
     build vrift "$(daemon_pid)" ;;
   warm) build vrift "$(daemon_pid)" ;;
   plain) build plain ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  misses)
+    shift
+    m="$WORK/misses"; mkdir -p "$m"
+    printf '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <sys/socket.h>\n#include <netinet/in.h>\n#include <pthread.h>\n#include <signal.h>\nint f(int x) { return x * V; }\n' >"$m/t.c"
+    pid=$(daemon_pid); if [ -n "$pid" ]; then kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; fi
+    rm -rf "$VRIFT_HOME" && mkdir -p "$VRIFT_HOME/run"
+    (cd "$VRIFT_HOME" && setsid flock -n "$VRIFT_HOME/run/vriftd.lock" "$(command -v node)" --max-semi-space-size=4 "$@" "$DAEMON" >"${DAEMON_OUT:-/dev/null}" 2>&1 &)
+    sleep 0.5
+    node "$ROOT/dist/shim/cli.js" stats >/dev/null # as the benchmark does before a build: spares made now
+    pid=$(daemon_pid); n=${N:-300}
+    all() { cat /proc/"$pid"/task/*/stat | awk '{s+=$14+$15} END{print s}'; }
+    main() { awk '{print $14+$15}' /proc/"$pid"/task/"$pid"/stat; }
+    a=$(all); am=$(main); s=$(date +%s.%N)
+    for i in $(seq 1 "$n"); do (cd "$m" && "$ROOT/native/build/vrift-shim" gcc -c -O0 -DV="$i" -MD -MT t.o -MF t.d t.c -o t.o); done
+    e=$(date +%s.%N); b=$(all); bm=$(main)
+    echo "per miss: wall $(echo "($e - $s) * 1000 / $n" | bc -l | cut -c1-5) ms, daemon CPU $(echo "($b - $a) * 10 / $n" | bc -l | cut -c1-5) ms (JS thread $(echo "($bm - $am) * 10 / $n" | bc -l | cut -c1-5) ms)" ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac
