@@ -37,10 +37,10 @@ test('miss then hit gives a byte-identical object', async (t) => {
 
 test('a hit\'s outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none', async (t) => {
   const v = instance(t, { VRIFT_SPARE_FILES: '4' });
-  age(
-    v.write('inc/config.h', '#define ANSWER 42\n'),
-    v.write('src/main.c', '#include "config.h"\nint get(void) { return ANSWER; }\n'),
-  );
+  v.files({
+    'inc/config.h': '#define ANSWER 42\n',
+    'src/main.c': '#include "config.h"\nint get(void) { return ANSWER; }\n',
+  });
   const args = ['-O2', '-Iinc', '-MD', '-c', 'src/main.c', '-o', 'main.o'];
   const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
   t.is(plain.code, 0);
@@ -314,11 +314,11 @@ test('__TIME__ is never cached; __DATE__ is cached for the day', async (t) => {
 for (const watch of ['1', '0']) {
   test(`a header a build step wrote just before the compile (times too close to tell): stored when inputs are watched, refused otherwise (watch_inputs=${watch})`, async (t) => {
     const w = instance(t, { VRIFT_WATCH_INPUTS: watch });
-    age(
-      w.write('inc/config.h', '#define ANSWER 42\n'),
-      w.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
-      w.write('src/main.c', '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n'),
-    );
+    w.files({
+      'inc/config.h': '#define ANSWER 42\n',
+      'inc/util.h': '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n',
+      'src/main.c': '#include <stdio.h>\n#include "util.h"\nint get(void) { return answer(); }\n',
+    });
     t.is((await w.cc(COMPILE)).code, 0); // from here on inc/ is watched (with the watcher on)
     // Its entry is built (at the latest) now: built after the header's change below, it would
     // rightly be refused (the header changed since that compile).

@@ -11,16 +11,16 @@ import { workloadTree } from './helpers/workloads.js';
 
 function project(t: Parameters<typeof instance>[0]): Instance {
   const v = instance(t);
-  age(
-    v.write('inc/config.h', '#define ANSWER 42\n'),
-    v.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
-    v.write('inc/extra.h', '#define EXTRA 1\n'),
+  v.files({
+    'inc/config.h': '#define ANSWER 42\n',
+    'inc/util.h': '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n',
+    'inc/extra.h': '#define EXTRA 1\n',
     // A system header (-isystem): -MM never lists it, yet it decides what a.c includes.
-    v.write('sys/feature.h', '#define WANT_EXTRA 0\n'),
-    v.write('src/a.c', '#include <stdio.h>\n#include <feature.h>\n#include "util.h"\n#if WANT_EXTRA\n#include "extra.h"\n#endif\nint a(void) { return answer(); }\n'),
+    'sys/feature.h': '#define WANT_EXTRA 0\n',
+    'src/a.c': '#include <stdio.h>\n#include <feature.h>\n#include "util.h"\n#if WANT_EXTRA\n#include "extra.h"\n#endif\nint a(void) { return answer(); }\n',
     // __TIME__ changes no dependency list: it must not keep the call from being stored.
-    v.write('src/b.c', '#include "config.h"\nint b(void) { return ANSWER; }\nconst char *when = __TIME__;\n'),
-  );
+    'src/b.c': '#include "config.h"\nint b(void) { return ANSWER; }\nconst char *when = __TIME__;\n',
+  });
   fs.mkdirSync(path.join(v.dir, 'first'));
   return v;
 }

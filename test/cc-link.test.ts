@@ -8,12 +8,12 @@ import { age, instance, run } from './helpers/instance.js';
 
 async function project(t: Parameters<typeof instance>[0]) {
   const v = instance(t);
-  age(
-    v.write('f.c', 'int f(void) { return 3; }\n'),
-    v.write('g.c', 'int f(void) { return 4; }\n'),
-    v.write('m.c', 'int f(void);\nint main(void) { return f(); }\n'),
-    v.write('v.map', '{ global: main; local: *; };\n'),
-  );
+  v.files({
+    'f.c': 'int f(void) { return 3; }\n',
+    'g.c': 'int f(void) { return 4; }\n',
+    'm.c': 'int f(void);\nint main(void) { return f(); }\n',
+    'v.map': '{ global: main; local: *; };\n',
+  });
   fs.mkdirSync(path.join(v.dir, 'early'));
   fs.mkdirSync(path.join(v.dir, 'lib'));
   for (const c of [['-c', 'f.c'], ['-c', 'g.c'], ['-c', 'm.c'], ['-c', '-fPIC', 'g.c', '-o', 'g.pic.o']]) t.is((await run('gcc', c, { cwd: v.dir })).code, 0);

@@ -503,11 +503,16 @@ export class CcFrontend implements Frontend<CcPending> {
       this.remember('r' + resultKey, internResult(result));
       await this.addToManifest(p.directKey, entry, false, { entries: [resultKey], blobs: digest ? [digest] : [] });
     })();
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
-    });
-    this.writing.set(p.directKey, settled);
+    this.track(p.directKey, write);
     return { stored: true, bytes: (file ?? done.out).length, write };
+  }
+
+  // A store of `key` in progress: lookups of the same key wait for it (`writing`).
+  private track(key: string, write: Promise<void>): void {
+    const settled = write.catch(() => {}).finally(() => {
+      if (this.writing.get(key) === settled) this.writing.delete(key);
+    });
+    this.writing.set(key, settled);
   }
 
   // An entry's paths resolved for the cwd it was last checked from.
@@ -819,10 +824,7 @@ export class CcFrontend implements Frontend<CcPending> {
       const unchanged = files.every(([f, hsh]) => this.d.hashes.get(Relativizer.toAbs(f, cwd))?.hash === hsh);
       if (ppHash && unchanged) await storeResult(new KeyHasher('vrift-cc-pp-v1').str(p.directKey).str(ppHash).digest());
     })();
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
-    });
-    this.writing.set(p.directKey, settled);
+    this.track(p.directKey, write);
     return { stored: true, bytes: obj?.length ?? big!.size, write };
   }
 

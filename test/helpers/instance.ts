@@ -42,6 +42,8 @@ export interface Instance {
   /** Stats once `pred` holds (remote answers enter the local store when lookups pause), or after 30 s. */
   until(pred: (s: Stats) => boolean): Promise<Stats>;
   write(rel: string, text: string): string;
+  /** Writes each file (relative path → text) and ages them all: sources that predate any compile. */
+  files(texts: Record<string, string>): void;
   stop(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
       fs.writeFileSync(f, text);
       return f;
     },
+    files: (texts) => age(...Object.entries(texts).map(([rel, text]) => inst.write(rel, text))),
     stop: async () => {
       await run(process.execPath, [CLI, 'daemon', 'stop'], { env });
     },
