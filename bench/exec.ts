@@ -55,6 +55,29 @@ export function capture(argv: string[], opts: { cwd?: string; env: NodeJS.Proces
   return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
 }
 
+/** Core-seconds the whole machine spent busy and idle so far (/proc/stat, iowait counted idle). */
+export function machineCpu(): { busy: number; idle: number } | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const hz = 100;
+    return { busy: (f[0] + f[1] + f[2] + f[5] + f[6]) / hz, idle: (f[3] + f[4]) / hz };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds a process has used so far, all its threads (/proc/<pid>/stat utime + stime). */
+export function processCpu(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 export function loadavg(): string {
   try {
     return fs.readFileSync('/proc/loadavg', 'utf8').trim();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { compare, hashArtifacts, nondeterministic, type ArtifactMap } from './artifacts.js';
-import { capture, loadavg, run } from './exec.js';
+import { capture, loadavg, machineCpu, processCpu, run } from './exec.js';
 import { compileCommandFor, hyperfine } from './micro.js';
 import { entriesScenario } from './entries.js';
 import { runRemoteScenarios } from './remote-scenarios.js';
@@ -308,6 +308,9 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
       await t.beginBuild();
       const loadBefore = loadavg();
       const b = w.build(ctx);
+      const spid = await t.serverPid?.();
+      const cpu0 = machineCpu();
+      const server0 = processCpu(spid);
       let res;
       try {
         res = await run(b.argv, { cwd: b.cwd, env, logFile });
@@ -317,16 +320,20 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
         bar.log(`ERROR ${msg.split('\n')[0]} (log: ${logFile})`);
         return;
       }
+      const cpu1 = machineCpu();
+      const server1 = processCpu(spid);
+      const cpu = cpu0 && cpu1 ? { busy: round2(cpu1.busy - cpu0.busy), idle: round2(cpu1.idle - cpu0.idle), ...(server0 !== undefined && server1 !== undefined ? { server: round2(server1 - server0) } : {}) } : undefined;
       const rec: BuildRecord = {
         workload: w.name, tool: t.name, phase, run: runNo, seconds: res.seconds,
-        loadBefore, loadAfter: loadavg(), stats: await t.stats(),
+        loadBefore, loadAfter: loadavg(), cpu, stats: await t.stats(),
       };
       maps.set(rec, hashArtifacts(w.artifactRoot(ctx), w.artifacts, w.artifactName));
       results.builds.push(rec);
       const s = rec.stats;
       bar.log(`${w.name} ${t.name.padEnd(7)} ${phase} #${runNo + 1}: ${rec.seconds.toFixed(2)} s` +
         (s ? `  hits ${s.hits ?? '?'} misses ${s.misses ?? '?'} uncacheable ${s.uncacheable ?? '?'}` : '') +
-        `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`);
+        `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}` +
+        (cpu ? `  cpu busy ${cpu.busy.toFixed(1)} idle ${cpu.idle.toFixed(1)}${cpu.server !== undefined ? ` daemon ${cpu.server.toFixed(2)}` : ''} s` : ''));
     });
   };
 
@@ -406,4 +413,8 @@ function baseEnv(): NodeJS.ProcessEnv {
   // A caller's cache settings must not leak into "plain" or into another tool.
   for (const k of Object.keys(env)) if (/^(CCACHE_|SCCACHE_|VRIFT_)/.test(k) || k === 'RUSTC_WRAPPER') delete env[k];
   return env;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

@@ -36,6 +36,8 @@ export interface Tool {
   beginBuild(): Promise<void>;
   stats(): Promise<BuildStats | null>;
   daemon?(): Promise<DaemonInfo | null>;
+  /** A background process of the tool's (vrift's daemon) whose CPU a build's record shows. */
+  serverPid?(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -391,6 +393,7 @@ function vrift(opts: ToolOptions): Tool {
       }
       return { pid, rssKiB, store, latency };
     },
+    serverPid: daemonPid,
     close: stopDaemon,
   };
 }

@@ -40,15 +40,19 @@ export class IpcServer {
 
   private async serve(identity: Buffer, envelope: Buffer[], body: Buffer | undefined): Promise<void> {
     let reply: Reply;
+    let oneWay = false;
     try {
       if (body === undefined) throw new VriftError('EBADMSG', 'expected a REQ envelope: empty delimiter then one body frame');
-      reply = await this.dispatch(decode(body));
+      const msg = decode(body);
+      // A one-way message (done.ts): its sender has gone; nothing goes back, errors included.
+      oneWay = msg.nr === true;
+      reply = await this.dispatch(msg);
     } catch (e) {
       const err = e instanceof VriftError ? e : new VriftError('EINTERNAL', String((e as Error)?.message ?? e), { cause: e });
       if (err.code === 'EINTERNAL') this.onError(e);
       reply = { t: 'error', code: err.code, message: err.message };
     }
-    if (this.closed) return;
+    if (this.closed || oneWay) return;
     const delim = envelope.length > 0 ? envelope : [Buffer.alloc(0)];
     try {
       await this.sock.send([identity, ...delim, encode(reply)]);

@@ -131,6 +131,7 @@ typedef struct {
   const char *id; uint32_t idn;
   mp_reader argv, env; uint32_t argc, envc; int has_argv, has_env;
   mp_reader files; uint32_t filesc; int has_files;
+  mp_reader col; uint32_t colc; int has_col;
 } reply_t;
 
 /* Writes `d` into the daemon's spare file `spare` and renames it onto `path`: no inode is
@@ -232,6 +233,11 @@ static int parse_reply(const buf_t *body, reply_t *rep) {
         bad = mp_read_array(&r, &n) || n < 2 || n > 3 || mp_read_str(&r, &fp, &fpl) || mp_read_bytes(&r, &d, &dl) ||
               (n == 3 && mp_read_str(&r, &fp, &fpl)); /* [path, bytes] or [path, bytes, spare] */
       }
+    } else if (str_is(k, kl, "col")) {
+      uint32_t c;
+      if (mp_read_array(&r, &c)) return -1;
+      rep->col = r; rep->colc = c; rep->has_col = 1;
+      bad = check_strs(&r, c);
     } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
       int is_argv = k[0] == 'a';
       uint32_t c;
@@ -296,6 +302,65 @@ static void replace_daemon(const vrift_paths *p) {
   buf_free(&rep);
 }
 
+/* Past this in all, the report waits for the daemon to read the files itself: a big
+ * message would also reach the daemon later than a next call, which then misses. */
+#define COLLECT_MAX ((size_t)1 << 20)
+
+/* The whole of `path` into `out` (a regular file, at most `cap` bytes), with its mtime. */
+static int read_whole(const char *path, buf_t *out, int64_t *mtime_ms, size_t cap) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= cap && buf_reserve(out, (size_t)st.st_size + 1) == 0;
+  while (ok) {
+    if (out->len == out->cap && buf_reserve(out, 4096) != 0) { ok = 0; break; }
+    ssize_t n = read(fd, out->p + out->len, out->cap - out->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) { ok = n == 0; break; }
+    out->len += (size_t)n;
+    if (out->len > cap) ok = 0;
+  }
+  close(fd);
+  *mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+  return ok ? 0 : -1;
+}
+
+/* A one-way report (ipc/messages/done.ts): appends `files` with every file the daemon named
+ * in `col`, read now that the compiler has exited and before the build can change them.
+ * -1 when one cannot be read or they are too big: the report then waits for the daemon. */
+static int put_collected(buf_t *req, const reply_t *rep) {
+  mp_reader r = rep->col;
+  buf_t data[16];
+  int64_t mtime[16];
+  const char *names[16];
+  uint32_t lens[16];
+  uint32_t n = rep->colc;
+  size_t total = 0;
+  if (n == 0 || n > 16) return -1;
+  memset(data, 0, sizeof data);
+  int ok = 1;
+  for (uint32_t i = 0; i < n && ok; i++) {
+    char path[4096];
+    if (mp_read_str(&r, &names[i], &lens[i]) || lens[i] == 0 || lens[i] >= sizeof path) { ok = 0; break; }
+    memcpy(path, names[i], lens[i]);
+    path[lens[i]] = 0;
+    ok = read_whole(path, &data[i], &mtime[i], COLLECT_MAX - total) == 0;
+    total += data[i].len;
+  }
+  if (ok) {
+    mp_cstr(req, "files");
+    mp_array(req, n);
+    for (uint32_t i = 0; i < n; i++) {
+      mp_array(req, 3);
+      mp_str(req, names[i], lens[i]);
+      mp_bin(req, data[i].p, data[i].len);
+      mp_int(req, mtime[i]);
+    }
+  }
+  for (uint32_t i = 0; i < n; i++) buf_free(&data[i]);
+  return ok ? 0 : -1;
+}
+
 static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char *exe, char **cargv, const char *cwd) {
   char **rargv = rep->has_argv && rep->argc > 0 ? strs_dup(rep->argv, rep->argc) : NULL;
   char **radd = rep->has_env ? strs_dup(rep->env, rep->envc) : calloc(1, sizeof(char *));
@@ -314,7 +379,12 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   }
   buf_t req = {0}, ack = {0};
   int sent_out = !res.nocache;
-  encode_header(&req, 7 + (res.nocache != 0) + (res.signal != 0), "done");
+  /* A successful compile whose files the daemon named goes one-way: they travel with the
+   * report and the build goes on without waiting for the daemon. Anything else waits for
+   * its `ok`, the daemon reading the files itself before it answers. */
+  buf_t files = {0};
+  int oneway = rep->has_col && res.code == 0 && !res.nocache && !res.signal && put_collected(&files, rep) == 0 && !files.oom;
+  encode_header(&req, 7 + (res.nocache != 0) + (res.signal != 0) + (oneway ? 2 : 0), "done");
   mp_cstr(&req, "id");
   mp_str(&req, rep->id, rep->idn);
   mp_cstr(&req, "code");
@@ -326,7 +396,17 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   mp_bin(&req, sent_out ? res.err.p : NULL, sent_out ? res.err.len : 0);
   if (res.nocache) { mp_cstr(&req, "nocache"); mp_bool(&req, 1); }
   if (res.signal) { mp_cstr(&req, "signal"); mp_int(&req, res.signal); }
-  if (req.oom || request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
+  if (oneway) {
+    buf_put(&req, files.p, files.len);
+    mp_cstr(&req, "nr");
+    mp_bool(&req, 1);
+    buf_free(&files);
+    /* In the daemon's socket once sent: closing ours right after loses nothing. */
+    if (req.oom || zmtp_send(z, req.p, req.len, now_ms() + env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
+  } else {
+    buf_free(&files);
+    if (req.oom || request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
+  }
   zmtp_close(z);
   exit_like(res.code, res.signal);
 }
@@ -371,7 +451,7 @@ int main(int argc, char **argv) {
   }
 
   buf_t req = {0}, body = {0};
-  encode_header(&req, 10, "compile");
+  encode_header(&req, 11, "compile");
   mp_cstr(&req, "cwd");
   mp_cstr(&req, cwd);
   mp_cstr(&req, "exe");
@@ -394,6 +474,9 @@ int main(int argc, char **argv) {
   mp_bool(&req, 1);
   /* ... into spare files the daemon made ahead, when it has some (write_via_spare). */
   mp_cstr(&req, "sp");
+  mp_bool(&req, 1);
+  /* ... and report a compile one-way, with the files the daemon names (do_run). */
+  mp_cstr(&req, "ow");
   mp_bool(&req, 1);
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
     fallback(req.oom ? "oom" : "timeout");

@@ -35,6 +35,23 @@ test('miss then hit gives a byte-identical object', async (t) => {
   t.is(s.stored, 1);
 });
 
+test('an object the build overwrites right after its compile is stored as the compiler wrote it', async (t) => {
+  // The shim reports one-way (it sends the object it read when gcc exited and does not wait),
+  // so the build may change the file before the daemon has looked at the report.
+  const v = project(t);
+  const plain = await run('gcc', COMPILE.slice(0, -1).concat('plain.o'), { cwd: v.dir });
+  t.is(plain.code, 0);
+  const a = await v.cc(COMPILE);
+  t.is(a.code, 0, a.err);
+  fs.writeFileSync(path.join(v.dir, 'main.o'), 'not what gcc wrote');
+  await v.stored(1);
+  fs.rmSync(path.join(v.dir, 'main.o'));
+  const b = await v.cc(COMPILE);
+  t.is(b.code, 0, b.err);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  t.like(await v.stats(), { misses: 1, hits: 1 });
+});
+
 test('a hit\'s outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none', async (t) => {
   const v = instance(t, { VRIFT_SPARE_FILES: '4' });
   v.files({
@@ -436,6 +453,21 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
   await sock.send(encode({ t: 'compile', v: 999, build: 'x' }));
   t.is(decode((await sock.receive())[0]).code, 'EVERSION');
   sock.close();
+  // One-way reports (nr) that are malformed or name no pending compile: nothing comes back,
+  // each is counted, and the daemon goes on.
+  const { BUILD_ID, PROTOCOL_VERSION } = await import('../ipc/version.js');
+  const head = { t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), nr: true };
+  const before = (await v.stats()).errors ?? {};
+  for (const bad of [{ ...head, id: 'x', files: 'nope' }, { ...head, id: 'x', files: [['/a.o', 'not bytes', 1]] }, { ...head, id: 'x', files: [['/a.o', Buffer.from('o'), 1.5]] }, { ...head, id: 'no-such-compile', files: [] }]) {
+    const one = new Request({ receiveTimeout: 300, linger: 1000 });
+    one.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
+    await one.send(encode(bad));
+    await t.throwsAsync(one.receive(), undefined, 'no reply to a one-way message');
+    one.close();
+  }
+  const errors = (await v.stats()).errors ?? {};
+  t.is((errors.EBADMSG ?? 0) - (before.EBADMSG ?? 0), 3);
+  t.is((errors.ENOTFOUND ?? 0) - (before.ENOTFOUND ?? 0), 1);
   fs.rmSync(path.join(v.dir, 'main.o'));
   t.is((await v.cc(COMPILE)).code, 0);
   t.is((await v.stats()).hits, 1);

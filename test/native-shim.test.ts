@@ -147,6 +147,7 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
     tty: false,
     wf: true,
     sp: true,
+    ow: true,
   });
 });
 
@@ -261,6 +262,45 @@ test('run: output passes through, env is merged, and done carries the captured b
   t.is(asBuf(done[0].err).toString(), 'ran-err\n');
   t.false('nocache' in done[0]);
   t.false('signal' in done[0]);
+});
+
+test('run with col: done goes one-way with the files as the compiler left them; a file it cannot read makes it wait for ok', async (t) => {
+  const w = world(t);
+  // A "compiler" that writes an object and a depfile, then says something.
+  const cc = path.join(w.dir, 'cc.sh');
+  fs.writeFileSync(cc, "#!/bin/sh\nprintf 'OBJ\\000BYTES' > a.o\nprintf 'a.o: a.c\\n' > a.d\necho said\n", { mode: 0o755 });
+  const obj = path.join(w.work, 'a.o');
+  const dep = path.join(w.work, 'a.d');
+  let col = [obj, dep];
+  // done is never answered: a shim that waited for it would hang until its timeout.
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'compile' ? { t: 'run', id: 'ow-1', argv: [cc], env: [], col } : 'hang'));
+  t.teardown(() => d.close());
+  const before = Date.now();
+  const r = await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '20000' });
+  t.is(r.code, 0);
+  t.is(r.stdout.toString(), 'said\n');
+  t.true(Date.now() - before < 10_000, 'the shim did not wait for an answer to done');
+  t.like(d.of('compile')[0], { ow: true });
+  while (d.of('done').length < 1) await new Promise((res) => setTimeout(res, 10));
+  const done = d.of('done')[0];
+  t.like(done, { id: 'ow-1', code: 0, nr: true });
+  t.is(asBuf(done.out).toString(), 'said\n');
+  const files = done.files as [string, Uint8Array, number][];
+  t.deepEqual(files.map((f) => f[0]), [obj, dep]);
+  t.deepEqual(asBuf(files[0][1]), Buffer.from('OBJ\0BYTES'));
+  t.is(asBuf(files[1][1]).toString(), 'a.o: a.c\n');
+  t.is(files[0][2], Math.floor(fs.statSync(obj).mtimeMs));
+  t.deepEqual(fallbackReasons(w.home), []);
+
+  // A named file the compile did not write: the shim sends no files and waits for `ok`
+  // (here until its timeout, recorded as a fallback; the build still gets the compiler's status).
+  col = [obj, path.join(w.work, 'missing.d')];
+  const r2 = await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' });
+  t.is(r2.code, 0);
+  while (d.of('done').length < 2) await new Promise((res) => setTimeout(res, 10));
+  t.false('files' in d.of('done')[1]);
+  t.false('nr' in d.of('done')[1]);
+  t.deepEqual(fallbackReasons(w.home), ['done']);
 });
 
 test('a failing compiler: its exit status reaches the build through run and through pass', async (t) => {

@@ -20,6 +20,7 @@ import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash, runCompiler } from './preprocess.js';
 import { finishLater, type Deferred } from './deferred.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
+import type { DoneFile } from '../../ipc/messages/done.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
 //
@@ -333,14 +334,18 @@ export class CcFrontend implements Frontend<CcPending> {
     // Unique by this daemon's tag and a counter (random bytes per miss cost more than the name is worth).
     const ownDepfile = path.join(this.d.tmpDir, `${this.tag}-${(this.misses++).toString(36)}.d`);
     const m = argsForMiss(parsed, args, ownDepfile);
+    const depfileToRead = m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead);
     return {
       kind: 'miss',
       argv: [exe, ...m.argv],
+      // All finish() reads before the build goes on, unless it writes the build's depfile
+      // (-MMD's, filtered) before the build may read it: then the report waits for it.
+      collect: m.filterSystem ? undefined : depfileToRead === null ? [path.resolve(cwd, parsed.output)] : [path.resolve(cwd, parsed.output), depfileToRead],
       pending: {
         args, ppKey, cwd, exe, env, parsed, rel, directKey,
         start,
-        depfileToRead: m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead),
-        ownDepfile: m.depfileToRead !== null && path.resolve(cwd, m.depfileToRead) === ownDepfile ? ownDepfile : undefined,
+        depfileToRead,
+        ownDepfile: depfileToRead === ownDepfile ? ownDepfile : undefined,
         filterSystem: m.filterSystem,
         mark: this.d.hashes.mark(),
       },
@@ -613,7 +618,7 @@ export class CcFrontend implements Frontend<CcPending> {
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
     const startMs = p.start - clockSlackMs();
-    const outputs = this.readOutputs(p, startMs);
+    const outputs = done.files ? this.sentOutputs(p, startMs, done.files) : this.readOutputs(p, startMs);
     if ('reason' in outputs) return { stored: false, reason: outputs.reason };
     const { parsed, cwd } = p;
     // Parsing the dependency list and sorting out the system headers wait with the rest of
@@ -665,6 +670,16 @@ export class CcFrontend implements Frontend<CcPending> {
       },
       (err) => this.d.log.warn('building a cache entry failed', { err, source: parsed.source }),
     );
+  }
+
+  // The same, as the shim read them when the compiler exited (a one-way report, done.ts).
+  private sentOutputs(p: CcPending, startMs: number, files: DoneFile[]): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
+    const objAbs = path.resolve(p.cwd, p.parsed.output);
+    const obj = files.find((f) => f.path === objAbs);
+    const dep = p.depfileToRead === null ? undefined : files.find((f) => f.path === p.depfileToRead);
+    if (!obj || (p.depfileToRead !== null && !dep)) return { reason: 'output_missing' };
+    if (obj.mtimeMs < startMs) return { reason: 'output_not_written' };
+    return { obj: obj.data, depText: dep?.data.toString('utf8') };
   }
 
   // The object (unless large: streamed into the store later) and the dependency list the

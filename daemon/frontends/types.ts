@@ -7,7 +7,9 @@ export type Outcome<P> =
   // `latency`: the name its lookup time is kept under, when not the outcome's ('link_hit').
   | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][]; latency?: string }
   // `frontend`: who finishes it, when not the front-end asked (the C one hands links on).
-  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string };
+  // `collect`: files the shim may read and send with a one-way report (done.ts), when all that
+  // finish() needs from the disk before the build goes on is their bytes.
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[] };
 
 export type Finish =
   | { stored: false; reason: string }

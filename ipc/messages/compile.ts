@@ -7,6 +7,7 @@ import { bool, str, strArray } from './fields.js';
 //   tty  : whether the shim's stderr is a terminal
 //   wf   : the shim writes a hit's output files itself (they come back in `files`)
 //   sp   : ... and takes spare files for them (see HitReply)
+//   ow   : the shim can report a compile one-way, sending the files `col` names (done.ts)
 export interface CompileRequest {
   t: 'compile';
   v: number;
@@ -18,6 +19,7 @@ export interface CompileRequest {
   tty: boolean;
   wf: boolean;
   sp: boolean;
+  ow: boolean;
 }
 
 // Replies:
@@ -29,8 +31,10 @@ export interface CompileRequest {
 //   With sp, an entry may have a third element: an empty file of the daemon's (same filesystem)
 //   to write the bytes into and rename onto the path instead of creating one; the shim
 //   removes it if it cannot use it (frontends/materialize.ts OutputSpares).
+// col (run, only when ow): absolute paths of the files to read once the compiler exited and
+//   send with a one-way done (messages/done.ts); without it, done waits for `ok`.
 export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: ([string, Buffer] | [string, Buffer, string])[] }
-export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[] }
+export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; col?: string[] }
 export interface PassReply { t: 'pass'; reason: string }
 export type CompileReply = HitReply | RunReply | PassReply;
 
@@ -46,5 +50,6 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     tty: bool(m, 'tty'),
     wf: bool(m, 'wf'),
     sp: bool(m, 'sp'),
+    ow: bool(m, 'ow'),
   };
 }
