@@ -14,7 +14,9 @@ export interface DoneRequest { t: 'done'; id: string; code: number; out: Buffer;
 export interface OkReply { t: 'ok' }
 
 export function parseDone(m: Record<string, unknown>): DoneRequest {
-  const req: DoneRequest = { t: 'done', id: str(m, 'id'), code: int(m, 'code'), out: bytes(m, 'out'), err: bytes(m, 'err') };
+  // out and err are kept in cache entries for a long time: copies, not views that would keep
+  // the whole message (an object sent along is most of it) alive with them.
+  const req: DoneRequest = { t: 'done', id: str(m, 'id'), code: int(m, 'code'), out: Buffer.from(bytes(m, 'out')), err: Buffer.from(bytes(m, 'err')) };
   if (m.files !== undefined && m.files !== null) req.files = doneFiles(m.files);
   return req;
 }
@@ -24,7 +26,7 @@ function doneFiles(v: unknown): DoneFile[] {
   if (!Array.isArray(v)) throw bad();
   return v.map((f: unknown) => {
     if (!Array.isArray(f) || f.length !== 3 || typeof f[0] !== 'string' || !(f[1] instanceof Uint8Array) || !Number.isSafeInteger(f[2])) throw bad();
-    const d = f[1] as Uint8Array;
-    return { path: f[0] as string, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength), mtimeMs: f[2] as number };
+    // A copy: a view would keep the whole message alive as long as the bytes are held.
+    return { path: f[0] as string, data: Buffer.from(f[1] as Uint8Array), mtimeMs: f[2] as number };
   });
 }
