@@ -310,7 +310,7 @@ static void replace_daemon(const vrift_paths *p) {
 static int read_whole(const char *path, buf_t *out, int64_t *mtime_ms, size_t cap) {
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return -1;
-  struct stat st;
+  struct stat st = {0};
   int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= cap && buf_reserve(out, (size_t)st.st_size + 1) == 0;
   while (ok) {
     if (out->len == out->cap && buf_reserve(out, 4096) != 0) { ok = 0; break; }
@@ -321,8 +321,9 @@ static int read_whole(const char *path, buf_t *out, int64_t *mtime_ms, size_t ca
     if (out->len > cap) ok = 0;
   }
   close(fd);
+  if (!ok) return -1;
   *mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-  return ok ? 0 : -1;
+  return 0;
 }
 
 /* A one-way report (ipc/messages/done.ts): appends `files` with every file the daemon named
