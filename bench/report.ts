@@ -16,7 +16,7 @@ export interface BuildRecord {
   seconds: number;
   loadBefore: string;
   loadAfter: string;
-  /** Core-seconds the machine was busy and idle during the build (2 cores: busy + idle = 2 × seconds), and the tool's own server's CPU seconds (vrift's daemon). */
+  /** Core-seconds the machine was busy and idle during the build (busy + idle = cores × seconds), and the tool's own server's CPU seconds (vrift's daemon). */
   cpu?: { busy: number; idle: number; server?: number };
   stats: BuildStats | null;
   artifacts?: Omit<Comparison, 'differ' | 'missing' | 'extra' | 'nondeterministic'> & {

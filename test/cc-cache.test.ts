@@ -19,12 +19,16 @@ function project(t: Parameters<typeof instance>[0]) {
 
 const COMPILE = ['-O2', '-Iinc', '-c', 'src/main.c', '-o', 'main.o'];
 
-test('miss then hit gives a byte-identical object', async (t) => {
+test('miss then hit gives a byte-identical object, even when the build overwrote it right after its compile', async (t) => {
   const v = project(t);
   const plain = await run('gcc', COMPILE.slice(0, -1).concat('plain.o'), { cwd: v.dir });
   t.is(plain.code, 0);
   const a = await v.cc(COMPILE);
   t.is(a.code, 0, a.err);
+  // The shim reports one-way (it sends the object it read when gcc exited and does not wait),
+  // so the build may change the file before the daemon has looked at the report.
+  fs.writeFileSync(path.join(v.dir, 'main.o'), 'not what gcc wrote');
+  await v.stored(1);
   fs.rmSync(path.join(v.dir, 'main.o'));
   const b = await v.cc(COMPILE);
   t.is(b.code, 0, b.err);
@@ -33,23 +37,6 @@ test('miss then hit gives a byte-identical object', async (t) => {
   t.is(s.misses, 1);
   t.is(s.hits, 1);
   t.is(s.stored, 1);
-});
-
-test('an object the build overwrites right after its compile is stored as the compiler wrote it', async (t) => {
-  // The shim reports one-way (it sends the object it read when gcc exited and does not wait),
-  // so the build may change the file before the daemon has looked at the report.
-  const v = project(t);
-  const plain = await run('gcc', COMPILE.slice(0, -1).concat('plain.o'), { cwd: v.dir });
-  t.is(plain.code, 0);
-  const a = await v.cc(COMPILE);
-  t.is(a.code, 0, a.err);
-  fs.writeFileSync(path.join(v.dir, 'main.o'), 'not what gcc wrote');
-  await v.stored(1);
-  fs.rmSync(path.join(v.dir, 'main.o'));
-  const b = await v.cc(COMPILE);
-  t.is(b.code, 0, b.err);
-  t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
-  t.like(await v.stats(), { misses: 1, hits: 1 });
 });
 
 test('a hit\'s outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none', async (t) => {
