@@ -314,8 +314,7 @@ export class CcFrontend implements Frontend<CcPending> {
     for (const k of KEY_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
 
-    await this.d.deferred?.run(directKey);
-    await this.writing.get(directKey)?.catch(() => {});
+    await this.settle(directKey);
     const start = this.d.now();
     const manifest = await this.readManifest(directKey);
     let ppKey: string | undefined;
@@ -405,8 +404,7 @@ export class CcFrontend implements Frontend<CcPending> {
     h.str(parsed.outFile === null ? '\u0000stdout' : rel.key(parsed.outFile));
     const directKey = h.digest();
 
-    await this.d.deferred?.run(directKey);
-    await this.writing.get(directKey)?.catch(() => {});
+    await this.settle(directKey);
     const start = this.d.now();
     const manifest = await this.readManifest(directKey);
     for (const e of manifest && !manifest.pp ? manifest.entries : []) {
@@ -607,11 +605,25 @@ export class CcFrontend implements Frontend<CcPending> {
   // next (object, depfiles, inputs' hashes) is read before this returns; the store writes
   // continue in the background.
   async finish(p: CcPending, done: Done): Promise<Finish> {
+    // A one-way report's sender does not wait for this: the build's next call for the same key
+    // can come while it runs (the first compile's system include dirs take a gcc run), and
+    // waits for it (settle) instead of missing.
+    let taken!: () => void;
+    this.track(p.directKey, new Promise<void>((r) => (taken = r)));
     try {
       return await this.finishInner(p, done);
     } finally {
+      taken();
       if (p.ownDepfile) fs.rm(p.ownDepfile, { force: true }, () => {});
     }
+  }
+
+  // Before a lookup reads a key's manifest: a report of that key being taken in, then its
+  // entry waiting for the build's pause, then its store write.
+  private async settle(key: string): Promise<void> {
+    await this.writing.get(key)?.catch(() => {});
+    await this.d.deferred?.run(key);
+    await this.writing.get(key)?.catch(() => {});
   }
 
   private async finishInner(p: CcPending, done: Done): Promise<Finish> {
