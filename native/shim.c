@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "depfile.h"
 #include "msgpack.h"
 #include "proto.h"
 #include "spawn.h"
@@ -132,6 +133,10 @@ typedef struct {
   mp_reader argv, env; uint32_t argc, envc; int has_argv, has_env;
   mp_reader files; uint32_t filesc; int has_files;
   mp_reader col; uint32_t colc; int has_col;
+  /* -MMD's depfile, for the shim to write (daemon/handlers/compile.ts RunReply.mmd):
+   * [full depfile to read (one of col), depfile to write, phony, targets, dirs]. */
+  const char *mmd_in, *mmd_out; uint32_t mmd_inn, mmd_outn; int mmd_phony;
+  mp_reader mmd_targets, mmd_dirs; uint32_t mmd_nt, mmd_nd; int has_mmd;
 } reply_t;
 
 /* Writes `d` into the daemon's spare file `spare` and renames it onto `path`: no inode is
@@ -238,6 +243,15 @@ static int parse_reply(const buf_t *body, reply_t *rep) {
       if (mp_read_array(&r, &c)) return -1;
       rep->col = r; rep->colc = c; rep->has_col = 1;
       bad = check_strs(&r, c);
+    } else if (str_is(k, kl, "mmd")) {
+      uint32_t c;
+      bad = mp_read_array(&r, &c) || c != 5 || mp_read_str(&r, &rep->mmd_in, &rep->mmd_inn) ||
+            mp_read_str(&r, &rep->mmd_out, &rep->mmd_outn) || mp_read_bool(&r, &rep->mmd_phony) ||
+            mp_read_array(&r, &rep->mmd_nt);
+      if (!bad) { rep->mmd_targets = r; bad = check_strs(&r, rep->mmd_nt); }
+      if (!bad) bad = mp_read_array(&r, &rep->mmd_nd);
+      if (!bad) { rep->mmd_dirs = r; bad = check_strs(&r, rep->mmd_nd); }
+      rep->has_mmd = !bad;
     } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
       int is_argv = k[0] == 'a';
       uint32_t c;
@@ -326,8 +340,49 @@ static int read_whole(const char *path, buf_t *out, int64_t *mtime_ms, size_t ca
   return 0;
 }
 
+/* Like the daemon's writeFileAtomic: the build never sees a half-written file. */
+static int write_atomic(const char *path, const uint8_t *p, size_t n) {
+  char tmp[4352];
+  const char *slash = strrchr(path, '/');
+  if (!slash) return -1;
+  int k = snprintf(tmp, sizeof tmp, "%.*s.%s.vrift-%d", (int)(slash - path + 1), path, slash + 1, (int)getpid());
+  if (k < 0 || (size_t)k >= sizeof tmp) return -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return -1;
+  int ok = write_all(fd, p, n) == 0;
+  ok = close(fd) == 0 && ok;
+  if (ok && rename(tmp, path) == 0) return 0;
+  unlink(tmp);
+  return -1;
+}
+
+static lstr *lstrs(mp_reader r, uint32_t n) {
+  lstr *v = calloc((size_t)n + 1, sizeof *v);
+  for (uint32_t i = 0; v && i < n; i++)
+    if (mp_read_str(&r, &v[i].s, &v[i].n)) { free(v); return NULL; }
+  return v;
+}
+
+/* -MMD's depfile, written here so the report need not wait for the daemon to write it:
+ * rendered from the full one the compiler wrote (`full`, read from rep->mmd_in). */
+static int write_mmd(const reply_t *rep, const buf_t *full) {
+  char path[4096];
+  if (rep->mmd_outn == 0 || rep->mmd_outn >= sizeof path || rep->mmd_out[0] != '/') return -1;
+  memcpy(path, rep->mmd_out, rep->mmd_outn);
+  path[rep->mmd_outn] = 0;
+  lstr *targets = lstrs(rep->mmd_targets, rep->mmd_nt), *dirs = lstrs(rep->mmd_dirs, rep->mmd_nd);
+  buf_t out = {0};
+  int ok = targets && dirs && mmd_render(full->p, full->len, targets, rep->mmd_nt, dirs, rep->mmd_nd, rep->mmd_phony, &out) == 0 &&
+           write_atomic(path, out.p, out.len) == 0;
+  free(targets);
+  free(dirs);
+  buf_free(&out);
+  return ok ? 0 : -1;
+}
+
 /* A one-way report (ipc/messages/done.ts): appends `files` with every file the daemon named
- * in `col`, read now that the compiler has exited and before the build can change them.
+ * in `col`, read now that the compiler has exited and before the build can change them,
+ * after writing -MMD's depfile when the daemon asked for it (`mmd`).
  * -1 when one cannot be read or they are too big: the report then waits for the daemon. */
 static int put_collected(buf_t *req, const reply_t *rep) {
   mp_reader r = rep->col;
@@ -347,6 +402,11 @@ static int put_collected(buf_t *req, const reply_t *rep) {
     path[lens[i]] = 0;
     ok = read_whole(path, &data[i], &mtime[i], COLLECT_MAX - total) == 0;
     total += data[i].len;
+  }
+  if (ok && rep->has_mmd) {
+    uint32_t i = 0;
+    while (i < n && !(lens[i] == rep->mmd_inn && memcmp(names[i], rep->mmd_in, lens[i]) == 0)) i++;
+    ok = i < n && write_mmd(rep, &data[i]) == 0;
   }
   if (ok) {
     mp_cstr(req, "files");

@@ -22,6 +22,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
   row('compiler calls', s.requests);
   row('hits', s.hits, `   (hit rate ${hitRate(s)})`);
   row('misses', s.misses);
+  if (s.one_way_reports) row('  reported without waiting', Number(s.one_way_reports));
   row('failed compiles (not stored)', s.compile_failed);
   row('uncacheable', sum(s.uncacheable));
   for (const [k, v] of Object.entries(s.uncacheable).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v);

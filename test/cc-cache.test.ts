@@ -257,6 +257,52 @@ test('depfiles are right on a hit, with -MT and another -o', async (t) => {
   t.true((await v.stats()).hits >= 2);
 });
 
+test('-MMD: the depfile the shim writes (system headers dropped, wrapped, -MP, targets) is gcc\'s own; a name with a blank, and clang, leave it to the daemon', async (t) => {
+  const v = instance(t);
+  const long = 'a-rather-long-directory-name-that-forces-wrapping/and-then-some-more-of-it';
+  v.files({
+    'src/main.c': ['#include <stdio.h>', '#include "local.h"', '#include <lib.h>', '#include <sys_lib.h>', '#include <subhdr.h>', '#include <after.h>',
+      `#include "${long}/x.h"`, '#ifdef BLANK', '#include "sp ace.h"', '#endif', 'int main(void) { return LOCAL + LIB + SYS + SUB + AFTER + V; }', ''].join('\n'),
+    'src/local.h': '#include "local2.h"\n#define LOCAL 1\n',
+    'src/local2.h': '\n',
+    'src/sp ace.h': '\n',
+    [`src/${long}/x.h`]: '\n',
+    'inc/lib.h': '#include <string.h>\n#define LIB 2\n',
+    // A system directory whose subdirectory is also a user -I directory.
+    'sysinc/sys_lib.h': '#include "sys_helper.h"\n#define SYS 3\n',
+    'sysinc/sys_helper.h': '\n',
+    'sysinc/sub/subhdr.h': '#define SUB 4\n',
+    'afterinc/after.h': '#define AFTER 5\n',
+  });
+  fs.mkdirSync(path.join(v.dir, 'out'));
+  const dirs = ['-Iinc', '-isystem', 'sysinc', '-Isysinc/sub', '-idirafter', 'afterinc'];
+  const cases: { compiler?: string; args: string[]; dep: string; oneWay: boolean }[] = [
+    { args: ['-c', 'src/main.c', ...dirs, '-DV=1', '-MMD', '-MP', '-o', 'out/a.o'], dep: 'out/a.d', oneWay: true },
+    { args: ['-c', './src/main.c', '-I./inc', ...dirs.slice(1), '-DV=2', '-MMD', '-MF', 'out/b.dep', '-MT', `${'t'.repeat(70)}.o`, '-MQ', 'second.o', '-o', 'out/b.o'], dep: 'out/b.dep', oneWay: true },
+    { args: ['-c', 'src/main.c', ...dirs, '-DV=3', '-Wp,-MMD,out/.c.o.d', '-o', 'out/c.o'], dep: 'out/.c.o.d', oneWay: true },
+    { args: ['-c', 'src/main.c', ...dirs, '-DV=4', '-DBLANK', '-MMD', '-MP', '-o', 'out/d.o'], dep: 'out/d.d', oneWay: false },
+    { compiler: 'clang', args: ['-c', 'src/main.c', ...dirs, '-DV=5', '-MMD', '-MP', '-o', 'out/e.o'], dep: 'out/e.d', oneWay: false },
+  ];
+  for (const c of cases) {
+    const label = c.args.join(' ');
+    const plain = await run(c.compiler ?? 'gcc', c.args, { cwd: v.dir });
+    t.is(plain.code, 0, plain.err);
+    const want = fs.readFileSync(path.join(v.dir, c.dep), 'utf8');
+    t.regex(want, /sysinc\/sub\/subhdr\.h/);
+    t.notRegex(want, /stdio\.h|sys_lib\.h|after\.h/, 'gcc itself drops system headers');
+    for (const phase of ['miss', 'hit']) {
+      fs.rmSync(path.join(v.dir, c.dep));
+      const r = await v.cc(c.args, { compiler: c.compiler });
+      t.is(r.code, 0, r.err);
+      t.is(fs.readFileSync(path.join(v.dir, c.dep), 'utf8'), want, `${phase}: ${label}`);
+    }
+  }
+  const s = await v.until((s) => s.one_way_reports >= 3);
+  t.is(s.misses, 5);
+  t.is(s.hits, 5);
+  t.is(s.one_way_reports, 3, 'the shim wrote the three plain gcc depfiles; the others waited for the daemon');
+});
+
 test('8 identical compiles in parallel all succeed with identical objects', async (t) => {
   const v = project(t);
   const outs = Array.from({ length: 8 }, (_, i) => `p${i}.o`);

@@ -303,6 +303,37 @@ test('run with col: done goes one-way with the files as the compiler left them; 
   t.deepEqual(fallbackReasons(w.home), ['done']);
 });
 
+test('run with mmd: the shim writes -MMD\'s depfile from the full one before its one-way done; one it cannot write makes it wait', async (t) => {
+  const w = world(t);
+  // The "compiler" writes the full -MD list: a user header, a system one, one under a user
+  // dir inside a system dir (the longer user dir wins), continuation lines.
+  const full = 'out.o: a.c /sys/x.h \\\n ./inc/u.h /sys/sub/y.h /sys/subx/z.h\n';
+  const cc = path.join(w.dir, 'cc.sh');
+  fs.writeFileSync(cc, `#!/bin/sh\nprintf 'OBJ' > out.o\nprintf '%s' '${full}' > out.d\n`, { mode: 0o755 });
+  const obj = path.join(w.work, 'out.o');
+  const dep = path.join(w.work, 'out.d');
+  let target = dep;
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.t === 'compile' ? { t: 'run', id: 'mmd-1', argv: [cc], env: [], col: [obj, dep], mmd: [dep, target, true, ['out.o'], ['0inc', '1/sys', '0/sys/sub']] } : 'hang',
+  );
+  t.teardown(() => d.close());
+  t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '20000' })).code, 0);
+  t.is(fs.readFileSync(dep, 'utf8'), 'out.o: a.c inc/u.h /sys/sub/y.h\ninc/u.h:\n/sys/sub/y.h:\n');
+  while (d.of('done').length < 1) await new Promise((res) => setTimeout(res, 10));
+  const done = d.of('done')[0];
+  t.like(done, { id: 'mmd-1', nr: true });
+  // The daemon gets the full list, as the compiler wrote it.
+  t.is(asBuf((done.files as [string, Uint8Array, number][])[1][1]).toString(), full);
+
+  // A depfile it cannot write (no such directory): two-way, the daemon writes it.
+  target = path.join(w.work, 'missing-dir', 'out.d');
+  t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' })).code, 0);
+  while (d.of('done').length < 2) await new Promise((res) => setTimeout(res, 10));
+  t.false('nr' in d.of('done')[1]);
+  t.false(fs.existsSync(path.dirname(target)));
+  t.deepEqual(fallbackReasons(w.home), ['done']);
+});
+
 test('a failing compiler: its exit status reaches the build through run and through pass', async (t) => {
   const w = world(t);
   fs.writeFileSync(path.join(w.work, 'bad.c'), 'int f(void) { return }\n');

@@ -12,14 +12,14 @@ import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile, type GccDeps } from './gcc/args.js';
-import { parseDepfile, writeDepfile } from './gcc/depfile.js';
-import { filterSystemDeps, sysdirFlags } from './gcc/sysdirs.js';
+import { gccTargetWords, parseDepfile, writeDepfile } from './gcc/depfile.js';
+import { filterSystemDeps, searchDirsForShim, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
 import { writeFileAtomic } from './materialize.js';
 import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash, runCompiler } from './preprocess.js';
 import { finishLater, type Deferred } from './deferred.js';
-import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from './types.js';
+import type { Done, Finish, Frontend, MmdWrite, Outcome as FrontendOutcome } from './types.js';
 import type { DoneFile } from '../../ipc/messages/done.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
@@ -334,12 +334,22 @@ export class CcFrontend implements Frontend<CcPending> {
     const ownDepfile = path.join(this.d.tmpDir, `${this.tag}-${(this.misses++).toString(36)}.d`);
     const m = argsForMiss(parsed, args, ownDepfile);
     const depfileToRead = m.depfileToRead === null ? null : path.resolve(cwd, m.depfileToRead);
+    const obj = path.resolve(cwd, parsed.output);
+    // All finish() reads before the build goes on. -MMD's depfile (the full one filtered)
+    // must be there before the build may read it: the native shim writes it (gcc's layout
+    // only; for clang's the report waits for the daemon to write it).
+    let mmd: MmdWrite | undefined;
+    if (m.filterSystem && parsed.depfile && parsed.compiler !== 'clang' && depfileToRead !== null) {
+      const builtin = await this.d.systemDirs(exe, parsed.lang, sysdirFlags(parsed)).catch(() => undefined);
+      const d = parsed.depfile;
+      const targets = d.targets.length ? d.targets : [{ value: d.defaultTarget, quoted: true }];
+      if (builtin) mmd = [depfileToRead, path.resolve(cwd, d.file), d.phony, gccTargetWords(targets), searchDirsForShim(parsed.includeDirs, builtin)];
+    }
     return {
       kind: 'miss',
       argv: [exe, ...m.argv],
-      // All finish() reads before the build goes on, unless it writes the build's depfile
-      // (-MMD's, filtered) before the build may read it: then the report waits for it.
-      collect: m.filterSystem ? undefined : depfileToRead === null ? [path.resolve(cwd, parsed.output)] : [path.resolve(cwd, parsed.output), depfileToRead],
+      collect: m.filterSystem && !mmd ? undefined : depfileToRead === null ? [obj] : [obj, depfileToRead],
+      mmd,
       pending: {
         args, ppKey, cwd, exe, env, parsed, rel, directKey,
         start,
@@ -635,12 +645,13 @@ export class CcFrontend implements Frontend<CcPending> {
     const { parsed, cwd } = p;
     // Parsing the dependency list and sorting out the system headers wait with the rest of
     // the entry (a tenth of the daemon's CPU in a cold build), unless the build reads a
-    // depfile from us next: -MMD's, written now without the system headers. The compiler's
-    // own include dirs are asked for now (it runs the compiler once per compiler and flags).
+    // depfile from us next: -MMD's, written now without the system headers (by the native
+    // shim before a one-way report: RunReply.mmd). The compiler's own include dirs are
+    // asked for now (it runs the compiler once per compiler and flags).
     const builtin = this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
     builtin.catch(() => {}); // the entry's build sees the failure
     let now: Deps | undefined;
-    if (p.filterSystem && parsed.depfile) {
+    if (p.filterSystem && parsed.depfile && !done.files) {
       const d = await this.depsOf(p, outputs.depText, builtin);
       if ('reason' in d) return { stored: false, reason: d.reason };
       const sys = new Set(d.system);

@@ -8,8 +8,12 @@ export type Outcome<P> =
   | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][]; latency?: string }
   // `frontend`: who finishes it, when not the front-end asked (the C one hands links on).
   // `collect`: files the shim may read and send with a one-way report (done.ts), when all that
-  // finish() needs from the disk before the build goes on is their bytes.
-  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[] };
+  // finish() needs from the disk before the build goes on is their bytes; with `mmd` the shim
+  // also writes -MMD's depfile (RunReply.mmd).
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[]; mmd?: MmdWrite };
+
+/** [full depfile the compiler writes (one of `collect`), -MMD's depfile to write, phony, targets as written, search dirs ('1'/'0' + dir)]. */
+export type MmdWrite = [string, string, boolean, string[], string[]];
 
 export type Finish =
   | { stored: false; reason: string }

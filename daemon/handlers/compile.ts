@@ -55,7 +55,7 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now() });
       ctx.stats.add('misses', session);
-      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(req.ow && outcome.collect ? { col: outcome.collect } : {}) };
+      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(req.ow && outcome.collect ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}) };
     }
   }
 };

@@ -8,6 +8,7 @@ export const done: Handler = async (msg, ctx) => {
   const p = ctx.pending.get(req.id);
   if (!p) throw new VriftError('ENOTFOUND', `no pending compile ${req.id}`);
   ctx.pending.delete(req.id);
+  if (req.files) ctx.stats.add('one_way_reports', p.session);
   const fin = await p.frontend.finish(p.state, { ...req, nocache: msg.nocache === true });
   const account = (fin: Finish): void => {
     if (fin.stored === 'later') return ctx.track(fin.result.then(account));

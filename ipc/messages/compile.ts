@@ -33,8 +33,11 @@ export interface CompileRequest {
 //   removes it if it cannot use it (frontends/materialize.ts OutputSpares).
 // col (run, only when ow): absolute paths of the files to read once the compiler exited and
 //   send with a one-way done (messages/done.ts); without it, done waits for `ok`.
+// mmd (run, only with col): [full depfile (one of col), depfile to write, phony, targets,
+//   search dirs]: before a one-way done, the shim writes -MMD's depfile from the full one
+//   (native/depfile.h); if it cannot, its done is two-way and the daemon writes it.
 export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: ([string, Buffer] | [string, Buffer, string])[] }
-export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; col?: string[] }
+export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; col?: string[]; mmd?: [string, string, boolean, string[], string[]] }
 export interface PassReply { t: 'pass'; reason: string }
 export type CompileReply = HitReply | RunReply | PassReply;
 

@@ -230,11 +230,16 @@ export function writeDepfile(targets: DepTarget[], deps: string[], phony: boolea
   return (opts.compiler ?? 'gcc') === 'clang' ? writeClang(targets, deps, phony) : writeGcc(targets, deps, phony);
 }
 
+/** The targets as gcc writes them, in its order (what the native shim writes for -MMD: native/depfile.h). */
+export function gccTargetWords(targets: DepTarget[]): string[] {
+  const { list, quoteFrom } = gccTargetOrder(targets);
+  return list.map((t, i) => (i >= quoteFrom ? mungeGcc(t) : t));
+}
+
 function writeGcc(targets: DepTarget[], deps: string[], phony: boolean): string {
   const colmax = 72;
   if (deps.length === 0) return '';
   const ds = deps.map((d) => mungeGcc(stripDotSlash(d)));
-  const { list, quoteFrom } = gccTargetOrder(targets);
   let out = '';
   let col = 0;
   const writeName = (name: string): void => {
@@ -249,7 +254,7 @@ function writeGcc(targets: DepTarget[], deps: string[], phony: boolean): string 
     col += name.length;
     out += name;
   };
-  list.forEach((t, i) => writeName(i >= quoteFrom ? mungeGcc(t) : t));
+  gccTargetWords(targets).forEach(writeName);
   out += ':';
   col++;
   for (const d of ds) writeName(d);

@@ -78,6 +78,22 @@ function normDir(d: string): string {
 const under = (file: string, dir: string, prefix: string): boolean =>
   dir === '' ? !file.startsWith('/') : dir === '/' ? file.startsWith('/') : file.startsWith(prefix);
 
+function searchDirs(includeDirs: IncludeDirs, sysdirs: string[]): { dir: string; prefix: string; sys: boolean }[] {
+  const entry = (d: string, sys: boolean) => {
+    const dir = normDir(d);
+    return { dir, prefix: dir + '/', sys };
+  };
+  return [
+    ...[...includeDirs.quote, ...includeDirs.angle].map((d) => entry(d, false)),
+    ...[...includeDirs.system, ...includeDirs.after, ...sysdirs].map((d) => entry(d, true)),
+  ];
+}
+
+/** filterSystemDeps' directories for the native shim (native/depfile.h): '1' + a system one, '0' + a user one. */
+export function searchDirsForShim(includeDirs: IncludeDirs, sysdirs: string[]): string[] {
+  return searchDirs(includeDirs, sysdirs).map((d) => (d.sys ? '1' : '0') + d.dir);
+}
+
 /**
  * Splits a full -MD prerequisite list into what -MMD would have listed and the rest.
  * A header is a system header when the search directory it was found in is one: the
@@ -86,14 +102,7 @@ const under = (file: string, dir: string, prefix: string): boolean =>
  * directory that duplicates a system one. The first entry (the source) is always kept.
  */
 export function filterSystemDeps(deps: string[], includeDirs: IncludeDirs, sysdirs: string[]): { user: string[]; system: string[] } {
-  const entry = (d: string, sys: boolean) => {
-    const dir = normDir(d);
-    return { dir, prefix: dir + '/', sys };
-  };
-  const dirs: { dir: string; prefix: string; sys: boolean }[] = [
-    ...[...includeDirs.quote, ...includeDirs.angle].map((d) => entry(d, false)),
-    ...[...includeDirs.system, ...includeDirs.after, ...sysdirs].map((d) => entry(d, true)),
-  ];
+  const dirs = searchDirs(includeDirs, sysdirs);
   const user: string[] = [];
   const system: string[] = [];
   deps.forEach((dep, i) => {
