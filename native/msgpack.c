@@ -28,10 +28,14 @@ void mp_str(buf_t *b, const char *s, size_t n) {
 
 void mp_cstr(buf_t *b, const char *s) { mp_str(b, s, strlen(s)); }
 
-void mp_bin(buf_t *b, const void *p, size_t n) {
+void mp_bin_head(buf_t *b, size_t n) {
   if (n <= 0xff) be(b, 0xc4, n, 1);
   else if (n <= 0xffff) be(b, 0xc5, n, 2);
   else be(b, 0xc6, n, 4);
+}
+
+void mp_bin(buf_t *b, const void *p, size_t n) {
+  mp_bin_head(b, n);
   buf_put(b, p, n);
 }
 

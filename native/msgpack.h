@@ -13,6 +13,8 @@ void mp_array(buf_t *b, uint32_t n);
 void mp_str(buf_t *b, const char *s, size_t n);
 void mp_cstr(buf_t *b, const char *s);
 void mp_bin(buf_t *b, const void *p, size_t n);
+/* The header of a bin of n bytes: the caller appends them (read straight into the buffer). */
+void mp_bin_head(buf_t *b, size_t n);
 void mp_int(buf_t *b, int64_t v);
 void mp_bool(buf_t *b, int v);
 

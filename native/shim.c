@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,31 +317,70 @@ static void replace_daemon(const vrift_paths *p) {
   buf_free(&rep);
 }
 
+/* VRIFT_SHIM_TRACE=FILE: one line per call with where its time went: the start (µs,
+ * CLOCK_MONOTONIC), then µs since it: connected, answered, compiler done (0 unless run),
+ * the end; the kind (hit, run1 = one-way report, run2 = waited for the daemon); report
+ * encoded (files read, -MMD's depfile written) and report sent (0 unless run).
+ * For profiling a build (bench/README.md); nothing is measured without it. */
+enum { T_START, T_CONN, T_ANSWER, T_RAN, T_COL, T_SENT, T_N };
+static int64_t trace_at[T_N];
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+static void trace_mark(int i) {
+  if (trace_at[T_START]) trace_at[i] = mono_us();
+}
+static void trace_write(const char *kind) {
+  const char *f = getenv("VRIFT_SHIM_TRACE");
+  if (!f || !trace_at[T_START]) return;
+  int64_t s = trace_at[T_START], end = mono_us();
+  char line[200];
+  int n = snprintf(line, sizeof line, "%lld %lld %lld %lld %lld %s %lld %lld\n", (long long)s, (long long)(trace_at[T_CONN] - s),
+                   (long long)(trace_at[T_ANSWER] - s), (long long)(trace_at[T_RAN] ? trace_at[T_RAN] - s : 0), (long long)(end - s), kind,
+                   (long long)(trace_at[T_COL] ? trace_at[T_COL] - s : 0), (long long)(trace_at[T_SENT] ? trace_at[T_SENT] - s : 0));
+  int fd = open(f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 && n > 0) {
+    write_all(fd, line, (size_t)n);
+    close(fd);
+  }
+}
+
 /* Past this in all, the report waits for the daemon to read the files itself: a big
  * message would also reach the daemon later than a next call, which then misses. */
 #define COLLECT_MAX ((size_t)1 << 20)
 
-/* The whole of `path` into `out` (a regular file, at most `cap` bytes), with its mtime. */
-static int read_whole(const char *path, buf_t *out, int64_t *mtime_ms, size_t cap) {
+/* Appends `path` (a regular file of at most `cap` bytes) to `b` as a msgpack bin, read
+ * straight into the buffer; its size in *size, its mtime in *mtime_ms. */
+static int put_file(buf_t *b, const char *path, size_t cap, size_t *size, int64_t *mtime_ms) {
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return -1;
   struct stat st = {0};
-  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= cap && buf_reserve(out, (size_t)st.st_size + 1) == 0;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= cap;
+  size_t n = ok ? (size_t)st.st_size : 0, got = 0;
+  if (ok) {
+    mp_bin_head(b, n);
+    ok = buf_reserve(b, n + 1) == 0;
+  }
+  /* One byte more than fstat said: a file that grew since is refused, not cut. */
   while (ok) {
-    if (out->len == out->cap && buf_reserve(out, 4096) != 0) { ok = 0; break; }
-    ssize_t n = read(fd, out->p + out->len, out->cap - out->len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) { ok = n == 0; break; }
-    out->len += (size_t)n;
-    if (out->len > cap) ok = 0;
+    ssize_t r = read(fd, b->p + b->len + got, n + 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { ok = r == 0 && got == n; break; }
+    got += (size_t)r;
+    if (got > n) ok = 0;
   }
   close(fd);
   if (!ok) return -1;
+  b->len += n;
+  *size = n;
   *mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
   return 0;
 }
 
-/* Like the daemon's writeFileAtomic: the build never sees a half-written file. */
+/* Like the daemon's writeFileAtomic: a failed write (a full disk) leaves the compiler's
+ * file as it was, for the daemon to read in the two-way report that follows. */
 static int write_atomic(const char *path, const uint8_t *p, size_t n) {
   char tmp[4352];
   const char *slash = strrchr(path, '/');
@@ -365,14 +405,14 @@ static lstr *lstrs(mp_reader r, uint32_t n) {
 
 /* -MMD's depfile, written here so the report need not wait for the daemon to write it:
  * rendered from the full one the compiler wrote (`full`, read from rep->mmd_in). */
-static int write_mmd(const reply_t *rep, const buf_t *full) {
+static int write_mmd(const reply_t *rep, const uint8_t *full, size_t full_len) {
   char path[4096];
   if (rep->mmd_outn == 0 || rep->mmd_outn >= sizeof path || rep->mmd_out[0] != '/') return -1;
   memcpy(path, rep->mmd_out, rep->mmd_outn);
   path[rep->mmd_outn] = 0;
   lstr *targets = lstrs(rep->mmd_targets, rep->mmd_nt), *dirs = lstrs(rep->mmd_dirs, rep->mmd_nd);
   buf_t out = {0};
-  int ok = targets && dirs && mmd_render(full->p, full->len, targets, rep->mmd_nt, dirs, rep->mmd_nd, rep->mmd_phony, &out) == 0 &&
+  int ok = targets && dirs && mmd_render(full, full_len, targets, rep->mmd_nt, dirs, rep->mmd_nd, rep->mmd_phony, &out) == 0 &&
            write_atomic(path, out.p, out.len) == 0;
   free(targets);
   free(dirs);
@@ -386,40 +426,56 @@ static int write_mmd(const reply_t *rep, const buf_t *full) {
  * -1 when one cannot be read or they are too big: the report then waits for the daemon. */
 static int put_collected(buf_t *req, const reply_t *rep) {
   mp_reader r = rep->col;
-  buf_t data[16];
-  int64_t mtime[16];
-  const char *names[16];
-  uint32_t lens[16];
   uint32_t n = rep->colc;
-  size_t total = 0;
+  size_t total = 0, dep_at = 0, dep_len = 0;
+  int dep_found = 0;
   if (n == 0 || n > 16) return -1;
-  memset(data, 0, sizeof data);
-  int ok = 1;
-  for (uint32_t i = 0; i < n && ok; i++) {
+  mp_cstr(req, "files");
+  mp_array(req, n);
+  for (uint32_t i = 0; i < n; i++) {
     char path[4096];
-    if (mp_read_str(&r, &names[i], &lens[i]) || lens[i] == 0 || lens[i] >= sizeof path) { ok = 0; break; }
-    memcpy(path, names[i], lens[i]);
-    path[lens[i]] = 0;
-    ok = read_whole(path, &data[i], &mtime[i], COLLECT_MAX - total) == 0;
-    total += data[i].len;
-  }
-  if (ok && rep->has_mmd) {
-    uint32_t i = 0;
-    while (i < n && !(lens[i] == rep->mmd_inn && memcmp(names[i], rep->mmd_in, lens[i]) == 0)) i++;
-    ok = i < n && write_mmd(rep, &data[i]) == 0;
-  }
-  if (ok) {
-    mp_cstr(req, "files");
-    mp_array(req, n);
-    for (uint32_t i = 0; i < n; i++) {
-      mp_array(req, 3);
-      mp_str(req, names[i], lens[i]);
-      mp_bin(req, data[i].p, data[i].len);
-      mp_int(req, mtime[i]);
+    const char *name; uint32_t len;
+    if (mp_read_str(&r, &name, &len) || len == 0 || len >= sizeof path) return -1;
+    memcpy(path, name, len);
+    path[len] = 0;
+    mp_array(req, 3);
+    mp_str(req, name, len);
+    size_t size;
+    int64_t mtime;
+    if (put_file(req, path, COLLECT_MAX - total, &size, &mtime) != 0) return -1;
+    total += size;
+    if (rep->has_mmd && len == rep->mmd_inn && memcmp(name, rep->mmd_in, len) == 0) {
+      dep_found = 1;
+      dep_at = req->len - size;
+      dep_len = size;
     }
+    mp_int(req, mtime);
   }
-  for (uint32_t i = 0; i < n; i++) buf_free(&data[i]);
-  return ok ? 0 : -1;
+  if (req->oom) return -1;
+  if (rep->has_mmd && (!dep_found || write_mmd(rep, req->p + dep_at, dep_len) != 0)) return -1;
+  return 0;
+}
+
+/* The report of a compile: one-way with the files (put_collected), else two-way without. */
+static int encode_done(buf_t *req, const reply_t *rep, const run_result *res, int oneway) {
+  int sent_out = !res->nocache;
+  req->len = 0;
+  encode_header(req, 7 + (res->nocache != 0) + (res->signal != 0) + (oneway ? 2 : 0), "done");
+  mp_cstr(req, "id");
+  mp_str(req, rep->id, rep->idn);
+  mp_cstr(req, "code");
+  mp_int(req, res->code);
+  /* With nocache the captures are incomplete or were not seen: don't ship them. */
+  mp_cstr(req, "out");
+  mp_bin(req, sent_out ? res->out.p : NULL, sent_out ? res->out.len : 0);
+  mp_cstr(req, "err");
+  mp_bin(req, sent_out ? res->err.p : NULL, sent_out ? res->err.len : 0);
+  if (res->nocache) { mp_cstr(req, "nocache"); mp_bool(req, 1); }
+  if (res->signal) { mp_cstr(req, "signal"); mp_int(req, res->signal); }
+  if (!oneway) return 0;
+  mp_cstr(req, "nr");
+  mp_bool(req, 1);
+  return put_collected(req, rep);
 }
 
 static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char *exe, char **cargv, const char *cwd) {
@@ -438,37 +494,25 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
     zmtp_close(z);
     run_original(exe, cargv);
   }
+  trace_mark(T_RAN);
   buf_t req = {0}, ack = {0};
-  int sent_out = !res.nocache;
   /* A successful compile whose files the daemon named goes one-way: they travel with the
    * report and the build goes on without waiting for the daemon. Anything else waits for
    * its `ok`, the daemon reading the files itself before it answers. */
-  buf_t files = {0};
-  int oneway = rep->has_col && res.code == 0 && !res.nocache && !res.signal && put_collected(&files, rep) == 0 && !files.oom;
-  encode_header(&req, 7 + (res.nocache != 0) + (res.signal != 0) + (oneway ? 2 : 0), "done");
-  mp_cstr(&req, "id");
-  mp_str(&req, rep->id, rep->idn);
-  mp_cstr(&req, "code");
-  mp_int(&req, res.code);
-  /* With nocache the captures are incomplete or were not seen: don't ship them. */
-  mp_cstr(&req, "out");
-  mp_bin(&req, sent_out ? res.out.p : NULL, sent_out ? res.out.len : 0);
-  mp_cstr(&req, "err");
-  mp_bin(&req, sent_out ? res.err.p : NULL, sent_out ? res.err.len : 0);
-  if (res.nocache) { mp_cstr(&req, "nocache"); mp_bool(&req, 1); }
-  if (res.signal) { mp_cstr(&req, "signal"); mp_int(&req, res.signal); }
+  int oneway = rep->has_col && res.code == 0 && !res.nocache && !res.signal && encode_done(&req, rep, &res, 1) == 0 && !req.oom;
+  if (!oneway) encode_done(&req, rep, &res, 0);
+  trace_mark(T_COL);
   if (oneway) {
-    buf_put(&req, files.p, files.len);
-    mp_cstr(&req, "nr");
-    mp_bool(&req, 1);
-    buf_free(&files);
-    /* In the daemon's socket once sent: closing ours right after loses nothing. */
-    if (req.oom || zmtp_send(z, req.p, req.len, now_ms() + env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
-  } else {
-    buf_free(&files);
-    if (req.oom || request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
+    /* In the daemon's socket once sent: closing ours right after loses nothing. A big
+     * object would otherwise wait for the daemon to drain the socket's default 208 KiB. */
+    zmtp_sndbuf(z, req.len + 4096);
+    if (zmtp_send(z, req.p, req.len, now_ms() + env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) fallback("done");
+  } else if (req.oom || request(z, &req, &ack, env_ms("VRIFT_DONE_TIMEOUT_MS", 10000)) != 0) {
+    fallback("done");
   }
+  trace_mark(T_SENT);
   zmtp_close(z);
+  trace_write(oneway ? "run1" : "run2");
   exit_like(res.code, res.signal);
 }
 
@@ -501,6 +545,7 @@ int main(int argc, char **argv) {
   const char *dis = getenv("VRIFT_DISABLE");
   if (dis && !strcmp(dis, "1")) run_original(exe, cargv);
 
+  if (getenv("VRIFT_SHIM_TRACE")) trace_at[T_START] = mono_us();
   vrift_paths p;
   if (paths_init(&p) != 0) run_original(exe, cargv);
   log_init(p.home);
@@ -510,6 +555,7 @@ int main(int argc, char **argv) {
     fallback("connect");
     run_original(exe, cargv);
   }
+  trace_mark(T_CONN);
 
   buf_t req = {0}, body = {0};
   encode_header(&req, 11, "compile");
@@ -545,6 +591,7 @@ int main(int argc, char **argv) {
     run_original(exe, cargv);
   }
   buf_free(&req);
+  trace_mark(T_ANSWER);
 
   reply_t rep;
   if (parse_reply(&body, &rep) != 0) {
@@ -561,6 +608,7 @@ int main(int argc, char **argv) {
     }
     if (rep.outn) write_all(1, rep.out, rep.outn);
     if (rep.errn) write_all(2, rep.err, rep.errn);
+    trace_write("hit");
     _exit((int)(rep.code & 0xff));
   }
   if (str_is(rep.t, rep.tn, "run")) do_run(z, &rep, exe, cargv, cwd);

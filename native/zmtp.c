@@ -188,6 +188,15 @@ int zmtp_handshake(zmtp_t *z, int64_t deadline) {
   }
 }
 
+void zmtp_sndbuf(zmtp_t *z, size_t n) {
+  int sz = n > (1u << 30) ? 1 << 30 : (int)n;
+  int cur = 0;
+  socklen_t l = sizeof cur;
+  /* The kernel doubles what is set (bookkeeping) and reports that. */
+  if (getsockopt(z->fd, SOL_SOCKET, SO_SNDBUF, &cur, &l) == 0 && cur / 2 >= sz) return;
+  if (setsockopt(z->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0) setsockopt(z->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
 int zmtp_send(zmtp_t *z, const uint8_t *body, size_t n, int64_t deadline) {
   /* REQ envelope: an empty delimiter frame with MORE, then the body frame. */
   uint8_t h[11] = {FLAG_MORE, 0};

@@ -19,6 +19,10 @@ int zmtp_dial(zmtp_t *z, const char *path);
 /* Every call below fails with -1 and errno (ETIMEDOUT, EPROTO, ECONNRESET...) at
  * the first problem; the connection is then useless and should be closed. */
 int zmtp_handshake(zmtp_t *z, int64_t deadline);
+/* Lets the kernel take `n` bytes without the reader draining them first (as far as it
+ * allows: SO_SNDBUFFORCE for root, else up to net.core.wmem_max). */
+void zmtp_sndbuf(zmtp_t *z, size_t n);
+
 int zmtp_send(zmtp_t *z, const uint8_t *body, size_t n, int64_t deadline);
 int zmtp_recv(zmtp_t *z, buf_t *body, int64_t deadline);
 void zmtp_close(zmtp_t *z);

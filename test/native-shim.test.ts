@@ -317,8 +317,16 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
     m.t === 'compile' ? { t: 'run', id: 'mmd-1', argv: [cc], env: [], col: [obj, dep], mmd: [dep, target, true, ['out.o'], ['0inc', '1/sys', '0/sys/sub']] } : 'hang',
   );
   t.teardown(() => d.close());
-  t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '20000' })).code, 0);
+  const trace = path.join(w.dir, 'trace.txt');
+  t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '20000', VRIFT_SHIM_TRACE: trace })).code, 0);
   t.is(fs.readFileSync(dep, 'utf8'), 'out.o: a.c inc/u.h /sys/sub/y.h\ninc/u.h:\n/sys/sub/y.h:\n');
+  // VRIFT_SHIM_TRACE: start, connected, answered, ran, end, kind, encoded, sent; in order.
+  const [line, ...more] = fs.readFileSync(trace, 'utf8').trim().split('\n');
+  t.deepEqual(more, []);
+  const f = line!.split(' ');
+  t.is(f[5], 'run1');
+  const at = [f[1], f[2], f[3], f[6], f[7], f[4]].map(Number);
+  t.true(at.every((x, i) => x > 0 && (i === 0 || x >= at[i - 1]!)), line);
   while (d.of('done').length < 1) await new Promise((res) => setTimeout(res, 10));
   const done = d.of('done')[0];
   t.like(done, { id: 'mmd-1', nr: true });
