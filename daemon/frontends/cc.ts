@@ -619,7 +619,9 @@ export class CcFrontend implements Frontend<CcPending> {
     // can come while it runs (the first compile's system include dirs take a gcc run), and
     // waits for it (settle) instead of missing.
     let taken!: () => void;
-    this.track(p.directKey, new Promise<void>((r) => (taken = r)));
+    const gate = new Promise<void>((r) => (taken = r));
+    const before = this.writing.get(p.directKey);
+    this.track(p.directKey, before ? Promise.all([before, gate]).then(() => {}) : gate);
     try {
       return await this.finishInner(p, done);
     } finally {
