@@ -1,4 +1,4 @@
-import type { CompileRequest } from '../../ipc/messages/compile.js';
+import type { CompileRequest, MmdWrite } from '../../ipc/messages/compile.js';
 import type { DoneRequest } from '../../ipc/messages/done.js';
 
 // What every compiler front-end (C/C++, Rust, ...) offers the compile/done handlers.
@@ -12,8 +12,7 @@ export type Outcome<P> =
   // also writes -MMD's depfile (RunReply.mmd).
   | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[]; mmd?: MmdWrite };
 
-/** [full depfile the compiler writes (one of `collect`), -MMD's depfile to write, phony, targets as written, search dirs ('1'/'0' + dir)]. */
-export type MmdWrite = [string, string, boolean, string[], string[]];
+export type { MmdWrite };
 
 export type Finish =
   | { stored: false; reason: string }
