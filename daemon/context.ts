@@ -16,6 +16,8 @@ export interface Pending {
   state: unknown;
   session?: string;
   created: number;
+  // Answered with files to collect: its report may come one-way (messages/done.ts).
+  oneWay?: boolean;
 }
 
 // Everything a handler may touch; built once by Daemon, passed to every handler.

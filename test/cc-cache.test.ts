@@ -6,8 +6,8 @@ import { age, instance, run } from './helpers/instance.js';
 
 // Real gcc, the native shim, a real daemon process per test.
 
-function project(t: Parameters<typeof instance>[0]) {
-  const v = instance(t);
+function project(t: Parameters<typeof instance>[0], env: NodeJS.ProcessEnv = {}) {
+  const v = instance(t, env);
   const files = [
     v.write('inc/config.h', '#define ANSWER 42\n'),
     v.write('inc/util.h', '#include "config.h"\nstatic inline int answer(void) { return ANSWER; }\n'),
@@ -507,6 +507,39 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
   fs.rmSync(path.join(v.dir, 'main.o'));
   t.is((await v.cc(COMPILE)).code, 0);
   t.is((await v.stats()).hits, 1);
+});
+
+test('vrift stats asked before a one-way report arrives counts it (the shim has exited by then)', async (t) => {
+  // No spare files: making them would keep stats busy long enough to hide the wait.
+  const v = project(t, { VRIFT_SPARE_FILES: '0' });
+  t.is((await v.cc(['-c', 'src/main.c', '-Iinc', '-o', 'warmup.o'])).code, 0); // starts the daemon
+  const { Request } = await import('zeromq');
+  const { encode, decode } = await import('../ipc/codec.js');
+  const { BUILD_ID, PROTOCOL_VERSION } = await import('../ipc/version.js');
+  const sock = new Request({ receiveTimeout: 5000, linger: 1000 });
+  sock.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
+  // A shim's compile request; the compile itself is done here with plain gcc.
+  const argv = ['gcc', '-O1', '-Iinc', '-c', 'src/main.c', '-o', 'oneway.o'];
+  await sock.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv, env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true }));
+  const runReply = decode((await sock.receive())[0]) as { t: string; id: string; argv: string[]; col: string[] };
+  t.is(runReply.t, 'run');
+  t.true(Array.isArray(runReply.col));
+  t.is((await run(runReply.argv[0]!, runReply.argv.slice(1), { cwd: v.dir })).code, 0);
+  const files = runReply.col.map((f) => [f, fs.readFileSync(f), Math.floor(fs.statSync(f).mtimeMs)]);
+  const before = await v.stats();
+  // Asked first (on a socket of its own, as `vrift stats` does); the report lands 40 ms
+  // later on the shim's connection.
+  const cli = new Request({ receiveTimeout: 5000, linger: 0 });
+  cli.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
+  await cli.send(encode({ t: 'stats', v: PROTOCOL_VERSION, build: BUILD_ID, zero: false }));
+  const asked = cli.receive().then(([m]) => (decode(m!) as { stats: typeof before }).stats);
+  await new Promise((r) => setTimeout(r, 40));
+  await sock.send(encode({ t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, id: runReply.id, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), files, nr: true }));
+  const after = await asked;
+  sock.close();
+  cli.close();
+  t.is(after.one_way_reports - before.one_way_reports, 1);
+  t.is(after.stored - before.stored, 1);
 });
 
 test('__has_include("literal") in project code: a header appearing later on the include path is seen', async (t) => {

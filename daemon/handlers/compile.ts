@@ -53,9 +53,10 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
       return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, files: req.sp && ctx.spares ? withSpares(outcome.files, ctx.spares) : outcome.files };
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now() });
+      const oneWay = req.ow && outcome.collect !== undefined;
+      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now(), ...(oneWay ? { oneWay } : {}) });
       ctx.stats.add('misses', session);
-      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(req.ow && outcome.collect ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}) };
+      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(oneWay ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}) };
     }
   }
 };

@@ -4,12 +4,21 @@ import type { Handler } from '../context.js';
 import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.js';
 
 const STATS_SETTLE_MS = 2500;
+// A shim that reports one-way has exited before its report is read: asked right after a
+// build, the daemon gives the last reports this long to arrive (while compiles run, every
+// `vrift stats` waits this long).
+const ONE_WAY_WAIT_MS = 100;
 
 export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
+  const until = Date.now() + ONE_WAY_WAIT_MS;
+  const inFlight = () => [...ctx.pending.values()].some((p) => p.oneWay);
+  while (inFlight() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
   await Promise.all([ctx.writes.settleWithin(STATS_SETTLE_MS), ctx.spares?.settleWithin(STATS_SETTLE_MS)]);
+  // What was written counts once the writes' own callbacks (done.ts) have run.
+  await new Promise((r) => setImmediate(r));
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
   if (req.zero) {
     ctx.stats.zero();
