@@ -18,6 +18,10 @@ export interface Pending {
   created: number;
   // Answered with files to collect: its report may come one-way (messages/done.ts).
   oneWay?: boolean;
+  // The shim's process (when it said): gone means its one-way report is already sent.
+  pid?: number;
+  // ... and `vrift stats` waited for its report in vain.
+  lost?: boolean;
 }
 
 // Everything a handler may touch; built once by Daemon, passed to every handler.

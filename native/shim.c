@@ -558,7 +558,7 @@ int main(int argc, char **argv) {
   trace_mark(T_CONN);
 
   buf_t req = {0}, body = {0};
-  encode_header(&req, 11, "compile");
+  encode_header(&req, 12, "compile");
   mp_cstr(&req, "cwd");
   mp_cstr(&req, cwd);
   mp_cstr(&req, "exe");
@@ -585,6 +585,9 @@ int main(int argc, char **argv) {
   /* ... and report a compile one-way, with the files the daemon names (do_run). */
   mp_cstr(&req, "ow");
   mp_bool(&req, 1);
+  /* Once we have exited, our one-way report is sent: `vrift stats` waits for it. */
+  mp_cstr(&req, "pid");
+  mp_int(&req, getpid());
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
     fallback(req.oom ? "oom" : "timeout");
     zmtp_close(z);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -518,28 +519,41 @@ test('vrift stats asked before a one-way report arrives counts it (the shim has 
   const { BUILD_ID, PROTOCOL_VERSION } = await import('../ipc/version.js');
   const sock = new Request({ receiveTimeout: 5000, linger: 1000 });
   sock.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
-  // A shim's compile request; the compile itself is done here with plain gcc.
+  // A shim's compile request; the compile itself is done here with plain gcc. The shim's pid
+  // is a process that has exited (a shim exits right after its one-way report).
+  const before = await v.stats();
+  const gone = spawn('true');
+  await new Promise((r) => gone.on('close', r));
   const argv = ['gcc', '-O1', '-Iinc', '-c', 'src/main.c', '-o', 'oneway.o'];
-  await sock.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv, env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true }));
+  await sock.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv, env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true, pid: gone.pid }));
   const runReply = decode((await sock.receive())[0]) as { t: string; id: string; argv: string[]; col: string[] };
   t.is(runReply.t, 'run');
   t.true(Array.isArray(runReply.col));
   t.is((await run(runReply.argv[0]!, runReply.argv.slice(1), { cwd: v.dir })).code, 0);
   const files = runReply.col.map((f) => [f, fs.readFileSync(f), Math.floor(fs.statSync(f).mtimeMs)]);
-  const before = await v.stats();
-  // Asked first (on a socket of its own, as `vrift stats` does); the report lands 40 ms
-  // later on the shim's connection.
+  // Asked first (on a socket of its own, as `vrift stats` does); the report lands 300 ms
+  // later on the shim's connection (longer than the wait for shims that gave no pid).
   const cli = new Request({ receiveTimeout: 5000, linger: 0 });
   cli.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
   await cli.send(encode({ t: 'stats', v: PROTOCOL_VERSION, build: BUILD_ID, zero: false }));
   const asked = cli.receive().then(([m]) => (decode(m!) as { stats: typeof before }).stats);
-  await new Promise((r) => setTimeout(r, 40));
+  await new Promise((r) => setTimeout(r, 300));
   await sock.send(encode({ t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, id: runReply.id, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), files, nr: true }));
   const after = await asked;
-  sock.close();
-  cli.close();
   t.is(after.one_way_reports - before.one_way_reports, 1);
   t.is(after.stored - before.stored, 1);
+  // A shim killed before it reported: stats still answers (after its bounded wait), and the
+  // compile stays pending until a report or its expiry.
+  sock.close();
+  const shim2 = new Request({ receiveTimeout: 5000, linger: 0 });
+  shim2.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
+  await shim2.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv: [...argv.slice(0, -1), 'killed.o', '-DKILLED'], env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true, pid: gone.pid }));
+  t.is(decode((await shim2.receive())[0]).t, 'run');
+  const killed = await v.stats();
+  t.is(killed.daemon.pending, 1);
+  t.is(killed.one_way_reports, after.one_way_reports);
+  shim2.close();
+  cli.close();
 });
 
 test('__has_include("literal") in project code: a header appearing later on the include path is seen', async (t) => {

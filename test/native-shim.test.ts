@@ -55,6 +55,7 @@ interface Run {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: Buffer;
+  pid?: number;
 }
 
 function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string }): Promise<Run> {
@@ -65,7 +66,7 @@ function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: s
     p.stdout.on('data', (b: Buffer) => out.push(b));
     p.stderr.on('data', (b: Buffer) => err.push(b));
     p.on('error', reject);
-    p.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+    p.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), pid: p.pid! }));
   });
 }
 
@@ -148,6 +149,7 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
     wf: true,
     sp: true,
     ow: true,
+    pid: r.pid,
   });
 });
 

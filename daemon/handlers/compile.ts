@@ -54,7 +54,7 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       const oneWay = req.ow && outcome.collect !== undefined;
-      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now(), ...(oneWay ? { oneWay } : {}) });
+      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now(), ...(oneWay ? { oneWay, ...(req.pid !== undefined ? { pid: req.pid } : {}) } : {}) });
       ctx.stats.add('misses', session);
       return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(oneWay ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}) };
     }

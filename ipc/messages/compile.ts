@@ -1,4 +1,4 @@
-import { bool, str, strArray } from './fields.js';
+import { bool, int, str, strArray } from './fields.js';
 
 // compile: "have we built exactly this before?" sent by a shim for every compiler call.
 //   exe  : absolute path of the compiler the shim will run (resolved on PATH, shim skipped)
@@ -8,6 +8,8 @@ import { bool, str, strArray } from './fields.js';
 //   wf   : the shim writes a hit's output files itself (they come back in `files`)
 //   sp   : ... and takes spare files for them (see HitReply)
 //   ow   : the shim can report a compile one-way, sending the files `col` names (done.ts)
+//   pid  : the shim's process id (optional): once it has exited, its one-way report is on its
+//          way, and `vrift stats` waits for it (handlers/stats.ts)
 export interface CompileRequest {
   t: 'compile';
   v: number;
@@ -20,6 +22,7 @@ export interface CompileRequest {
   wf: boolean;
   sp: boolean;
   ow: boolean;
+  pid?: number;
 }
 
 // Replies:
@@ -56,5 +59,6 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     wf: bool(m, 'wf'),
     sp: bool(m, 'sp'),
     ow: bool(m, 'ow'),
+    ...(m.pid === undefined || m.pid === null ? {} : { pid: int(m, 'pid') }),
   };
 }
