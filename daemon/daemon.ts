@@ -128,6 +128,7 @@ export class Daemon {
 
     const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;
     spares?.open(tmpDir);
+    if (spares) store.takeSparesFrom((file) => spares.take(file));
 
     let daemon: Daemon;
     const ctx: DaemonContext = {

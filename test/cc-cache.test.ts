@@ -87,6 +87,39 @@ test('a hit\'s outputs are the spare files the daemon made at the pause, refille
   t.deepEqual(fs.readdirSync(sparesDir).filter((n) => old.has(n)), []);
 });
 
+test('a miss\'s store writes take the spare files the daemon made while idle', async (t) => {
+  const v = instance(t, { VRIFT_SPARE_FILES: '8' });
+  v.files({ 'a.c': 'int a(void) { return 1; }\n', 'b.c': 'int b(void) { return 2; }\n' });
+  t.is((await v.cc(['-c', 'a.c', '-o', 'a.o'])).code, 0); // starts the daemon
+  await v.stored(1);
+  t.is((await v.stats()).daemon.spares, 8, 'the pool is full after the pause');
+  const sparesDir = path.join(v.home, 'run', 'spares');
+  const spareInodes = new Set(fs.readdirSync(sparesDir).map((n) => fs.statSync(path.join(sparesDir, n)).ino));
+  const storeInodes = () => {
+    const out = new Set<number>();
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(path.join(d, e.name));
+        else out.add(fs.statSync(path.join(d, e.name)).ino);
+      }
+    };
+    walk(path.join(v.home, 'l2'));
+    return out;
+  };
+  const had = storeInodes();
+  t.is((await v.cc(['-O2', '-c', 'b.c', '-o', 'b.o'])).code, 0);
+  t.is((await v.stored(2)).stored, 2);
+  const added = [...storeInodes()].filter((i) => !had.has(i));
+  t.true(added.length >= 3, 'object, result and manifest written');
+  t.deepEqual(added.filter((i) => !spareInodes.has(i)), [], 'each written into a spare');
+  const plain = await run('gcc', ['-O2', '-c', 'b.c', '-o', 'plain.o'], { cwd: v.dir });
+  t.is(plain.code, 0);
+  fs.rmSync(path.join(v.dir, 'b.o'));
+  t.is((await v.cc(['-O2', '-c', 'b.c', '-o', 'b.o'])).code, 0);
+  t.is((await v.stats()).hits, 1);
+  t.deepEqual(fs.readFileSync(path.join(v.dir, 'b.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
+});
+
 test('a changed transitive header, -D or compiler misses', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);

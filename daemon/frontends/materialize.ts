@@ -38,6 +38,8 @@ export function writeFileAtomic(file: string, data: Buffer, mode = 0o644): void 
 // a pool of empty files in `run/spares/`, made on the thread pool while nothing is asked of
 // it (a pause, as the store's writes), and hands one out per output of a hit, to shims that
 // ask for them (`sp` in the request), when the output lives on the same filesystem.
+// The store's writes take them too (LocalStore.takeSparesFrom): a cold build has no hits and
+// writes three store files per compile, which then need no new inode while compilers run.
 //
 // Each spare is handed out once. Names carry the daemon's pid and a random part, and a
 // starting daemon moves the previous one's pool aside (removed in the background): a shim

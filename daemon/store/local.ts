@@ -41,6 +41,7 @@ export class LocalStore implements Tier {
   private opened: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly spares: SpareFiles;
+  private otherSpares: ((file: string) => string | undefined) | undefined;
   private readonly c: Counters = { corrupt: 0, evictedFiles: 0, evictedBytes: 0, writes: 0, writeBytes: 0, reads: 0, readBytes: 0 };
 
   constructor(options: LocalStoreOptions) {
@@ -48,6 +49,15 @@ export class LocalStore implements Tier {
     this.root = this.opts.root;
     this.touches = new TouchBatcher(this.root, this.opts.touchDelayMs, this.opts.log);
     this.spares = new SpareFiles(path.join(this.root, TMP_DIR));
+  }
+
+  /**
+   * Writes take their temp files from `take` first (the daemon's pool of spares made while
+   * it idles, frontends/materialize.ts), then from the store's own small pool: a cold build
+   * writes three files per compile, and creating each is the slow step (write.ts).
+   */
+  takeSparesFrom(take: (file: string) => string | undefined): void {
+    this.otherSpares = take;
   }
 
   /** Creates the layout if needed, indexes what is on disk and applies the limits. */
@@ -364,7 +374,7 @@ export class LocalStore implements Tier {
   private async write(rel: string, file: Buffer, payloadBytes: number): Promise<void> {
     const t = this.opts.now();
     try {
-      writeAtomic(this.root, rel, file, t, this.opts.io, this.spares.take());
+      writeAtomic(this.root, rel, file, t, this.opts.io, this.otherSpares?.(path.join(this.root, rel)) ?? this.spares.take());
     } catch (e) {
       this.opts.log.warn('store write failed', { path: rel, err: e });
       throw new VriftError('ESTORE', `store write failed: ${(e as Error).message}`, { cause: e, fields: { path: rel, errno: errCode(e) } });
