@@ -120,6 +120,36 @@ test('a miss\'s store writes take the spare files the daemon made while idle', a
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'b.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 });
 
+test('the daemon\'s own depfile names are reused, emptied: each entry has its own compile\'s headers', async (t) => {
+  const v = instance(t);
+  v.files({ 'x.h': '#define X 1\n', 'y.h': '#define Y 2\n', 'a.c': '#include "x.h"\nint a(void) { return X; }\n', 'b.c': '#include "y.h"\nint b(void) { return Y; }\n' });
+  const tmp = path.join(v.home, 'run', 'tmp');
+  const depfiles = () => fs.readdirSync(tmp).filter((n) => n.endsWith('.d') && !n.endsWith('.link.d'));
+  // One after another (each entry stored before the next compile): one name serves all.
+  const emptied = async () => {
+    for (let i = 0; i < 200 && !depfiles().every((n) => fs.statSync(path.join(tmp, n)).size === 0); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  for (const [src, obj] of [['a.c', 'a.o'], ['b.c', 'b.o']]) {
+    t.is((await v.cc(['-O2', '-c', src, '-o', obj])).code, 0);
+    await v.stored(src === 'a.c' ? 1 : 2);
+    await emptied(); // back in the pool once emptied
+  }
+  t.is(depfiles().length, 1, 'the second miss reused the first one\'s depfile name');
+  t.is(fs.statSync(path.join(tmp, depfiles()[0]!)).size, 0, 'emptied once read');
+  // b.o's entry lists y.h (its compile's), not x.h (the name's previous content).
+  age(v.write('y.h', '#define Y 3\n'));
+  fs.rmSync(path.join(v.dir, 'b.o'));
+  t.is((await v.cc(['-O2', '-c', 'b.c', '-o', 'b.o'])).code, 0);
+  t.is((await v.stats()).hits, 0, 'a changed y.h misses');
+  fs.rmSync(path.join(v.dir, 'a.o'));
+  t.is((await v.cc(['-O2', '-c', 'a.c', '-o', 'a.o'])).code, 0);
+  t.is((await v.stats()).hits, 1, 'a.c still hits');
+  for (const [src, obj] of [['a.c', 'a.o'], ['b.c', 'b.o']]) {
+    t.is((await run('gcc', ['-O2', '-c', src, '-o', 'plain.o'], { cwd: v.dir })).code, 0);
+    t.deepEqual(fs.readFileSync(path.join(v.dir, obj)), fs.readFileSync(path.join(v.dir, 'plain.o')));
+  }
+});
+
 test('a changed transitive header, -D or compiler misses', async (t) => {
   const v = project(t);
   t.is((await v.cc(COMPILE)).code, 0);
