@@ -9,6 +9,7 @@
 #                                     churn the daemon would watch as an ancestor of the sources) and configures a
 #                                     plain and a vrift build directory
 #   bench/by-hand.sh cold [node flags] a fresh daemon (extra node flags, e.g. --cpu-prof),
+#                                     a `vrift stats` (spares made, as the benchmark does),
 #                                     then a clean vrift build
 #   bench/by-hand.sh warm             a clean vrift build against the running daemon
 #   bench/by-hand.sh plain            a clean plain build
@@ -55,6 +56,7 @@ case "${1:-}" in
     rm -rf "$VRIFT_HOME" && mkdir -p "$VRIFT_HOME/run"
     (cd "$VRIFT_HOME" && setsid flock -n "$VRIFT_HOME/run/vriftd.lock" "$(command -v node)" --max-semi-space-size=4 "$@" "$DAEMON" >"${DAEMON_OUT:-/dev/null}" 2>&1 &)
     sleep 1.5
+    node "$ROOT/dist/shim/cli.js" stats >/dev/null # as the benchmark does before a build: spares made now
     build vrift "$(daemon_pid)" ;;
   warm) build vrift "$(daemon_pid)" ;;
   plain) build plain ;;
