@@ -26,7 +26,7 @@ test('Bazel --remote_cache against vrift serve: after bazel clean the action is 
   const first = await bz(['build', '//:obj', remote]);
   t.is(first.code, 0, first.err);
   const obj = fs.readFileSync(path.join(ws, 'bazel-bin', 't.o'));
-  const log = serve.accessLog.map((l) => JSON.parse(l));
+  const log = await serve.logged((ls) => ls.some((l) => l.method === 'PUT' && /^\/inst\/ac\//.test(String(l.path))));
   const puts = log.filter((l) => l.method === 'PUT');
   t.true(puts.some((l) => /^\/inst\/ac\//.test(l.path)));
   t.true(puts.filter((l) => /^\/inst\/cas\//.test(l.path)).length >= 1);

@@ -30,7 +30,7 @@ async function ccacheRound(t: ExecutionContext, remote: (url: string) => string,
   const sa = await stats('a');
   t.is(sa.remote_storage_miss, 1, JSON.stringify(sa));
   t.is(sa.remote_storage_error ?? 0, 0);
-  const puts = serve.accessLog.map((l) => JSON.parse(l)).filter((l) => l.method === 'PUT');
+  const puts = (await serve.logged((ls) => ls.some((l) => l.method === 'PUT'))).filter((l) => l.method === 'PUT');
   t.true(puts.length >= 1);
   for (const p of puts) {
     t.is(p.status, 200);
@@ -62,7 +62,7 @@ test('ccache flat layout against vrift serve with a read-write token', async (t)
   fs.writeFileSync(path.join(dir, 'ccache.conf'), '');
   const env = (c: string, cred: string) => ({ ...process.env, CCACHE_DIR: path.join(dir, c), CCACHE_CONFIGPATH: path.join(dir, 'ccache.conf'), CCACHE_REMOTE_STORAGE: `http://${cred}@${serve.url.slice(7)}/flat|layout=flat` });
   t.is((await run(ccache, ['gcc', '-c', 't.c', '-o', 't.o'], { cwd: dir, env: env('a', 'u:wrong-token') })).code, 0);
-  const denied = serve.accessLog.map((l) => JSON.parse(l)).filter((l) => l.method === 'PUT');
+  const denied = (await serve.logged((ls) => ls.some((l) => l.method === 'PUT'))).filter((l) => l.method === 'PUT');
   t.true(denied.length >= 1 && denied.every((l) => l.status === 401));
   t.is((await run(ccache, ['gcc', '-c', 't.c', '-o', 't.o'], { cwd: dir, env: env('b', 'u:ccache-token-rw') })).code, 0);
   t.is((await run(ccache, ['gcc', '-c', 't.c', '-o', 't.o'], { cwd: dir, env: env('c', 'u:ccache-token-rw') })).code, 0);

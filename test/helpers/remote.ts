@@ -43,7 +43,12 @@ export function tmpDir(t: ExecutionContext, prefix = 'vrift-r-'): string {
   return d;
 }
 
-export interface Served { url: string; port: number; proc: ChildProcess; accessLog: string[]; stop(): Promise<void> }
+export interface Served {
+  url: string; port: number; proc: ChildProcess; accessLog: string[]; stop(): Promise<void>;
+  /** The access log, parsed, once `until` holds for it (10 s at most): a line is written when
+   * its response has closed, so it can reach the test after the client has exited. */
+  logged(until: (lines: Record<string, unknown>[]) => boolean): Promise<Record<string, any>[]>;
+}
 
 /** `vrift serve` as its own process on a free loopback port; stopped when the test ends. */
 export async function startServe(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
@@ -72,7 +77,12 @@ export async function startServe(t: ExecutionContext, args: string[], env: NodeJ
     await gone;
   };
   t.teardown(stop);
-  return { url, port: Number(new URL(url).port), proc, accessLog, stop };
+  const logged = async (until: (lines: Record<string, unknown>[]) => boolean) => {
+    const parsed = () => accessLog.map((l) => JSON.parse(l) as Record<string, any>);
+    for (let i = 0; i < 200 && !until(parsed()); i++) await new Promise((r) => setTimeout(r, 50));
+    return parsed();
+  };
+  return { url, port: Number(new URL(url).port), proc, accessLog, stop, logged };
 }
 
 /** A loopback HTTP server whose behaviour the test decides; closed when the test ends. */
