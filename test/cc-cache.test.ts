@@ -112,6 +112,15 @@ test('a miss\'s store writes take the spare files the daemon made while idle', a
   const added = [...storeInodes()].filter((i) => !had.has(i));
   t.true(added.length >= 3, 'object, result and manifest written');
   t.deepEqual(added.filter((i) => !spareInodes.has(i)), [], 'each written into a spare');
+  const modes = new Set<number>();
+  const walkModes = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walkModes(path.join(d, e.name));
+      else if (!d.endsWith('tmp')) modes.add(fs.statSync(path.join(d, e.name)).mode & 0o777);
+    }
+  };
+  walkModes(path.join(v.home, 'l2'));
+  t.deepEqual([...modes], [0o644], 'store files keep their mode (spares are made 0600)');
   const plain = await run('gcc', ['-O2', '-c', 'b.c', '-o', 'plain.o'], { cwd: v.dir });
   t.is(plain.code, 0);
   fs.rmSync(path.join(v.dir, 'b.o'));

@@ -33,6 +33,7 @@ export function writeAtomic(root: string, rel: string, data: Buffer, mtimeMs: nu
     if (spare) {
       try {
         fd = fs.openSync(spare, fs.constants.O_WRONLY);
+        fs.fchmodSync(fd, 0o644); // the daemon's output spares are made 0600
       } catch {
         tmp = path.join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`); // gone: make one
       }
