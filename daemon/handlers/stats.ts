@@ -22,7 +22,11 @@ export const stats: Handler = async (msg, ctx) => {
   for (const p of ctx.pending.values()) if (p.pid !== undefined && awaited(p)) p.lost = true;
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
-  await Promise.all([ctx.writes.settleWithin(STATS_SETTLE_MS), ctx.spares?.settleWithin(STATS_SETTLE_MS)]);
+  // Then the spare pool is filled: the store's writes take spares (a cold build's results
+  // used the whole pool), and a pool refilled after this answer would have the next build
+  // start with none while the refill competes with it.
+  await ctx.writes.settleWithin(STATS_SETTLE_MS);
+  await ctx.spares?.settleWithin(STATS_SETTLE_MS);
   // What was written counts once the writes' own callbacks (done.ts) have run.
   await new Promise((r) => setImmediate(r));
   const fallbacks = fallbackFile(path.dirname(ctx.paths.logFile));
