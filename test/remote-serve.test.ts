@@ -88,6 +88,25 @@ test('a CAS upload whose bytes do not match its digest gets 400 and nothing is s
   t.is(filesUnder(store).length, 1);
 });
 
+test('ccache subdirs keys whose first two characters are "ac" are plain keys, not Bazel AC (1 ccache object in 256)', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store')]);
+  // ccache 4.7's key: 4 hex characters, then base32hex; `subdirs` puts the first two in a directory.
+  const rest = 'c4' + '0123456789abcdefghijklmnopqrstuv'.slice(3);
+  const result = Buffer.from('a ccache result');
+  for (const prefix of ['', '/ccache']) {
+    const url = `${s.url}${prefix}/ac/${rest}`;
+    t.is((await request(url, { method: 'HEAD' })).status, 404, url);
+    t.is((await request(url, { method: 'PUT', body: result })).status, 200, url);
+    const got = await request(url);
+    t.is(got.status, 200, url);
+    t.deepEqual(got.body, result);
+  }
+  // Bazel's AC beside it is untouched, and a Bazel-length key still has to be a hash.
+  t.is((await request(`${s.url}/ac/${'ab'.repeat(32)}`)).status, 404);
+  t.is((await request(`${s.url}/ac/${'g'.repeat(64)}`, { method: 'PUT', body: result })).status, 400);
+});
+
 test('bad paths get 400, other methods 405, uploads over the limit 413 with nothing stored', async (t) => {
   const dir = tmpDir(t);
   const store = path.join(dir, 'store');
@@ -169,6 +188,30 @@ test('size-based LRU eviction keeps recently used objects', async (t) => {
   t.deepEqual((await request(`${s.url}/cas/${sha256(blobs[0])}`)).body, blobs[0]);
   const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
   t.true(st.bytes <= 100_000);
+});
+
+test('a restarted server evicts by use before the restart: a hit moves the object forward on disk too', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const blobs = [0, 1, 2].map((i) => Buffer.alloc(30_000, i + 10));
+  const a = await startServe(t, ['--store', store, '--max-size', '100KB']);
+  for (const b of blobs) t.is((await request(`${a.url}/cas/${sha256(b)}`, { method: 'PUT', body: b })).status, 200);
+  await a.stop();
+  // Stored two hours ago, 0 first: with no use since, 0 would go first.
+  const file = (b: Buffer) => path.join(store, 'cas', sha256(b).slice(0, 2), sha256(b));
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000);
+  blobs.forEach((b, i) => fs.utimesSync(file(b), hoursAgo(3 - i * 0.1), hoursAgo(3 - i * 0.1)));
+  const b = await startServe(t, ['--store', store, '--max-size', '100KB']);
+  t.deepEqual((await request(`${b.url}/cas/${sha256(blobs[0])}`)).body, blobs[0]); // used now
+  for (let i = 0; i < 100 && Date.now() - fs.statSync(file(blobs[0])).mtimeMs > 60_000; i++) await new Promise((r) => setTimeout(r, 20));
+  await b.stop();
+  const c = await startServe(t, ['--store', store, '--max-size', '100KB']);
+  const fourth = Buffer.alloc(30_000, 99);
+  t.is((await request(`${c.url}/cas/${sha256(fourth)}`, { method: 'PUT', body: fourth })).status, 200);
+  const present = await Promise.all([...blobs, fourth].map(async (x) => (await request(`${c.url}/cas/${sha256(x)}`, { method: 'HEAD' })).status === 200));
+  t.deepEqual(present, [true, false, true, true], 'the least recently used (1) went, not the oldest stored (0)');
+  t.false(fs.existsSync(file(blobs[1])), 'its file is gone from the store as the upload is answered');
+  t.true(fs.existsSync(file(blobs[0])));
 });
 
 test('a restarted server still has what was stored', async (t) => {

@@ -7,6 +7,7 @@ export type Route = { t: 'root' | 'status' | 'metrics' } | ObjectRoute | { t: 'b
 // No leading dot (so never `.` or `..`), no separators, no escapes: a key is a safe file name.
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const HASH = /^[a-f0-9]{64}$/;
+const CCACHE_REST = /^[a-v0-9]{20,60}$/;
 const MAX_PATH = 1024;
 const MAX_DEPTH = 8;
 
@@ -22,6 +23,9 @@ export function parseRoute(rawUrl: string): Route {
   if (segs.length > MAX_DEPTH) return { t: 'bad', why: 'too many path segments' };
   for (const s of segs) if (!SEGMENT.test(s)) return { t: 'bad', why: `invalid path segment ${JSON.stringify(s.slice(0, 40))}` };
   const n = segs.length;
+  // ccache's `subdirs` layout puts a key's first two (hex) characters in a directory: 1 key in
+  // 256 is `…/ac/<rest>`, the rest shorter than a Bazel hash (31 base32hex characters).
+  if (n >= 2 && segs[n - 2] === 'ac' && CCACHE_REST.test(segs[n - 1])) return { t: 'kv', key: segs.join('/') };
   if (n >= 2 && (segs[n - 2] === 'ac' || segs[n - 2] === 'cas')) {
     if (!HASH.test(segs[n - 1])) return { t: 'bad', why: `${segs[n - 2]} key must be 64 lowercase hex characters` };
     return { t: segs[n - 2] as 'ac' | 'cas', hash: segs[n - 1], instance: segs.slice(0, n - 2).join('/') };
