@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { compress } from 'zstd-napi';
 import test, { type ExecutionContext } from 'ava';
 import { writeBigSource } from '../bench/big-source.js';
 import { isVriftError } from '../ipc/errors.js';
@@ -175,6 +176,41 @@ test('HttpTier: a large blob with wrong bytes, or cut short, fails its stream an
     t.like(tier.counters(), how === 'wrong-bytes' ? { errors: 1, integrity: 1, hits: 0 } : { errors: 1, hits: 0 });
     t.true(tier.coolingDown());
   }
+});
+
+test('HttpTier: a body that never ends (zstd frames of zeros) stops at the size the entry gave, or at the body limit', async (t) => {
+  const data = randomBytes(BIG);
+  const d = digestHex(data);
+  const frame = compress(Buffer.alloc(1 << 20));
+  // Without a bound this test never ends (each ~100-byte frame is 1 MiB of zeros).
+  const f = await fakeServer(t, (_req, res) => {
+    res.writeHead(200, { 'content-encoding': 'zstd' });
+    const more = () => {
+      while (!res.destroyed && res.write(frame));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    res.on('error', () => {});
+    more();
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 15_000, maxBodyBytes: 4 * BIG });
+  t.teardown(() => tier.close());
+  const local = (await store(t)).s;
+  const s = new TieredStore({ local, remote: tier, log: memoryLogger().child('t') });
+  const dest = path.join(tmpDir(t), 'x.o');
+  t.is(await s.copyBlobTo(d, dest, undefined, BIG), undefined);
+  t.false(fs.existsSync(dest));
+  t.is(local.usage().blobs, 0);
+  t.like(tier.counters(), { errors: 1, hits: 0 });
+  // Without a size, the tier's body limit bounds it.
+  const tier2 = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 15_000, maxBodyBytes: 4 * BIG });
+  t.teardown(() => tier2.close());
+  const st = (await tier2.getBlobStream(d))!;
+  let n = 0;
+  await t.throwsAsync(async () => {
+    for await (const c of st) n += (c as Buffer).length;
+  });
+  t.true(n <= 4 * BIG, `${n} bytes read`);
+  t.like(tier2.counters(), { errors: 1, hits: 0 });
 });
 
 // ---- through daemons ----

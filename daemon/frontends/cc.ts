@@ -57,8 +57,8 @@ export interface StoreLike {
   putBlob(data: Buffer, digest?: string): Promise<string>;
   /** Large outputs: streamed from the file, `onChunk` sees every chunk as it is read. */
   putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }>;
-  /** Large outputs: streamed to `dest`; its size, or undefined on a miss. */
-  copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined>;
+  /** Large outputs: streamed to `dest`; its size, or undefined on a miss. `size`: what the entry says (bounds a remote's body). */
+  copyBlobTo(digest: string, dest: string, mode?: number, size?: number): Promise<number | undefined>;
   getEntry(key: string): Promise<Buffer | undefined>;
   /** `attach`: what a reader of this entry asks for next (a tiered store uploads them with it). */
   putEntry(key: string, value: Buffer, attach?: Attach): Promise<void>;
@@ -582,7 +582,7 @@ export class CcFrontend implements Frontend<CcPending> {
     if (obj && obj.size >= STREAM_MIN) {
       // Large: streamed from the store (or the remote) straight into place, never held whole.
       try {
-        bytes = await this.d.store.copyBlobTo(obj.digest, objAbs);
+        bytes = await this.d.store.copyBlobTo(obj.digest, objAbs, undefined, obj.size);
       } catch (err) {
         this.d.log.debug('materialize failed', { err, output: parsed.output });
         return { kind: 'pass', reason: 'materialize_failed' };

@@ -197,7 +197,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
       let bytes: number | undefined;
       try {
         // Large: streamed from the store into place (unless it still waits to be written).
-        if (o.size >= STREAM_MIN) bytes = await this.d.store.copyBlobTo(o.digest, output, mode);
+        if (o.size >= STREAM_MIN) bytes = await this.d.store.copyBlobTo(o.digest, output, mode, o.size);
         if (bytes === undefined) {
           const data = await this.d.store.getBlob(o.digest);
           if (!data) continue;

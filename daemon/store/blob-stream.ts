@@ -23,12 +23,16 @@ export class HashTap extends Transform {
   size = 0;
   private readonly h = new Blake3Hasher();
   private result: string | undefined;
-  constructor(private readonly limit = Infinity, private readonly onChunk?: (c: Buffer) => void) {
+  constructor(private readonly limit = Infinity, private readonly onChunk?: (c: Buffer) => void, private readonly onOver?: (e: VriftError) => void) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.size += chunk.length;
-    if (this.size > this.limit) return cb(new VriftError('ESTORE', `stream is over the limit of ${this.limit} bytes`));
+    if (this.size > this.limit) {
+      const e = new VriftError('ESTORE', `stream is over the limit of ${this.limit} bytes`);
+      this.onOver?.(e);
+      return cb(e);
+    }
     this.h.update(chunk);
     this.onChunk?.(chunk);
     cb(null, chunk);
@@ -39,8 +43,8 @@ export class HashTap extends Transform {
 }
 
 /** A tap that fails the stream at its end unless the bytes hash to `digest` (and number `size`). */
-export function verifyingTap(digest: string, size: number | undefined, onBad?: (e: VriftError) => void): HashTap {
-  const tap = new HashTap(size ?? Infinity);
+export function verifyingTap(digest: string, size: number | undefined, onBad?: (e: VriftError) => void, limit = Infinity): HashTap {
+  const tap = new HashTap(size ?? limit, undefined, onBad);
   tap._flush = (cb: TransformCallback) => {
     let err: VriftError | undefined;
     if (size !== undefined && tap.size !== size) err = new VriftError('EINTEGRITY', `blob size mismatch: expected ${size}, got ${tap.size}`, { fields: { digest } });

@@ -44,8 +44,8 @@ export class WriteBehind implements StoreLike {
     return this.inner.putBlobFile(file, o);
   }
 
-  copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined> {
-    return this.inner.copyBlobTo(digest, dest, mode);
+  copyBlobTo(digest: string, dest: string, mode?: number, size?: number): Promise<number | undefined> {
+    return this.inner.copyBlobTo(digest, dest, mode, size);
   }
 
   settle(): Promise<void> {

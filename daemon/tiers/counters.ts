@@ -45,16 +45,18 @@ export function skipRemote(closed: boolean, cool: CoolDown, c: RemoteCounters): 
 
 /**
  * A remote body for a blob, checked as it streams: the result fails at its end unless the
- * bytes hash to `digest`; `bad` is told, `good` gets the byte count.
+ * bytes hash to `digest`, and as soon as they pass `size` (what the entry said, when known:
+ * a lying server's endless or decompression-bomb body stops there, not at the disk's end) or
+ * else `limit`; `bad` is told, `good` gets the byte count.
  */
-export function verifiedRemoteStream(src: Readable, digest: string, good: (bytes: number) => void, bad: (e: Error) => void): Readable {
+export function verifiedRemoteStream(src: Readable, digest: string, bounds: { size?: number; limit: number }, good: (bytes: number) => void, bad: (e: Error) => void): Readable {
   let failed = false;
   const onErr = (e: Error) => {
     if (failed) return;
     failed = true;
     bad(e);
   };
-  const tap = verifyingTap(digest, undefined, onErr);
+  const tap = verifyingTap(digest, bounds.size, onErr, bounds.limit);
   tap.on('end', () => void (failed || good(tap.size)));
   src.on('error', (e) => {
     onErr(e);

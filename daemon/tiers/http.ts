@@ -129,7 +129,7 @@ export class HttpTier implements RemoteTier {
     await this.put(`ac/${checkHex('key', key)}`, value);
   }
 
-  async getBlobStream(digest: string): Promise<Readable | undefined> {
+  async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
     const rel = `cas/${checkHex('digest', digest)}`;
     if (this.skip()) return undefined;
     let res: http.IncomingMessage;
@@ -161,7 +161,7 @@ export class HttpTier implements RemoteTier {
     const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
     const body = enc === 'zstd' ? wire.pipe(new DecompressStream()) : wire;
     if (body !== wire) wire.on('error', (e) => body.destroy(e));
-    return verifiedRemoteStream(body, digest, () => {
+    return verifiedRemoteStream(body, digest, { size, limit: this.o.maxBodyBytes }, () => {
       this.c.hits++;
       this.c.bytes_down += (wire as Transform & { n: number }).n;
     }, (e) => {

@@ -147,7 +147,7 @@ export class S3Tier implements RemoteTier {
     await this.put(`ac/${checkHex('key', key)}`, value);
   }
 
-  async getBlobStream(digest: string): Promise<Readable | undefined> {
+  async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
     const rel = `cas/${checkHex('digest', digest)}`;
     if (this.skip()) return undefined;
     let body: Readable;
@@ -176,7 +176,7 @@ export class S3Tier implements RemoteTier {
     } catch (e) {
       return this.missOrFail(rel, e);
     }
-    return verifiedRemoteStream(body, digest, () => {
+    return verifiedRemoteStream(body, digest, { size, limit: this.maxBody }, () => {
       this.c.hits++;
       this.c.bytes_down += n;
     }, (e) => {

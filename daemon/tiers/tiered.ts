@@ -171,13 +171,13 @@ export class TieredStore implements StoreLike {
   }
 
   // Large blobs: remote → local store → dest, one chunk at a time.
-  async copyBlobTo(digest: string, dest: string, mode?: number): Promise<number | undefined> {
+  async copyBlobTo(digest: string, dest: string, mode?: number, size?: number): Promise<number | undefined> {
     const n = await this.local.copyBlobTo(digest, dest, mode);
     if (n !== undefined || this.closing) return n;
     let p = this.streaming.get(digest);
     if (!p) {
       p = (async () => {
-        const src = await this.remote.getBlobStream(digest);
+        const src = await this.remote.getBlobStream(digest, size);
         if (!src) return false;
         try {
           await this.local.putBlobStream(src, { digest });

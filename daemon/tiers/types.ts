@@ -23,9 +23,10 @@ export interface RemoteTier extends Tier {
   check(): Promise<void>;
   /**
    * Large blobs, streamed: the content never sits in memory whole. The stream fails at its
-   * end (EINTEGRITY, counted) unless the bytes hash to `digest`; undefined on a miss or error.
+   * end (EINTEGRITY, counted) unless the bytes hash to `digest`, and as soon as they pass
+   * `size` when given; undefined on a miss or error.
    */
-  getBlobStream(digest: string): Promise<Readable | undefined>;
+  getBlobStream(digest: string, size?: number): Promise<Readable | undefined>;
   /** Uploads `size` bytes from `open()` (called again for a retry) under `digest`. Throws on failure. */
   putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void>;
 }

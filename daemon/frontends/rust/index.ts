@@ -278,7 +278,7 @@ export class RustFrontend implements Frontend<RustPending> {
         for (const [o, data] of blobs) {
           const dest = path.join(outDir, o.name);
           const mode = o.exec ? 0o755 : 0o644;
-          let n = data ? undefined : await this.d.store.copyBlobTo(o.digest, dest, mode);
+          let n = data ? undefined : await this.d.store.copyBlobTo(o.digest, dest, mode, o.size);
           if (n === undefined) {
             // Small, or still waiting to be written (the store has not seen it yet).
             const d = data ?? (await this.d.store.getBlob(o.digest));
