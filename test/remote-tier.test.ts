@@ -103,6 +103,53 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   t.like(s.stats(), { uploads: 2, queued: 0 });
 });
 
+test('TieredStore: a newer value of an entry still queued replaces it; one already going up is followed by the newer', async (t) => {
+  const dir = tmpDir(t);
+  const held: (() => void)[] = [];
+  const puts: [string, string][] = [];
+  const f = await fakeServer(t, (req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      const answer = () => {
+        res.writeHead(req.method === 'PUT' ? 200 : 404, { 'content-length': 0 });
+        res.end();
+      };
+      if (req.method !== 'PUT') return answer();
+      puts.push([req.url!, Buffer.concat(body).toString()]);
+      held.push(answer); // every upload hangs until released
+    });
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), concurrency: 1, packs: false });
+  t.teardown(async () => {
+    for (const r of held.splice(0)) r();
+    await s.close();
+    await local.close();
+  });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    t.true(cond());
+  };
+  const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
+  await s.putEntry(a, Buffer.from('a v1'));
+  await until(() => puts.length === 1); // a v1 is going up (held)
+  await s.putEntry(b, Buffer.from('b v1')); // waits behind it
+  await s.putEntry(b, Buffer.from('b v2')); // replaces it
+  await s.putEntry(a, Buffer.from('a v2')); // follows the upload in flight
+  await s.putEntry(a, Buffer.from('a v3')); // ... as the newest
+  while (s.stats().queued > 0) {
+    for (const r of held.splice(0)) r();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await s.flush();
+  const mine = puts.filter(([u]) => u.includes('/ac/'));
+  t.deepEqual(mine.map(([u, v]) => `${u.slice(-3)} ${v}`), [`${a.slice(-3)} a v1`, `${b.slice(-3)} b v2`, `${a.slice(-3)} a v3`]);
+  t.like(s.stats(), { queued: 0, queued_bytes: 0 });
+});
+
 test('bundles: an entry uploaded with its attachments gives a fresh machine the rest without more requests; a bundle with a wrong blob is refused', async (t) => {
   const dir = tmpDir(t);
   const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);

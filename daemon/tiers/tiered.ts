@@ -43,7 +43,9 @@ const PACK_WAIT_MS = 250;
 
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
 // A 'pack' upload carries the entries sealed into it (`members`), each still counted as queued.
-interface Upload { kind: 'blob' | 'entry' | 'pack'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void; members?: Upload[] }
+// `started`: its data is being read for the upload; a newer value of the same entry then waits
+// in `next` and goes up after it.
+interface Upload { kind: 'blob' | 'entry' | 'pack'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void; members?: Upload[]; started?: boolean; next?: Upload }
 
 export interface RemoteStats extends RemoteCounters {
   url: string;
@@ -72,7 +74,7 @@ export class TieredStore implements StoreLike {
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
   private readonly waiting: Upload[] = [];
-  private readonly queuedKeys = new Set<string>();
+  private readonly queuedKeys = new Map<string, Upload>();
   // Blob uploads not finished yet: an entry is uploaded only after the blobs put before it,
   // so a remote reader never sees an entry whose object is still on its way.
   private readonly blobsInFlight = new Set<Promise<unknown>>();
@@ -287,7 +289,20 @@ export class TieredStore implements StoreLike {
   private enqueue(u: Upload): void {
     if (this.o.readOnly || this.closing) return;
     const id = u.kind[0] + u.key;
-    if (this.queuedKeys.has(id)) return;
+    const queued = this.queuedKeys.get(id);
+    if (queued) {
+      // A blob is its digest: the same bytes. An entry's newer value (a manifest that gained a
+      // variant) replaces one still waiting, or follows one already going up.
+      if (u.kind !== 'entry' || !u.data || (queued.data && queued.data.equals(u.data))) return;
+      if (queued.started) queued.next = u;
+      else {
+        this.bytesQueued += u.data.length - (queued.data?.length ?? 0);
+        queued.data = u.data;
+        queued.attach = u.attach;
+        queued.after = u.after;
+      }
+      return;
+    }
     if (this.remote.coolingDown()) {
       this.dropped++;
       return;
@@ -296,7 +311,7 @@ export class TieredStore implements StoreLike {
       this.dropped++;
       return;
     }
-    this.queuedKeys.add(id);
+    this.queuedKeys.set(id, u);
     this.items++;
     this.bytesQueued += u.data?.length ?? 0;
     if (u.kind === 'blob') {
@@ -324,7 +339,7 @@ export class TieredStore implements StoreLike {
     this.packTimer = undefined;
     if (this.openPack.length === 0) return;
     const members = this.openPack.splice(0);
-    this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: members.flatMap((m) => m.after), members });
+    this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: [], members });
     this.pump();
   }
 
@@ -334,12 +349,15 @@ export class TieredStore implements StoreLike {
       this.running++;
       void this.upload(u).finally(() => {
         this.running--;
+        const again: Upload[] = [];
         for (const m of u.members ?? [u]) {
           this.items--;
           this.bytesQueued -= m.data?.length ?? 0;
           this.queuedKeys.delete(m.kind[0] + m.key);
           m.settle?.();
+          if (m.next) again.push(m.next);
         }
+        for (const n of again) this.enqueue(n);
         if (this.items === 0) for (const r of this.idle.splice(0)) r();
         this.pump();
       });
@@ -347,8 +365,10 @@ export class TieredStore implements StoreLike {
   }
 
   private async upload(u: Upload): Promise<void> {
+    for (const m of u.members ?? [u]) m.started = true;
     try {
-      if (u.kind === 'pack') await this.uploadPack(u.members!, u.after);
+      // A member's value (and what it waits for) may be replaced until the pack starts.
+      if (u.kind === 'pack') await this.uploadPack(u.members!, u.members!.flatMap((m) => m.after));
       else if (u.kind === 'blob') {
         if (await this.remote.hasBlob(u.key)) {
           this.skippedUploads++; // HEAD said it is there already
