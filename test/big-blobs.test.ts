@@ -213,6 +213,27 @@ test('HttpTier: a body that never ends (zstd frames of zeros) stops at the size 
   t.like(tier2.counters(), { errors: 1, hits: 0 });
 });
 
+test('HttpTier: a server that stores an upload before it answers (an S3-backed vrift serve) gets more time after a large body than after a small one', async (t) => {
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => {
+      res.writeHead(200, { 'content-length': 0 });
+      res.end();
+    }, 700));
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 300 });
+  t.teardown(() => tier.close());
+  // 16 MB at 20 MB/s: 0.3 + 0.8 s for the answer.
+  const data = randomBytes(16_000_000);
+  await tier.putBlobStream(digestHex(data), data.length, async () => chunks(data));
+  t.like(tier.counters(), { uploads: 1, errors: 0, timeouts: 0 });
+  t.false(tier.coolingDown());
+  // 1 KB: 0.3 s and a bit; the same wait is a timeout.
+  const small = randomBytes(1000);
+  await t.throwsAsync(tier.putBlob(small));
+  t.like(tier.counters(), { uploads: 1, timeouts: 1 });
+});
+
 // ---- through daemons ----
 
 // Generous remote timeouts: what these tests check is the large objects' integrity, and on a

@@ -12,6 +12,9 @@ import { PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } fr
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
 
+// 20 MB/s: a slow bucket behind a server; a 64 MB upload gets 3.4 s more for its answer.
+const STORE_BYTES_PER_MS = 20_000;
+
 class TimeoutError extends VriftError {
   constructor(what: string, ms: number) {
     super('ETIMEOUT', `remote ${what} timed out after ${ms} ms`, { fields: { what, ms } });
@@ -294,6 +297,12 @@ export class HttpTier implements RemoteTier {
     return { clear: () => clearTimeout(timer) };
   }
 
+  // After an upload's last byte the server still stores it (`vrift serve --store s3://` puts it
+  // in the bucket before it answers): the idle deadline then grows with the size, at this rate.
+  private answerAfterUpload(req: http.ClientRequest, size: number): void {
+    req.once('finish', () => req.setTimeout(this.o.timeoutMs + Math.ceil(size / STORE_BYTES_PER_MS)));
+  }
+
   // A request whose response (headers only) is handed back; the body is the caller's.
   // Timeouts and a closed connection destroy the request, which errors the response too.
   private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
@@ -330,6 +339,7 @@ export class HttpTier implements RemoteTier {
         if (!settled) fail(new VriftError('ESTORE', 'remote connection closed before an answer'));
       });
       if (!body) return void req.end();
+      this.answerAfterUpload(req, body.size);
       body.stream.on('error', (e) => req.destroy(e));
       body.stream.pipe(req);
     });
@@ -433,6 +443,7 @@ export class HttpTier implements RemoteTier {
         res.on('error', (e) => done(e));
       });
       connectTimer = this.armTimeouts(req, method);
+      if (body) this.answerAfterUpload(req, body.length);
       req.on('error', (e) => done(e));
       req.on('close', () => {
         if (!gotResponse) done(new VriftError('ESTORE', 'remote connection closed before an answer'));
