@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { compress, decompress } from 'zstd-napi';
@@ -147,6 +149,35 @@ test('tokens: 401 without or with a wrong token, 403 for a read-only token on wr
   t.is((await request(`${s.url}/ac/${'b'.repeat(64)}`, { method: 'PUT', body, headers: { authorization: 'Bearer rw-token-123456' } })).status, 200);
   t.deepEqual((await request(url, { headers: { authorization: 'Bearer ro-token-123456' } })).body, body);
   t.is(filesUnder(store).length, 2);
+  // The numbers and the store's location are for readers; `/` answers anybody (health checks).
+  for (const p of ['/status', '/metrics']) {
+    t.is((await request(`${s.url}${p}`)).status, 401, p);
+    t.is((await request(`${s.url}${p}`, { headers: { authorization: basicRo } })).status, 200, p);
+  }
+  const anon = await request(`${s.url}/`);
+  t.is(anon.status, 200);
+  t.false(anon.body.toString().includes(store), 'the store is not named to a stranger');
+  t.true((await request(`${s.url}/`, { headers: { authorization: basicRo } })).body.toString().includes(store));
+});
+
+test('without a tokens file the server listens on loopback only; with one, on every address unless told', async (t) => {
+  const dir = tmpDir(t);
+  const outside = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  t.truthy(outside, 'this machine has a non-loopback IPv4 address');
+  const reach = (host: string, port: number) => new Promise<boolean>((resolve) => {
+    const c = net.connect(port, host, () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  });
+  const open = await startServe(t, ['--store', path.join(dir, 'a')]);
+  t.is(new URL(open.url).hostname, '127.0.0.1');
+  t.false(await reach(outside!, open.port), 'not reachable from outside');
+  fs.writeFileSync(path.join(dir, 'tokens'), 'rw-token-123456 rw\n');
+  const guarded = await startServe(t, ['--store', path.join(dir, 'b'), '--tokens', path.join(dir, 'tokens')]);
+  t.true(await reach(outside!, guarded.port), 'reachable from outside with tokens');
+  t.true(await reach('127.0.0.1', guarded.port));
 });
 
 test('--allow-anonymous-read lets GET through without credentials, never PUT', async (t) => {

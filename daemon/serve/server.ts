@@ -139,7 +139,14 @@ export class CacheServer {
       if (route.t === 'bad') throw new HttpError(400, route.why);
       if (route.t === 'root' || route.t === 'status' || route.t === 'metrics') {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method not allowed');
-        return this.info(route.t, method, res, (n) => (bytesOut = n));
+        // The numbers and the store's location are for readers; `/` always answers (health
+        // checks), without them to anybody else.
+        const reader = this.auth.check(req.headers.authorization, false);
+        if (!reader.ok && route.t !== 'root') {
+          if (reader.status === 401) res.setHeader('www-authenticate', 'Basic realm="vrift", charset="UTF-8"');
+          throw new HttpError(reader.status, 'authentication required');
+        }
+        return this.info(route.t, method, res, (n) => (bytesOut = n), reader.ok);
       }
       if (method !== 'GET' && method !== 'HEAD' && method !== 'PUT') {
         res.setHeader('allow', 'GET, HEAD, PUT');
@@ -243,7 +250,7 @@ export class CacheServer {
     }
   }
 
-  private info(what: 'root' | 'status' | 'metrics', method: string, res: http.ServerResponse, out: (n: number) => void): void {
+  private info(what: 'root' | 'status' | 'metrics', method: string, res: http.ServerResponse, out: (n: number) => void, reader: boolean): void {
     let body: string;
     let type: string;
     if (what === 'status') {
@@ -252,6 +259,9 @@ export class CacheServer {
     } else if (what === 'metrics') {
       body = this.metrics.prometheus(this.o.backend.usage());
       type = 'text/plain; version=0.0.4';
+    } else if (!reader) {
+      body = '<!doctype html><title>vrift cache</title><h1>vrift cache</h1><p>A token is needed to read it.</p>\n';
+      type = 'text/html; charset=utf-8';
     } else {
       const s = this.status();
       body = `<!doctype html><title>vrift cache</title><h1>vrift cache</h1><pre>${
