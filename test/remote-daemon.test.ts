@@ -130,7 +130,9 @@ test('the server killed in the middle of B\'s build: B finishes with correct obj
 });
 
 // A proxy in front of a populated server that spoils what it returns in one way.
-type Spoil = 'wrong-bytes' | 'truncated' | 'garbage' | 'hang' | 'http-500';
+// `garbage` and `hang` spoil every answer (the check at start included); `-on-get` only the
+// answers to lookups (GET), after a check at start that went well.
+type Spoil = 'wrong-bytes' | 'truncated' | 'garbage' | 'hang' | 'http-500' | 'garbage-on-get' | 'hang-on-get';
 
 async function spoiled(t: ExecutionContext, upstream: Served, how: Spoil): Promise<string> {
   if (how === 'garbage' || how === 'hang') {
@@ -159,6 +161,8 @@ async function spoiled(t: ExecutionContext, upstream: Served, how: Spoil): Promi
       res.writeHead(500, { 'content-length': 0 });
       return res.end();
     }
+    if (how === 'garbage-on-get') return void req.socket.end('\x00\x17 this is not HTTP \xff\r\n\r\n');
+    if (how === 'hang-on-get') return; // never answers
     http.get(`${upstream.url}${req.url}`, (up) => {
       const chunks: Buffer[] = [];
       up.on('data', (d) => chunks.push(d));
@@ -184,7 +188,7 @@ async function spoiled(t: ExecutionContext, upstream: Served, how: Spoil): Promi
   return f.url;
 }
 
-for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as const) {
+for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500', 'garbage-on-get', 'hang-on-get'] as const) {
   test(`a server that answers with ${how}: B compiles locally, correct objects, the failure is counted and the remote cools down`, async (t) => {
     const dir = tmpDir(t);
     const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
@@ -195,7 +199,8 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as
     const fromB = await build(t, b);
     t.deepEqual(fromB, fromA);
     // A hanging server: the build may be done before the check at start times out (1 s).
-    const s = (how === 'hang' ? await b.until((x) => Number((x as RStats).remote?.timeouts) >= 1) : await b.stats()) as RStats;
+    const hangs = how === 'hang' || how === 'hang-on-get';
+    const s = (hangs ? await b.until((x) => Number((x as RStats).remote?.timeouts) >= 1) : await b.stats()) as RStats;
     t.is(s.hits, 0);
     t.is(s.misses, 3);
     const r = s.remote!;
@@ -204,7 +209,8 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500'] as
     // cool-down: no more tries.
     const failed = Number(r.errors) + Number(r.timeouts);
     t.true(failed >= 1 && failed <= 4, JSON.stringify(r));
-    if (how === 'hang') t.true(Number(r.timeouts) >= 1);
+    if (hangs) t.true(Number(r.timeouts) >= 1);
+    if (how.endsWith('-on-get')) t.true(Number(r.misses) + Number(r.hits) === 0 && failed >= 1, 'a lookup asked and failed');
     // Compiles that asked at once (after the check at start) may each get wrong bytes.
     if (how === 'wrong-bytes') t.true(Number(r.integrity) >= 1 && Number(r.integrity) <= failed, JSON.stringify(r));
     t.true(Number(r.skipped) >= 2, JSON.stringify(r));
