@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -34,6 +35,24 @@ async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
   }
   return { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: `http://127.0.0.1:${port}` };
 }
+
+test('the S3 region: from the environment, else the AWS config file\'s profile, else us-east-1', async (t) => {
+  const dir = tmpDir(t);
+  const cfg = path.join(dir, 'config');
+  fs.writeFileSync(cfg, '[default]\nregion = eu-west-3\n[profile other]\nregion = ap-south-1\n');
+  const mod = path.join(ROOT, 'dist', 'daemon', 'tiers', 's3.js');
+  const regionWith = (env: Record<string, string>) => new Promise<string>((resolve, reject) => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+    const p = spawn(process.execPath, ['--input-type=module', '-e', `import { makeS3Client } from ${JSON.stringify(mod)}; console.log(await makeS3Client(process.env, { connectTimeoutMs: 1000, timeoutMs: 1000 }).config.region());`], { env: { ...clean, HOME: dir, ...env } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
+  });
+  t.is(await regionWith({ AWS_CONFIG_FILE: cfg }), 'eu-west-3');
+  t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_PROFILE: 'other' }), 'ap-south-1');
+  t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_REGION: 'us-west-2' }), 'us-west-2');
+  t.is(await regionWith({}), 'us-east-1');
+});
 
 test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected', async (t) => {
   const env = await s3rver(t);

@@ -22,12 +22,19 @@ export function s3Key(loc: S3Location, rel: string): string {
   return loc.prefix ? `${loc.prefix}/${rel}` : rel;
 }
 
+// The region of the AWS config file's profile (AWS_PROFILE, AWS_CONFIG_FILE), as the SDK finds
+// it; us-east-1 when there is none (custom endpoints such as Ceph's do not care).
+let configRegionOnce: Promise<string> | undefined;
+function configRegion(): Promise<string> {
+  return (configRegionOnce ??= new S3Client({}).config.region().catch(() => 'us-east-1'));
+}
+
 // Endpoint, region and credentials come from the usual AWS environment and config files;
 // a custom endpoint (AWS_ENDPOINT_URL or VRIFT_S3_ENDPOINT: Ceph RGW, MinIO) gets path-style URLs.
 export function makeS3Client(env: NodeJS.ProcessEnv, timeouts: { connectTimeoutMs: number; timeoutMs: number }): S3Client {
   const endpoint = env.VRIFT_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   return new S3Client({
-    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || configRegion,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     // Keys from the environment we were given (tests, `vrift serve` children); otherwise the
     // SDK's default chain (process env, ~/.aws, instance roles).
@@ -227,7 +234,10 @@ export class S3Tier implements RemoteTier {
     if (this.skip()) return undefined;
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
-      if (r.ContentLength !== undefined && r.ContentLength > this.maxBody) throw new VriftError('ESTORE', `remote object too large (${r.ContentLength} bytes)`);
+      if (r.ContentLength !== undefined && r.ContentLength > this.maxBody) {
+        (r.Body as Readable | undefined)?.destroy(); // frees the connection
+        throw new VriftError('ESTORE', `remote object too large (${r.ContentLength} bytes)`);
+      }
       const body = Buffer.from(await r.Body!.transformToByteArray());
       if (r.ContentLength !== undefined && body.length !== r.ContentLength) throw new VriftError('ESTORE', `truncated object: ${body.length} of ${r.ContentLength} bytes`);
       this.c.bytes_down += body.length;
