@@ -108,7 +108,7 @@ program.command('run').description('run a build with every compiler call going t
     try {
       await ensureDaemon(childEnv);
       shims = ensureShimsDir(paths());
-      if (o.cacheRemote) await warnIfOtherRemote(paths().endpoint, o.cacheRemote);
+      if (o.cacheRemote) await useRemote(childEnv, o.cacheRemote);
     } catch (e) {
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
     }
@@ -149,13 +149,23 @@ program.command('demo').description('build a real C project (libuv from Debian s
 registerServe(program);
 
 // The daemon reads its remote when it starts; a running one keeps it.
-async function warnIfOtherRemote(endpoint: string, wanted: string) {
+// A running daemon with another remote (or none) is restarted with this one when no compile
+// is waiting for it (its uploads are sent before it exits); while compiles run, it keeps its
+// remote and the user is told.
+async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
+  const endpoint = paths().endpoint;
   const r = await ipcCall(endpoint, { t: 'stats' }).catch(() => undefined);
-  const have = (r?.stats as { remote?: { url?: string } } | undefined)?.remote?.url ?? '';
+  const s = r?.stats as { remote?: { url?: string }; daemon?: { pending?: number } } | undefined;
+  const have = s?.remote?.url ?? '';
   const norm = (u: string) => u.replace(/\/+$/, '').replace(/\/\/[^@/]*@/, '//');
-  if (norm(have) !== norm(wanted)) {
-    process.stderr.write(`vrift: the running daemon uses remote ${have || '(none)'}; run \`vrift daemon stop\` first to use ${norm(wanted)}\n`);
+  if (norm(have) === norm(wanted)) return;
+  if (s && s.daemon?.pending === 0) {
+    await stopDaemon(childEnv);
+    await ensureDaemon(childEnv);
+    process.stderr.write(`vrift: restarted the daemon to use remote ${norm(wanted)} (it used ${have ? norm(have) : 'none'})\n`);
+    return;
   }
+  process.stderr.write(`vrift: the running daemon uses remote ${have ? norm(have) : '(none)'} and has compiles running; run \`vrift daemon stop\` first to use ${norm(wanted)}\n`);
 }
 
 await program.parseAsync(process.argv);

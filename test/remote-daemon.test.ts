@@ -97,12 +97,15 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   t.notRegex(r.err, /running daemon uses remote/);
   const s = (await a.stats()) as RStats;
   t.is(s.remote?.url, serve.url);
-  // A daemon that is already running keeps its remote: the user is told so.
+  // A daemon already running with another remote, and no compile waiting: restarted with
+  // this one, after its uploads went up.
   const other = await a.vrift(['run', '-q', '--cache-remote', 'http://127.0.0.1:9/x', '--', 'true']);
   t.is(other.code, 0);
-  t.regex(other.err, /running daemon uses remote http:\/\/127\.0\.0\.1:\d+; run `vrift daemon stop` first/);
-  await a.stop();
+  t.regex(other.err, /restarted the daemon to use remote http:\/\/127\.0\.0\.1:9\/x \(it used http:\/\/127\.0\.0\.1:\d+\)/);
+  t.is(((await a.stats()) as RStats).remote?.url, 'http://127.0.0.1:9/x');
   t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 3);
+  const again = await a.vrift(['run', '-q', '--cache-remote', 'http://127.0.0.1:9/x', '--', 'true']);
+  t.is(again.err, '', 'the same remote: nothing to do');
 });
 
 test('the server killed in the middle of B\'s build: B finishes with correct objects', async (t) => {
