@@ -219,16 +219,17 @@ test('HttpTier: a server that stores an upload before it answers (an S3-backed v
     req.on('end', () => setTimeout(() => {
       res.writeHead(200, { 'content-length': 0 });
       res.end();
-    }, 700));
+    }, 4000));
   });
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 300 });
+  // Wide margins: the idle deadline also runs while the body goes out, on a loaded machine.
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 2000 });
   t.teardown(() => tier.close());
-  // 16 MB at 20 MB/s: 0.3 + 0.8 s for the answer.
-  const data = randomBytes(16_000_000);
+  // 64 MB at 20 MB/s: 2 + 3.2 s for the answer.
+  const data = randomBytes(64_000_000);
   await tier.putBlobStream(digestHex(data), data.length, async () => chunks(data));
   t.like(tier.counters(), { uploads: 1, errors: 0, timeouts: 0 });
   t.false(tier.coolingDown());
-  // 1 KB: 0.3 s and a bit; the same wait is a timeout.
+  // 1 KB: 2 s and a bit; the same wait is a timeout.
   const small = randomBytes(1000);
   await t.throwsAsync(tier.putBlob(small));
   t.like(tier.counters(), { uploads: 1, timeouts: 1 });
