@@ -74,6 +74,37 @@ test('B with an empty local store gets every object from the server A uploaded t
   t.is(s2.remote!.hits, 2);
 });
 
+test('remote_url and remote_token from the user config file, or the token from VRIFT_REMOTE_TOKEN, reach a server that wants a token', async (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'tokens'), 'rw-token-abcdef12 rw\n');
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off', '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1']);
+  const puts = async () => JSON.parse(await (await fetch(`${serve.url}/status`, { headers: { authorization: 'Bearer rw-token-abcdef12' } })).text()).puts as number;
+  // From config.toml: uploads go up.
+  const a = instance(t);
+  fs.mkdirSync(a.home, { recursive: true });
+  fs.writeFileSync(path.join(a.home, 'config.toml'), `[l2_cache]\nremote_url = "${serve.url}"\nremote_token = "rw-token-abcdef12"\n`);
+  project(a.dir);
+  const fromA = await build(t, a);
+  const sa = (await a.stats()) as RStats;
+  t.is(sa.remote?.url, serve.url);
+  await a.stop();
+  t.true((await puts()) >= 9, 'A uploaded with the config file\'s token');
+  // From the environment, against the same server: hits.
+  const b = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_REMOTE_TOKEN: 'rw-token-abcdef12' });
+  project(b.dir);
+  t.deepEqual(await build(t, b), fromA);
+  const sb = (await b.stats()) as RStats;
+  t.is(sb.hits, 3);
+  t.is(sb.remote!.errors, 0);
+  // No token: the server says 401, counted, and B compiles locally.
+  const c = instance(t, { VRIFT_REMOTE: serve.url });
+  project(c.dir);
+  t.deepEqual(await build(t, c), fromA);
+  const sc = (await c.stats()) as RStats;
+  t.is(sc.hits, 0);
+  t.true(Number(sc.remote!.errors) >= 1, JSON.stringify(sc.remote));
+});
+
 test('read_only never uploads', async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
