@@ -152,7 +152,9 @@ static const char READY_CMD[] =
 
 int zmtp_handshake(zmtp_t *z, int64_t deadline) {
   /* The READY goes out with the greeting: NULL needs no negotiation, so this saves
-   * a round trip and libzmq processes the buffered command after the greeting. */
+   * a round trip and libzmq processes the buffered command after the greeting. The
+   * request cannot go with them: libzmq takes a message that arrives before it has sent
+   * its own READY for a handshake error and resets the connection (tried 2026-11-29). */
   uint8_t out[64 + sizeof READY_CMD - 1];
   memset(out, 0, 64);
   out[0] = 0xff;
