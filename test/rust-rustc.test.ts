@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import test from 'ava';
 import { age, instance, run } from './helpers/instance.js';
+import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
 
 // rustc called through the shim directly, the way cargo does (`vrift-shim <rustc> args`).
 const SYSROOT = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim();
@@ -203,4 +205,47 @@ test('a binary\'s --extern rlib linked again during the compile (cargo uplifts i
   t.is((await v.cc(args('app2'), { compiler: touch })).code, 0);
   s = await v.stats();
   t.is(s.not_stored.input_too_new, 1, 'a new mtime during the compile: refused');
+});
+
+test('a hit from the team cache fetches a crate\'s outputs in parallel: rlib and rmeta of 9 MB and more, identical to rustc\'s', async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  // Statics of 9 MB: both the rlib and the rmeta hold them (over STREAM_MIN, so both stream).
+  const lib = 'pub static DATA: [u8; 9000000] = [7; 9000000];\npub fn f() -> u8 { DATA[3] }\n';
+  // A and B build in different directories: the out dir relative, the sources remapped (else
+  // the outputs embed the directory, and are not shared between checkouts).
+  const args = (dir: string) => [`--remap-path-prefix=${dir}=/src`, '--crate-name', 'big', '--edition=2021', 'src/lib.rs', '--crate-type', 'lib',
+    '--emit=dep-info,metadata,link', '-C', 'metadata=abc', '-C', 'extra-filename=-abc', '--out-dir', 'out'];
+  const files = ['libbig-abc.rlib', 'libbig-abc.rmeta', 'big-abc.d'];
+  // A compiles and uploads.
+  const a = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
+  const outA = project(a, lib);
+  t.is((await a.cc(args(a.dir), { compiler: RUSTC })).code, 0);
+  const sa = await a.stats();
+  t.is(sa.misses, 1, JSON.stringify(sa.uncacheable));
+  await a.stop();
+  // B asks through a proxy that holds each object GET for 300 ms and counts how many overlap.
+  let inflight = 0;
+  let most = 0;
+  const proxy = await fakeServer(t, (req, res) => {
+    const slow = req.method === 'GET' && req.url!.includes('/cas/');
+    if (slow) most = Math.max(most, ++inflight);
+    setTimeout(() => {
+      const up = http.request(`${serve.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+        r.on('end', () => void (slow && inflight--));
+      });
+      req.pipe(up);
+    }, slow ? 300 : 0);
+  });
+  const b = instance(t, { VRIFT_REMOTE: proxy.url, VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
+  const outB = project(b, lib);
+  const hit = await b.cc(args(b.dir), { compiler: RUSTC });
+  t.is(hit.code, 0, hit.err);
+  const s = await b.stats();
+  t.is(s.hits, 1);
+  t.is(s.misses, 0);
+  for (const f of files) t.true(fs.readFileSync(path.join(outB, f)).equals(fs.readFileSync(path.join(outA, f))), `${f} is A's`);
+  t.true(most >= 2, `${most} object requests at once`);
 });

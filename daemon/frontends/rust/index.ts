@@ -255,17 +255,15 @@ export class RustFrontend implements Frontend<RustPending> {
         continue;
       }
       // Large binary outputs (a 30 MB rlib) are streamed from the store into place below;
-      // the rest is read first, so that a missing blob is found before anything is written.
-      const blobs: [RustOutput, Buffer | null][] = [];
-      for (const o of result.outputs) {
-        if (!o.text && o.size >= STREAM_MIN) {
-          blobs.push([o, null]);
-          continue;
-        }
+      // the rest is read first (all at once: from a remote, in parallel requests), so that a
+      // missing blob is found before anything is written.
+      const read = await Promise.all(result.outputs.map(async (o): Promise<[RustOutput, Buffer | null] | undefined> => {
+        if (!o.text && o.size >= STREAM_MIN) return [o, null];
         const data = await this.d.store.getBlob(o.digest);
-        if (!data) break; // evicted or corrupt: a miss, and the next store heals it
-        blobs.push([o, o.text ? paths.fromStored(data) : data]);
-      }
+        if (!data) return undefined; // evicted or corrupt: a miss, and the next store heals it
+        return [o, o.text ? paths.fromStored(data) : data];
+      }));
+      const blobs = read.filter((b): b is [RustOutput, Buffer | null] => b !== undefined);
       if (blobs.length !== result.outputs.length) {
         why.push('output blob missing');
         continue;
@@ -275,10 +273,19 @@ export class RustFrontend implements Frontend<RustPending> {
       let bytes = 0;
       let missing = false;
       try {
+        // The large ones stream in together (all settled before going on: none may still be
+        // writing when rustc runs instead); then each output in order (dep-info last).
+        const large = blobs.filter(([, data]) => !data).map(([o]) => o);
+        const copied = await Promise.allSettled(large.map((o) => this.d.store.copyBlobTo(o.digest, path.join(outDir, o.name), o.exec ? 0o755 : 0o644, o.size)));
+        const streamed = new Map<RustOutput, number | undefined>();
+        copied.forEach((r, i) => {
+          if (r.status === 'rejected') throw r.reason;
+          streamed.set(large[i], r.value);
+        });
         for (const [o, data] of blobs) {
           const dest = path.join(outDir, o.name);
           const mode = o.exec ? 0o755 : 0o644;
-          let n = data ? undefined : await this.d.store.copyBlobTo(o.digest, dest, mode, o.size);
+          let n = data ? undefined : streamed.get(o);
           if (n === undefined) {
             // Small, or still waiting to be written (the store has not seen it yet).
             const d = data ?? (await this.d.store.getBlob(o.digest));
