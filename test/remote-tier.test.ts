@@ -405,6 +405,32 @@ test('vrift serve over TLS', async (t) => {
   t.is(tier.counters().errors, 1);
 });
 
+test('a server that trickles a byte now and then (never idle for the idle deadline) times out on the whole exchange, is counted and cooled down', async (t) => {
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    if (req.method === 'HEAD') {
+      res.writeHead(404, { 'content-length': 0 });
+      return res.end();
+    }
+    res.writeHead(200, { 'content-length': 100_000 });
+    const tick = setInterval(() => res.write('x'), 100);
+    res.on('close', () => clearInterval(tick));
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: 5000, timeoutMs: 300 });
+  t.teardown(() => tier.close());
+  t.is(await tier.getEntry('7'.repeat(64)), undefined);
+  t.like(tier.counters(), { timeouts: 1, hits: 0 });
+  t.true(tier.coolingDown());
+  // A streamed blob too (its size known: the deadline grows with it, then ends).
+  const tier2 = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: 5000, timeoutMs: 300 });
+  t.teardown(() => tier2.close());
+  const st = (await tier2.getBlobStream('8'.repeat(64), 2000))!;
+  await t.throwsAsync(async () => {
+    for await (const _ of st);
+  });
+  t.like(tier2.counters(), { timeouts: 1, hits: 0 });
+});
+
 test('a remote that keeps failing is left alone longer each time; one answer resets that', async (t) => {
   let now = 1_000_000;
   let fail = true;

@@ -14,6 +14,8 @@ interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeader
 
 // 20 MB/s: a slow bucket behind a server; a 64 MB upload gets 3.4 s more for its answer.
 const STORE_BYTES_PER_MS = 20_000;
+// 2 MB/s: the slowest link an exchange's whole deadline allows for (a 64 MB object: 32 s).
+const TOTAL_BYTES_PER_MS = 2_000;
 
 class TimeoutError extends VriftError {
   constructor(what: string, ms: number) {
@@ -140,11 +142,11 @@ export class HttpTier implements RemoteTier {
     try {
       let r: { req: http.ClientRequest; res: http.IncomingMessage };
       try {
-        r = await this.open('GET', rel);
+        r = await this.open('GET', rel, undefined, size);
       } catch (e) {
         // A kept-alive socket the server already closed: one retry on a fresh one.
         if (!(e as { reused?: boolean }).reused || isTimeout(e)) throw e;
-        r = await this.open('GET', rel);
+        r = await this.open('GET', rel, undefined, size);
       }
       res = r.res;
       if (res.statusCode === 404) {
@@ -282,10 +284,16 @@ export class HttpTier implements RemoteTier {
     return r;
   }
 
-  // Connect deadline (while the socket connects) and idle deadline (no byte for timeoutMs);
-  // either destroys the request with a TimeoutError. The returned handle clears the first.
-  private armTimeouts(req: http.ClientRequest, method: string): { clear(): void } {
+  // Connect deadline (while the socket connects), idle deadline (no byte for timeoutMs) and a
+  // deadline for the whole exchange (ten idle deadlines, plus 1 s per 2 MB of `bytes`): a
+  // server that trickles a byte now and then is a timeout too, not a request held forever.
+  // Each destroys the request with a TimeoutError. The returned handle clears the first.
+  private armTimeouts(req: http.ClientRequest, method: string, bytes = 0): { clear(): void } {
     const { connectTimeoutMs, timeoutMs } = this.o;
+    const totalMs = 10 * timeoutMs + Math.ceil(bytes / TOTAL_BYTES_PER_MS);
+    const total = setTimeout(() => req.destroy(new TimeoutError(`${method} (all of it)`, totalMs)), totalMs);
+    total.unref();
+    req.once('close', () => clearTimeout(total));
     let timer: NodeJS.Timeout | undefined;
     req.on('socket', (s) => {
       if (!s.connecting) return;
@@ -305,7 +313,7 @@ export class HttpTier implements RemoteTier {
 
   // A request whose response (headers only) is handed back; the body is the caller's.
   // Timeouts and a closed connection destroy the request, which errors the response too.
-  private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+  private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }, expectBytes = 0): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     return new Promise((resolve, reject) => {
       let connectTimer: { clear(): void } | undefined;
       let settled = false;
@@ -333,7 +341,7 @@ export class HttpTier implements RemoteTier {
         if ((res.statusCode ?? 0) < 500) this.cool.ok();
         resolve({ req, res });
       });
-      connectTimer = this.armTimeouts(req, method);
+      connectTimer = this.armTimeouts(req, method, body?.size ?? expectBytes);
       req.on('error', fail);
       req.on('close', () => {
         if (!settled) fail(new VriftError('ESTORE', 'remote connection closed before an answer'));
@@ -442,7 +450,7 @@ export class HttpTier implements RemoteTier {
         res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
         res.on('error', (e) => done(e));
       });
-      connectTimer = this.armTimeouts(req, method);
+      connectTimer = this.armTimeouts(req, method, body?.length ?? 0);
       if (body) this.answerAfterUpload(req, body.length);
       req.on('error', (e) => done(e));
       req.on('close', () => {
