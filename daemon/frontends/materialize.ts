@@ -61,6 +61,7 @@ export class OutputSpares {
   private dev: number | undefined;
   private devOf = new Map<string, number>();
   private lastUse = 0;
+  private uses = 0;
   private timer: NodeJS.Timeout | undefined;
   private filling: Promise<void> | undefined;
   private closed = false;
@@ -125,6 +126,7 @@ export class OutputSpares {
    */
   touch(): void {
     this.lastUse = this.now();
+    this.uses++;
     this.arm();
   }
 
@@ -149,10 +151,10 @@ export class OutputSpares {
   // waiting for it spin (`rwsem_spin_on_owner`): with 16 in flight on 4 threads, the creates of
   // a refill were a third of the daemon's CPU in a warm build's profile, for no more files.
   private fill(force = false): void {
-    const from = this.lastUse;
+    const from = this.uses;
     this.filling = (async () => {
       // Forced (`vrift stats`): until compiles run or any lookup comes, as a build started.
-      while (!this.closed && this.ready.length < this.want && (force ? this.o.busy?.() !== true && this.lastUse === from : this.idle())) {
+      while (!this.closed && this.ready.length < this.want && (force ? this.o.busy?.() !== true && this.uses === from : this.idle())) {
         const f = path.join(this.dir, `${this.tag}-${(this.seq++).toString(36)}`);
         const made = await fs.promises.open(f, 'wx', 0o600).then((h) => h.close()).then(() => true, () => false);
         if (!made) {
