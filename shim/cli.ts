@@ -148,8 +148,7 @@ program.command('demo').description('build a real C project (libuv from Debian s
 
 registerServe(program);
 
-// The daemon reads its remote when it starts; a running one keeps it.
-// A running daemon with another remote (or none) is restarted with this one when no compile
+// The daemon reads its remote when it starts. A running daemon with another remote (or none) is restarted with this one when no compile
 // is waiting for it (its uploads are sent before it exits); while compiles run, it keeps its
 // remote and the user is told.
 async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
