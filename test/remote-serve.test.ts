@@ -109,6 +109,18 @@ test('ccache subdirs keys whose first two characters are "ac" are plain keys, no
   t.is((await request(`${s.url}/ac/${'g'.repeat(64)}`, { method: 'PUT', body: result })).status, 400);
 });
 
+test('many clients at once: 64 concurrent uploads and reads of distinct objects all land and read back intact', async (t) => {
+  const dir = tmpDir(t);
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const bodies = Array.from({ length: 64 }, (_, i) => crypto.randomBytes(1000 + i * 4000));
+  const puts = await Promise.all(bodies.map((b) => request(`${s.url}/cas/${sha256(b)}`, { method: 'PUT', body: b })));
+  t.deepEqual(puts.map((r) => r.status), bodies.map(() => 200));
+  const gets = await Promise.all(bodies.map((b) => request(`${s.url}/cas/${sha256(b)}`)));
+  gets.forEach((r, i) => t.true(r.status === 200 && r.body.equals(bodies[i]), `object ${i}`));
+  const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
+  t.is(st.puts, 64);
+});
+
 test('bad paths get 400, other methods 405, uploads over the limit 413 with nothing stored', async (t) => {
   const dir = tmpDir(t);
   const store = path.join(dir, 'store');
