@@ -51,7 +51,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
     row('  hits / misses', `${n('hits')} / ${n('misses')}`);
     row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, n('integrity') ? `   (${n('integrity')} failed verification)` : '');
     row('  skipped (cool-down)', n('skipped'));
-    row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('queued')} queued)`);
+    row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`);
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
     if (n('packs') || n('packs_uploaded')) row('  packs fetched / used from', `${n('packs')} / ${n('from_packs')}`, `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`);
   }

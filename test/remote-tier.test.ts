@@ -150,6 +150,44 @@ test('TieredStore: a newer value of an entry still queued replaces it; one alrea
   t.like(s.stats(), { queued: 0, queued_bytes: 0 });
 });
 
+test('TieredStore: an entry whose object was refused by the server (and is too big to ride inline) is not uploaded; one whose object rides inline is', async (t) => {
+  const dir = tmpDir(t);
+  const puts: string[] = [];
+  const f = await fakeServer(t, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const n = Buffer.concat(chunks).length;
+      if (req.method === 'PUT') puts.push(req.url!);
+      // Objects over 1.5 MB are over this server's limit; everything else is taken.
+      const status = req.method === 'PUT' ? (n > 1_500_000 ? 413 : 200) : 404;
+      res.writeHead(status, { 'content-length': 0 });
+      res.end();
+    });
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false });
+  t.teardown(async () => {
+    await s.close();
+    await local.close();
+  });
+  const big = Buffer.alloc(2_000_000, 1);
+  const dBig = await s.putBlob(big);
+  const small = Buffer.alloc(1000, 2);
+  const dSmall = await s.putBlob(small);
+  const [kBig, kSmall] = ['1'.repeat(64), '2'.repeat(64)];
+  await s.putEntry(kBig, Buffer.from('entry naming the big object'), { blobs: [dBig] });
+  await s.putEntry(kSmall, Buffer.from('entry naming the small object'), { blobs: [dSmall] });
+  await s.flush();
+  t.true(puts.some((u) => u.endsWith(`/cas/${dBig}`)), 'the big object was tried');
+  t.false(puts.some((u) => u.endsWith(`/ac/${kBig}`)), 'its entry was held back');
+  t.true(puts.some((u) => u.endsWith(`/ac/${kSmall}`)), 'the other went up');
+  t.like(s.stats(), { upload_orphans: 1, errors: 1 });
+  t.false(remote.coolingDown(), 'a 413 is about that object, not the server');
+});
+
 test('bundles: an entry uploaded with its attachments gives a fresh machine the rest without more requests; a bundle with a wrong blob is refused', async (t) => {
   const dir = tmpDir(t);
   const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);

@@ -266,6 +266,8 @@ export class HttpTier implements RemoteTier {
   private fail(method: string, rel: string, e: unknown): void {
     if (isTimeout(e)) this.c.timeouts++;
     else this.c.errors++;
+    // Too large for this server: that object's answer, not a server in trouble.
+    if (e instanceof VriftError && e.fields.status === 413) return;
     const first = !this.cool.active;
     this.cool.trip(`${method} ${rel}: ${(e as Error).message}`);
     if (first) this.log.warn('remote failed, cooling down', { method, path: rel, url: this.url, coolDownMs: this.o.coolDownMs, err: e });

@@ -55,6 +55,8 @@ export interface RemoteStats extends RemoteCounters {
   cooling_down: boolean;
   /** Entries and blobs that came attached to a remote answer (a hit without their own request). */
   attached: number;
+  /** Entries not uploaded because an object they name did not go up (it would be a miss). */
+  upload_orphans: number;
   /** Lookups that stopped waiting for the remote after `waitMs` and compiled locally. */
   late: number;
   /** Packs fetched (one request each), and entries they answered without a request of their own. */
@@ -84,6 +86,10 @@ export class TieredStore implements StoreLike {
   private idle: (() => void)[] = [];
   private closing: Promise<void> | undefined;
   private dropped = 0;
+  // Blobs whose upload failed or was dropped: an entry that names one and does not carry it
+  // inline is not uploaded either (a reader would get the entry, then a miss for its object).
+  private readonly notUp = new Set<string>();
+  private orphans = 0;
   private skippedUploads = 0;
   // Bundles: attachments kept from remote answers.
   private attachedKept = 0;
@@ -205,7 +211,7 @@ export class TieredStore implements StoreLike {
       url: this.remote.url, read_only: this.o.readOnly, ...c,
       errors: c.errors + this.badMembers, integrity: c.integrity + this.badMembers,
       skipped: c.skipped + this.notWaited, late: this.late,
-      upload_dropped: this.dropped, upload_skipped: this.skippedUploads, attached: this.attachedKept,
+      upload_dropped: this.dropped, upload_skipped: this.skippedUploads, upload_orphans: this.orphans, attached: this.attachedKept,
       packs: this.packsFetched, from_packs: this.fromPacks, packs_uploaded: this.packsUploaded,
       queued: this.items, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
     };
@@ -303,14 +309,12 @@ export class TieredStore implements StoreLike {
       }
       return;
     }
-    if (this.remote.coolingDown()) {
+    if (this.remote.coolingDown() || this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
       this.dropped++;
+      if (u.kind === 'blob') this.blobNotUp(u.key);
       return;
     }
-    if (this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
-      this.dropped++;
-      return;
-    }
+    if (u.kind === 'blob') this.notUp.delete(u.key);
     this.queuedKeys.set(id, u);
     this.items++;
     this.bytesQueued += u.data?.length ?? 0;
@@ -370,8 +374,10 @@ export class TieredStore implements StoreLike {
       // A member's value (and what it waits for) may be replaced until the pack starts.
       if (u.kind === 'pack') await this.uploadPack(u.members!, u.members!.flatMap((m) => m.after));
       else if (u.kind === 'blob') {
+        this.blobNotUp(u.key); // until it is there
         if (await this.remote.hasBlob(u.key)) {
           this.skippedUploads++; // HEAD said it is there already
+          this.notUp.delete(u.key);
           return;
         }
         if (this.remote.coolingDown()) return;
@@ -383,14 +389,31 @@ export class TieredStore implements StoreLike {
             return r.stream;
           });
         }
+        this.notUp.delete(u.key);
       } else {
         await Promise.allSettled(u.after);
         if (this.remote.coolingDown()) return;
-        await this.remote.putEntry(u.key, u.attach ? valueOf(await this.bundle(u.data!, u.attach)) : u.data!);
+        const b = u.attach ? await this.bundle(u.data!, u.attach) : undefined;
+        if (this.orphaned(u.attach, b)) return;
+        await this.remote.putEntry(u.key, b ? valueOf(b) : u.data!);
       }
     } catch (e) {
       this.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
     }
+  }
+
+  private blobNotUp(digest: string): void {
+    if (this.notUp.size >= 10_000) this.notUp.clear();
+    this.notUp.add(digest);
+  }
+
+  /** True (and counted) when an attachment is neither on the server nor in the bundle. */
+  private orphaned(attach: Attach | undefined, b: Bundle | undefined): boolean {
+    const missing = attach?.blobs?.find((d) => this.notUp.has(d) && !b?.blobs.some(([x]) => x === d));
+    if (missing === undefined) return false;
+    this.orphans++;
+    this.log.debug('entry not uploaded: its object did not go up', { blob: missing });
+    return true;
   }
 
   // ---- bundles (see bundle.ts) ----
@@ -449,6 +472,7 @@ export class TieredStore implements StoreLike {
     };
     for (const m of members) {
       const b = await this.bundle(m.data!, m.attach!);
+      if (this.orphaned(m.attach, b)) continue;
       const plain = valueOf(b);
       if (group.length > 0 && bytes + plain.length > PACK_BYTES_MAX) await send();
       group.push([m, b, plain]);
