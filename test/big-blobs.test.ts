@@ -213,23 +213,24 @@ test('HttpTier: a body that never ends (zstd frames of zeros) stops at the size 
   t.like(tier2.counters(), { errors: 1, hits: 0 });
 });
 
-test('HttpTier: a server that stores an upload before it answers (an S3-backed vrift serve) gets more time after a large body than after a small one', async (t) => {
+// Serial, with wide margins: the idle deadline also runs while the body goes out, and the
+// client and this server share one event loop (other tests' hashing would stall both).
+test.serial('HttpTier: a server that stores an upload before it answers (an S3-backed vrift serve) gets more time after a large body than after a small one', async (t) => {
   const f = await fakeServer(t, (req, res) => {
     req.resume();
     req.on('end', () => setTimeout(() => {
       res.writeHead(200, { 'content-length': 0 });
       res.end();
-    }, 4000));
+    }, 8000));
   });
-  // Wide margins: the idle deadline also runs while the body goes out, on a loaded machine.
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 2000 });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 4000 });
   t.teardown(() => tier.close());
-  // 64 MB at 20 MB/s: 2 + 3.2 s for the answer.
-  const data = randomBytes(64_000_000);
+  // 160 MB at 20 MB/s: 4 + 8 s for the answer.
+  const data = Buffer.alloc(160_000_000, 7);
   await tier.putBlobStream(digestHex(data), data.length, async () => chunks(data));
   t.like(tier.counters(), { uploads: 1, errors: 0, timeouts: 0 });
   t.false(tier.coolingDown());
-  // 1 KB: 2 s and a bit; the same wait is a timeout.
+  // 1 KB: 4 s and a bit; the same wait is a timeout.
   const small = randomBytes(1000);
   await t.throwsAsync(tier.putBlob(small));
   t.like(tier.counters(), { uploads: 1, timeouts: 1 });
