@@ -10,7 +10,7 @@ import { memoryLogger } from '../daemon/log.js';
 import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance, ROOT } from './helpers/instance.js';
-import { freePort, request, startServe, tmpDir } from './helpers/remote.js';
+import { fakeServer, freePort, request, startServe, tmpDir } from './helpers/remote.js';
 
 // s3rver (npm) as the bucket: plain Put/Get/Head are all vrift uses, so it is a fair stand-in
 // for quick tests (it ignores conditional writes, which vrift does not rely on).
@@ -52,6 +52,25 @@ test('the S3 region: from the environment, else the AWS config file\'s profile, 
   t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_PROFILE: 'other' }), 'ap-south-1');
   t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_REGION: 'us-west-2' }), 'us-west-2');
   t.is(await regionWith({}), 'us-east-1');
+});
+
+test('S3Tier: an endpoint that trickles a byte now and then (never idle for the SDK\'s timeout) times out on the whole exchange, counted, cooled down', async (t) => {
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    if (req.method !== 'GET') {
+      res.writeHead(404, { 'content-length': 0 });
+      return res.end();
+    }
+    res.writeHead(200, { 'content-length': 100_000, 'content-type': 'application/octet-stream' });
+    const tick = setInterval(() => res.write('x'), 100);
+    res.on('close', () => clearInterval(tick));
+  });
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: f.url };
+  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3'), timeoutMs: 300 });
+  t.teardown(() => tier.close());
+  t.is(await tier.getEntry('7'.repeat(64)), undefined);
+  t.like(tier.counters(), { timeouts: 1, hits: 0 }, JSON.stringify(tier.counters()));
+  t.true(tier.coolingDown());
 });
 
 test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected', async (t) => {

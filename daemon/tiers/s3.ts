@@ -61,7 +61,14 @@ function isNotFound(e: unknown): boolean {
 
 function isTimeout(e: unknown): boolean {
   const name = (e as Error).name;
-  return name === 'TimeoutError' || name === 'RequestTimeout' || (e as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+  return name === 'TimeoutError' || name === 'RequestTimeout' || (e instanceof VriftError && e.code === 'ETIMEOUT') || (e as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+}
+
+interface Deadline { abortSignal: AbortSignal; ms: number }
+// An error after the whole-exchange deadline fired is that deadline (the SDK reports the
+// aborted socket as "aborted" / ECONNRESET).
+function overdue(d: Deadline, e: unknown): unknown {
+  return d.abortSignal.aborted ? new VriftError('ETIMEOUT', `remote exchange took over ${d.ms} ms`, { cause: e }) : e;
 }
 
 // S3 directly, with plain Put/Get/Head (no conditional writes: s3rver ignores them).
@@ -74,6 +81,7 @@ export class S3Tier implements RemoteTier {
   private readonly c = emptyRemoteCounters();
   private readonly log: ChannelLogger;
   private readonly maxBody: number;
+  private readonly timeoutMs: number;
   private closed = false;
 
   constructor(url: string, opts: RemoteOptions & { log: ChannelLogger; env?: NodeJS.ProcessEnv; client?: S3Client }) {
@@ -84,6 +92,14 @@ export class S3Tier implements RemoteTier {
     this.client = opts.client ?? makeS3Client(opts.env ?? process.env, o);
     this.cool = new CoolDown(o.coolDownMs, opts.now ?? Date.now, undefined, () => this.probe());
     this.maxBody = o.maxBodyBytes;
+    this.timeoutMs = o.timeoutMs;
+  }
+
+  // The SDK's timeouts are per socket (connect, idle); this bounds a whole exchange as the
+  // HTTP tier does: ten idle deadlines plus 1 s per 2 MB it carries (a trickling endpoint).
+  private deadline(bytes = 0): Deadline {
+    const ms = 10 * this.timeoutMs + Math.ceil(bytes / 2_000);
+    return { abortSignal: AbortSignal.timeout(ms), ms };
   }
 
   counters(): RemoteCounters {
@@ -133,12 +149,13 @@ export class S3Tier implements RemoteTier {
   async hasBlob(digest: string): Promise<boolean> {
     const rel = `cas/${checkHex('digest', digest)}`;
     if (this.skip()) return false;
+    const d = this.deadline();
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }), { abortSignal: d.abortSignal });
       this.cool.ok();
       return true;
     } catch (e) {
-      if (!isNotFound(e)) this.fail(rel, e);
+      if (!isNotFound(e)) this.fail(rel, overdue(d, e));
       else this.cool.ok();
       return false;
     }
@@ -159,8 +176,9 @@ export class S3Tier implements RemoteTier {
     if (this.skip()) return undefined;
     let body: Readable;
     let n = 0;
+    const d = this.deadline(size);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }), { abortSignal: d.abortSignal });
       const declared = r.ContentLength;
       if (declared !== undefined && declared > this.maxBody) {
         (r.Body as Readable | undefined)?.destroy();
@@ -177,11 +195,11 @@ export class S3Tier implements RemoteTier {
         },
       });
       const raw = r.Body as Readable;
-      raw.on('error', (e) => count.destroy(e));
+      raw.on('error', (e) => count.destroy(overdue(d, e) as Error));
       body = raw.pipe(count);
       this.cool.ok();
     } catch (e) {
-      return this.missOrFail(rel, e);
+      return this.missOrFail(rel, overdue(d, e));
     }
     return verifiedRemoteStream(body, digest, { size, limit: this.maxBody }, () => {
       this.c.hits++;
@@ -195,15 +213,17 @@ export class S3Tier implements RemoteTier {
   async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
     const rel = `cas/${checkHex('digest', digest)}`;
     if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    const d = this.deadline(size);
     try {
       const src = await open();
-      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: src, ContentLength: size, ContentType: 'application/octet-stream' }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: src, ContentLength: size, ContentType: 'application/octet-stream' }), { abortSignal: d.abortSignal });
       this.c.uploads++;
       this.c.bytes_up += size;
       this.cool.ok();
     } catch (e) {
-      this.fail(rel, e);
-      throw e;
+      const err = overdue(d, e);
+      this.fail(rel, err);
+      throw err;
     }
   }
 
@@ -215,12 +235,13 @@ export class S3Tier implements RemoteTier {
 
   // After a cool-down: any answer from the bucket (a 404 included) brings the tier back.
   private async probe(): Promise<boolean> {
+    const d = this.deadline();
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, `cas/${PROBE_DIGEST}`) }));
+      await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, `cas/${PROBE_DIGEST}`) }), { abortSignal: d.abortSignal });
       return true;
     } catch (e) {
       if (isNotFound(e)) return true;
-      if (isTimeout(e)) this.c.timeouts++;
+      if (isTimeout(overdue(d, e))) this.c.timeouts++;
       else this.c.errors++;
       return false;
     }
@@ -232,8 +253,9 @@ export class S3Tier implements RemoteTier {
 
   private async get(rel: string): Promise<Buffer | undefined> {
     if (this.skip()) return undefined;
+    const d = this.deadline();
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel) }), { abortSignal: d.abortSignal });
       if (r.ContentLength !== undefined && r.ContentLength > this.maxBody) {
         (r.Body as Readable | undefined)?.destroy(); // frees the connection
         throw new VriftError('ESTORE', `remote object too large (${r.ContentLength} bytes)`);
@@ -244,20 +266,22 @@ export class S3Tier implements RemoteTier {
       this.cool.ok();
       return body;
     } catch (e) {
-      return this.missOrFail(rel, e);
+      return this.missOrFail(rel, overdue(d, e));
     }
   }
 
   private async put(rel: string, data: Buffer): Promise<void> {
     if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
+    const d = this.deadline(data.length);
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: data, ContentLength: data.length, ContentType: 'application/octet-stream' }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: data, ContentLength: data.length, ContentType: 'application/octet-stream' }), { abortSignal: d.abortSignal });
       this.c.uploads++;
       this.c.bytes_up += data.length;
       this.cool.ok();
     } catch (e) {
-      this.fail(rel, e);
-      throw e;
+      const err = overdue(d, e);
+      this.fail(rel, err);
+      throw err;
     }
   }
 
