@@ -96,7 +96,7 @@ program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/cl
   .action(() => void process.stdout.write(ensureShimsDir(paths()) + '\n'));
 
 program.command('run').description('run a build with every compiler call going through vrift; print a summary line')
-  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE)'))
+  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE); a running daemon with another remote is restarted when no compile waits on it'))
   .option('-q, --quiet', 'no summary line')
   .argument('<command...>', 'the build command, after --')
   .passThroughOptions()

@@ -24,7 +24,7 @@ export function registerServe(program: Command): void {
     .option('--host <addr>', 'address to bind (default 127.0.0.1 without --tokens, 0.0.0.0 with)')
     .option('--max-size <size>', 'evict least recently used objects above this size (directory store), e.g. 20GB')
     .option('--max-blob-size <size>', 'largest single upload (default 1GiB, at most --max-size); larger gets 413')
-    .option('--tokens <file>', 'one "token ro|rw" a line; clients send it as Bearer, or as the Basic password')
+    .option('--tokens <file>', 'one "token ro|rw" a line; clients send it as Bearer, or as the Basic password (/status and /metrics then need a read token too)')
     .option('--allow-anonymous-read', 'with --tokens: GET/HEAD without credentials')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'and this key (PEM)')
