@@ -41,7 +41,8 @@ test('a remote that fails is skipped for the cool-down, then tried again', async
     res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
     res.end();
   });
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now });
+  // Patient deadlines: the failure here is the 503, not a loaded machine's slow connect.
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, connectTimeoutMs: 10_000, timeoutMs: 10_000 });
   t.teardown(() => tier.close());
   const k = 'c'.repeat(64);
   t.is(await tier.getEntry(k), undefined);

@@ -8,14 +8,12 @@ import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
 import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
-import { PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
 
 // 20 MB/s: a slow bucket behind a server; a 64 MB upload gets 3.4 s more for its answer.
 const STORE_BYTES_PER_MS = 20_000;
-// 2 MB/s: the slowest link an exchange's whole deadline allows for (a 64 MB object: 32 s).
-const TOTAL_BYTES_PER_MS = 2_000;
 
 class TimeoutError extends VriftError {
   constructor(what: string, ms: number) {
@@ -292,7 +290,7 @@ export class HttpTier implements RemoteTier {
   // Each destroys the request with a TimeoutError. The returned handle clears the first.
   private armTimeouts(req: http.ClientRequest, method: string, bytes = 0): { clear(): void } {
     const { connectTimeoutMs, timeoutMs } = this.o;
-    const totalMs = 10 * timeoutMs + Math.ceil(bytes / TOTAL_BYTES_PER_MS);
+    const totalMs = exchangeDeadlineMs(timeoutMs, bytes);
     const total = setTimeout(() => req.destroy(new TimeoutError(`${method} (all of it)`, totalMs)), totalMs);
     total.unref();
     req.once('close', () => clearTimeout(total));

@@ -6,7 +6,7 @@ import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
 import { CoolDown } from './cooldown.js';
 import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
-import { PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
+import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 export interface S3Location { bucket: string; prefix: string }
 
@@ -95,10 +95,9 @@ export class S3Tier implements RemoteTier {
     this.timeoutMs = o.timeoutMs;
   }
 
-  // The SDK's timeouts are per socket (connect, idle); this bounds a whole exchange as the
-  // HTTP tier does: ten idle deadlines plus 1 s per 2 MB it carries (a trickling endpoint).
+  // The SDK's timeouts are per socket (connect, idle); this bounds a whole exchange.
   private deadline(bytes = 0): Deadline {
-    const ms = 10 * this.timeoutMs + Math.ceil(bytes / 2_000);
+    const ms = exchangeDeadlineMs(this.timeoutMs, bytes);
     return { abortSignal: AbortSignal.timeout(ms), ms };
   }
 

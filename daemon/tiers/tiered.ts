@@ -374,14 +374,11 @@ export class TieredStore implements StoreLike {
       // A member's value (and what it waits for) may be replaced until the pack starts.
       if (u.kind === 'pack') await this.uploadPack(u.members!, u.members!.flatMap((m) => m.after));
       else if (u.kind === 'blob') {
-        this.blobNotUp(u.key); // until it is there
-        if (await this.remote.hasBlob(u.key)) {
-          this.skippedUploads++; // HEAD said it is there already
-          this.notUp.delete(u.key);
-          return;
-        }
-        if (this.remote.coolingDown()) return;
-        if (u.data) await this.remote.putBlob(u.data, u.key);
+        // Not up until the server has it (an entry waiting for this upload reads the outcome).
+        this.blobNotUp(u.key);
+        if (await this.remote.hasBlob(u.key)) this.skippedUploads++; // HEAD said it is there already
+        else if (this.remote.coolingDown()) return;
+        else if (u.data) await this.remote.putBlob(u.data, u.key);
         else {
           await this.remote.putBlobStream(u.key, u.size, async () => {
             const r = await this.local.openBlob(u.key);

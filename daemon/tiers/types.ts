@@ -47,4 +47,13 @@ export interface RemoteOptions {
 // the tiers ask for it to see whether a remote that failed is back.
 export const PROBE_DIGEST = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
 
+/**
+ * How long one exchange with a remote may take in all, whatever its pace: ten idle deadlines
+ * plus 1 s per 2 MB it carries (the slowest link allowed for). A server that trickles a byte
+ * now and then never trips an idle deadline; this ends it (then a cool-down).
+ */
+export function exchangeDeadlineMs(timeoutMs: number, bytes = 0): number {
+  return 10 * timeoutMs + Math.ceil(bytes / 2_000);
+}
+
 export const REMOTE_DEFAULTS = { connectTimeoutMs: 500, timeoutMs: 1000, coolDownMs: 30_000, maxBodyBytes: 2 ** 30 };
