@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import bytes from 'bytes';
-import ms from 'ms';
 import { parse as parseToml } from 'smol-toml';
+import { parseDuration, parseSize } from '../config/units.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';
 
@@ -64,7 +63,7 @@ function defaults(paths: InstancePaths): Config {
   return {
     enabled: true,
     local_path: paths.defaultStore,
-    max_local_size: bytes.parse('50GB') as number,
+    max_local_size: 50 * 2 ** 30,
     max_age: 0,
     base_dir: '/',
     idle_timeout: 30 * 60_000,
@@ -86,10 +85,11 @@ function expandHome(p: string, home: string): string {
   return p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
 }
 
-function coerce(key: keyof Config, raw: unknown, where: string, home: string, baseDir: string): unknown {
+// `label` says where the value was written: file: key, an environment variable, a flag.
+function coerce(key: keyof Config, raw: unknown, label: string, home: string, baseDir: string): unknown {
   const { kind } = SCHEMA[key];
   const fail = (): never => {
-    throw new VriftError('ECONFIG', `${where}: invalid value for ${key}: ${JSON.stringify(raw)} (expected ${kind})`, { fields: { key, where } });
+    throw new VriftError('ECONFIG', `${label}: invalid value ${JSON.stringify(raw)} for ${key} (expected ${kind})`, { fields: { key, where: label } });
   };
   switch (kind) {
     case 'bool':
@@ -97,18 +97,10 @@ function coerce(key: keyof Config, raw: unknown, where: string, home: string, ba
       if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true;
       if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw)) return false;
       return fail();
-    case 'size': {
-      if (typeof raw === 'number' && raw >= 0) return raw;
-      if (typeof raw === 'string' && raw.trim() === '0') return 0;
-      const n = typeof raw === 'string' ? bytes.parse(raw.replace(/([KMGTP])iB$/i, '$1B')) : null;
-      return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : fail();
-    }
-    case 'duration': {
-      if (typeof raw === 'number' && raw >= 0) return raw * 1000; // numbers are seconds
-      if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) return Number(raw) * 1000;
-      const n = typeof raw === 'string' ? ms(raw as ms.StringValue) : undefined;
-      return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : fail();
-    }
+    case 'size':
+      return parseSize(raw, label);
+    case 'duration':
+      return parseDuration(raw, label); // a bare number is seconds
     case 'path':
       return typeof raw === 'string' && raw.length > 0 ? path.resolve(baseDir, expandHome(raw, home)) : fail();
     case 'string':
@@ -162,7 +154,7 @@ export function loadConfig(opts: { cwd?: string; env?: NodeJS.ProcessEnv; flags?
     if (!table) return;
     for (const [k, v] of Object.entries(table)) {
       if (!(k in SCHEMA)) throw new VriftError('ECONFIG', `${where}: unknown key ${k} (known: ${CONFIG_KEYS.join(', ')})`);
-      config[k] = coerce(k as keyof Config, v, where, home, dir);
+      config[k] = coerce(k as keyof Config, v, `${where}: ${k}`, home, dir);
       sources[k as keyof Config] = { source, where };
     }
   };

@@ -14,11 +14,13 @@ import { ensureShimsDir } from './shims-dir.js';
 import { runStoreCommand } from './store-commands.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
+import { durationArg, sizeArg } from './arg-parsers.js';
 
 const program = new Command('vrift')
   .description('vrift: a build-artifact cache under gcc, clang and any build step')
   .version(BUILD_ID)
-  .showHelpAfterError()
+  // Errors on one line, as every other vrift error (`vrift: option '--max-size <size>' argument '5zz' is invalid. …`).
+  .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'vrift: ')) })
   .enablePositionalOptions()
   .addHelpText('after', `
 Quick use:
@@ -64,8 +66,8 @@ program.command('stats').description('show cache statistics (they survive daemon
   });
 
 program.command('clean').description('remove cache entries: everything, or down to a size, or older than an age')
-  .option('--max-size <size>', 'evict least recently used entries until the store is at most this big (e.g. 5GB)')
-  .option('--older-than <age>', 'remove entries not used for this long (e.g. 30d, 12h)')
+  .option('--max-size <size>', 'evict least recently used entries until the store is at most this big (e.g. 5G, 500M)', sizeArg)
+  .option('--older-than <age>', 'remove entries not used for this long (e.g. 30d, 12h, 90m)', durationArg)
   .option('--all', 'remove everything (the default when no other option is given)')
   .action(async (o) => runStoreCommand('clean', o, env));
 

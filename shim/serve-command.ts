@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { ChannelLogger } from '../daemon/log.js';
 import { startServe } from '../daemon/serve/open.js';
+import { portArg, positiveSizeArg, sizeArg } from './arg-parsers.js';
 
 function stderrLogger(channel: string): ChannelLogger {
   const w = (level: string) => (msg: string, f?: Record<string, unknown>) =>
@@ -19,11 +20,11 @@ function accessSink(where: string): ((line: string) => void) | undefined {
 
 export function registerServe(program: Command): void {
   program.command('serve').description('run a team cache server (Bazel HTTP cache layout; also ccache subdirs/flat keys)')
-    .requiredOption('--port <n>', 'TCP port (0: any free port, printed on start)', (v) => Number(v))
+    .requiredOption('--port <n>', 'TCP port (0: any free port, printed on start)', portArg)
     .requiredOption('--store <dir|s3://bucket/prefix>', 'a directory, or a bucket shared by several servers')
     .option('--host <addr>', 'address to bind (default 127.0.0.1 without --tokens, 0.0.0.0 with)')
-    .option('--max-size <size>', 'evict least recently used objects above this size (directory store), e.g. 20GB')
-    .option('--max-blob-size <size>', 'largest single upload (default 1GiB, at most --max-size); larger gets 413')
+    .option('--max-size <size>', 'evict least recently used objects above this size (directory store), e.g. 20G', sizeArg)
+    .option('--max-blob-size <size>', 'largest single upload (default 1GiB, at most --max-size); larger gets 413', positiveSizeArg)
     .option('--tokens <file>', 'one "token ro|rw" a line; clients send it as Bearer, or as the Basic password (/status and /metrics then need a read token too)')
     .option('--allow-anonymous-read', 'with --tokens: GET/HEAD without credentials')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')

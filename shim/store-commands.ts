@@ -1,5 +1,4 @@
 import bytes from 'bytes';
-import ms from 'ms';
 import cliProgress from 'cli-progress';
 import { ipcCall } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
@@ -24,12 +23,11 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
   await store.open();
   try {
     if (op === 'clean') {
-      const maxSize = o.maxSize === undefined ? undefined : bytes.parse(String(o.maxSize));
-      const olderThan = o.olderThan === undefined ? undefined : ms(String(o.olderThan) as ms.StringValue);
-      if (maxSize === null || (maxSize !== undefined && !Number.isFinite(maxSize))) fail(`invalid --max-size ${String(o.maxSize)}`);
-      if (olderThan !== undefined && !Number.isFinite(olderThan)) fail(`invalid --older-than ${String(o.olderThan)}`);
+      // Already read by the strict parsers (arg-parsers.ts): bytes and milliseconds.
+      const maxSize = o.maxSize as number | undefined;
+      const olderThan = o.olderThan as number | undefined;
       const all = o.all === true || (maxSize === undefined && olderThan === undefined);
-      const r = await store.clean({ maxSize: maxSize ?? undefined, olderThan, all });
+      const r = await store.clean({ maxSize, olderThan, all });
       process.stdout.write(`removed ${r.removedFiles} files, ${bytes(r.removedBytes) ?? '0B'}; ${resolved.config.local_path} now holds ${bytes(store.usage().bytes) ?? '0B'}\n`);
     } else {
       const bar = process.stderr.isTTY && !o.json ? new cliProgress.SingleBar({ format: 'verify [{bar}] {value}/{total} files', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;

@@ -1,6 +1,4 @@
-import bytes from 'bytes';
-import ms from 'ms';
-import { VriftError } from '../../ipc/errors.js';
+import { parseDuration, parseSize } from '../../config/units.js';
 import { parseStoreOp } from '../../ipc/messages/store-op.js';
 import type { Handler } from '../context.js';
 
@@ -14,13 +12,11 @@ export const storeOp: Handler = async (msg, ctx) => {
     case 'verify':
       return { t: 'store-op', result: (await ctx.store.verify()) as unknown as Record<string, unknown> };
     case 'clean': {
-      const maxSize = req.maxSize !== undefined ? bytes.parse(req.maxSize) : undefined;
-      const olderThan = req.olderThan !== undefined ? ms(req.olderThan as ms.StringValue) : undefined;
-      if (maxSize === null || Number.isNaN(maxSize) || (olderThan !== undefined && !Number.isFinite(olderThan))) {
-        throw new VriftError('ECONFIG', 'invalid --max-size or --older-than');
-      }
+      // Read before anything is removed: an unreadable value must not fall through to "all".
+      const maxSize = req.maxSize !== undefined ? parseSize(req.maxSize, 'store-op maxSize') : undefined;
+      const olderThan = req.olderThan !== undefined ? parseDuration(req.olderThan, 'store-op olderThan') : undefined;
       const all = maxSize === undefined && olderThan === undefined;
-      return { t: 'store-op', result: (await ctx.store.clean({ maxSize: maxSize ?? undefined, olderThan, all })) as unknown as Record<string, unknown> };
+      return { t: 'store-op', result: (await ctx.store.clean({ maxSize, olderThan, all })) as unknown as Record<string, unknown> };
     }
   }
 };

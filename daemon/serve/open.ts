@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import bytes from 'bytes';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import { loadTokens } from './auth.js';
@@ -11,8 +10,8 @@ export interface ServeArgs {
   port: number;
   store: string;
   host?: string;
-  maxSize?: string;
-  maxBlobSize?: string;
+  maxSize?: number;      // bytes, 0 = no limit
+  maxBlobSize?: number;  // bytes
   tokens?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -22,18 +21,13 @@ export interface ServeArgs {
   log: ChannelLogger;
 }
 
-function size(what: string, s: string | undefined, dflt: number): number {
-  if (s === undefined) return dflt;
-  const n = bytes.parse(s.replace(/([KMGTP])iB$/i, '$1B'));
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new VriftError('ECONFIG', `${what}: not a size: ${JSON.stringify(s)}`);
-  return n;
-}
-
 /** Validates the command-line choices, opens the store and starts listening. */
 export async function startServe(a: ServeArgs): Promise<CacheServer> {
   if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new VriftError('ECONFIG', `--port: not a port: ${a.port}`);
-  const maxSize = size('--max-size', a.maxSize, 0);
-  const maxBlobSize = Math.min(size('--max-blob-size', a.maxBlobSize, 2 ** 30), maxSize > 0 ? maxSize : Infinity);
+  const maxSize = a.maxSize ?? 0;
+  if (!Number.isSafeInteger(maxSize) || maxSize < 0) throw new VriftError('ECONFIG', `--max-size: not a size: ${maxSize}`);
+  if (a.maxBlobSize !== undefined && (!Number.isSafeInteger(a.maxBlobSize) || a.maxBlobSize < 1)) throw new VriftError('ECONFIG', `--max-blob-size: must be at least 1 byte: ${a.maxBlobSize}`);
+  const maxBlobSize = Math.min(a.maxBlobSize ?? 2 ** 30, maxSize > 0 ? maxSize : Infinity);
   if ((a.tlsCert === undefined) !== (a.tlsKey === undefined)) throw new VriftError('ECONFIG', '--tls-cert and --tls-key go together');
   const tokens = a.tokens === undefined ? undefined : loadTokens(a.tokens);
   // Without tokens anyone who can connect may write: only this machine, unless asked.
