@@ -516,7 +516,45 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   exit_like(res.code, res.signal);
 }
 
+/* Under `vrift run` the build's processes carry the exec interceptor (native/intercept.c):
+ * the compiler and what it runs do not, so nothing under it is routed again (gcc's
+ * lto-wrapper runs gcc) and it runs in the environment it would have without vrift. The
+ * masquerade directory the interceptor hides from dynamically linked processes goes back
+ * first on PATH, as plain masquerade has it: a compiler that runs another by name
+ * (rustc's linker `cc`) still reaches the shim. */
+static void leave_interceptor(void) {
+  const char *pre = getenv("LD_PRELOAD");
+  if (pre && strstr(pre, "libvrift-intercept.so")) {
+    char keep[4096];
+    size_t k = 0;
+    for (const char *p = pre; *p;) {
+      size_t n = strcspn(p, ": ");
+      int ours = n >= 21 && !strncmp(p + n - 21, "libvrift-intercept.so", 21);
+      if (n && !ours && k + n + 1 < sizeof keep) {
+        if (k) keep[k++] = ':';
+        memcpy(keep + k, p, n);
+        k += n;
+      }
+      p += n;
+      if (*p) p++;
+    }
+    keep[k] = 0;
+    if (k) setenv("LD_PRELOAD", keep, 1);
+    else unsetenv("LD_PRELOAD");
+  }
+  const char *dir = getenv("VRIFT_MASQUERADE"), *path = getenv("PATH");
+  if (!dir || !dir[0] || !path) return;
+  size_t dl = strlen(dir);
+  if (!strncmp(path, dir, dl) && (path[dl] == ':' || !path[dl])) return;
+  char *np = malloc(dl + strlen(path) + 2);
+  if (!np) return;
+  sprintf(np, "%s%s%s", dir, path[0] ? ":" : "", path);
+  setenv("PATH", np, 1);
+  free(np);
+}
+
 int main(int argc, char **argv) {
+  leave_interceptor();
   const char *me = strrchr(argv[0], '/');
   me = me ? me + 1 : argv[0];
   int masquerade = strncmp(me, "vrift", 5) != 0;

@@ -11,6 +11,7 @@ import { CONFIG_KEYS, loadConfig } from '../daemon/config.js';
 import { ensureDaemon, NATIVE_SHIM, ping, stopDaemon } from './daemon-control.js';
 import { formatStats, hitRate } from './format.js';
 import { ensureShimsDir } from './shims-dir.js';
+import { interceptEnv } from './intercept.js';
 import { runStoreCommand } from './store-commands.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
@@ -114,7 +115,13 @@ program.command('run').description('run a build with every compiler call going t
     } catch (e) {
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
     }
-    if (shims) childEnv.PATH = `${shims}${path.delimiter}${env.PATH ?? ''}`;
+    if (shims) {
+      // Set after the daemon is up: the daemon never carries the interceptor.
+      const ic = interceptEnv(childEnv, shims);
+      if (ic.ok) Object.assign(childEnv, ic.env);
+      else process.stderr.write(`vrift: compilers are caught only by name on PATH: ${ic.reason}\n`);
+      childEnv.PATH = `${shims}${path.delimiter}${env.PATH ?? ''}`;
+    }
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
     const t0 = process.hrtime.bigint();
