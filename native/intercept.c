@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "classify.h"
@@ -100,6 +102,26 @@ static int path_search(const char *file, char *out, size_t cap) {
   }
 }
 
+/* A compiler call that goes around the cache is counted as the shim counts its own
+ * (native/util.c fallback(), read by `vrift stats` and `vrift run`'s summary). */
+static void note_fallback(char *const envp[], const char *reason) {
+  const char *home = env_in(envp, "VRIFT_HOME"), *user = env_in(envp, "HOME");
+  char file[PATH_MAX], line[160];
+  int n = home && home[0] == '/' ? snprintf(file, sizeof file, "%s/log/fallback.ndjson", home)
+          : user && user[0] == '/' ? snprintf(file, sizeof file, "%s/.vrift/log/fallback.ndjson", user) : -1;
+  if (n < 0 || (size_t)n >= sizeof file) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  n = snprintf(line, sizeof line, "{\"ts\":%lld,\"pid\":%d,\"reason\":\"%s\"}\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)getpid(), reason);
+  int saved = errno;
+  int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    if (n > 0 && (size_t)n < sizeof line) (void)!write(fd, line, (size_t)n);
+    close(fd);
+  }
+  errno = saved;
+}
+
 enum { PASS, ROUTE, REPATH };
 
 /* What an exec of `file` becomes. ROUTE: argv for the shim is [shim, path, argv[1]...],
@@ -127,6 +149,7 @@ static void plan(struct plan *p, const char *file, int search, int relative_ok, 
       p->kind = ROUTE;
       return;
     }
+    note_fallback(envp, "argv0");
   }
   p->masq = env_in(envp, "VRIFT_MASQUERADE");
   if (!p->masq || !p->masq[0]) return;
@@ -165,6 +188,7 @@ static int do_exec(const char *file, int search, char *const argv[], char *const
     shim_argv(&p, argv, nargv);
     int saved = errno;
     real_execve(p.shim, nargv, envp);
+    note_fallback(envp, "intercept_exec");
     errno = saved; /* no shim: the compiler runs as the build asked */
   } else if (p.kind == REPATH) {
     char *nenv[count(envp) + 1], buf[PATH_BUF(&p)];
@@ -185,6 +209,7 @@ static int do_spawn(pid_t *pid, const char *file, int search, const posix_spawn_
     char *nargv[count(argv) + 2];
     shim_argv(&p, argv, nargv);
     if (real_spawn(pid, p.shim, fa, attr, nargv, envp) == 0) return 0;
+    note_fallback(envp, "intercept_exec");
   } else if (p.kind == REPATH) {
     char *nenv[count(envp) + 1], buf[PATH_BUF(&p)];
     repath_env(&p, envp, nenv, buf);

@@ -125,6 +125,7 @@ program.command('run').description('run a build with every compiler call going t
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
     const t0 = process.hrtime.bigint();
+    const startedAt = Date.now();
     const code: number = await new Promise((resolve) => {
       const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });
       child.on('error', (e) => {
@@ -135,12 +136,13 @@ program.command('run').description('run a build with every compiler call going t
     });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     if (!o.quiet && shims) {
-      const r = await ipcCall(paths().endpoint, { t: 'stats', session }).catch(() => undefined);
+      const r = await ipcCall(paths().endpoint, { t: 'stats', session, fallbacks_since: startedAt }).catch(() => undefined);
       const s = r?.stats as { hits: number; misses: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> } | undefined;
       if (s) {
         const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
         // Calls that went around the cache are not tagged with the session: the count is
-        // the instance's since this build started (any concurrent build's included).
+        // the instance's since this build started (any concurrent build's included), the
+        // interceptor's included (a compiler it could not route).
         const around = sum(s.shim_fallbacks);
         process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable, hit rate ${hitRate(s)}` +
           `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`);

@@ -90,6 +90,11 @@ test('a build tool that starts the compiler with posix_spawn, posix_spawnp, exec
     t.true(fs.existsSync(path.join(v.dir, 'src', 'm0.o')), mode);
     first = false;
   }
+  // An argv[0] other than the file's name (clang++ reads its mode there) is left alone and counted.
+  const own = await vrun(v, ['--', spawner, 'argv0', '/usr/bin/gcc', 'gcc-12', '-c', 'src/m0.c', '-o', 'src/m0.o']);
+  t.is(own.code, 0, own.err);
+  t.deepEqual(summary(own.err), { hits: 0, misses: 0, uncacheable: 0 });
+  t.regex(own.err, /, 1 calls went around the cache/);
   // A failing compile fails the same way, with the compiler's own exit code.
   v.files({ 'bad.c': 'int f( {\n' });
   const bad = await vrun(v, ['--', spawner, 'posix_spawnp', 'cc', '-c', 'bad.c', '-o', 'bad.o']);

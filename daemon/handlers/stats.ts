@@ -40,7 +40,7 @@ export const stats: Handler = async (msg, ctx) => {
     t: 'stats',
     stats: {
       ...c,
-      shim_fallbacks: countFallbacks(fallbacks, Date.parse(c.since)),
+      shim_fallbacks: countFallbacks(fallbacks, req.fallbacks_since ?? Date.parse(c.since)),
       local: { ...ctx.store.usage(), ...ctx.store.counters(), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
       ...(ctx.remote ? { remote: ctx.remote.stats() } : {}),
       latency: ctx.latency.summary(),
