@@ -105,12 +105,18 @@ test('a response file\'s content is part of the key, not its name', async (t) =>
   const v = await project(t);
   age(v.write('objs.rsp', 'm.o -Llib -lf\n'));
   t.is((await v.cc(['-o', 'prog', '@objs.rsp'])).code, 0);
-  await v.stored(1);
+  t.is((await v.stored(1)).stored, 1);
+  t.is(await exitCode(v), 3);
+  // The same content under another name: the same link, served.
+  age(v.write('other.rsp', 'm.o -Llib -lf\n'));
+  fs.rmSync(path.join(v.dir, 'prog'));
+  t.is((await v.cc(['-o', 'prog', '@other.rsp'])).code, 0);
+  t.like(await v.stats(), { hits: 1, misses: 1 });
   t.is(await exitCode(v), 3);
   // Only an option inside it changes (-s strips the executable): a different link.
   age(v.write('objs.rsp', 'm.o -Llib -lf -s\n'));
   t.is((await v.cc(['-o', 'prog', '@objs.rsp'])).code, 0);
-  t.like(await v.stats(), { hits: 0, misses: 2 });
+  t.like(await v.stats(), { hits: 1, misses: 2 });
   t.is((await run('gcc', ['-o', 'plain', 'm.o', '-Llib', '-lf', '-s'], { cwd: v.dir })).code, 0);
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), fs.readFileSync(path.join(v.dir, 'plain')));
 });

@@ -8,10 +8,8 @@ test('no daemon running: the first call starts exactly one', async (t) => {
   age(v.write('a.c', 'int a(void) { return 1; }\n'));
   const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => v.cc(['-c', 'a.c', '-o', `a${i}.o`])));
   for (const r of rs) t.is(r.code, 0, r.err);
-  const st = await v.vrift(['daemon', 'status', '--json']);
-  t.is(st.code, 0);
-  const info = JSON.parse(st.out);
-  t.true(info.running);
+  // The daemon's own pid (stats wait patiently where `daemon status` gives a busy daemon 2 s).
+  const { pid } = (await v.stats()).daemon;
   // Exactly one vriftd for this home.
   const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
     try {
@@ -22,7 +20,7 @@ test('no daemon running: the first call starts exactly one', async (t) => {
       return false;
     }
   });
-  t.is(procs.length, 1, `daemons: ${procs.join(',')}`);
+  t.deepEqual(procs, [String(pid)], 'exactly one vriftd for this home');
 });
 
 test('the daemon killed in the middle of make -j4: the build succeeds and the store stays consistent', async (t) => {
@@ -36,14 +34,19 @@ test('the daemon killed in the middle of make -j4: the build succeeds and the st
   }
   age(...srcs);
   v.write('Makefile', `OBJS = ${srcs.map((_, i) => `s${i}.o`).join(' ')}\nall: lib.a\nlib.a: $(OBJS)\n\tar rcs $@ $^\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\nclean:\n\trm -f *.o lib.a\n`);
-  const make = run('make', ['-j4', `CC=${SHIM} gcc`], { cwd: v.dir, env: v.env });
-  // Kill the daemon once a few objects exist.
-  for (let i = 0; i < 400; i++) {
-    if (fs.readdirSync(v.dir).filter((f) => f.endsWith('.o')).length >= 3) break;
+  let finished = false;
+  const make = run('make', ['-j4', `CC=${SHIM} gcc`], { cwd: v.dir, env: v.env }).finally(() => { finished = true; });
+  // Kill the daemon once a few objects exist, while make still has most of them to build.
+  const objects = () => fs.readdirSync(v.dir).filter((f) => f.endsWith('.o')).length;
+  for (let i = 0; objects() < 3; i++) {
+    if (finished) throw new Error(`make ended before 3 objects existed: ${(await make).err}`);
+    if (i > 2400) throw new Error(`60 s and only ${objects()} objects`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  const st = JSON.parse((await run(process.execPath, [path.join(path.dirname(SHIM), '../../dist/shim/cli.js'), 'daemon', 'status', '--json'], { env: v.env })).out);
-  if (st.pid) process.kill(st.pid, 'SIGKILL');
+  const pid = (await v.stats()).daemon.pid;
+  process.kill(pid, 'SIGKILL');
+  t.false(finished, 'make was still running when the daemon was killed');
+  t.true(objects() < n, 'objects were still to be compiled');
   const r = await make;
   t.is(r.code, 0, r.err);
   t.true(fs.existsSync(path.join(v.dir, 'lib.a')));
@@ -69,12 +72,10 @@ test('the store is evicted to its size limit and keeps the newest entries', asyn
   for (let i = 0; i < n; i++) {
     const body = Array.from({ length: 60 }, (_, k) => `int g${i}_${k}(int x) { return x ^ ${k * 7 + i}; }`).join('\n');
     age(v.write(`e${i}.c`, body + '\n'));
-    await new Promise((r) => setTimeout(r, 60)); // past the "modified just before the compile" guard (ctime)
     t.is((await v.cc(['-c', `e${i}.c`, '-o', `e${i}.o`])).code, 0);
-    await new Promise((r) => setTimeout(r, 30));
+    await v.stored(i + 1); // stored in compile order, the order eviction ranks them by
   }
-  await new Promise((r) => setTimeout(r, 300));
-  const s = await v.stats();
+  const s = await v.until((x) => x.local.evictedFiles > 0 && x.local.bytes <= 12 * 1024, 'eviction down to 12 KB');
   t.true(s.local.bytes <= 12 * 1024, `store holds ${s.local.bytes} bytes`);
   t.true(s.local.evictedFiles > 0, JSON.stringify(s.local));
   // The newest compile still hits.
@@ -109,13 +110,25 @@ test('a daemon restarted while a link it answered is running: the link still suc
   const v = instance(t);
   age(v.write('f.c', 'int f(void) { return 3; }\n'), v.write('m.c', 'int f(void);\nint main(void) { return f(); }\n'));
   t.is((await run('gcc', ['-c', 'f.c', 'm.c'], { cwd: v.dir })).code, 0);
-  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 3\nexec gcc "$@"\n');
+  // The link's compiler waits on a FIFO until the daemon has been restarted: the restart
+  // surely lands while it runs. It tells the test it started by creating `started`.
+  const fifo = path.join(v.dir, 'go.fifo');
+  t.is((await run('mkfifo', [fifo])).code, 0);
+  const slow = v.write('bin/slowcc', `#!/bin/sh\ncase " $* " in *" prog "*) : > ${v.dir}/started; read x < ${fifo};; esac\nexec gcc "$@"\n`);
   fs.chmodSync(slow, 0o755);
   age(slow, path.join(v.dir, 'f.o'), path.join(v.dir, 'm.o'));
-  const link = v.cc(['-o', 'prog', 'm.o', 'f.o'], { compiler: slow });
-  if ((await v.until((x) => x.daemon.pending >= 1)).daemon.pending < 1) throw new Error('the link never reached the daemon');
+  let finished = false;
+  const link = v.cc(['-o', 'prog', 'm.o', 'f.o'], { compiler: slow }).finally(() => { finished = true; });
+  await v.until((x) => x.daemon.pending >= 1, 'the link\'s lookup at the daemon');
+  for (let i = 0; !fs.existsSync(path.join(v.dir, 'started')); i++) {
+    if (finished) throw new Error(`the link ended before its compiler started: ${(await link).err}`);
+    if (i > 1200) throw new Error('the link\'s compiler did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   t.is((await v.vrift(['daemon', 'stop'])).code, 0);
   t.is((await v.vrift(['daemon', 'start'])).code, 0);
+  t.false(finished, 'the link was still running across the restart');
+  fs.writeFileSync(fifo, 'go\n');
   const r = await link;
   t.is(r.code, 0, r.err);
   t.is((await run(path.join(v.dir, 'prog'), [])).code, 3);

@@ -48,6 +48,11 @@ function parseIn(t: ExecutionContext, dir: string, exe: string, args: string[]):
   return r;
 }
 
+/** Files under dir, relative, recursively. */
+function filesIn(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+}
+
 const run = (exe: string, args: string[], cwd: string): void => {
   execFileSync(exe, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 };
@@ -58,13 +63,14 @@ function checkDerivation(t: ExecutionContext, exe: string, args: string[]): void
   const dir = project(t, ext);
   const a = args.map((x) => x.replace('SRC', `src/foo.${ext}`));
   const parsed = parseIn(t, dir, exe, a);
-  const before = new Set(fs.readdirSync(dir));
+  const before = new Set(filesIn(dir));
   run(exe, a, dir);
   const label = `${exe} ${a.join(' ')}`;
   t.true(fs.existsSync(path.join(dir, parsed.output)), `${label}: output ${parsed.output}`);
-  const created = fs.readdirSync(dir).filter((f) => !before.has(f));
-  const expectCreated = [parsed.output, parsed.depfile?.file].filter((f): f is string => !!f && !f.includes('/')).sort();
-  t.deepEqual(created.sort(), expectCreated, `${label}: files created in cwd`);
+  // Every file the compiler created, in subdirectories too (-MF out/x.d, -Wp,-MD,out/x.d).
+  const created = filesIn(dir).filter((f) => !before.has(f));
+  const expectCreated = [parsed.output, parsed.depfile?.file].filter((f): f is string => !!f).map((f) => path.normalize(f)).sort();
+  t.deepEqual(created.sort(), expectCreated, `${label}: files created`);
   if (!parsed.depfile) return;
   const depPath = path.join(dir, parsed.depfile.file);
   t.true(fs.existsSync(depPath), `${label}: depfile ${parsed.depfile.file}`);

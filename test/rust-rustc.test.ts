@@ -145,12 +145,15 @@ test('a binary is cached with what its link read: a changed native library, or o
 test('an entry built at the build\'s pause: outputs a clean removed right after the compile are still stored, an output written in place since is refused', async (t) => {
   const v = instance(t);
   const out = project(v, WARNS);
-  // A compile that keeps running holds the pause, so both entries wait.
-  const slow = v.write('bin/slowcc', '#!/bin/sh\nsleep 6\nexec gcc "$@"\n');
+  // A compile that keeps running (until the test writes its gate file) holds the pause, so
+  // both entries wait.
+  const gate = path.join(v.dir, 'gate');
+  const slow = v.write('bin/slowcc', `#!/bin/sh\ni=0\nwhile [ ! -e ${gate} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nexec gcc "$@"\n`);
   fs.chmodSync(slow, 0o755);
   age(slow, v.write('other.c', 'int other(void) { return 1; }\n'));
-  const held = v.cc(['-c', 'other.c', '-o', 'other.o'], { compiler: slow });
-  if ((await v.until((x) => x.daemon.pending >= 1)).daemon.pending < 1) throw new Error('the held compile never reached the daemon');
+  let heldDone = false;
+  const held = v.cc(['-c', 'other.c', '-o', 'other.o'], { compiler: slow }).finally(() => { heldDone = true; });
+  await v.until((x) => x.daemon.pending >= 1, 'the held compile\'s lookup at the daemon');
   const args = (name: string) => ['--crate-name', name, 'src/lib.rs', '--crate-type', 'rlib', '--emit=dep-info,metadata,link', '--out-dir', out];
   t.is((await v.cc(args('a'), { compiler: RUSTC })).code, 0);
   const want = fs.readFileSync(path.join(out, 'liba.rlib'));
@@ -158,6 +161,8 @@ test('an entry built at the build\'s pause: outputs a clean removed right after 
   fs.mkdirSync(out);
   t.is((await v.cc(args('b'), { compiler: RUSTC })).code, 0);
   fs.appendFileSync(path.join(out, 'libb.rlib'), 'not what rustc wrote');
+  t.false(heldDone, 'the held compile ran across both crates');
+  fs.writeFileSync(gate, '');
   t.is((await held).code, 0);
   // other.o's entry also waits for the slow compiler's include search (its `-v` sleeps too).
   let s = await v.until((x) => x.stored + (x.not_stored.output_changed ?? 0) >= 3);

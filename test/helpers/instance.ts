@@ -39,8 +39,9 @@ export interface Instance {
   stats(): Promise<Stats>;
   /** Waits until the daemon has stored `n` results: the store write of a miss lands after the shim has its answer. */
   stored(n: number): Promise<Stats>;
-  /** Stats once `pred` holds (remote answers enter the local store when lookups pause), or after 30 s. */
-  until(pred: (s: Stats) => boolean): Promise<Stats>;
+  /** Stats once `pred` holds (remote answers enter the local store when lookups pause); throws,
+   * naming what it waited for and the last stats, when it does not hold within 30 s. */
+  until(pred: (s: Stats) => boolean, what?: string): Promise<Stats>;
   write(rel: string, text: string): string;
   /** Writes each file (relative path → text) and ages them all: sources that predate any compile. */
   files(texts: Record<string, string>): void;
@@ -75,12 +76,13 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
       if (r.code !== 0) throw new Error(`vrift stats failed: ${r.err}`);
       return JSON.parse(r.out) as Stats;
     },
-    stored: (n) => inst.until((s) => s.stored >= n),
-    until: async (pred) => {
+    stored: (n) => inst.until((s) => s.stored >= n, `${n} stored`),
+    until: async (pred, what = pred.toString()) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
         const s = await inst.stats();
-        if (pred(s) || Date.now() > deadline) return s;
+        if (pred(s)) return s;
+        if (Date.now() > deadline) throw new Error(`waited 30 s for ${what}; last stats: ${JSON.stringify(s)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

@@ -45,8 +45,9 @@ export function tmpDir(t: ExecutionContext, prefix = 'vrift-r-'): string {
 
 export interface Served {
   url: string; port: number; proc: ChildProcess; accessLog: string[]; stop(): Promise<void>;
-  /** The access log, parsed, once `until` holds for it (10 s at most): a line is written when
-   * its response has closed, so it can reach the test after the client has exited. */
+  /** The access log, parsed, once `until` holds for it: a line is written when its response
+   * has closed, so it can reach the test after the client has exited. Throws, with the
+   * condition and the log, when it does not hold within 10 s. */
   logged(until: (lines: Record<string, unknown>[]) => boolean): Promise<Record<string, any>[]>;
 }
 
@@ -79,8 +80,12 @@ export async function startServe(t: ExecutionContext, args: string[], env: NodeJ
   t.teardown(stop);
   const logged = async (until: (lines: Record<string, unknown>[]) => boolean) => {
     const parsed = () => accessLog.map((l) => JSON.parse(l) as Record<string, any>);
-    for (let i = 0; i < 200 && !until(parsed()); i++) await new Promise((r) => setTimeout(r, 50));
-    return parsed();
+    for (let i = 0; i < 200; i++) {
+      if (until(parsed())) return parsed();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (until(parsed())) return parsed();
+    throw new Error(`waited 10 s for an access log where ${until.toString()}; it has:\n${accessLog.join('\n')}`);
   };
   return { url, port: Number(new URL(url).port), proc, accessLog, stop, logged };
 }
