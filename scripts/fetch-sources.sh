@@ -87,10 +87,10 @@ todo_pkgs=$(missing_packages)
 if [ -n "$todo_pkgs" ]; then
   log "installing: $todo_pkgs"
   # shellcheck disable=SC2086
-  if ! as_root apt-get install -y -qq --no-install-recommends $todo_pkgs >/dev/null; then
+  if ! as_root apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 $todo_pkgs >/dev/null; then
     apt_update
     # shellcheck disable=SC2086
-    as_root apt-get install -y -qq --no-install-recommends $todo_pkgs >/dev/null
+    as_root apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 $todo_pkgs >/dev/null
   fi
 fi
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { encode } from '../ipc/codec.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 import { FakeDaemon, RawRouter, socketPath, type Msg } from './helpers/fake-daemon.js';
+import { waitFor } from './helpers/wait.js';
 
 // The native shim (native/build/vrift-shim) against real libzmq ROUTER sockets, real
 // compilers and real child processes. Build it first: make -C native.
@@ -283,7 +284,7 @@ test('run with col: done goes one-way with the files as the compiler left them; 
   t.is(r.stdout.toString(), 'said\n');
   t.true(Date.now() - before < 10_000, 'the shim did not wait for an answer to done');
   t.like(d.of('compile')[0], { ow: true });
-  while (d.of('done').length < 1) await new Promise((res) => setTimeout(res, 10));
+  await waitFor(() => d.of('done').length >= 1, 'the shim\'s done #1');
   const done = d.of('done')[0];
   t.like(done, { id: 'ow-1', code: 0, nr: true });
   t.is(asBuf(done.out).toString(), 'said\n');
@@ -299,7 +300,7 @@ test('run with col: done goes one-way with the files as the compiler left them; 
   col = [obj, path.join(w.work, 'missing.d')];
   const r2 = await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' });
   t.is(r2.code, 0);
-  while (d.of('done').length < 2) await new Promise((res) => setTimeout(res, 10));
+  await waitFor(() => d.of('done').length >= 2, 'the shim\'s done #2');
   t.false('files' in d.of('done')[1]);
   t.false('nr' in d.of('done')[1]);
   t.deepEqual(fallbackReasons(w.home), ['done']);
@@ -329,7 +330,7 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
   t.is(f[5], 'run1');
   const at = [f[1], f[2], f[3], f[6], f[7], f[4]].map(Number);
   t.true(at.every((x, i) => x > 0 && (i === 0 || x >= at[i - 1]!)), line);
-  while (d.of('done').length < 1) await new Promise((res) => setTimeout(res, 10));
+  await waitFor(() => d.of('done').length >= 1, 'the shim\'s done #1');
   const done = d.of('done')[0];
   t.like(done, { id: 'mmd-1', nr: true });
   // The daemon gets the full list, as the compiler wrote it.
@@ -338,7 +339,7 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
   // A depfile it cannot write (no such directory): two-way, the daemon writes it.
   target = path.join(w.work, 'missing-dir', 'out.d');
   t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' })).code, 0);
-  while (d.of('done').length < 2) await new Promise((res) => setTimeout(res, 10));
+  await waitFor(() => d.of('done').length >= 2, 'the shim\'s done #2');
   t.false('nr' in d.of('done')[1]);
   t.false(fs.existsSync(path.dirname(target)));
   t.deepEqual(fallbackReasons(w.home), ['done']);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { run } from './helpers/instance.js';
+import { noneLeft } from './helpers/procs.js';
 import { ensureTool, startServe, tmpDir } from './helpers/remote.js';
 
 // Bazel (Debian bazel-bootstrap 4.2.3, offline) as a real client: SHA-256 CAS uploads are
@@ -20,7 +21,9 @@ test('Bazel --remote_cache against vrift serve: after bazel clean the action is 
   const env = { ...process.env, HOME: dir };
   const bz = (args: string[]) => run(bazel, [...startup, ...args], { cwd: ws, env });
   t.teardown(async () => {
-    await bz(['shutdown']);
+    const r = await bz(['shutdown']);
+    if (r.code !== 0) throw new Error(`bazel shutdown exited ${r.code}: ${r.err}`);
+    await noneLeft('the Bazel server', (p) => p.cmdline.includes(startup[0]!.split('=')[1]!));
   });
   const remote = `--remote_cache=${serve.url}/inst`;
   const first = await bz(['build', '//:obj', remote]);

@@ -10,29 +10,39 @@ import { memoryLogger } from '../daemon/log.js';
 import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance, ROOT } from './helpers/instance.js';
-import { fakeServer, freePort, request, startServe, tmpDir } from './helpers/remote.js';
+import { fakeServer, request, startServe, tmpDir } from './helpers/remote.js';
 
 // s3rver (npm) as the bucket: plain Put/Get/Head are all vrift uses, so it is a fair stand-in
 // for quick tests (it ignores conditional writes, which vrift does not rely on).
 async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
   const dir = tmpDir(t, 'vrift-s3-');
-  const port = await freePort();
-  const proc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent', '--configure-bucket', 'cache'], { stdio: 'ignore' });
+  // Port 0: s3rver says which port it bound.
+  const proc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', 'cache'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(async () => {
-    if (proc.exitCode !== null) return;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
     const gone = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
     await gone;
   });
-  for (let i = 0; ; i++) {
-    try {
-      await request(`http://127.0.0.1:${port}/cache`);
-      break;
-    } catch (e) {
-      if (i > 400 || proc.exitCode !== null) throw new Error(`s3rver did not start: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`s3rver did not say its port within 60 s: ${out}${err}`)), 60_000);
+    proc.stderr!.on('data', (d) => { err += d; });
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on \S+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`s3rver exited ${code}: ${err}`));
+    });
+  });
+  t.is((await request(`http://127.0.0.1:${port}/cache`)).status, 200, 'the bucket is there');
   return { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: `http://127.0.0.1:${port}` };
 }
 

@@ -11,6 +11,7 @@ import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
 import { decodeBundle, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
 import { ensureTool, fakeServer, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
+import { waitFor } from './helpers/wait.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
   const dir = tmpDir(t);
@@ -96,10 +97,7 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   const reads = await Promise.all([s.getEntry(k), s.getEntry(k), s.getEntry(k)]);
   t.deepEqual(reads, [undefined, undefined, undefined]);
   t.is(f.requests.filter((r) => r.startsWith('GET')).length, 1);
-  while (s.stats().queued > 0) {
-    for (const r of held.splice(0)) r();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => s.stats().queued === 0, 'the queue to drain', { each: () => held.splice(0).forEach((r) => r()) });
   await s.flush();
   t.like(s.stats(), { uploads: 2, queued: 0 });
 });
@@ -141,10 +139,7 @@ test('TieredStore: a newer value of an entry still queued replaces it; one alrea
   await s.putEntry(b, Buffer.from('b v2')); // replaces it
   await s.putEntry(a, Buffer.from('a v2')); // follows the upload in flight
   await s.putEntry(a, Buffer.from('a v3')); // ... as the newest
-  while (s.stats().queued > 0) {
-    for (const r of held.splice(0)) r();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => s.stats().queued === 0, 'the queue to drain', { each: () => held.splice(0).forEach((r) => r()) });
   await s.flush();
   const mine = puts.filter(([u]) => u.includes('/ac/'));
   t.deepEqual(mine.map(([u, v]) => `${u.slice(-3)} ${v}`), [`${a.slice(-3)} a v1`, `${b.slice(-3)} b v2`, `${a.slice(-3)} a v3`]);

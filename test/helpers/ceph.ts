@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { ensureTool, freePort, request, tmpDir } from './remote.js';
+import { listeningPorts } from './procs.js';
+import { ensureTool, request, tmpDir } from './remote.js';
 
 // A one-node Ceph cluster (memstore, auth none) with RGW on loopback, as in
 // notes/remote-protocols.md §4. Takes ~30 s; everything is killed when the test ends.
@@ -11,8 +12,10 @@ export async function startCephRgw(t: ExecutionContext): Promise<NodeJS.ProcessE
   for (const [bin, pkg] of [['ceph-mon', 'ceph-mon'], ['ceph-osd', 'ceph-osd'], ['ceph-mgr', 'ceph-mgr'], ['radosgw', 'radosgw']]) ensureTool(bin, pkg);
   const C = tmpDir(t, 'vrift-ceph-');
   const fsid = crypto.randomUUID();
-  const monPort = await freePort();
-  const rgwPort = await freePort();
+  // The monitor's address is written into the monmap before it starts, so its port is chosen
+  // up front: one in the range the kernel never hands out for port 0 (ip_local_port_range
+  // starts at 32768), by the test process id, so parallel test processes do not collide.
+  const monPort = 20000 + (process.pid % 10000);
   const conf = path.join(C, 'ceph.conf');
   fs.writeFileSync(conf, `[global]
 fsid = ${fsid}
@@ -37,7 +40,7 @@ keyring = ${C}/keyring
 osd_objectstore = memstore
 memstore_device_bytes = 1073741824
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw_frontends = beast endpoint=127.0.0.1:0
 rgw_data = ${C}/rgw
 ms_mon_client_mode = crc secure
 `);
@@ -55,6 +58,7 @@ ms_mon_client_mode = crc secure
   const daemon = (cmd: string, args: string[]) => {
     const p = spawn(cmd, ['-c', conf, ...args, '-f'], { stdio: 'ignore' });
     procs.push(p);
+    return p;
   };
   x('monmaptool', ['--create', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, path.join(C, 'monmap')]);
   x('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(C, 'monmap')]);
@@ -67,16 +71,21 @@ ms_mon_client_mode = crc secure
   ceph(['osd', 'crush', 'add', `osd.${id}`, '1.0', 'host=localhost']);
   daemon('ceph-osd', ['-i', id]);
   daemon('ceph-mgr', ['-i', 'x']);
-  daemon('radosgw', ['-n', 'client.rgw.a']);
-  const url = `http://127.0.0.1:${rgwPort}`;
+  // RGW binds port 0; the port it got is read from its listening socket.
+  const rgw = daemon('radosgw', ['-n', 'client.rgw.a']);
+  let url = '';
   for (let i = 0; ; i++) {
     try {
-      const r = await request(`${url}/`);
-      if (r.status < 500) break;
+      const [port] = rgw.pid && rgw.exitCode === null ? listeningPorts(rgw.pid) : [];
+      if (port) {
+        url = `http://127.0.0.1:${port}`;
+        const r = await request(`${url}/`);
+        if (r.status < 500) break;
+      }
     } catch {
       // not up yet
     }
-    if (i > 600) throw new Error(`radosgw did not come up (see ${C}/log)`);
+    if (i > 600 || rgw.exitCode !== null) throw new Error(`radosgw did not come up (see ${C}/log)`);
     await new Promise((r) => setTimeout(r, 200));
   }
   x('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=cache', '--display-name=cache', '--access-key=CACHEKEY', '--secret-key=CACHESECRET']);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { noneLeft } from './procs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const SHIM = path.join(ROOT, 'native', 'build', 'vrift-shim');
@@ -94,12 +95,18 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
     },
     files: (texts) => age(...Object.entries(texts).map(([rel, text]) => inst.write(rel, text))),
     stop: async () => {
-      await run(process.execPath, [CLI, 'daemon', 'stop'], { env });
+      const r = await run(process.execPath, [CLI, 'daemon', 'stop'], { env });
+      if (r.code !== 0) throw new Error(`vrift daemon stop exited ${r.code}: ${r.err}`);
     },
   };
   t.teardown(async () => {
-    await inst.stop();
-    fs.rmSync(base, { recursive: true, force: true });
+    try {
+      await inst.stop();
+      // Nothing this instance started (daemon, FUSE server, compiles, warming) outlives the test.
+      await noneLeft(`the instance in ${base}`, (p) => p.environ.includes(`VRIFT_HOME=${home}\0`));
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
   return inst;
 }

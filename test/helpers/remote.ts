@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -19,22 +19,13 @@ function which(bin: string): string | undefined {
   }
 }
 
-// Real servers and clients come from Debian; a clean CI machine (running as root) gets them
-// installed on first use, so these tests run everywhere `.ci/run` does instead of skipping.
+// Real servers and clients come from Debian, installed by install.sh in one step (a test that
+// installed them raced another test file's install on dpkg's lock): a missing one fails the
+// test with what to run, it is never skipped.
 export function ensureTool(bin: string, pkg: string): string {
   const found = which(bin) ?? (fs.existsSync(`/usr/sbin/${bin}`) ? `/usr/sbin/${bin}` : undefined);
-  if (found) return found;
-  if (process.getuid?.() !== 0) throw new Error(`${bin} is missing and installing ${pkg} needs root`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore', env });
-  } catch {
-    execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore', env });
-  }
-  const after = which(bin) ?? (fs.existsSync(`/usr/sbin/${bin}`) ? `/usr/sbin/${bin}` : undefined);
-  if (!after) throw new Error(`installed ${pkg} but ${bin} is still missing`);
-  return after;
+  if (!found) throw new Error(`${bin} is missing: \`bash install.sh --no-demo\` installs ${pkg} with what else the tests need`);
+  return found;
 }
 
 export function tmpDir(t: ExecutionContext, prefix = 'vrift-r-'): string {
@@ -133,7 +124,11 @@ export async function startNginx(t: ExecutionContext): Promise<Nginx> {
   fs.chmodSync(dir, 0o755);
   for (const d of ['data', 'tmp', 'logs']) fs.mkdirSync(path.join(dir, d));
   execFileSync('chown', ['-R', 'nobody:nogroup', path.join(dir, 'data'), path.join(dir, 'tmp')]);
-  const port = await freePort();
+  // nginx cannot bind port 0 and say which port it got: the test binds it and hands the
+  // socket over as nginx's inherited listening socket (fd 3, named in $NGINX).
+  const sock = net.createServer();
+  await new Promise<void>((r) => sock.listen(0, '127.0.0.1', r));
+  const port = (sock.address() as AddressInfo).port;
   fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1; pid ${dir}/nginx.pid; daemon off;
 error_log ${dir}/logs/error.log warn;
 events { worker_connections 256; }
@@ -149,12 +144,17 @@ http {
   }
 }
 `);
-  const proc = spawn(bin, ['-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+  const proc = spawn(bin, ['-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'ignore', fd], env: { ...process.env, NGINX: '3;' } });
+  sock.close(); // nginx holds it now; the test must not accept on it
   t.teardown(async () => {
-    if (proc.exitCode !== null) return;
-    const gone = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGQUIT');
-    await gone;
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGQUIT');
+      await gone;
+    }
+    // The master exits once its workers have: 0 is a clean stop with nothing left behind.
+    if (proc.exitCode !== 0) throw new Error(`nginx exited ${proc.exitCode ?? proc.signalCode} (see ${dir}/logs/error.log)`);
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
@@ -169,16 +169,6 @@ http {
   return { url, root: path.join(dir, 'data'), log: path.join(dir, 'logs', 'access.log') };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = http.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
 export async function tieredAt(t: ExecutionContext, dir: string, name: string, url: string, o: Partial<TieredOptions> & { timeoutMs?: number } = {}): Promise<{ local: LocalStore; store: TieredStore }> {

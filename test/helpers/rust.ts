@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { age, ROOT, run, SHIM, type Instance, type RunResult } from './instance.js';
@@ -8,14 +7,11 @@ export const REGISTRY = '/usr/share/cargo/registry';
 export const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'rust-ws');
 const DEBIAN_CRATES: [string, string][] = [['itoa-', 'librust-itoa-dev'], ['cfg-if-', 'librust-cfg-if-dev']];
 
-// Installs the fixture's Debian crates when they are missing (once per process).
-let ensured = false;
+// The fixture's Debian crates come from install.sh (no test installs anything).
 export function ensureDebianCrates() {
-  if (ensured) return;
   const have = fs.existsSync(REGISTRY) ? fs.readdirSync(REGISTRY) : [];
   const missing = DEBIAN_CRATES.filter(([prefix]) => !have.some((n) => n.startsWith(prefix))).map(([, pkg]) => pkg);
-  if (missing.length) execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  ensured = true;
+  if (missing.length) throw new Error(`${missing.join(', ')} missing under ${REGISTRY}: \`bash install.sh --no-demo\` installs them`);
 }
 
 export function cargoHome(dir: string): string {
