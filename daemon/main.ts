@@ -1,5 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 import './v8-flags.js';
+import { instancePaths } from '../ipc/paths.js';
+import { clearStartFailure, writeStartFailure } from '../ipc/start-failure.js';
 import { Daemon } from './daemon.js';
 
 // vriftd: normally started by the shim or `vrift daemon start`, holding the instance lock
@@ -15,10 +17,16 @@ on ipc://$VRIFT_HOME/run/vriftd.sock. It is started on demand by vrift-shim and 
   process.exit(0);
 }
 
+// A start that fails says why where the CLI and the shims look (ipc/start-failure.ts): with
+// no daemon there is no log they could be pointed to.
+const home = instancePaths().home;
 const daemon = await Daemon.start().catch((err) => {
-  process.stderr.write(`vriftd: cannot start: ${(err as Error).message}\n`);
+  const reason = (err as Error).message;
+  writeStartFailure(home, reason);
+  process.stderr.write(`vriftd: cannot start: ${reason}\n`);
   process.exit(1);
 });
+clearStartFailure(home);
 const stop = () => void daemon.close();
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'ETIMEOUT'     // a deadline passed
   | 'EINTERNAL'    // a bug: the daemon keeps serving
   | 'ECONFIG'      // invalid configuration value
-  | 'ESTORE';      // store I/O failed (full disk, permissions)
+  | 'ESTORE'       // store I/O failed (full disk, permissions)
+  | 'ESTART';      // the daemon could not start (its reason in the message)
 
 export class VriftError extends Error {
   readonly code: ErrorCode;

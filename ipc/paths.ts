@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { VriftError } from './errors.js';
 
 // One instance = one VRIFT_HOME: config, store, runtime dir (socket, lock), logs, stats.
 export interface InstancePaths {
@@ -31,4 +33,28 @@ export function instancePaths(env: NodeJS.ProcessEnv = process.env): InstancePat
     defaultStore: path.join(home, 'l2'),
     shimsDir: path.join(home, 'shims'),
   };
+}
+
+// sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+export const MAX_SOCKET_PATH = 107;
+
+/** Makes the runtime dir; a VRIFT_HOME that cannot hold it, or whose socket path is too
+ * long, is an ESTART with a one-line reason. */
+export function prepareRunDir(paths: InstancePaths): void {
+  const fail = (why: string): never => {
+    throw new VriftError('ESTART', `cannot use VRIFT_HOME ${paths.home}: ${why}`);
+  };
+  if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
+    fail(`its socket path ${paths.socket} is ${Buffer.byteLength(paths.socket)} bytes, more than a unix socket takes (${MAX_SOCKET_PATH}); set a shorter VRIFT_HOME`);
+  }
+  try {
+    fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(paths.runDir, 0o700);
+    fs.accessSync(paths.home, fs.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'EEXIST') fail('it, or a directory above it, is a file');
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') fail('it is not writable');
+    fail((e as Error).message);
+  }
 }

@@ -14,7 +14,7 @@ typedef struct {
 int paths_init(vrift_paths *p);
 
 /* Connected and handshaken to the daemon, starting it if nobody answers; -1 means
- * fail open. */
+ * fail open, -2 fail open because no daemon can start (now, or recorded earlier). */
 int daemon_connect(const vrift_paths *p, zmtp_t *z);
 
 #endif

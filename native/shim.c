@@ -512,6 +512,7 @@ static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char
   }
   trace_mark(T_SENT);
   zmtp_close(z);
+  dbg("miss: ran %s in %s, exit %d, reported %s", path, cwd, res.code, oneway ? "one-way" : "and waited");
   trace_write(oneway ? "run1" : "run2");
   exit_like(res.code, res.signal);
 }
@@ -580,8 +581,7 @@ int main(int argc, char **argv) {
    * shim on PATH: same basename (clang's driver mode), its own directory (gcc's). */
   char *named0 = cargv[0];
   if (named_self) cargv[0] = exe;
-  const char *dis = getenv("VRIFT_DISABLE");
-  if (dis && !strcmp(dis, "1")) run_original(exe, cargv);
+  if (env_flag("VRIFT_DISABLE")) run_original(exe, cargv);
 
   if (getenv("VRIFT_SHIM_TRACE")) trace_at[T_START] = mono_us();
   vrift_paths p;
@@ -589,8 +589,9 @@ int main(int argc, char **argv) {
   log_init(p.home);
 
   zmtp_t *z = malloc(sizeof *z);
-  if (!z || daemon_connect(&p, z) != 0) {
-    fallback("connect");
+  int conn = z ? daemon_connect(&p, z) : -1;
+  if (conn != 0) {
+    fallback(conn == -2 ? "start_failed" : "connect");
     run_original(exe, cargv);
   }
   trace_mark(T_CONN);
@@ -649,6 +650,7 @@ int main(int argc, char **argv) {
     }
     if (rep.outn) write_all(1, rep.out, rep.outn);
     if (rep.errn) write_all(2, rep.err, rep.errn);
+    dbg("hit: %s in %s, %u files written, exit %d", named0, cwd, rep.filesc, (int)(rep.code & 0xff));
     trace_write("hit");
     _exit((int)(rep.code & 0xff));
   }
@@ -659,6 +661,8 @@ int main(int argc, char **argv) {
     if (rep.code_str && str_is(rep.code_str, rep.code_strn, "EVERSION")) replace_daemon(&p);
   } else if (!str_is(rep.t, rep.tn, "pass")) {
     dbg("unexpected reply '%.*s'", (int)rep.tn, rep.t);
+  } else {
+    dbg("passed through (not cacheable, reason in vrift stats): %s in %s", named0, cwd);
   }
   run_original(exe, cargv);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,19 @@ int64_t env_ms(const char *name, int64_t dflt) {
   return (*end || v < 0) ? dflt : v;
 }
 
+int env_flag(const char *name) {
+  const char *s = getenv(name);
+  if (!s) return 0;
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  static const char *const off[] = {"0", "false", "no", "off"};
+  if (n == 0) return 0;
+  for (size_t i = 0; i < sizeof off / sizeof *off; i++)
+    if (strlen(off[i]) == n && strncasecmp(s, off[i], n) == 0) return 0;
+  return 1;
+}
+
 int mkdir_p(const char *path, unsigned mode) {
   char tmp[PATH_MAX];
   size_t n = strlen(path);
@@ -64,8 +78,7 @@ static char fallback_path[PATH_MAX];
 
 void log_init(const char *home) {
   if (snprintf(fallback_path, sizeof fallback_path, "%s/log/fallback.ndjson", home) >= (int)sizeof fallback_path) fallback_path[0] = 0;
-  const char *d = getenv("VRIFT_DEBUG");
-  if (!d || strcmp(d, "1") != 0) return;
+  if (!env_flag("VRIFT_DEBUG")) return;
   char dir[PATH_MAX - 64];
   if (snprintf(dir, sizeof dir, "%s/log", home) >= (int)sizeof dir) return;
   if (mkdir_p(dir, 0700) != 0) return;

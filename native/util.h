@@ -9,6 +9,9 @@ void sleep_ms(int ms);
 int write_all(int fd, const void *p, size_t n);
 /* Integer env var with a default; junk or negative values fall back to the default. */
 int64_t env_ms(const char *name, int64_t dflt);
+/* An on/off switch (VRIFT_DISABLE, VRIFT_DEBUG): unset, empty, 0/false/no/off (any case)
+ * is off, anything else on, as ipc/env-flag.ts reads it. */
+int env_flag(const char *name);
 int mkdir_p(const char *path, unsigned mode);
 
 /* Diagnostics go to $VRIFT_HOME/log/shim.log, never to the compiler's stdout/stderr. */

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ipcCall } from '../ipc/client.js';
 import { VriftError } from '../ipc/errors.js';
-import { instancePaths, type InstancePaths } from '../ipc/paths.js';
+import { instancePaths, prepareRunDir, type InstancePaths } from '../ipc/paths.js';
+import { readStartFailure } from '../ipc/start-failure.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,24 +53,39 @@ export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs
 // Start the daemon unless one of this build answers. The instance lock is taken with
 // flock(1) around the daemon process, the same lock the native shim takes, so concurrent
 // starters end with exactly one daemon. A daemon of another build is stopped first.
+// A daemon that exits before answering has written why (ipc/start-failure.ts): that is the
+// error, at once. VRIFT_DAEMON names another daemon command, as for the native shim.
 export async function ensureDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo> {
   const paths = instancePaths(env);
   let info = await ping(paths);
   if (info && info.build === BUILD_ID && info.v === PROTOCOL_VERSION) return info;
   if (info) await stopDaemon(env, timeoutMs);
-  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
-  const child = spawn('flock', ['-n', '-E', '75', paths.lock, process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_MAIN], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...env, VRIFT_HOME: paths.home },
-    cwd: paths.home,
+  prepareRunDir(paths);
+  const daemonCmd = env.VRIFT_DAEMON ? [env.VRIFT_DAEMON] : [process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_MAIN];
+  const startEnv: NodeJS.ProcessEnv = { ...env, VRIFT_HOME: paths.home };
+  delete startEnv.VRIFT_START_KEY;
+  const spawnedAt = Date.now();
+  const child = spawn('flock', ['-n', '-E', String(LOCK_BUSY), paths.lock, ...daemonCmd], { detached: true, stdio: 'ignore', env: startEnv, cwd: paths.home });
+  const exited = new Promise<number>((resolve) => {
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+    child.on('error', () => resolve(127));
   });
+  let exitCode: number | undefined;
+  void exited.then((c) => (exitCode = c));
   child.unref();
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     info = await ping(paths, 500);
     if (info) return info;
+    // Busy lock: another starter's daemon is coming up; wait for it to answer.
+    if (exitCode !== undefined && exitCode !== LOCK_BUSY) {
+      const f = readStartFailure(paths.home, env);
+      const reason = f && f.mtimeMs >= spawnedAt - 1000 ? f.reason : `vriftd exited with code ${exitCode} before answering (see ${paths.logFile})`;
+      throw new VriftError('ESTART', `the daemon cannot start: ${reason}`);
+    }
     await sleep(20);
   }
   throw new VriftError('ETIMEOUT', `vriftd did not answer on ${paths.endpoint} within ${timeoutMs} ms (see ${paths.logFile})`);
 }
+
+const LOCK_BUSY = 75;

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { envFlag } from '../ipc/env-flag.js';
 import { IpcClient } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
@@ -85,7 +86,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${argv[0]}: command not found\n`);
     return 127;
   }
-  if (process.env.VRIFT_DISABLE === '1') return runPlain(exe, argv);
+  if (envFlag(process.env.VRIFT_DISABLE)) return runPlain(exe, argv);
 
   let client: IpcClient | undefined;
   let reply: Record<string, unknown>;
