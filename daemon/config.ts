@@ -8,6 +8,9 @@ import { instancePaths, type InstancePaths } from '../ipc/paths.js';
 // Effective configuration with provenance. Order (later wins): built-in defaults,
 // user config ($VRIFT_HOME/config.toml), project velo.toml (nearest walking up from cwd),
 // VRIFT_* environment, command-line flags. Section [l2_cache] as in DESIGN.md.
+// Each key has a scope (docs/configuration.md): a project key is applied per compile from
+// the compile's directory and environment (daemon/project-config.ts); an instance key is
+// read once when the daemon starts, and a project's velo.toml does not set it.
 export interface Config {
   enabled: boolean;
   local_path: string;
@@ -34,32 +37,39 @@ export interface ResolvedConfig {
   sources: Record<keyof Config, { source: Source; where?: string }>;
   files: { user: string; project?: string };
   paths: InstancePaths;
+  // Instance keys a velo.toml sets: not applied (the instance's value is in `config`).
+  ignored: { key: keyof Config; where: string; value: unknown }[];
 }
 
+export type Scope = 'project' | 'instance';
 type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'list' | 'level' | 'count';
-const SCHEMA: Record<keyof Config, { kind: Kind; env: string[] }> = {
-  enabled: { kind: 'bool', env: ['VRIFT_ENABLED'] },
-  local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'] },
-  max_local_size: { kind: 'size', env: ['VRIFT_MAX_LOCAL_SIZE'] },
-  max_age: { kind: 'duration', env: ['VRIFT_MAX_AGE'] },
-  base_dir: { kind: 'path', env: ['VRIFT_BASE_DIR'] },
-  idle_timeout: { kind: 'duration', env: ['VRIFT_IDLE_TIMEOUT'] },
-  log_level: { kind: 'level', env: ['VRIFT_LOG_LEVEL'] },
-  remote_url: { kind: 'string', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'] },
-  remote_token: { kind: 'string', env: ['VRIFT_REMOTE_TOKEN'] },
-  remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'] },
-  remote_wait: { kind: 'duration', env: ['VRIFT_REMOTE_WAIT'] },
-  read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'] },
-  remote_packs: { kind: 'bool', env: ['VRIFT_REMOTE_PACKS'] },
-  cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'] },
-  cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'] },
-  watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'] },
-  spare_files: { kind: 'count', env: ['VRIFT_SPARE_FILES'] },
+export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; scope: Scope }>> = {
+  enabled: { kind: 'bool', env: ['VRIFT_ENABLED'], scope: 'project' },
+  local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'], scope: 'instance' },
+  max_local_size: { kind: 'size', env: ['VRIFT_MAX_LOCAL_SIZE'], scope: 'instance' },
+  max_age: { kind: 'duration', env: ['VRIFT_MAX_AGE'], scope: 'instance' },
+  base_dir: { kind: 'path', env: ['VRIFT_BASE_DIR'], scope: 'project' },
+  idle_timeout: { kind: 'duration', env: ['VRIFT_IDLE_TIMEOUT'], scope: 'instance' },
+  log_level: { kind: 'level', env: ['VRIFT_LOG_LEVEL'], scope: 'instance' },
+  remote_url: { kind: 'string', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'], scope: 'instance' },
+  remote_token: { kind: 'string', env: ['VRIFT_REMOTE_TOKEN'], scope: 'instance' },
+  remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'], scope: 'instance' },
+  remote_wait: { kind: 'duration', env: ['VRIFT_REMOTE_WAIT'], scope: 'instance' },
+  read_only: { kind: 'bool', env: ['VRIFT_READ_ONLY'], scope: 'instance' },
+  remote_packs: { kind: 'bool', env: ['VRIFT_REMOTE_PACKS'], scope: 'instance' },
+  cache_targets: { kind: 'list', env: ['VRIFT_CACHE_TARGETS'], scope: 'project' },
+  cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'], scope: 'project' },
+  watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'], scope: 'instance' },
+  spare_files: { kind: 'count', env: ['VRIFT_SPARE_FILES'], scope: 'instance' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
+export type ProjectKey = 'enabled' | 'base_dir' | 'cache_targets' | 'cache_extensions';
+export type ProjectSettings = Readonly<Pick<Config, ProjectKey>>;
+export const PROJECT_KEYS = CONFIG_KEYS.filter((k) => SCHEMA[k].scope === 'project') as ProjectKey[];
+export const INSTANCE_KEYS = CONFIG_KEYS.filter((k) => SCHEMA[k].scope === 'instance');
 
-function defaults(paths: InstancePaths): Config {
+export function defaults(paths: InstancePaths): Config {
   return {
     enabled: true,
     local_path: paths.defaultStore,
@@ -133,54 +143,98 @@ function readToml(file: string): Record<string, unknown> | undefined {
   }
 }
 
-export function findProjectConfig(cwd: string): string | undefined {
+/** The [l2_cache] table of a config file (undefined: no file, or no such section). Anything
+ * else in the file is an error, as an unknown key inside the section is: a setting written
+ * above the section header, or a misspelt section, would otherwise be silently ignored. */
+export function readConfigFile(file: string): Record<string, unknown> | undefined {
+  const doc = readToml(file);
+  if (!doc) return undefined;
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === 'l2_cache') continue;
+    const table = typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+    throw new VriftError('ECONFIG', table
+      ? `${file}: unknown section [${k}] (settings go in [l2_cache])`
+      : `${file}: unknown key ${k} at the top level (settings go in [l2_cache])`, { fields: { where: file, key: k } });
+  }
+  const s = doc.l2_cache;
+  if (s === undefined) return undefined;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new VriftError('ECONFIG', `${file}: [l2_cache] must be a table`);
+  return s as Record<string, unknown>;
+}
+
+export function findProjectConfig(cwd: string, exists: (file: string) => boolean = fs.existsSync): string | undefined {
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
     const f = path.join(dir, 'velo.toml');
-    if (fs.existsSync(f)) return f;
+    if (exists(f)) return f;
     if (path.dirname(dir) === dir) return undefined;
   }
 }
 
-export function loadConfig(opts: { cwd?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof Config, unknown>> } = {}): ResolvedConfig {
-  const env = opts.env ?? process.env;
-  const cwd = opts.cwd ?? process.cwd();
-  const paths = instancePaths(env);
-  const home = env.HOME || '/';
-  const config = defaults(paths) as unknown as Record<string, unknown>;
+export interface Layers {
+  paths: InstancePaths;
+  env: NodeJS.ProcessEnv | Record<string, string>;
+  cwd: string;
+  user: { file: string; table?: Record<string, unknown> };
+  project?: { file: string; table?: Record<string, unknown> };
+  flags?: Partial<Record<keyof Config, unknown>>;
+  keys?: readonly (keyof Config)[];   // only these (the rest stay defaults)
+}
+
+/** Defaults, then the user file, the project file (project keys only), the environment and
+ * flags, for `keys` (all by default). */
+export function resolveLayers(l: Layers): Omit<ResolvedConfig, 'files' | 'paths'> {
+  const keys = new Set(l.keys ?? CONFIG_KEYS);
+  const home = l.env.HOME || '/';
+  const config = defaults(l.paths) as unknown as Record<string, unknown>;
   const sources = {} as ResolvedConfig['sources'];
+  const ignored: ResolvedConfig['ignored'] = [];
   for (const k of CONFIG_KEYS) sources[k] = { source: 'default' };
 
   const apply = (table: Record<string, unknown> | undefined, source: Source, where: string, dir: string) => {
     if (!table) return;
     for (const [k, v] of Object.entries(table)) {
       if (!(k in SCHEMA)) throw new VriftError('ECONFIG', `${where}: unknown key ${k} (known: ${CONFIG_KEYS.join(', ')})`);
-      config[k] = coerce(k as keyof Config, v, `${where}: ${k}`, home, dir);
-      sources[k as keyof Config] = { source, where };
+      const key = k as keyof Config;
+      if (source === 'project' && SCHEMA[key].scope === 'instance') {
+        ignored.push({ key, where, value: coerce(key, v, `${where}: ${k}`, home, dir) });
+        continue;
+      }
+      if (!keys.has(key)) continue;
+      config[k] = coerce(key, v, `${where}: ${k}`, home, dir);
+      sources[key] = { source, where };
     }
   };
-  const section = (doc: Record<string, unknown> | undefined, file: string) => {
-    const s = doc?.l2_cache;
-    if (s === undefined) return undefined;
-    if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new VriftError('ECONFIG', `${file}: [l2_cache] must be a table`);
-    return s as Record<string, unknown>;
-  };
-
-  const userFile = env.VRIFT_CONFIG || paths.userConfig;
-  apply(section(readToml(userFile), userFile), 'user', userFile, path.dirname(userFile));
-  const project = findProjectConfig(cwd);
-  if (project) apply(section(readToml(project), project), 'project', project, path.dirname(project));
-  for (const k of CONFIG_KEYS) {
+  apply(l.user.table, 'user', l.user.file, path.dirname(l.user.file));
+  if (l.project) apply(l.project.table, 'project', l.project.file, path.dirname(l.project.file));
+  for (const k of keys) {
     for (const name of SCHEMA[k].env) {
-      if (env[name] !== undefined && env[name] !== '') {
-        config[k] = coerce(k, env[name], name, home, cwd);
+      const v = l.env[name];
+      if (v !== undefined && v !== '') {
+        config[k] = coerce(k, v, name, home, l.cwd);
         sources[k] = { source: 'env', where: name };
       }
     }
   }
-  for (const [k, v] of Object.entries(opts.flags ?? {})) {
+  for (const [k, v] of Object.entries(l.flags ?? {})) {
     if (v === undefined) continue;
-    config[k] = coerce(k as keyof Config, v, `--${k.replace(/_/g, '-')}`, home, cwd);
+    config[k] = coerce(k as keyof Config, v, `--${k.replace(/_/g, '-')}`, home, l.cwd);
     sources[k as keyof Config] = { source: 'flag', where: `--${k.replace(/_/g, '-')}` };
   }
-  return { config: Object.freeze(config as unknown as Config), sources, files: { user: userFile, project }, paths };
+  return { config: Object.freeze(config as unknown as Config), sources, ignored };
+}
+
+/** What a compile in `cwd` gets (project: true, the default) or what a daemon started now
+ * would run with (project: false: no velo.toml is read). */
+export function loadConfig(opts: { cwd?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof Config, unknown>>; project?: boolean } = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const paths = instancePaths(env);
+  const userFile = env.VRIFT_CONFIG || paths.userConfig;
+  const project = opts.project === false ? undefined : findProjectConfig(cwd);
+  const r = resolveLayers({
+    paths, env, cwd, flags: opts.flags,
+    user: { file: userFile, table: readConfigFile(userFile) },
+    project: project ? { file: project, table: readConfigFile(project) } : undefined,
+  });
+  return { ...r, files: { user: userFile, project }, paths };
 }

@@ -4,6 +4,7 @@ import type { OutputSpares } from './frontends/materialize.js';
 import type { Frontend } from './frontends/types.js';
 import type { Watcher } from './hot/watcher.js';
 import type { Latency } from './latency.js';
+import type { ProjectConfigs } from './project-config.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
@@ -27,7 +28,8 @@ export interface Pending {
 // Everything a handler may touch; built once by Daemon, passed to every handler.
 export interface DaemonContext {
   paths: InstancePaths;
-  resolved: ResolvedConfig;
+  resolved: ResolvedConfig;  // as the daemon started: instance keys apply from here
+  projects: ProjectConfigs;   // project keys, per compile
   log: Logger;
   stats: Stats;
   latency: Latency;         // lookup time per outcome, for `vrift stats`

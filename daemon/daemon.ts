@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VriftError } from '../ipc/errors.js';
+import { prepareRunDir } from '../ipc/paths.js';
 import { IpcServer } from '../ipc/server.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 import { CompilerIds } from './compilers.js';
-import { loadConfig, type ResolvedConfig } from './config.js';
+import { loadConfig, type ProjectSettings, type ResolvedConfig } from './config.js';
 import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc.js';
 import { RustFrontend } from './frontends/rust/index.js';
@@ -19,6 +20,7 @@ import { DirCache } from './hot/dir-cache.js';
 import { FileHashes } from './hot/file-hashes.js';
 import { Watcher } from './hot/watcher.js';
 import { Latency } from './latency.js';
+import { ProjectConfigs } from './project-config.js';
 import { fileLogger, type Logger } from './log.js';
 import { Stats } from './stats.js';
 import { IdleWriter } from './store/idle-writer.js';
@@ -58,10 +60,9 @@ export class Daemon {
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
     const env = opts.env ?? process.env;
     const now = opts.now ?? Date.now;
-    const resolved = opts.resolved ?? loadConfig({ env, cwd: opts.cwd });
+    const resolved = opts.resolved ?? loadConfig({ env, cwd: opts.cwd, project: false });
     const { paths, config } = resolved;
-    fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(paths.runDir, 0o700);
+    prepareRunDir(paths);
     const tmpDir = path.join(paths.runDir, 'tmp');
     fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
     clearStaleTemps(tmpDir);
@@ -92,6 +93,13 @@ export class Daemon {
       }
     }
 
+    // Project settings per compile (project-config.ts). Should a file go bad between the
+    // compile handler's check and a front-end's use, the front-end keys with the instance's.
+    const projects = new ProjectConfigs({ paths, userFile: resolved.files.user, now, onError: (err) => log.log('warn', 'config', 'compiles pass through: bad project configuration', { err }) });
+    const project = (cwd: string, env: Record<string, string>): ProjectSettings => {
+      const r = projects.resolve(cwd, env);
+      return r instanceof VriftError ? config : r;
+    };
     const sysdirMemo = new Map<string, Promise<string[]>>();
     const compilers = new CompilerIds();
     // Inputs' directories under inotify: hits stop stat'ing every header (hot/watcher.ts).
@@ -117,14 +125,14 @@ export class Daemon {
         sysdirMemo.set(k, p);
         return p;
       },
-      baseDir: () => config.base_dir,
+      project,
       log: log.child('cc'),
       now,
       tmpDir,
       deferred,
       links,
     });
-    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), baseDir: () => config.base_dir, log: log.child('rust'), now, tmpDir, deferred });
+    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), project, log: log.child('rust'), now, tmpDir, deferred });
 
     const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;
     spares?.open(tmpDir);
@@ -132,7 +140,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, log, stats, store, remote, watcher, writes: front, spares,
+      paths, resolved, projects, log, stats, store, remote, watcher, writes: front, spares,
       latency: new Latency(),
       frontends: [rust, cc],
       pending,

@@ -7,12 +7,12 @@ import { Command, Option } from 'commander';
 import { ipcCall } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
-import { CONFIG_KEYS, loadConfig } from '../daemon/config.js';
 import { ensureDaemon, NATIVE_SHIM, ping, stopDaemon } from './daemon-control.js';
 import { formatStats, hitRate } from './format.js';
 import { ensureShimsDir } from './shims-dir.js';
 import { interceptEnv } from './intercept.js';
 import { runStoreCommand } from './store-commands.js';
+import { showConfig } from './config-command.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { durationArg, sizeArg } from './arg-parsers.js';
@@ -76,23 +76,10 @@ program.command('verify').description('rehash every stored blob and entry; drop 
   .option('--json', 'machine-readable result')
   .action(async (o) => runStoreCommand('verify', o, env));
 
-program.command('config').description('show the effective configuration and where each value came from')
+program.command('config').description('show what a compile in this directory gets, where each value came from, and what the running daemon does not apply yet')
   .option('--json', 'machine-readable JSON')
-  .action((o) => {
-    let r;
-    try {
-      r = loadConfig({ env });
-    } catch (e) {
-      return fail((e as Error).message);
-    }
-    // Config output ends up in bug reports: never print the remote's secret.
-    if (r.config.remote_token) r = { ...r, config: { ...r.config, remote_token: '(set)' } };
-    if (o.json) return void process.stdout.write(JSON.stringify({ config: r.config, sources: r.sources, files: r.files }, null, 2) + '\n');
-    process.stdout.write(`# user config: ${r.files.user}\n# project config: ${r.files.project ?? '(no velo.toml found)'}\n[l2_cache]\n`);
-    for (const k of CONFIG_KEYS) {
-      const src = r.sources[k];
-      process.stdout.write(`${k} = ${JSON.stringify(r.config[k])}`.padEnd(56) + `# ${src.source}${src.where ? ` (${src.where})` : ''}\n`);
-    }
+  .action(async (o) => {
+    await showConfig(o, env, (s) => void process.stdout.write(s)).catch((e) => fail((e as Error).message));
   });
 
 program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/clang/clang++ links to the shim, to put first on PATH')
@@ -114,6 +101,8 @@ program.command('run').description('run a build with every compiler call going t
       if (o.cacheRemote) await useRemote(childEnv, o.cacheRemote);
     } catch (e) {
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
+      // Said once here: shims the build names itself (CC="vrift-shim gcc") don't try again.
+      if (!shims) childEnv.VRIFT_DISABLE = '1';
     }
     if (shims) {
       // Set after the daemon is up: the daemon never carries the interceptor.

@@ -46,12 +46,14 @@ test('config shows each value and where it came from; bad values are clear error
   t.is(c.sources.max_local_size.source, 'env');
   t.is(c.config.base_dir, '/tmp');
   t.is(c.sources.base_dir.source, 'project');
-  t.is(c.config.max_age, 7 * 86_400_000);
+  // max_age is per instance: a project's velo.toml does not set it (and says so).
+  t.is(c.config.max_age, 0);
+  t.deepEqual(c.ignored, [{ key: 'max_age', where: path.join(v.dir, 'velo.toml') }]);
   t.is(c.config.idle_timeout, 600_000);
   t.is(c.sources.idle_timeout.source, 'user');
   t.is(c.sources.enabled.source, 'default');
   const human = await v.vrift(['config']);
-  t.regex(human.out, /max_local_size = 2147483648\s+# env \(VRIFT_MAX_LOCAL_SIZE\)/);
+  t.regex(human.out, /max_local_size = "2GiB"\s+# env \(VRIFT_MAX_LOCAL_SIZE\), per instance/);
   v.write('velo.toml', '[l2_cache]\nmax_local_size = "lots"\n');
   const bad = await v.vrift(['config']);
   t.is(bad.code, 2);

@@ -20,6 +20,8 @@ import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash, runCompiler } from './preprocess.js';
 import { finishLater, type Deferred } from './deferred.js';
 import type { Done, Finish, Frontend, MmdWrite, Outcome as FrontendOutcome } from './types.js';
+import type { ProjectSettings } from '../config.js';
+import { objectOutsideScope } from './project-scope.js';
 import type { DoneFile } from '../../ipc/messages/done.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
@@ -70,7 +72,7 @@ export interface CcDeps {
   dirs: DirCache;
   compilers: CompilerIds;
   systemDirs: (exe: string, lang: string, flags: string[]) => Promise<string[]>;
-  baseDir: () => string;
+  project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
@@ -306,6 +308,8 @@ export class CcFrontend implements Frontend<CcPending> {
       return { kind: 'pass', reason: parsed.reason };
     }
     if (parsed.kind === 'deps') return (await this.depsLookup(req, env, parsed)) as Outcome;
+    const outside = objectOutsideScope(parsed.output, parsed.outputKind, this.d.project(cwd, env));
+    if (outside) return { kind: 'pass', reason: outside };
 
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
@@ -313,7 +317,7 @@ export class CcFrontend implements Frontend<CcPending> {
     if (src.flags & F_TIME && !env.SOURCE_DATE_EPOCH) return { kind: 'pass', reason: 'time_macro' };
     if (src.flags & F_INCBIN) return { kind: 'pass', reason: 'incbin' };
 
-    const rel = new Relativizer(cwd, this.d.baseDir());
+    const rel = new Relativizer(cwd, this.d.project(cwd, env).base_dir);
     const h = new KeyHasher('vrift-cc-direct-v1');
     h.str(this.d.compilers.identity(exe)).str(parsed.lang);
     this.hashArgs(h, parsed, cwd, rel);
@@ -408,7 +412,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const args = req.argv.slice(1);
     // Keyed like a compile (paths relative to the cwd under base_dir, so that two checkouts
     // share entries; an output naming the checkout is anchored to it, see store()).
-    const rel = new Relativizer(cwd, this.d.baseDir());
+    const rel = new Relativizer(cwd, this.d.project(cwd, env).base_dir);
     const h = new KeyHasher('vrift-cc-deps-v1');
     h.str(this.d.compilers.identity(exe)).str(parsed.lang).str(parsed.mode);
     this.hashArgs(h, parsed, cwd, rel);

@@ -1,3 +1,5 @@
+import { envFlag } from '../../ipc/env-flag.js';
+import { VriftError } from '../../ipc/errors.js';
 import { parseCompile } from '../../ipc/messages/compile.js';
 import type { Handler } from '../context.js';
 import type { OutputSpares } from '../frontends/materialize.js';
@@ -36,7 +38,11 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
     ctx.stats.reason('uncacheable', reason, session);
     return { t: 'pass', reason };
   };
-  if (!ctx.resolved.config.enabled || env.VRIFT_DISABLE === '1') return pass('disabled');
+  if (envFlag(env.VRIFT_DISABLE)) return pass('disabled');
+  // The project's settings (its velo.toml, the build's VRIFT_*): a bad one passes, as vrift config says.
+  const project = ctx.projects.resolve(req.cwd, env);
+  if (project instanceof VriftError) return pass('config_error');
+  if (!project.enabled) return pass('disabled');
   if (!req.exe.startsWith('/')) return pass('exe_not_absolute');
   const frontend = ctx.frontends.find((f) => f.handles(req.argv[0] ?? '', req.exe));
   if (!frontend) return pass('unknown_compiler');

@@ -1,5 +1,6 @@
 import type { Handler } from '../context.js';
 import { compile } from './compile.js';
+import { config } from './config.js';
 import { done } from './done.js';
 import { hello } from './hello.js';
 import { shutdown } from './shutdown.js';
@@ -10,6 +11,7 @@ import { storeOp } from './store-op.js';
 export const handlers: Record<string, Handler> = {
   hello,
   compile,
+  config,
   done,
   stats,
   shutdown,

@@ -1,25 +1,14 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseStats } from '../../ipc/messages/stats.js';
-import type { Handler, Pending } from '../context.js';
+import type { Handler } from '../context.js';
+import { awaitSentReports } from '../sent-reports.js';
 import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.js';
 
 const STATS_SETTLE_MS = 2500;
-// A shim that reports one-way has exited before its report is read. When the shim said its
-// pid and that process is gone, its report was written to the socket before it exited: stats
-// waits for it to be read (this long at most: a shim that crashed mid-send never reports).
-// A shim still running is compiling; its report counts in a later `vrift stats`. Shims that
-// gave no pid get a short grace.
-const ONE_WAY_SENT_WAIT_MS = 2000;
-const ONE_WAY_GRACE_MS = 100;
 
 export const stats: Handler = async (msg, ctx) => {
   const req = parseStats(msg);
-  const start = Date.now();
-  const awaited = (p: Pending) => p.oneWay === true && !p.lost && (p.pid === undefined ? Date.now() - start < ONE_WAY_GRACE_MS : !processAlive(p.pid));
-  while ([...ctx.pending.values()].some(awaited) && Date.now() - start < ONE_WAY_SENT_WAIT_MS) await new Promise((r) => setTimeout(r, 2));
-  // Reports that never came (a shim killed before it sent) are not waited for again.
-  for (const p of ctx.pending.values()) if (p.pid !== undefined && awaited(p)) p.lost = true;
+  await awaitSentReports(ctx);
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.
   // Then the spare pool is filled: the store's writes take spares (a cold build's results
@@ -54,17 +43,4 @@ export const stats: Handler = async (msg, ctx) => {
 function memory(): { rss: number; heap_used: number; external: number } {
   const m = process.memoryUsage();
   return { rss: m.rss, heap_used: m.heapUsed, external: m.external };
-}
-
-// Whether a process still runs: a zombie (exited, not yet reaped by the build tool) has sent
-// everything it will send.
-export function processAlive(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return false;
-  }
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
 }

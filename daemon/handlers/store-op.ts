@@ -1,11 +1,16 @@
 import { parseDuration, parseSize } from '../../config/units.js';
 import { parseStoreOp } from '../../ipc/messages/store-op.js';
 import type { Handler } from '../context.js';
+import { awaitSentReports } from '../sent-reports.js';
 
 export const storeOp: Handler = async (msg, ctx) => {
   const req = parseStoreOp(msg);
-  await ctx.writes.settle(); // operate on everything stored so far
+  // Operate on everything stored so far, finished compiles' reports included.
+  await awaitSentReports(ctx);
+  await ctx.writes.settle();
   switch (req.op) {
+    case 'settle':
+      return { t: 'store-op', result: ctx.store.usage() as unknown as Record<string, unknown> };
     case 'rescan':
       await ctx.store.rescan();
       return { t: 'store-op', result: ctx.store.usage() as unknown as Record<string, unknown> };

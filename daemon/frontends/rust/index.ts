@@ -20,6 +20,8 @@ import { LINK_ENV, shadowCandidates, type Linkers } from './linker.js';
 import { decodeManifest, decodeResult, encodeEntry, ManifestUpdates, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
 import type { RustcIds } from './identity.js';
 import { RustPaths, targetDirOf } from './paths.js';
+import type { ProjectSettings } from '../../config.js';
+import { rustOutsideScope } from '../project-scope.js';
 
 // The Rust front-end: vrift as cargo's RUSTC_WRAPPER. Library crates (lib/rlib) are cached
 // with a direct key (rustc identity, normalized arguments, the content of every --extern
@@ -38,7 +40,7 @@ export interface RustDeps {
   dirs: DirCache;
   linkers: Linkers;
   ids: RustcIds;
-  baseDir: () => string;
+  project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_targets, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
   tmpDir: string;
@@ -141,7 +143,9 @@ export class RustFrontend implements Frontend<RustPending> {
     if (parsed.kind === 'pass') return parsed;
 
     const outDir = path.resolve(cwd, parsed.outDir);
-    const paths = new RustPaths(cwd, this.d.baseDir(), targetDirOf(outDir));
+    const outside = rustOutsideScope(outDir, parsed.crateTypes, parsed.emits, env, this.d.project(cwd, env));
+    if (outside) return { kind: 'pass', reason: outside };
+    const paths = new RustPaths(cwd, this.d.project(cwd, env).base_dir, targetDirOf(outDir));
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
     if (!src) return { kind: 'pass', reason: 'source_missing' };
