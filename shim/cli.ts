@@ -13,6 +13,7 @@ import { ensureShimsDir } from './shims-dir.js';
 import { interceptEnv } from './intercept.js';
 import { runStoreCommand } from './store-commands.js';
 import { showConfig } from './config-command.js';
+import { loadConfig } from '../daemon/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { durationArg, sizeArg } from './arg-parsers.js';
@@ -103,6 +104,14 @@ program.command('run').description('run a build with every compiler call going t
       process.stderr.write(`vrift: cache unavailable, building without it: ${(e as Error).message}\n`);
       // Said once here: shims the build names itself (CC="vrift-shim gcc") don't try again.
       if (!shims) childEnv.VRIFT_DISABLE = '1';
+    }
+    // A bad velo.toml (or VRIFT_* value) here makes this project's compiles go around the cache: say why once.
+    if (shims) {
+      try {
+        loadConfig({ env: childEnv });
+      } catch (e) {
+        process.stderr.write(`vrift: compiles here go without the cache: ${(e as Error).message}\n`);
+      }
     }
     if (shims) {
       // Set after the daemon is up: the daemon never carries the interceptor.
