@@ -43,7 +43,8 @@ async function waitGone(paths: InstancePaths, pid: number, timeoutMs: number) {
 
 export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo | undefined> {
   const paths = instancePaths(env);
-  const info = await ping(paths);
+  // Patient: a daemon busy with a build still answers, and "was not running" would be wrong.
+  const info = await ping(paths, 5000);
   if (!info) return undefined;
   await ipcCall(paths.endpoint, { t: 'shutdown' }, timeoutMs).catch(() => {});
   await waitGone(paths, info.pid, timeoutMs);

@@ -69,7 +69,7 @@ test('a per-instance value the running daemon does not apply is flagged, with ho
   r = await v.vrift(['config']);
   t.regex(r.out, /# not applied: .*velo\.toml sets local_path, a per-instance setting/);
   t.regex(r.out, new RegExp(`local_path = "${path.join(v.home, 'l2')}"`));
-  await v.vrift(['daemon', 'stop']);
+  t.regex((await v.vrift(['daemon', 'stop'])).out, /stopped/);
   t.is((await v.vrift(['daemon', 'start'])).code, 0);
   t.notRegex((await v.vrift(['config'])).out, /NOT APPLIED/);
 });
