@@ -20,7 +20,9 @@ on ipc://$VRIFT_HOME/run/vriftd.sock. It is started on demand by vrift-shim and 
 // A start that fails says why where the CLI and the shims look (ipc/start-failure.ts): with
 // no daemon there is no log they could be pointed to.
 const home = instancePaths().home;
-const daemon = await Daemon.start().catch((err) => {
+// Tests move the daemon's clock (a __DATE__ entry expires the next day) and not the machine's.
+const skewMs = Number(process.env.VRIFT_TEST_CLOCK_SKEW_MS) || 0;
+const daemon = await Daemon.start(skewMs ? { now: () => Date.now() + skewMs } : {}).catch((err) => {
   const reason = (err as Error).message;
   writeStartFailure(home, reason);
   process.stderr.write(`vriftd: cannot start: ${reason}\n`);
