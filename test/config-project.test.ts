@@ -49,6 +49,10 @@ test('velo.toml cache_extensions and a bad project file: compiles pass through w
   const r = await v.cc(['-c', 'a.c', '-o', 'a.o']);
   t.is(r.code, 0, r.err);
   t.is((await v.stats()).uncacheable.config_error, 1);
+  // vrift run says why once, and the build goes on.
+  const b = await v.vrift(['run', '-q', '--', 'true']);
+  t.is(b.code, 0);
+  t.regex(b.err, /vrift: compiles here go without the cache: .*velo\.toml: enabled: invalid value "perhaps"/);
 });
 
 test('a per-instance value the running daemon does not apply is flagged, with how to apply it', async (t) => {
