@@ -9,6 +9,8 @@ export interface Counters {
   misses: number;
   // Misses whose shim did not wait for the daemon after the compile (messages/done.ts `nr`).
   one_way_reports: number;
+  // Commands with several sources, each compile (and the link) then a request of its own.
+  split_commands: number;
   compile_failed: number;
   uncacheable: Record<string, number>;
   not_stored: Record<string, number>;
@@ -20,10 +22,10 @@ export interface Counters {
 }
 
 export function emptyCounters(now = new Date()): Counters {
-  return { requests: 0, hits: 0, misses: 0, one_way_reports: 0, compile_failed: 0, uncacheable: {}, not_stored: {}, errors: {}, stored: 0, stored_bytes: 0, hit_bytes: 0, since: now.toISOString() };
+  return { requests: 0, hits: 0, misses: 0, one_way_reports: 0, split_commands: 0, compile_failed: 0, uncacheable: {}, not_stored: {}, errors: {}, stored: 0, stored_bytes: 0, hit_bytes: 0, since: now.toISOString() };
 }
 
-type NumKey = 'requests' | 'hits' | 'misses' | 'one_way_reports' | 'compile_failed' | 'stored' | 'stored_bytes' | 'hit_bytes';
+type NumKey = 'requests' | 'hits' | 'misses' | 'one_way_reports' | 'split_commands' | 'compile_failed' | 'stored' | 'stored_bytes' | 'hit_bytes';
 type MapKey = 'uncacheable' | 'not_stored' | 'errors';
 
 export class Stats {

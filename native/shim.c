@@ -18,6 +18,7 @@
 #include "msgpack.h"
 #include "proto.h"
 #include "spawn.h"
+#include "split.h"
 #include "util.h"
 #include "zmtp.h"
 
@@ -100,19 +101,6 @@ static void __attribute__((noreturn)) run_original(const char *exe, char **argv)
   _exit(e == ENOENT ? 127 : 126);
 }
 
-static void __attribute__((noreturn)) exit_like(int code, int sig) {
-  if (sig > 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core); /* the compiler's crash is not ours to dump */
-    signal(sig, SIG_DFL);
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    sigprocmask(SIG_UNBLOCK, &s, NULL);
-    raise(sig);
-  }
-  _exit(code & 0xff);
-}
 
 
 static void encode_header(buf_t *b, uint32_t nfields, const char *t) {
@@ -138,6 +126,8 @@ typedef struct {
    * [full depfile to read (one of col), depfile to write, phony, targets, dirs]. */
   const char *mmd_in, *mmd_out; uint32_t mmd_inn, mmd_outn; int mmd_phony;
   mp_reader mmd_targets, mmd_dirs; uint32_t mmd_nt, mmd_nd; int has_mmd;
+  /* A split (SplitReply): the compiles' argument lists, and the link's. */
+  mp_reader cmds, link; uint32_t ncmds, linkc; int has_cmds, has_link;
 } reply_t;
 
 /* Writes `d` into the daemon's spare file `spare` and renames it onto `path`: no inode is
@@ -253,6 +243,19 @@ static int parse_reply(const buf_t *body, reply_t *rep) {
       if (!bad) bad = mp_read_array(&r, &rep->mmd_nd);
       if (!bad) { rep->mmd_dirs = r; bad = check_strs(&r, rep->mmd_nd); }
       rep->has_mmd = !bad;
+    } else if (str_is(k, kl, "cmds")) {
+      uint32_t c;
+      if (mp_read_array(&r, &c)) return -1;
+      rep->cmds = r; rep->ncmds = c; rep->has_cmds = 1;
+      for (uint32_t j = 0; j < c && !bad; j++) {
+        uint32_t m;
+        bad = mp_read_array(&r, &m) || check_strs(&r, m);
+      }
+    } else if (str_is(k, kl, "link")) {
+      uint32_t c;
+      if (mp_read_array(&r, &c)) return -1;
+      rep->link = r; rep->linkc = c; rep->has_link = 1;
+      bad = check_strs(&r, c);
     } else if (str_is(k, kl, "argv") || str_is(k, kl, "env")) {
       int is_argv = k[0] == 'a';
       uint32_t c;
@@ -478,6 +481,22 @@ static int encode_done(buf_t *req, const reply_t *rep, const run_result *res, in
   return put_collected(req, rep);
 }
 
+/* A command with several sources (split.c); back here only when nothing of it has run. */
+static void do_split(const reply_t *rep, const char *exe) {
+  if (!rep->has_cmds || rep->ncmds == 0 || rep->ncmds > 1u << 16) return;
+  char ***cmds = calloc(rep->ncmds, sizeof *cmds);
+  if (!cmds) return;
+  mp_reader r = rep->cmds;
+  for (uint32_t i = 0; i < rep->ncmds; i++) {
+    uint32_t m;
+    if (mp_read_array(&r, &m) || !(cmds[i] = strs_dup(r, m))) return;
+    if (check_strs(&r, m)) return;
+  }
+  char **link = rep->has_link ? strs_dup(rep->link, rep->linkc) : NULL;
+  if (rep->has_link && !link) return;
+  run_split(exe, cmds, rep->ncmds, link);
+}
+
 static void __attribute__((noreturn)) do_run(zmtp_t *z, reply_t *rep, const char *exe, char **cargv, const char *cwd) {
   char **rargv = rep->has_argv && rep->argc > 0 ? strs_dup(rep->argv, rep->argc) : NULL;
   char **radd = rep->has_env ? strs_dup(rep->env, rep->envc) : calloc(1, sizeof(char *));
@@ -597,7 +616,9 @@ int main(int argc, char **argv) {
   trace_mark(T_CONN);
 
   buf_t req = {0}, body = {0};
-  encode_header(&req, 12, "compile");
+  /* A call a split runs never splits again (split.h). */
+  int can_split = getenv(SPLIT_DIR_ENV) == NULL;
+  encode_header(&req, 12 + can_split, "compile");
   mp_cstr(&req, "cwd");
   mp_cstr(&req, cwd);
   mp_cstr(&req, "exe");
@@ -627,6 +648,11 @@ int main(int argc, char **argv) {
   /* Once we have exited, our one-way report is sent: `vrift stats` waits for it. */
   mp_cstr(&req, "pid");
   mp_int(&req, getpid());
+  /* ... and run a command with several sources as one call per source (split.c). */
+  if (can_split) {
+    mp_cstr(&req, "sx");
+    mp_bool(&req, 1);
+  }
   if (req.oom || request(z, &req, &body, env_ms("VRIFT_TIMEOUT_MS", 10000)) != 0) {
     fallback(req.oom ? "oom" : "timeout");
     zmtp_close(z);
@@ -656,6 +682,10 @@ int main(int argc, char **argv) {
   }
   if (str_is(rep.t, rep.tn, "run")) do_run(z, &rep, exe, cargv, cwd);
   zmtp_close(z);
+  if (str_is(rep.t, rep.tn, "split") && can_split) {
+    do_split(&rep, exe);
+    fallback("split");
+  }
   if (str_is(rep.t, rep.tn, "error")) {
     dbg("daemon error %.*s", (int)rep.code_strn, rep.code_str ? rep.code_str : "");
     if (rep.code_str && str_is(rep.code_str, rep.code_strn, "EVERSION")) replace_daemon(&p);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,4 +143,18 @@ void fallback(const char *reason) {
     }
   }
   errno = saved;
+}
+
+void exit_like(int code, int sig) {
+  if (sig > 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* the compiler's crash is not ours to dump */
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    raise(sig);
+  }
+  _exit(code & 0xff);
 }

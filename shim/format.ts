@@ -20,6 +20,7 @@ export function formatStats(raw: Record<string, unknown>, home: string): string 
   const row = (k: string, v: string | number, extra = '') => lines.push(`  ${k.padEnd(28)} ${String(v).padStart(9)}${extra}`);
   lines.push(`vrift statistics for ${home} (since ${s.since})`);
   row('compiler calls', s.requests);
+  if (s.split_commands) row('  split by source', Number(s.split_commands), '   (each compile and link also counted)');
   row('hits', s.hits, `   (hit rate ${hitRate(s)})`);
   row('misses', s.misses);
   if (s.one_way_reports) row('  reported without waiting', Number(s.one_way_reports));

@@ -12,6 +12,7 @@ import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile, type GccDeps } from './gcc/args.js';
+import { planSplit } from './gcc/split.js';
 import { gccTargetWords, parseDepfile, writeDepfile } from './gcc/depfile.js';
 import { filterSystemDeps, searchDirsForShim, sysdirFlags } from './gcc/sysdirs.js';
 import { anchorValid, embedsAnchor, Relativizer } from './relativize.js';
@@ -299,8 +300,15 @@ export class CcFrontend implements Frontend<CcPending> {
   async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
     const { cwd, exe } = req;
     const args = req.argv.slice(1);
-    const parsed = parseGccArgs(args, { cwd, env, compiler: compilerFlavor(exe), readFile: (p: string) => fs.readFileSync(path.resolve(cwd, p), 'utf8') });
+    const penv = { cwd, env, compiler: compilerFlavor(exe), readFile: (p: string) => fs.readFileSync(path.resolve(cwd, p), 'utf8') };
+    const parsed = parseGccArgs(args, penv);
     if (parsed.kind === 'pass') {
+      // Several sources, or sources in a link: one compile per source (split.ts), when the shim can.
+      if (req.sx && (parsed.reason === 'multiple_sources' || parsed.reason === 'link')) {
+        const plan = planSplit(args, penv);
+        if (plan.kind === 'split') return { kind: 'split', compiles: plan.compiles, link: plan.link };
+        if (parsed.reason === 'multiple_sources') return { kind: 'pass', reason: plan.reason };
+      }
       if (parsed.reason === 'link' && this.d.links) {
         const o = await this.d.links.lookup(req, env);
         return (o.kind === 'miss' ? { ...o, frontend: this.d.links } : o) as Outcome;

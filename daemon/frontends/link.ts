@@ -12,6 +12,7 @@ import type { StoreLike } from './cc.js';
 import { STREAM_MIN } from '../store/blob-stream.js';
 import { parseDepfile } from './gcc/depfile.js';
 import { languageOfFile } from './gcc/languages.js';
+import { SPLIT_TMP } from './gcc/split.js';
 import { expandResponseFiles } from './gcc/response.js';
 import { writeFileAtomic } from './materialize.js';
 import { decodeManifest, decodeResult, encodeEntry, ManifestUpdates, type RustManifestEntry, type RustResult } from './rust/entries.js';
@@ -45,6 +46,7 @@ export interface LinkDeps {
 
 export interface LinkPending {
   cwd: string;
+  splitDir: string | null;
   output: string;       // absolute
   directKey: string;
   start: number;
@@ -147,20 +149,21 @@ export class LinkFrontend implements Frontend<LinkPending> {
     const li = await this.d.linkers.info(exe, env, cwd);
     if (typeof li === 'string') return { kind: 'pass', reason: li };
 
+    const split = splitDirOf(env);
     const h = new KeyHasher('vrift-link-v1').str(this.d.compilers.identity(exe)).str(li.id).str(cwd);
     // The expanded arguments: a response file's options and inputs count, not its name.
-    for (const a of parsed.args) h.str(a);
+    for (const a of parsed.args) h.str(split.form(a));
     for (const f of parsed.inputs) {
       const fh = this.d.hashes.get(path.resolve(cwd, f));
       if (!fh) return { kind: 'pass', reason: 'input_missing' };
-      h.str(f).str(fh.hash);
+      h.str(split.form(f)).str(fh.hash);
     }
     for (const k of LINK_ENV) h.str(k).str(env[k] ?? '\u0000');
     const directKey = h.digest();
     const output = path.resolve(cwd, parsed.output);
 
     await this.writing.get(directKey)?.catch(() => {});
-    const hit = await this.tryHit(directKey, output);
+    const hit = await this.tryHit(directKey, output, split);
     if (hit) return hit;
 
     const depfile = path.join(this.d.tmpDir, `${crypto.randomBytes(8).toString('hex')}.link.d`);
@@ -171,6 +174,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
       argv: [exe, ...args, '-Xlinker', `--dependency-file=${depfile}`],
       pending: {
         cwd, output, directKey, depfile,
+        splitDir: split.dir,
         start: this.d.now(),
         // ld's order: the driver's -L, its built-in directories, ld's own -L, ld's defaults.
         libSearch: [
@@ -185,11 +189,11 @@ export class LinkFrontend implements Frontend<LinkPending> {
     };
   }
 
-  private async tryHit(directKey: string, output: string): Promise<Outcome | undefined> {
+  private async tryHit(directKey: string, output: string, split: SplitDir): Promise<Outcome | undefined> {
     const manifest = decodeManifest(await this.d.store.getEntry(directKey), 'link');
     if (!manifest) return undefined;
     for (const e of manifest.entries) {
-      if (!this.valid(e)) continue;
+      if (!this.valid(e, split)) continue;
       const result = decodeResult(await this.d.store.getEntry(e.result), 'link');
       const o = result?.outputs[0];
       if (!result || !o) continue;
@@ -213,8 +217,11 @@ export class LinkFrontend implements Frontend<LinkPending> {
     return undefined;
   }
 
-  private valid(e: RustManifestEntry): boolean {
-    for (const [abs, hash] of e.files) if (this.d.hashes.get(abs)?.hash !== hash) return false;
+  private valid(e: RustManifestEntry, split: SplitDir): boolean {
+    for (const [form, hash] of e.files) {
+      const abs = split.path(form);
+      if (abs === null || this.d.hashes.get(abs)?.hash !== hash) return false;
+    }
     if (e.absent?.length) {
       this.d.dirs.beginRound();
       for (const [dir, names] of e.absent) for (const n of names) if (this.d.dirs.has(dir, n)) return false;
@@ -312,12 +319,20 @@ export class LinkFrontend implements Frontend<LinkPending> {
     const files: [string, string][] = [];
     const found: string[] = [];
     const seen = new Set<string>();
+    const split = splitDirOf({ [SPLIT_DIR_ENV]: p.splitDir ?? '' });
     for (const dep of deps) {
       const abs = path.resolve(p.cwd, dep);
       if (seen.has(abs)) continue;
       seen.add(abs);
       const fh = this.d.hashes.get(abs);
       if (!fh) return { reason: 'input_missing' };
+      // The split's objects: written by this command's own compiles before the link started,
+      // into a directory nobody else writes; recorded by their name in it.
+      const form = split.form(abs);
+      if (form !== abs) {
+        files.push([form, fh.hash]);
+        continue;
+      }
       if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { reason: 'input_too_new' };
       // A thin archive only names its members, which ld does not list: its bytes stay the
       // same when a member changes.
@@ -344,6 +359,29 @@ export class LinkFrontend implements Frontend<LinkPending> {
     return { files, absent };
   }
 
+}
+
+// The private directory of a split command's objects (gcc/split.ts), named by the shim that
+// runs its link: the link of the same objects in another such directory is the same link, so
+// keys and entries name them relative to it, behind the split's marker character.
+export const SPLIT_DIR_ENV = 'VRIFT_SPLIT_DIR';
+interface SplitDir {
+  dir: string | null;
+  /** The key form of an argument or path: one in the directory behind the marker. */
+  form(p: string): string;
+  /** Back from the key form; null for one in a directory this link has not got. */
+  path(form: string): string | null;
+}
+
+function splitDirOf(env: Record<string, string | undefined>): SplitDir {
+  const v = env[SPLIT_DIR_ENV];
+  const dir = v && path.isAbsolute(v) && path.normalize(v) === v && v !== '/' ? v : null;
+  const prefix = dir === null ? null : dir + '/';
+  return {
+    dir,
+    form: (p) => (prefix !== null && p.startsWith(prefix) && !p.includes('/', prefix.length) ? SPLIT_TMP + p.slice(prefix.length) : p),
+    path: (form) => (!form.startsWith(SPLIT_TMP) ? form : prefix === null ? null : prefix + form.slice(SPLIT_TMP.length)),
+  };
 }
 
 function isThinArchive(file: string): boolean {

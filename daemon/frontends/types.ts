@@ -10,7 +10,9 @@ export type Outcome<P> =
   // `collect`: files the shim may read and send with a one-way report (done.ts), when all that
   // finish() needs from the disk before the build goes on is their bytes; with `mmd` the shim
   // also writes -MMD's depfile (RunReply.mmd).
-  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[]; mmd?: MmdWrite };
+  | { kind: 'miss'; argv: string[]; env?: string[]; pending: P; frontend?: Frontend; latency?: string; collect?: string[]; mmd?: MmdWrite }
+  // A command with several sources: the shim runs each compile (then the link) as a call of its own.
+  | { kind: 'split'; compiles: string[][]; link: string[] | null };
 
 export type { MmdWrite };
 

@@ -48,10 +48,13 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
   if (!frontend) return pass('unknown_compiler');
 
   const outcome = await frontend.lookup(req, env);
-  if (outcome.kind !== 'pass') label.name = outcome.latency;
+  if (outcome.kind === 'hit' || outcome.kind === 'miss') label.name = outcome.latency;
   switch (outcome.kind) {
     case 'pass':
       return pass(outcome.reason);
+    case 'split':
+      ctx.stats.add('split_commands', session);
+      return outcome.link ? { t: 'split', cmds: outcome.compiles, link: outcome.link } : { t: 'split', cmds: outcome.compiles };
     case 'hit':
       ctx.stats.add('hits', session);
       ctx.stats.add('hit_bytes', session, outcome.bytes);

@@ -10,6 +10,7 @@ import { bool, int, str, strArray } from './fields.js';
 //   ow   : the shim can report a compile one-way, sending the files `col` names (done.ts)
 //   pid  : the shim's process id (optional): once it has exited, its one-way report is on its
 //          way, and `vrift stats` waits for it (handlers/stats.ts)
+//   sx   : the shim can run a split (SplitReply): a command with several sources
 export interface CompileRequest {
   t: 'compile';
   v: number;
@@ -22,6 +23,7 @@ export interface CompileRequest {
   wf: boolean;
   sp: boolean;
   ow: boolean;
+  sx: boolean;
   pid?: number;
 }
 
@@ -29,6 +31,13 @@ export interface CompileRequest {
 //   hit  : outputs are already in place; write out/err, exit with code
 //   run  : run argv (argv[0] is the executable path) with env additions, then send `done` with id
 //   pass : not cacheable (reason counted); exec the original call unchanged
+//   split: (only when sx) run each of `cmds` (the compiler's arguments, argv[0] left out) as a
+//          call of its own through the shim, in order, their stdout/stderr printed in that
+//          order; when all succeeded and `link` is there, run it the same way. An argument
+//          that starts with \u0001 names a file in a private directory the shim makes (that
+//          character stands for the directory and a slash) and removes afterwards; the shim
+//          names that directory to its calls in VRIFT_SPLIT_DIR. Exit code: the link's, or 1
+//          when a compile failed (daemon/frontends/gcc/split.ts, native/split.c).
 //   error: something failed; fail open exactly like pass
 // files: [absolute path, bytes] to write (unlink, create) before replaying out/err; only when wf.
 //   With sp, an entry may have a third element: an empty file of the daemon's (same filesystem)
@@ -44,7 +53,8 @@ export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; fi
 export type MmdWrite = [string, string, boolean, string[], string[]];
 export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; col?: string[]; mmd?: MmdWrite }
 export interface PassReply { t: 'pass'; reason: string }
-export type CompileReply = HitReply | RunReply | PassReply;
+export interface SplitReply { t: 'split'; cmds: string[][]; link?: string[] }
+export type CompileReply = HitReply | RunReply | PassReply | SplitReply;
 
 export function parseCompile(m: Record<string, unknown>): CompileRequest {
   return {
@@ -59,6 +69,7 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     wf: bool(m, 'wf'),
     sp: bool(m, 'sp'),
     ow: bool(m, 'ow'),
+    sx: bool(m, 'sx'),
     ...(m.pid === undefined || m.pid === null ? {} : { pid: int(m, 'pid') }),
   };
 }

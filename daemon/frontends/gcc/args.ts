@@ -37,7 +37,7 @@ interface KeyArg {
 }
 
 /** Splits `-Ifoo`/`-I foo` style options; returns null when `arg` is not one. */
-function matchJoinedOrSeparate(arg: string): { name: string; joined: string | null } | null {
+export function matchJoinedOrSeparate(arg: string): { name: string; joined: string | null } | null {
   for (const name of JOINED_OR_SEPARATE) {
     if (!arg.startsWith(name)) continue;
     return { name, joined: arg.length > name.length ? arg.slice(name.length) : null };
