@@ -287,9 +287,9 @@ test('uncacheable calls behave exactly as without vrift, with a counted reason',
   const v = instance(t);
   age(v.write('a.c', 'int a(void) { return 1; }\n'), v.write('b.c', 'int main(void) { return 0; }\n'));
   const cases: [string[], string][] = [
-    [['a.c', 'b.c', '-o', 'prog'], 'link_with_sources'],
+    [['a.c', 'b.c', '-o', 'prog', '-flto'], 'link_with_sources'],
     [['-E', 'a.c'], 'preprocess_only'],
-    [['-c', 'a.c', 'b.c'], 'multiple_sources'],
+    [['-c', 'a.c', 'b.c', '-o', 'ab.o'], 'multiple_sources'],
     [['-c', 'a.c', '-o', '-'], 'output_stdout'],
   ];
   for (const [args, reason] of cases) {

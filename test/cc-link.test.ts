@@ -82,7 +82,7 @@ for (const [how, args] of [
 test('links that compile, write a second output or only probe pass through with a reason; a failed link is not stored', async (t) => {
   const v = await project(t);
   const cases: [string[], string][] = [
-    [['-o', 'prog', 'm.c', 'f.o'], 'link_with_sources'],
+    [['-o', 'prog', 'm.c', 'f.o', '-flto'], 'link_with_sources'],
     [['-o', 'prog', 'm.o', 'f.o', '-Wl,-Map=prog.map'], 'link_option'],
     [['-o', 'prog', 'm.o', 'f.o', '-flto'], 'link_option'],
     [['-o', 'prog', 'm.o', 'f.o', '-fuse-ld=bfd'], 'link_option'],

@@ -68,9 +68,11 @@ export interface GccLink {
 type Outcome = FrontendOutcome<LinkPending>;
 
 // Options that take the next argument in a link.
-const SEPARATE = new Set(['-o', '-L', '-l', '-u', '-z', '-T', '-e', '-Xlinker']);
-// Options whose link is not only what the command line and ld's inputs say.
-const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|--ld-path|-m32$|-mx32$|-m16$|--target|-target$|--gcc-toolchain|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x|-v$|-###|--help|--version|-print-|--print-|-dump|-Wa,|-Xassembler|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
+const SEPARATE = new Set(['-o', '-L', '-l', '-u', '-z', '-T', '-e', '-Xlinker', '-Xassembler']);
+// Options whose link is not only what the command line and ld's inputs say. (Assembler
+// options are not among them: no assembler runs in a link of objects, and a Makefile's
+// CFLAGS with -Wa,--noexecstack often reach its links, a split command's always.)
+const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|--ld-path|-m32$|-mx32$|-m16$|--target|-target$|--gcc-toolchain|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x|-v$|-###|--help|--version|-print-|--print-|-dump|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
 // Linker options that write something besides the output, read what ld does not list in its
 // dependency file (--retain-symbols-file), or make the output random (--build-id=uuid).
 const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--retain-symbols-file|--build-id=uuid)/;
