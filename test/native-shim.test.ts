@@ -150,8 +150,47 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
     wf: true,
     sp: true,
     ow: true,
+    sx: true,
     pid: r.pid,
   });
+});
+
+test('split: each command a call of its own through the shim (the private directory in place of \\u0001, named in VRIFT_SPLIT_DIR, never split again), in order, the link after them; a failed compile: no link, exit 1', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, (m) =>
+    m.sx ? { t: 'split', cmds: [['-c', 'a.c'], ['-c', 'b.c', '-o', '\u0001b.o']], link: ['\u0001b.o', '-o', 'prog'] } : { t: 'pass', reason: 'test' });
+  t.teardown(() => d.close());
+  const tmp = path.join(w.dir, 'tmp');
+  fs.mkdirSync(tmp);
+  const r = await w.shim(['dumpargs', 'a.c', 'b.c', '-o', 'prog'], { TMPDIR: tmp });
+  t.is(r.code, 0);
+  const calls = w.dumped();
+  t.is(calls.length, 3);
+  const dir = calls[2][1].slice(0, -'/b.o'.length);
+  t.regex(dir, new RegExp(`^${tmp}/vrift-split-`));
+  t.deepEqual(calls, [[DUMPARGS(), '-c', 'a.c'], [DUMPARGS(), '-c', 'b.c', '-o', `${dir}/b.o`], [DUMPARGS(), `${dir}/b.o`, '-o', 'prog']]);
+  t.is(r.stdout.toString(), `ran ${DUMPARGS()}\n`.repeat(3));
+  t.is(d.requests.length, 4);
+  for (const m of d.requests.slice(1)) {
+    t.is(m.sx, undefined, 'a split call never splits again');
+    t.true((m.env as string[]).includes(`VRIFT_SPLIT_DIR=${dir}`));
+  }
+  t.deepEqual(fs.readdirSync(tmp), [], 'private directory removed');
+
+  fs.rmSync(path.join(w.dir, 'argv.dump'));
+  const f = await w.shim(['dumpargs', 'a.c', 'b.c', '-o', 'prog'], { TMPDIR: tmp, EXIT_CODE: '1' });
+  t.is(f.code, 1);
+  t.is(w.dumped().length, 2, 'no link after a failed compile');
+  t.deepEqual(fs.readdirSync(tmp), []);
+});
+
+test('split: a malformed split reply runs the original command', async (t) => {
+  const w = world(t);
+  const d = await FakeDaemon.start(w.home, () => ({ t: 'split', cmds: ['-c', 'a.c'] }));
+  t.teardown(() => d.close());
+  const r = await w.shim(['dumpargs', '-c', 'a.c', 'b.c']);
+  t.is(r.code, 0);
+  t.deepEqual(w.dumped(), [['dumpargs', '-c', 'a.c', 'b.c']]);
 });
 
 test('hit with files: the shim writes each output fresh, then replays; a missing directory runs the compiler', async (t) => {
