@@ -557,9 +557,10 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
     t.is(m.code, 'EBADMSG');
   }
   const { encode } = await import('../ipc/codec.js');
-  await sock.send(encode({ t: 'compile', v: 1, build: '0.1.0', cwd: 5 }));
+  const { BUILD_ID: build, PROTOCOL_VERSION: pv } = await import('../ipc/version.js');
+  await sock.send(encode({ t: 'compile', v: pv, build, cwd: 5 }));
   t.is(decode((await sock.receive())[0]).code, 'EBADMSG');
-  await sock.send(encode({ t: 'no-such-thing', v: 1, build: '0.1.0' }));
+  await sock.send(encode({ t: 'no-such-thing', v: pv, build }));
   t.is(decode((await sock.receive())[0]).code, 'EUNKNOWN');
   await sock.send(encode({ t: 'compile', v: 999, build: 'x' }));
   t.is(decode((await sock.receive())[0]).code, 'EVERSION');

@@ -138,6 +138,30 @@ test('a source with an error: the others are compiled and the error reported as 
   t.true(s.compile_failed >= 3);
 });
 
+test('depfiles of each source, and clang: split outputs are what the one command writes', async (t) => {
+  const v = instance(t);
+  v.files({ 'h.h': '#define N 2\n', 'a.c': '#include "h.h"\nint a(void) { return N; }\n', 'm.c': 'int a(void);\nint main(void) { return a() - 2; }\n' });
+  for (const round of [0, 1]) {
+    await same(t, v, ['-c', '-MMD', '-MP', '-g', 'a.c', 'm.c'], v.dir, ['a.o', 'm.o', 'a.d', 'm.d']);
+    for (const cc of ['gcc', 'clang']) {
+      const args = ['-O2', '-g', 'm.c', 'a.c', '-o', `prog-${cc}`];
+      fs.rmSync(path.join(v.dir, `prog-${cc}`), { force: true });
+      const plain = await run(cc, args, { cwd: v.dir, env: v.env });
+      const want = fs.readFileSync(path.join(v.dir, `prog-${cc}`));
+      fs.rmSync(path.join(v.dir, `prog-${cc}`));
+      const r = await v.cc(args, { compiler: cc });
+      t.is(r.code, plain.code);
+      t.is(r.err, plain.err);
+      t.deepEqual(fs.readFileSync(path.join(v.dir, `prog-${cc}`)), want, `${cc}: executable byte-identical`);
+    }
+    if (round === 1) t.like(await v.stats(), { hits: 8, misses: 0 });
+    else {
+      t.like(await v.until((x) => x.stored >= 8), { misses: 8, stored: 8 });
+      await v.vrift(['stats', '--zero']);
+    }
+  }
+});
+
 test('what a split cannot do exactly passes through whole, as gcc runs it', async (t) => {
   const v = instance(t);
   v.files({ 'a.c': 'int a(void) { return 1; }\n', 'b.c': 'int main(void) { return 0; }\n', 'c.cc': 'int c() { return 2; }\n' });
