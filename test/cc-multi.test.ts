@@ -7,7 +7,8 @@ import { workloadTree } from './helpers/workloads.js';
 
 // Commands with several sources (`cc -c a.c b.c`, `cc a.c b.c -o prog`): split into one cached
 // compile per source (and the link of their objects), with everything the build sees (files,
-// stdout/stderr, exit code) as the one command gives it.
+// stdout/stderr, exit code) as the one command gives it. The tests with a daemon run one
+// after another: each runs builds with parallel compiles of its own.
 
 const penv = (cwd = '/p') => ({ cwd, env: {}, readFile: () => '' });
 const plan = (line: string, compiler: 'gcc' | 'clang' = 'gcc') => planSplit(line.split(' '), { ...penv(), compiler });
@@ -80,7 +81,7 @@ function tmpdir(v: Instance): string {
 }
 const splitDirs = (v: Instance) => fs.readdirSync(path.join(v.dir, 'tmp')).filter((n) => n.startsWith('vrift-split-'));
 
-test("zstd's lib/common in one -c command and its tests' programs compiled and linked in one command each: identical to gcc's, warm compiles nothing", async (t) => {
+test.serial("zstd's lib/common in one -c command and its tests' programs compiled and linked in one command each: identical to gcc's, warm compiles nothing", async (t) => {
   t.timeout(15 * 60_000);
   const v = instance(t);
   const tree = workloadTree('zstd', path.join(v.dir, 'zstd'));
@@ -119,7 +120,7 @@ test("zstd's lib/common in one -c command and its tests' programs compiled and l
   t.deepEqual(splitDirs(v), [], 'private directories removed');
 });
 
-test('a source with an error: the others are compiled and the error reported as gcc does, nothing linked, exit 1', async (t) => {
+test.serial('a source with an error: the others are compiled and the error reported as gcc does, nothing linked, exit 1', async (t) => {
   const v = instance(t);
   v.files({
     'a.c': 'int a(void) { return 1; }\n',
@@ -144,7 +145,7 @@ test('a source with an error: the others are compiled and the error reported as 
   t.true(s.compile_failed >= 3);
 });
 
-test('depfiles of each source, and clang: split outputs are what the one command writes', async (t) => {
+test.serial('depfiles of each source, and clang: split outputs are what the one command writes', async (t) => {
   const v = instance(t);
   v.files({ 'h.h': '#define N 2\n', 'a.c': '#include "h.h"\nint a(void) { return N; }\n', 'm.c': 'int a(void);\nint main(void) { return a() - 2; }\n' });
   for (const round of [0, 1]) {
@@ -168,7 +169,7 @@ test('depfiles of each source, and clang: split outputs are what the one command
   }
 });
 
-test('what a split cannot do exactly passes through whole, as gcc runs it', async (t) => {
+test.serial('what a split cannot do exactly passes through whole, as gcc runs it', async (t) => {
   const v = instance(t);
   v.files({ 'a.c': 'int a(void) { return 1; }\n', 'b.c': 'int main(void) { return 0; }\n', 'c.cc': 'int c() { return 2; }\n' });
   await same(t, v, ['-c', 'a.c', 'b.c', '-o', 'x.o'], v.dir, ['x.o', 'a.o', 'b.o']);
@@ -209,7 +210,7 @@ function sources(v: Instance, n: number, bad = -1): string[] {
   return names.map((f) => path.basename(f));
 }
 
-test('under make -j4 the compiles run in parallel on jobserver tokens; without one, one at a time; output in source order', async (t) => {
+test.serial('under make -j4 the compiles run in parallel on jobserver tokens; without one, one at a time; output in source order', async (t) => {
   t.timeout(5 * 60_000);
   const v = instance(t);
   const occ = overlapCompiler(v);
@@ -231,7 +232,7 @@ test('under make -j4 the compiles run in parallel on jobserver tokens; without o
   t.is(occ.max(), 1, 'no jobserver for this recipe: one at a time');
 });
 
-test('a fifo jobserver: tokens taken for parallel compiles and all given back, also when one fails or the command is killed', async (t) => {
+test.serial('a fifo jobserver: tokens taken for parallel compiles and all given back, also when one fails or the command is killed', async (t) => {
   t.timeout(5 * 60_000);
   const v = instance(t);
   const occ = overlapCompiler(v);
