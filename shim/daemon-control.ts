@@ -6,6 +6,7 @@ import { ipcCall } from '../ipc/client.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { readStartFailure } from '../ipc/start-failure.js';
+import { loadConfig } from '../daemon/config.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,13 +56,20 @@ export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs
 // flock(1) around the daemon process, the same lock the native shim takes, so concurrent
 // starters end with exactly one daemon. A daemon of another build is stopped first.
 // A daemon that exits before answering has written why (ipc/start-failure.ts): that is the
-// error, at once. VRIFT_DAEMON names another daemon command, as for the native shim.
+// error, at once (for what the configuration check above cannot see). VRIFT_DAEMON names another daemon command, as for the native shim.
 export async function ensureDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo> {
   const paths = instancePaths(env);
   let info = await ping(paths);
   if (info && info.build === BUILD_ID && info.v === PROTOCOL_VERSION) return info;
   if (info) await stopDaemon(env, timeoutMs);
   prepareRunDir(paths);
+  // What the daemon would read first, read here: a bad value is said without a node start
+  // (the TypeScript shim calls this per compile while no daemon runs).
+  try {
+    loadConfig({ env, project: false });
+  } catch (e) {
+    throw new VriftError('ESTART', `the daemon cannot start: ${(e as Error).message}`, { cause: e });
+  }
   const daemonCmd = env.VRIFT_DAEMON ? [env.VRIFT_DAEMON] : [process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_MAIN];
   const startEnv: NodeJS.ProcessEnv = { ...env, VRIFT_HOME: paths.home };
   delete startEnv.VRIFT_START_KEY;
