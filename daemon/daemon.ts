@@ -22,6 +22,7 @@ import { Watcher } from './hot/watcher.js';
 import { Latency } from './latency.js';
 import { ProjectConfigs } from './project-config.js';
 import { fileLogger, type Logger } from './log.js';
+import { awaitSentReports } from './sent-reports.js';
 import { Stats } from './stats.js';
 import { IdleWriter } from './store/idle-writer.js';
 import { LocalStore } from './store/local.js';
@@ -41,6 +42,9 @@ export interface DaemonOptions {
 const ANY_VERSION = new Set(['hello', 'shutdown']);
 const PENDING_TTL_MS = 60 * 60_000;
 const BUSY_MS = 5 * 60_000;
+// With a team server to upload to, a miss's cache entry is built this soon after its report
+// (busy or not) and goes up at once: a teammate's build may start seconds after this one ends.
+const UPLOAD_ENTRY_WAIT_MS = 500;
 
 export class Daemon {
   private server!: IpcServer;
@@ -80,7 +84,11 @@ export class Daemon {
       for (const p of pending.values()) if (p.created > since) return true;
       return false;
     };
-    const later = new IdleWriter(log.child('store'), { spool: path.join(tmpDir, 'store-spool'), busy, onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE') });
+    const uploads = config.remote_url !== '' && !config.read_only;
+    const later = new IdleWriter(log.child('store'), {
+      spool: path.join(tmpDir, 'store-spool'), busy, maxJobWaitMs: uploads ? UPLOAD_ENTRY_WAIT_MS : undefined,
+      onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE'),
+    });
     // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
     let remote: TieredStore | undefined;
     if (config.remote_url) {
@@ -107,7 +115,7 @@ export class Daemon {
     if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
-    const front = new WriteBehind(remote ?? store, later);
+    const front = new WriteBehind(remote ?? store, later, remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) });
     const deferred: Deferred = { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) };
     const linkers = new Linkers(hashes);
     const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, tmpDir });
@@ -204,6 +212,9 @@ export class Daemon {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.idleTimer) clearInterval(this.idleTimer);
+      // Reports the build's shims sent just before the signal are still on the socket: their
+      // entries are what a CI job's teardown would otherwise lose.
+      await awaitSentReports(this.ctx);
       await this.server?.close();
       // Entries still to be built (and what waits to be written) first: background work
       // waits for them, and they would wait for a pause that, with the server closed and
@@ -212,6 +223,7 @@ export class Daemon {
       await Promise.allSettled([...this.background]);
       await this.ctx.writes.close();
       await this.ctx.spares?.close();
+      // Uploads have run all along; what is still queued gets drainMs (10 s) more.
       await this.ctx.remote?.close();
       await this.ctx.store.close();
       await this.ctx.stats.close();

@@ -193,3 +193,38 @@ test('a whole file waits as its open descriptor: read from it, written after a c
   });
   t.deepEqual(open, [], 'every descriptor closed');
 });
+
+test('with maxJobWaitMs deferred work runs once it waited that long, busy and lookups or not, while the writes still wait', async (t) => {
+  const done: string[] = [];
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxJobWaitMs: 50, busy: () => true });
+  t.teardown(() => w.close());
+  w.add('e0', Buffer.from('0'), async () => void done.push('write e0')); // arms the (long) pause first
+  w.defer('a', async () => {
+    done.push('job a');
+    w.add('ea', Buffer.from('a'), async () => void done.push('write ea'));
+  });
+  for (let i = 0; i < 40 && w.get('x') === undefined; i++) await sleep(5); // lookups keep coming
+  for (let i = 0; i < 500 && done.length === 0; i++) await sleep(10);
+  t.deepEqual(done, ['job a'], 'the work ran; its write and the older one wait for a pause');
+  t.deepEqual(w.get('ea'), Buffer.from('a'));
+  await w.settle();
+  t.deepEqual(done, ['job a', 'write e0', 'write ea']);
+});
+
+test('reads made by deferred work are not lookups: every job waiting at a pause runs in that pause', async (t) => {
+  const idleMs = 1500;
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs });
+  t.teardown(() => w.close());
+  const started: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    w.defer(`k${i}`, async () => {
+      started.push(Date.now());
+      w.get('e0'); // a manifest read back, as the C front-end's job does
+      w.add(`e${i}`, Buffer.from(String(i)), async () => {});
+    });
+  }
+  for (let i = 0; i < 1000 && w.waiting().items > 0; i++) await sleep(10);
+  t.is(started.length, 4);
+  // Counted as lookups, each read would push the next job to another pause, idleMs later.
+  t.true(started[3] - started[0] < idleMs, `${started.map((s) => s - started[0]).join(' ')}`);
+});

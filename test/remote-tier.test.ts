@@ -5,11 +5,13 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
+import { IdleWriter } from '../daemon/store/idle-writer.js';
 import { LocalStore } from '../daemon/store/local.js';
+import { WriteBehind } from '../daemon/store/write-behind.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
-import { decodeBundle, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
+import { decodeBundle, decodePack, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
 import { ensureTool, fakeServer, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -499,4 +501,70 @@ test('a remote that keeps failing is left alone longer each time; one answer res
   await probe();
   t.is(f.requests.length, 5);
   t.like(tier.counters(), { errors: 4 }); // probes that fail count too
+});
+
+// A server that keeps every PUT's body by path and has nothing else.
+async function keeper(t: ExecutionContext): Promise<{ url: string; puts: Map<string, Buffer>; order: string[] }> {
+  const puts = new Map<string, Buffer>();
+  const order: string[] = [];
+  const f = await fakeServer(t, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'PUT') {
+        puts.set(req.url!, Buffer.concat(chunks));
+        order.push(req.url!);
+      }
+      res.writeHead(req.method === 'PUT' ? 200 : 404, { 'content-length': 0 });
+      res.end();
+    });
+  });
+  return { url: f.url, puts, order };
+}
+
+test('through the write-behind, puts go up at once from memory while their local writes wait; a bundle takes its attachments from what waits; the local write uploads nothing again', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await keeper(t);
+  const later = new IdleWriter(memoryLogger().child('w'), { idleMs: 60_000 });
+  const { local, store } = await tieredAt(t, dir, 'a', srv.url, { later, packs: false });
+  const w = new WriteBehind(store, later, { local, offerBlob: (d, n, data) => store.offerBlob(d, n, data), offerEntry: (k, v, a) => store.offerEntry(k, v, a) });
+  const obj = Buffer.from('an object file');
+  const result = Buffer.from('a result naming it');
+  const manifest = Buffer.from('a manifest naming the result');
+  const [rk, mk] = [digestHex(Buffer.from('r')), digestHex(Buffer.from('m'))];
+  const d = await w.putBlob(obj);
+  await w.putEntry(rk, result);
+  await w.putEntry(mk, manifest, { entries: [rk], blobs: [d] });
+  await store.flush();
+  t.deepEqual(srv.puts.get(`/cas/${d}`), obj);
+  t.deepEqual(srv.puts.get(`/ac/${rk}`), result);
+  const b = decodeBundle(srv.puts.get(`/ac/${mk}`)!);
+  t.deepEqual(b.value, manifest);
+  t.deepEqual(b.entries, [[rk, result]]);
+  t.deepEqual(b.blobs, [[d, obj]]);
+  t.is(srv.order.indexOf(`/cas/${d}`), 0, 'the object before the entries that name it');
+  t.is(await local.getEntry(mk), undefined, 'the local write still waits for a pause');
+  await w.settle();
+  t.deepEqual(await local.getEntry(mk), manifest);
+  t.deepEqual(await local.getBlob(d), obj);
+  await store.flush();
+  t.is(srv.order.length, 3);
+  t.is(store.stats().queued, 0);
+});
+
+test('a pack is sealed packMaxAgeMs after its first member even while members keep coming', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await keeper(t);
+  const { store } = await tieredAt(t, dir, 'a', srv.url, { packQuietMs: 60_000, packMaxAgeMs: 300 });
+  let n = 0;
+  const pack = () => [...srv.puts.entries()].find(([u, v]) => u.startsWith('/cas/') && v.subarray(0, 4).toString() === 'VRP1');
+  // A member every 20 ms: never quiet for packQuietMs.
+  for (; n < 1000 && !pack(); n++) {
+    const k = digestHex(Buffer.from(`k${n}`));
+    store.offerEntry(k, Buffer.from(`v${n}`), { entries: [] });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const found = pack();
+  t.truthy(found, 'a pack went up');
+  t.true(decodePack(found![1]).length >= 2 && decodePack(found![1]).length < n);
 });

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import type { ChannelLogger } from '../log.js';
 
@@ -19,6 +20,10 @@ import type { ChannelLogger } from '../log.js';
 //
 // CPU work can wait the same way (defer()): the C front-end builds a miss's cache entry
 // (hashing its inputs, the manifest) at the pause, not while the compilers want the cores.
+// With `maxJobWaitMs` (a daemon that uploads to a team server: the entry must exist to go
+// up), that work waits no longer than that, busy or not; the writes still wait.
+// The reads this work makes itself (a manifest it updates) are not lookups: counted as ones,
+// each deferred entry built would hold the next one back for another IDLE_MS.
 //
 // A blob that is the whole content of a file the build just wrote (an .rlib) can wait as an
 // open descriptor of that file instead (addFile()): no copy into the spool (a cold ripgrep
@@ -73,6 +78,8 @@ export interface IdleWriterOptions {
   maxFiles?: number;
   /** True while the machine is busy for other reasons (compiles running): pauses don't count. */
   busy?: () => boolean;
+  /** Deferred work runs once it has waited this long, lookups or busy or not (writes still wait). */
+  maxJobWaitMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -90,13 +97,21 @@ export class IdleWriter {
   private lastUse = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private running: Promise<void> = Promise.resolve();
+  // Set inside this writer's own work (deferred jobs, writes): reads made there are not lookups.
+  private readonly own = new AsyncLocalStorage<true>();
 
   constructor(private readonly log: ChannelLogger, private readonly o: IdleWriterOptions = {}) {}
 
-  /** What waits under `k`, if anything; a lookup, so writes hold off. */
+  /** What waits under `k`, if anything; a lookup (unless made by deferred work), so writes hold off. */
   get(k: string): Buffer | undefined {
-    this.lastUse = Date.now();
+    if (this.own.getStore() === undefined) this.lastUse = Date.now();
+    return this.peek(k);
+  }
+
+  /** What waits under `k`, read without counting as a lookup (an upload reading what it sends). */
+  peek(k: string): Buffer | undefined {
     const it = this.pending.get(k);
     return it && this.dataOf(it);
   }
@@ -125,7 +140,7 @@ export class IdleWriter {
           same.delete(job);
           if (same.size === 0) this.jobsByKey.delete(k);
           try {
-            await work();
+            await this.own.run(true, work);
           } catch (err) {
             this.log.warn('deferred store work failed', { err });
             this.o.onError?.(err);
@@ -253,12 +268,19 @@ export class IdleWriter {
     if (this.o.spool) fs.rmSync(this.o.spool, { force: true });
   }
 
+  // The next look: after IDLE_MS, or sooner when the oldest deferred work falls due by then.
   private arm(): void {
-    if (this.timer || (this.queue.length === 0 && this.jobs.length === 0)) return;
+    if (this.queue.length === 0 && this.jobs.length === 0) return;
+    const now = Date.now();
+    let at = now + (this.o.idleMs ?? IDLE_MS);
+    if (this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined) at = Math.min(at, Math.max(now, this.jobs[0].at + this.o.maxJobWaitMs));
+    if (this.timer && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.write('pause');
-    }, this.o.idleMs ?? IDLE_MS);
+    }, at - now);
     this.timer.unref();
   }
 
@@ -266,6 +288,7 @@ export class IdleWriter {
   // waits, lookups or not; 'all': everything.
   private write(until: 'pause' | 'all' | { bytes?: number; spooled?: number }): Promise<void> {
     const idleMs = this.o.idleMs ?? IDLE_MS;
+    const jobDue = (): boolean => until === 'pause' && this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined && Date.now() - this.jobs[0].at >= this.o.maxJobWaitMs;
     const enough = (): boolean => {
       if (until === 'all') return false;
       if (until === 'pause') {
@@ -277,6 +300,10 @@ export class IdleWriter {
     };
     this.running = this.running.then(async () => {
       while (this.queue.length > 0 || this.jobs.length > 0) {
+        if (jobDue()) {
+          await this.jobs[0].run();
+          continue;
+        }
         if (enough()) return this.arm();
         if (this.jobs.length > 0) {
           await this.jobs[0].run();
@@ -289,7 +316,7 @@ export class IdleWriter {
         this.inFlight++;
         try {
           if (!data) throw new Error(it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
-          await it.put(data);
+          await this.own.run(true, () => it.put(data));
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });
           this.o.onError?.(err);

@@ -4,11 +4,27 @@ import { digestHex } from '../hash.js';
 import { blobDigest } from '../tiers/counters.js';
 import type { IdleWriter } from './idle-writer.js';
 
+/**
+ * A team server's uploader (tiers/tiered.ts): takes each put as it is made, while its local
+ * write waits; `local` is where those writes then go (not back through the uploader).
+ */
+export interface UploadsNow {
+  local: StoreLike;
+  offerBlob(digest: string, size: number, data?: Buffer): void;
+  offerEntry(key: string, value: Buffer, attach?: Attach): void;
+}
+
 // The store the front-ends see in the daemon: puts of small blobs and of entries go through
 // an IdleWriter (written when lookups pause), reads look there first. Large objects are
-// streamed from and to files as before: they never wait in memory.
+// streamed from and to files as before: they never wait in memory. With `uploads`, each put
+// also goes up at once from the bytes in hand: a teammate's build need not wait for this
+// build's pause (the local writes are what costs the compilers CPU; an upload is mostly I/O).
 export class WriteBehind implements StoreLike {
-  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter) {}
+  private readonly local: StoreLike;
+
+  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter, private readonly uploads?: UploadsNow) {
+    this.local = uploads?.local ?? inner;
+  }
 
   getBlob(digest: string): Promise<Buffer | undefined> {
     const p = this.later.get('b' + digest);
@@ -22,7 +38,10 @@ export class WriteBehind implements StoreLike {
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = blobDigest(data, digest);
-    if (!this.later.has('b' + d)) this.later.add('b' + d, data, (b) => this.inner.putBlob(b, d));
+    if (!this.later.has('b' + d)) {
+      this.later.add('b' + d, data, (b) => this.local.putBlob(b, d));
+      this.uploads?.offerBlob(d, data.length, data);
+    }
     return d;
   }
 
@@ -32,12 +51,16 @@ export class WriteBehind implements StoreLike {
    */
   async putBlobOf(data: Buffer, fd: number): Promise<string> {
     const d = blobDigest(data);
-    this.later.addFile('b' + d, fd, data, (b) => this.inner.putBlob(b, d), (b) => digestHex(b) === d);
+    const had = this.later.has('b' + d);
+    this.later.addFile('b' + d, fd, data, (b) => this.local.putBlob(b, d), (b) => digestHex(b) === d);
+    // Not holding the bytes: the upload reads them from the descriptor when its turn comes.
+    if (!had) this.uploads?.offerBlob(d, data.length);
     return d;
   }
 
   async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
-    this.later.add('e' + key, value, (b) => this.inner.putEntry(key, b, attach));
+    this.later.add('e' + key, value, (b) => (this.uploads ? this.local.putEntry(key, b) : this.inner.putEntry(key, b, attach)));
+    this.uploads?.offerEntry(key, value, attach);
   }
 
   putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }> {

@@ -30,8 +30,10 @@ export interface TieredOptions {
   waitMs?: number;
   /** Group uploaded bundles into packs, and fetch the pack a remote bundle names (bundle.ts); on by default. */
   packs?: boolean;
-  /** A pack is sealed after this long without a new member (and at flush or close). */
+  /** A pack is sealed after this long without a new member (and at flush or close)... */
   packQuietMs?: number;
+  /** ... or once its first member has waited this long. */
+  packMaxAgeMs?: number;
 }
 
 // Pack members not asked for yet are held up to this many bytes, and dropped this long after
@@ -103,6 +105,7 @@ export class TieredStore implements StoreLike {
   // Packs: the one being filled by uploads, and on the reading side the members of fetched
   // packs that no lookup has asked for yet.
   private openPack: Upload[] = [];
+  private packOpenedAt = 0;
   private packTimer: NodeJS.Timeout | undefined;
   private packsUploaded = 0;
   private readonly prefetched = new Map<string, Buffer>();
@@ -119,7 +122,7 @@ export class TieredStore implements StoreLike {
     this.remote = opts.remote;
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
-    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 2000, ...stripUndefined(opts) };
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2000, ...stripUndefined(opts) };
   }
 
   /**
@@ -168,13 +171,13 @@ export class TieredStore implements StoreLike {
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = await this.local.putBlob(data, digest);
-    this.enqueue({ kind: 'blob', key: d, data, size: data.length, after: [] });
+    this.offerBlob(d, data.length, data);
     return d;
   }
 
   async putBlobFile(file: string, o: { onChunk?: (c: Buffer) => void } = {}): Promise<{ digest: string; size: number }> {
     const r = await this.local.putBlobFile(file, o);
-    this.enqueue({ kind: 'blob', key: r.digest, size: r.size, after: [] });
+    this.offerBlob(r.digest, r.size);
     return r;
   }
 
@@ -202,6 +205,20 @@ export class TieredStore implements StoreLike {
 
   async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
     await this.local.putEntry(key, value);
+    this.offerEntry(key, value, attach);
+  }
+
+  /**
+   * Uploads a blob whose local write is still waiting (store/write-behind.ts): from `data`, or
+   * without it (a kept file's descriptor) from what waits in `later` or the local store when its
+   * turn comes. The build's results go up as they are made, not when the build pauses.
+   */
+  offerBlob(digest: string, size: number, data?: Buffer): void {
+    this.enqueue({ kind: 'blob', key: digest, data, size, after: [] });
+  }
+
+  /** Uploads an entry whose local write may still be waiting; after the blobs offered before it. */
+  offerEntry(key: string, value: Buffer, attach?: Attach): void {
     this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight], attach });
   }
 
@@ -324,11 +341,15 @@ export class TieredStore implements StoreLike {
       void p.then(() => this.blobsInFlight.delete(p));
     }
     if (u.kind === 'entry' && u.attach && this.o.packs) {
+      if (this.openPack.length === 0) this.packOpenedAt = Date.now();
       this.openPack.push(u);
       clearTimeout(this.packTimer);
       if (this.openPack.length >= PACK_MEMBERS_MAX) this.sealPack();
       else {
-        this.packTimer = setTimeout(() => this.sealPack(), this.o.packQuietMs);
+        // Quiet for packQuietMs, or packMaxAgeMs after it opened: a long build's stream of
+        // results still goes up within seconds.
+        const left = this.packOpenedAt + this.o.packMaxAgeMs - Date.now();
+        this.packTimer = setTimeout(() => this.sealPack(), Math.max(0, Math.min(this.o.packQuietMs, left)));
         this.packTimer.unref();
       }
       return;
@@ -376,9 +397,10 @@ export class TieredStore implements StoreLike {
       else if (u.kind === 'blob') {
         // Not up until the server has it (an entry waiting for this upload reads the outcome).
         this.blobNotUp(u.key);
+        const data = u.data ?? this.later.peek('b' + u.key); // still waiting for its local write?
         if (await this.remote.hasBlob(u.key)) this.skippedUploads++; // HEAD said it is there already
         else if (this.remote.coolingDown()) return;
-        else if (u.data) await this.remote.putBlob(u.data, u.key);
+        else if (data) await this.remote.putBlob(data, u.key);
         else {
           await this.remote.putBlobStream(u.key, u.size, async () => {
             const r = await this.local.openBlob(u.key);
@@ -415,16 +437,16 @@ export class TieredStore implements StoreLike {
 
   // ---- bundles (see bundle.ts) ----
 
-  // The attachments are read from the local store when the upload's turn comes; one gone
-  // meanwhile (evicted) is left out (see valueOf for what goes up).
+  // The attachments are read when the upload's turn comes, from what waits for its local write
+  // or from the local store; one gone meanwhile (evicted) is left out (see valueOf for what goes up).
   private async bundle(value: Buffer, attach: Attach): Promise<Bundle> {
     const b: Bundle = { value, entries: [], blobs: [] };
     for (const k of attach.entries ?? []) {
-      const e = await this.local.getEntry(k);
+      const e = this.later.peek('e' + k) ?? (await this.local.getEntry(k));
       if (e) b.entries.push([k, e]);
     }
     for (const d of attach.blobs ?? []) {
-      const data = await this.local.getBlob(d);
+      const data = this.later.peek('b' + d) ?? (await this.local.getBlob(d));
       if (data && data.length <= BUNDLE_BLOB_MAX) b.blobs.push([d, data]);
     }
     return b;
