@@ -94,7 +94,7 @@ export class Daemon {
     if (config.remote_url) {
       try {
         const tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
-        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later, waitMs: config.remote_wait, packs: config.remote_packs });
+        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later, waitMs: config.remote_wait, packs: config.remote_packs, busy });
         void remote.checkRemote();
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });

@@ -299,8 +299,10 @@ export class IdleWriter {
       return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
     };
     this.running = this.running.then(async () => {
+      // The oldest job due: the ones filed after it run with it (results close in time go up together).
+      let jobsNow = false;
       while (this.queue.length > 0 || this.jobs.length > 0) {
-        if (jobDue()) {
+        if (this.jobs.length > 0 && (jobsNow ||= jobDue())) {
           await this.jobs[0].run();
           continue;
         }

@@ -34,6 +34,8 @@ export interface TieredOptions {
   packQuietMs?: number;
   /** ... or once its first member has waited this long. */
   packMaxAgeMs?: number;
+  /** True while compiles run (the daemon's pending misses): their results join the open pack (up to packMaxAgeMs). */
+  busy?: () => boolean;
 }
 
 // Pack members not asked for yet are held up to this many bytes, and dropped this long after
@@ -73,7 +75,8 @@ export interface RemoteStats extends RemoteCounters {
 export class TieredStore implements StoreLike {
   private readonly local: LocalStore;
   readonly remote: RemoteTier;
-  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later'>>;
+  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later' | 'busy'>>;
+  private readonly busy: () => boolean;
   private readonly log: ChannelLogger;
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
@@ -122,7 +125,8 @@ export class TieredStore implements StoreLike {
     this.remote = opts.remote;
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
-    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2000, ...stripUndefined(opts) };
+    this.busy = opts.busy ?? (() => false);
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2500, ...stripUndefined(opts) };
   }
 
   /**
@@ -343,19 +347,24 @@ export class TieredStore implements StoreLike {
     if (u.kind === 'entry' && u.attach && this.o.packs) {
       if (this.openPack.length === 0) this.packOpenedAt = Date.now();
       this.openPack.push(u);
-      clearTimeout(this.packTimer);
       if (this.openPack.length >= PACK_MEMBERS_MAX) this.sealPack();
-      else {
-        // Quiet for packQuietMs, or packMaxAgeMs after it opened: a long build's stream of
-        // results still goes up within seconds.
-        const left = this.packOpenedAt + this.o.packMaxAgeMs - Date.now();
-        this.packTimer = setTimeout(() => this.sealPack(), Math.max(0, Math.min(this.o.packQuietMs, left)));
-        this.packTimer.unref();
-      }
+      else this.armPack();
       return;
     }
     this.waiting.push(u);
     this.pump();
+  }
+
+  // Sealed once quiet for packQuietMs with no compile running, or packMaxAgeMs after it opened:
+  // a build's results close together share a pack, and a long build's still go up within seconds.
+  private armPack(): void {
+    clearTimeout(this.packTimer);
+    const left = this.packOpenedAt + this.o.packMaxAgeMs - Date.now();
+    this.packTimer = setTimeout(() => {
+      if (this.busy() && this.packOpenedAt + this.o.packMaxAgeMs > Date.now()) this.armPack();
+      else this.sealPack();
+    }, Math.max(0, Math.min(this.o.packQuietMs, left)));
+    this.packTimer.unref();
   }
 
   // The entries waiting in the open pack go up together, as one upload job.
@@ -596,5 +605,5 @@ function valueOf(b: Bundle): Buffer {
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later')) as Partial<T>;
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy')) as Partial<T>;
 }
