@@ -69,8 +69,11 @@ export function readStartFailure(home: string, env: NodeJS.ProcessEnv = process.
 }
 
 export function clearStartFailure(home: string, env: NodeJS.ProcessEnv = process.env): void {
+  const file = startFailureFile(home, env);
   try {
-    fs.rmSync(startFailureFile(home, env), { force: true });
+    fs.rmSync(file, { force: true });
+    // The shims' "already said" mark (native/daemon.c start_notice) goes with it.
+    fs.rmSync(file.replace(/\.start$/, '.told'), { force: true });
   } catch {
     // not ours to remove: nothing was recorded there by us
   }

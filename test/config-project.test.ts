@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import { objectOutsideScope, rustOutsideScope } from '../daemon/frontends/project-scope.js';
 import { age, instance } from './helpers/instance.js';
 
 // Configuration honoured where the user writes it: a project's velo.toml per compile, the
@@ -151,4 +152,21 @@ test('VRIFT_DISABLE and VRIFT_DEBUG take the booleans config takes', async (t) =
   t.is(r.err, '');
   const log = fs.readFileSync(path.join(v.home, 'log', 'shim.log'), 'utf8');
   t.regex(log, /"msg":"hit: gcc in .*, 1 files written, exit 0"/);
+});
+
+test('cache_targets and cache_extensions: what they keep out of the cache', (t) => {
+  const s = { enabled: true, base_dir: '/', cache_targets: ['debug', 'release'], cache_extensions: ['.rlib', '.rmeta', '.o', '.a'] };
+  const cargo = { CARGO: '/usr/bin/cargo' };
+  t.is(rustOutsideScope('/p/target/debug/deps', ['lib'], ['link'], cargo, s), undefined);
+  t.is(rustOutsideScope('/p/target/x86_64-unknown-linux-gnu/release/deps', ['rlib'], [], cargo, s), undefined);
+  t.is(rustOutsideScope('/p/target/debug/build/foo-0123', ['bin'], [], cargo, s), undefined, 'a build script of a listed profile');
+  t.is(rustOutsideScope('/p/target/dist/deps', ['lib'], [], cargo, s), 'not_cache_target');
+  t.is(rustOutsideScope('/p/target/dist/deps', ['lib'], [], {}, s), undefined, 'only when cargo runs rustc');
+  t.is(rustOutsideScope('/p/target/debug/deps', ['staticlib'], [], cargo, { ...s, cache_extensions: ['.rlib'] }), 'not_cache_extension');
+  t.is(rustOutsideScope('/p/target/debug/deps', ['lib'], ['dep-info', 'metadata'], cargo, { ...s, cache_extensions: ['.rlib'] }), 'not_cache_extension');
+  t.is(rustOutsideScope('/p/target/debug/deps', ['proc-macro'], [], cargo, { ...s, cache_extensions: [] }), undefined, 'shared objects are not governed');
+  t.is(objectOutsideScope('a.o', 'object', s), undefined);
+  t.is(objectOutsideScope('a.obj', 'object', s), 'not_cache_extension');
+  t.is(objectOutsideScope('a', 'object', s), undefined);
+  t.is(objectOutsideScope('a.s', 'assembly', s), undefined);
 });
