@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { parseRemoteUrl } from '../config/remote-url.js';
 import { parseDuration, parseSize } from '../config/units.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';
@@ -42,7 +43,7 @@ export interface ResolvedConfig {
 }
 
 export type Scope = 'project' | 'instance';
-type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'list' | 'level' | 'count';
+type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count';
 export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; scope: Scope }>> = {
   enabled: { kind: 'bool', env: ['VRIFT_ENABLED'], scope: 'project' },
   local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'], scope: 'instance' },
@@ -51,7 +52,7 @@ export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; 
   base_dir: { kind: 'path', env: ['VRIFT_BASE_DIR'], scope: 'project' },
   idle_timeout: { kind: 'duration', env: ['VRIFT_IDLE_TIMEOUT'], scope: 'instance' },
   log_level: { kind: 'level', env: ['VRIFT_LOG_LEVEL'], scope: 'instance' },
-  remote_url: { kind: 'string', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'], scope: 'instance' },
+  remote_url: { kind: 'url', env: ['VRIFT_REMOTE', 'VRIFT_REMOTE_URL'], scope: 'instance' },
   remote_token: { kind: 'string', env: ['VRIFT_REMOTE_TOKEN'], scope: 'instance' },
   remote_timeout: { kind: 'duration', env: ['VRIFT_REMOTE_TIMEOUT'], scope: 'instance' },
   remote_wait: { kind: 'duration', env: ['VRIFT_REMOTE_WAIT'], scope: 'instance' },
@@ -115,6 +116,8 @@ function coerce(key: keyof Config, raw: unknown, label: string, home: string, ba
       return typeof raw === 'string' && raw.length > 0 ? path.resolve(baseDir, expandHome(raw, home)) : fail();
     case 'string':
       return typeof raw === 'string' ? raw : fail();
+    case 'url':
+      return parseRemoteUrl(raw, label);
     case 'level':
       return typeof raw === 'string' && ['debug', 'info', 'warn', 'error'].includes(raw) ? raw : fail();
     case 'count':

@@ -58,7 +58,8 @@ export class Stats {
   }
 
   add(key: NumKey, session?: string, n = 1) {
-    this.each(session, (c) => (c[key] += n));
+    // Never below zero: a failed compile takes back its miss, maybe after a `stats --zero`.
+    this.each(session, (c) => (c[key] = Math.max(0, c[key] + n)));
   }
 
   reason(key: MapKey, reason: string, session?: string) {

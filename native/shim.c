@@ -94,10 +94,16 @@ static void apparent_cwd(char *out, size_t cap) {
 }
 
 static void __attribute__((noreturn)) run_original(const char *exe, char **argv) {
-  if (exe[0]) execv(exe, argv);
-  int e = exe[0] ? errno : ENOENT;
   /* The one message of our own: the build fails here with or without vrift. */
-  dprintf(2, "vrift-shim: %s: %s\n", exe[0] ? exe : argv[0], strerror(e));
+  if (!exe[0]) {
+    /* Not "shims/gcc: No such file": the link exists, the compiler it stands in for does not. */
+    const char *base = strrchr(argv[0], '/');
+    dprintf(2, "vrift-shim: the real %s was not found on PATH (vrift's own shims are skipped)\n", base ? base + 1 : argv[0]);
+    _exit(127);
+  }
+  execv(exe, argv);
+  int e = errno;
+  dprintf(2, "vrift-shim: %s: %s\n", exe, strerror(e));
   _exit(e == ENOENT ? 127 : 126);
 }
 

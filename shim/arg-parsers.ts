@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { REMOTE_FORMS, remoteUrlProblem } from '../config/remote-url.js';
 import { DURATION_FORMS, durationOf, SIZE_FORMS, sizeOf } from '../config/units.js';
 
 // Commander option parsers: a value that does not read is refused before any action runs,
@@ -35,4 +36,11 @@ export function durationArg(v: string): number {
 export function portArg(v: string): number {
   if (!/^\d{1,5}$/.test(v.trim()) || Number(v) > 65535) throw invalid('Not a port; use a number from 0 to 65535 (0: any free port).');
   return Number(v);
+}
+
+/** A remote cache URL (not empty: no remote is the default). */
+export function remoteUrlArg(v: string): string {
+  const why = v === '' ? 'empty' : remoteUrlProblem(v);
+  if (why !== undefined) throw invalid(`Not a remote URL (${why}); use ${REMOTE_FORMS}.`);
+  return v;
 }

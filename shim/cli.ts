@@ -16,7 +16,9 @@ import { showConfig } from './config-command.js';
 import { loadConfig } from '../daemon/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
-import { durationArg, sizeArg } from './arg-parsers.js';
+import { durationArg, remoteUrlArg, sizeArg } from './arg-parsers.js';
+import { redactUrl, remoteIdentity } from '../config/remote-url.js';
+import { checkHome, reason, userMessage } from './user-errors.js';
 
 const program = new Command('vrift')
   .description('vrift: a build-artifact cache under gcc, clang and any build step')
@@ -28,7 +30,7 @@ const program = new Command('vrift')
 Quick use:
   vrift run -- make -j2          build through the cache, print a summary line
   CC="vrift-shim gcc" make       or name the shim yourself (CMake: -DCMAKE_C_COMPILER_LAUNCHER=vrift-shim)
-  export PATH="$(vrift shims-dir):$PATH"   masquerade as gcc/cc/g++/c++/clang/clang++
+  export PATH="$(vrift shims-dir):$PATH"   masquerade as gcc/cc/g++/c++/clang/clang++/rustc
 
 Environment: VRIFT_HOME (instance dir, default ~/.vrift), VRIFT_DISABLE=1, VRIFT_* config overrides.`);
 
@@ -38,6 +40,11 @@ const fail = (msg: string): never => {
   process.stderr.write(`vrift: ${msg}\n`);
   process.exit(2);
 };
+// `vrift config | head -3`: the reader has gone, so has the need to write.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  fail(userMessage(e));
+});
 
 const daemon = program.command('daemon').description('start, stop or inspect the background daemon (vriftd)');
 daemon.command('start').description('start the daemon unless one of this version runs').action(async () => {
@@ -50,7 +57,8 @@ daemon.command('stop').description('stop the daemon (it flushes stats first)').a
 });
 daemon.command('status').description('is the daemon running? exit 0 if so, 1 if not').option('--json', 'machine-readable').action(async (o) => {
   const info = await ping(paths(), 2000);
-  if (o.json) process.stdout.write(JSON.stringify({ running: !!info, ...info, endpoint: paths().endpoint }) + '\n');
+  // The user's view, in the keys `vrift stats --json` uses; not the wire's hello reply.
+  if (o.json) process.stdout.write(JSON.stringify({ running: !!info, ...(info ? { pid: info.pid, build: info.build, uptime_ms: info.uptimeMs } : {}), home: paths().home, endpoint: paths().endpoint }) + '\n');
   else process.stdout.write(info ? `vriftd running: pid ${info.pid}, build ${info.build}, up ${Math.round(info.uptimeMs / 1000)} s, ${paths().endpoint}\n` : 'vriftd is not running\n');
   process.exitCode = info ? 0 : 1;
 });
@@ -59,12 +67,13 @@ program.command('stats').description('show cache statistics (they survive daemon
   .option('--json', 'machine-readable JSON')
   .option('-z, --zero', 'reset the counters to zero')
   .option('--session <id>', 'only the calls of one `vrift run` (its VRIFT_SESSION)')
+  .option('--explain', 'say under each line what it counts')
   .action(async (o) => {
     await ensureDaemon(env).catch((e) => fail(e.message));
     const r = await ipcCall(paths().endpoint, { t: 'stats', zero: !!o.zero, session: o.session }).catch((e) => fail(e.message));
-    if (o.zero) process.stdout.write('statistics zeroed\n');
-    else if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n');
-    else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home));
+    if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n'); // with --zero: the counters as they now are
+    else if (o.zero) process.stdout.write('statistics zeroed\n');
+    else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home, !!o.explain));
   });
 
 program.command('clean').description('remove cache entries: everything, or down to a size, or older than an age')
@@ -83,15 +92,20 @@ program.command('config').description('show what a compile in this directory get
     await showConfig(o, env, (s) => void process.stdout.write(s)).catch((e) => fail((e as Error).message));
   });
 
-program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/clang/clang++ links to the shim, to put first on PATH')
-  .action(() => void process.stdout.write(ensureShimsDir(paths()) + '\n'));
+program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/clang/clang++/rustc links to the shim, to put first on PATH')
+  .action(() => {
+    const bad = checkHome(paths());
+    if (bad) fail(bad);
+    process.stdout.write(ensureShimsDir(paths()) + '\n');
+  });
 
 program.command('run').description('run a build with every compiler call going through vrift; print a summary line')
-  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE); a running daemon with another remote is restarted when no compile waits on it'))
+  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE): http(s)://host[:port][/prefix] or s3://bucket[/prefix]; a running daemon with another remote or other credentials is restarted when no compile waits on it').argParser(remoteUrlArg))
   .option('-q, --quiet', 'no summary line')
   .argument('<command...>', 'the build command, after --')
   .passThroughOptions()
   .action(async (command: string[], o) => {
+    const t0 = process.hrtime.bigint(); // the time a user waits includes the daemon's start
     const session = crypto.randomBytes(6).toString('hex');
     const childEnv: NodeJS.ProcessEnv = { ...env, VRIFT_SESSION: session };
     if (o.cacheRemote) childEnv.VRIFT_REMOTE = o.cacheRemote;
@@ -122,27 +136,30 @@ program.command('run').description('run a build with every compiler call going t
     }
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
-    const t0 = process.hrtime.bigint();
     const startedAt = Date.now();
+    let started = true;
     const code: number = await new Promise((resolve) => {
       const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });
-      child.on('error', (e) => {
-        process.stderr.write(`vrift: ${command[0]}: ${e.message}\n`);
-        resolve(127);
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        started = false;
+        // As a shell says it: 127 for a command not found, 126 for one that cannot run.
+        const notFound = e.code === 'ENOENT';
+        process.stderr.write(`vrift run: ${command[0]}: ${notFound ? 'command not found' : reason(e)}\n`);
+        resolve(notFound ? 127 : 126);
       });
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
     });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (!o.quiet && shims) {
+    if (!o.quiet && shims && started) {
       const r = await ipcCall(paths().endpoint, { t: 'stats', session, fallbacks_since: startedAt }).catch(() => undefined);
-      const s = r?.stats as { hits: number; misses: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> } | undefined;
+      const s = r?.stats as { hits: number; misses: number; compile_failed: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> } | undefined;
       if (s) {
         const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
         // Calls that went around the cache are not tagged with the session: the count is
         // the instance's since this build started (any concurrent build's included), the
         // interceptor's included (a compiler it could not route).
         const around = sum(s.shim_fallbacks);
-        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable, hit rate ${hitRate(s)}` +
+        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable${s.compile_failed ? `, ${s.compile_failed} failed` : ''}, hit rate ${hitRate(s)}` +
           `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`);
       }
     }
@@ -157,23 +174,31 @@ program.command('demo').description('build a real C project (libuv from Debian s
 
 registerServe(program);
 
-// The daemon reads its remote when it starts. A running daemon with another remote (or none) is restarted with this one when no compile
-// is waiting for it (its uploads are sent before it exits); while compiles run, it keeps its
-// remote and the user is told.
+// The daemon reads its remote when it starts. A running daemon with another remote (or none,
+// or the same one with other credentials) is restarted with this one when no compile is
+// waiting for it (its uploads are sent before it exits); while compiles run, it keeps its
+// remote and the user is told. Credentials are compared by identity, never printed.
 async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
   const endpoint = paths().endpoint;
   const r = await ipcCall(endpoint, { t: 'stats' }).catch(() => undefined);
-  const s = r?.stats as { remote?: { url?: string }; daemon?: { pending?: number } } | undefined;
+  const s = r?.stats as { remote?: { url?: string; identity?: string }; daemon?: { pending?: number } } | undefined;
   const have = s?.remote?.url ?? '';
-  const norm = (u: string) => u.replace(/\/+$/, '').replace(/\/\/[^@/]*@/, '//');
-  if (norm(have) === norm(wanted)) return;
+  let token = childEnv.VRIFT_REMOTE_TOKEN ?? '';
+  try {
+    token = loadConfig({ env: childEnv }).config.remote_token;
+  } catch {
+    // the daemon's own start reports a broken configuration
+  }
+  if ((s?.remote?.identity ?? '') === remoteIdentity(wanted, token)) return;
+  const shown = redactUrl(wanted);
+  const what = have && have.replace(/\/+$/, '') === shown.replace(/\/+$/, '') ? `${shown} with other credentials` : shown;
   if (s && s.daemon?.pending === 0) {
     await stopDaemon(childEnv);
     await ensureDaemon(childEnv);
-    process.stderr.write(`vrift: restarted the daemon to use remote ${norm(wanted)} (it used ${have ? norm(have) : 'none'})\n`);
+    process.stderr.write(`vrift: restarted the daemon to use remote ${what} (it used ${have || 'none'})\n`);
     return;
   }
-  process.stderr.write(`vrift: the running daemon uses remote ${have ? norm(have) : '(none)'} and has compiles running; run \`vrift daemon stop\` first to use ${norm(wanted)}\n`);
+  process.stderr.write(`vrift: the running daemon uses remote ${have || '(none)'} and has compiles running; run \`vrift daemon stop\` first to use ${what}\n`);
 }
 
-await program.parseAsync(process.argv);
+await program.parseAsync(process.argv).catch((e) => fail(userMessage(e, paths())));

@@ -1,3 +1,4 @@
+import { redactUrl } from '../config/remote-url.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { CONFIG_KEYS, INSTANCE_KEYS, SCHEMA, loadConfig, type Config } from '../daemon/config.js';
 import { ipcCall } from '../ipc/client.js';
@@ -42,7 +43,8 @@ export async function showConfig(o: { json?: boolean }, env: NodeJS.ProcessEnv, 
     if (!same) notApplied[k] = k === 'remote_token' ? '(another token)' : daemon!.config[k];
   }
   // Config output ends up in bug reports: never print the remote's secret.
-  const config = r.config.remote_token ? { ...r.config, remote_token: '(set)' } : r.config;
+  const config = { ...r.config, remote_url: redactUrl(r.config.remote_url), ...(r.config.remote_token ? { remote_token: '(set)' } : {}) };
+  if (typeof notApplied.remote_url === 'string') notApplied.remote_url = redactUrl(notApplied.remote_url);
   if (o.json) {
     const scope = Object.fromEntries(CONFIG_KEYS.map((k) => [k, SCHEMA[k].scope]));
     out(JSON.stringify({ config, sources: r.sources, scope, files: r.files, daemon: daemon ? { pid: daemon.pid } : null, not_applied: notApplied, ignored: r.ignored.map(({ key, where }) => ({ key, where })) }, null, 2) + '\n');

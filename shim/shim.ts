@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   const cwd = process.cwd();
   const exe = resolveCompiler(argv[0], cwd, process.env.PATH ?? '', [NATIVE_SHIM, paths.shimsDir]);
   if (!exe) {
-    process.stderr.write(`${argv[0]}: command not found\n`);
+    process.stderr.write(`vrift-shim-js: the real ${path.basename(argv[0])} was not found on PATH (vrift's own shims are skipped)\n`);
     return 127;
   }
   if (envFlag(process.env.VRIFT_DISABLE)) return runPlain(exe, argv);

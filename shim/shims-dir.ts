@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { InstancePaths } from '../ipc/paths.js';
 import { NATIVE_SHIM, PACKAGE_ROOT } from './daemon-control.js';
 
-export const MASQUERADE_NAMES = ['gcc', 'cc', 'g++', 'c++', 'clang', 'clang++'];
+// rustc too: the shim handles it by name (`vrift-shim --help` lists it), for builds that call it directly.
+export const MASQUERADE_NAMES = ['gcc', 'cc', 'g++', 'c++', 'clang', 'clang++', 'rustc'];
 
 // A directory of compiler names that all lead to the shim; put it first on PATH. The
 // native shim is linked; without it, small scripts run the TypeScript shim.

@@ -5,6 +5,7 @@ import { instancePaths } from '../ipc/paths.js';
 import { loadConfig } from '../daemon/config.js';
 import { LocalStore } from '../daemon/store/local.js';
 import { ping } from './daemon-control.js';
+import { checkHome, userMessage } from './user-errors.js';
 
 // clean and verify run in the CLI process, on the store the daemon uses (the store is safe
 // for concurrent processes), with a progress bar; the daemon then rescans its accounting.
@@ -19,6 +20,8 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
     process.exit(2);
   };
   const paths = instancePaths(env);
+  const badHome = checkHome(paths);
+  if (badHome) fail(badHome);
   let storePath: string;
   try {
     storePath = loadConfig({ env, project: false }).config.local_path;
@@ -35,7 +38,7 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
     });
   }
   const store = new LocalStore({ root: storePath });
-  await store.open();
+  await store.open().catch((e) => fail(userMessage(e, paths)));
   try {
     if (op === 'clean') {
       // Already read by the strict parsers (arg-parsers.ts): bytes and milliseconds.
@@ -63,6 +66,8 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
       else process.stdout.write(`checked ${r.checked} files (${bytes(r.bytes) ?? '0B'}): ${r.corrupt} corrupt, ${r.removed} removed\n`);
       if (r.corrupt > 0) process.exitCode = 1;
     }
+  } catch (e) {
+    fail(userMessage(e, paths));
   } finally {
     await store.close();
   }

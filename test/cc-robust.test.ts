@@ -77,7 +77,7 @@ test('the store is evicted to its size limit and keeps the newest entries', asyn
   }
   const s = await v.until((x) => x.local.evictedFiles > 0 && x.local.bytes <= 12 * 1024, 'eviction down to 12 KB');
   t.true(s.local.bytes <= 12 * 1024, `store holds ${s.local.bytes} bytes`);
-  t.true(s.local.evictedFiles > 0, JSON.stringify(s.local));
+  t.true(s.local.evicted_files > 0, JSON.stringify(s.local));
   // The newest compile still hits.
   t.is((await v.cc(['-c', `e${n - 1}.c`, '-o', `e${n - 1}.o`])).code, 0);
   t.is((await v.stats()).hits, 1);

@@ -13,7 +13,11 @@ export const done: Handler = async (msg, ctx) => {
   const account = (fin: Finish): void => {
     if (fin.stored === 'later') return ctx.track(fin.result.then(account));
     if (!fin.stored) {
-      if (fin.reason === 'compile_failed') ctx.stats.add('compile_failed', p.session);
+      // A compile that fails is not a miss the cache could have saved: it leaves the hit rate.
+      if (fin.reason === 'compile_failed') {
+        ctx.stats.add('compile_failed', p.session);
+        ctx.stats.add('misses', p.session, -1);
+      }
       else ctx.stats.reason('not_stored', fin.reason, p.session);
       return;
     }

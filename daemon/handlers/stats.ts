@@ -2,6 +2,8 @@ import path from 'node:path';
 import { parseStats } from '../../ipc/messages/stats.js';
 import type { Handler } from '../context.js';
 import { awaitSentReports } from '../sent-reports.js';
+import { remoteIdentity } from '../../config/remote-url.js';
+import { snakeKeys } from '../snake-keys.js';
 import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.js';
 
 const STATS_SETTLE_MS = 2500;
@@ -30,8 +32,10 @@ export const stats: Handler = async (msg, ctx) => {
     stats: {
       ...c,
       shim_fallbacks: countFallbacks(fallbacks, req.fallbacks_since ?? Date.parse(c.since)),
-      local: { ...ctx.store.usage(), ...ctx.store.counters(), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
-      ...(ctx.remote ? { remote: ctx.remote.stats() } : {}),
+      local: { ...snakeKeys({ ...ctx.store.usage(), ...ctx.store.counters() }), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
+      // identity: which remote with which credentials, so `vrift run --cache-remote` can tell a
+      // changed password from the same remote without either side printing it.
+      ...(ctx.remote ? { remote: { ...ctx.remote.stats(), identity: remoteIdentity(ctx.resolved.config.remote_url, ctx.resolved.config.remote_token) } } : {}),
       latency: ctx.latency.summary(),
       daemon: { pid: process.pid, ...memory(), uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, spares: ctx.spares?.size ?? 0, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
     },

@@ -28,6 +28,10 @@ export async function startServe(a: ServeArgs): Promise<CacheServer> {
   if (!Number.isSafeInteger(maxSize) || maxSize < 0) throw new VriftError('ECONFIG', `--max-size: not a size: ${maxSize}`);
   if (a.maxBlobSize !== undefined && (!Number.isSafeInteger(a.maxBlobSize) || a.maxBlobSize < 1)) throw new VriftError('ECONFIG', `--max-blob-size: must be at least 1 byte: ${a.maxBlobSize}`);
   const maxBlobSize = Math.min(a.maxBlobSize ?? 2 ** 30, maxSize > 0 ? maxSize : Infinity);
+  // `s3:/bucket`, `http://…`: a typo of a bucket, not a directory to create.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(a.store) && !a.store.startsWith('s3://')) {
+    throw new VriftError('ECONFIG', `--store: ${JSON.stringify(a.store)} is neither a directory nor an s3://bucket/prefix URL (a directory of that name: ./${a.store})`);
+  }
   if ((a.tlsCert === undefined) !== (a.tlsKey === undefined)) throw new VriftError('ECONFIG', '--tls-cert and --tls-key go together');
   const tokens = a.tokens === undefined ? undefined : loadTokens(a.tokens);
   // Without tokens anyone who can connect may write: only this machine, unless asked.

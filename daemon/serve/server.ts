@@ -9,6 +9,7 @@ import { BUILD_ID } from '../../ipc/version.js';
 import type { ChannelLogger } from '../log.js';
 import { Authorizer, type Access } from './auth.js';
 import type { Backend } from './backend.js';
+import { snakeKeys } from '../snake-keys.js';
 import { ServeMetrics } from './metrics.js';
 import { digestWant, HttpError, receiveBody } from './receive.js';
 import { parseRoute, storageKey, type ObjectRoute } from './routes.js';
@@ -96,7 +97,7 @@ export class CacheServer {
   status(): Record<string, unknown> {
     return {
       version: BUILD_ID, uptime_s: Math.round((this.now() - this.startedAt) / 1000), store: this.o.backend.description,
-      ...this.o.backend.usage(), max_blob_size: this.o.maxBlobSize, auth: !!this.o.tokens, ...this.metrics.summary(),
+      ...snakeKeys(this.o.backend.usage()), max_blob_size: this.o.maxBlobSize, auth: !!this.o.tokens, ...this.metrics.summary(),
     };
   }
 
@@ -169,6 +170,10 @@ export class CacheServer {
       }
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;
+      if (status === 413 && method === 'PUT') {
+        this.metrics.rejected++;
+        this.metrics.tooLarge++;
+      }
       if (status === 500) this.o.log.error('request failed', { method, path: line.path, err: e });
       line.error = (e as Error).message;
       if (res.headersSent) {

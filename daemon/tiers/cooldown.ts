@@ -8,6 +8,7 @@
 export class CoolDown {
   private until = 0;
   private lastReason = '';
+  private lastAt = 0;
   private streak = 0;
   private tripped = false;
   private probing: Promise<void> | undefined;
@@ -42,7 +43,13 @@ export class CoolDown {
     this.streak++;
     this.until = this.now() + period;
     this.lastReason = reason;
+    this.lastAt = this.now();
     this.tripped = true;
+  }
+
+  /** The last failure, kept after the remote answers again (`vrift stats` shows it). */
+  lastFailure(): { reason: string; at: number } | undefined {
+    return this.lastAt ? { reason: this.lastReason, at: this.lastAt } : undefined;
   }
 
   // The remote answered (a hit, a miss, a stored upload).

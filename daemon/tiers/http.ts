@@ -69,7 +69,8 @@ export class HttpTier implements RemoteTier {
   }
 
   health(): Record<string, unknown> {
-    return { url: this.url, ...this.cool.describe() };
+    const last = this.cool.lastFailure();
+    return { url: this.url, ...this.cool.describe(), ...(last ? { last_error: last.reason, last_error_at: new Date(last.at).toISOString() } : {}) };
   }
 
   rejected(key: string, e: Error): void {

@@ -110,7 +110,8 @@ export class S3Tier implements RemoteTier {
   }
 
   health(): Record<string, unknown> {
-    return { url: this.url, ...this.cool.describe() };
+    const last = this.cool.lastFailure();
+    return { url: this.url, ...this.cool.describe(), ...(last ? { last_error: last.reason, last_error_at: new Date(last.at).toISOString() } : {}) };
   }
 
   rejected(key: string, e: Error): void {

@@ -51,7 +51,12 @@ const PACK_WAIT_MS = 250;
 // in `next` and goes up after it.
 interface Upload { kind: 'blob' | 'entry' | 'pack'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void; members?: Upload[]; started?: boolean; next?: Upload }
 
+const lastError = (h: Record<string, unknown>) => (typeof h.last_error === 'string' ? { last_error: h.last_error, last_error_at: String(h.last_error_at) } : {});
+
 export interface RemoteStats extends RemoteCounters {
+  /** The last failed request and why (`PUT cas/…: remote answered PUT with HTTP 401`), kept after the remote recovers. */
+  last_error?: string;
+  last_error_at?: string;
   url: string;
   read_only: boolean;
   queued: number;
@@ -235,6 +240,7 @@ export class TieredStore implements StoreLike {
       upload_dropped: this.dropped, upload_skipped: this.skippedUploads, upload_orphans: this.orphans, attached: this.attachedKept,
       packs: this.packsFetched, from_packs: this.fromPacks, packs_uploaded: this.packsUploaded,
       queued: this.items, queued_bytes: this.bytesQueued, cooling_down: this.remote.coolingDown(),
+      ...lastError(this.remote.health()),
     };
   }
 

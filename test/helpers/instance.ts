@@ -53,7 +53,7 @@ export interface Stats {
   requests: number; hits: number; misses: number; one_way_reports: number; compile_failed: number; stored: number;
   uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
   shim_fallbacks: Record<string, number>;
-  local: { blobs: number; entries: number; bytes: number; corrupt: number; evictedFiles: number };
+  local: { blobs: number; entries: number; bytes: number; corrupt: number; evicted_files: number };
   daemon: { pid: number; pending: number; spares: number };
 }
 
