@@ -75,7 +75,7 @@ test('the store is evicted to its size limit and keeps the newest entries', asyn
     t.is((await v.cc(['-c', `e${i}.c`, '-o', `e${i}.o`])).code, 0);
     await v.stored(i + 1); // stored in compile order, the order eviction ranks them by
   }
-  const s = await v.until((x) => x.local.evictedFiles > 0 && x.local.bytes <= 12 * 1024, 'eviction down to 12 KB');
+  const s = await v.until((x) => x.local.evicted_files > 0 && x.local.bytes <= 12 * 1024, 'eviction down to 12 KB');
   t.true(s.local.bytes <= 12 * 1024, `store holds ${s.local.bytes} bytes`);
   t.true(s.local.evicted_files > 0, JSON.stringify(s.local));
   // The newest compile still hits.
