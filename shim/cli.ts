@@ -180,8 +180,13 @@ registerServe(program);
 // remote and the user is told. Credentials are compared by identity, never printed.
 async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
   const endpoint = paths().endpoint;
-  const r = await ipcCall(endpoint, { t: 'stats' }).catch(() => undefined);
+  // stats waits for pending reports (up to ~5 s): a busy machine needs more than the default.
+  const r = await ipcCall(endpoint, { t: 'stats' }, 20_000).catch(() => undefined);
   const s = r?.stats as { remote?: { url?: string; identity?: string }; daemon?: { pending?: number } } | undefined;
+  if (!s) {
+    process.stderr.write(`vrift: the running daemon did not say which remote it uses; run \`vrift daemon stop\` first to be sure it uses ${redactUrl(wanted)}\n`);
+    return;
+  }
   const have = s?.remote?.url ?? '';
   let token = childEnv.VRIFT_REMOTE_TOKEN ?? '';
   try {
@@ -192,7 +197,7 @@ async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
   if ((s?.remote?.identity ?? '') === remoteIdentity(wanted, token)) return;
   const shown = redactUrl(wanted);
   const what = have && have.replace(/\/+$/, '') === shown.replace(/\/+$/, '') ? `${shown} with other credentials` : shown;
-  if (s && s.daemon?.pending === 0) {
+  if (s.daemon?.pending === 0) {
     await stopDaemon(childEnv);
     await ensureDaemon(childEnv);
     process.stderr.write(`vrift: restarted the daemon to use remote ${what} (it used ${have || 'none'})\n`);
