@@ -56,7 +56,7 @@ daemon.command('stop').description('stop the daemon (it flushes stats first)').a
   process.stdout.write(info ? `vriftd ${info.pid} stopped\n` : 'vriftd was not running\n');
 });
 daemon.command('status').description('is the daemon running? exit 0 if so, 1 if not').option('--json', 'machine-readable').action(async (o) => {
-  const info = await ping(paths(), 2000);
+  const info = await ping(paths(), 5000); // a daemon busy with a -j build is still running
   // The user's view, in the keys `vrift stats --json` uses; not the wire's hello reply.
   if (o.json) process.stdout.write(JSON.stringify({ running: !!info, ...(info ? { pid: info.pid, build: info.build, uptime_ms: info.uptimeMs } : {}), home: paths().home, endpoint: paths().endpoint }) + '\n');
   else process.stdout.write(info ? `vriftd running: pid ${info.pid}, build ${info.build}, up ${Math.round(info.uptimeMs / 1000)} s, ${paths().endpoint}\n` : 'vriftd is not running\n');
