@@ -13,7 +13,7 @@ import { PROJECT_KEYS, SCHEMA, readConfigFile, resolveLayers, type ProjectSettin
 // checked again when older than `recheckMs`: an edit takes effect within that, and at once
 // after `vrift config` (which calls forget()).
 const RECHECK_MS = 1000;
-const MAX_DIRS = 4096;
+const MAX_ENTRIES = 4096;
 
 interface FileState { sig: string; table?: Record<string, unknown>; error?: VriftError }
 interface DirState { checked: number; file?: string }
@@ -51,7 +51,7 @@ export class ProjectConfigs {
         r = e instanceof VriftError ? e : new VriftError('ECONFIG', (e as Error).message, { cause: e });
         this.o.onError?.(r);
       }
-      if (this.merged.size >= MAX_DIRS) this.merged.clear();
+      if (this.merged.size >= MAX_ENTRIES) this.merged.clear();
       this.merged.set(key, r);
     }
     return r;
@@ -77,7 +77,7 @@ export class ProjectConfigs {
       }
       if (path.dirname(dir) === dir) break;
     }
-    if (this.dirs.size >= MAX_DIRS) this.dirs.clear();
+    if (this.dirs.size >= MAX_ENTRIES) this.dirs.clear();
     this.dirs.set(cwd, { checked: now, file });
     return file;
   }
@@ -98,7 +98,7 @@ export class ProjectConfigs {
     } catch (e) {
       state = { sig, error: e instanceof VriftError ? e : new VriftError('ECONFIG', (e as Error).message, { cause: e }) };
     }
-    if (this.files.size >= MAX_DIRS) this.files.clear();
+    if (this.files.size >= MAX_ENTRIES) this.files.clear();
     this.files.set(file, { ...state, checked: now });
     return state;
   }
