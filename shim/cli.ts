@@ -70,7 +70,9 @@ program.command('stats').description('show cache statistics (they survive daemon
   .option('--explain', 'say under each line what it counts')
   .action(async (o) => {
     await ensureDaemon(env).catch((e) => fail(e.message));
-    const r = await ipcCall(paths().endpoint, { t: 'stats', zero: !!o.zero, session: o.session }).catch((e) => fail(e.message));
+    // The daemon first waits for reports in flight and writes what it holds (seconds on a busy
+    // machine): "no answer" after the default 5 s would be wrong.
+    const r = await ipcCall(paths().endpoint, { t: 'stats', zero: !!o.zero, session: o.session }, 30_000).catch((e) => fail(e.message));
     if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n'); // with --zero: the counters as they now are
     else if (o.zero) process.stdout.write('statistics zeroed\n');
     else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home, !!o.explain));
