@@ -15,8 +15,16 @@ import { ctxAt, type Workload } from './workloads.js';
 //                against plain gcc (target ≤ 1.05×)
 //   throughput:  small HEAD/GET per second, 64 MB MB/s, and VmRSS of the server and of a
 //                daemon before/after a 64 MB blob goes through them.
+//   upload:      the cost of uploading while building: a cold build (empty local store) with an
+//                empty `vrift serve` as remote against the same cold build without a remote, in
+//                pairs (target ≤ 1.03×); and when the server had the last of the build's uploads,
+//                counted from the build's end (target ≤ 2 s), with no `vrift stats` before.
 
-export type RemoteScenario = 'populate' | 'fresh' | 'local-warm' | 'unreachable' | 'plain';
+export type RemoteScenario = 'populate' | 'fresh' | 'local-warm' | 'unreachable' | 'plain' | 'cold-remote' | 'cold-local';
+
+/** Which parts `--remote` runs (`--remote-scenarios`); all by default. */
+export const REMOTE_PARTS = ['fresh', 'unreachable', 'upload', 'bigblob', 'throughput'] as const;
+export type RemotePart = typeof REMOTE_PARTS[number];
 
 export interface RemoteBuild {
   workload: string;
@@ -27,6 +35,11 @@ export interface RemoteBuild {
   loadAfter: string;
   stats: BuildStats | null;
   remote?: Record<string, number>;
+  /** cold-remote: seconds from the build's end to the server's last PUT (PUTs counted until 10 s pass without one). */
+  lastUploadAfter?: number;
+  /** cold-remote: PUTs the server had at the build's end, and in all. */
+  putsAtEnd?: number;
+  puts?: number;
 }
 
 export interface RemoteResults {
@@ -49,6 +62,7 @@ export interface RemoteContext {
   logFile: string;
   log(line: string): void;
   step(label: string): void;
+  parts?: readonly RemotePart[];
 }
 
 /** A port that accepts TCP connections and never says a word: the worst kind of dead server. */
@@ -96,7 +110,8 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   const unreach = await vriftWith('vrift-unreachable', { VRIFT_REMOTE: silent.url }, c);
   const plainEnv = c.toolOptions.baseEnv;
 
-  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv) => {
+  const parts = new Set(c.parts ?? REMOTE_PARTS);
+  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>) => {
     c.step(`${w.name}: remote ${scenario} #${runNo + 1}`);
     const clean = w.clean(ctx);
     await run(clean.argv, { cwd: clean.cwd, env, logFile: c.logFile });
@@ -105,13 +120,17 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
     const b = w.build(ctx);
     try {
       const r = await run(b.argv, { cwd: b.cwd, env, logFile: c.logFile });
+      const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats: null };
+      await afterBuild?.(rec); // before `vrift stats`, which writes and uploads what waits
       const stats = t ? await t.stats() : null;
-      const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats, remote: remoteCounters(stats) };
+      rec.stats = stats;
+      rec.remote = remoteCounters(stats);
       res.builds.push(rec);
       const rc = rec.remote;
       c.log(`${w.name} remote ${scenario.padEnd(11)} #${runNo + 1}: ${r.seconds.toFixed(2)} s` +
         (stats ? `  hits ${stats.hits} misses ${stats.misses}` : '') +
         (rc ? `  remote hits ${rc.hits ?? 0} errors ${rc.errors ?? 0} timeouts ${rc.timeouts ?? 0} skipped ${rc.skipped ?? 0}` : '') +
+        (rec.lastUploadAfter !== undefined ? `  last upload ${rec.lastUploadAfter.toFixed(2)} s after the build (${rec.putsAtEnd}/${rec.puts} PUTs at its end)` : '') +
         `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`);
     } catch (e) {
       const msg = `${w.name} remote ${scenario} #${runNo + 1} failed: ${(e as Error).message}`;
@@ -121,38 +140,90 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   };
 
   try {
-    // Machine A fills the server (its daemon drains the upload queue when stopped).
-    await c.withTree('vrift', async () => {
-      await fresh.reset();
-      await timed('populate', 0, fresh, fresh.env);
-      await fresh.close();
-    });
+    if (parts.has('fresh')) {
+      // Machine A fills the server (its daemon drains the upload queue when stopped).
+      await c.withTree('vrift', async () => {
+        await fresh.reset();
+        await timed('populate', 0, fresh, fresh.env);
+        await fresh.close();
+      });
+    }
     for (let r = 0; r < c.runs; r++) {
-      await c.withTree('vrift', async () => {
-        await fresh.reset(); // a fresh machine: empty local store, new daemon
-        await timed('fresh', r, fresh, fresh.env);
-        await timed('local-warm', r, fresh, fresh.env);
-      });
-      await c.withTree('vrift', async () => {
-        await unreach.reset();
-        await timed('unreachable', r, unreach, unreach.env);
-      });
-      await c.withTree('plain', () => timed('plain', r, undefined, plainEnv));
+      if (parts.has('fresh')) {
+        await c.withTree('vrift', async () => {
+          await fresh.reset(); // a fresh machine: empty local store, new daemon
+          await timed('fresh', r, fresh, fresh.env);
+          await timed('local-warm', r, fresh, fresh.env);
+        });
+      }
+      if (parts.has('unreachable')) {
+        await c.withTree('vrift', async () => {
+          await unreach.reset();
+          await timed('unreachable', r, unreach, unreach.env);
+        });
+      }
+      if (parts.has('unreachable') || parts.has('fresh')) await c.withTree('plain', () => timed('plain', r, undefined, plainEnv));
+      if (parts.has('upload')) await uploadPair(c, cli, r, timed);
     }
     await fresh.close();
     await unreach.close();
 
-    c.step('remote: 64 MB object through a daemon');
-    res.bigBlob = await bigBlob(c, serve);
+    if (parts.has('bigblob')) {
+      c.step('remote: 64 MB object through a daemon');
+      res.bigBlob = await bigBlob(c, serve);
+    }
     await serve.stop();
     serve = undefined;
-    c.step('remote: serve throughput');
-    res.throughput = await serveThroughput(cli, { seconds: c.runs > 1 ? 3 : 1, concurrency: 32, log: (l) => c.log(`serve ${l.trim()}`) });
+    if (parts.has('throughput')) {
+      c.step('remote: serve throughput');
+      res.throughput = await serveThroughput(cli, { seconds: c.runs > 1 ? 3 : 1, concurrency: 32, log: (l) => c.log(`serve ${l.trim()}`) });
+    }
   } finally {
     await fresh.close().catch(() => {});
     await unreach.close().catch(() => {});
     await serve?.stop();
     await silent.close();
+  }
+}
+
+type Timed = (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>) => Promise<void>;
+
+// One pair of cold builds, with an empty server each time and without a remote (which goes
+// first alternates). The server's PUT count is sampled from the build's end until it has not
+// moved for 10 s: when the last upload landed, with nothing (stats, stop) flushing.
+async function uploadPair(c: RemoteContext, cli: string, r: number, timed: Timed): Promise<void> {
+  const local = await vriftWith('vrift-cold-local', {}, c);
+  const storeDir = path.join(c.workDir, 'caches', 'serve-upload');
+  fs.rmSync(storeDir, { recursive: true, force: true });
+  const serve = await startServeProc(cli, storeDir);
+  const remote = await vriftWith('vrift-cold-remote', { VRIFT_REMOTE: serve.url }, c);
+  const puts = async () => Number((JSON.parse(await (await fetch(`${serve.url}/status`)).text()) as { puts: number }).puts);
+  const watchUploads = async (rec: RemoteBuild) => {
+    const end = Date.now();
+    rec.putsAtEnd = await puts();
+    let n = rec.putsAtEnd;
+    let lastAt = end;
+    while (Date.now() - lastAt < 10_000 && Date.now() - end < 120_000) {
+      await new Promise((res) => setTimeout(res, 50));
+      const m = await puts();
+      if (m !== n) [n, lastAt] = [m, Date.now()];
+    }
+    rec.puts = n;
+    rec.lastUploadAfter = (lastAt - end) / 1000;
+  };
+  try {
+    const order: [RemoteScenario, Tool, ((rec: RemoteBuild) => Promise<void>) | undefined][] = [['cold-local', local, undefined], ['cold-remote', remote, watchUploads]];
+    if (r % 2 === 1) order.reverse();
+    for (const [scenario, t, after] of order) {
+      await c.withTree('vrift', async () => {
+        await t.reset(); // empty local store, new daemon
+        await timed(scenario, r, t, t.env, after);
+      });
+    }
+  } finally {
+    await local.close().catch(() => {});
+    await remote.close().catch(() => {});
+    await serve.stop();
   }
 }
 

@@ -161,11 +161,30 @@ export function renderMarkdown(r: Results): string {
   return L.join('\n');
 }
 
+// The upload pairs: a cold build with an empty server as remote against one without.
+function renderUploads(rr: RemoteResults): string[] {
+  const builds = rr.builds.filter((b) => b.scenario === 'cold-remote' || b.scenario === 'cold-local');
+  const L: string[] = [];
+  for (const w of [...new Set(builds.map((b) => b.workload))]) {
+    const of = (s: string) => builds.filter((b) => b.workload === w && b.scenario === s);
+    const [rem, loc] = [of('cold-remote'), of('cold-local')];
+    if (L.length === 0) {
+      L.push('| workload | cold, no remote | cold, remote | remote/no remote (≤ 1.03×) | each pair | last upload after the build, each run (≤ 2 s) | PUTs at the build\'s end / all | load1 min–max |');
+      L.push('|---|---:|---:|---:|---|---|---|---|');
+    }
+    const pairs = rem.map((r) => loc.find((l) => l.run === r.run)).map((l, i) => (l ? ratio(rem[i].seconds, l.seconds) : 'n/a'));
+    const loads = [...rem, ...loc].map((b) => load1(b.loadBefore));
+    L.push(`| ${w} | ${f2(median(loc.map((b) => b.seconds)))} | ${f2(median(rem.map((b) => b.seconds)))} | **${ratio(median(rem.map((b) => b.seconds)), median(loc.map((b) => b.seconds)))}** | ${pairs.join(', ')} | ${rem.map((b) => (b.lastUploadAfter !== undefined ? `${b.lastUploadAfter.toFixed(2)} s` : 'n/a')).join(', ')} | ${rem.map((b) => `${b.putsAtEnd ?? '?'}/${b.puts ?? '?'}`).join(', ')} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
+  }
+  if (L.length) L.push('');
+  return L;
+}
+
 const mib = (k: number | undefined) => (k === undefined ? 'n/a' : `${(k / 1024).toFixed(1)} MiB`);
 
 function renderRemote(rr: RemoteResults): string[] {
   const L: string[] = ['## Remote tier (`--remote`): vrift serve on loopback', ''];
-  const workloads = [...new Set(rr.builds.map((b) => b.workload))];
+  const workloads = [...new Set(rr.builds.filter((b) => b.scenario !== 'cold-remote' && b.scenario !== 'cold-local').map((b) => b.workload))];
   const med = (w: string, s: string) => median(rr.builds.filter((b) => b.workload === w && b.scenario === s).map((b) => b.seconds));
   const last = (w: string, s: string) => rr.builds.filter((b) => b.workload === w && b.scenario === s).at(-1);
   if (workloads.length) {
@@ -187,6 +206,7 @@ function renderRemote(rr: RemoteResults): string[] {
     }
     L.push('');
   }
+  L.push(...renderUploads(rr));
   const t = rr.throughput;
   if (t) {
     L.push('| serve throughput (loopback) | rate | target |', '|---|---:|---:|');

@@ -8,7 +8,7 @@ import { compare, hashArtifacts, nondeterministic, type ArtifactMap } from './ar
 import { capture, loadavg, machineCpu, processCpu, run } from './exec.js';
 import { compileCommandFor, hyperfine } from './micro.js';
 import { entriesScenario } from './entries.js';
-import { runRemoteScenarios } from './remote-scenarios.js';
+import { REMOTE_PARTS, runRemoteScenarios, type RemotePart } from './remote-scenarios.js';
 import { renderMarkdown, type BuildRecord, type Phase, type Results } from './report.js';
 import { snapshotVrift, type Snapshot } from './snapshot.js';
 import { copyTree, ensureSources, readManifest, repoRoot } from './sources.js';
@@ -34,6 +34,8 @@ interface Options {
   workDir: string;
   out: string;
   remote: boolean;
+  remoteOnly: boolean;
+  remoteParts: RemotePart[];
   entries: number;
 }
 
@@ -57,6 +59,8 @@ function parseOptions(argv: string[]): Options {
     .option('--micro-runs <n>', 'repetitions of one cache hit', posInt, 200)
     .option('--entries <n>', 'daemon memory and lookup time with this many cached compiles (default 10000, --quick 0; 0 = skip)', (v) => (v === '0' ? 0 : posInt(v)))
     .option('--remote', 'also the team-cache scenarios: fresh machine from a populated vrift serve, unreachable server, serve throughput and memory (needs plain and vrift)')
+    .option('--remote-scenarios <list>', `with --remote, only these parts: ${REMOTE_PARTS.join(',')}`, list)
+    .option('--remote-only', 'with --remote: configure the trees, then only the team-cache scenarios (no cold/warm runs per tool, no micro)')
     .option('--work-dir <dir>', 'trees, caches and logs', process.env.VRIFT_BENCH_DIR || path.join(os.homedir(), '.cache', 'vrift', 'bench'))
     .option('--out <dir>', 'results directory', path.join(repoRoot, 'bench', 'results'))
     .parse(argv, { from: 'node' });
@@ -69,6 +73,8 @@ function parseOptions(argv: string[]): Options {
   // plain first: it is the reference for the artifact check and the ratios.
   tools.sort((a, b) => TOOL_NAMES.indexOf(a) - TOOL_NAMES.indexOf(b));
   const runs: number = o.runs ?? (o.quick ? 1 : 3);
+  const remoteParts = (o.remoteScenarios ?? [...REMOTE_PARTS]) as RemotePart[];
+  for (const x of remoteParts) if (!REMOTE_PARTS.includes(x)) throw new InvalidArgumentError(`unknown remote scenario ${x}`);
   return {
     quick: !!o.quick,
     workloads,
@@ -81,6 +87,8 @@ function parseOptions(argv: string[]): Options {
     workDir: path.resolve(o.workDir),
     out: path.resolve(o.out),
     remote: !!o.remote,
+    remoteOnly: !!o.remote && !!o.remoteOnly,
+    remoteParts,
     entries: o.entries ?? (o.quick ? 0 : 10_000),
   };
 }
@@ -218,11 +226,14 @@ async function main() {
   };
   if (opts.remote) results.remote = { builds: [], errors: [] };
 
-  const microSteps = (w: Workload) => (opts.micro && w.micro ? 3 + 2 * tools.length : 0);
-  const remoteSteps = (w: Workload) => (opts.remote && w.language !== 'rust' ? 3 + 4 * opts.runs : 0);
+  const microSteps = (w: Workload) => (opts.micro && w.micro && !opts.remoteOnly ? 3 + 2 * tools.length : 0);
+  const has = (x: RemotePart) => opts.remoteParts.includes(x);
+  const remoteSteps = (w: Workload) => (opts.remote && w.language !== 'rust'
+    ? (has('fresh') ? 1 + 2 * opts.runs : 0) + (has('unreachable') ? opts.runs : 0) + (has('fresh') || has('unreachable') ? opts.runs : 0) + (has('upload') ? 2 * opts.runs : 0) + (has('bigblob') ? 1 : 0) + (has('throughput') ? 1 : 0)
+    : 0);
   const total = opts.workloads.reduce((a, n) => {
     const w = workloadByName(n);
-    return a + tools.filter((t) => supports(w, t.name)).length * (1 + opts.coldRuns + opts.runs) + microSteps(w) + remoteSteps(w);
+    return a + tools.filter((t) => supports(w, t.name)).length * (1 + (opts.remoteOnly ? 0 : opts.coldRuns + opts.runs)) + microSteps(w) + remoteSteps(w);
   }, 0) + (opts.entries > 0 && tools.some((t) => t.name === 'vrift') ? 1 : 0);
   const bar = progress(total);
 
@@ -244,7 +255,7 @@ async function main() {
           const slot = new Slot(path.join(opts.workDir, w.name));
           await runRemoteScenarios({
             workload: w, slot: slot.slot, jobs: opts.jobs, runs: opts.runs, toolOptions, workDir: opts.workDir, logFile,
-            withTree: (tool, f) => slot.with(tool, f), log: (l) => bar.log(l), step: (l) => bar.step(l),
+            withTree: (tool, f) => slot.with(tool, f), log: (l) => bar.log(l), step: (l) => bar.step(l), parts: opts.remoteParts,
           }, results.remote!);
         }
       } catch (e) {
@@ -294,6 +305,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
     for (const c of w.configure(ctx)) await run(c.argv, { cwd: c.cwd, env: workloadEnv(w, ctx, t.env), logFile });
     fs.renameSync(slot.slot, slot.parked(t.name));
   }
+  if (opts.remoteOnly) return;
 
   const maps = new Map<BuildRecord, ArtifactMap>();
   const oneBuild = async (t: Tool, phase: Phase, runNo: number) => {
