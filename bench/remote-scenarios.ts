@@ -113,11 +113,14 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   const parts = new Set(c.parts ?? REMOTE_PARTS);
   const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>) => {
     c.step(`${w.name}: remote ${scenario} #${runNo + 1}`);
-    const clean = w.clean(ctx);
+    // A make workload takes the compiler on its command line: the tool's launcher goes there
+    // (a cmake tree has it from its configure step already).
+    const tctx = t ? ctxAt(c.slot, t.launcher, c.jobs, t.linksToo ? t.launcher : []) : ctx;
+    const clean = w.clean(tctx);
     await run(clean.argv, { cwd: clean.cwd, env, logFile: c.logFile });
     await t?.beginBuild();
     const loadBefore = loadavg();
-    const b = w.build(ctx);
+    const b = w.build(tctx);
     try {
       const r = await run(b.argv, { cwd: b.cwd, env, logFile: c.logFile });
       const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats: null };

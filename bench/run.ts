@@ -65,7 +65,7 @@ function parseOptions(argv: string[]): Options {
     .option('--out <dir>', 'results directory', path.join(repoRoot, 'bench', 'results'))
     .parse(argv, { from: 'node' });
   const o = p.opts();
-  const workloads: string[] = o.workloads ?? (o.quick ? ['libuv'] : WORKLOADS.map((w) => w.name));
+  const workloads: string[] = o.workloads ?? (o.quick ? ['libuv'] : WORKLOADS.filter((w) => !w.extra).map((w) => w.name));
   workloads.forEach(workloadByName);
   const tools = (o.tools ?? [...TOOL_NAMES]) as ToolName[];
   if (o.remote) for (const need of ['plain', 'vrift'] as const) if (!tools.includes(need)) tools.push(need);
@@ -217,7 +217,7 @@ async function main() {
       hyperfine: versionOf(['hyperfine', '--version']).replace(/^hyperfine /, ''),
     },
     options: { ...opts },
-    sources: manifest.sources.filter((s) => opts.workloads.includes(s.name)).map(({ name, source, version }) => ({ name, source, version })),
+    sources: manifest.sources.filter((s) => opts.workloads.some((n) => (workloadByName(n).source ?? n) === s.name)).map(({ name, source, version }) => ({ name, source, version })),
     tools: allTools.map((t) => ({ name: t.name, unavailable: t.unavailable })),
     builds: [],
     micro: [],
@@ -299,7 +299,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
 
   for (const t of tools) {
     bar.step(`${w.name}: copy + configure for ${t.name}`);
-    copyTree(w.name, path.join(slot.slot, 'src'));
+    copyTree(w.source ?? w.name, path.join(slot.slot, 'src'));
     const ctx = ctxAt(slot.slot, t.launcher, opts.jobs, t.linksToo ? t.launcher : []);
     fs.mkdirSync(ctx.buildDir, { recursive: true });
     for (const c of w.configure(ctx)) await run(c.argv, { cwd: c.cwd, env: workloadEnv(w, ctx, t.env), logFile });

@@ -21,7 +21,11 @@ export interface WorkloadCtx {
 export type Language = 'c' | 'rust';
 
 export interface Workload {
-  name: string;          // also the key into bench/workloads.json
+  name: string;          // also the key into bench/workloads.json, unless `source` says otherwise
+  /** The source package (bench/workloads.json) when it is not `name`. */
+  source?: string;
+  /** Not in the default set: run when named in --workloads. */
+  extra?: boolean;
   describe: string;
   /** Untimed, once per fresh tree. */
   configure(ctx: WorkloadCtx): Cmd[];
@@ -44,6 +48,7 @@ export interface Workload {
 }
 
 const ccVar = (launcher: string[], cc: string): string => [...launcher, cc].join(' ');
+const luaDir = (ctx: WorkloadCtx): string => path.join(ctx.srcDir, 'deps', 'lua', 'src');
 
 function cmakeWorkload(
   name: string,
@@ -130,6 +135,16 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     }),
     clean: (ctx) => ({ argv: ['make', 'distclean'], cwd: ctx.srcDir }),
     artifactRoot: (ctx) => ctx.srcDir,
+  },
+  {
+    name: 'lua',
+    source: 'redis',
+    extra: true,
+    describe: 'Lua 5.1 as redis 7.0.15 vendors it (deps/lua/src, 38 C files), its own Makefile: make o, CC="<tool> gcc"; clean = make clean. Small: quick pairs on a loaded machine',
+    configure: () => [],
+    build: (ctx) => ({ argv: ['make', `-j${ctx.jobs}`, 'o', `CC=${ccVar(ctx.launcher, 'gcc')}`], cwd: luaDir(ctx) }),
+    clean: (ctx) => ({ argv: ['make', 'clean'], cwd: luaDir(ctx) }),
+    artifactRoot: (ctx) => luaDir(ctx),
   },
   cmakeWorkload(
     'libuv',
