@@ -142,7 +142,8 @@ static void plan(struct plan *p, const char *file, int search, int relative_ok, 
   int found;
   if (search && !strchr(file, '/')) found = path_search(file, p->exe, sizeof p->exe) == 0;
   else found = snprintf(p->exe, sizeof p->exe, "%s%s", strchr(file, '/') ? "" : "./", file) < (int)sizeof p->exe;
-  if (found && (relative_ok || p->exe[0] == '/') && is_compiler_exe(p->exe)) {
+  /* One that cannot be run is left to fail in the caller, with the caller's own message. */
+  if (found && (relative_ok || p->exe[0] == '/') && is_compiler_exe(p->exe) && access(p->exe, X_OK) == 0) {
     /* The compiler sees the shim's argument as argv[0]: only the same name keeps what
      * it reads there (clang++'s C++ mode, a target prefix, rustup's proxy). */
     if (!strcmp(base(argv[0]), base(p->exe))) {
