@@ -4,7 +4,7 @@ import { CONFIG_KEYS, INSTANCE_KEYS, SCHEMA, loadConfig, type Config } from '../
 import { ipcCall } from '../ipc/client.js';
 import { tokenFingerprint } from '../ipc/messages/config.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';
-import { ping } from './daemon-control.js';
+import { lockHeld, ping } from './daemon-control.js';
 
 // `vrift config`: what a compile in this directory gets. Project settings as the daemon
 // applies them per compile; instance settings as a daemon started now would read them,
@@ -28,14 +28,16 @@ interface Running { pid: number; config: Record<string, unknown>; token_fp: stri
 
 // Asked first, whatever the files say: the daemon also forgets the project files it read,
 // so what is shown here is what the next compile gets, an error included.
-async function running(paths: InstancePaths): Promise<Running | undefined> {
-  if (!(await ping(paths, ANSWER_MS))) return undefined;
+async function running(paths: InstancePaths): Promise<Running | 'silent' | undefined> {
+  const busy = () => (lockHeld(paths) ? 'silent' : undefined);
+  if (!(await ping(paths, ANSWER_MS))) return busy();
   const reply = await ipcCall(paths.endpoint, { t: 'config' }, ANSWER_MS).catch(() => undefined);
-  return reply?.t === 'config' ? (reply as unknown as Running) : undefined;
+  return reply?.t === 'config' ? (reply as unknown as Running) : busy();
 }
 
 export async function showConfig(o: { json?: boolean }, env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<void> {
-  const daemon = await running(instancePaths(env));
+  const state = await running(instancePaths(env));
+  const daemon = typeof state === 'object' ? state : undefined;
   const r = loadConfig({ env });
   const notApplied: Partial<Record<keyof Config, unknown>> = {};
   for (const k of daemon ? INSTANCE_KEYS : []) {
@@ -51,7 +53,7 @@ export async function showConfig(o: { json?: boolean }, env: NodeJS.ProcessEnv, 
     return;
   }
   out(`# user config: ${r.files.user}\n# project config: ${r.files.project ?? '(no velo.toml found)'}\n`);
-  out(`# what a compile in ${process.cwd()} gets; per-instance settings apply when the daemon starts (${daemon ? `running: pid ${daemon.pid}` : 'not running'})\n`);
+  out(`# what a compile in ${process.cwd()} gets; per-instance settings apply when the daemon starts (${daemon ? `running: pid ${daemon.pid}` : state === 'silent' ? `running, but it did not answer within ${ANSWER_MS / 1000} s: what it applies is not known` : 'not running'})\n`);
   out('[l2_cache]\n');
   for (const k of CONFIG_KEYS) {
     const src = r.sources[k];

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,12 @@ export async function ping(paths: InstancePaths, timeoutMs = 1000): Promise<Daem
   }
 }
 
+/** Whether a daemon holds the instance lock (alive, perhaps too busy to answer yet). */
+export function lockHeld(paths: InstancePaths): boolean {
+  if (!fs.existsSync(paths.lock)) return false;
+  return spawnSync('flock', ['-n', paths.lock, 'true'], { stdio: 'ignore' }).status === 1;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitGone(paths: InstancePaths, pid: number, timeoutMs: number) {
@@ -45,7 +51,8 @@ async function waitGone(paths: InstancePaths, pid: number, timeoutMs: number) {
 export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo | undefined> {
   const paths = instancePaths(env);
   // Patient: a daemon busy with a build still answers, and "was not running" would be wrong.
-  const info = await ping(paths, 5000);
+  let info = await ping(paths, 5000);
+  if (!info && lockHeld(paths)) info = await ping(paths, timeoutMs);
   if (!info) return undefined;
   await ipcCall(paths.endpoint, { t: 'shutdown' }, timeoutMs).catch(() => {});
   await waitGone(paths, info.pid, timeoutMs);
