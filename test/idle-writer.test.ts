@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { memoryLogger } from '../daemon/log.js';
 import { IdleWriter } from '../daemon/store/idle-writer.js';
+import { waitFor } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -227,4 +228,22 @@ test('reads made by deferred work are not lookups: every job waiting at a pause 
   t.is(started.length, 4);
   // Counted as lookups, each read would push the next job to another pause, idleMs later.
   t.true(started[3] - started[0] < idleMs, `${started.map((s) => s - started[0]).join(' ')}`);
+});
+
+test('the spool has a cap (1 GiB by default, injected here): over it, what waits is written down to half of it while lookups go on', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-spool-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const done: string[] = [];
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxBytes: 100, maxSpoolBytes: 200, spool: path.join(dir, 'spool') });
+  t.teardown(() => w.close());
+  w.get('x'); // busy: nothing is written for being idle
+  for (let i = 0; i < 7; i++) w.add(`b${i}`, Buffer.alloc(40, i), async () => void done.push(`b${i}`));
+  t.deepEqual(w.waiting(), { bytes: 80, spooled: 200, items: 7 }, 'at the cap, not over it: nothing written');
+  t.deepEqual(done, []);
+  w.add('b7', Buffer.alloc(40, 7), async () => void done.push('b7'));
+  await waitFor(() => done.length >= 6, 'the writes down to half the cap');
+  t.deepEqual(done, ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'], 'in order, until 80 spooled bytes (at most 100) are left');
+  t.deepEqual(w.waiting(), { bytes: 0, spooled: 80, items: 2 });
+  await w.settle();
+  t.deepEqual(done, ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
 });
