@@ -177,13 +177,14 @@ int run_split(const char *exe, char ***cmds, uint32_t n, char **link) {
   uint32_t next = 0, printed = 0, running = 0;
   int failed = 0;   /* a compile exited 1: the others still run, the link does not */
   int halt = 0;     /* stopped by a signal, or a call crashed: nothing more starts */
+  int killed = 0;   /* the calls running were sent the signal that stops us */
   int crashed = 0;  /* ... a call in order exited otherwise: gcc's driver stops there */
   int final = 0, final_sig = 0;
   for (;;) {
-    if (stop_sig && !halt) {
+    if (stop_sig && !killed) {
       for (uint32_t i = 0; i < next; i++)
         if (subs[i].pid > 0 && !subs[i].done) kill(subs[i].pid, stop_sig);
-      halt = 1, final = 128 + stop_sig, final_sig = stop_sig;
+      killed = halt = 1, final = 128 + stop_sig, final_sig = stop_sig;
     }
     while (!halt && next < total) {
       sub_t *s = &subs[next];
@@ -230,7 +231,7 @@ int run_split(const char *exe, char ***cmds, uint32_t n, char **link) {
 
     if (running > 0) {
       struct pollfd p = {js.rfd, POLLIN, 0};
-      int want = par && !halt && next < n && js.rfd >= 0;
+      int want = par && !halt && next < n && js.rfd >= 0 && js.held < JS_MAX_HELD;
       if (ppoll(&p, want ? 1 : 0, NULL, &waitmask) > 0 && (p.revents & POLLIN)) js_take(&js);
     }
     for (uint32_t i = 0; i < next; i++) {
