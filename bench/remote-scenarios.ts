@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { writeBigSource } from './big-source.js';
 import { run } from './exec.js';
-import { loadavg } from './exec.js';
+import { loadavg, machineCpu, processCpu } from './exec.js';
 import { rssKiB, serveThroughput, startServeProc, type ServeProc, type ThroughputResult } from './serve-throughput.js';
 import { createTools, vriftPaths, type BuildStats, type Tool, type ToolOptions } from './tools.js';
 import { ctxAt, type Workload } from './workloads.js';
@@ -40,6 +40,8 @@ export interface RemoteBuild {
   /** cold-remote: PUTs the server had at the build's end, and in all. */
   putsAtEnd?: number;
   puts?: number;
+  /** Core-seconds during the build: the machine's busy ones, the daemon's, and (upload pairs) the server's. */
+  cpu?: { busy: number; daemon?: number; server?: number };
 }
 
 export interface RemoteResults {
@@ -111,7 +113,7 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   const plainEnv = c.toolOptions.baseEnv;
 
   const parts = new Set(c.parts ?? REMOTE_PARTS);
-  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>) => {
+  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>, serverPid?: number) => {
     c.step(`${w.name}: remote ${scenario} #${runNo + 1}`);
     // A make workload takes the compiler on its command line: the tool's launcher goes there
     // (a cmake tree has it from its configure step already).
@@ -121,9 +123,14 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
     await t?.beginBuild();
     const loadBefore = loadavg();
     const b = w.build(tctx);
+    const dpid = await t?.serverPid?.();
+    const [m0, d0, s0] = [machineCpu(), processCpu(dpid), processCpu(serverPid)];
     try {
       const r = await run(b.argv, { cwd: b.cwd, env, logFile: c.logFile });
-      const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats: null };
+      const [m1, d1, s1] = [machineCpu(), processCpu(dpid), processCpu(serverPid)];
+      const diff = (x?: number, y?: number) => (x !== undefined && y !== undefined ? Math.round((y - x) * 100) / 100 : undefined);
+      const cpu = m0 && m1 ? { busy: diff(m0.busy, m1.busy)!, daemon: diff(d0, d1), server: diff(s0, s1) } : undefined;
+      const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats: null, cpu };
       await afterBuild?.(rec); // before `vrift stats`, which writes and uploads what waits
       const stats = t ? await t.stats() : null;
       rec.stats = stats;
@@ -133,6 +140,7 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
       c.log(`${w.name} remote ${scenario.padEnd(11)} #${runNo + 1}: ${r.seconds.toFixed(2)} s` +
         (stats ? `  hits ${stats.hits} misses ${stats.misses}` : '') +
         (rc ? `  remote hits ${rc.hits ?? 0} errors ${rc.errors ?? 0} timeouts ${rc.timeouts ?? 0} skipped ${rc.skipped ?? 0}` : '') +
+        (rec.cpu ? `  cpu busy ${rec.cpu.busy} daemon ${rec.cpu.daemon ?? 'n/a'}${rec.cpu.server !== undefined ? ` server ${rec.cpu.server}` : ''} s` : '') +
         (rec.lastUploadAfter !== undefined ? `  last upload ${rec.lastUploadAfter.toFixed(2)} s after the build (${rec.putsAtEnd}/${rec.puts} PUTs at its end)` : '') +
         `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`);
     } catch (e) {
@@ -189,7 +197,7 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   }
 }
 
-type Timed = (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>) => Promise<void>;
+type Timed = (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>, serverPid?: number) => Promise<void>;
 
 // One pair of cold builds, with an empty server each time and without a remote (which goes
 // first alternates). The server's PUT count is sampled from the build's end until it has not
@@ -220,7 +228,7 @@ async function uploadPair(c: RemoteContext, cli: string, r: number, timed: Timed
     for (const [scenario, t, after] of order) {
       await c.withTree('vrift', async () => {
         await t.reset(); // empty local store, new daemon
-        await timed(scenario, r, t, t.env, after);
+        await timed(scenario, r, t, t.env, after, after ? serve.proc.pid : undefined);
       });
     }
   } finally {

@@ -169,12 +169,12 @@ function renderUploads(rr: RemoteResults): string[] {
     const of = (s: string) => builds.filter((b) => b.workload === w && b.scenario === s);
     const [rem, loc] = [of('cold-remote'), of('cold-local')];
     if (L.length === 0) {
-      L.push('| workload | cold, no remote | cold, remote | remote/no remote (≤ 1.03×) | each pair | last upload after the build, each run (≤ 2 s) | PUTs at the build\'s end / all | load1 min–max |');
-      L.push('|---|---:|---:|---:|---|---|---|---|');
+      L.push('| workload | cold, no remote | cold, remote | remote/no remote (≤ 1.03×) | each pair | daemon CPU s, no remote → remote (+ server) | last upload after the build, each run (≤ 2 s) | PUTs at the build\'s end / all | load1 min–max |');
+      L.push('|---|---:|---:|---:|---|---|---|---|---|');
     }
     const pairs = rem.map((r) => loc.find((l) => l.run === r.run)).map((l, i) => (l ? ratio(rem[i].seconds, l.seconds) : 'n/a'));
     const loads = [...rem, ...loc].map((b) => load1(b.loadBefore));
-    L.push(`| ${w} | ${f2(median(loc.map((b) => b.seconds)))} | ${f2(median(rem.map((b) => b.seconds)))} | **${ratio(median(rem.map((b) => b.seconds)), median(loc.map((b) => b.seconds)))}** | ${pairs.join(', ')} | ${rem.map((b) => (b.lastUploadAfter !== undefined ? `${b.lastUploadAfter.toFixed(2)} s` : 'n/a')).join(', ')} | ${rem.map((b) => `${b.putsAtEnd ?? '?'}/${b.puts ?? '?'}`).join(', ')} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
+    L.push(`| ${w} | ${f2(median(loc.map((b) => b.seconds)))} | ${f2(median(rem.map((b) => b.seconds)))} | **${ratio(median(rem.map((b) => b.seconds)), median(loc.map((b) => b.seconds)))}** | ${pairs.join(', ')} | ${f2(median(loc.map((b) => b.cpu?.daemon ?? NaN)))} → ${f2(median(rem.map((b) => b.cpu?.daemon ?? NaN)))} (+ ${f2(median(rem.map((b) => b.cpu?.server ?? NaN)))}) | ${rem.map((b) => (b.lastUploadAfter !== undefined ? `${b.lastUploadAfter.toFixed(2)} s` : 'n/a')).join(', ')} | ${rem.map((b) => `${b.putsAtEnd ?? '?'}/${b.puts ?? '?'}`).join(', ')} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
   }
   if (L.length) L.push('');
   return L;
