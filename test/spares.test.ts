@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OutputSpares } from '../daemon/frontends/materialize.js';
+import { waitFor } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,7 +59,7 @@ test.serial('a fill forced by `vrift stats` stops when a lookup comes (a build s
   const seen = watchOpens(t, 5);
   const { spares, dir } = pool(t, 400);
   const settled = spares.settleWithin(5000);
-  await sleep(60);
+  await waitFor(() => spares.size >= 5, 'the fill to start', { everyMs: 1 }); // an event, not a sleep a loaded scheduler stretches
   spares.touch(); // a lookup
   await settled;
   const stopped = spares.size;
@@ -71,8 +72,7 @@ test.serial('a fill forced by `vrift stats` stops when a lookup comes (a build s
   t.is(spares.size, stopped);
   t.is(seen.total, stopped);
   // The pause: the pool fills up.
-  const deadline = Date.now() + 10_000;
-  while (spares.size < 400 && Date.now() < deadline) await sleep(20);
+  await waitFor(() => spares.size >= 400, 'the pool filled at the pause', { everyMs: 20 });
   t.is(spares.size, 400);
   t.is(fs.readdirSync(dir).length, 400);
 });
