@@ -2,6 +2,7 @@ import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from './config.js';
 import type { OutputSpares } from './frontends/materialize.js';
 import type { Frontend } from './frontends/types.js';
+import type { FsClock } from './hot/fs-clock.js';
 import type { Watcher } from './hot/watcher.js';
 import type { Latency } from './latency.js';
 import type { ProjectConfigs } from './project-config.js';
@@ -37,6 +38,7 @@ export interface DaemonContext {
   remote?: TieredStore;     // set when remote_url is configured
   writes: WriteBehind;      // what the front-ends store through: written when lookups pause
   watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
+  clock: FsClock;           // compiles' starts as the filesystems stamp them
   spares?: OutputSpares;    // empty files the shims write hits' outputs into
   frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;

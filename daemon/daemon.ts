@@ -18,6 +18,7 @@ import { systemIncludeDirs } from './frontends/gcc/sysdirs.js';
 import { handlers } from './handlers/index.js';
 import { DirCache } from './hot/dir-cache.js';
 import { FileHashes } from './hot/file-hashes.js';
+import { FsClock } from './hot/fs-clock.js';
 import { Watcher } from './hot/watcher.js';
 import { Latency } from './latency.js';
 import { ProjectConfigs } from './project-config.js';
@@ -118,7 +119,9 @@ export class Daemon {
     const front = new WriteBehind(remote ?? store, later, remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) });
     const deferred: Deferred = { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) };
     const linkers = new Linkers(hashes);
-    const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, tmpDir });
+    const clock = FsClock.open(paths.runDir);
+    const fsNow = () => clock.now();
+    const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, fsNow, tmpDir });
     const cc = new CcFrontend({
       store: front,
       hashes,
@@ -136,11 +139,12 @@ export class Daemon {
       project,
       log: log.child('cc'),
       now,
+      fsNow,
       tmpDir,
       deferred,
       links,
     });
-    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), project, log: log.child('rust'), now, tmpDir, deferred });
+    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), project, log: log.child('rust'), now, fsNow, tmpDir, deferred });
 
     const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;
     spares?.open(tmpDir);
@@ -148,7 +152,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, projects, log, stats, store, remote, watcher, writes: front, spares,
+      paths, resolved, projects, log, stats, store, remote, watcher, clock, writes: front, spares,
       latency: new Latency(),
       frontends: [rust, cc],
       pending,
@@ -228,6 +232,7 @@ export class Daemon {
       await this.ctx.store.close();
       await this.ctx.stats.close();
       this.ctx.watcher?.close();
+      this.ctx.clock.close();
       await this.ctx.spares?.remove();
       this.ctx.log.log('info', 'daemon', 'stopped', { pid: process.pid });
       await this.ctx.log.close();

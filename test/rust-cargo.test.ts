@@ -76,8 +76,9 @@ test.serial('a changed env!() value misses, the old value hits again', async (t)
   const ws = copyWorkspace(path.join(v.dir, 'ws'));
   const first = await counted(v, () => c.build(ws));
   t.is(first.value.code, 0);
-  // A binary whose link input (the rlib cargo built just before) was written within the clock
-  // slack before its rustc started is not stored (a counted input_too_new): it cannot hit later.
+  // A binary whose link input (the rlib cargo built just before) can't be told written before
+  // its rustc started (the same clock tick, on a kernel without fine-grained timestamps) is
+  // not stored (a counted input_too_new): it cannot hit later.
   const tooNew = first.notStored.input_too_new ?? 0;
   t.true(tooNew <= 1, JSON.stringify(first.notStored));
   if (tooNew > 0) t.log(`first build: not stored ${JSON.stringify(first.notStored)}`);

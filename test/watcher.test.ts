@@ -4,7 +4,8 @@ import path from 'node:path';
 import test from 'ava';
 import { DirCache } from '../daemon/hot/dir-cache.js';
 import { FileHashes } from '../daemon/hot/file-hashes.js';
-import { clockSlackMs, loadAddon, Watcher } from '../daemon/hot/watcher.js';
+import { loadAddon, Watcher } from '../daemon/hot/watcher.js';
+import { coarseSlackMs } from '../daemon/hot/fs-clock.js';
 
 // Inputs trusted from inotify instead of a stat per lookup: every way a file or the path to
 // it can change must still be seen once sync() has run, and what inotify cannot see
@@ -173,7 +174,7 @@ test.serial('lost events (a kernel queue overflow) drop every trust', (t) => {
 test('the clock slack is two coarse-clock ticks and a millisecond, and no write is stamped earlier than that before it happened', (t) => {
   const ns = loadAddon()!.coarseClockNs();
   t.true(ns > 0 && ns <= 12e6, `coarse clock resolution ${ns} ns`);
-  const slack = clockSlackMs();
+  const slack = coarseSlackMs(ns);
   t.is(slack, 2 * Math.ceil(ns / 1e6) + 1);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-slack-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

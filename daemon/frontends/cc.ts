@@ -7,7 +7,8 @@ import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHash, type FileHashes } from '../hot/file-hashes.js';
 import type { DirCache } from '../hot/dir-cache.js';
-import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
+import { changedBefore, writtenBefore, type FsTime } from '../hot/fs-clock.js';
+import type { WatchMark } from '../hot/watcher.js';
 import type { Attach } from '../tiers/bundle.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
@@ -76,6 +77,8 @@ export interface CcDeps {
   project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
+  /** The filesystems' clock: a compile's start as files are stamped (hot/fs-clock.ts). */
+  fsNow: () => FsTime;
   tmpDir: string;
   deferred?: Deferred;
   /** Where the calls that are links go (link.ts). */
@@ -93,7 +96,8 @@ export interface CcPending {
   parsed: GccCompile;
   rel: Relativizer;
   directKey: string;
-  start: number;
+  start: number;                 // wall clock: the entry's time, __DATE__
+  fsStart: FsTime;               // the filesystems' clock, as late as possible before the compiler ran
   depfileToRead: string | null;   // null: preprocessed input, the source is the only input
   ownDepfile: string | undefined;
   filterSystem: boolean;
@@ -108,7 +112,7 @@ interface Known { abs: string; fh: FileHash; unchanged: boolean }
 
 // What collectInputs needs of a compile: a C compile's pending state, or one source of a
 // dependency-generation call.
-type InputsOf = Pick<CcPending, 'cwd' | 'rel' | 'env' | 'start' | 'mark'> & { parsed: Pick<GccCompile, 'source' | 'includeDirs'> };
+type InputsOf = Pick<CcPending, 'cwd' | 'rel' | 'env' | 'start' | 'fsStart' | 'mark'> & { parsed: Pick<GccCompile, 'source' | 'includeDirs'> };
 
 // A `-M`/`-MM` call (GccDeps), run by the shim as the build made it.
 interface DepsPending {
@@ -120,6 +124,7 @@ interface DepsPending {
   rel: Relativizer;
   directKey: string;
   start: number;
+  fsStart: FsTime;
   mark: WatchMark | undefined;
 }
 
@@ -372,6 +377,7 @@ export class CcFrontend implements Frontend<CcPending> {
       pending: {
         args, ppKey, cwd, exe, env, parsed, rel, directKey,
         start,
+        fsStart: this.d.fsNow(),
         depfileToRead,
         ownDepfile: depfileToRead === ownDepfile ? ownDepfile : undefined,
         filterSystem: m.filterSystem,
@@ -460,7 +466,7 @@ export class CcFrontend implements Frontend<CcPending> {
       kind: 'miss',
       argv: [exe, ...args],
       frontend: this.depsFrontend as Frontend,
-      pending: { args, cwd, exe, env, parsed, rel, directKey, start, mark: this.d.hashes.mark() },
+      pending: { args, cwd, exe, env, parsed, rel, directKey, start, fsStart: this.d.fsNow(), mark: this.d.hashes.mark() },
     };
   }
 
@@ -472,7 +478,8 @@ export class CcFrontend implements Frontend<CcPending> {
     if (p.parsed.outFile !== null) {
       try {
         const abs = path.resolve(p.cwd, p.parsed.outFile);
-        if (fs.statSync(abs).mtimeMs < p.start - clockSlackMs()) return { stored: false, reason: 'output_not_written' };
+        const st = fs.statSync(abs);
+        if (writtenBefore(p.fsStart, st.dev, st.mtimeMs)) return { stored: false, reason: 'output_not_written' };
         file = fs.readFileSync(abs);
       } catch {
         return { stored: false, reason: 'output_missing' };
@@ -494,7 +501,6 @@ export class CcFrontend implements Frontend<CcPending> {
     const rules = splitDepRules(text, parsed.sources.length);
     if (!rules || rules.some((r, i) => r[0] !== parsed.sources[i])) return { stored: false, reason: 'deps_unparsed' };
     const builtin = await this.d.systemDirs(p.exe, parsed.lang, sysdirFlags(parsed));
-    const startMs = p.start - clockSlackMs();
     const files = new Map<string, string>();
     const absent = new Map<string, Set<string>>();
     const stamps: [string, string][] = [];
@@ -503,11 +509,11 @@ export class CcFrontend implements Frontend<CcPending> {
       // Each source checked as its own compile would be (its directory leads the search).
       // __TIME__ and __DATE__ change no dependency list: as if SOURCE_DATE_EPOCH were set.
       const one: InputsOf = {
-        cwd, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, start: p.start, mark: p.mark,
+        cwd, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, start: p.start, fsStart: p.fsStart, mark: p.mark,
         parsed: { source: parsed.sources[i], includeDirs: parsed.includeDirs },
       };
       const { system } = filterSystemDeps(rules[i], parsed.includeDirs, builtin);
-      const inputs = this.collectInputs(one, rules[i], builtin, system, startMs);
+      const inputs = this.collectInputs(one, rules[i], builtin, system);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       if (inputs.needPp) return { stored: false, reason: 'needs_preprocessor' };
       for (const [f, hsh] of inputs.files) files.set(f, hsh);
@@ -668,8 +674,7 @@ export class CcFrontend implements Frontend<CcPending> {
   private async finishInner(p: CcPending, done: Done): Promise<Finish> {
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startMs = p.start - clockSlackMs();
-    const outputs = done.files ? this.sentOutputs(p, startMs, done.files) : this.readOutputs(p, startMs);
+    const outputs = done.files ? this.sentOutputs(p, done.files) : this.readOutputs(p);
     if ('reason' in outputs) return { stored: false, reason: outputs.reason };
     const { parsed, cwd } = p;
     // Parsing the dependency list and sorting out the system headers wait with the rest of
@@ -690,7 +695,7 @@ export class CcFrontend implements Frontend<CcPending> {
     const build = async (known?: Known): Promise<Finish> => {
       const d = now ?? (await this.depsOf(p, outputs.depText, builtin));
       if ('reason' in d) return { stored: false, reason: d.reason };
-      const inputs = this.collectInputs(p, d.deps, d.builtin, d.system, startMs, known);
+      const inputs = this.collectInputs(p, d.deps, d.builtin, d.system, known);
       if ('reason' in inputs) return { stored: false, reason: inputs.reason };
       return this.store(p, done, outputs.obj, inputs);
     };
@@ -725,24 +730,26 @@ export class CcFrontend implements Frontend<CcPending> {
   }
 
   // The same, as the shim read them when the compiler exited (a one-way report, done.ts).
-  private sentOutputs(p: CcPending, startMs: number, files: DoneFile[]): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
+  private sentOutputs(p: CcPending, files: DoneFile[]): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
     const objAbs = path.resolve(p.cwd, p.parsed.output);
     const obj = files.find((f) => f.path === objAbs);
     const dep = p.depfileToRead === null ? undefined : files.find((f) => f.path === p.depfileToRead);
     if (!obj || (p.depfileToRead !== null && !dep)) return { reason: 'output_missing' };
-    if (obj.mtimeMs < startMs) return { reason: 'output_not_written' };
+    // Which clock stamped it: its directory's device (unknown: compared with the slack).
+    const dev = fs.statSync(path.dirname(objAbs), { throwIfNoEntry: false })?.dev ?? -2;
+    if (writtenBefore(p.fsStart, dev, obj.mtimeMs)) return { reason: 'output_not_written' };
     return { obj: obj.data, depText: dep?.data.toString('utf8') };
   }
 
   // The object (unless large: streamed into the store later) and the dependency list the
   // compiler wrote, read before the build can change them.
-  private readOutputs(p: CcPending, startMs: number): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
+  private readOutputs(p: CcPending): { obj: Buffer | undefined; depText: string | undefined } | { reason: string } {
     const objAbs = path.resolve(p.cwd, p.parsed.output);
     let obj: Buffer | undefined;
     let depText: string | undefined;
     try {
       const st = fs.statSync(objAbs);
-      if (st.mtimeMs < startMs) return { reason: 'output_not_written' };
+      if (writtenBefore(p.fsStart, st.dev, st.mtimeMs)) return { reason: 'output_not_written' };
       if (st.size < STREAM_MIN) obj = fs.readFileSync(objAbs);
       depText = p.depfileToRead === null ? undefined : fs.readFileSync(p.depfileToRead, 'utf8');
     } catch {
@@ -763,7 +770,7 @@ export class CcFrontend implements Frontend<CcPending> {
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
   // since its start refuses the entry), and every place where a same-named header would
   // have won.
-  private collectInputs(p: InputsOf, deps: string[], builtin: string[], system: string[], startMs: number, known?: Known): Inputs | { reason: string } {
+  private collectInputs(p: InputsOf, deps: string[], builtin: string[], system: string[], known?: Known): Inputs | { reason: string } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 
@@ -801,16 +808,17 @@ export class CcFrontend implements Frontend<CcPending> {
         this.d.log.info('not stored: an input is gone', { file: abs, source: parsed.source });
         return { reason: 'input_missing' };
       }
-      // Timestamps this close to the start can't tell before from during; the watcher can.
-      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !(k ? k.unchanged : this.d.hashes.unchangedSince(abs, p.mark))) {
-        this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
+      // Stamped at or after the start: written during the compile, or in the very tick
+      // before it (can't tell); the watcher can.
+      if (!changedBefore(p.fsStart, fh) && !(k ? k.unchanged : this.d.hashes.unchangedSince(abs, p.mark))) {
+        this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs: p.fsStart.ms, sameClock: fh.dev === p.fsStart.dev, watched: p.mark !== undefined });
         return { reason: 'input_too_new' };
       }
       if (fh.flags !== 0) {
         if (fh.flags & F_TIME && !p.env.SOURCE_DATE_EPOCH) return { reason: 'time_macro' };
         if (fh.flags & F_INCBIN) return { reason: 'incbin' };
         if (fh.flags & F_HAS_INCLUDE && !isSys) {
-          const probed = this.probeHasIncludes(abs, search.slice(1 + parsed.includeDirs.quote.length), search.slice(1), startMs, rel, files, absent);
+          const probed = this.probeHasIncludes(abs, search.slice(1 + parsed.includeDirs.quote.length), search.slice(1), p.fsStart, rel, files, absent);
           if (probed === 'too_new') return { reason: 'input_too_new' };
           if (!probed) needPp = true;
         }
@@ -826,7 +834,7 @@ export class CcFrontend implements Frontend<CcPending> {
           // Present, so not required absent (an earlier directory the compiler searched and
           // did not take it from: #include_next, <> past the source's directory). It must
           // have been there for the compile too, or it would be a shadowing header missed.
-          if (!this.d.hashes.presentBefore(c[k], c[k + 1], startMs, p.mark)) {
+          if (!this.d.hashes.presentBefore(c[k], c[k + 1], p.fsStart, p.mark)) {
             this.d.log.info('not stored: a header appeared on the include path during or after the compile', { file: c[k] + '/' + c[k + 1], source: parsed.source });
             return { reason: 'input_too_new' };
           }
@@ -899,7 +907,7 @@ export class CcFrontend implements Frontend<CcPending> {
   // no depfile. With literal arguments the answer is pinned like an include: the directories
   // searched before the one that has it are absent candidates, the file found is an input.
   // Anything else (a macro argument, __has_include_next) is left to preprocessor mode.
-  private probeHasIncludes(header: string, angle: string[], quote: string[], startMs: number, rel: Relativizer,
+  private probeHasIncludes(header: string, angle: string[], quote: string[], start: FsTime, rel: Relativizer,
     files: [string, string][], absent: Map<string, Set<string>>): boolean | 'too_new' {
     let text: string;
     try {
@@ -916,7 +924,7 @@ export class CcFrontend implements Frontend<CcPending> {
         if (this.d.dirs.exists(cand)) {
           const fh = this.d.hashes.get(cand);
           if (!fh) return false; // a directory, or gone meanwhile
-          if (fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) return 'too_new';
+          if (!changedBefore(start, fh)) return 'too_new';
           files.push([rel.key(cand), fh.hash]);
           break;
         }

@@ -6,7 +6,8 @@ import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import type { DirCache } from '../hot/dir-cache.js';
 import type { FileHashes } from '../hot/file-hashes.js';
-import { clockSlackMs, type WatchMark } from '../hot/watcher.js';
+import { changedBefore, writtenBefore, type FsTime } from '../hot/fs-clock.js';
+import type { WatchMark } from '../hot/watcher.js';
 import type { ChannelLogger } from '../log.js';
 import type { StoreLike } from './cc.js';
 import { STREAM_MIN } from '../store/blob-stream.js';
@@ -41,6 +42,8 @@ export interface LinkDeps {
   compilers: CompilerIds;
   log: ChannelLogger;
   now: () => number;
+  /** The filesystems' clock (hot/fs-clock.ts). */
+  fsNow: () => FsTime;
   tmpDir: string;
 }
 
@@ -49,7 +52,8 @@ export interface LinkPending {
   splitDir: string | null;
   output: string;       // absolute
   directKey: string;
-  start: number;
+  start: number;        // wall clock: the entry's time
+  fsStart: FsTime;      // the filesystems' clock before the link ran
   depfile: string;
   libSearch: string[];
   named: Set<string>;   // inputs named on the command line, absolute
@@ -178,6 +182,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
         cwd, output, directKey, depfile,
         splitDir: split.dir,
         start: this.d.now(),
+        fsStart: this.d.fsNow(),
         // ld's order: the driver's -L, its built-in directories, ld's own -L, ld's defaults.
         libSearch: [
           ...parsed.libDirs.map((d) => path.resolve(cwd, d)),
@@ -246,7 +251,6 @@ export class LinkFrontend implements Frontend<LinkPending> {
   private finishInner(p: LinkPending, done: Done): Finish {
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startMs = p.start - clockSlackMs();
     // The output is held by a descriptor from here (the file ld wrote, whatever happens to
     // its name next); small ones are also read now, large ones stream into the store.
     let deps: string[];
@@ -257,7 +261,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
       deps = parseDepfile(fs.readFileSync(p.depfile, 'utf8')).deps;
       fd = fs.openSync(p.output, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       st = fs.fstatSync(fd);
-      if (!st.isFile() || st.mtimeMs < startMs) {
+      if (!st.isFile() || writtenBefore(p.fsStart, st.dev, st.mtimeMs)) {
         fs.closeSync(fd);
         return { stored: false, reason: 'output_not_written' };
       }
@@ -268,7 +272,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
     }
     let inputs: { files: [string, string][]; absent: [string, string[]][] } | { reason: string };
     try {
-      inputs = this.collectInputs(p, deps, startMs);
+      inputs = this.collectInputs(p, deps);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -312,7 +316,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
   }
 
   // Every file the link read, with its hash, and where same-named libraries must stay absent.
-  private collectInputs(p: LinkPending, deps: string[], startMs: number): { files: [string, string][]; absent: [string, string[]][] } | { reason: string } {
+  private collectInputs(p: LinkPending, deps: string[]): { files: [string, string][]; absent: [string, string[]][] } | { reason: string } {
     if (deps.length === 0) return { reason: 'no_link_dependencies' };
 
     // Every file the link read, as of now: one changed since the link's start refuses the
@@ -335,7 +339,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
         files.push([form, fh.hash]);
         continue;
       }
-      if ((fh.mtimeMs >= startMs || fh.ctimeMs >= startMs) && !this.d.hashes.unchangedSince(abs, p.mark)) return { reason: 'input_too_new' };
+      if (!changedBefore(p.fsStart, fh) && !this.d.hashes.unchangedSince(abs, p.mark)) return { reason: 'input_too_new' };
       // A thin archive only names its members, which ld does not list: its bytes stay the
       // same when a member changes.
       if (abs.endsWith('.a') && isThinArchive(abs)) return { reason: 'link_thin_archive' };
@@ -353,7 +357,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
         if (!this.d.dirs.has(dir, n)) gone.push(n);
         // Present but not taken: it must have been there for the link too (ld passes over
         // a shared library with -Bstatic), or one that appeared since would be missed.
-        else if (!this.d.hashes.presentBefore(dir, n, startMs, p.mark)) return { reason: 'input_too_new' };
+        else if (!this.d.hashes.presentBefore(dir, n, p.fsStart, p.mark)) return { reason: 'input_too_new' };
       }
       if (gone.length) absent.push([dir, gone]);
     }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { digestHex } from '../hash.js';
 import { STREAM_MIN } from '../store/blob-stream.js';
+import { changedBefore, type FsTime } from './fs-clock.js';
 import type { WatchMark, Watcher } from './watcher.js';
 
 // Flags found while hashing a file: the preprocessor tokens that make an object depend
@@ -18,6 +19,7 @@ export interface FileHash {
   size: number;
   mtimeMs: number;   // microsecond precision is plenty; number stats are much cheaper than bigint ones
   ctimeMs: number;
+  dev: number;       // whose clock stamped the times (fs-clock.ts)
   flags: number;
 }
 
@@ -132,7 +134,7 @@ export class FileHashes {
     // Another link to the file, or a symlink's target, can be written without an event in
     // this directory.
     const trust = gen !== 0 && st.nlink === 1 && !fs.lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink() ? gen : 0;
-    if (m && m.size === st.size && m.mtimeMs === st.mtimeMs && m.ctimeMs === st.ctimeMs && m.ino === st.ino) {
+    if (m && m.size === st.size && m.mtimeMs === st.mtimeMs && m.ctimeMs === st.ctimeMs && m.ino === st.ino && m.dev === st.dev) {
       m.wgen = trust;
       return m;
     }
@@ -151,7 +153,7 @@ export class FileHashes {
     // the timestamps' granularity would be invisible to a stat, but not to inotify.
     const now = this.now();
     const recent = now - st.mtimeMs <= this.recentMs || now - st.ctimeMs <= this.recentMs;
-    const entry: Memo = { hash: read.hash, size: read.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, flags: read.flags, dir, wgen: trust, recent };
+    const entry: Memo = { hash: read.hash, size: read.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, dev: st.dev, ino: st.ino, flags: read.flags, dir, wgen: trust, recent };
     if (read.size === st.size && (!recent || trust !== 0)) {
       if (this.memo.size >= this.maxEntries) this.memo.delete(this.memo.keys().next().value as string);
       this.memo.set(abs, entry);
@@ -187,17 +189,17 @@ export class FileHashes {
   }
 
   /**
-   * Whether `dir/name`, present now, was there before `startMs` (a compile's or link's start):
+   * Whether `dir/name`, present now, was there before `start` (a compile's or link's start):
    * the watcher saw no event for it since `mark`, or neither it nor its directory changed
    * since (a file created, linked or renamed in, or a directory renamed in, gets a new ctime).
    */
-  presentBefore(dir: string, name: string, startMs: number, mark: WatchMark | undefined): boolean {
+  presentBefore(dir: string, name: string, start: FsTime, mark: WatchMark | undefined): boolean {
     const file = dir === '/' ? '/' + name : dir + '/' + name;
     if (this.entryUnchangedSince(file, mark)) return true;
     try {
       const f = fs.statSync(file);
       const d = fs.statSync(dir);
-      return f.ctimeMs < startMs && f.mtimeMs < startMs && d.ctimeMs < startMs;
+      return changedBefore(start, f) && changedBefore(start, { dev: d.dev, mtimeMs: -Infinity, ctimeMs: d.ctimeMs });
     } catch {
       return false;
     }

@@ -40,20 +40,6 @@ export function loadAddon(): Addon | undefined {
   }
 }
 
-// How long before a compile started an input's ctime may be and still be trusted to predate
-// it: file timestamps come from a coarse clock that lags real time by about a tick (4 ms at
-// HZ=250, 10 ms at HZ=100) and a little more (5.49 ms measured at HZ=250 on the benchmark
-// VM), so a write during the compile can carry a time that much before its start. Two ticks
-// and a millisecond, or 20 ms when the tick is unknown.
-let slack: number | undefined;
-export function clockSlackMs(): number {
-  if (slack === undefined) {
-    const ns = loadAddon()?.coarseClockNs?.();
-    slack = ns !== undefined && ns > 0 && ns <= 12e6 ? 2 * Math.ceil(ns / 1e6) + 1 : 20;
-  }
-  return slack;
-}
-
 // Filesystems whose local writes inotify sees (statfs f_type).
 const LOCAL_FS = new Set([
   0xef53,       // ext2/3/4

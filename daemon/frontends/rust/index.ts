@@ -5,7 +5,8 @@ import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { KeyHasher } from '../../hash.js';
 import type { DirCache } from '../../hot/dir-cache.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
-import { clockSlackMs, type WatchMark } from '../../hot/watcher.js';
+import { changedBefore, sinceMs, writtenBefore, type FsTime } from '../../hot/fs-clock.js';
+import type { WatchMark } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
 import type { StoreLike } from '../cc.js';
 import { finishLater, type Deferred } from '../deferred.js';
@@ -43,6 +44,8 @@ export interface RustDeps {
   project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_targets, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
+  /** The filesystems' clock (hot/fs-clock.ts). */
+  fsNow: () => FsTime;
   tmpDir: string;
   deferred?: Deferred;
 }
@@ -54,7 +57,8 @@ export interface RustPending {
   paths: RustPaths;
   outDir: string;
   directKey: string;
-  start: number;
+  start: number;               // wall clock: the entry's time
+  fsStart: FsTime;             // the filesystems' clock before rustc ran
   depInfo: string;
   ownDepInfo: boolean;
   linkDeps?: string;           // ld's --dependency-file, for linked crates
@@ -212,6 +216,7 @@ export class RustFrontend implements Frontend<RustPending> {
       pending: {
         cwd, env, parsed, paths, outDir, directKey,
         start: this.d.now(),
+        fsStart: this.d.fsNow(),
         depInfo: m.depInfoOwn ? own : path.join(outDir, `${parsed.crateName}${parsed.extraFilename}.d`),
         ownDepInfo: m.depInfoOwn,
         linkDeps,
@@ -334,7 +339,6 @@ export class RustFrontend implements Frontend<RustPending> {
     const { paths, parsed } = p;
     if (done.code !== 0) return { stored: false, reason: 'compile_failed' };
     if (done.nocache) return { stored: false, reason: 'output_too_big' };
-    const startMs = p.start - clockSlackMs();
 
     // The outputs are opened now and read when the entry is built (perhaps at the build's
     // pause): the descriptors keep these very files, whatever a clean or a rebuild does to
@@ -352,7 +356,7 @@ export class RustFrontend implements Frontend<RustPending> {
         outputs.push(kept); // closed on every path from here
         kept.st = fs.fstatSync(fd);
         kept.exec = (kept.st.mode & 0o111) !== 0;
-        if (kept.st.mtimeMs < startMs || !kept.st.isFile()) {
+        if (writtenBefore(p.fsStart, kept.st.dev, kept.st.mtimeMs) || !kept.st.isFile()) {
           outputs.pop(); // an older output of another emit set
           closeKept([kept]);
         }
@@ -364,7 +368,7 @@ export class RustFrontend implements Frontend<RustPending> {
     if (outputs.length === 0) return { stored: false, reason: 'output_missing' };
     let inputs: RustInputs | { reason: string };
     try {
-      inputs = this.collectInputs(p, depText, linkText, startMs);
+      inputs = this.collectInputs(p, depText, linkText);
     } catch (err) {
       closeKept(outputs);
       throw err;
@@ -404,16 +408,16 @@ export class RustFrontend implements Frontend<RustPending> {
   // The watcher cannot vouch for a file with a second link, and that is what an uplifted
   // rlib is: one whose content is what the lookup hashed, written before the compile, and
   // linked again since (only its ctime new) is taken as read.
-  private tooNew(abs: string, fh: { hash: string; mtimeMs: number; ctimeMs: number }, startMs: number, p: RustPending): boolean {
-    if ((fh.mtimeMs < startMs && fh.ctimeMs < startMs) || this.d.hashes.unchangedSince(abs, p.mark)) return false;
-    if (fh.mtimeMs < startMs && p.externs?.get(abs) === fh.hash && (fs.statSync(abs, { throwIfNoEntry: false })?.nlink ?? 1) > 1) return false;
-    this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, crate: p.parsed.crateName, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs, watched: p.mark !== undefined });
+  private tooNew(abs: string, fh: { hash: string; mtimeMs: number; ctimeMs: number; dev: number }, p: RustPending): boolean {
+    if (changedBefore(p.fsStart, fh) || this.d.hashes.unchangedSince(abs, p.mark)) return false;
+    if (fh.mtimeMs < sinceMs(p.fsStart, fh.dev) && p.externs?.get(abs) === fh.hash && (fs.statSync(abs, { throwIfNoEntry: false })?.nlink ?? 1) > 1) return false;
+    this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, crate: p.parsed.crateName, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs: p.fsStart.ms, sameClock: fh.dev === p.fsStart.dev, watched: p.mark !== undefined });
     return true;
   }
 
   // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
   // hashes as of now: anything changed since the compile's start refuses the entry.
-  private collectInputs(p: RustPending, depText: string, linkText: string | undefined, startMs: number): RustInputs | { reason: string } {
+  private collectInputs(p: RustPending, depText: string, linkText: string | undefined): RustInputs | { reason: string } {
     const { paths } = p;
     const info = parseDepInfo(depText);
     if (info.deps.length === 0) return { reason: 'no_dependencies' };
@@ -422,7 +426,7 @@ export class RustFrontend implements Frontend<RustPending> {
       const abs = path.resolve(p.cwd, dep);
       const fh = this.d.hashes.get(abs);
       if (!fh) return { reason: 'input_missing' };
-      if (this.tooNew(abs, fh, startMs, p)) return { reason: 'input_too_new' };
+      if (this.tooNew(abs, fh, p)) return { reason: 'input_too_new' };
       files.push([paths.key(dep), fh.hash]);
     }
     let absent: [string, string[]][] | undefined;
@@ -436,7 +440,7 @@ export class RustFrontend implements Frontend<RustPending> {
         if (!fs.existsSync(abs)) continue;
         const fh = this.d.hashes.get(abs);
         if (!fh) continue; // a directory
-        if (this.tooNew(abs, fh, startMs, p)) return { reason: 'input_too_new' };
+        if (this.tooNew(abs, fh, p)) return { reason: 'input_too_new' };
         found.push(abs);
         const form = paths.key(abs);
         if (seen.has(form)) continue;
