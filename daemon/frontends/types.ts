@@ -26,8 +26,9 @@ export type Done = DoneRequest & { nocache?: boolean };
 
 export interface Frontend<P = unknown> {
   readonly name: string;
-  // Whether this front-end takes the call; argv0 is the compiler as the build named it.
-  handles(argv0: string, exe: string): boolean;
+  // Whether this front-end takes the call; argv0 is the compiler as the build named it, args
+  // what follows it.
+  handles(argv0: string, exe: string, args: string[]): boolean;
   lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome<P>>;
   // After the shim ran the compiler: read what the build could change next, then store in
   // the background (the `write` promise).

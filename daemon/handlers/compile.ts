@@ -44,7 +44,7 @@ const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], 
   if (project instanceof VriftError) return pass('config_error');
   if (!project.enabled) return pass('disabled');
   if (!req.exe.startsWith('/')) return pass('exe_not_absolute');
-  const frontend = ctx.frontends.find((f) => f.handles(req.argv[0] ?? '', req.exe));
+  const frontend = ctx.frontends.find((f) => f.handles(req.argv[0] ?? '', req.exe, req.argv.slice(1)));
   if (!frontend) return pass('unknown_compiler');
 
   const outcome = await frontend.lookup(req, env);

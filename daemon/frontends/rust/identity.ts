@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { digestHex, KeyHasher } from '../../hash.js';
@@ -9,10 +10,16 @@ const run = promisify(execFile);
 
 // rustc's identity: what makes two rustc binaries produce the same rlib. The named
 // executable may be rustup's proxy (a few hundred KB that picks a toolchain by env and
-// directory), so the identity covers the proxy's bytes, `rustc -vV`, the toolchain's real
-// `bin/rustc`, the sysroot's shared libraries (librustc_driver, LLVM: where the compiler
-// actually lives) and the standard library rlibs for the target. Computed once per
-// (executable, toolchain selection, target) and re-validated on each call by a few stats.
+// directory) or a build system's wrapper script (`RUSTC=wrapper`, execing the compiler an
+// environment variable names), so the identity covers the executable's bytes, `rustc -vV`
+// and the sysroot as the executable answers them, the toolchain's real `bin/rustc`, the
+// sysroot's shared libraries (librustc_driver, LLVM: where the compiler actually lives) and
+// the standard library rlibs for the target. For a script, also the value of every
+// environment variable its text names, and the bytes of the file such a value names: the
+// same wrapper pointed at another rustc is another identity even when that rustc says the
+// same in -vV. The probes run with the compile's own environment less cargo's per-crate
+// variables, so one build asks once; computed once per (executable, toolchain selection,
+// target, probe environment) and re-validated on each call by a few stats.
 export interface RustcIdentity {
   id: string;
   host: string;
@@ -28,19 +35,38 @@ function statSig(p: string): string {
   return st ? `${st.size}:${st.mtimeMs}:${st.ino}:${st.ctimeMs}` : '-';
 }
 
-// Only what selects a toolchain reaches the probes; RUSTC_WRAPPER etc. must not.
-const PROBE_ENV = ['PATH', 'HOME', 'RUSTUP_HOME', 'RUSTUP_TOOLCHAIN', 'CARGO_HOME', 'LD_LIBRARY_PATH'];
+// What cargo sets per crate (and the jobserver's descriptors, vrift's own settings): left
+// out of the probes' environment, which is then the same for every crate of a build. What
+// a wrapper could read of them is in the crate's key already (CARGO_*) or names its output.
+const PER_CRATE_ENV = /^(CARGO_(PKG_|CRATE_|BIN_|MANIFEST_|CFG_|PRIMARY_PACKAGE$|TARGET_TMPDIR$|RUSTC_CURRENT_DIR$|MAKEFLAGS$|ENCODED_RUSTFLAGS$)|OUT_DIR$|DEP_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$|VRIFT_)/;
+
+/** The environment the identity probes run with: the compile's, less what varies per crate. */
+export function probeEnv(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(env).sort()) if (!PER_CRATE_ENV.test(k)) out[k] = env[k];
+  out.VRIFT_DISABLE = '1';
+  return out;
+}
+
+// The variables a script's text names ($NAME, ${NAME...}, or NAME in any other spelling):
+// what it could read, as far as its own text tells.
+function namedIn(text: string, env: Record<string, string>): string[] {
+  const words = new Set(text.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+  return Object.keys(env).filter((k) => words.has(k)).sort();
+}
 
 export class RustcIds {
-  private memo = new Map<string, Memo>();
+  // One per distinct probe environment: a build's crates share one; a few builds' worth kept.
+  private memo = new LRUCache<string, Memo>({ max: 64 });
 
   // memoFile: where identities survive daemon restarts (none: recomputed per daemon).
   constructor(private readonly memoFile?: string) {}
 
   // `cwd` matters only for a proxy without RUSTUP_TOOLCHAIN (a rust-toolchain file selects).
   identity(exe: string, target: string | null, env: Record<string, string>, cwd: string): Promise<RustcIdentity> {
+    const penv = probeEnv(env);
     const sel = env.RUSTUP_TOOLCHAIN ? `tc:${env.RUSTUP_TOOLCHAIN}` : `cwd:${cwd}`;
-    const k = [exe, target ?? '', sel, env.RUSTUP_HOME ?? ''].join('\u0000');
+    const k = [exe, target ?? '', sel, ...Object.entries(penv).flat()].join('\u0000');
     const m = this.memo.get(k);
     const exeSig = statSig(exe);
     if (m) {
@@ -51,7 +77,7 @@ export class RustcIds {
         return this.identity(exe, target, env, cwd);
       });
     }
-    const value = this.compute(exe, target, env, cwd);
+    const value = this.compute(exe, target, penv, cwd);
     const entry: Memo = { check: '', value };
     this.memo.set(k, entry);
     value.then(
@@ -61,9 +87,7 @@ export class RustcIds {
     return value;
   }
 
-  private async compute(exe: string, target: string | null, env: Record<string, string>, cwd: string): Promise<RustcIdentity & { watch: string[] }> {
-    const penv: Record<string, string> = { VRIFT_DISABLE: '1' };
-    for (const n of PROBE_ENV) if (env[n] !== undefined) penv[n] = env[n];
+  private async compute(exe: string, target: string | null, penv: Record<string, string>, cwd: string): Promise<RustcIdentity & { watch: string[] }> {
     const opts = { env: penv, cwd, maxBuffer: 1 << 20 };
     const [vv, sysroot] = await Promise.all([run(exe, ['-vV'], opts).then((r) => r.stdout), run(exe, ['--print', 'sysroot'], opts).then((r) => r.stdout.trim())]);
     const host = /^host: (.*)$/m.exec(vv)?.[1]?.trim();
@@ -71,6 +95,21 @@ export class RustcIds {
 
     const files = [exe];
     const watch: string[] = [];
+    // A script: the variables it names, and the files their values name (its compiler).
+    const named: string[] = [];
+    const head = Buffer.alloc(2);
+    const fd = fs.openSync(exe, 'r');
+    let script: string | undefined;
+    try {
+      if (fs.readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!') script = fs.readFileSync(fd, 'latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const n of script === undefined ? [] : namedIn(script, penv)) {
+      named.push(`${n}=${penv[n]}`);
+      const v = penv[n];
+      if (path.isAbsolute(v) && fs.statSync(v, { throwIfNoEntry: false })?.isFile()) files.push(v), watch.push(v);
+    }
     const real = path.join(sysroot, 'bin', 'rustc');
     if (fs.existsSync(real)) files.push(real), watch.push(real);
     const libDir = path.join(sysroot, 'lib');
@@ -93,10 +132,11 @@ export class RustcIds {
     // chunks (whole-file reads took 430 ms, and the first compiles of a build wait for it).
     // The result is kept across daemon restarts under the files' full stat signatures,
     // which any replacement or rewrite of one of them changes.
-    const sig = digestHex([vv, sysroot, ...files.map((f) => `${f}\u0000${statSig(f)}`)].join('\u0001'));
+    const sig = digestHex([vv, sysroot, ...named, ...files.map((f) => `${f}\u0000${statSig(f)}`)].join('\u0001'));
     const saved = this.readSaved()[sig];
     if (typeof saved === 'string') return { id: saved, host, watch };
     const h = new KeyHasher('vrift-rustc-id-v1').str(vv).str(sysroot);
+    for (const n of named) h.str(n);
     for (const f of files) h.str(path.basename(f)).str(hashLarge(f).hash);
     const id = h.digest();
     this.save(sig, id);

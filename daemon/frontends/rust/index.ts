@@ -135,9 +135,11 @@ export class RustFrontend implements Frontend<RustPending> {
     this.manifests = new ManifestUpdates(d.store, 'rust');
   }
 
-  handles(argv0: string, exe: string): boolean {
+  // By name, or, for a `RUSTC` wrapper of any name, by what no C compiler takes: cargo names
+  // every crate it compiles (and its probes) with --crate-name.
+  handles(argv0: string, exe: string, args: string[]): boolean {
     const rustc = (n: string) => /^rustc(-[\w.]+)?$/.test(path.basename(n));
-    return rustc(argv0) || rustc(exe);
+    return rustc(argv0) || rustc(exe) || args.includes('--crate-name');
   }
 
   async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
