@@ -166,7 +166,12 @@ int run_split(const char *exe, char ***cmds, uint32_t n, char **link) {
   struct sigaction sa = {0};
   sigemptyset(&sa.sa_mask);
   sa.sa_handler = on_stop;
-  for (int i = 0; i < NSTOPS; i++) sigaction(STOPS[i], &sa, &ss.old[i]);
+  /* A stop signal the build ignores (nohup make) stays ignored, as gcc's driver keeps it:
+   * the calls inherit that from ss.old and this shim is not stopped by it either. */
+  for (int i = 0; i < NSTOPS; i++) {
+    sigaction(STOPS[i], NULL, &ss.old[i]);
+    if (ss.old[i].sa_handler != SIG_IGN) sigaction(STOPS[i], &sa, NULL);
+  }
   sa.sa_handler = on_child;
   sa.sa_flags = SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, &ss.old[NSTOPS]);

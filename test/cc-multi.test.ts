@@ -29,6 +29,17 @@ test('split plans: one compile per source with the same options, the link of the
   t.like(plan('-c -MD a.c b.c'), { kind: 'split' });
 });
 
+test('split plans: link-only options stay out of the compiles (clang -Werror fails a compile that keeps one)', (t) => {
+  const T = SPLIT_TMP;
+  for (const opt of ['-fuse-ld=bfd', '--ld-path=/usr/bin/ld', '-rtlib=libgcc', '--rtlib=libgcc', '-unwindlib=libgcc', '-static-pie', '-static', '-nostdlib']) {
+    t.deepEqual(plan(`-Werror a.c b.c ${opt} -o p`, 'clang'), {
+      kind: 'split',
+      compiles: [['-Werror', 'a.c', '-c', '-o', `${T}0-a.o`], ['-Werror', 'b.c', '-c', '-o', `${T}1-b.o`]],
+      link: ['-Werror', `${T}0-a.o`, `${T}1-b.o`, opt, '-o', 'p'],
+    }, opt);
+  }
+});
+
 test('split plans: what would tell the split from the one command passes through', (t) => {
   const cases: [string, string][] = [
     ['-c a.c b.c -o x.o', 'multiple_sources'],

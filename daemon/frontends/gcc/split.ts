@@ -40,7 +40,10 @@ interface Item { args: string[]; role: Role }
 
 // Options that only the link reads: left out of the compiles, as clang warns of each one
 // ("argument unused during compilation") where gcc's cc1 arguments stay the same without them.
-const LD_FLAGS = new Set(['-shared', '-pie', '-no-pie', '-rdynamic', '-s', '-static-libgcc', '-static-libstdc++', '-nostartfiles', '-nodefaultlibs']);
+const LD_FLAGS = new Set(['-shared', '-pie', '-no-pie', '-static-pie', '-static', '-rdynamic', '-s', '-static-libgcc', '-static-libstdc++', '-shared-libgcc',
+  '-nostartfiles', '-nodefaultlibs', '-nostdlib', '-nolibc', '-nostdlib++']);
+// Joined link-only options: kept in a compile, clang warns (with -Werror: fails) where the one command does not.
+const LD_PREFIX = /^(-fuse-ld=|--ld-path=|--?rtlib=|--?unwindlib=|-Wl,)/;
 const LD_SEPARATE = new Set(['-Xlinker', '-u', '-T', '-z', '-e']);
 const LD_JOINED = new Set(['-l', '-L']);
 // With several sources, each of these names one file or target for all of them.
@@ -90,7 +93,7 @@ export function planSplit(args: string[], penv: ParseEnv): SplitPlan | SplitRefu
         items.push(item(spec.short === '-o' ? 'output' : LD_JOINED.has(spec.short) || LD_SEPARATE.has(spec.short) ? 'ldonly' : 'keep', n));
         continue;
       }
-      items.push(item('keep'));
+      items.push(item(LD_PREFIX.test(arg) ? 'ldonly' : 'keep'));
       continue;
     }
     const js = matchJoinedOrSeparate(arg);
@@ -102,7 +105,7 @@ export function planSplit(args: string[], penv: ParseEnv): SplitPlan | SplitRefu
       items.push(item(js.name === '-o' ? 'output' : LD_JOINED.has(js.name) ? 'ldonly' : 'keep', n));
       continue;
     }
-    items.push(item(arg.startsWith('-Wl,') || LD_FLAGS.has(arg) ? 'ldonly' : 'keep'));
+    items.push(item(LD_PREFIX.test(arg) || LD_FLAGS.has(arg) ? 'ldonly' : 'keep'));
   }
 
   const sources = items.filter((it) => it.role === 'source');
