@@ -66,7 +66,9 @@ test('a hit\'s outputs are the spare files the daemon made at the pause, refille
     t.true(before.has(st.ino), `${f} is one of the spares`);
     t.is(st.mode & 0o777, 0o666 & ~process.umask(), `${f} has the mode gcc would give it`);
   }
-  t.is(inodes().size, 2, 'two spares used, none made while the build goes on');
+  // Two of the pool's files left it; any other file there is a refill made at the pause since
+  // (how soon that comes depends on the scheduler, so it is not asserted here).
+  t.is([...inodes()].filter((i) => before.has(i)).length, 2, 'two spares used');
   t.is((await v.stats()).daemon.spares, 4, 'refilled');
   // /dev/shm is a tmpfs: a spare from the store's filesystem cannot be renamed there.
   const shm = fs.mkdtempSync('/dev/shm/vrift-t-');
