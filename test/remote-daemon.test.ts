@@ -167,7 +167,10 @@ test('the server killed in the middle of B\'s build: B finishes with correct obj
   t.true(s.hits >= 1 && s.hits <= 3, `hits ${s.hits}`);
   t.is(s.hits + s.misses, 5);
   t.is(s.remote!.from_packs, s.hits - 1);
-  t.is(Number(s.remote!.errors) + Number(s.remote!.timeouts), 1);
+  // The first failure cools the remote down; a request already in flight with it (a lookup of
+  // an object that was not in the pack) may fail alongside and be counted too.
+  const failed = Number(s.remote!.errors) + Number(s.remote!.timeouts);
+  t.true(failed >= 1 && failed <= 2, `failures counted: ${failed}`);
   t.true(Number(s.remote!.skipped) >= 1, 'e.c skipped the remote (cooling down)');
 });
 
