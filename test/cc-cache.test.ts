@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { hasIncludeArgs } from '../daemon/frontends/cc.js';
 import { age, instance, run } from './helpers/instance.js';
 
@@ -538,7 +538,7 @@ for (const [how, written] of [['long before', (f: string) => age(f)], ['just bef
     fs.rmSync(path.join(v.dir, 'probe.c'));
     fs.rmSync(path.join(v.dir, 'probe.o'));
     t.is((await held.done()).code, 0);
-    t.like(await v.stats(), { stored: 2, misses: 2 });
+    t.like(await v.until((s) => s.stored >= 2, 'both entries stored'), { stored: 2, misses: 2 });
     probe();
     t.is((await v.cc(['-c', 'probe.c', '-o', 'probe.o'])).code, 0);
     t.like(await v.stats(), { hits: 1 });

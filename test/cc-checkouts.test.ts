@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance, run } from './helpers/instance.js';
 
 // Two checkouts of one project in different directories, compiled CMake-style with absolute

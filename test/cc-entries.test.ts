@@ -1,4 +1,4 @@
-import test from 'ava';
+import test from './helpers/test.js';
 import { absentItem, absentParts, decodeManifest, decodeResult, encodeEntry, ownBuffer, type Manifest } from '../daemon/frontends/entries.js';
 import { REL_MARK } from '../daemon/frontends/relativize.js';
 

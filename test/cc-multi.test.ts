@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { planSplit, SPLIT_TMP } from '../daemon/frontends/gcc/split.js';
 import { age, instance, run, SHIM, type Instance } from './helpers/instance.js';
 import { workloadTree } from './helpers/workloads.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { age, instance, run, type Instance } from './helpers/instance.js';
 
 // Promises of the README's "what makes a different compile" list, each through a real daemon

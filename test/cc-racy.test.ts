@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { ipcCall } from '../ipc/client.js';
 import { MAX_MANIFEST_ENTRIES } from '../daemon/frontends/entries.js';
 import { instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance, run, SHIM } from './helpers/instance.js';
 
 test('no daemon running: the first call starts exactly one', async (t) => {

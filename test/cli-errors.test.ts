@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { CLI, instance, run, type RunResult } from './helpers/instance.js';
 import { request, startServe, tmpDir } from './helpers/remote.js';
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { EXPLAIN } from '../shim/format.js';
 import { age, instance, ROOT } from './helpers/instance.js';
 

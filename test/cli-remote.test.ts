@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, CLI, instance, run } from './helpers/instance.js';
 import { fakeServer } from './helpers/remote.js';
 

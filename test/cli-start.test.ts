@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { instance, ROOT, run, SHIM, type Instance } from './helpers/instance.js';
 
 // A daemon that cannot start: the reason reaches the user at once, a build pays for the

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { durationOf, formatDuration, formatSize, parseDuration, parseSize, sizeOf } from '../config/units.js';
 import { loadConfig } from '../daemon/config.js';
 import { age, CLI, instance, run, type Instance } from './helpers/instance.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance, JS_SHIM, run } from './helpers/instance.js';
 
 test('every command answers --help', async (t) => {

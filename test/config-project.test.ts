@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { objectOutsideScope, rustOutsideScope } from '../daemon/frontends/project-scope.js';
 import { age, instance } from './helpers/instance.js';
 

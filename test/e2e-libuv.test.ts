@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { CLI, instance, ROOT, run, SHIM } from './helpers/instance.js';
 import { objects } from './helpers/workloads.js';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { changedBefore, FsClock, writtenBefore } from '../daemon/hot/fs-clock.js';
 
 // The filesystems' clock against real writes on this machine's filesystem: what was written

@@ -1,6 +1,6 @@
 // Parser unit tests over real-world command lines (no compiler runs here; see
 // gcc-real.test.ts for the derivations checked against gcc and clang).
-import test from 'ava';
+import test from './helpers/test.js';
 import { argsForMiss, parseGccArgs, type GccCompile, type GccParse, type ParseEnv } from '../daemon/frontends/gcc/index.js';
 
 const files: Record<string, string> = {

@@ -1,5 +1,5 @@
 // Depfile reading/writing and response-file splitting, without a compiler.
-import test from 'ava';
+import test from './helpers/test.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

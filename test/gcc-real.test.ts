@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import {
   argsForMiss,
   compilerFlavor,

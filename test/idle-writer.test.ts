@@ -1,4 +1,4 @@
-import test from 'ava';
+import test from './helpers/test.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { interceptEnv } from '../shim/intercept.js';
 import { age, CLI, instance, ROOT, run, type Instance } from './helpers/instance.js';
 

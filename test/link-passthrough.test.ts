@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance, run } from './helpers/instance.js';
 
 // Links vrift does not cache run as they would without it: the same exit code, stderr and

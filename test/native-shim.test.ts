@@ -1,4 +1,4 @@
-import test from 'ava';
+import test from './helpers/test.js';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { run } from './helpers/instance.js';
 import { noneLeft } from './helpers/procs.js';
 import { ensureTool, startServe, tmpDir } from './helpers/remote.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { run } from './helpers/instance.js';
 import { ensureTool, startServe, tmpDir } from './helpers/remote.js';
 

@@ -1,7 +1,7 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import test from 'ava';
+import test from './helpers/test.js';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { STREAM_MIN } from '../daemon/store/blob-stream.js';

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
 import { fakeServer, startServe, tmpDir, type Served } from './helpers/remote.js';
 

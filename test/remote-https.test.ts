@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
 import { ensureTool, startServe, tmpDir } from './helpers/remote.js';
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { SHIM } from './helpers/instance.js';
 import { netLab, netnsOf, nsInstance, type Machine, type NsInstance, type RemoteStats } from './helpers/netns.js';
 import { startServe, tmpDir } from './helpers/remote.js';

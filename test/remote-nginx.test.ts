@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { HttpTier } from '../daemon/tiers/http.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { compress, decompress } from 'zstd-napi';
 import { digestHex } from '../daemon/hash.js';
 import { request, startServe, tmpDir } from './helpers/remote.js';

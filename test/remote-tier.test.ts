@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { IdleWriter } from '../daemon/store/idle-writer.js';
@@ -566,5 +567,7 @@ test('a pack is sealed packMaxAgeMs after its first member even while members ke
   }
   const found = pack();
   t.truthy(found, 'a pack went up');
-  t.true(decodePack(found![1]).length >= 2 && decodePack(found![1]).length < n);
+  // Sealed by age, not quiet (60 s): on a loaded machine the pack may go up within the same
+  // 20 ms wait as its last member, so it can hold every member offered so far.
+  t.true(decodePack(found![1]).length >= 2 && decodePack(found![1]).length <= n);
 });

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { processAlive } from '../daemon/sent-reports.js';
 import { age, instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';
 import { startServe, tmpDir, type Served } from './helpers/remote.js';

@@ -1,4 +1,4 @@
-import test from 'ava';
+import test from './helpers/test.js';
 import { argsForMiss, parseRustcArgs, type RustCompile } from '../daemon/frontends/rust/args.js';
 import { escapeEnvValue, parseDepInfo } from '../daemon/frontends/rust/depinfo.js';
 import { RustPaths, TDIR_MARK, targetDirOf, WS_MARK, workspaceOf } from '../daemon/frontends/rust/paths.js';

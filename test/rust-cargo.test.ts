@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance } from './helpers/instance.js';
 import { cargo, copyWorkspace, counted, filesUnder } from './helpers/rust.js';
 

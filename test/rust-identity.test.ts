@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { RustcIds } from '../daemon/frontends/rust/identity.js';
 
 // A fake toolchain: a `rustc` script answering -vV and --print sysroot, a sysroot with a

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { instance, run } from './helpers/instance.js';
 import { cargo, counted, ensureDebianCrates } from './helpers/rust.js';
 import { workloadTree } from './helpers/workloads.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { age, instance, run } from './helpers/instance.js';
 import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
 

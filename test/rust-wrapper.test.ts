@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { instance } from './helpers/instance.js';
 import { cargo, copyWorkspace, counted } from './helpers/rust.js';
 

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import test from 'ava';
+import test from './helpers/test.js';
 import { OffThreadSha256 } from '../daemon/serve/sha-off-thread.js';
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');

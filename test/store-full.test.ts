@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { age, instance, run, SHIM } from './helpers/instance.js';
 import { tmpDir } from './helpers/remote.js';
 import { waitFor } from './helpers/wait.js';

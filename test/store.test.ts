@@ -1,4 +1,5 @@
-import test, { type ExecutionContext } from 'ava';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

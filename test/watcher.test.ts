@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test from './helpers/test.js';
 import { DirCache } from '../daemon/hot/dir-cache.js';
 import { FileHashes } from '../daemon/hot/file-hashes.js';
 import { loadAddon, Watcher } from '../daemon/hot/watcher.js';

@@ -64,7 +64,7 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
   const home = path.join(base, 'home');
   const dir = path.join(base, 'proj');
   fs.mkdirSync(dir, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, VRIFT_HOME: home, VRIFT_IDLE_TIMEOUT: '300', LC_ALL: 'C', VRIFT_SPARE_FILES: '32', ...extraEnv };
+  const env: NodeJS.ProcessEnv = { ...process.env, VRIFT_HOME: home, VRIFT_IDLE_TIMEOUT: '300', LC_ALL: 'C', VRIFT_SPARE_FILES: '32', VRIFT_START_TIMEOUT_MS: '30000', ...extraEnv };
   delete env.VRIFT_SESSION;
   const inst: Instance = {
     home,
