@@ -9,7 +9,7 @@ import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHash, ty
 import type { DirCache } from '../hot/dir-cache.js';
 import { changedBefore, writtenBefore, type FsTime } from '../hot/fs-clock.js';
 import type { WatchMark } from '../hot/watcher.js';
-import type { Attach } from '../tiers/bundle.js';
+import type { Attach, StoreLike } from '../store/contract.js';
 import type { ChannelLogger } from '../log.js';
 import { absentItem, absentParts, decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, internResult, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from './entries.js';
 import { argsForMiss, compilerFlavor, parseGccArgs, type GccCompile, type GccDeps } from './gcc/args.js';
@@ -54,18 +54,6 @@ const NEEDS_RESOLVE = /\/\.{1,2}(\/|$)|\/\/|.\/$/;
 /** path.resolve(cwd, p), without its cost for the common case: p already absolute and normal. */
 function resolveIn(cwd: string, p: string): string {
   return p.charCodeAt(0) === 47 && !NEEDS_RESOLVE.test(p) ? p : path.resolve(cwd, p);
-}
-
-export interface StoreLike {
-  getBlob(digest: string): Promise<Buffer | undefined>;
-  putBlob(data: Buffer, digest?: string): Promise<string>;
-  /** Large outputs: streamed from the file, `onChunk` sees every chunk as it is read. */
-  putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }>;
-  /** Large outputs: streamed to `dest`; its size, or undefined on a miss. `size`: what the entry says (bounds a remote's body). */
-  copyBlobTo(digest: string, dest: string, mode?: number, size?: number): Promise<number | undefined>;
-  getEntry(key: string): Promise<Buffer | undefined>;
-  /** `attach`: what a reader of this entry asks for next (a tiered store uploads them with it). */
-  putEntry(key: string, value: Buffer, attach?: Attach): Promise<void>;
 }
 
 export interface CcDeps {

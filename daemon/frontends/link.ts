@@ -9,7 +9,7 @@ import type { FileHashes } from '../hot/file-hashes.js';
 import { changedBefore, writtenBefore, type FsTime } from '../hot/fs-clock.js';
 import type { WatchMark } from '../hot/watcher.js';
 import type { ChannelLogger } from '../log.js';
-import type { StoreLike } from './cc.js';
+import type { StoreLike } from '../store/contract.js';
 import { STREAM_MIN } from '../store/blob-stream.js';
 import { parseDepfile } from './gcc/depfile.js';
 import { languageOfFile } from './gcc/languages.js';

@@ -1,7 +1,6 @@
-import type { StoreLike } from '../frontends/cc.js';
-import type { Attach } from '../tiers/bundle.js';
+import type { Attach, StoreLike } from './contract.js';
 import { digestHex } from '../hash.js';
-import { blobDigest } from '../tiers/counters.js';
+import { blobDigest } from './blob-digest.js';
 import type { IdleWriter } from './idle-writer.js';
 
 /**

@@ -20,9 +20,6 @@ import { Packr } from 'msgpackr';
 
 export const BUNDLE_MAGIC = Buffer.from('VRB1');
 
-/** What an entry is uploaded with: keys of entries and digests of blobs in the local store. */
-export interface Attach { entries?: string[]; blobs?: string[] }
-
 export interface Bundle { value: Buffer; entries: [string, Buffer][]; blobs: [string, Buffer][]; pack?: string }
 
 /** Blobs bigger than this travel on their own (and large ones are streamed anyway). */

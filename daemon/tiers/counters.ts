@@ -1,8 +1,5 @@
 import type { Readable } from 'node:stream';
-import { VriftError } from '../../ipc/errors.js';
 import { verifyingTap } from '../store/blob-stream.js';
-import { digestHex } from '../hash.js';
-import { checkHex } from '../store/layout.js';
 import type { CoolDown } from './cooldown.js';
 
 // What `vrift stats` shows under "remote". One object per remote tier; the tier and the
@@ -23,15 +20,6 @@ export interface RemoteCounters {
 
 export function emptyRemoteCounters(): RemoteCounters {
   return { hits: 0, misses: 0, errors: 0, timeouts: 0, skipped: 0, integrity: 0, uploads: 0, upload_skipped: 0, upload_dropped: 0, bytes_up: 0, bytes_down: 0 };
-}
-
-/** The digest a blob goes under: its own. A caller's claim that disagrees is refused before any upload. */
-export function blobDigest(data: Buffer, claimed?: string): string {
-  const actual = digestHex(data);
-  if (claimed !== undefined && checkHex('digest', claimed) !== actual) {
-    throw new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { expected: claimed, actual } });
-  }
-  return actual;
 }
 
 /** Whether a tier should leave the remote alone now (closed, or cooling down after a failure); counts the skip. */

@@ -6,8 +6,9 @@ import { VriftError } from '../../ipc/errors.js';
 import { digestHex } from '../hash.js';
 import type { ChannelLogger } from '../log.js';
 import { checkHex } from '../store/layout.js';
+import { blobDigest } from '../store/blob-digest.js';
 import { CoolDown } from './cooldown.js';
-import { blobDigest, emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
+import { emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
 import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }

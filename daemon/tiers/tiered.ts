@@ -1,11 +1,12 @@
-import type { StoreLike } from '../frontends/cc.js';
+import type { Attach, StoreLike } from '../store/contract.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import { IdleWriter } from '../store/idle-writer.js';
 import type { LocalStore } from '../store/local.js';
-import { blobDigest, type RemoteCounters } from './counters.js';
+import { blobDigest } from '../store/blob-digest.js';
+import type { RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
-import { BUNDLE_BLOB_MAX, PACK_BYTES_MAX, PACK_MEMBERS_MAX, decodeBundle, decodePack, encodeBundle, encodePack, isBundle, type Attach, type Bundle } from './bundle.js';
+import { BUNDLE_BLOB_MAX, PACK_BYTES_MAX, PACK_MEMBERS_MAX, decodeBundle, decodePack, encodeBundle, encodePack, isBundle, type Bundle } from './bundle.js';
 
 export interface TieredOptions {
   local: LocalStore;

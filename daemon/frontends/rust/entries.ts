@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import type { StoreLike } from '../cc.js';
+import type { StoreLike } from '../../store/contract.js';
 
 // Action-cache values of the Rust front-end, msgpack-encoded.
 //  manifest (key = direct key: rustc identity, normalized arguments, --extern contents,

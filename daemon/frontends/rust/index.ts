@@ -8,7 +8,7 @@ import type { FileHashes } from '../../hot/file-hashes.js';
 import { changedBefore, sinceMs, writtenBefore, type FsTime } from '../../hot/fs-clock.js';
 import type { WatchMark } from '../../hot/watcher.js';
 import type { ChannelLogger } from '../../log.js';
-import type { StoreLike } from '../cc.js';
+import type { StoreLike } from '../../store/contract.js';
 import { finishLater, type Deferred } from '../deferred.js';
 import { writeFileAtomic } from '../materialize.js';
 import { STREAM_MIN } from '../../store/blob-stream.js';
