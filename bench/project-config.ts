@@ -1,7 +1,7 @@
-import { ProjectConfigs } from '../daemon/project-config.js';
+import { ProjectConfigs } from '../config/project-config.js';
 import { instancePaths } from '../ipc/paths.js';
 
-// Cost of the per-compile project settings (daemon/project-config.ts) in a directory six
+// Cost of the per-compile project settings (config/project-config.ts) in a directory six
 // levels deep: the cached path every lookup takes, and the walk it does once a second.
 // `node dist/bench/project-config.js [cwd]`
 const cwd = process.argv[2] ?? process.cwd();

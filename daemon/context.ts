@@ -1,11 +1,11 @@
 import type { InstancePaths } from '../ipc/paths.js';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from '../config/config.js';
 import type { OutputSpares } from './frontends/materialize.js';
 import type { Frontend } from './frontends/types.js';
 import type { FsClock } from './hot/fs-clock.js';
 import type { Watcher } from './hot/watcher.js';
 import type { Latency } from './latency.js';
-import type { ProjectConfigs } from './project-config.js';
+import type { ProjectConfigs } from '../config/project-config.js';
 import type { Logger } from './log.js';
 import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';

@@ -13,7 +13,7 @@ import { ensureShimsDir } from './shims-dir.js';
 import { interceptEnv } from './intercept.js';
 import { runStoreCommand } from './store-commands.js';
 import { showConfig } from './config-command.js';
-import { loadConfig } from '../daemon/config.js';
+import { loadConfig } from '../config/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { durationArg, remoteUrlArg, sizeArg } from './arg-parsers.js';

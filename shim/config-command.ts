@@ -1,6 +1,6 @@
 import { redactUrl } from '../config/remote-url.js';
 import { formatDuration, formatSize } from '../config/units.js';
-import { CONFIG_KEYS, INSTANCE_KEYS, SCHEMA, loadConfig, type Config } from '../daemon/config.js';
+import { CONFIG_KEYS, INSTANCE_KEYS, SCHEMA, loadConfig, type Config } from '../config/config.js';
 import { ipcCall } from '../ipc/client.js';
 import { tokenFingerprint } from '../ipc/messages/config.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';

@@ -6,7 +6,7 @@ import { ipcCall } from '../ipc/client.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { readStartFailure } from '../ipc/start-failure.js';
-import { loadConfig } from '../daemon/config.js';
+import { loadConfig } from '../config/config.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -2,7 +2,7 @@ import bytes from 'bytes';
 import cliProgress from 'cli-progress';
 import { ipcCall } from '../ipc/client.js';
 import { instancePaths } from '../ipc/paths.js';
-import { loadConfig } from '../daemon/config.js';
+import { loadConfig } from '../config/config.js';
 import { LocalStore } from '../daemon/store/local.js';
 import { ping } from './daemon-control.js';
 import { checkHome, userMessage } from './user-errors.js';

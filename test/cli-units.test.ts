@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { durationOf, formatDuration, formatSize, parseDuration, parseSize, sizeOf } from '../config/units.js';
-import { loadConfig } from '../daemon/config.js';
+import { loadConfig } from '../config/config.js';
 import { age, CLI, instance, run, type Instance } from './helpers/instance.js';
 import { request, startServe, tmpDir } from './helpers/remote.js';
 

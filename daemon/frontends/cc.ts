@@ -22,7 +22,7 @@ import { chunkSearcher, STREAM_MIN } from '../store/blob-stream.js';
 import { preprocessHash, runCompiler } from './preprocess.js';
 import { finishLater, type Deferred } from './deferred.js';
 import type { Done, Finish, Frontend, MmdWrite, Outcome as FrontendOutcome } from './types.js';
-import type { ProjectSettings } from '../config.js';
+import type { ProjectSettings } from '../../config/config.js';
 import { objectOutsideScope } from './project-scope.js';
 import type { DoneFile } from '../../ipc/messages/done.js';
 

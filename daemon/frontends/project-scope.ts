@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ProjectSettings } from '../config.js';
+import type { ProjectSettings } from '../../config/config.js';
 
 // What a project's cache_targets and cache_extensions keep out of the cache
 // (docs/configuration.md). Both only narrow what is cached: an output they do not govern

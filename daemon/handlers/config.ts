@@ -1,5 +1,5 @@
 import { parseConfig, tokenFingerprint } from '../../ipc/messages/config.js';
-import { INSTANCE_KEYS } from '../config.js';
+import { INSTANCE_KEYS } from '../../config/config.js';
 import type { Handler } from '../context.js';
 
 export const config: Handler = async (msg, ctx) => {

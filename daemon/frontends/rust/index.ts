@@ -21,7 +21,7 @@ import { LINK_ENV, shadowCandidates, type Linkers } from './linker.js';
 import { decodeManifest, decodeResult, encodeEntry, ManifestUpdates, type RustManifestEntry, type RustOutput, type RustResult } from './entries.js';
 import type { RustcIds } from './identity.js';
 import { RustPaths, targetDirOf } from './paths.js';
-import type { ProjectSettings } from '../../config.js';
+import type { ProjectSettings } from '../../../config/config.js';
 import { rustOutsideScope } from '../project-scope.js';
 
 // The Rust front-end: vrift as cargo's RUSTC_WRAPPER. Library crates (lib/rlib) are cached

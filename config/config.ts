@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { parseRemoteUrl } from '../config/remote-url.js';
-import { parseDuration, parseSize } from '../config/units.js';
+import { parseRemoteUrl } from './remote-url.js';
+import { parseDuration, parseSize } from './units.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';
 
@@ -10,7 +10,7 @@ import { instancePaths, type InstancePaths } from '../ipc/paths.js';
 // user config ($VRIFT_HOME/config.toml), project velo.toml (nearest walking up from cwd),
 // VRIFT_* environment, command-line flags. Section [l2_cache] as in DESIGN.md.
 // Each key has a scope (docs/configuration.md): a project key is applied per compile from
-// the compile's directory and environment (daemon/project-config.ts); an instance key is
+// the compile's directory and environment (config/project-config.ts); an instance key is
 // read once when the daemon starts, and a project's velo.toml does not set it.
 export interface Config {
   enabled: boolean;
