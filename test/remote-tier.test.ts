@@ -335,6 +335,52 @@ test('packs: a member whose attachment does not match its digest is refused (and
   t.like(c.store.stats(), { packs: 0, integrity: 1 });
 });
 
+// A pack of `n` members of `size` bytes each (their plain values also on the server under
+// /ac/), and m0's thin value naming it: the first lookup of m0 fetches the pack.
+function packOnServer(srv: { data: Map<string, Buffer> }, n: number, size: number): string[] {
+  const keys = Array.from({ length: n }, (_, i) => digestHex(`member ${i}`));
+  const value = (i: number) => Buffer.from(`${i}`.padEnd(size, '.'));
+  const pack = encodePack(keys.map((k, i) => [k, value(i)]));
+  srv.data.set(`/cas/${digestHex(pack)}`, pack);
+  keys.forEach((k, i) => srv.data.set(`/ac/${k}`, value(i)));
+  srv.data.set(`/ac/${keys[0]}`, encodeBundle({ value: value(0), entries: [], blobs: [], pack: digestHex(pack) }));
+  return keys;
+}
+
+test('packs: members nobody asked for are dropped prefetchKeepMs after the pack arrived; a later lookup asks for its own key', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await memoryCache(t);
+  const keys = packOnServer(srv, 3, 100);
+  // The default keep: the next lookup comes from the pack.
+  const a = await tieredAt(t, dir, 'a', srv.url, { timeoutMs: 10_000 });
+  t.is((await a.store.getEntry(keys[0]))?.toString()[0], '0');
+  t.like(a.store.stats(), { packs: 1 });
+  t.is((await a.store.getEntry(keys[1]))?.toString()[0], '1');
+  t.like(a.store.stats(), { from_packs: 1 });
+  t.is(srv.gets().length, 2, 'the pack answered the second lookup');
+  // A keep of 1 ms: its timer is armed before m0's lookup returns (that lookup waits for the
+  // pack), so it has fired once a 50 ms timer armed after it has.
+  const b = await tieredAt(t, dir, 'b', srv.url, { timeoutMs: 10_000, prefetchKeepMs: 1 });
+  t.is((await b.store.getEntry(keys[0]))?.toString()[0], '0');
+  t.like(b.store.stats(), { packs: 1 });
+  await new Promise((r) => setTimeout(r, 50));
+  t.is((await b.store.getEntry(keys[1]))?.toString()[0], '1');
+  t.like(b.store.stats(), { packs: 1, from_packs: 0 });
+  t.deepEqual(srv.gets().slice(2).map((g) => g.slice(0, 8)), ['GET /ac/', 'GET /cas', 'GET /ac/'], 'm1 asked for on its own');
+});
+
+test('packs: members are held up to prefetchMaxBytes, the oldest dropped first', async (t) => {
+  const dir = tmpDir(t);
+  const srv = await memoryCache(t);
+  const keys = packOnServer(srv, 5, 1000);
+  // 5 000 bytes arrive, 2 500 may stay: m3 and m4.
+  const b = await tieredAt(t, dir, 'b', srv.url, { timeoutMs: 10_000, prefetchMaxBytes: 2500 });
+  t.is((await b.store.getEntry(keys[0]))?.toString()[0], '0');
+  for (const i of [4, 3, 1]) t.is((await b.store.getEntry(keys[i]))?.toString()[0], `${i}`);
+  t.like(b.store.stats(), { packs: 1, from_packs: 2 });
+  t.deepEqual(srv.gets(), [`GET /ac/${keys[0]}`, `GET /cas/${digestHex(encodePack(keys.map((k, i) => [k, Buffer.from(`${i}`.padEnd(1000, '.'))])))}`, `GET /ac/${keys[1]}`], 'm1 was dropped: asked for on its own');
+});
+
 test('waitMs: a lookup stops waiting for a slow remote and misses; while that request is overdue no more are queued; its answer is kept for next time', async (t) => {
   const dir = tmpDir(t);
   const held: (() => void)[] = [];

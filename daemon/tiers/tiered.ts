@@ -37,12 +37,15 @@ export interface TieredOptions {
   packMaxAgeMs?: number;
   /** True while compiles run (the daemon's pending misses): their results join the open pack (up to packMaxAgeMs). */
   busy?: () => boolean;
+  /**
+   * Pack members not asked for yet are held up to this many bytes (the oldest dropped first),
+   * and all dropped this long after the last pack arrived (a build that asks for them does so
+   * right away).
+   */
+  prefetchMaxBytes?: number;
+  prefetchKeepMs?: number;
 }
 
-// Pack members not asked for yet are held up to this many bytes, and dropped this long after
-// the last pack arrived (a build that asks for them does so right away).
-const PREFETCH_MAX_BYTES = 96 << 20;
-const PREFETCH_KEEP_MS = 30_000;
 // How long a lookup waits for packs on their way before it asks the remote for its own key.
 const PACK_WAIT_MS = 250;
 
@@ -132,7 +135,7 @@ export class TieredStore implements StoreLike {
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
     this.busy = opts.busy ?? (() => false);
-    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2500, ...stripUndefined(opts) };
+    this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2500, prefetchMaxBytes: 96 << 20, prefetchKeepMs: 30_000, ...stripUndefined(opts) };
   }
 
   /**
@@ -519,7 +522,7 @@ export class TieredStore implements StoreLike {
   // Reading: a bundle naming a pack fetches the pack (once) in the background. Its members
   // wait here, unverified and out of the local store, until a lookup asks for one.
   private fetchPack(digest: string): void {
-    if (this.packsSeen.has(digest) || this.closing || this.prefetchedBytes >= PREFETCH_MAX_BYTES) return;
+    if (this.packsSeen.has(digest) || this.closing || this.prefetchedBytes >= this.o.prefetchMaxBytes) return;
     if (this.packsSeen.size >= 100_000) this.packsSeen.clear();
     this.packsSeen.add(digest);
     const p: Promise<void> = (async () => {
@@ -540,11 +543,11 @@ export class TieredStore implements StoreLike {
         this.prefetchedBytes += d.length;
       }
       for (const k of this.prefetched.keys()) {
-        if (this.prefetchedBytes <= PREFETCH_MAX_BYTES) break;
+        if (this.prefetchedBytes <= this.o.prefetchMaxBytes) break;
         this.dropPrefetched(k);
       }
       clearTimeout(this.prefetchTimer);
-      this.prefetchTimer = setTimeout(() => this.dropAllPrefetched(), PREFETCH_KEEP_MS);
+      this.prefetchTimer = setTimeout(() => this.dropAllPrefetched(), this.o.prefetchKeepMs);
       this.prefetchTimer.unref();
     })().catch((e) => this.log.debug('pack fetch failed', { digest, err: e })).finally(() => this.packsInFlight.delete(digest));
     this.packsInFlight.set(digest, p);
