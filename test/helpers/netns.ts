@@ -136,3 +136,54 @@ export function nsInstance(t: ExecutionContext, m: Machine, extraEnv: NodeJS.Pro
 export function netnsOf(pid: number): string {
   return fs.readlinkSync(`/proc/${pid}/ns/net`);
 }
+
+export interface BridgeLab {
+  /** The bridge's own address (root namespace): a server in the test process listens here. */
+  gatewayIp: string;
+  machines: Machine[];
+  /** The root-side end of machine i's veth (tc netem goes on it). */
+  hostLinks: string[];
+}
+
+/**
+ * `count` machines on one Ethernet segment: each namespace's veth is enslaved to a Linux
+ * bridge in the root namespace whose multicast snooping is off, so mDNS multicast reaches
+ * every machine. Each machine's default route goes through the bridge's address (which also
+ * gives multicast a route). Everything is removed when the test ends.
+ */
+export function bridgeLab(t: ExecutionContext, count: number): BridgeLab {
+  if (process.getuid?.() !== 0) throw new Error('network namespaces need root');
+  const id = `${process.pid}${Math.floor(Math.random() * 1000)}`.slice(-8);
+  const n = freeSubnets();
+  const br = `vrbr${id}`;
+  const links = Array.from({ length: count }, (_, i) => `vr${i}${id}`);
+  const spaces = Array.from({ length: count }, (_, i) => `vrift-m${i}-${id}`);
+  t.teardown(() => {
+    for (const l of [...links, br]) {
+      try { ip('link', 'del', l); } catch { /* never created, or gone with its namespace */ }
+    }
+    for (const ns of spaces) {
+      try { ip('netns', 'del', ns); } catch { /* never created */ }
+    }
+  });
+  const gatewayIp = `10.213.${n}.1`;
+  ip('link', 'add', br, 'type', 'bridge');
+  execFileSync('sh', ['-c', `echo 0 > /sys/class/net/${br}/bridge/multicast_snooping`]);
+  ip('addr', 'add', `${gatewayIp}/24`, 'dev', br);
+  ip('link', 'set', br, 'up');
+  const machines = spaces.map((ns, i) => {
+    const inner = `${links[i]}n`;
+    const addr = `10.213.${n}.${i + 2}`;
+    ip('netns', 'add', ns);
+    ip('link', 'add', links[i], 'type', 'veth', 'peer', 'name', inner);
+    ip('link', 'set', inner, 'netns', ns);
+    ip('link', 'set', links[i], 'master', br);
+    ip('link', 'set', links[i], 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', inner);
+    ip('-n', ns, 'link', 'set', inner, 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', gatewayIp);
+    return machine(ns, addr);
+  });
+  return { gatewayIp, machines, hostLinks: links };
+}

@@ -1,0 +1,44 @@
+// What discovery knows about another vrift daemon on the network. The peer tier asks the
+// table for live peers; whoever found the peer (mDNS, the static list) only adds and removes.
+
+export const SERVICE_TYPE = 'vrift';
+/** The peer protocol (the HTTP layout a peer serves and the TXT fields); another one is ignored. */
+export const PEER_PROTOCOL = '1';
+
+export interface PeerAd {
+  /** Unique per daemon instance: mDNS instance name, or `host:port` for a static peer. */
+  id: string;
+  /** Addresses to try, in the order given (every interface of the peer: docker0, VPNs...). */
+  addresses: string[];
+  port: number;
+  /** Fingerprint of the peer's signing key as it announced it ('' when unknown: a static peer). */
+  fingerprint: string;
+  source: 'mdns' | 'static';
+}
+
+export type PeerState = 'up' | 'cooling' | 'gone';
+
+/** One line of `vrift peers`. */
+export interface PeerView {
+  id: string;
+  addresses: string[];
+  port: number;
+  fingerprint: string;
+  /** The key name the peer's answers were signed with or its fingerprint matched ('' until known). */
+  key_name: string;
+  source: 'mdns' | 'static';
+  state: PeerState;
+  /** Why it is cooling down or gone. */
+  reason?: string;
+  /** Smoothed round trip of its answers, ms (undefined before the first). */
+  rtt_ms?: number;
+  /** Lookups it answered with a hit / with "no". */
+  hits: number;
+  misses: number;
+  errors: number;
+  timeouts: number;
+  bytes_down: number;
+  /** Bytes this daemon served to it (filled in by the server side, by key name). */
+  bytes_up: number;
+  since: string;
+}
