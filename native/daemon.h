@@ -17,4 +17,8 @@ int paths_init(vrift_paths *p);
  * fail open, -2 fail open because no daemon can start (now, or recorded earlier). */
 int daemon_connect(const vrift_paths *p, zmtp_t *z);
 
+/* A daemon of another build (it answered EVERSION) is asked to leave; the next call
+ * starts ours. */
+void replace_daemon(const vrift_paths *p);
+
 #endif
