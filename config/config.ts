@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { parsePeers } from './peers.js';
 import { parseRemoteUrl } from './remote-url.js';
 import { parseDuration, parseSize } from './units.js';
 import { VriftError } from '../ipc/errors.js';
@@ -30,6 +31,9 @@ export interface Config {
   cache_extensions: string[];
   watch_inputs: boolean;    // inotify on input directories instead of a stat per input per lookup
   spare_files: number;      // empty files made ahead for hits' outputs (frontends/materialize.ts), 0 = none
+  peers: string;            // LAN peers: 'off', 'mdns' or 'host:port,...' (peers.ts)
+  peer_port: number;        // where this daemon serves its store to peers, 0 = any free port
+  peer_wait: number;        // ms a lookup waits for peers before it goes on without them
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -43,7 +47,7 @@ export interface ResolvedConfig {
 }
 
 export type Scope = 'project' | 'instance';
-type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count';
+type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count' | 'peers' | 'port';
 export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; scope: Scope }>> = {
   enabled: { kind: 'bool', env: ['VRIFT_ENABLED'], scope: 'project' },
   local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'], scope: 'instance' },
@@ -62,6 +66,9 @@ export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; 
   cache_extensions: { kind: 'list', env: ['VRIFT_CACHE_EXTENSIONS'], scope: 'project' },
   watch_inputs: { kind: 'bool', env: ['VRIFT_WATCH_INPUTS'], scope: 'instance' },
   spare_files: { kind: 'count', env: ['VRIFT_SPARE_FILES'], scope: 'instance' },
+  peers: { kind: 'peers', env: ['VRIFT_PEERS'], scope: 'instance' },
+  peer_port: { kind: 'port', env: ['VRIFT_PEER_PORT'], scope: 'instance' },
+  peer_wait: { kind: 'duration', env: ['VRIFT_PEER_WAIT'], scope: 'instance' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -89,6 +96,9 @@ export function defaults(paths: InstancePaths): Config {
     cache_extensions: ['.rlib', '.rmeta', '.o', '.a'],
     watch_inputs: true,
     spare_files: 1024,
+    peers: 'off',
+    peer_port: 0,
+    peer_wait: 50,
   };
 }
 
@@ -123,6 +133,12 @@ function coerce(key: keyof Config, raw: unknown, label: string, home: string, ba
     case 'count':
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 1_000_000) return raw;
       if (typeof raw === 'string' && /^\d{1,7}$/.test(raw.trim()) && Number(raw) <= 1_000_000) return Number(raw);
+      return fail();
+    case 'peers':
+      return parsePeers(raw, label);
+    case 'port':
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 65535) return raw;
+      if (typeof raw === 'string' && /^\d{1,5}$/.test(raw.trim()) && Number(raw) <= 65535) return Number(raw);
       return fail();
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
