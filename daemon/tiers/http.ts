@@ -13,8 +13,15 @@ import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, 
 
 interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
 
-// 20 MB/s: a slow bucket behind a server; a 64 MB upload gets 3.4 s more for its answer.
-const STORE_BYTES_PER_MS = 20_000;
+export interface HttpTierOptions extends RemoteOptions {
+  log: ChannelLogger;
+  /**
+   * How fast the server is taken to store what it was sent before it answers (a slow bucket
+   * behind it): the idle deadline after an upload's last byte grows by size / this. Default
+   * 20 MB/s: a 64 MB upload gets 3.4 s more for its answer.
+   */
+  storeBytesPerMs?: number;
+}
 
 class TimeoutError extends VriftError {
   constructor(what: string, ms: number) {
@@ -42,13 +49,15 @@ export class HttpTier implements RemoteTier {
   private readonly cool: CoolDown;
   private readonly c = emptyRemoteCounters();
   private readonly log: ChannelLogger;
+  private readonly storeBytesPerMs: number;
   private closed = false;
 
-  constructor(url: string, opts: RemoteOptions & { log: ChannelLogger }) {
+  constructor(url: string, opts: HttpTierOptions) {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VriftError('ECONFIG', `remote_url: unsupported scheme ${u.protocol}`, { fields: { url } });
     this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Omit<RemoteOptions, 'token'>>;
     this.log = opts.log;
+    this.storeBytesPerMs = opts.storeBytesPerMs ?? 20_000;
     if (u.username) this.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
     else if (opts.token) this.auth = `Bearer ${opts.token}`;
     u.username = '';
@@ -310,7 +319,7 @@ export class HttpTier implements RemoteTier {
   // After an upload's last byte the server still stores it (`vrift serve --store s3://` puts it
   // in the bucket before it answers): the idle deadline then grows with the size, at this rate.
   private answerAfterUpload(req: http.ClientRequest, size: number): void {
-    req.once('finish', () => req.setTimeout(this.o.timeoutMs + Math.ceil(size / STORE_BYTES_PER_MS)));
+    req.once('finish', () => req.setTimeout(this.o.timeoutMs + Math.ceil(size / this.storeBytesPerMs)));
   }
 
   // A request whose response (headers only) is handed back; the body is the caller's.
