@@ -1,3 +1,4 @@
+import type { Kind, ReplyOf, RequestOf } from '../ipc/messages/index.js';
 import type { InstancePaths } from '../ipc/paths.js';
 import type { ResolvedConfig } from '../config/config.js';
 import type { OutputSpares } from './frontends/materialize.js';
@@ -48,4 +49,7 @@ export interface DaemonContext {
   now: () => number;
 }
 
-export type Handler = (msg: Record<string, unknown>, ctx: DaemonContext) => Promise<Record<string, unknown>>;
+// A handler gets its kind's request, already validated (ipc/messages PARSERS), and must answer
+// with its kind's reply (ipc/messages/index.ts Protocol); a throw becomes an `error` reply.
+export type Handler<K extends Kind> = (req: RequestOf<K>, ctx: DaemonContext) => Promise<ReplyOf<K>>;
+export type HandlerTable = { readonly [K in Kind]: Handler<K> };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VriftError } from '../ipc/errors.js';
+import { isKind, PARSERS, type Kind, type ReplyOf } from '../ipc/messages/index.js';
 import { prepareRunDir } from '../ipc/paths.js';
 import { IpcServer } from '../ipc/server.js';
 import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
@@ -40,12 +41,17 @@ export interface DaemonOptions {
 }
 
 // Version-independent messages: any client may ask who is there, or ask it to go away.
-const ANY_VERSION = new Set(['hello', 'shutdown']);
+const ANY_VERSION: ReadonlySet<Kind> = new Set<Kind>(['hello', 'shutdown']);
 const PENDING_TTL_MS = 60 * 60_000;
 const BUSY_MS = 5 * 60_000;
 // With a team server to upload to, a miss's cache entry is built this soon after its report
 // (busy or not) and goes up at once: a teammate's build may start seconds after this one ends.
 const UPLOAD_ENTRY_WAIT_MS = 500;
+
+// Validates the message as its kind's request, then hands it to that kind's handler.
+function serve<K extends Kind>(kind: K, msg: Record<string, unknown>, ctx: DaemonContext): Promise<ReplyOf<K>> {
+  return handlers[kind](PARSERS[kind](msg), ctx);
+}
 
 export class Daemon {
   private server!: IpcServer;
@@ -170,19 +176,18 @@ export class Daemon {
     return daemon;
   }
 
-  private async dispatch(msg: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async dispatch(msg: Record<string, unknown>): Promise<ReplyOf<Kind>> {
     const t = msg.t;
     // Status probes (hello) don't keep an idle daemon alive; builds and the CLI's work do.
     if (t !== 'hello') this.lastActivity = this.ctx.now();
     // Before anything looks at an input: every change the build made before asking is seen.
     this.ctx.watcher?.sync();
-    const handler = typeof t === 'string' && Object.hasOwn(handlers, t) ? handlers[t] : undefined;
-    if (!handler) throw new VriftError('EUNKNOWN', `unknown message type ${JSON.stringify(t)}`);
-    if (!ANY_VERSION.has(t as string) && (msg.v !== PROTOCOL_VERSION || msg.build !== BUILD_ID)) {
+    if (!isKind(t)) throw new VriftError('EUNKNOWN', `unknown message type ${JSON.stringify(t)}`);
+    if (!ANY_VERSION.has(t) && (msg.v !== PROTOCOL_VERSION || msg.build !== BUILD_ID)) {
       throw new VriftError('EVERSION', `daemon speaks protocol ${PROTOCOL_VERSION} build ${BUILD_ID}, client sent ${String(msg.v)} ${String(msg.build)}`);
     }
     try {
-      return await handler(msg, this.ctx);
+      return await serve(t, msg, this.ctx);
     } catch (err) {
       const code = err instanceof VriftError ? err.code : 'EINTERNAL';
       this.ctx.stats.reason('errors', code);

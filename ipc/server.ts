@@ -2,7 +2,8 @@ import { Router } from 'zeromq';
 import { decode, encode } from './codec.js';
 import { VriftError } from './errors.js';
 
-export type Reply = Record<string, unknown>;
+// What a dispatch answers, encoded as a msgpack map (the daemon's: messages/index.ts AnyReply).
+export type Reply = object;
 export type Dispatch = (msg: Record<string, unknown>) => Promise<Reply>;
 
 // ROUTER socket: requests from many REQ clients are served concurrently; each reply is

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { envFlag } from '../ipc/env-flag.js';
 import { IpcClient } from '../ipc/client.js';
+import type { CompileReply, ErrorReply } from '../ipc/messages/index.js';
 import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
 import { ensureDaemon, NATIVE_SHIM } from './daemon-control.js';
@@ -89,7 +90,7 @@ async function main(): Promise<number> {
   if (envFlag(process.env.VRIFT_DISABLE)) return runPlain(exe, argv);
 
   let client: IpcClient | undefined;
-  let reply: Record<string, unknown>;
+  let reply: CompileReply | ErrorReply;
   const timeout = Number(process.env.VRIFT_TIMEOUT_MS) || 10_000;
   try {
     if (!fs.existsSync(paths.socket)) await ensureDaemon(process.env);
@@ -105,7 +106,7 @@ async function main(): Promise<number> {
     switch (reply.t) {
       case 'hit':
         try {
-          for (const [f, data] of (reply.files as [string, Buffer][] | undefined) ?? []) {
+          for (const [f, data] of reply.files ?? []) {
             fs.rmSync(f, { force: true });
             fs.writeFileSync(f, data, { flag: 'wx', mode: 0o666 });
           }
@@ -113,11 +114,11 @@ async function main(): Promise<number> {
           noteFallback(paths.logFile, 'write_outputs');
           return runPlain(exe, argv); // e.g. a missing output directory: the compiler decides
         }
-        await new Promise<void>((r) => process.stdout.write(reply.out as Buffer, () => r()));
-        await new Promise<void>((r) => process.stderr.write(reply.err as Buffer, () => r()));
-        return reply.code as number;
+        await new Promise<void>((r) => process.stdout.write(reply.out, () => r()));
+        await new Promise<void>((r) => process.stderr.write(reply.err, () => r()));
+        return reply.code;
       case 'run': {
-        const run = await runCaptured((reply.argv as string[])[0], reply.argv as string[], (reply.env as string[]) ?? []);
+        const run = await runCaptured(reply.argv[0], reply.argv, reply.env ?? []);
         await client.request({ t: 'done', id: reply.id, code: run.code, out: run.out, err: run.err, nocache: run.nocache })
           .catch(() => noteFallback(paths.logFile, 'done'));
         return run.code;

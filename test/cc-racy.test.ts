@@ -29,7 +29,7 @@ async function reports(v: Instance, n: number): Promise<Stats> {
   const endpoint = `ipc://${path.join(v.home, 'run', 'vriftd.sock')}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const s = (await ipcCall(endpoint, { t: 'stats' })).stats as Stats;
+    const s = (await ipcCall(endpoint, { t: 'stats' })).stats as unknown as Stats;
     if (accounted(s) >= n || Date.now() > deadline) return s;
     await new Promise((r) => setTimeout(r, 5));
   }

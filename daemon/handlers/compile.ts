@@ -1,7 +1,7 @@
 import { envFlag } from '../../ipc/env-flag.js';
 import { VriftError } from '../../ipc/errors.js';
-import { parseCompile } from '../../ipc/messages/compile.js';
-import type { Handler } from '../context.js';
+import type { CompileReply, CompileRequest } from '../../ipc/messages/compile.js';
+import type { DaemonContext, Handler } from '../context.js';
 import type { OutputSpares } from '../frontends/materialize.js';
 
 function envMap(env: string[]): Record<string, string> {
@@ -20,23 +20,22 @@ function withSpares(files: [string, Buffer][], spares: OutputSpares): ([string, 
   });
 }
 
-export const compile: Handler = async (msg, ctx) => {
+export const compile: Handler<'compile'> = async (req, ctx) => {
   const t0 = performance.now();
   const label = { name: undefined as string | undefined };
-  const reply = await answer(msg, ctx, label);
+  const reply = await answer(req, ctx, label);
   ctx.latency.record(label.name ?? String(reply.t), performance.now() - t0);
   return reply;
 };
 
-const answer = async (msg: Parameters<Handler>[0], ctx: Parameters<Handler>[1], label: { name?: string }): ReturnType<Handler> => {
-  const req = parseCompile(msg);
+const answer = async (req: CompileRequest, ctx: DaemonContext, label: { name?: string }): Promise<CompileReply> => {
   ctx.spares?.touch();
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;
   ctx.stats.add('requests', session);
   const pass = (reason: string) => {
     ctx.stats.reason('uncacheable', reason, session);
-    return { t: 'pass', reason };
+    return { t: 'pass', reason } as const;
   };
   if (envFlag(env.VRIFT_DISABLE)) return pass('disabled');
   // The project's settings (its velo.toml, the build's VRIFT_*): a bad one passes, as vrift config says.

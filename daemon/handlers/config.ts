@@ -1,9 +1,8 @@
-import { parseConfig, tokenFingerprint } from '../../ipc/messages/config.js';
+import { tokenFingerprint } from '../../ipc/messages/config.js';
 import { INSTANCE_KEYS } from '../../config/config.js';
 import type { Handler } from '../context.js';
 
-export const config: Handler = async (msg, ctx) => {
-  parseConfig(msg);
+export const config: Handler<'config'> = async (_req, ctx) => {
   ctx.projects.forget();
   const c = ctx.resolved.config;
   const out: Record<string, unknown> = {};

@@ -1,15 +1,13 @@
 import { VriftError } from '../../ipc/errors.js';
-import { parseDone } from '../../ipc/messages/done.js';
 import type { Handler } from '../context.js';
 import type { Finish } from '../frontends/types.js';
 
-export const done: Handler = async (msg, ctx) => {
-  const req = parseDone(msg);
+export const done: Handler<'done'> = async (req, ctx) => {
   const p = ctx.pending.get(req.id);
   if (!p) throw new VriftError('ENOTFOUND', `no pending compile ${req.id}`);
   ctx.pending.delete(req.id);
   if (req.files) ctx.stats.add('one_way_reports', p.session);
-  const fin = await p.frontend.finish(p.state, { ...req, nocache: msg.nocache === true });
+  const fin = await p.frontend.finish(p.state, req);
   const account = (fin: Finish): void => {
     if (fin.stored === 'later') return ctx.track(fin.result.then(account));
     if (!fin.stored) {

@@ -1,4 +1,4 @@
-import type { Handler } from '../context.js';
+import type { HandlerTable } from '../context.js';
 import { compile } from './compile.js';
 import { config } from './config.js';
 import { done } from './done.js';
@@ -7,8 +7,10 @@ import { shutdown } from './shutdown.js';
 import { stats } from './stats.js';
 import { storeOp } from './store-op.js';
 
-// One handler per message type; dispatch is a table lookup.
-export const handlers: Record<string, Handler> = {
+// One handler per message kind; dispatch is a table lookup. Typed by the protocol map
+// (ipc/messages/index.ts): a kind without a handler, or a handler answering another kind's
+// reply, does not compile.
+export const handlers: HandlerTable = {
   hello,
   compile,
   config,

@@ -1,6 +1,6 @@
 import type { Handler } from '../context.js';
 
-export const shutdown: Handler = async (_msg, ctx) => {
+export const shutdown: Handler<'shutdown'> = async (_req, ctx) => {
   setImmediate(() => ctx.requestShutdown()); // answer first
   return { t: 'ok' };
 };

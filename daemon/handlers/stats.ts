@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { parseStats } from '../../ipc/messages/stats.js';
 import type { Handler } from '../context.js';
 import { awaitSentReports } from '../sent-reports.js';
 import { remoteIdentity } from '../../config/remote-url.js';
@@ -8,8 +7,7 @@ import { clearFallbacks, countFallbacks, fallbackFile } from '../shim-fallbacks.
 
 const STATS_SETTLE_MS = 2500;
 
-export const stats: Handler = async (msg, ctx) => {
-  const req = parseStats(msg);
+export const stats: Handler<'stats'> = async (req, ctx) => {
   await awaitSentReports(ctx);
   // The store's numbers include what waits for a pause, unless writing it takes longer than
   // a client waits (a backlog of tens of thousands of files): then `local.waiting` says so.

@@ -1,10 +1,8 @@
 import { parseDuration, parseSize } from '../../config/units.js';
-import { parseStoreOp } from '../../ipc/messages/store-op.js';
 import type { Handler } from '../context.js';
 import { awaitSentReports } from '../sent-reports.js';
 
-export const storeOp: Handler = async (msg, ctx) => {
-  const req = parseStoreOp(msg);
+export const storeOp: Handler<'store-op'> = async (req, ctx) => {
   // Operate on everything stored so far, finished compiles' reports included.
   await awaitSentReports(ctx);
   await ctx.writes.settle();

@@ -1,6 +1,7 @@
 import { bool, int, str, strArray } from './fields.js';
 
 // compile: "have we built exactly this before?" sent by a shim for every compiler call.
+// Each key's long name and meaning, of every message: legend.ts.
 //   exe  : absolute path of the compiler the shim will run (resolved on PATH, shim skipped)
 //   argv : the call as the build gave it; argv[0] is the compiler as named
 //   env  : the shim's whole environment as "K=V" (the front-end picks what matters)
@@ -20,11 +21,11 @@ export interface CompileRequest {
   argv: string[];
   env: string[];
   tty: boolean;
-  wf: boolean;
-  sp: boolean;
-  ow: boolean;
-  sx: boolean;
-  pid?: number;
+  /** writes_files */ wf: boolean;
+  /** takes_spares */ sp: boolean;
+  /** one_way */ ow: boolean;
+  /** splits */ sx: boolean;
+  /** shim_pid */ pid?: number;
 }
 
 // Replies:
@@ -51,7 +52,7 @@ export interface CompileRequest {
 export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: ([string, Buffer] | [string, Buffer, string])[] }
 /** [full depfile the compiler writes (one of col), -MMD's depfile to write, phony, targets as gcc writes them, search dirs ('1' system / '0' user + dir)]. */
 export type MmdWrite = [string, string, boolean, string[], string[]];
-export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; col?: string[]; mmd?: MmdWrite }
+export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; /** collect */ col?: string[]; /** mmd_depfile */ mmd?: MmdWrite }
 export interface PassReply { t: 'pass'; reason: string }
 export interface SplitReply { t: 'split'; cmds: string[][]; link?: string[] }
 export type CompileReply = HitReply | RunReply | PassReply | SplitReply;

@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LEGEND } from '../../ipc/messages/legend.js';
+
+// Tables in docs/ that are rendered from a registry in the code, between
+// `<!-- NAME:begin -->` and `<!-- NAME:end -->`. Tests compare them; `node
+// dist/test/helpers/doc-tables.js --write` rewrites them from the code.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DESIGN = path.join(ROOT, 'docs', 'design.md');
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+type Rows = Record<string, readonly [string, string]>;
+const rows = (message: string, legend: Rows) =>
+  Object.entries(legend).map(([k, [name, meaning]]) => `| ${message} | \`${k}\` | ${name === k ? '' : name} | ${cell(meaning)} |`);
+
+/** The protocol legend (ipc/messages/legend.ts) as docs/design.md shows it. */
+export function legendMarkdown(): string {
+  const out = ['| message | key | long name | meaning |', '|---|---|---|---|', ...rows('(all)', LEGEND.common)];
+  for (const [k, l] of Object.entries(LEGEND.requests)) out.push(...rows(`\`${k}\` request`, l as Rows));
+  for (const [k, l] of Object.entries(LEGEND.replies)) out.push(...rows(`\`${k}\` reply`, l as Rows));
+  return out.join('\n') + '\n';
+}
+
+export const SECTIONS: Record<string, { file: string; render: () => string }> = {
+  legend: { file: DESIGN, render: legendMarkdown },
+};
+
+const markers = (name: string) => [`<!-- ${name}:begin -->\n`, `<!-- ${name}:end -->`] as const;
+
+/** What the doc holds between the markers (undefined: no such section). */
+export function docSection(file: string, name: string): string | undefined {
+  const text = fs.readFileSync(file, 'utf8');
+  const [b, e] = markers(name);
+  const i = text.indexOf(b);
+  const j = text.indexOf(e);
+  return i < 0 || j < i ? undefined : text.slice(i + b.length, j);
+}
+
+function writeSection(file: string, name: string, body: string): void {
+  const text = fs.readFileSync(file, 'utf8');
+  const [b, e] = markers(name);
+  const i = text.indexOf(b);
+  const j = text.indexOf(e);
+  if (i < 0 || j < i) throw new Error(`${file} has no ${b.trim()} … ${e} section`);
+  fs.writeFileSync(file, text.slice(0, i + b.length) + body + text.slice(j));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
+  for (const [name, s] of Object.entries(SECTIONS)) writeSection(s.file, name, s.render());
+}
