@@ -13,7 +13,8 @@ import { readVerified, removeCorrupt } from './read.js';
 import { removeFiles, removeStaleTmp } from './remove.js';
 import { isENOENT, mapLimit, scanStore } from './scan.js';
 import { TouchBatcher } from './touches.js';
-import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Tier, Usage, VerifyResult } from './types.js';
+import type { Attach, StoreLike } from './contract.js';
+import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Usage, VerifyResult } from './types.js';
 import { SpareFiles, writeAtomic } from './write.js';
 
 function errCode(e: unknown): string | undefined {
@@ -26,7 +27,10 @@ function errCode(e: unknown): string | undefined {
 // How stale a file's recorded last use may get before a hit writes it again.
 const TOUCH_GRANULARITY_MS = 10 * 60_000;
 
-export class LocalStore implements Tier {
+/** How a stream enters the store: the digest it must have, its expected size, a tap on every chunk. */
+type StreamIn = { digest?: string; sizeHint?: number; onChunk?: (c: Buffer) => void };
+
+export class LocalStore implements StoreLike {
   readonly name = 'local';
   readonly root: string;
   private readonly opts: Readonly<ResolvedOptions>;
@@ -75,7 +79,7 @@ export class LocalStore implements Tier {
     return this.opened;
   }
 
-  // ---- Tier ----
+  // ---- the cache contract (contract.ts) ----
 
   getBlob(digest: string): Promise<Buffer | undefined> {
     return this.op(async () => this.readRel(relPath('cas', checkHex('digest', digest))));
@@ -123,8 +127,16 @@ export class LocalStore implements Tier {
   /**
    * Streams `src` into the store, hashed and compressed chunk by chunk (large objects never
    * sit in memory whole). A given `digest` must match (EINTEGRITY otherwise, nothing stored).
+   * The contract's form, (digest, size, open), reads what `open()` gives once.
    */
-  putBlobStream(src: Readable, o: { digest?: string; sizeHint?: number; onChunk?: (c: Buffer) => void } = {}): Promise<{ digest: string; size: number }> {
+  putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void>;
+  putBlobStream(src: Readable, o?: StreamIn): Promise<{ digest: string; size: number }>;
+  putBlobStream(a: string | Readable, b?: number | StreamIn, open?: () => Promise<Readable>): Promise<unknown> {
+    if (typeof a === 'string') return (async () => void (await this.putStream(await open!(), { digest: a, sizeHint: b as number })))();
+    return this.putStream(a, (b ?? {}) as StreamIn);
+  }
+
+  private putStream(src: Readable, o: StreamIn): Promise<{ digest: string; size: number }> {
     return this.op(async () => {
       if (o.digest !== undefined) checkHex('digest', o.digest);
       let w: StreamedBlob;
@@ -204,6 +216,11 @@ export class LocalStore implements Tier {
     });
   }
 
+  /** The contract's streamed read: openBlob's stream. */
+  async getBlobStream(digest: string): Promise<Readable | undefined> {
+    return (await this.openBlob(digest))?.stream;
+  }
+
   /** A blob's content as a stream that fails at its end if the file is corrupt; undefined on a miss. */
   openBlob(digest: string): Promise<{ size: number; stream: Readable } | undefined> {
     return this.op(async () => {
@@ -217,7 +234,8 @@ export class LocalStore implements Tier {
     });
   }
 
-  putEntry(key: string, value: Buffer): Promise<void> {
+  /** `attach` is for tiers that upload; the local store has every object already. */
+  putEntry(key: string, value: Buffer, _attach?: Attach): Promise<void> {
     return this.op(async () => {
       const rel = relPath('ac', checkHex('key', key));
       await this.write(rel, encodeEntry(key, value), value.length);

@@ -1,21 +1,5 @@
 import type { ChannelLogger } from '../log.js';
 
-// One interface for every tier (local, LAN peer, remote HTTP, S3), so lookup can walk
-// them in order and anything fetched can be written back through the same verified path.
-// Keys and digests are 64 lowercase hex; anything else is rejected with EBADMSG.
-export interface Tier {
-  readonly name: string;
-  /** Verified content, or undefined on a miss (including corrupt or unreadable data). */
-  getBlob(digest: string): Promise<Buffer | undefined>;
-  /** Stores `data`; a given `digest` must match the content (EINTEGRITY otherwise). */
-  putBlob(data: Buffer, digest?: string): Promise<string>;
-  hasBlob(digest: string): Promise<boolean>;
-  /** Action-cache value (opaque bytes), verified, or undefined on a miss. */
-  getEntry(key: string): Promise<Buffer | undefined>;
-  putEntry(key: string, value: Buffer): Promise<void>;
-  close(): Promise<void>;
-}
-
 // The few write steps where a full disk or a permission error shows up; tests pass
 // failing versions in instead of filling a real disk.
 export interface StoreIO {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Attach, StoreLike } from './contract.js';
 import { digestHex } from '../hash.js';
 import { blobDigest } from './blob-digest.js';
@@ -19,6 +20,7 @@ export interface UploadsNow {
 // also goes up at once from the bytes in hand: a teammate's build need not wait for this
 // build's pause (the local writes are what costs the compilers CPU; an upload is mostly I/O).
 export class WriteBehind implements StoreLike {
+  readonly name = 'write-behind';
   private readonly local: StoreLike;
 
   constructor(private readonly inner: StoreLike, private readonly later: IdleWriter, private readonly uploads?: UploadsNow) {
@@ -60,6 +62,20 @@ export class WriteBehind implements StoreLike {
   async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
     this.later.add('e' + key, value, (b) => (this.uploads ? this.local.putEntry(key, b) : this.inner.putEntry(key, b, attach)));
     this.uploads?.offerEntry(key, value, attach);
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    return this.later.has('b' + digest) || this.inner.hasBlob(digest);
+  }
+
+  async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
+    const p = this.later.get('b' + digest);
+    return p ? Readable.from([p]) : this.inner.getBlobStream(digest, size);
+  }
+
+  /** Large blobs never wait in memory: straight to the store behind. */
+  putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    return this.inner.putBlobStream(digest, size, open);
   }
 
   putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }> {

@@ -97,7 +97,7 @@ export class HttpTier implements RemoteTier {
     if (!this.closed && (await this.cool.check('no answer to the check at start'))) this.log.warn('remote does not answer, cooling down', { url: this.url });
   }
 
-  // ---- Tier ----
+  // ---- the cache contract (store/contract.ts) ----
 
   async getBlob(digest: string): Promise<Buffer | undefined> {
     checkHex('digest', digest);

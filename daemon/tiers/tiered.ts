@@ -1,4 +1,5 @@
 import type { Attach, StoreLike } from '../store/contract.js';
+import { Readable } from 'node:stream';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import { IdleWriter } from '../store/idle-writer.js';
@@ -82,6 +83,7 @@ export interface RemoteStats extends RemoteCounters {
 // its normal verified put, and local puts are uploaded in the background: a bounded queue
 // the build never waits for. The local store stays owned (and closed) by whoever made it.
 export class TieredStore implements StoreLike {
+  readonly name = 'tiered';
   private readonly local: LocalStore;
   readonly remote: RemoteTier;
   private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later' | 'busy'>>;
@@ -219,6 +221,20 @@ export class TieredStore implements StoreLike {
   async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
     await this.local.putEntry(key, value);
     this.offerEntry(key, value, attach);
+  }
+
+  /** Streamed from what waits for its local write, the local store, or else the remote (not kept locally: see copyBlobTo for that). */
+  async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
+    const waiting = this.later.get('b' + digest);
+    if (waiting) return Readable.from([waiting]);
+    const local = await this.local.getBlobStream(digest);
+    return local ?? (this.closing ? undefined : this.remote.getBlobStream(digest, size));
+  }
+
+  /** Into the local store, then uploaded in the background like putBlobFile's. */
+  async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    await this.local.putBlobStream(digest, size, open);
+    this.offerBlob(digest, size);
   }
 
   /**

@@ -1,11 +1,13 @@
-import type { Readable } from 'node:stream';
-import type { Tier } from '../store/types.js';
+import type { Cache } from '../store/contract.js';
 import type { RemoteCounters } from './counters.js';
 
-// A shared tier over the network (HTTP cache server, S3). Gets never throw: errors, timeouts
-// and content that fails verification read as a miss and are counted. Puts throw, and the
-// TieredStore in front counts and drops them: the build never waits for or fails on them.
-export interface RemoteTier extends Tier {
+// A shared tier over the network (HTTP cache server, S3, a LAN peer): the cache contract
+// (store/contract.ts), plus what the TieredStore in front needs to know about its health.
+// Gets never throw: errors, timeouts and content that fails verification read as a miss and
+// are counted. Puts throw (a read-only tier throws on every put), and the TieredStore counts
+// and drops them: the build never waits for or fails on them. `attach` on putEntry is the
+// TieredStore's business (it bundles); a remote tier stores the value it is given.
+export interface RemoteTier extends Cache {
   /** Where it points, without credentials. */
   readonly url: string;
   counters(): RemoteCounters;
@@ -21,14 +23,6 @@ export interface RemoteTier extends Tier {
   probed(): Promise<void>;
   /** One request (the probe's) when the daemon starts: a remote that does not answer cools down before compiles ask it. */
   check(): Promise<void>;
-  /**
-   * Large blobs, streamed: the content never sits in memory whole. The stream fails at its
-   * end (EINTEGRITY, counted) unless the bytes hash to `digest`, and as soon as they pass
-   * `size` when given; undefined on a miss or error.
-   */
-  getBlobStream(digest: string, size?: number): Promise<Readable | undefined>;
-  /** Uploads `size` bytes from `open()` (called again for a retry) under `digest`. Throws on failure. */
-  putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void>;
 }
 
 export interface RemoteOptions {
