@@ -65,6 +65,7 @@ for (const [name, make] of caches) {
     t.is(await c.putBlob(blob, d), d, 'a put of the same bytes again is the same digest');
     t.true(await c.hasBlob(d));
     t.deepEqual(await c.getBlob(d), blob);
+    t.deepEqual(await bytesOf((await c.getBlobStream(d))!), blob, 'a small blob streams too');
     t.false(await c.hasBlob(absent));
     t.is(await c.getBlob(absent), undefined);
     const wrong = await t.throwsAsync(c.putBlob(Buffer.from('other bytes'), d));
