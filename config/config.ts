@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parsePeers } from './peers.js';
 import { parseRemoteUrl } from './remote-url.js';
+import { defaultSigningKeyPath } from '../trust/key-file.js';
+import { parseTrustedKeys } from '../trust/keys.js';
 import { parseDuration, parseSize } from './units.js';
 import { VriftError } from '../ipc/errors.js';
 import { instancePaths, type InstancePaths } from '../ipc/paths.js';
@@ -34,6 +36,9 @@ export interface Config {
   peers: string;            // LAN peers: 'off', 'mdns' or 'host:port,...' (peers.ts)
   peer_port: number;        // where this daemon serves its store to peers, 0 = any free port
   peer_wait: number;        // ms a lookup waits for peers before it goes on without them
+  signing_key: string;      // secret key the daemon signs its entries with (made on first start when it is the default)
+  trusted_keys: string[];   // `name:base64` public keys whose entries are used from peers (and the remote, below)
+  remote_require_signatures: boolean; // the remote's entries too: only those signed by a trusted key (or this instance's own)
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -47,7 +52,7 @@ export interface ResolvedConfig {
 }
 
 export type Scope = 'project' | 'instance';
-type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count' | 'peers' | 'port';
+type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count' | 'peers' | 'port' | 'keys';
 export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; scope: Scope }>> = {
   enabled: { kind: 'bool', env: ['VRIFT_ENABLED'], scope: 'project' },
   local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'], scope: 'instance' },
@@ -69,6 +74,9 @@ export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; 
   peers: { kind: 'peers', env: ['VRIFT_PEERS'], scope: 'instance' },
   peer_port: { kind: 'port', env: ['VRIFT_PEER_PORT'], scope: 'instance' },
   peer_wait: { kind: 'duration', env: ['VRIFT_PEER_WAIT'], scope: 'instance' },
+  signing_key: { kind: 'path', env: ['VRIFT_SIGNING_KEY'], scope: 'instance' },
+  trusted_keys: { kind: 'keys', env: ['VRIFT_TRUSTED_KEYS'], scope: 'instance' },
+  remote_require_signatures: { kind: 'bool', env: ['VRIFT_REMOTE_REQUIRE_SIGNATURES'], scope: 'instance' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -99,6 +107,9 @@ export function defaults(paths: InstancePaths): Config {
     peers: 'off',
     peer_port: 0,
     peer_wait: 50,
+    signing_key: defaultSigningKeyPath(paths.home),
+    trusted_keys: [],
+    remote_require_signatures: false,
   };
 }
 
@@ -144,6 +155,12 @@ function coerce(key: keyof Config, raw: unknown, label: string, home: string, ba
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
       return fail();
+    case 'keys': {
+      // Checked here, so a pasted line with a typo is an error where it was written, not a
+      // daemon that quietly trusts nobody.
+      const lines = Array.isArray(raw) && raw.every((x) => typeof x === 'string') ? raw : typeof raw === 'string' ? raw.split(',') : fail();
+      return parseTrustedKeys(lines, label).map((k) => k.line);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import type { Stats } from './stats.js';
 import type { LocalStore } from './store/local.js';
 import type { WriteBehind } from './store/write-behind.js';
 import type { TieredStore } from './tiers/tiered.js';
+import type { PublicKey, SigningKey } from '../trust/keys.js';
 
 export interface Pending {
   id: string;
@@ -41,6 +42,8 @@ export interface DaemonContext {
   watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
   clock: FsClock;           // compiles' starts as the filesystems stamp them
   spares?: OutputSpares;    // empty files the shims write hits' outputs into
+  signer?: SigningKey;      // signs this daemon's entries and its requests to peers (absent: unusable key, logged)
+  trusted: readonly PublicKey[]; // trusted_keys and this instance's own key: whose entries and requests are accepted
   frontends: Frontend[];   // first that handles a call takes it
   pending: Map<string, Pending>;
   track(p: Promise<unknown>): void;   // background work close() waits for

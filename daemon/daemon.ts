@@ -31,6 +31,9 @@ import { LocalStore } from './store/local.js';
 import { WriteBehind } from './store/write-behind.js';
 import { openRemote } from './tiers/open.js';
 import { TieredStore } from './tiers/tiered.js';
+import { EntryGate } from './tiers/entry-gate.js';
+import { loadOrCreateSigningKey } from '../trust/key-file.js';
+import { describeKeys, parseTrustedKeys, type PublicKey, type SigningKey } from '../trust/keys.js';
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
@@ -96,12 +99,27 @@ export class Daemon {
       spool: path.join(tmpDir, 'store-spool'), busy, maxJobWaitMs: uploads ? UPLOAD_ENTRY_WAIT_MS : undefined,
       onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE'),
     });
+    // Every entry this daemon makes is signed. The default key is made on the first start (so
+    // `vrift keys show` has a line to give teammates before anything is configured); a key that
+    // cannot be read is logged and the daemon runs without signing: unsigned entries serve this
+    // machine as before, and peers or a signature-requiring remote reader refuse them.
+    let signer: SigningKey | undefined;
+    try {
+      signer = loadOrCreateSigningKey(config.signing_key, resolved.sources.signing_key.source === 'default');
+    } catch (err) {
+      log.log('error', 'trust', 'entries are not signed: the signing key cannot be used', { err, path: config.signing_key });
+    }
+    // This instance's own key is trusted too: its entries come back from the remote to a wiped store.
+    const trusted: PublicKey[] = parseTrustedKeys(config.trusted_keys);
+    if (signer && !trusted.some((k) => k.line === signer.line)) trusted.push(signer);
+    if (config.remote_require_signatures) log.log('info', 'trust', 'remote entries are used only when signed by a trusted key', { trusted: describeKeys(trusted) });
     // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
     let remote: TieredStore | undefined;
     if (config.remote_url) {
       try {
         const tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
-        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later, waitMs: config.remote_wait, packs: config.remote_packs, busy });
+        const gate = config.remote_require_signatures ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote' }) : undefined;
+        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later, waitMs: config.remote_wait, packs: config.remote_packs, busy, gate });
         void remote.checkRemote();
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
@@ -122,7 +140,7 @@ export class Daemon {
     if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
-    const front = new WriteBehind(remote ?? store, later, remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) });
+    const front = new WriteBehind(remote ?? store, later, remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) }, signer);
     const deferred: Deferred = { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) };
     const linkers = new Linkers(hashes);
     const clock = FsClock.open(paths.runDir);
@@ -158,7 +176,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, projects, log, stats, store, remote, watcher, clock, writes: front, spares,
+      paths, resolved, projects, log, stats, store, remote, watcher, clock, writes: front, spares, signer, trusted,
       latency: new Latency(),
       frontends: [rust, cc],
       pending,

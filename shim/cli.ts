@@ -16,6 +16,8 @@ import { showConfig } from './config-command.js';
 import { loadConfig } from '../config/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
+import { registerKeys } from './keys-command.js';
+import { defaultSigningKeyPath } from '../trust/key-file.js';
 import { durationArg, remoteUrlArg, sizeArg } from './arg-parsers.js';
 import { redactUrl, remoteIdentity } from '../config/remote-url.js';
 import { checkHome, reason, userMessage } from './user-errors.js';
@@ -175,6 +177,21 @@ program.command('demo').description('build a real C project (libuv from Debian s
   });
 
 registerServe(program);
+registerKeys(program, {
+  home: () => paths().home,
+  signingKey: () => {
+    // A broken config.toml does not stop `vrift keys`: the key is then looked for where it is by default.
+    try {
+      const r = loadConfig({ env, project: false });
+      return { file: r.config.signing_key, isDefault: r.sources.signing_key.source === 'default' };
+    } catch {
+      return { file: defaultSigningKeyPath(paths().home), isDefault: true };
+    }
+  },
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  fail,
+});
 
 // The daemon reads its remote when it starts. A running daemon with another remote (or none,
 // or the same one with other credentials) is restarted with this one when no compile is

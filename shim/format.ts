@@ -41,6 +41,7 @@ export const EXPLAIN: Record<string, string> = {
   'errors / timeouts': 'remote requests that failed (HTTP status or connection) / got no answer in time',
   'skipped (cool-down)': 'lookups and uploads not tried while the remote cools down after a failure',
   uploads: 'results and blobs sent to the remote',
+  'refused (untrusted)': 'entries the remote gave that no trusted key signed (remote_require_signatures): used as misses',
   'bytes down / up': 'bytes fetched from / sent to the remote',
   'packs fetched / used from': 'packs of entries fetched / entries a build got from them without their own request',
   'last failure': 'the remote\'s last failed request and why (an HTTP status such as 401 means the server refused it)',
@@ -89,6 +90,7 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
     row('  hits / misses', `${n('hits')} / ${n('misses')}`);
     row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, n('integrity') ? `   (${n('integrity')} failed verification)` : '');
     row('  skipped (cool-down)', n('skipped'));
+    if (n('untrusted')) row('  refused (untrusted)', n('untrusted'), '   (entries not signed by a trusted key: see the log for who signed them)');
     row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`);
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
     if (n('packs') || n('packs_uploaded')) row('  packs fetched / used from', `${n('packs')} / ${n('from_packs')}`, `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`);

@@ -3,6 +3,8 @@ import type { Attach, StoreLike } from './contract.js';
 import { digestHex } from '../hash.js';
 import { blobDigest } from './blob-digest.js';
 import type { IdleWriter } from './idle-writer.js';
+import type { SigningKey } from '../../trust/keys.js';
+import { openEntry, signEntry } from '../../trust/entry-signature.js';
 
 /**
  * A team server's uploader (tiers/tiered.ts): takes each put as it is made, while its local
@@ -19,11 +21,14 @@ export interface UploadsNow {
 // streamed from and to files as before: they never wait in memory. With `uploads`, each put
 // also goes up at once from the bytes in hand: a teammate's build need not wait for this
 // build's pause (the local writes are what costs the compilers CPU; an upload is mostly I/O).
+// It is also where entries are signed (`signer`) and unwrapped: below it, in memory, on disk,
+// on the remote and on peers, an entry carries its signature (trust/entry-signature.ts);
+// the front-ends above see only their payloads.
 export class WriteBehind implements StoreLike {
   readonly name = 'write-behind';
   private readonly local: StoreLike;
 
-  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter, private readonly uploads?: UploadsNow) {
+  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter, private readonly uploads?: UploadsNow, private readonly signer?: SigningKey) {
     this.local = uploads?.local ?? inner;
   }
 
@@ -32,9 +37,11 @@ export class WriteBehind implements StoreLike {
     return p ? Promise.resolve(p) : this.inner.getBlob(digest);
   }
 
-  getEntry(key: string): Promise<Buffer | undefined> {
-    const p = this.later.get('e' + key);
-    return p ? Promise.resolve(p) : this.inner.getEntry(key);
+  async getEntry(key: string): Promise<Buffer | undefined> {
+    const stored = this.later.get('e' + key) ?? (await this.inner.getEntry(key));
+    // The local store is the user's own: its entries are not verified again (those from a
+    // remote or a peer were, before they were kept), only unwrapped.
+    return stored && openEntry(stored)?.payload;
   }
 
   async putBlob(data: Buffer, digest?: string): Promise<string> {
@@ -59,7 +66,8 @@ export class WriteBehind implements StoreLike {
     return d;
   }
 
-  async putEntry(key: string, value: Buffer, attach?: Attach): Promise<void> {
+  async putEntry(key: string, payload: Buffer, attach?: Attach): Promise<void> {
+    const value = this.signer ? signEntry(this.signer, key, payload) : payload;
     this.later.add('e' + key, value, (b) => (this.uploads ? this.local.putEntry(key, b) : this.inner.putEntry(key, b, attach)));
     this.uploads?.offerEntry(key, value, attach);
   }

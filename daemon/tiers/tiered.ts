@@ -7,6 +7,7 @@ import type { LocalStore } from '../store/local.js';
 import { blobDigest } from '../store/blob-digest.js';
 import type { RemoteCounters } from './counters.js';
 import type { RemoteTier } from './types.js';
+import type { EntryGate } from './entry-gate.js';
 import { BUNDLE_BLOB_MAX, PACK_BYTES_MAX, PACK_MEMBERS_MAX, decodeBundle, decodePack, encodeBundle, encodePack, isBundle, type Bundle } from './bundle.js';
 
 export interface TieredOptions {
@@ -45,6 +46,11 @@ export interface TieredOptions {
    */
   prefetchMaxBytes?: number;
   prefetchKeepMs?: number;
+  /**
+   * Checks every entry from the remote (answers, attachments, pack members) before it is used
+   * or kept: one refused is a miss (`remote_require_signatures`, trust/entry-signature.ts).
+   */
+  gate?: EntryGate;
 }
 
 // How long a lookup waits for packs on their way before it asks the remote for its own key.
@@ -77,6 +83,8 @@ export interface RemoteStats extends RemoteCounters {
   packs: number;
   from_packs: number;
   packs_uploaded: number;
+  /** Entries refused by the gate (not signed by a trusted key): misses, and not kept. */
+  untrusted: number;
 }
 
 // Local first, then the remote. Whatever the remote returns enters the local store through
@@ -86,7 +94,9 @@ export class TieredStore implements StoreLike {
   readonly name = 'tiered';
   private readonly local: LocalStore;
   readonly remote: RemoteTier;
-  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later' | 'busy'>>;
+  private readonly o: Required<Omit<TieredOptions, 'local' | 'remote' | 'log' | 'later' | 'busy' | 'gate'>>;
+  private readonly gate: EntryGate | undefined;
+  private untrustedAnswers = 0; // answers the remote counted as hits
   private readonly busy: () => boolean;
   private readonly log: ChannelLogger;
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
@@ -137,6 +147,7 @@ export class TieredStore implements StoreLike {
     this.log = opts.log;
     this.later = opts.later ?? new IdleWriter(opts.log);
     this.busy = opts.busy ?? (() => false);
+    this.gate = opts.gate;
     this.o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2500, prefetchMaxBytes: 96 << 20, prefetchKeepMs: 30_000, ...stripUndefined(opts) };
   }
 
@@ -166,7 +177,7 @@ export class TieredStore implements StoreLike {
     const k = 'e' + key;
     return this.read(k, async () => this.later.get(k) ?? (await this.local.getEntry(key)) ?? this.fromPack(key), async () => {
       const d = await this.remote.getEntry(key);
-      if (!d || !isBundle(d)) return d;
+      if (!d || !isBundle(d)) return d && this.admit(key, d);
       const b = this.unbundle(key, d, (e) => this.remote.rejected(key, e));
       if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
         // A pack member's own value carries no attachments: they are in its pack (this wait
@@ -176,7 +187,7 @@ export class TieredStore implements StoreLike {
         this.dropPrefetched(key);
         if (member && isBundle(member)) this.unbundle(key, member, (e) => this.refusedMember(key, e));
       }
-      return b?.value;
+      return b && this.admit(key, b.value);
     }, (d) => this.local.putEntry(key, d));
   }
 
@@ -255,6 +266,7 @@ export class TieredStore implements StoreLike {
     const c = this.remote.counters();
     return {
       url: this.remote.url, read_only: this.o.readOnly, ...c,
+      hits: c.hits - this.untrustedAnswers, misses: c.misses + this.untrustedAnswers, untrusted: this.gate?.untrusted() ?? 0,
       errors: c.errors + this.badMembers, integrity: c.integrity + this.badMembers,
       skipped: c.skipped + this.notWaited, late: this.late,
       upload_dropped: this.dropped, upload_skipped: this.skippedUploads, upload_orphans: this.orphans, attached: this.attachedKept,
@@ -581,10 +593,17 @@ export class TieredStore implements StoreLike {
     if (!d) return undefined;
     this.dropPrefetched(key);
     const value = isBundle(d) ? this.unbundle(key, d, (e) => this.refusedMember(key, e))?.value : d;
-    if (!value) return undefined;
+    if (!value || (this.gate && !this.gate.accept(key, value))) return undefined;
     this.fromPacks++;
     this.keepLater('e' + key, value, (v) => this.local.putEntry(key, v));
     return value;
+  }
+
+  // A remote's own answer for `key` through the gate: refused, it is a miss, not a hit.
+  private admit(key: string, value: Buffer): Buffer | undefined {
+    if (!this.gate || this.gate.accept(key, value)) return value;
+    this.untrustedAnswers++;
+    return undefined;
   }
 
   private refusedMember(key: string, e: Error): void {
@@ -619,8 +638,13 @@ export class TieredStore implements StoreLike {
     }
     if (b.pack && this.o.packs) this.fetchPack(b.pack);
     for (const [d, blob] of b.blobs) this.keepLater('b' + d, blob, () => this.local.putBlob(blob, d));
-    for (const [k, e] of b.entries) this.keepLater('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
-    this.attachedKept += b.entries.length + b.blobs.length;
+    let kept = b.blobs.length;
+    for (const [k, e] of b.entries) {
+      if (this.gate && !this.gate.accept(k, e)) continue;
+      this.keepLater('e' + k, e, async () => (await this.local.hasEntry(k)) || this.local.putEntry(k, e));
+      kept++;
+    }
+    this.attachedKept += kept;
     return b;
   }
 }
@@ -631,5 +655,5 @@ function valueOf(b: Bundle): Buffer {
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy')) as Partial<T>;
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy' && k !== 'gate')) as Partial<T>;
 }

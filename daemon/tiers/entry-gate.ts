@@ -1,0 +1,64 @@
+import type { PublicKey } from '../../trust/keys.js';
+import { describeKeys } from '../../trust/keys.js';
+import { openEntry, verifyEntry } from '../../trust/entry-signature.js';
+import type { ChannelLogger } from '../log.js';
+
+export interface EntryGateOptions {
+  /** Only entries signed by one of these keys pass (when `require`). */
+  trusted: readonly PublicKey[];
+  /** False: any well-formed entry passes, signed or not (a team remote the user trusts as it is). */
+  require: boolean;
+  log: ChannelLogger;
+  now: () => number;
+  /** What the log calls the tier the entries come from ("remote", a peer's name). */
+  source: string;
+}
+
+// Log lines per signer: the first refusal at warn (with the keys involved), then at debug for
+// this long, so a build of a thousand refused entries says it once a minute, not a thousand times.
+const WARN_EVERY_MS = 60_000;
+
+// Where entries from another machine are let in, or not. Nothing is remembered about a refused
+// entry: the next lookup asks and checks again (a key added to trusted_keys takes effect on the
+// next daemon start, and a signature that was missing may be there next time).
+export class EntryGate {
+  private refused = 0;
+  private readonly warned = new Map<string, number>();
+
+  constructor(private readonly o: EntryGateOptions) {}
+
+  get required(): boolean {
+    return this.o.require;
+  }
+
+  /** Entries refused so far (the `untrusted` count). */
+  untrusted(): number {
+    return this.refused;
+  }
+
+  /** True when `stored`, found under `key`, may be used; a refusal is counted and logged. */
+  accept(key: string, stored: Buffer): boolean {
+    if (!this.o.require) {
+      if (openEntry(stored)) return true;
+      return this.refuse(key, undefined, 'malformed signed entry');
+    }
+    const v = verifyEntry(key, stored, this.o.trusted);
+    return v.ok || this.refuse(key, v.signer, v.reason);
+  }
+
+  private refuse(key: string, signer: string | undefined, reason: string): false {
+    this.refused++;
+    const who = signer ?? '(unsigned)';
+    const now = this.o.now();
+    const last = this.warned.get(who);
+    const fields = { key, source: this.o.source, signer: who, trusted: describeKeys(this.o.trusted), reason };
+    if (last === undefined || now - last >= WARN_EVERY_MS) {
+      if (this.warned.size >= 1000) this.warned.clear();
+      this.warned.set(who, now);
+      this.o.log.warn(`entry from ${this.o.source} refused: ${reason}`, fields);
+    } else {
+      this.o.log.debug(`entry from ${this.o.source} refused: ${reason}`, fields);
+    }
+    return false;
+  }
+}
