@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'EINTERNAL'    // a bug: the daemon keeps serving
   | 'ECONFIG'      // invalid configuration value
   | 'ESTORE'       // store I/O failed (full disk, permissions)
-  | 'ESTART';      // the daemon could not start (its reason in the message)
+  | 'ESTART'       // the daemon could not start (its reason in the message)
+  | 'ECOMPILER';   // the compiler could not be asked what the key needs (its include paths)
 
 export class VriftError extends Error {
   readonly code: ErrorCode;

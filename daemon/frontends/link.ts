@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { VriftError } from '../../ipc/errors.js';
 import type { CompileRequest } from '../../ipc/messages/compile.js';
 import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
@@ -298,7 +299,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
       : this.d.store
           .putBlobFile(`/proc/self/fd/${held}`)
           .then((r) => {
-            if (r.size !== size) throw new Error('the link output changed while it was stored');
+            if (r.size !== size) throw new VriftError('ESTORE', 'the link output changed while it was stored');
             return r.digest;
           })
           .finally(() => fs.close(held, () => {}));

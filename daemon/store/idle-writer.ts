@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
+import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 
 // Store writes that wait for a pause in lookups. During a build the daemon shares two cores
@@ -317,7 +318,7 @@ export class IdleWriter {
         const data = this.dataOf(it);
         this.inFlight++;
         try {
-          if (!data) throw new Error(it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
+          if (!data) throw new VriftError('ESTORE', it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
           await this.own.run(true, () => it.put(data));
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { VriftError } from '../../ipc/errors.js';
 
 // A remote action-cache value with attachments: an entry (a manifest) together with the
 // small entries and blobs a reader asks for right after it (its newest result and that
@@ -37,12 +38,22 @@ export function encodeBundle(b: Bundle): Buffer {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Throws on anything malformed: the caller treats the whole value as a bad answer. */
+// A remote's or peer's answer that is not what vrift writes: EBADMSG, whatever broke it.
+const malformed = (what: string, cause?: unknown) => new VriftError('EBADMSG', `malformed ${what}`, { cause, fields: { what } });
+function unpack(data: Buffer, what: string): unknown {
+  try {
+    return packr.unpack(data);
+  } catch (cause) {
+    throw malformed(what, cause);
+  }
+}
+
+/** Throws EBADMSG on anything malformed: the caller treats the whole value as a bad answer. */
 export function decodeBundle(data: Buffer): Bundle {
-  const v = packr.unpack(data.subarray(BUNDLE_MAGIC.length)) as unknown;
+  const v = unpack(data.subarray(BUNDLE_MAGIC.length), 'bundle');
   if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !(v[0] instanceof Uint8Array) || !pairs(v[1]) || !pairs(v[2])
       || (v.length === 4 && !(typeof v[3] === 'string' && HEX64.test(v[3])))) {
-    throw new Error('malformed bundle');
+    throw malformed('bundle');
   }
   const b: Bundle = { value: buf(v[0]), entries: v[1].map(([k, e]) => [k, buf(e)]), blobs: v[2].map(([k, x]) => [k, buf(x)]) };
   if (v.length === 4) b.pack = v[3] as string;
@@ -62,10 +73,10 @@ export function encodePack(members: [string, Buffer][]): Buffer {
   return Buffer.concat([PACK_MAGIC, packr.pack(members)]);
 }
 
-/** Throws on anything malformed. */
+/** Throws EBADMSG on anything malformed. */
 export function decodePack(data: Buffer): [string, Buffer][] {
-  if (!(data.length > PACK_MAGIC.length && data.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC))) throw new Error('not a pack');
-  const v = packr.unpack(data.subarray(PACK_MAGIC.length)) as unknown;
-  if (!pairs(v)) throw new Error('malformed pack');
+  if (!(data.length > PACK_MAGIC.length && data.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC))) throw new VriftError('EBADMSG', 'not a pack', { fields: { what: 'pack' } });
+  const v = unpack(data.subarray(PACK_MAGIC.length), 'pack');
+  if (!pairs(v)) throw malformed('pack');
   return v.map(([k, b]) => [k, buf(b)]);
 }

@@ -1,3 +1,4 @@
+import { VriftError } from '../errors.js';
 import { optStr, str } from './fields.js';
 
 // store-op: the CLI asks the running daemon to clean or verify its store, so the
@@ -9,6 +10,6 @@ export interface StoreOpReply { t: 'store-op'; result: Record<string, unknown> }
 
 export function parseStoreOp(m: Record<string, unknown>): StoreOpRequest {
   const op = str(m, 'op');
-  if (op !== 'clean' && op !== 'verify' && op !== 'rescan' && op !== 'settle') throw new Error(`unknown store op ${op}`);
+  if (op !== 'clean' && op !== 'verify' && op !== 'rescan' && op !== 'settle') throw new VriftError('EBADMSG', `unknown store op ${JSON.stringify(op)}`, { fields: { field: 'op' } });
   return { t: 'store-op', op, maxSize: optStr(m, 'maxSize'), olderThan: optStr(m, 'olderThan') };
 }

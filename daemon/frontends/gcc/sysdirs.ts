@@ -1,6 +1,7 @@
 // The compiler's built-in include path, and telling system headers from user headers in
 // a full (-MD) dependency list the way -MMD would.
 import { execFile } from 'node:child_process';
+import { VriftError } from '../../../ipc/errors.js';
 import type { GccCompile, IncludeDirs } from './types.js';
 
 export type RunProbe = (exe: string, args: string[]) => Promise<string /* stderr */>;
@@ -8,7 +9,7 @@ export type RunProbe = (exe: string, args: string[]) => Promise<string /* stderr
 const defaultRun: RunProbe = (exe, args) =>
   new Promise((resolve, reject) => {
     execFile(exe, args, { encoding: 'utf8', maxBuffer: 4 << 20, timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } }, (err, _stdout, stderr) => {
-      if (err) reject(Object.assign(new Error(`${exe} include-path probe failed: ${err.message}`), { code: 'ESYSDIRS', cause: err, stderr }));
+      if (err) reject(new VriftError('ECOMPILER', `${exe} include-path probe failed: ${err.message}`, { cause: err, fields: { exe, stderr } }));
       else resolve(stderr);
     });
   });
@@ -17,7 +18,7 @@ const defaultRun: RunProbe = (exe, args) =>
 export function parseSearchList(stderr: string): string[] {
   const lines = stderr.split('\n');
   const start = lines.findIndex((l) => l.startsWith('#include <...> search starts here:'));
-  if (start < 0) throw Object.assign(new Error('no "#include <...> search starts here:" in compiler output'), { code: 'ESYSDIRS' });
+  if (start < 0) throw new VriftError('ECOMPILER', 'no "#include <...> search starts here:" in compiler output');
   const out: string[] = [];
   for (let i = start + 1; i < lines.length; i++) {
     const l = lines[i]!;
@@ -25,7 +26,7 @@ export function parseSearchList(stderr: string): string[] {
     // macOS marks framework directories with a suffix.
     if (l.startsWith(' ')) out.push(l.slice(1).replace(/ \(framework directory\)$/, ''));
   }
-  throw Object.assign(new Error('unterminated include search list in compiler output'), { code: 'ESYSDIRS' });
+  throw new VriftError('ECOMPILER', 'unterminated include search list in compiler output');
 }
 
 export interface SysdirOptions {
