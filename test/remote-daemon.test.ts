@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
-import { fakeServer, startServe, tmpDir, type Served } from './helpers/remote.js';
+import { fakeServer, refusingUrl, request, startServe, tmpDir, type Served } from './helpers/remote.js';
 
 type RStats = Stats & { remote?: Record<string, number | string | boolean> };
 
@@ -268,11 +268,9 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500', 'g
 }
 
 test('an unreachable server (nothing listening) costs nothing but a counted error', async (t) => {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  const b = instance(t, { VRIFT_REMOTE: `http://127.0.0.1:${port}` });
+  const url = await refusingUrl(t);
+  t.is(await request(url).then(() => 'answered', (e: NodeJS.ErrnoException) => e.code), 'ECONNREFUSED');
+  const b = instance(t, { VRIFT_REMOTE: url });
   project(b.dir);
   await build(t, b);
   const s = (await b.stats()) as RStats;

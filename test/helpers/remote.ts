@@ -96,6 +96,24 @@ export async function fakeServer(t: ExecutionContext, handler: http.RequestListe
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
 }
 
+/**
+ * A URL on which connections are refused, for as long as the test runs: its port is the
+ * local end of a connection the test holds open (bound, never listening), so no other
+ * process can listen there meanwhile, as it could on a port just closed.
+ */
+export async function refusingUrl(t: ExecutionContext): Promise<string> {
+  const peer = net.createServer((s) => s.on('error', () => {}));
+  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+  const held = net.connect((peer.address() as AddressInfo).port, '127.0.0.1');
+  held.on('error', () => {});
+  await new Promise<void>((r, j) => held.once('connect', r).once('error', j));
+  t.teardown(() => new Promise<void>((r) => {
+    held.destroy();
+    peer.close(() => r());
+  }));
+  return `http://127.0.0.1:${held.localPort}`;
+}
+
 export interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
 
 /** One plain request (no keep-alive), body collected. */
