@@ -36,28 +36,31 @@ export class EntryGate {
     return this.refused;
   }
 
-  /** True when `stored`, found under `key`, may be used; a refusal is counted and logged. */
-  accept(key: string, stored: Buffer): boolean {
+  /**
+   * True when `stored`, found under `key`, may be used; a refusal is counted and logged.
+   * `source` names where it came from when that is more than the gate's (one peer of many).
+   */
+  accept(key: string, stored: Buffer, source = this.o.source): boolean {
     if (!this.o.require) {
       if (openEntry(stored)) return true;
-      return this.refuse(key, undefined, 'malformed signed entry');
+      return this.refuse(key, source, undefined, 'malformed signed entry');
     }
     const v = verifyEntry(key, stored, this.o.trusted);
-    return v.ok || this.refuse(key, v.signer, v.reason);
+    return v.ok || this.refuse(key, source, v.signer, v.reason);
   }
 
-  private refuse(key: string, signer: string | undefined, reason: string): false {
+  private refuse(key: string, source: string, signer: string | undefined, reason: string): false {
     this.refused++;
     const who = signer ?? '(unsigned)';
     const now = this.o.now();
     const last = this.warned.get(who);
-    const fields = { key, source: this.o.source, signer: who, trusted: describeKeys(this.o.trusted), reason };
+    const fields = { key, source, signer: who, trusted: describeKeys(this.o.trusted), reason };
     if (last === undefined || now - last >= WARN_EVERY_MS) {
       if (this.warned.size >= 1000) this.warned.clear();
       this.warned.set(who, now);
-      this.o.log.warn(`entry from ${this.o.source} refused: ${reason}`, fields);
+      this.o.log.warn(`entry from ${source} refused: ${reason}`, fields);
     } else {
-      this.o.log.debug(`entry from ${this.o.source} refused: ${reason}`, fields);
+      this.o.log.debug(`entry from ${source} refused: ${reason}`, fields);
     }
     return false;
   }
