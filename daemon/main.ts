@@ -1,49 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
-import './v8-flags.js';
-import { instancePaths } from '../ipc/paths.js';
-import { clearStartFailure, writeStartFailure } from '../ipc/start-failure.js';
-import { Daemon } from './daemon.js';
-
-// vriftd: normally started by the shim or `vrift daemon start`, holding the instance lock
-// (an inherited flock'd fd in VRIFT_LOCK_FD, or under flock(1)) for its whole life.
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write(`Usage: vriftd [--help]
-
-The vrift daemon: serves compile lookups for one instance (VRIFT_HOME, default ~/.vrift)
-on ipc://$VRIFT_HOME/run/vriftd.sock. It is started on demand by vrift-shim and by
-'vrift daemon start'; stop it with 'vrift daemon stop'. Logs: $VRIFT_HOME/log/vriftd.ndjson.
-`);
-  process.exit(0);
-}
-
-// A start that fails says why where the CLI and the shims look (ipc/start-failure.ts): with
-// no daemon there is no log they could be pointed to.
-const home = instancePaths().home;
-// Tests move the daemon's clock (a __DATE__ entry expires the next day) and not the machine's.
-const skewMs = Number(process.env.VRIFT_TEST_CLOCK_SKEW_MS) || 0;
-const daemon = await Daemon.start(skewMs ? { now: () => Date.now() + skewMs } : {}).catch((err) => {
-  const reason = (err as Error).message;
-  writeStartFailure(home, reason);
-  process.stderr.write(`vriftd: cannot start: ${reason}\n`);
-  process.exit(1);
-});
-clearStartFailure(home);
-// The first SIGTERM or SIGINT (CI teardown, systemctl stop, Ctrl-C) writes what waits and
-// lets queued uploads finish, 10 s at most (Daemon.close); a second one ends the process at
-// once. Either way no build depends on the daemon: a shim that loses it compiles itself.
-let signalled = false;
-const stop = (sig: NodeJS.Signals) => {
-  if (signalled) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
-  signalled = true;
-  daemon.ctx.log.log('info', 'daemon', 'stopping on signal', { signal: sig, pending: daemon.ctx.pending.size, uploads: daemon.ctx.remote?.stats().queued ?? 0 });
-  void daemon.close();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.on('uncaughtException', (err) => {
-  daemon.ctx.log.log('error', 'daemon', 'uncaught exception', { err });
-  void daemon.close().finally(() => process.exit(1));
-});
-await daemon.closed;
-process.exit(0);
+// vriftd. Without a mode: the daemon (run.ts). `vriftd serve …`: the team cache server, which
+// `vrift serve` runs. `vriftd store …`: the store work of `vrift clean` and `vrift verify`
+// (store-tool.ts). The CLI reaches the daemon's code only by running this program or over
+// ipc/, never by importing it; each mode loads only its own modules.
+const mode = process.argv[2];
+if (mode === 'serve') await (await import('./serve/command.js')).serveCommand(process.argv.slice(2));
+else if (mode === 'store') await (await import('./store-tool.js')).storeTool(process.argv.slice(3));
+else await import('./run.js');

@@ -1,6 +1,6 @@
 import v8 from 'node:v8';
 
-// Imported first by main.ts, before any of the daemon's functions exist.
+// Imported first by run.ts, before any of the daemon's functions exist.
 //
 // V8 optimizes a function after it has run for `interrupt-budget` bytes of bytecode
 // (67 584 by default in Node 20). The daemon is short of CPU exactly when it matters (a cold

@@ -18,9 +18,9 @@ import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { registerKeys } from './keys-command.js';
 import { defaultSigningKeyPath } from '../trust/key-file.js';
-import { durationArg, remoteUrlArg, sizeArg } from './arg-parsers.js';
+import { durationArg, remoteUrlArg, sizeArg } from '../config/arg-parsers.js';
 import { redactUrl, remoteIdentity } from '../config/remote-url.js';
-import { checkHome, reason, userMessage } from './user-errors.js';
+import { checkHome, reason, userMessage } from '../ipc/user-errors.js';
 
 const program = new Command('vrift')
   .description('vrift: a build-artifact cache under gcc, clang and any build step')

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { InstancePaths } from '../ipc/paths.js';
+import type { InstancePaths } from './paths.js';
 
-// What the CLI prints when a command cannot go on: one line, what went wrong and what to do,
-// never a stack trace. File-system errors inside VRIFT_HOME point at VRIFT_HOME.
+// What a command prints when it cannot go on: one line, what went wrong and what to do,
+// never a stack trace. Here, not in shim/, because `vriftd serve` (which `vrift serve` runs)
+// words its refusals the same way. File-system errors inside VRIFT_HOME point at VRIFT_HOME.
 
 const WHY: Record<string, string> = {
   ENOTDIR: 'a path component is a file, not a directory',

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { REMOTE_FORMS, remoteUrlProblem } from '../config/remote-url.js';
-import { DURATION_FORMS, durationOf, SIZE_FORMS, sizeOf } from '../config/units.js';
+import { REMOTE_FORMS, remoteUrlProblem } from './remote-url.js';
+import { DURATION_FORMS, durationOf, SIZE_FORMS, sizeOf } from './units.js';
 
 // Commander option parsers: a value that does not read is refused before any action runs,
 // with the flag, the value and the accepted forms on one line (commander names the first two).
