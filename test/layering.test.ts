@@ -10,8 +10,9 @@ import { folderCycles, productFolders, projectArrows, topFolder, type Arrow } fr
 // A folder without a rule may import anything, as long as no cycle between folders forms.
 const RULES: Record<string, { may: string[]; files?: string[]; why: string }> = {
   ipc: { may: [], why: 'ipc imports nothing of the project' },
-  // config/ reads VRIFT_HOME's paths and throws the stable errors: those two files of ipc/ only.
-  config: { may: [], files: ['ipc/errors.ts', 'ipc/paths.ts'], why: 'config imports only ipc/errors.ts and ipc/paths.ts' },
+  // config/ reads VRIFT_HOME's paths and throws the stable errors (those two files of ipc/
+  // only), and reads keys as trust/ does (trust/ imports only ipc/).
+  config: { may: ['trust'], files: ['ipc/errors.ts', 'ipc/paths.ts'], why: 'config imports only trust/, ipc/errors.ts and ipc/paths.ts' },
   trust: { may: ['ipc'], why: 'trust is shared by the CLI and the daemon: it imports only ipc' },
   shim: { may: ['ipc', 'config', 'trust'], why: 'shim (the shims and the CLI) reaches the daemon only through ipc or by running it' },
   daemon: { may: ['ipc', 'config', 'trust', 'discovery'], why: 'the daemon never imports its clients' },
