@@ -1,6 +1,6 @@
 import test from './helpers/test.js';
 import { generateSigningKey, parsePublicKey, parseSigningKey, parseTrustedKeys } from '../trust/keys.js';
-import { AUTH_HEADER, checkRequest, REQUEST_WINDOW_MS, signRequest, verifyRequest } from '../trust/request-auth.js';
+import { AUTH_HEADER, checkRequest, ConnectionAuth, REQUEST_WINDOW_MS, signRequest, verifyRequest } from '../trust/request-auth.js';
 
 const T0 = 1_800_000_000_000;
 const alice = generateSigningKey('alice-1').key;
@@ -64,4 +64,21 @@ test('key lines: Nix form round-trips, wrong forms are config errors naming wher
   const mixed = Buffer.concat([Buffer.from(secretLine.split(':')[1], 'base64').subarray(0, 32), Buffer.from(mallory.line.split(':')[1], 'base64')]);
   t.throws(() => parseSigningKey(`m:${mixed.toString('base64')}`), { message: /does not belong/ });
   t.throws(() => generateSigningKey('has:colon'), { code: 'ECONFIG' });
+});
+
+test('ConnectionAuth: a connection verified once passes later requests from the same key name until the window ends; others are checked in full', (t) => {
+  let now = T0;
+  const auth = new ConnectionAuth(trusted, () => now, 60_000);
+  const conn = {};
+  const other = {};
+  t.is(auth.verify(conn, { [AUTH_HEADER]: '1 alice-1 1 x' }, 'GET', '/a'), null, 'nothing verified yet');
+  t.deepEqual(auth.verify(conn, signRequest(alice, 'GET', '/a', now), 'GET', '/a'), { name: 'alice-1' });
+  const stale = signRequest(alice, 'GET', '/a', T0 - 10 * 60_000)[AUTH_HEADER];
+  t.deepEqual(auth.verify(conn, { [AUTH_HEADER]: stale }, 'GET', '/b'), { name: 'alice-1' }, 'the connection is known');
+  t.is(auth.verify(other, { [AUTH_HEADER]: stale }, 'GET', '/b'), null, 'another connection is not');
+  t.is(auth.verify(conn, signRequest(mallory, 'GET', '/b', now), 'GET', '/b'), null, 'another key name on it is checked, and fails');
+  t.is(auth.verify(conn, {}, 'GET', '/b'), null, 'no header');
+  now += 60_000;
+  t.is(auth.verify(conn, { [AUTH_HEADER]: stale }, 'GET', '/b'), null, 'after the window: checked in full again');
+  t.deepEqual(auth.verify(conn, signRequest(alice, 'GET', '/c', now), 'GET', '/c'), { name: 'alice-1' });
 });
