@@ -290,3 +290,14 @@ test('vrift keys: generate makes a 0600 key in a 0700 directory and prints NAME:
   t.not(cfg.code, 0);
   t.regex(cfg.err, /VRIFT_TRUSTED_KEYS\[1\]: an ed25519 public key is 32 bytes/);
 });
+
+test('a signing_key that cannot be read: the daemon runs unsigned (logged), the build is cached as before, and no key is made in its place', async (t) => {
+  const a = instance(t, { VRIFT_SIGNING_KEY: '/nonexistent/team.key' });
+  project(a.dir);
+  const first = await build(t, a, ['a.c']);
+  await a.stored(1);
+  t.deepEqual(await build(t, a, ['a.c']), first);
+  t.is((await a.stats()).hits, 1);
+  t.regex(logOf(a), /entries are not signed: the signing key cannot be used.*nonexistent\/team\.key/);
+  t.false(fs.existsSync(path.join(a.home, 'keys')), 'no key made for a configured path');
+});
