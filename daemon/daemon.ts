@@ -8,7 +8,7 @@ import { BUILD_ID, PROTOCOL_VERSION } from '../ipc/version.js';
 import { CompilerIds } from './compilers.js';
 import { loadConfig, type ProjectSettings, type ResolvedConfig } from '../config/config.js';
 import type { DaemonContext, Pending } from './context.js';
-import { CcFrontend } from './frontends/cc.js';
+import { CcFrontend } from './frontends/cc/index.js';
 import { RustFrontend } from './frontends/rust/index.js';
 import type { Deferred } from './frontends/deferred.js';
 import { LinkFrontend } from './frontends/link.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
-import { hasIncludeArgs } from '../daemon/frontends/cc.js';
+import { hasIncludeArgs } from '../daemon/frontends/cc/has-include.js';
 import { age, instance, run } from './helpers/instance.js';
 
 // Real gcc, the native shim, a real daemon process per test.

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
-import { splitDepRules } from '../daemon/frontends/cc.js';
+import { splitDepRules } from '../daemon/frontends/cc/deps-mode.js';
 import { parseGccArgs } from '../daemon/frontends/gcc/args.js';
 import { age, instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';
 import { workloadTree } from './helpers/workloads.js';

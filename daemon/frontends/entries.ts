@@ -20,7 +20,7 @@ export interface ManifestEntry {
 // pp: direct mode can't be trusted for this key; results are keyed by the preprocessed output.
 export interface Manifest { v: 3; entries: ManifestEntry[]; pp?: boolean }
 
-// 'deps': the file a `-M -MF file` (or `-o file`) call wrote (frontends/cc.ts, dependency generation).
+// 'deps': the file a `-M -MF file` (or `-o file`) call wrote (frontends/cc/deps-mode.ts, dependency generation).
 export interface ResultOutput { role: 'obj' | 'deps'; digest: string; size: number }
 export interface Result {
   v: 2;

@@ -1,0 +1,73 @@
+import { LRUCache } from 'lru-cache';
+import type { Attach, StoreLike } from '../../store/contract.js';
+import { decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from '../entries.js';
+
+// Decoded manifests and results stay in memory: a hit then reads only the object's blob
+// from disk. The daemon is the only writer of both. Their strings are shared (entries.ts
+// intern), so what is counted is their own arrays and pointers (decodedCost).
+const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** The C/C++ front-end's manifests and results: read through a memory cache, and written. */
+export class CcEntries {
+  private manifestLocks = new Map<string, Promise<void>>();
+  private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES });
+
+  constructor(private readonly store: StoreLike) {}
+
+  async readManifest(key: string): Promise<Manifest | undefined> {
+    const hit = this.entries.get('m' + key);
+    if (hit) return hit.value as Manifest;
+    const buf = await this.store.getEntry(key);
+    const m = decodeManifest(buf);
+    if (m) this.rememberManifest(key, m);
+    return m;
+  }
+
+  async readResult(key: string): Promise<Result | undefined> {
+    const hit = this.entries.get('r' + key);
+    if (hit) return hit.value as Result;
+    const buf = await this.store.getEntry(key);
+    const r = decodeResult(buf);
+    if (r) this.rememberResult(key, r);
+    return r;
+  }
+
+  /** A result just written (interned), so the next hit need not read it back. */
+  rememberResult(key: string, r: Result): void {
+    this.entries.set('r' + key, { value: r }, { size: decodedCost(r) });
+  }
+
+  private rememberManifest(key: string, m: Manifest): void {
+    this.entries.set('m' + key, { value: m }, { size: decodedCost(m) });
+  }
+
+  /** An evicted or corrupt blob behind a result: the next lookup reads it again. */
+  forgetResult(key: string): void {
+    this.entries.delete('r' + key);
+  }
+
+  // Read-modify-write of one manifest, serialized per key inside the daemon.
+  addToManifest(key: string, entry: ManifestEntry, pp = false, attach?: Attach): Promise<void> {
+    const prev = this.manifestLocks.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const m: Manifest = (await this.readManifest(key)) ?? { v: 3, entries: [] };
+      const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+      const next: Manifest = { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
+      const buf = encodeEntry(next);
+      await this.store.putEntry(key, buf, attach);
+      this.rememberManifest(key, internManifest(next));
+    });
+    const tail = next.catch(() => {});
+    this.manifestLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.manifestLocks.get(key) === tail) this.manifestLocks.delete(key);
+    });
+    return next;
+  }
+
+  /** Waits for the manifest writes under way, then forgets every entry. */
+  async close(): Promise<void> {
+    await Promise.all(this.manifestLocks.values());
+    this.entries.clear();
+  }
+}
