@@ -13,6 +13,7 @@ import type { LocalStore } from './store/local.js';
 import type { WriteBehind } from './store/write-behind.js';
 import type { TieredStore } from './tiers/tiered.js';
 import type { PublicKey, SigningKey } from '../trust/keys.js';
+import type { Peers } from './peers/open.js';
 
 export interface Pending {
   id: string;
@@ -37,7 +38,8 @@ export interface DaemonContext {
   stats: Stats;
   latency: Latency;         // lookup time per outcome, for `vrift stats`
   store: LocalStore;
-  remote?: TieredStore;     // set when remote_url is configured
+  remote?: TieredStore;     // set when remote_url or peers is configured
+  peers?: Peers;            // set when peers is not "off"
   writes: WriteBehind;      // what the front-ends store through: written when lookups pause
   watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
   clock: FsClock;           // compiles' starts as the filesystems stamp them

@@ -34,6 +34,9 @@ import { TieredStore } from './tiers/tiered.js';
 import { EntryGate } from './tiers/entry-gate.js';
 import { loadOrCreateSigningKey } from '../trust/key-file.js';
 import { describeKeys, parseTrustedKeys, type PublicKey, type SigningKey } from '../trust/keys.js';
+import { RaceTier } from './tiers/race.js';
+import type { RemoteTier } from './tiers/types.js';
+import { openPeers, type Peers } from './peers/open.js';
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
@@ -113,18 +116,35 @@ export class Daemon {
     const trusted: PublicKey[] = parseTrustedKeys(config.trusted_keys);
     if (signer && !trusted.some((k) => k.line === signer.line)) trusted.push(signer);
     if (config.remote_require_signatures) log.log('info', 'trust', 'remote entries are used only when signed by a trusted key', { trusted: describeKeys(trusted) });
-    // The remote tier is optional and fails open: a bad URL is logged and the daemon runs local-only.
-    let remote: TieredStore | undefined;
+    // LAN peers and the remote tier are optional and fail open: a bad setting is logged and
+    // the daemon runs without them.
+    let peers: Peers | undefined;
+    if (config.peers !== 'off') {
+      try {
+        if (!signer) throw new VriftError('ECONFIG', 'LAN peers need a signing key (requests to peers are signed)');
+        peers = await openPeers({ config, local: store, pending: (k) => later.peek(k), tmpDir, now, log, signer, trusted });
+      } catch (err) {
+        log.log('error', 'peers', 'LAN peers disabled', { err, peers: config.peers });
+      }
+    }
+    let tier: RemoteTier | undefined;
+    let gate: EntryGate | undefined;
     if (config.remote_url) {
       try {
-        const tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
-        const gate = config.remote_require_signatures ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote' }) : undefined;
-        remote = new TieredStore({ local: store, remote: tier, readOnly: config.read_only, log: log.child('remote'), later, waitMs: config.remote_wait, packs: config.remote_packs, busy, gate });
-        void remote.checkRemote();
+        tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
+        gate = config.remote_require_signatures ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote' }) : undefined;
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
       }
     }
+    // Peers and the remote are raced (tiers/race.ts); peers alone are never uploaded to, and
+    // bound their own wait (peer_wait).
+    const shared = tier && peers ? new RaceTier(peers.tier, tier) : tier ?? peers?.tier;
+    const remote = shared && new TieredStore({
+      local: store, remote: shared, readOnly: config.read_only || !tier, log: log.child(tier ? 'remote' : 'peers'), later,
+      waitMs: tier ? config.remote_wait : 0, packs: config.remote_packs, busy, gate,
+    });
+    if (tier) void remote?.checkRemote();
 
     // Project settings per compile (project-config.ts). Should a file go bad between the
     // compile handler's check and a front-end's use, the front-end keys with the instance's.
@@ -176,7 +196,7 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, projects, log, stats, store, remote, watcher, clock, writes: front, spares, signer, trusted,
+      paths, resolved, projects, log, stats, store, remote, peers, watcher, clock, writes: front, spares, signer, trusted,
       latency: new Latency(),
       frontends: [rust, cc],
       pending,
@@ -243,6 +263,8 @@ export class Daemon {
       // entries are what a CI job's teardown would otherwise lose.
       await awaitSentReports(this.ctx);
       await this.server?.close();
+      // Goodbye to peers (they forget this one at once) and no more serving them.
+      await this.ctx.peers?.close();
       // Entries still to be built (and what waits to be written) first: background work
       // waits for them, and they would wait for a pause that, with the server closed and
       // every timer unref'd, never comes (the process would just end).

@@ -88,6 +88,13 @@ export class PeerTable {
     p.bytesDown += bytes;
   }
 
+  /** It sent an object a hit named (not a lookup of its own). */
+  delivered(p: PeerRecord, rttMs: number, bytes: number): void {
+    p.live.answered();
+    p.rttMs = p.rttMs === undefined ? rttMs : p.rttMs + RTT_ALPHA * (rttMs - p.rttMs);
+    p.bytesDown += bytes;
+  }
+
   /** Connection refused: nobody listens there now. */
   refused(p: PeerRecord, why: string): void {
     p.errors++;

@@ -9,6 +9,7 @@ import { instancePaths } from '../ipc/paths.js';
 import { BUILD_ID } from '../ipc/version.js';
 import { ensureDaemon, NATIVE_SHIM, ping, stopDaemon } from './daemon-control.js';
 import { formatStats, hitRate } from './format.js';
+import { formatPeers, type PeerLine } from './format-peers.js';
 import { ensureShimsDir } from './shims-dir.js';
 import { interceptEnv } from './intercept.js';
 import { runStoreCommand } from './store-commands.js';
@@ -78,6 +79,15 @@ program.command('stats').description('show cache statistics (they survive daemon
     if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n'); // with --zero: the counters as they now are
     else if (o.zero) process.stdout.write('statistics zeroed\n');
     else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home, !!o.explain));
+  });
+
+program.command('peers').description('LAN peers this daemon knows: addresses, key, state (up, cooling, gone), round trip, hits, bytes')
+  .option('--json', 'machine-readable JSON')
+  .action(async (o) => {
+    await ensureDaemon(env).catch((e) => fail(e.message));
+    const r = await ipcCall(paths().endpoint, { t: 'peers' }, 10_000).catch((e) => fail(e.message));
+    if (o.json) process.stdout.write(JSON.stringify(r.peers, null, 2) + '\n');
+    else process.stdout.write(formatPeers(r.peers as unknown as PeerLine[], !!r.enabled));
   });
 
 program.command('clean').description('remove cache entries: everything, or down to a size, or older than an age')

@@ -96,6 +96,14 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
     if (n('packs') || n('packs_uploaded')) row('  packs fetched / used from', `${n('packs')} / ${n('from_packs')}`, `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`);
     if (r.last_error) row('  last failure', ago(Date.parse(String(r.last_error_at))), `   ${String(r.last_error)}`);
   }
+  if (s.peers) {
+    const r = s.peers as Record<string, number | string>;
+    const n = (k: string) => Number(r[k] ?? 0);
+    lines.push(`  LAN peers (${String(r.mode)}, serving on port ${n('port')}): ${n('peers_up')} up, ${n('peers_cooling')} cooling down`);
+    row('  hits / misses', `${n('hits')} / ${n('misses')}`, `   (${n('late')} went on without peers after peer_wait, ${n('late_kept')} late answers kept)`);
+    row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, `   (${n('untrusted')} entries refused as untrusted)`);
+    row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
+  }
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
   for (const [k, v] of Object.entries(lat)) row(`lookup (${k}) p50/p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
   if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}${s.daemon.heap_used ? `   (JS heap ${bytes(s.daemon.heap_used)}, buffers ${bytes(s.daemon.external ?? 0)})` : ''}`);

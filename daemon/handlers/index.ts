@@ -3,6 +3,7 @@ import { compile } from './compile.js';
 import { config } from './config.js';
 import { done } from './done.js';
 import { hello } from './hello.js';
+import { peers } from './peers.js';
 import { shutdown } from './shutdown.js';
 import { stats } from './stats.js';
 import { storeOp } from './store-op.js';
@@ -16,6 +17,7 @@ export const handlers: HandlerTable = {
   config,
   done,
   stats,
+  peers,
   shutdown,
   'store-op': storeOp,
 };

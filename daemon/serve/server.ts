@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { compress, CompressStream } from 'zstd-napi';
 import { BUILD_ID } from '../../ipc/version.js';
 import type { ChannelLogger } from '../log.js';
-import { Authorizer, type Access } from './auth.js';
+import { Authorizer, type Access, type AuthResult } from './auth.js';
 import type { Backend } from './backend.js';
 import { snakeKeys } from '../snake-keys.js';
 import { ServeMetrics } from './metrics.js';
@@ -19,6 +19,8 @@ export interface ServeOptions {
   port: number;
   host: string;
   tokens?: Map<string, Access>;
+  /** Decides who may read and write instead of `tokens` (a daemon serving its store to LAN peers). */
+  authorize?: (req: http.IncomingMessage, write: boolean) => AuthResult;
   allowAnonymousRead?: boolean;
   /** Largest single upload, after decompression. */
   maxBlobSize: number;
@@ -142,7 +144,7 @@ export class CacheServer {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method not allowed');
         // The numbers and the store's location are for readers; `/` always answers (health
         // checks), without them to anybody else.
-        const reader = this.auth.check(req.headers.authorization, false);
+        const reader = this.allowed(req, false);
         if (!reader.ok && route.t !== 'root') {
           if (reader.status === 401) res.setHeader('www-authenticate', 'Basic realm="vrift", charset="UTF-8"');
           throw new HttpError(reader.status, 'authentication required');
@@ -154,7 +156,7 @@ export class CacheServer {
         throw new HttpError(405, 'method not allowed');
       }
       const write = method === 'PUT';
-      const a = this.auth.check(req.headers.authorization, write);
+      const a = this.allowed(req, write);
       if (!a.ok) {
         if (a.status === 401) res.setHeader('www-authenticate', 'Basic realm="vrift", charset="UTF-8"');
         throw new HttpError(a.status, a.status === 401 ? 'authentication required' : 'this token may only read');
@@ -186,6 +188,10 @@ export class CacheServer {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(method === 'HEAD' ? undefined : body);
     }
+  }
+
+  private allowed(req: http.IncomingMessage, write: boolean): AuthResult {
+    return this.o.authorize ? this.o.authorize(req, write) : this.auth.check(req.headers.authorization, write);
   }
 
   private async put(route: ObjectRoute, req: http.IncomingMessage): Promise<number> {

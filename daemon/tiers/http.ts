@@ -45,7 +45,9 @@ export class HttpTier implements RemoteTier {
   private readonly mod: typeof http | typeof https;
   private readonly agent: http.Agent;
   private readonly auth: string | undefined;
-  private readonly o: Required<Omit<RemoteOptions, 'token'>>;
+  private readonly o: Required<Omit<RemoteOptions, 'token' | 'sign' | 'onFailure'>>;
+  private readonly sign: RemoteOptions['sign'];
+  private readonly onFailure: RemoteOptions['onFailure'];
   private readonly cool: CoolDown;
   private readonly c = emptyRemoteCounters();
   private readonly log: ChannelLogger;
@@ -55,7 +57,9 @@ export class HttpTier implements RemoteTier {
   constructor(url: string, opts: HttpTierOptions) {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VriftError('ECONFIG', `remote_url: unsupported scheme ${u.protocol}`, { fields: { url } });
-    this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Omit<RemoteOptions, 'token'>>;
+    this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Omit<RemoteOptions, 'token' | 'sign' | 'onFailure'>>;
+    this.sign = opts.sign;
+    this.onFailure = opts.onFailure;
     this.log = opts.log;
     this.storeBytesPerMs = opts.storeBytesPerMs ?? 20_000;
     if (u.username) this.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
@@ -275,6 +279,7 @@ export class HttpTier implements RemoteTier {
   private fail(method: string, rel: string, e: unknown): void {
     if (isTimeout(e)) this.c.timeouts++;
     else this.c.errors++;
+    if (this.onFailure) return this.onFailure(e);
     // Too large for this server: that object's answer, not a server in trouble.
     if (e instanceof VriftError && e.fields.status === 413) return;
     const first = !this.cool.active;
@@ -338,6 +343,7 @@ export class HttpTier implements RemoteTier {
       };
       const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
       if (this.auth) headers.authorization = this.auth;
+      if (this.sign) Object.assign(headers, this.sign(method, `${this.basePath}/${rel}`));
       if (body) {
         headers['content-type'] = 'application/octet-stream';
         headers['content-length'] = body.size;
@@ -415,6 +421,7 @@ export class HttpTier implements RemoteTier {
       };
       const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
       if (this.auth) headers.authorization = this.auth;
+      if (this.sign) Object.assign(headers, this.sign(method, `${this.basePath}/${rel}`));
       if (body) {
         headers['content-type'] = 'application/octet-stream';
         headers['content-length'] = body.length;

@@ -35,6 +35,13 @@ export interface RemoteOptions {
   /** Largest body accepted from the remote. */
   maxBodyBytes?: number;
   now?: () => number;
+  /** Headers proving who asks, per request (LAN peers sign each request: daemon/peers/auth.ts). */
+  sign?: (method: string, target: string) => Record<string, string>;
+  /**
+   * Told of every failed request. With it, the tier does not cool down by itself: the caller
+   * owns liveness (the peer table, discovery/liveness.ts).
+   */
+  onFailure?: (e: unknown) => void;
 }
 
 // BLAKE3 of nothing: a key any server can answer for without touching a stored object;

@@ -3,6 +3,7 @@ import { parseConfig, type ConfigReply, type ConfigRequest } from './config.js';
 import { parseDone, type DoneRequest, type OkReply } from './done.js';
 import type { ErrorReply } from './error.js';
 import { parseHello, type HelloReply, type HelloRequest } from './hello.js';
+import { parsePeersRequest, type PeersReply, type PeersRequest } from './peers.js';
 import { parseShutdown, type ShutdownRequest } from './shutdown.js';
 import { parseStats, type StatsReply, type StatsRequest } from './stats.js';
 import { parseStoreOp, type StoreOpReply, type StoreOpRequest } from './store-op.js';
@@ -18,6 +19,7 @@ export interface Protocol {
   done: { req: DoneRequest; reply: OkReply };
   config: { req: ConfigRequest; reply: ConfigReply };
   stats: { req: StatsRequest; reply: StatsReply };
+  peers: { req: PeersRequest; reply: PeersReply };
   shutdown: { req: ShutdownRequest; reply: OkReply };
   'store-op': { req: StoreOpRequest; reply: StoreOpReply };
 }
@@ -41,6 +43,7 @@ export const PARSERS: { readonly [K in Kind]: (m: Record<string, unknown>) => Re
   done: parseDone,
   config: parseConfig,
   stats: parseStats,
+  peers: parsePeersRequest,
   shutdown: parseShutdown,
   'store-op': parseStoreOp,
 });

@@ -51,6 +51,7 @@ export const LEGEND: Legend = {
       zero: ['zero', 'reset the counters after reading them'],
       fallbacks_since: ['fallbacks_since', 'count the calls that went around the cache from then (epoch ms)'],
     },
+    peers: {},
     shutdown: {},
     'store-op': {
       op: ['operation', 'clean, verify, rescan or settle the daemon\'s store'],
@@ -97,6 +98,10 @@ export const LEGEND: Legend = {
     },
     stats: {
       stats: ['stats', 'the counters, the store\'s and remote\'s numbers, lookup latency, the daemon\'s state'],
+    },
+    peers: {
+      enabled: ['enabled', 'false when the daemon runs with peers = "off"'],
+      peers: ['peers', 'each LAN peer: id, addresses, port, key, state (up, cooling, gone), round trip, hits, bytes each way'],
     },
     'store-op': {
       result: ['result', 'what the operation did (sizes, files checked or removed)'],

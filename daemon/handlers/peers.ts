@@ -1,0 +1,7 @@
+import type { Handler } from '../context.js';
+
+export const peers: Handler<'peers'> = async (_req, ctx) => ({
+  t: 'peers',
+  enabled: !!ctx.peers,
+  peers: (ctx.peers?.view() ?? []) as unknown as Record<string, unknown>[],
+});

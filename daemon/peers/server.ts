@@ -1,0 +1,41 @@
+import type { ChannelLogger } from '../log.js';
+import { CacheServer } from '../serve/server.js';
+import { StoreBackend } from '../serve/store-backend.js';
+import type { LocalStore } from '../store/local.js';
+import type { PeerAuth } from './auth.js';
+
+export interface PeerServerOptions {
+  local: LocalStore;
+  /** Results waiting for their local write (IdleWriter.peek). */
+  pending: (k: string) => Buffer | undefined;
+  tmpDir: string;
+  port: number;
+  auth: PeerAuth;
+  log: ChannelLogger;
+  /** A request answered: who asked (their key name) and the bytes sent. */
+  served?: (who: string, bytes: number) => void;
+}
+
+/**
+ * This daemon's store, read-only, to team members on the LAN: the `vrift serve` server over
+ * the local store. A request not signed by a trusted key gets the same bare 401 whatever it
+ * asks for, so nobody else learns which keys exist; a member's write gets 403.
+ */
+export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
+  return CacheServer.start({
+    backend: new StoreBackend(o.local, o.pending, o.tmpDir),
+    port: o.port,
+    host: '0.0.0.0',
+    maxBlobSize: 1,
+    log: o.log,
+    authorize: (req, write) => {
+      const who = o.auth.verify(req.headers, req.method ?? '', req.url ?? '');
+      if (!who) return { ok: false, status: 401 };
+      return write ? { ok: false, status: 403 } : { ok: true, who: who.name };
+    },
+    accessLog: o.served && ((line) => {
+      const l = JSON.parse(line) as { who?: string; out?: number; status?: number };
+      if (l.who && l.status === 200) o.served!(l.who, l.out ?? 0);
+    }),
+  });
+}

@@ -1,0 +1,272 @@
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { PeerRecord, PeerTable } from '../../discovery/index.js';
+import { VriftError } from '../../ipc/errors.js';
+import type { ChannelLogger } from '../log.js';
+import type { PeerAuth } from '../peers/auth.js';
+import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
+import { HttpTier } from './http.js';
+import type { RemoteTier } from './types.js';
+
+export interface PeerTierOptions {
+  table: PeerTable;
+  auth: PeerAuth;
+  /** How long a lookup waits for peers (peer_wait); their later answers are kept for the next lookup. */
+  waitMs: number;
+  log: ChannelLogger;
+  now?: () => number;
+  connectTimeoutMs?: number;
+  timeoutMs?: number;
+  /**
+   * Whether an entry a peer returned may be used (its signature, by a trusted key); a refused
+   * one is a miss, counted as untrusted.
+   */
+  accept?: (key: string, value: Buffer, peer: PeerRecord) => boolean;
+}
+
+export interface PeerStats {
+  peers_up: number;
+  peers_cooling: number;
+  hits: number;        // lookups a peer answered first
+  misses: number;      // lookups every peer asked answered "no"
+  late: number;        // lookups that went on without peers after peer_wait
+  late_kept: number;   // answers that came after peer_wait and were kept for the next lookup
+  errors: number;      // refused connections, bad statuses, content that failed verification
+  timeouts: number;
+  untrusted: number;   // entries refused: not signed by a trusted key
+  bytes_down: number;
+  bytes_up: number;    // what this daemon served to peers
+}
+
+// Peers on a LAN answer in a millisecond or two, or not at all: short deadlines.
+const CONNECT_MS = 300;
+const IDLE_MS = 1000;
+// Peers that answered a lookup lately, asked first for its outputs.
+const RECENT = 4;
+const LATE_KEEP_MS = 60_000;
+
+const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/**
+ * LAN peers as one tier: a lookup asks every peer that may be asked at once; the first
+ * verified answer wins; when every one has said "no" the lookup ends at once, and after
+ * `waitMs` it goes on without them (an answer that comes later is kept for the next lookup
+ * of that key). A hit's objects are fetched from the peers that answered lately, verified
+ * against their digest by the HTTP client (one HttpTier per peer: the same checks as the
+ * remote), and enter the local store through the TieredStore in front like remote objects.
+ * Liveness is the peer table's: every failure is reported there and decides whether the
+ * peer is asked again.
+ */
+export class PeerTier implements RemoteTier {
+  readonly name = 'peers';
+  readonly url = 'LAN peers';
+  private readonly clients = new Map<string, { tier: HttpTier; base: string }>();
+  private readonly late: LRUCache<string, { value: Buffer; peer: PeerRecord }>;
+  private recent: PeerRecord[] = [];
+  private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly o: PeerTierOptions) {
+    this.now = o.now ?? Date.now;
+    this.late = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
+  }
+
+  stats(): PeerStats {
+    const known = this.o.table.known();
+    let errors = 0;
+    let timeouts = 0;
+    for (const p of this.o.table.view()) {
+      errors += p.errors;
+      timeouts += p.timeouts;
+    }
+    return {
+      peers_up: known.filter((p) => p.live.state === 'up').length, peers_cooling: known.filter((p) => p.live.state === 'cooling').length,
+      hits: this.s.hits, misses: this.s.misses, late: this.s.late, late_kept: this.s.late_kept, errors, timeouts,
+      untrusted: this.s.untrusted, bytes_down: this.s.bytes_down, bytes_up: this.s.bytes_up,
+    };
+  }
+
+  /** Bytes this daemon's peer server sent. */
+  served(bytes: number): void {
+    this.s.bytes_up += bytes;
+  }
+
+  // ---- RemoteTier ----
+
+  async getEntry(key: string): Promise<Buffer | undefined> {
+    if (this.closed) return undefined;
+    const kept = this.late.get(key);
+    if (kept) {
+      this.late.delete(key);
+      this.s.hits++;
+      this.answeredBy(kept.peer);
+      return kept.value;
+    }
+    const asked = this.o.table.candidates();
+    if (asked.length === 0) return undefined;
+    return new Promise<Buffer | undefined>((resolve) => {
+      let left = asked.length;
+      let done = false;
+      const finish = (v: Buffer | undefined) => {
+        done = true;
+        clearTimeout(timer);
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        if (done) return;
+        this.s.late++;
+        finish(undefined);
+      }, this.o.waitMs);
+      timer.unref();
+      for (const p of asked) {
+        void this.ask(p, key).then((v) => {
+          left--;
+          if (v && !done) {
+            this.s.hits++;
+            this.answeredBy(p);
+            finish(v);
+          } else if (v) {
+            this.s.late_kept++;
+            this.late.set(key, { value: v, peer: p });
+          } else if (left === 0 && !done) {
+            this.s.misses++;
+            finish(undefined);
+          }
+        });
+      }
+    });
+  }
+
+  async getBlob(digest: string): Promise<Buffer | undefined> {
+    for (const p of this.sources()) {
+      const t0 = this.now();
+      const c = this.client(p);
+      const misses = c.counters().misses;
+      const b = await c.getBlob(digest);
+      if (b) {
+        this.o.table.delivered(p, this.now() - t0, b.length);
+        this.s.bytes_down += b.length;
+        return b;
+      }
+      if (c.counters().misses > misses) this.o.table.delivered(p, this.now() - t0, 0);
+    }
+    return undefined;
+  }
+
+  async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
+    for (const p of this.sources()) {
+      const s = await this.client(p).getBlobStream(digest, size);
+      if (s) {
+        s.on('end', () => void (this.s.bytes_down += size ?? 0));
+        return s;
+      }
+    }
+    return undefined;
+  }
+
+  async hasBlob(): Promise<boolean> {
+    return false; // nothing is uploaded to peers
+  }
+
+  putBlob(): Promise<string> {
+    return Promise.reject(new VriftError('ESTORE', 'LAN peers are read-only'));
+  }
+
+  putEntry(): Promise<void> {
+    return Promise.reject(new VriftError('ESTORE', 'LAN peers are read-only'));
+  }
+
+  putBlobStream(): Promise<void> {
+    return Promise.reject(new VriftError('ESTORE', 'LAN peers are read-only'));
+  }
+
+  counters(): RemoteCounters {
+    const st = this.stats();
+    return { ...emptyRemoteCounters(), hits: st.hits, misses: st.misses, errors: st.errors, timeouts: st.timeouts, bytes_down: st.bytes_down };
+  }
+
+  coolingDown(): boolean {
+    return false; // per peer: the table
+  }
+
+  health(): Record<string, unknown> {
+    return { url: this.url };
+  }
+
+  rejected(key: string, e: Error): void {
+    this.o.log.warn('peer entry refused', { key, err: e });
+  }
+
+  probed(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  check(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.clients.values()].map((c) => c.tier.close()));
+    this.clients.clear();
+    this.late.clear();
+  }
+
+  // ---- internals ----
+
+  private async ask(p: PeerRecord, key: string): Promise<Buffer | undefined> {
+    const t0 = this.now();
+    const c = this.client(p);
+    const misses = c.counters().misses;
+    const v = await c.getEntry(key);
+    if (!v) {
+      // A clean "no" (404); a failure was reported to the table by the client already.
+      if (c.counters().misses > misses) this.o.table.answered(p, this.now() - t0, false);
+      return undefined;
+    }
+    if (this.o.accept && !this.o.accept(key, v, p)) {
+      this.s.untrusted++;
+      this.o.table.answered(p, this.now() - t0, false);
+      return undefined;
+    }
+    this.o.table.answered(p, this.now() - t0, true, v.length);
+    this.s.bytes_down += v.length;
+    return v;
+  }
+
+  // Where a hit's objects are asked for: the peers that answered lately and may be asked now.
+  private sources(): PeerRecord[] {
+    if (this.closed) return [];
+    return this.recent.filter((p) => p.live.state === 'up');
+  }
+
+  private answeredBy(p: PeerRecord): void {
+    this.recent = [p, ...this.recent.filter((x) => x !== p)].slice(0, RECENT);
+  }
+
+  private client(p: PeerRecord): HttpTier {
+    const addr = p.ad.addresses[0]!;
+    const base = `http://${net.isIPv6(addr) ? `[${addr}]` : addr}:${p.ad.port}`;
+    const have = this.clients.get(p.ad.id);
+    if (have && have.base === base) return have.tier;
+    if (have) void have.tier.close();
+    const tier = new HttpTier(base, {
+      connectTimeoutMs: this.o.connectTimeoutMs ?? CONNECT_MS, timeoutMs: this.o.timeoutMs ?? IDLE_MS, now: this.now, log: this.o.log,
+      sign: (method, target) => this.o.auth.sign(method, target),
+      onFailure: (e) => this.failed(p, e),
+    });
+    this.clients.set(p.ad.id, { tier, base });
+    return tier;
+  }
+
+  private failed(p: PeerRecord, e: unknown): void {
+    const code = (e as { code?: string }).code ?? '';
+    const why = `${code ? code + ': ' : ''}${(e as Error).message}`;
+    if (GONE_CODES.has(code)) this.o.table.refused(p, why);
+    else if (code === 'ETIMEOUT') this.o.table.timedOut(p, why);
+    else this.o.table.lied(p, why);
+    this.o.log.warn('peer failed', { peer: p.ad.id, state: p.live.state, err: e });
+  }
+}
