@@ -51,6 +51,15 @@ const causes: Cause[] = [
     shim: 1,
   },
   {
+    // The kernel refuses a directory in /proc with ENOENT although /proc exists: Node's own
+    // recursive mkdir then retries forever (the daemon never answered, nor exited).
+    name: 'a store directory the kernel refuses with ENOENT',
+    setup: () => ({ VRIFT_LOCAL_PATH: '/proc/vrift-no-such-dir/l2' }),
+    reason: /cannot create store at \/proc\/vrift-no-such-dir\/l2: ENOENT/,
+    cli: 1,
+    shim: 1,
+  },
+  {
     name: 'VRIFT_HOME a file',
     setup: (v) => (fs.writeFileSync(`${v.home}-file`, ''), { VRIFT_HOME: `${v.home}-file` }),
     reason: /cannot use VRIFT_HOME .*home-file: it, or a directory above it, is a file/,

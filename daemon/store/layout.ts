@@ -50,15 +50,41 @@ export function hexOf(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);
 }
 
+/** `mkdir -p` one level at a time. Node's own `{ recursive: true }` never returns for a
+ * directory whose parent exists but refuses it with ENOENT (`/proc/x`: the kernel says ENOENT,
+ * Node makes the parent, finds it there, and tries again forever); here that is an error. */
+export async function mkdirp(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw e;
+  }
+  await mkdirp(path.dirname(dir));
+  try {
+    await fs.mkdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
 export async function ensureLayout(root: string): Promise<void> {
-  await fs.mkdir(path.join(root, TMP_DIR), { recursive: true });
+  await mkdirp(path.join(root, TMP_DIR));
   for (const kind of [CAS_DIR, AC_DIR]) {
     // A new store gets its 256 fan-out directories now, at the daemon's start, rather than
     // from its first writes: that is during the first build, and on some disks a new inode
     // costs the compilers 0.3-0.7 ms of kernel CPU (an ext4 without journal skips recently
     // deleted inodes one by one). A store missing some (older versions made them as needed)
     // still works: a write makes its directory when the rename finds none.
-    if ((await fs.mkdir(path.join(root, kind), { recursive: true })) === undefined) continue;
+    try {
+      await fs.mkdir(path.join(root, kind));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
     await Promise.all(Array.from({ length: 256 }, (_, i) => fs.mkdir(path.join(root, kind, i.toString(16).padStart(2, '0'))).catch(() => {})));
   }
   const tag = path.join(root, TAG_FILE);
