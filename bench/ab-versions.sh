@@ -5,7 +5,7 @@
 #   bench/ab-versions.sh A_DIR B_DIR [ROUNDS]     (default 3 rounds)
 #
 # A_DIR and B_DIR are built checkouts (`npm run build` in each). One CMake build directory
-# (libuv from Debian's sources, RelWithDebInfo, tests on) uses a launcher symlink that is
+# (libuv from Debian's sources, RelWithDebInfo, tests on) uses a launcher symlink (named vrift-shim: any other name is masquerade) that is
 # pointed at A's or B's native shim before each build, so both versions compile the very
 # same command lines in the same directory. Each version has its own VRIFT_HOME (its shim
 # starts its own daemon). Per round: A cold, B cold (fresh stores), then A warm, B warm.
@@ -19,14 +19,14 @@ SRC=$(ls -d "$HOME"/.cache/vrift/src/libuv-*/ 2>/dev/null | head -1)
 for v in "$A" "$B"; do [ -x "$v/native/build/vrift-shim" ] || { echo "$v is not built (npm run build)" >&2; exit 1; }; done
 stop() { for h in a b; do VRIFT_HOME="$WORK/home-$h" node "$1/dist/shim/cli.js" daemon stop >/dev/null 2>&1 || true; shift; done; }
 stop "$A" "$B"
-rm -rf "$WORK" && mkdir -p "$WORK/build" && cp -r "$SRC" "$WORK/src"
-ln -s "$A/native/build/vrift-shim" "$WORK/shim"
+rm -rf "$WORK" && mkdir -p "$WORK/build" "$WORK/launcher" && cp -r "$SRC" "$WORK/src"
+ln -s "$A/native/build/vrift-shim" "$WORK/launcher/vrift-shim"
 (cd "$WORK/build" && cmake ../src -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DLIBUV_BUILD_TESTS=ON \
-  -DCMAKE_C_COMPILER_LAUNCHER="$WORK/shim" -DCMAKE_C_LINKER_LAUNCHER="$WORK/shim" >/dev/null)
+  -DCMAKE_C_COMPILER_LAUNCHER="$WORK/launcher/vrift-shim" -DCMAKE_C_LINKER_LAUNCHER="$WORK/launcher/vrift-shim" >/dev/null)
 
 declare -A walls
 build() { # tag dir home kind
-  ln -sfn "$2/native/build/vrift-shim" "$WORK/shim"
+  ln -sfn "$2/native/build/vrift-shim" "$WORK/launcher/vrift-shim"
   export VRIFT_HOME="$WORK/home-$3"
   [ "$4" = cold ] && { node "$2/dist/shim/cli.js" daemon stop >/dev/null 2>&1 || true; rm -rf "$VRIFT_HOME"; }
   node "$2/dist/shim/cli.js" stats --zero >/dev/null   # starts the daemon, makes its spares, as the benchmark does
