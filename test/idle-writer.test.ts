@@ -254,3 +254,27 @@ test('the spool has a cap (1 GiB by default, injected here): over it, what waits
   await w.settle();
   t.deepEqual(done, ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
 });
+
+test('written(mark) resolves once what was queued before it is written, not when it was queued; false when a write after the mark failed', async (t) => {
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000 });
+  const done: string[] = [];
+  const from = w.mark();
+  w.add('e1', Buffer.from('1'), async () => void done.push('e1'));
+  w.add('e2', Buffer.from('2'), async () => void done.push('e2'));
+  let ok: boolean | undefined;
+  const p = w.written(from).then((v) => (ok = v));
+  w.add('e3', Buffer.from('3'), async () => { throw new Error('disk full'); }); // after the barrier: not its business
+  await new Promise((r) => setImmediate(r));
+  t.is(ok, undefined, 'queued is not written: nothing written for a minute of lookups');
+  await w.settle();
+  await p;
+  t.deepEqual(done, ['e1', 'e2']);
+  t.true(ok, 'both written');
+  t.false(await w.written(from), 'e3 failed after the mark');
+  const later = w.mark();
+  w.add('e4', Buffer.from('4'), async () => void done.push('e4'));
+  const q = w.written(later);
+  await w.settle();
+  t.true(await q, 'a failure before the mark does not count');
+  await w.close();
+});

@@ -57,6 +57,7 @@ interface Job {
 
 interface Item {
   k: string;
+  seq: number;            // its place in the queue: items are written (or dropped) in this order
   at: number;             // when it was added
   len: number;
   data?: Buffer;          // in memory, or
@@ -100,6 +101,12 @@ export class IdleWriter {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
   private running: Promise<void> = Promise.resolve();
+  // Items ever queued, and how many of them were written or dropped (in queue order); the
+  // places of recent failed writes; who waits for a place to be reached (written()).
+  private added = 0;
+  private processed = 0;
+  private readonly failedAt: number[] = [];
+  private barriers: { at: number; from: number; r: (ok: boolean) => void }[] = [];
   // Set inside this writer's own work (deferred jobs, writes): reads made there are not lookups.
   private readonly own = new AsyncLocalStorage<true>();
 
@@ -162,7 +169,7 @@ export class IdleWriter {
   }
 
   add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
-    const it: Item = { k, at: Date.now(), len: data.length, put };
+    const it: Item = { k, seq: ++this.added, at: Date.now(), len: data.length, put };
     const max = this.o.maxBytes ?? MAX_BYTES;
     if (this.bytes + data.length > max && this.toSpool(it, data)) this.spooled += it.len;
     else {
@@ -189,12 +196,28 @@ export class IdleWriter {
       if (!this.pending.has(k)) this.add(k, data, put);
       return false;
     }
-    const it: Item = { k, at: Date.now(), len: data.length, put, fd, check };
+    const it: Item = { k, seq: ++this.added, at: Date.now(), len: data.length, put, fd, check };
     this.files++;
     this.pending.set(k, it);
     this.queue.push(it);
     this.arm();
     return true;
+  }
+
+  /** A place in the queue: what was added so far (for written()). */
+  mark(): number {
+    return this.added;
+  }
+
+  /**
+   * Resolves once every item added before this call has been written or dropped (it waits
+   * for that, it does not hasten it): true when no write failed among those added after
+   * `from` (a mark()), false when one did (it may have been someone else's).
+   */
+  written(from: number): Promise<boolean> {
+    const at = this.added;
+    if (this.processed >= at) return Promise.resolve(this.noneFailed(from, at));
+    return new Promise((r) => this.barriers.push({ at, from, r }));
   }
 
   /** Writes everything now. */
@@ -269,6 +292,19 @@ export class IdleWriter {
     if (this.o.spool) fs.rmSync(this.o.spool, { force: true });
   }
 
+  // Item `seq` was written or dropped: the waits for it (and those before it) are over.
+  private reached(seq: number): void {
+    this.processed = seq;
+    if (!this.barriers.some((b) => b.at <= seq)) return;
+    const due = this.barriers.filter((b) => b.at <= seq);
+    this.barriers = this.barriers.filter((b) => b.at > seq);
+    for (const b of due) b.r(this.noneFailed(b.from, b.at));
+  }
+
+  private noneFailed(from: number, at: number): boolean {
+    return !this.failedAt.some((f) => f > from && f <= at);
+  }
+
   // The next look: after IDLE_MS, or sooner when the oldest deferred work falls due by then.
   private arm(): void {
     if (this.queue.length === 0 && this.jobs.length === 0) return;
@@ -323,6 +359,8 @@ export class IdleWriter {
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });
           this.o.onError?.(err);
+          this.failedAt.push(it.seq);
+          if (this.failedAt.length > 1024) this.failedAt.shift();
         } finally {
           this.inFlight--;
           if (it.fd !== undefined) {
@@ -333,6 +371,7 @@ export class IdleWriter {
           }
         }
         if (this.pending.get(it.k) === it) this.pending.delete(it.k);
+        this.reached(it.seq);
       }
       // Nothing waits: the spool starts over (its space is given back).
       if (this.spoolFd !== undefined && this.spoolEnd > 0) {

@@ -102,6 +102,15 @@ export class WriteBehind implements StoreLike {
     return this.later.settleWithin(ms);
   }
 
+  /** A place in the write queue, and a wait for what was queued up to now (IdleWriter.written). */
+  mark(): number {
+    return this.later.mark();
+  }
+
+  written(from: number): Promise<boolean> {
+    return this.later.written(from);
+  }
+
   /** What still waits to be written. */
   waiting(): { bytes: number; spooled: number; items: number } {
     return this.later.waiting();
