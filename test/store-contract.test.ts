@@ -11,7 +11,7 @@ import { LocalStore } from '../daemon/store/local.js';
 import { WriteBehind } from '../daemon/store/write-behind.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
-import { startServe, tmpDir } from './helpers/remote.js';
+import { fakeServer, tmpDir } from './helpers/remote.js';
 
 // The one cache contract (daemon/store/contract.ts), the same checks for every implementation:
 // a new tier (the LAN peer tier) joins this list. A read-only tier checks the read half only.
@@ -23,10 +23,23 @@ async function local(t: ExecutionContext): Promise<LocalStore> {
   return s;
 }
 
+// A Bazel-layout cache server in this process (GET/HEAD/PUT of /ac/ and /cas/ from memory), on
+// loopback: a `vrift serve` per test is its own process, and on a loaded machine it can leave a
+// PUT unanswered past any deadline a test would set; the remote-* tests cover vrift serve.
 async function served(t: ExecutionContext): Promise<HttpTier> {
-  const serve = await startServe(t, ['--store', path.join(tmpDir(t), 'store'), '--access-log', 'off']);
-  // Patient deadlines: under load a slow answer must not cool the tier down mid-test.
-  const tier = new HttpTier(serve.url, { log: memoryLogger().child('remote'), connectTimeoutMs: 10_000, timeoutMs: 10_000 });
+  const data = new Map<string, Buffer>();
+  const f = await fakeServer(t, (req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      const p = req.url!;
+      if (req.method === 'PUT') data.set(p, Buffer.concat(body));
+      const v = req.method === 'PUT' ? Buffer.alloc(0) : data.get(p);
+      res.writeHead(v ? 200 : 404, { 'content-length': v?.length ?? 0 });
+      res.end(req.method === 'GET' ? v : undefined);
+    });
+  });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('remote'), connectTimeoutMs: 30_000, timeoutMs: 60_000 });
   t.teardown(() => tier.close());
   return tier;
 }
@@ -39,8 +52,8 @@ const caches: [string, (t: ExecutionContext) => Promise<Cache>][] = [
     t.teardown(() => w.close());
     return w;
   }],
-  ['HttpTier (vrift serve)', served],
-  ['TieredStore (local + vrift serve)', async (t) => {
+  ['HttpTier (a Bazel-layout server)', served],
+  ['TieredStore (local + that server)', async (t) => {
     const log = memoryLogger().child('tiered');
     const s = new TieredStore({ local: await local(t), remote: await served(t), log });
     t.teardown(() => s.close());
