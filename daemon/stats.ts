@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { NotStoredReason, UncacheableReason } from '../ipc/reasons.js';
 
 // Counters that survive daemon restarts: kept in memory, written (temp + rename) to
 // stats.json at most once a second when they changed, and on close.
@@ -62,6 +63,11 @@ export class Stats {
     this.each(session, (c) => (c[key] = Math.max(0, c[key] + n)));
   }
 
+  // Each group counts the names of its registry (ipc/reasons.ts); errors by code: a
+  // VriftError's (ipc/errors.ts), or a system error's (ENOSPC) from a store write.
+  reason(key: 'uncacheable', reason: UncacheableReason, session?: string): void;
+  reason(key: 'not_stored', reason: NotStoredReason, session?: string): void;
+  reason(key: 'errors', reason: string, session?: string): void;
   reason(key: MapKey, reason: string, session?: string) {
     this.each(session, (c) => (c[key][reason] = (c[key][reason] ?? 0) + 1));
   }

@@ -1,16 +1,19 @@
-// Stable error codes: never reassigned, they cross the wire unchanged and users search them.
-export type ErrorCode =
-  | 'EBADMSG'      // malformed or truncated message
-  | 'EVERSION'     // protocol or build mismatch between client and daemon
-  | 'EUNKNOWN'     // unknown message type
-  | 'EINTEGRITY'   // stored content does not match its digest
-  | 'ENOTFOUND'    // no such entry / pending compile
-  | 'ETIMEOUT'     // a deadline passed
-  | 'EINTERNAL'    // a bug: the daemon keeps serving
-  | 'ECONFIG'      // invalid configuration value
-  | 'ESTORE'       // store I/O failed (full disk, permissions)
-  | 'ESTART'       // the daemon could not start (its reason in the message)
-  | 'ECOMPILER';   // the compiler could not be asked what the key needs (its include paths)
+// Stable error codes: never reassigned, they cross the wire unchanged and users search them
+// (`vrift stats` counts daemon errors by code; --explain prints these lines).
+export const ERROR_CODES = {
+  EBADMSG: 'a malformed or truncated message, or a field of the wrong type',
+  EVERSION: 'protocol or build mismatch between client and daemon',
+  EUNKNOWN: 'unknown message type',
+  EINTEGRITY: 'stored content does not match its digest',
+  ENOTFOUND: 'no such entry, or no such pending compile',
+  ETIMEOUT: 'a deadline passed',
+  EINTERNAL: 'a bug: the daemon keeps serving',
+  ECONFIG: 'invalid configuration value',
+  ESTORE: 'store I/O failed (full disk, permissions)',
+  ESTART: 'the daemon could not start (its reason in the message)',
+  ECOMPILER: 'the compiler could not be asked what the key needs (its include paths)',
+} as const satisfies Record<string, string>;
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class VriftError extends Error {
   readonly code: ErrorCode;

@@ -1,4 +1,6 @@
 import bytes from 'bytes';
+import { ERROR_CODES } from '../ipc/errors.js';
+import { explainReason, type ReasonGroup } from '../ipc/reasons.js';
 
 type Stats = Record<string, unknown> & {
   requests: number; hits: number; misses: number; compile_failed: number;
@@ -52,10 +54,15 @@ export const EXPLAIN: Record<string, string> = {
 export function formatStats(raw: Record<string, unknown>, home: string, explain = false): string {
   const s = raw as Stats;
   const lines: string[] = [];
-  const row = (k: string, v: string | number, extra = '', key = k.trim()) => {
+  const row = (k: string, v: string | number, extra = '', meaning: string | undefined = EXPLAIN[k.trim()]) => {
     lines.push(`  ${k.padEnd(28)} ${String(v).padStart(9)}${extra}`);
-    if (explain && EXPLAIN[key]) lines.push(`      ${EXPLAIN[key]}`);
+    if (explain && meaning) lines.push(`      ${meaning}`);
   };
+  // A reason's own line: what it means from the registry (ipc/reasons.ts), errors by code.
+  const reasons = (m: Record<string, number>, meaning: (k: string) => string | undefined) => {
+    for (const [k, v] of Object.entries(m).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v, '', meaning(k) ?? '');
+  };
+  const inGroup = (g: ReasonGroup) => (k: string) => explainReason(g, k);
   lines.push(`vrift statistics for ${home} (since ${s.since})`);
   row('compiler calls', s.requests);
   if (s.split_commands) row('  split by source', Number(s.split_commands), '   (each compile and link also counted)');
@@ -64,14 +71,14 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
   if (s.one_way_reports) row('  written after the build', Number(s.one_way_reports));
   row('failed compiles (not stored)', s.compile_failed);
   row('uncacheable', sum(s.uncacheable));
-  for (const [k, v] of Object.entries(s.uncacheable).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v, '', '');
+  reasons(s.uncacheable, inGroup('uncacheable'));
   row('compiled, not stored', sum(s.not_stored));
-  for (const [k, v] of Object.entries(s.not_stored).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v, '', '');
+  reasons(s.not_stored, inGroup('not_stored'));
   row('errors', sum(s.errors));
-  for (const [k, v] of Object.entries(s.errors).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v, '', '');
+  reasons(s.errors, (k) => (Object.hasOwn(ERROR_CODES, k) ? ERROR_CODES[k as keyof typeof ERROR_CODES] : undefined));
   const fb = s.shim_fallbacks ?? {};
   row('shim went around the cache', sum(fb), sum(fb) ? '   (see log/fallback.ndjson)' : '');
-  for (const [k, v] of Object.entries(fb).sort((a, b) => b[1] - a[1])) row(`  ${k}`, v, '', '');
+  reasons(fb, inGroup('shim_fallbacks'));
   if (s.local) {
     const l = s.local;
     lines.push(`  local store ${l.path}`);

@@ -6,6 +6,7 @@ import { envFlag } from '../ipc/env-flag.js';
 import { IpcClient } from '../ipc/client.js';
 import type { CompileReply, ErrorReply } from '../ipc/messages/index.js';
 import { instancePaths } from '../ipc/paths.js';
+import type { ShimFallback } from '../ipc/reasons.js';
 import { BUILD_ID } from '../ipc/version.js';
 import { ensureDaemon, NATIVE_SHIM } from './daemon-control.js';
 import { resolveCompiler } from './resolve.js';
@@ -61,7 +62,7 @@ function runCaptured(exe: string, argv: string[], extraEnv: string[]): Promise<{
 }
 
 // As the native shim does: one line in log/fallback.ndjson per call that went around the cache.
-function noteFallback(logFile: string, reason: string) {
+function noteFallback(logFile: string, reason: ShimFallback) {
   try {
     const dir = path.dirname(logFile);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -53,6 +53,7 @@ test('what is not cacheable passes with sccache\'s reasons (linked crates are ca
   t.is(reason(['--crate-type', 'dylib']), 'crate_type_dylib');
   t.is(reason(['--crate-type', 'cdylib']), 'crate_type_cdylib');
   t.is(reason(['--crate-type', 'staticlib']), 'crate_type_staticlib');
+  t.is(reason(['--crate-type', 'sdylib']), 'crate_type_other', 'a crate type vrift does not know: one registered name');
   t.is(reason(['-C', 'incremental=/w/target/debug/incremental']), 'incremental');
   t.is(reason(['-Cincremental=/i']), 'incremental');
   t.is(reason(['--emit=metadata=-']), 'emit_stdout');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VriftError } from '../../ipc/errors.js';
 import type { CompileRequest } from '../../ipc/messages/compile.js';
+import type { NotStoredReason, UncacheableReason } from '../../ipc/reasons.js';
 import type { CompilerIds } from '../compilers.js';
 import { KeyHasher } from '../hash.js';
 import type { DirCache } from '../hot/dir-cache.js';
@@ -84,7 +85,7 @@ const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|
 // Library directories given to ld itself.
 const LD_LIBDIR = /^(?:-L|--library-path=)(.+)$/;
 
-export function parseLink(args: string[], cwd: string, readFile: (p: string) => string): GccLink | { kind: 'pass'; reason: string } {
+export function parseLink(args: string[], cwd: string, readFile: (p: string) => string): GccLink | { kind: 'pass'; reason: UncacheableReason } {
   const expanded = expandResponseFiles(args, cwd, readFile);
   if (!expanded.ok) return { kind: 'pass', reason: 'bad_response_file' };
   const a = expanded.args;
@@ -271,7 +272,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
       if (fd !== undefined) fs.closeSync(fd);
       return { stored: false, reason: 'output_missing' };
     }
-    let inputs: { files: [string, string][]; absent: [string, string[]][] } | { reason: string };
+    let inputs: { files: [string, string][]; absent: [string, string[]][] } | { reason: NotStoredReason };
     try {
       inputs = this.collectInputs(p, deps);
     } catch (err) {
@@ -317,7 +318,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
   }
 
   // Every file the link read, with its hash, and where same-named libraries must stay absent.
-  private collectInputs(p: LinkPending, deps: string[]): { files: [string, string][]; absent: [string, string[]][] } | { reason: string } {
+  private collectInputs(p: LinkPending, deps: string[]): { files: [string, string][]; absent: [string, string[]][] } | { reason: NotStoredReason } {
     if (deps.length === 0) return { reason: 'no_link_dependencies' };
 
     // Every file the link read, as of now: one changed since the link's start refuses the

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { UncacheableReason } from '../../ipc/reasons.js';
 import type { ProjectSettings } from '../../config/config.js';
 
 // What a project's cache_targets and cache_extensions keep out of the cache
@@ -6,7 +7,7 @@ import type { ProjectSettings } from '../../config/config.js';
 // (an executable, a shared object, a link) is cached as before.
 
 /** cache_extensions for a C/C++ compile: the object's extension (`-o x.obj`). */
-export function objectOutsideScope(output: string, outputKind: 'object' | 'assembly', s: ProjectSettings): string | undefined {
+export function objectOutsideScope(output: string, outputKind: 'object' | 'assembly', s: ProjectSettings): UncacheableReason | undefined {
   const ext = path.extname(output);
   return outputKind === 'object' && ext !== '' && !s.cache_extensions.includes(ext) ? 'not_cache_extension' : undefined;
 }
@@ -16,7 +17,7 @@ const PROFILE_CHILD = new Set(['deps', 'build', 'examples']);
 
 /** cache_targets and cache_extensions for rustc: the cargo profile the out-dir is in (only when
  * cargo runs it), and the library files its crate types write (.rlib, .rmeta, .a). */
-export function rustOutsideScope(outDirAbs: string, crateTypes: string[], emits: string[], env: Record<string, string>, s: ProjectSettings): string | undefined {
+export function rustOutsideScope(outDirAbs: string, crateTypes: string[], emits: string[], env: Record<string, string>, s: ProjectSettings): UncacheableReason | undefined {
   if (env.CARGO) {
     const parts = outDirAbs.split('/');
     for (let i = parts.length - 1; i > 1; i--) {

@@ -1,9 +1,10 @@
 import type { CompileRequest, MmdWrite } from '../../ipc/messages/compile.js';
 import type { DoneRequest } from '../../ipc/messages/done.js';
+import type { NotStoredReason, UncacheableReason } from '../../ipc/reasons.js';
 
 // What every compiler front-end (C/C++, Rust, ...) offers the compile/done handlers.
 export type Outcome<P> =
-  | { kind: 'pass'; reason: string }
+  | { kind: 'pass'; reason: UncacheableReason }
   // `latency`: the name its lookup time is kept under, when not the outcome's ('link_hit').
   | { kind: 'hit'; out: Buffer; err: Buffer; code: number; bytes: number; files?: [string, Buffer][]; latency?: string }
   // `frontend`: who finishes it, when not the front-end asked (the C one hands links on).
@@ -17,7 +18,7 @@ export type Outcome<P> =
 export type { MmdWrite };
 
 export type Finish =
-  | { stored: false; reason: string }
+  | { stored: false; reason: NotStoredReason }
   | { stored: true; bytes: number; write: Promise<void> }
   // The entry is built later (when the daemon is idle): `result` says how that went.
   | { stored: 'later'; result: Promise<Finish> };

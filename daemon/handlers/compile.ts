@@ -1,4 +1,5 @@
 import { envFlag } from '../../ipc/env-flag.js';
+import type { UncacheableReason } from '../../ipc/reasons.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { CompileReply, CompileRequest } from '../../ipc/messages/compile.js';
 import type { DaemonContext, Handler } from '../context.js';
@@ -33,7 +34,7 @@ const answer = async (req: CompileRequest, ctx: DaemonContext, label: { name?: s
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;
   ctx.stats.add('requests', session);
-  const pass = (reason: string) => {
+  const pass = (reason: UncacheableReason) => {
     ctx.stats.reason('uncacheable', reason, session);
     return { t: 'pass', reason } as const;
   };

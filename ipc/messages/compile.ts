@@ -1,3 +1,4 @@
+import type { UncacheableReason } from '../reasons.js';
 import { bool, int, str, strArray } from './fields.js';
 
 // compile: "have we built exactly this before?" sent by a shim for every compiler call.
@@ -53,7 +54,7 @@ export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; fi
 /** [full depfile the compiler writes (one of col), -MMD's depfile to write, phony, targets as gcc writes them, search dirs ('1' system / '0' user + dir)]. */
 export type MmdWrite = [string, string, boolean, string[], string[]];
 export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; /** collect */ col?: string[]; /** mmd_depfile */ mmd?: MmdWrite }
-export interface PassReply { t: 'pass'; reason: string }
+export interface PassReply { t: 'pass'; reason: UncacheableReason }
 export interface SplitReply { t: 'split'; cmds: string[][]; link?: string[] }
 export type CompileReply = HitReply | RunReply | PassReply | SplitReply;
 

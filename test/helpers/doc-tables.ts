@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ERROR_CODES } from '../../ipc/errors.js';
 import { LEGEND } from '../../ipc/messages/legend.js';
+import { NOT_STORED, SHIM_FALLBACKS, UNCACHEABLE } from '../../ipc/reasons.js';
 
 // Tables in docs/ that are rendered from a registry in the code, between
 // `<!-- NAME:begin -->` and `<!-- NAME:end -->`. Tests compare them; `node
@@ -9,6 +11,7 @@ import { LEGEND } from '../../ipc/messages/legend.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DESIGN = path.join(ROOT, 'docs', 'design.md');
+export const REASONS_DOC = path.join(ROOT, 'docs', 'reasons.md');
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
@@ -24,8 +27,27 @@ export function legendMarkdown(): string {
   return out.join('\n') + '\n';
 }
 
+const GROUPS: [title: string, what: string, registry: Record<string, string>][] = [
+  ['uncacheable', 'the daemon passed the call through: the compiler ran as without vrift', UNCACHEABLE],
+  ['not_stored', '"compiled, not stored": a miss whose result was not kept', NOT_STORED],
+  ['errors', 'daemon errors by code; the call ran the compiler as without vrift', ERROR_CODES],
+  ['shim_fallbacks', '"shim went around the cache": the shim ran the compiler without an answer it could use', SHIM_FALLBACKS],
+];
+
+/** The reason registry (ipc/reasons.ts) and the error codes as docs/reasons.md lists them. */
+export function reasonsMarkdown(): string {
+  const out: string[] = [];
+  for (const [title, what, registry] of GROUPS) {
+    out.push(`## \`${title}\``, '', `${what[0].toUpperCase()}${what.slice(1)}.`, '', '| reason | meaning |', '|---|---|');
+    for (const [k, meaning] of Object.entries(registry)) out.push(`| \`${k}\` | ${cell(meaning)} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
 export const SECTIONS: Record<string, { file: string; render: () => string }> = {
   legend: { file: DESIGN, render: legendMarkdown },
+  reasons: { file: REASONS_DOC, render: reasonsMarkdown },
 };
 
 const markers = (name: string) => [`<!-- ${name}:begin -->\n`, `<!-- ${name}:end -->`] as const;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { NotStoredReason } from '../../../ipc/reasons.js';
 import { F_DATE, F_HAS_INCLUDE, F_INCBIN, F_TIME, F_TIMESTAMP, type FileHash, type FileHashes } from '../../hot/file-hashes.js';
 import type { DirCache } from '../../hot/dir-cache.js';
 import { changedBefore } from '../../hot/fs-clock.js';
@@ -45,7 +46,7 @@ export class InputCollector {
   // Every input's hash as of now (the compile ended, perhaps a while ago: anything changed
   // since its start refuses the entry), and every place where a same-named header would
   // have won.
-  collect(p: InputsOf, deps: string[], builtin: string[], system: string[], known?: Known): Inputs | { reason: string } {
+  collect(p: InputsOf, deps: string[], builtin: string[], system: string[], known?: Known): Inputs | { reason: NotStoredReason } {
     const { parsed, cwd, rel } = p;
     const systemSet = new Set(system);
 

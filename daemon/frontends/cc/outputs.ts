@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { NotStoredReason } from '../../../ipc/reasons.js';
 import type { DoneFile } from '../../../ipc/messages/done.js';
 import { writtenBefore } from '../../hot/fs-clock.js';
 import { STREAM_MIN } from '../../store/blob-stream.js';
@@ -15,7 +16,7 @@ import type { CcPending } from './types.js';
 export interface Written { obj: Buffer | undefined; depText: string | undefined }
 
 // The same, as the shim read them when the compiler exited (a one-way report, done.ts).
-export function sentOutputs(p: CcPending, files: DoneFile[]): Written | { reason: string } {
+export function sentOutputs(p: CcPending, files: DoneFile[]): Written | { reason: NotStoredReason } {
   const objAbs = path.resolve(p.cwd, p.parsed.output);
   const obj = files.find((f) => f.path === objAbs);
   const dep = p.depfileToRead === null ? undefined : files.find((f) => f.path === p.depfileToRead);
@@ -28,7 +29,7 @@ export function sentOutputs(p: CcPending, files: DoneFile[]): Written | { reason
 
 // The object (unless large: streamed into the store later) and the dependency list the
 // compiler wrote, read before the build can change them.
-export function readOutputs(p: CcPending): Written | { reason: string } {
+export function readOutputs(p: CcPending): Written | { reason: NotStoredReason } {
   const objAbs = path.resolve(p.cwd, p.parsed.output);
   let obj: Buffer | undefined;
   let depText: string | undefined;
@@ -47,7 +48,7 @@ export interface Deps { deps: string[]; builtin: string[]; system: string[] }
 
 // The dependencies as the depfile spells them (the source alone without one), and which
 // of them are system headers.
-export async function depsOf(p: CcPending, depText: string | undefined, systemDirs: Promise<string[]>): Promise<Deps | { reason: string }> {
+export async function depsOf(p: CcPending, depText: string | undefined, systemDirs: Promise<string[]>): Promise<Deps | { reason: NotStoredReason }> {
   const deps = depText === undefined ? [p.parsed.source] : parseDepfile(depText).deps;
   if (deps.length === 0) return { reason: 'no_dependencies' };
   const builtin = await systemDirs;

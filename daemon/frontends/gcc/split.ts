@@ -12,6 +12,7 @@
 // -c, -MF, -MT), languages that differ per file or switch (-x), a source on stdin,
 // inputs a compile would only warn about (an object with -c), response files.
 import path from 'node:path';
+import type { UncacheableReason } from '../../../ipc/reasons.js';
 import { matchJoinedOrSeparate, parseGccArgs, sourceStem } from './args.js';
 import { languageOfFile } from './languages.js';
 import { LONG_OPTIONS, SEPARATE_ONLY } from './options.js';
@@ -30,7 +31,7 @@ export interface SplitPlan {
 
 export interface SplitRefusal {
   kind: 'pass';
-  reason: string;
+  reason: UncacheableReason;
   detail?: string;
 }
 
@@ -51,7 +52,7 @@ const ONE_FILE = new Set(['-MF', '-MT', '-MQ']);
 // Whole-program: what the compiles write is not what the split's compiles would have to be.
 const WHOLE_PROGRAM = /^-(flto|fwhole-program|fuse-linker-plugin)/;
 
-const refuse = (reason: string, detail?: string): SplitRefusal => (detail === undefined ? { kind: 'pass', reason } : { kind: 'pass', reason, detail });
+const refuse = (reason: UncacheableReason, detail?: string): SplitRefusal => (detail === undefined ? { kind: 'pass', reason } : { kind: 'pass', reason, detail });
 
 /**
  * Splits a call with several sources (`-c`/`-S` without -o), or a link with sources among its

@@ -1,3 +1,4 @@
+import type { UncacheableReason } from '../../../ipc/reasons.js';
 // Shapes shared by the gcc/clang front-end modules. Kept apart so that callers
 // (the daemon's request handlers) can import types without pulling in code.
 
@@ -16,22 +17,8 @@ export interface ParseEnv {
 
 export type CompilerFlavor = 'gcc' | 'clang';
 
-export type PassReason =
-  | 'link'
-  | 'preprocess_only'
-  | 'multiple_sources'
-  | 'no_source'
-  | 'output_stdout'
-  | 'stdin_source'
-  | 'unsupported_option'
-  | 'unsupported_language'
-  | 'assembler_only'
-  | 'bad_response_file'
-  | 'env_depfile'
-  | 'output_to_dir'
-  | 'pch_output'
-  | 'modules'
-  | 'informational';
+// Why a compile passes through: the registry's names (ipc/reasons.ts).
+export type PassReason = UncacheableReason;
 
 export interface GccPass {
   kind: 'pass';

@@ -1,3 +1,5 @@
+import type { UncacheableReason } from '../../../ipc/reasons.js';
+
 // rustc command lines as cargo writes them, parsed into what the key needs, or a reason
 // to pass the call through untouched (sccache's exclusions: anything that links, writes
 // outside --out-dir, reads stdin, or keeps incremental state).
@@ -25,7 +27,7 @@ export interface RustCompile {
   linker: string | null;        // -C linker
   libDirs: string[];            // -L values, as given, in order (the link's first search dirs)
 }
-export type Parsed = RustCompile | { kind: 'pass'; reason: string };
+export type Parsed = RustCompile | { kind: 'pass'; reason: UncacheableReason };
 
 // Options that take a value, either joined with `=` (long), glued (short) or as the next argument.
 const LONG_VALUE = new Set([
@@ -37,16 +39,18 @@ const LONG_VALUE = new Set([
 const SHORT_VALUE = new Set(['-L', '-l', '-C', '-Z', '-A', '-W', '-D', '-F', '-o']);
 const PROBES = new Set(['-V', '-vV', '--version', '-h', '--help', '--explain', '--print']);
 const CACHEABLE_TYPES = new Set(['lib', 'rlib']);
+// The crate types rustc knows that are neither: each counted by name.
+const OTHER_TYPES: Record<string, UncacheableReason> = { dylib: 'crate_type_dylib', cdylib: 'crate_type_cdylib', staticlib: 'crate_type_staticlib' };
 // Crates rustc links itself: cached with the linker's inputs in the key (linker.ts).
 const LINKED_TYPES = new Set(['bin', 'proc-macro']);
 const EMIT_KINDS = new Set(['asm', 'llvm-bc', 'llvm-ir', 'obj', 'metadata', 'link', 'dep-info', 'mir']);
 
-function pass(reason: string): Parsed {
+function pass(reason: UncacheableReason): Parsed {
   return { kind: 'pass', reason };
 }
 
 // Splits the command line into [option, value] pairs and positionals.
-function tokenize(args: string[]): { opts: [string, string | null][]; positional: string[] } | string {
+function tokenize(args: string[]): { opts: [string, string | null][]; positional: string[] } | UncacheableReason {
   const opts: [string, string | null][] = [];
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -176,7 +180,7 @@ export function parseRustcArgs(args: string[]): Parsed {
   if (positional[0] === '-') return pass('stdin_input');
   if (crateTypes.length === 0) return pass('crate_type_implicit');
   const other = crateTypes.find((c) => !CACHEABLE_TYPES.has(c) && !LINKED_TYPES.has(c));
-  if (other) return pass(`crate_type_${other.replace(/-/g, '_')}`);
+  if (other) return pass(OTHER_TYPES[other] ?? 'crate_type_other');
   const linked = crateTypes.some((c) => LINKED_TYPES.has(c));
   if (linked && linkerChanged) return pass('link_args');
   if (!crateName) return pass('no_crate_name');

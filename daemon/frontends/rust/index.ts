@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../../ipc/messages/compile.js';
+import type { NotStoredReason } from '../../../ipc/reasons.js';
 import { KeyHasher } from '../../hash.js';
 import type { DirCache } from '../../hot/dir-cache.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
@@ -368,7 +369,7 @@ export class RustFrontend implements Frontend<RustPending> {
       return { stored: false, reason: 'output_missing' };
     }
     if (outputs.length === 0) return { stored: false, reason: 'output_missing' };
-    let inputs: RustInputs | { reason: string };
+    let inputs: RustInputs | { reason: NotStoredReason };
     try {
       inputs = this.collectInputs(p, depText, linkText);
     } catch (err) {
@@ -419,7 +420,7 @@ export class RustFrontend implements Frontend<RustPending> {
 
   // The sources rustc read (its dep-info) and, for a link, what the linker read, with their
   // hashes as of now: anything changed since the compile's start refuses the entry.
-  private collectInputs(p: RustPending, depText: string, linkText: string | undefined): RustInputs | { reason: string } {
+  private collectInputs(p: RustPending, depText: string, linkText: string | undefined): RustInputs | { reason: NotStoredReason } {
     const { paths } = p;
     const info = parseDepInfo(depText);
     if (info.deps.length === 0) return { reason: 'no_dependencies' };

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { UncacheableReason } from '../../../ipc/reasons.js';
 import { KeyHasher } from '../../hash.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
 
@@ -14,6 +15,9 @@ import type { FileHashes } from '../../hot/file-hashes.js';
 // search path is part of this identity and the front-end records the absent candidates.
 
 const run = promisify(execFile);
+
+/** Why a linker's link cannot be cached (a pass reason). */
+export type LinkerRefusal = Extract<UncacheableReason, 'linker_not_found' | 'linker_unknown' | 'linker_no_depfile'>;
 
 export interface LinkerInfo {
   id: string;                // linker driver + ld contents, search path
@@ -42,11 +46,11 @@ export function resolveExe(name: string, env: Record<string, string>, cwd: strin
 }
 
 export class Linkers {
-  private memo = new Map<string, Promise<LinkerInfo | string>>();
+  private memo = new Map<string, Promise<LinkerInfo | LinkerRefusal>>();
   constructor(private readonly hashes: FileHashes) {}
 
   /** The linker's identity, or why its links can't be cached. */
-  async info(linker: string, env: Record<string, string>, cwd: string): Promise<LinkerInfo | string> {
+  async info(linker: string, env: Record<string, string>, cwd: string): Promise<LinkerInfo | LinkerRefusal> {
     const abs = resolveExe(linker, env, cwd);
     if (!abs) return 'linker_not_found';
     const fh = this.hashes.get(abs);
@@ -69,7 +73,7 @@ export class Linkers {
     return p;
   }
 
-  private async probe(abs: string, hash: string, env: Record<string, string>): Promise<LinkerInfo | string> {
+  private async probe(abs: string, hash: string, env: Record<string, string>): Promise<LinkerInfo | LinkerRefusal> {
     const opts = { env: { ...env, LC_ALL: 'C' }, timeout: 10_000, maxBuffer: 4 << 20 };
     let ldName: string;
     let searchOut: string;
