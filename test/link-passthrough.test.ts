@@ -72,3 +72,29 @@ test('a Rust binary whose linker cannot write a dependency file is passed throug
   t.is(s.uncacheable.linker_no_depfile, 2, JSON.stringify(s.uncacheable));
   t.like(s, { hits: 0, stored: 0 });
 });
+
+// gold 2.40 and lld 14 can write a dependency file, but a Rust link told to use one
+// (-C link-arg=-fuse-ld=...) carries extra link arguments: passed through as link_args,
+// linked by the linker asked for, as C links with -fuse-ld are (link_option, above).
+for (const ld of ['gold', 'lld']) {
+  test(`a Rust binary linked with -C link-arg=-fuse-ld=${ld} is passed through (link_args) and links with ${ld}`, async (t) => {
+    const v = instance(t);
+    v.files({ 'src/main.rs': 'fn main() { std::process::exit(3) }\n' });
+    const out = path.join(v.dir, 'out');
+    fs.mkdirSync(out);
+    const rustc = path.join(execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim(), 'bin', 'rustc');
+    const args = ['--crate-name', 'app', '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link', '-C', `link-arg=-fuse-ld=${ld}`, '--out-dir', out];
+    for (let i = 0; i < 2; i++) {
+      fs.rmSync(path.join(out, 'app'), { force: true });
+      const r = await v.cc(args, { compiler: rustc });
+      t.is(r.code, 0, r.err);
+      t.is((await run(path.join(out, 'app'), [])).code, 3);
+    }
+    // The linker that wrote it says so in the executable's .comment / notes.
+    const comment = execFileSync('readelf', ['-p', '.comment', '-n', path.join(out, 'app')], { encoding: 'utf8' });
+    t.regex(comment, ld === 'gold' ? /gold/ : /LLD|lld/, comment);
+    const s = await v.stats();
+    t.is(s.uncacheable.link_args, 2, JSON.stringify(s.uncacheable));
+    t.like(s, { hits: 0, stored: 0 });
+  });
+}

@@ -93,7 +93,7 @@ export class Linkers {
     } catch {
       return 'linker_unknown';
     }
-    // gold, lld and old binutils can't list their inputs: those links are not cached.
+    // A linker without --dependency-file (binutils before 2.35) can't list its inputs: those links are not cached.
     if (!help.includes('--dependency-file')) return 'linker_no_depfile';
     const dirs: string[] = [];
     const add = (d: string) => {
