@@ -198,7 +198,8 @@ export class Daemon {
     const ctx: DaemonContext = {
       paths, resolved, projects, log, stats, store, remote, peers, watcher, clock, writes: front, spares, signer, trusted,
       latency: new Latency(),
-      frontends: [rust, cc],
+      // links: reached only through cc (its handles() takes nothing); listed to be closed.
+      frontends: [rust, cc, links],
       pending,
       track: (p) => daemon.track(p),
       requestShutdown: () => void daemon.close(),
@@ -271,6 +272,8 @@ export class Daemon {
       await this.ctx.writes.settle();
       await Promise.allSettled([...this.background]);
       await this.ctx.writes.close();
+      // Their writes went through ctx.writes, drained now: this only lets go of their state.
+      for (const f of this.ctx.frontends) await f.close();
       await this.ctx.spares?.close();
       // Uploads have run all along; what is still queued gets drainMs (10 s) more.
       await this.ctx.remote?.close();

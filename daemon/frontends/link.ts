@@ -139,6 +139,7 @@ export class LinkFrontend implements Frontend<LinkPending> {
   readonly name = 'link';
   private readonly manifests: ManifestUpdates;
   private writing = new Map<string, Promise<void>>();
+  private closing?: Promise<void>;
 
   constructor(private readonly d: LinkDeps) {
     this.manifests = new ManifestUpdates(d.store, 'link');
@@ -315,6 +316,12 @@ export class LinkFrontend implements Frontend<LinkPending> {
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes: size, write };
+  }
+
+  /** Waits for the entries being written; called at the daemon's shutdown. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.writing.values()).then(() => {});
+    return this.closing;
   }
 
   // Every file the link read, with its hash, and where same-named libraries must stay absent.

@@ -36,4 +36,7 @@ export interface Frontend<P = unknown> {
   finish(pending: P, done: Done): Promise<Finish>;
   // A compile whose report never came (the shim was killed): remove what the lookup made.
   abandon?(pending: P): void;
+  // At the daemon's shutdown, after the store writes have drained: waits for what it still
+  // writes and lets go of its caches. Idempotent.
+  close(): Promise<void>;
 }

@@ -249,7 +249,7 @@ export class LocalStore implements StoreLike {
       await this.opened?.catch(() => {});
       while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
       await this.spares.close();
-      await this.touches.flush();
+      await this.touches.close();
     })();
     return this.closing;
   }

@@ -13,6 +13,7 @@ export class TouchBatcher {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
+  private closing?: Promise<void>;
 
   constructor(private readonly root: string, private readonly delayMs: number, private readonly log: ChannelLogger) {}
 
@@ -34,6 +35,13 @@ export class TouchBatcher {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** stop(), then the final flush(); idempotent. */
+  close(): Promise<void> {
+    this.stop();
+    this.closing ??= this.flush();
+    return this.closing;
   }
 
   flush(): Promise<void> {

@@ -31,6 +31,7 @@ export class DepsMode {
     handles: () => false,
     lookup: () => Promise.resolve({ kind: 'pass', reason: 'not_a_lookup' }),
     finish: (p, done) => this.finish(p, done),
+    close: () => Promise.resolve(), // its state is the C front-end's (CcParts)
   };
 
   constructor(private readonly cx: CcParts) {}

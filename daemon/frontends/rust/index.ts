@@ -131,6 +131,7 @@ export class RustFrontend implements Frontend<RustPending> {
   private readonly manifests: ManifestUpdates;
   private writing = new Map<string, Promise<void>>();
   private deferredFiles = 0;
+  private closing?: Promise<void>;
 
   constructor(private readonly d: RustDeps) {
     this.manifests = new ManifestUpdates(d.store, 'rust');
@@ -524,5 +525,11 @@ export class RustFrontend implements Frontend<RustPending> {
     });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes, write };
+  }
+
+  /** Waits for the entries being written; called at the daemon's shutdown. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.writing.values()).then(() => {});
+    return this.closing;
   }
 }
