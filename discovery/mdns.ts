@@ -24,6 +24,9 @@ export interface MdnsOptions {
 
 const ROUND_MS: [number, number] = [30_000, 45_000];
 const ANSWER_WINDOW_MS = 3000;
+// A daemon's first query may go out before its socket has joined the group: asked again
+// soon after the start, so peers already there are found within 2 s.
+const START_REQUERY_MS = [400, 1200];
 
 // Announces this daemon as `_vrift._tcp` and browses for others. bonjour-service's browser
 // asks once and never expires what it heard (a crashed peer stays listed for hours), so each
@@ -36,6 +39,7 @@ export class MdnsDiscovery {
   private roundTimer: unknown;
   private windowTimer: unknown;
   private seen = new Set<string>();
+  private readonly starts: unknown[] = [];
   private readonly timers: Timers;
   private readonly random: () => number;
   private closing: Promise<void> | undefined;
@@ -57,6 +61,7 @@ export class MdnsDiscovery {
       probe: false,
     });
     this.round();
+    for (const ms of START_REQUERY_MS) this.starts.push(this.timers.setTimeout(() => this.browser?.update(), ms));
   }
 
   /** Starts a re-query round now (tests; the timer does it every 30-45 s). */
@@ -84,6 +89,7 @@ export class MdnsDiscovery {
     this.closing ??= (async () => {
       this.timers.clearTimeout(this.roundTimer);
       this.timers.clearTimeout(this.windowTimer);
+      for (const h of this.starts) this.timers.clearTimeout(h);
       this.browser?.stop();
       // The goodbye (TTL 0) goes out before the socket closes: peers forget this one at once.
       await new Promise<void>((r) => this.bonjour.unpublishAll(() => r()));
