@@ -61,12 +61,27 @@ export async function startServe(t: ExecutionContext, args: string[], env: NodeJ
       if (m) resolve(m[1]);
     });
     proc.on('exit', (code) => reject(new Error(`vrift serve exited ${code}: ${err}`)));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`vrift serve did not say where it listens within 30 s: ${err}`));
+    }, 30_000);
+    proc.stderr!.on('data', () => {
+      if (/listening on (\S+),/.test(err)) clearTimeout(timer);
+    });
+    proc.once('exit', () => clearTimeout(timer));
   });
+  // A server that does not end on SIGTERM fails the test (and is killed, not left behind).
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const gone = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([gone.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000)))]);
+    clearTimeout(timer);
+    if (ended) return;
+    proc.kill('SIGKILL');
     await gone;
+    throw new Error(`vrift serve did not exit within 15 s of SIGTERM: ${err.slice(-2000)}`);
   };
   t.teardown(stop);
   const logged = async (until: (lines: Record<string, unknown>[]) => boolean) => {
