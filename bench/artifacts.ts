@@ -34,9 +34,9 @@ export function hashArtifacts(root: string, endings = DEFAULT_ENDINGS, rename: (
 export interface Comparison {
   compared: number;
   identical: number;
-  differ: string[];        // excluding nondeterministic ones
-  missing: string[];       // in the reference, not in this build
-  extra: string[];         // in this build, not in the reference
+  differ: string[]; // excluding nondeterministic ones
+  missing: string[]; // in the reference, not in this build
+  extra: string[]; // in this build, not in the reference
   nondeterministic: string[];
   ok: boolean;
 }

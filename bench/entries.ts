@@ -24,8 +24,7 @@ function writeProject(dir: string, n: number) {
   const objs: string[] = [];
   for (let i = 0; i < n; i++) {
     const name = `u${i}`;
-    fs.writeFileSync(path.join(dir, `${name}.c`),
-      `#include <string.h>\nint ${name}(const char *s) { return (int)strlen(s) * ${i} + ${i % 7}; }\n`);
+    fs.writeFileSync(path.join(dir, `${name}.c`), `#include <string.h>\nint ${name}(const char *s) { return (int)strlen(s) * ${i} + ${i % 7}; }\n`);
     objs.push(`${name}.o`);
   }
   // Old mtimes: nothing here is "too new" to be cached.

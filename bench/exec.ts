@@ -12,7 +12,12 @@ export interface RunResult {
 
 export class CommandError extends Error {
   readonly code = 'EBENCHCMD';
-  constructor(readonly argv: string[], readonly cwd: string, readonly result: RunResult, readonly tail: string) {
+  constructor(
+    readonly argv: string[],
+    readonly cwd: string,
+    readonly result: RunResult,
+    readonly tail: string,
+  ) {
     super(`${argv.join(' ')} (in ${cwd}) exited ${result.code ?? result.signal}\n${tail}`);
   }
 }

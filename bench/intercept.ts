@@ -59,7 +59,19 @@ for (const k of Object.keys(env)) if (k.startsWith('VRIFT_') && k !== 'VRIFT_HOM
 const dirs = { plain: path.join(work, 'plain'), launcher: path.join(work, 'launcher') };
 const common = ['-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON'];
 sh(['cmake', '-S', src, '-B', dirs.plain, ...common], work, env);
-sh(['cmake', '-S', src, '-B', dirs.launcher, ...common, ...['C', 'CXX'].flatMap((l) => [`-DCMAKE_${l}_COMPILER_LAUNCHER=${SHIM}`, `-DCMAKE_${l}_LINKER_LAUNCHER=${SHIM}`])], work, env);
+sh(
+  [
+    'cmake',
+    '-S',
+    src,
+    '-B',
+    dirs.launcher,
+    ...common,
+    ...['C', 'CXX'].flatMap((l) => [`-DCMAKE_${l}_COMPILER_LAUNCHER=${SHIM}`, `-DCMAKE_${l}_LINKER_LAUNCHER=${SHIM}`]),
+  ],
+  work,
+  env,
+);
 
 const variants: Record<string, { dir: string; argv: string[] }> = {
   launcher: { dir: dirs.launcher, argv: ['make', jobs] },
@@ -75,7 +87,14 @@ for (const n of ['launcher', 'run']) {
   sh(v.argv, v.dir, env);
 }
 
-interface Sample { variant: string; round: number; secs: number; hits: number; misses: number; load1: number }
+interface Sample {
+  variant: string;
+  round: number;
+  secs: number;
+  hits: number;
+  misses: number;
+  load1: number;
+}
 const samples: Sample[] = [];
 for (let round = 0; round < runs; round++) {
   for (let i = 0; i < names.length; i++) {
@@ -87,7 +106,9 @@ for (let round = 0; round < runs; round++) {
     const r = sh(v.argv, v.dir, env);
     const after = vriftStats(env);
     samples.push({ variant: n, round, secs: r.secs, hits: after.hits - before.hits, misses: after.misses - before.misses, load1 });
-    process.stderr.write(`bench: round ${round + 1} ${n}: ${r.secs.toFixed(2)} s, ${after.hits - before.hits} hits, ${after.misses - before.misses} misses, load ${load1.toFixed(1)}\n`);
+    process.stderr.write(
+      `bench: round ${round + 1} ${n}: ${r.secs.toFixed(2)} s, ${after.hits - before.hits} hits, ${after.misses - before.misses} misses, load ${load1.toFixed(1)}\n`,
+    );
   }
 }
 spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env });
@@ -113,7 +134,12 @@ const md = [
   '|---|---|---:|---|---|',
   ...names.map((n) => {
     const xs = samples.filter((s) => s.variant === n);
-    const what = n === 'launcher' ? 'make in the launcher-configured tree' : n === 'run' ? '`vrift run -- make` in a plainly configured tree' : '`vrift run -- make` in the launcher tree';
+    const what =
+      n === 'launcher'
+        ? 'make in the launcher-configured tree'
+        : n === 'run'
+          ? '`vrift run -- make` in a plainly configured tree'
+          : '`vrift run -- make` in the launcher tree';
     return `| ${n} | ${what} | ${med[n].toFixed(2)} | ${xs.map((s) => s.secs.toFixed(2)).join(', ')} | ${xs[xs.length - 1].hits}/${xs[xs.length - 1].misses} |`;
   }),
   '',

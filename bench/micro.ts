@@ -57,7 +57,7 @@ const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replac
 
 export interface CompileCommand {
   directory: string;
-  argv: string[];   // compiler first, no launcher
+  argv: string[]; // compiler first, no launcher
 }
 
 /**
@@ -74,7 +74,10 @@ export function compileCommandFor(buildDir: string, file: string, target: string
     argv = shellSplit(line);
   } else {
     const entries = JSON.parse(fs.readFileSync(path.join(buildDir, 'compile_commands.json'), 'utf8')) as {
-      command?: string; arguments?: string[]; file: string; output?: string;
+      command?: string;
+      arguments?: string[];
+      file: string;
+      output?: string;
     }[];
     const e = entries.find((x) => x.file.endsWith(`/${file}`) && (x.output ?? x.command ?? '').includes(`${target}.dir/`));
     if (!e) throw new Error(`no compile command for ${file} (${target}) in ${buildDir}`);
@@ -102,8 +105,7 @@ export function hyperfine(
   const out = path.join(tmp, 'hf.json');
   try {
     const r = capture(
-      ['hyperfine', '-N', '--style', 'none', '--warmup', String(opts.warmup ?? 3), '--runs', String(opts.runs),
-        '--export-json', out, command],
+      ['hyperfine', '-N', '--style', 'none', '--warmup', String(opts.warmup ?? 3), '--runs', String(opts.runs), '--export-json', out, command],
       { cwd: opts.cwd, env: opts.env, timeoutMs: 30 * 60_000 },
     );
     if (!r.ok) throw new Error(r.stderr.trim().split('\n').slice(-3).join(' '));

@@ -24,7 +24,7 @@ export type RemoteScenario = 'populate' | 'fresh' | 'local-warm' | 'unreachable'
 
 /** Which parts `--remote` runs (`--remote-scenarios`); all by default. */
 export const REMOTE_PARTS = ['fresh', 'unreachable', 'upload', 'bigblob', 'throughput'] as const;
-export type RemotePart = typeof REMOTE_PARTS[number];
+export type RemotePart = (typeof REMOTE_PARTS)[number];
 
 export interface RemoteBuild {
   workload: string;
@@ -48,7 +48,17 @@ export interface RemoteResults {
   builds: RemoteBuild[];
   throughput?: ThroughputResult;
   /** VmRSS (KiB) of a daemon and of the server before one 64 MB object goes through them (uploaded by A, fetched by B), and their peak (VmHWM) after. */
-  bigBlob?: { bytes: number; uploaderBefore?: number; uploaderPeak?: number; daemonBefore?: number; daemonAfter?: number; serverBefore?: number; serverAfter?: number; fetched: boolean; error?: string };
+  bigBlob?: {
+    bytes: number;
+    uploaderBefore?: number;
+    uploaderPeak?: number;
+    daemonBefore?: number;
+    daemonAfter?: number;
+    serverBefore?: number;
+    serverAfter?: number;
+    fetched: boolean;
+    error?: string;
+  };
   errors: string[];
 }
 
@@ -78,10 +88,11 @@ async function silentServer(): Promise<{ url: string; close(): Promise<void> }> 
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -113,7 +124,14 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   const plainEnv = c.toolOptions.baseEnv;
 
   const parts = new Set(c.parts ?? REMOTE_PARTS);
-  const timed = async (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>, serverPid?: number) => {
+  const timed = async (
+    scenario: RemoteScenario,
+    runNo: number,
+    t: Tool | undefined,
+    env: NodeJS.ProcessEnv,
+    afterBuild?: (rec: RemoteBuild) => Promise<void>,
+    serverPid?: number,
+  ) => {
     c.step(`${w.name}: remote ${scenario} #${runNo + 1}`);
     // A make workload takes the compiler on its command line: the tool's launcher goes there
     // (a cmake tree has it from its configure step already).
@@ -137,12 +155,16 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
       rec.remote = remoteCounters(stats);
       res.builds.push(rec);
       const rc = rec.remote;
-      c.log(`${w.name} remote ${scenario.padEnd(11)} #${runNo + 1}: ${r.seconds.toFixed(2)} s` +
-        (stats ? `  hits ${stats.hits} misses ${stats.misses}` : '') +
-        (rc ? `  remote hits ${rc.hits ?? 0} errors ${rc.errors ?? 0} timeouts ${rc.timeouts ?? 0} skipped ${rc.skipped ?? 0}` : '') +
-        (rec.cpu ? `  cpu busy ${rec.cpu.busy} daemon ${rec.cpu.daemon ?? 'n/a'}${rec.cpu.server !== undefined ? ` server ${rec.cpu.server}` : ''} s` : '') +
-        (rec.lastUploadAfter !== undefined ? `  last upload ${rec.lastUploadAfter.toFixed(2)} s after the build (${rec.putsAtEnd}/${rec.puts} PUTs at its end)` : '') +
-        `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`);
+      c.log(
+        `${w.name} remote ${scenario.padEnd(11)} #${runNo + 1}: ${r.seconds.toFixed(2)} s` +
+          (stats ? `  hits ${stats.hits} misses ${stats.misses}` : '') +
+          (rc ? `  remote hits ${rc.hits ?? 0} errors ${rc.errors ?? 0} timeouts ${rc.timeouts ?? 0} skipped ${rc.skipped ?? 0}` : '') +
+          (rec.cpu ? `  cpu busy ${rec.cpu.busy} daemon ${rec.cpu.daemon ?? 'n/a'}${rec.cpu.server !== undefined ? ` server ${rec.cpu.server}` : ''} s` : '') +
+          (rec.lastUploadAfter !== undefined
+            ? `  last upload ${rec.lastUploadAfter.toFixed(2)} s after the build (${rec.putsAtEnd}/${rec.puts} PUTs at its end)`
+            : '') +
+          `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}`,
+      );
     } catch (e) {
       const msg = `${w.name} remote ${scenario} #${runNo + 1} failed: ${(e as Error).message}`;
       res.errors.push(msg);
@@ -197,7 +219,14 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
   }
 }
 
-type Timed = (scenario: RemoteScenario, runNo: number, t: Tool | undefined, env: NodeJS.ProcessEnv, afterBuild?: (rec: RemoteBuild) => Promise<void>, serverPid?: number) => Promise<void>;
+type Timed = (
+  scenario: RemoteScenario,
+  runNo: number,
+  t: Tool | undefined,
+  env: NodeJS.ProcessEnv,
+  afterBuild?: (rec: RemoteBuild) => Promise<void>,
+  serverPid?: number,
+) => Promise<void>;
 
 // One pair of cold builds, with an empty server each time and without a remote (which goes
 // first alternates). The server's PUT count is sampled from the build's end until it has not
@@ -223,7 +252,10 @@ async function uploadPair(c: RemoteContext, cli: string, r: number, timed: Timed
     rec.lastUploadAfter = (lastAt - end) / 1000;
   };
   try {
-    const order: [RemoteScenario, Tool, ((rec: RemoteBuild) => Promise<void>) | undefined][] = [['cold-local', local, undefined], ['cold-remote', remote, watchUploads]];
+    const order: [RemoteScenario, Tool, ((rec: RemoteBuild) => Promise<void>) | undefined][] = [
+      ['cold-local', local, undefined],
+      ['cold-remote', remote, watchUploads],
+    ];
     if (r % 2 === 1) order.reverse();
     for (const [scenario, t, after] of order) {
       await c.withTree('vrift', async () => {
@@ -262,9 +294,10 @@ async function bigBlob(c: RemoteContext, serve: ServeProc): Promise<RemoteResult
     const uploaderBefore = rssKiB(pidA);
     await a.beginBuild();
     await compile(a);
-    for (let i = 0; i < 300; i++) { // the upload runs in the background: wait for it
+    for (let i = 0; i < 300; i++) {
+      // the upload runs in the background: wait for it
       const raw = (await a.stats())?.raw as Record<string, number> | undefined;
-      if (!raw || !raw['remote.queued']) break;
+      if (!raw?.['remote.queued']) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const uploaderPeak = peak(pidA);
@@ -280,7 +313,9 @@ async function bigBlob(c: RemoteContext, serve: ServeProc): Promise<RemoteResult
     const daemonAfter = peak(pid);
     const serverAfter = peak(serve.proc.pid);
     const fetched = (s?.hits ?? 0) === 1 && (remoteCounters(s)?.bytes_down ?? 0) >= bytes / 2;
-    c.log(`big blob: fetched ${fetched}; peak VmRSS: uploading daemon ${uploaderBefore} → ${uploaderPeak} KiB, fetching daemon ${daemonBefore} → ${daemonAfter} KiB, server ${serverBefore} → ${serverAfter} KiB`);
+    c.log(
+      `big blob: fetched ${fetched}; peak VmRSS: uploading daemon ${uploaderBefore} → ${uploaderPeak} KiB, fetching daemon ${daemonBefore} → ${daemonAfter} KiB, server ${serverBefore} → ${serverAfter} KiB`,
+    );
     return { bytes, uploaderBefore, uploaderPeak, daemonBefore, daemonAfter, serverBefore, serverAfter, fetched };
   } catch (e) {
     return { bytes, fetched: false, error: (e as Error).message.split('\n')[0] };

@@ -13,7 +13,12 @@ const arg = (name: string, dflt: number) => {
 };
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'shim', 'cli.js');
 
-console.log(`${os.cpus().length} CPUs, node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `${os.cpus().length} CPUs, node ${process.version}, load ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 const r = await serveThroughput(CLI, { seconds: arg('seconds', 3), concurrency: arg('concurrency', 32), log: (l) => console.log(l) });
 const mib = (k?: number) => (k === undefined ? 'n/a' : `${(k / 1024).toFixed(1)} MiB`);
 console.log(`server VmRSS before the 64 MB transfers ${mib(r.serverRssKiB.before)}, after ${mib(r.serverRssKiB.after)}`);

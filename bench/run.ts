@@ -39,7 +39,11 @@ interface Options {
   entries: number;
 }
 
-const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const posInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
@@ -57,8 +61,13 @@ function parseOptions(argv: string[]): Options {
     .option('-j, --jobs <n>', 'parallel compile jobs', posInt, 2)
     .option('--no-micro', 'skip the single-translation-unit latency measurements')
     .option('--micro-runs <n>', 'repetitions of one cache hit', posInt, 200)
-    .option('--entries <n>', 'daemon memory and lookup time with this many cached compiles (default 10000, --quick 0; 0 = skip)', (v) => (v === '0' ? 0 : posInt(v)))
-    .option('--remote', 'also the team-cache scenarios: fresh machine from a populated vrift serve, unreachable server, serve throughput and memory (needs plain and vrift)')
+    .option('--entries <n>', 'daemon memory and lookup time with this many cached compiles (default 10000, --quick 0; 0 = skip)', (v) =>
+      v === '0' ? 0 : posInt(v),
+    )
+    .option(
+      '--remote',
+      'also the team-cache scenarios: fresh machine from a populated vrift serve, unreachable server, serve throughput and memory (needs plain and vrift)',
+    )
     .option('--remote-scenarios <list>', `with --remote, only these parts: ${REMOTE_PARTS.join(',')}`, list)
     .option('--remote-only', 'with --remote: configure the trees, then only the team-cache scenarios (no cold/warm runs per tool, no micro)')
     .option('--work-dir <dir>', 'trees, caches and logs', process.env.VRIFT_BENCH_DIR || path.join(os.homedir(), '.cache', 'vrift', 'bench'))
@@ -217,7 +226,9 @@ async function main() {
       hyperfine: versionOf(['hyperfine', '--version']).replace(/^hyperfine /, ''),
     },
     options: { ...opts },
-    sources: manifest.sources.filter((s) => opts.workloads.some((n) => (workloadByName(n).source ?? n) === s.name)).map(({ name, source, version }) => ({ name, source, version })),
+    sources: manifest.sources
+      .filter((s) => opts.workloads.some((n) => (workloadByName(n).source ?? n) === s.name))
+      .map(({ name, source, version }) => ({ name, source, version })),
     tools: allTools.map((t) => ({ name: t.name, unavailable: t.unavailable })),
     builds: [],
     micro: [],
@@ -228,13 +239,20 @@ async function main() {
 
   const microSteps = (w: Workload) => (opts.micro && w.micro && !opts.remoteOnly ? 3 + 2 * tools.length : 0);
   const has = (x: RemotePart) => opts.remoteParts.includes(x);
-  const remoteSteps = (w: Workload) => (opts.remote && w.language !== 'rust'
-    ? (has('fresh') ? 1 + 2 * opts.runs : 0) + (has('unreachable') ? opts.runs : 0) + (has('fresh') || has('unreachable') ? opts.runs : 0) + (has('upload') ? 2 * opts.runs : 0) + (has('bigblob') ? 1 : 0) + (has('throughput') ? 1 : 0)
-    : 0);
-  const total = opts.workloads.reduce((a, n) => {
-    const w = workloadByName(n);
-    return a + tools.filter((t) => supports(w, t.name)).length * (1 + (opts.remoteOnly ? 0 : opts.coldRuns + opts.runs)) + microSteps(w) + remoteSteps(w);
-  }, 0) + (opts.entries > 0 && tools.some((t) => t.name === 'vrift') ? 1 : 0);
+  const remoteSteps = (w: Workload) =>
+    opts.remote && w.language !== 'rust'
+      ? (has('fresh') ? 1 + 2 * opts.runs : 0) +
+        (has('unreachable') ? opts.runs : 0) +
+        (has('fresh') || has('unreachable') ? opts.runs : 0) +
+        (has('upload') ? 2 * opts.runs : 0) +
+        (has('bigblob') ? 1 : 0) +
+        (has('throughput') ? 1 : 0)
+      : 0;
+  const total =
+    opts.workloads.reduce((a, n) => {
+      const w = workloadByName(n);
+      return a + tools.filter((t) => supports(w, t.name)).length * (1 + (opts.remoteOnly ? 0 : opts.coldRuns + opts.runs)) + microSteps(w) + remoteSteps(w);
+    }, 0) + (opts.entries > 0 && tools.some((t) => t.name === 'vrift') ? 1 : 0);
   const bar = progress(total);
 
   const stopAll = async () => {
@@ -253,10 +271,22 @@ async function main() {
         await runWorkload(w, tools, opts, results, bar, logFile, vriftRoot);
         if (opts.remote && w.language !== 'rust') {
           const slot = new Slot(path.join(opts.workDir, w.name));
-          await runRemoteScenarios({
-            workload: w, slot: slot.slot, jobs: opts.jobs, runs: opts.runs, toolOptions, workDir: opts.workDir, logFile,
-            withTree: (tool, f) => slot.with(tool, f), log: (l) => bar.log(l), step: (l) => bar.step(l), parts: opts.remoteParts,
-          }, results.remote!);
+          await runRemoteScenarios(
+            {
+              workload: w,
+              slot: slot.slot,
+              jobs: opts.jobs,
+              runs: opts.runs,
+              toolOptions,
+              workDir: opts.workDir,
+              logFile,
+              withTree: (tool, f) => slot.with(tool, f),
+              log: (l) => bar.log(l),
+              step: (l) => bar.step(l),
+              parts: opts.remoteParts,
+            },
+            results.remote!,
+          );
         }
       } catch (e) {
         const msg = `${w.name}: ${(e as Error).message}`;
@@ -269,8 +299,10 @@ async function main() {
       const e = await entriesScenario({ units: opts.entries, jobs: opts.jobs, toolOptions, workDir: opts.workDir, logFile });
       results.entries = e;
       const d = e.daemon;
-      bar.log(`entries: ${e.units} units, cold ${e.coldSeconds.toFixed(1)} s, warm ${e.warmSeconds.toFixed(1)} s, hits ${e.hits}, ` +
-        `VmRSS ${d?.rssKiB !== undefined ? (d.rssKiB / 1024).toFixed(1) : 'n/a'} MiB, hit p99 ${d?.latency?.['hit.p99_ms'] ?? 'n/a'} ms${e.error ? `, error: ${e.error}` : ''}`);
+      bar.log(
+        `entries: ${e.units} units, cold ${e.coldSeconds.toFixed(1)} s, warm ${e.warmSeconds.toFixed(1)} s, hits ${e.hits}, ` +
+          `VmRSS ${d?.rssKiB !== undefined ? (d.rssKiB / 1024).toFixed(1) : 'n/a'} MiB, hit p99 ${d?.latency?.['hit.p99_ms'] ?? 'n/a'} ms${e.error ? `, error: ${e.error}` : ''}`,
+      );
       if (e.error) results.errors.push(`entries: ${e.error}`);
     }
   } finally {
@@ -284,7 +316,9 @@ async function main() {
   fs.writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n');
   const md = renderMarkdown(results);
   fs.writeFileSync(path.join(opts.out, 'latest.md'), md + '\n');
-  process.stdout.write(`${md}\nresults: ${path.relative(process.cwd(), jsonFile)}, ${path.relative(process.cwd(), path.join(opts.out, 'latest.md'))}; build log: ${logFile}\n`);
+  process.stdout.write(
+    `${md}\nresults: ${path.relative(process.cwd(), jsonFile)}, ${path.relative(process.cwd(), path.join(opts.out, 'latest.md'))}; build log: ${logFile}\n`,
+  );
   if (!fs.existsSync(vp.shim)) process.stdout.write('note: native/build/vrift-shim not built, vrift column empty\n');
   if (results.errors.length) process.exitCode = 1;
 }
@@ -323,7 +357,7 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
       const spid = await t.serverPid?.();
       const cpu0 = machineCpu();
       const server0 = processCpu(spid);
-      let res;
+      let res: Awaited<ReturnType<typeof run>>;
       try {
         res = await run(b.argv, { cwd: b.cwd, env, logFile });
       } catch (e) {
@@ -334,18 +368,34 @@ async function runWorkload(w: Workload, allTools: Tool[], opts: Options, results
       }
       const cpu1 = machineCpu();
       const server1 = processCpu(spid);
-      const cpu = cpu0 && cpu1 ? { busy: round2(cpu1.busy - cpu0.busy), idle: round2(cpu1.idle - cpu0.idle), ...(server0 !== undefined && server1 !== undefined ? { server: round2(server1 - server0) } : {}) } : undefined;
+      const cpu =
+        cpu0 && cpu1
+          ? {
+              busy: round2(cpu1.busy - cpu0.busy),
+              idle: round2(cpu1.idle - cpu0.idle),
+              ...(server0 !== undefined && server1 !== undefined ? { server: round2(server1 - server0) } : {}),
+            }
+          : undefined;
       const rec: BuildRecord = {
-        workload: w.name, tool: t.name, phase, run: runNo, seconds: res.seconds,
-        loadBefore, loadAfter: loadavg(), cpu, stats: await t.stats(),
+        workload: w.name,
+        tool: t.name,
+        phase,
+        run: runNo,
+        seconds: res.seconds,
+        loadBefore,
+        loadAfter: loadavg(),
+        cpu,
+        stats: await t.stats(),
       };
       maps.set(rec, hashArtifacts(w.artifactRoot(ctx), w.artifacts, w.artifactName));
       results.builds.push(rec);
       const s = rec.stats;
-      bar.log(`${w.name} ${t.name.padEnd(7)} ${phase} #${runNo + 1}: ${rec.seconds.toFixed(2)} s` +
-        (s ? `  hits ${s.hits ?? '?'} misses ${s.misses ?? '?'} uncacheable ${s.uncacheable ?? '?'}` : '') +
-        `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}` +
-        (cpu ? `  cpu busy ${cpu.busy.toFixed(1)} idle ${cpu.idle.toFixed(1)}${cpu.server !== undefined ? ` daemon ${cpu.server.toFixed(2)}` : ''} s` : ''));
+      bar.log(
+        `${w.name} ${t.name.padEnd(7)} ${phase} #${runNo + 1}: ${rec.seconds.toFixed(2)} s` +
+          (s ? `  hits ${s.hits ?? '?'} misses ${s.misses ?? '?'} uncacheable ${s.uncacheable ?? '?'}` : '') +
+          `  load ${loadBefore.split(' ').slice(0, 3).join(' ')}` +
+          (cpu ? `  cpu busy ${cpu.busy.toFixed(1)} idle ${cpu.idle.toFixed(1)}${cpu.server !== undefined ? ` daemon ${cpu.server.toFixed(2)}` : ''} s` : ''),
+      );
     });
   };
 
@@ -368,8 +418,13 @@ function checkArtifacts(w: Workload, maps: Map<BuildRecord, ArtifactMap>, bar: P
     if (rec.tool === 'plain') continue;
     const c = compare(plainBuilds[0], m, nondet);
     rec.artifacts = {
-      compared: c.compared, identical: c.identical, ok: c.ok,
-      differ: c.differ.length, missing: c.missing.length, extra: c.extra.length, nondeterministic: c.nondeterministic.length,
+      compared: c.compared,
+      identical: c.identical,
+      ok: c.ok,
+      differ: c.differ.length,
+      missing: c.missing.length,
+      extra: c.extra.length,
+      nondeterministic: c.nondeterministic.length,
       examples: [...c.differ, ...c.missing.map((x) => `missing ${x}`), ...c.extra.map((x) => `extra ${x}`)].slice(0, 20),
     };
     if (!c.ok) bar.log(`MISMATCH ${w.name} ${rec.tool} ${rec.phase} #${rec.run + 1}: ${rec.artifacts.examples.slice(0, 5).join(', ')}`);

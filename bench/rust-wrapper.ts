@@ -26,7 +26,12 @@ const runs = Number(arg('runs', '3'));
 const workDir = path.resolve(arg('work-dir', path.join(os.homedir(), '.cache', 'vrift', 'bench-rust-wrapper')));
 const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'rust-ws');
 
-interface Build { tool: string; kind: 'cold' | 'warm'; seconds: number; stats: BuildStats | null }
+interface Build {
+  tool: string;
+  kind: 'cold' | 'warm';
+  seconds: number;
+  stats: BuildStats | null;
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,7 +40,8 @@ const median = (xs: number[]) => {
 
 function prepare(): { env: NodeJS.ProcessEnv; logFile: string } {
   const have = fs.existsSync(CARGO_REGISTRY) ? fs.readdirSync(CARGO_REGISTRY) : [];
-  for (const c of ['itoa-', 'cfg-if-']) if (!have.some((n) => n.startsWith(c))) throw new Error(`no ${c}* under ${CARGO_REGISTRY}: install librust-itoa-dev and librust-cfg-if-dev`);
+  for (const c of ['itoa-', 'cfg-if-'])
+    if (!have.some((n) => n.startsWith(c))) throw new Error(`no ${c}* under ${CARGO_REGISTRY}: install librust-itoa-dev and librust-cfg-if-dev`);
   fs.rmSync(workDir, { recursive: true, force: true });
   const cargoHome = path.join(workDir, 'cargo-home');
   fs.mkdirSync(cargoHome, { recursive: true });
@@ -49,8 +55,12 @@ function prepare(): { env: NodeJS.ProcessEnv; logFile: string } {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   for (const k of Object.keys(env)) if (/^(CCACHE_|SCCACHE_|VRIFT_|CARGO_)/.test(k) || k === 'RUSTC_WRAPPER') delete env[k];
   Object.assign(env, {
-    CARGO_HOME: cargoHome, CARGO_INCREMENTAL: '0', CARGO_TERM_COLOR: 'never',
-    RUSTC: wrapper, REAL_RUSTC: path.join(sysroot, 'bin', 'rustc'), VRIFT_FIXTURE_GREETING: 'hello',
+    CARGO_HOME: cargoHome,
+    CARGO_INCREMENTAL: '0',
+    CARGO_TERM_COLOR: 'never',
+    RUSTC: wrapper,
+    REAL_RUSTC: path.join(sysroot, 'bin', 'rustc'),
+    VRIFT_FIXTURE_GREETING: 'hello',
   });
   const logFile = path.join(workDir, 'build.log');
   fs.writeFileSync(logFile, '');
@@ -60,11 +70,18 @@ function prepare(): { env: NodeJS.ProcessEnv; logFile: string } {
 async function main() {
   const { env, logFile } = prepare();
   const snap = await snapshotVrift(repoRoot, path.join(workDir, 'vrift-snapshot'));
-  const tools = (await createTools(['plain', 'sccache', 'vrift'], { cacheRoot: path.join(workDir, 'caches'), repoRoot, vriftRoot: snap.root, vriftEnv: snap.env, baseEnv: env }))
-    .filter((t) => {
-      if (t.unavailable) process.stderr.write(`skipping ${t.name}: ${t.unavailable}\n`);
-      return !t.unavailable;
-    });
+  const tools = (
+    await createTools(['plain', 'sccache', 'vrift'], {
+      cacheRoot: path.join(workDir, 'caches'),
+      repoRoot,
+      vriftRoot: snap.root,
+      vriftEnv: snap.env,
+      baseEnv: env,
+    })
+  ).filter((t) => {
+    if (t.unavailable) process.stderr.write(`skipping ${t.name}: ${t.unavailable}\n`);
+    return !t.unavailable;
+  });
   const slot = path.join(workDir, 'slot');
   const parked = (t: Tool) => path.join(workDir, 'parked', t.name);
   for (const t of tools) fs.cpSync(FIXTURE, parked(t), { recursive: true, filter: (src) => !src.includes(`${path.sep}target`) });
@@ -82,7 +99,9 @@ async function main() {
       if (app !== 'quiet:126 note=unset greeting=hello') throw new Error(`${t.name}: the binary printed ${app}`);
       const b: Build = { tool: t.name, kind, seconds: r.seconds, stats: await t.stats() };
       builds.push(b);
-      console.log(`${t.name} ${kind}: ${b.seconds.toFixed(2)} s  hits ${b.stats?.hits ?? '-'} misses ${b.stats?.misses ?? '-'} uncacheable ${b.stats?.uncacheable ?? '-'}  (load ${loadavg()})`);
+      console.log(
+        `${t.name} ${kind}: ${b.seconds.toFixed(2)} s  hits ${b.stats?.hits ?? '-'} misses ${b.stats?.misses ?? '-'} uncacheable ${b.stats?.uncacheable ?? '-'}  (load ${loadavg()})`,
+      );
     } finally {
       fs.renameSync(slot, parked(t));
     }
@@ -98,9 +117,16 @@ async function main() {
   const ratio = warm.vrift / warm.sccache;
   const id = new Date().toISOString().replace(/[:.]/g, '-');
   const result = {
-    id, cpus: os.cpus().length, node: process.version, runs, loadBefore, loadAfter: loadavg(),
+    id,
+    cpus: os.cpus().length,
+    node: process.version,
+    runs,
+    loadBefore,
+    loadAfter: loadavg(),
     workload: 'test/fixtures/rust-ws, cargo build -j2 (dev profile), RUSTC=<dir>/rustc (a script execing $REAL_RUSTC), RUSTC_WRAPPER=<tool>',
-    builds, warmMedianSeconds: warm, vriftWarmOverSccacheWarm: ratio,
+    builds,
+    warmMedianSeconds: warm,
+    vriftWarmOverSccacheWarm: ratio,
   };
   const dir = path.join(repoRoot, 'bench', 'results', 'rust-wrapper');
   fs.mkdirSync(dir, { recursive: true });

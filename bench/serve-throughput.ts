@@ -12,11 +12,18 @@ import { HttpTier } from '../daemon/tiers/http.js';
 // 64 MB blob, and the server's resident memory before and after streaming it. Used by
 // bench/remote.ts (standalone) and by `npm run bench -- --remote`.
 
-export interface ServeProc { url: string; proc: ChildProcess; stop(): Promise<void> }
+export interface ServeProc {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
 
 /** `vrift serve --port 0` on a store directory; resolves once it prints its URL. */
 export async function startServeProc(cli: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServeProc> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--store', store, '--access-log', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--store', store, '--access-log', 'off', ...extra], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
     proc.stderr!.on('data', (d) => {
@@ -45,8 +52,19 @@ export function rssKiB(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRS
   }
 }
 
-export interface RateResult { label: string; perSecond: number; count: number; seconds: number; concurrency: number }
-export interface BandwidthResult { label: string; mbPerSecond: number; bestMs: number; rounds: number }
+export interface RateResult {
+  label: string;
+  perSecond: number;
+  count: number;
+  seconds: number;
+  concurrency: number;
+}
+export interface BandwidthResult {
+  label: string;
+  mbPerSecond: number;
+  bestMs: number;
+  rounds: number;
+}
 export interface ThroughputResult {
   url: string;
   rates: RateResult[];
@@ -55,7 +73,10 @@ export interface ThroughputResult {
   serverRssKiB: { before?: number; after?: number };
 }
 
-export async function measureServe(url: string, o: { seconds: number; concurrency: number; serverPid?: number; log?: (line: string) => void }): Promise<ThroughputResult> {
+export async function measureServe(
+  url: string,
+  o: { seconds: number; concurrency: number; serverPid?: number; log?: (line: string) => void },
+): Promise<ThroughputResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
   const say = o.log ?? (() => {});
   const req = (u: string, method: string, body?: Buffer, headers: http.OutgoingHttpHeaders = {}) =>
@@ -84,9 +105,11 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     let n = 0;
     const until = performance.now() + o.seconds * 1000;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: o.concurrency }, async () => {
-      while (performance.now() < until) await op(n++);
-    }));
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (performance.now() < until) await op(n++);
+      }),
+    );
     const s = (performance.now() - t0) / 1000;
     const r = { label, perSecond: Math.round(n / s), count: n, seconds: s, concurrency: o.concurrency };
     rates.push(r);
@@ -111,7 +134,11 @@ export async function measureServe(url: string, o: { seconds: number; concurrenc
     await rate('HEAD small object (hit)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'HEAD'));
     await rate('GET small object (hit, ~1.5 KB)', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'GET'));
     // (no HEAD with wrk: it waits for the body a HEAD answer announces and never gets)
-    wrkRate('GET small object (hit, ~1.5 KB)', 'GET', keys.map((k) => `/cas/${k}`));
+    wrkRate(
+      'GET small object (hit, ~1.5 KB)',
+      'GET',
+      keys.map((k) => `/cas/${k}`),
+    );
     await rate('GET miss (404)', (i) => req(`${url}/ac/${crypto.createHash('sha256').update(String(i)).digest('hex')}`, 'GET'));
     await rate('PUT small object', (i) => req(`${url}/cas/${keys[i % keys.length]}`, 'PUT', small[i % small.length]));
 
@@ -150,14 +177,17 @@ function wrk(url: string, method: string, paths: string[], connections: number, 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-wrk-'));
   try {
     const script = path.join(dir, 'paths.lua');
-    fs.writeFileSync(script, [
-      `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }`,
-      'local i = 0',
-      `request = function() i = i + 1; return wrk.format("${method}", paths[(i % #paths) + 1]) end`,
-      // wrk counts non-2xx answers apart; a rate made of 404s would be meaningless.
-      'done = function(summary, latency, requests) io.write(string.format("\\nVRIFT %d %d\\n", summary.requests, summary.errors.status)) end',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      script,
+      [
+        `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }`,
+        'local i = 0',
+        `request = function() i = i + 1; return wrk.format("${method}", paths[(i % #paths) + 1]) end`,
+        // wrk counts non-2xx answers apart; a rate made of 404s would be meaningless.
+        'done = function(summary, latency, requests) io.write(string.format("\\nVRIFT %d %d\\n", summary.requests, summary.errors.status)) end',
+        '',
+      ].join('\n'),
+    );
     const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout ?? '');
     const counts = /VRIFT (\d+) (\d+)/.exec(r.stdout ?? '');

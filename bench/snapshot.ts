@@ -10,8 +10,8 @@ import path from 'node:path';
 // vriftd launcher the shim starts through VRIFT_DAEMON. node_modules is shared by symlink.
 
 export interface Snapshot {
-  root: string;                 // laid out like the repo: native/build/vrift-shim, dist/...
-  env: Record<string, string>;  // VRIFT_DAEMON
+  root: string; // laid out like the repo: native/build/vrift-shim, dist/...
+  env: Record<string, string>; // VRIFT_DAEMON
   shimSha256: string;
 }
 
@@ -46,7 +46,9 @@ export async function snapshotVrift(repoRoot: string, dir: string): Promise<Snap
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   const vriftd = path.join(dir, 'vriftd');
   // exec keeps fd 3, the instance lock the shim hands over.
-  fs.writeFileSync(vriftd, `#!/bin/sh\nexec '${process.execPath}' ${DAEMON_NODE_FLAGS.join(' ')} '${path.join(dir, 'dist', 'daemon', 'main.js')}' "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(vriftd, `#!/bin/sh\nexec '${process.execPath}' ${DAEMON_NODE_FLAGS.join(' ')} '${path.join(dir, 'dist', 'daemon', 'main.js')}' "$@"\n`, {
+    mode: 0o755,
+  });
   return {
     root: dir,
     env: { VRIFT_DAEMON: vriftd },

@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 // Shared by the benchmark and the end-to-end tests (through test/helpers/workloads.ts).
 
 export interface SourcePin {
-  name: string;      // workload name: redis, libuv, zstd, leveldb
-  source: string;    // Debian source package
-  version: string;   // Debian version, with epoch
+  name: string; // workload name: redis, libuv, zstd, leveldb
+  source: string; // Debian source package
+  version: string; // Debian version, with epoch
   dsc: string;
   dscSha256: string;
-  dir: string;       // tree under the source cache
+  dir: string; // tree under the source cache
 }
 
 export interface Manifest {

@@ -42,7 +42,7 @@ export interface Tool {
 }
 
 export interface ToolOptions {
-  cacheRoot: string;       // per-run directory; each tool uses cacheRoot/<name>
+  cacheRoot: string; // per-run directory; each tool uses cacheRoot/<name>
   repoRoot: string;
   /** Where vrift's shim and dist/ are taken from (a snapshot of repoRoot, see snapshot.ts). */
   vriftRoot?: string;
@@ -95,11 +95,23 @@ function plain(opts: ToolOptions): Tool {
 
 // ccache's machine-readable counters; the ones that mean "could not cache this call".
 const CCACHE_UNCACHEABLE = [
-  'autoconf_test', 'bad_compiler_arguments', 'called_for_link', 'called_for_preprocessing',
-  'compiler_produced_no_output', 'compiler_produced_stdout', 'could_not_use_modules',
-  'could_not_use_precompiled_header', 'multiple_source_files', 'no_input_file', 'output_to_stdout',
-  'preprocessor_error', 'unsupported_code_directive', 'unsupported_compiler_option',
-  'unsupported_environment_variable', 'unsupported_source_language', 'compile_failed',
+  'autoconf_test',
+  'bad_compiler_arguments',
+  'called_for_link',
+  'called_for_preprocessing',
+  'compiler_produced_no_output',
+  'compiler_produced_stdout',
+  'could_not_use_modules',
+  'could_not_use_precompiled_header',
+  'multiple_source_files',
+  'no_input_file',
+  'output_to_stdout',
+  'preprocessor_error',
+  'unsupported_code_directive',
+  'unsupported_compiler_option',
+  'unsupported_environment_variable',
+  'unsupported_source_language',
+  'compile_failed',
 ];
 
 function ccache(opts: ToolOptions): Tool {
@@ -178,9 +190,7 @@ async function sccache(opts: ToolOptions): Promise<Tool> {
         return {
           hits: sumValues((s.cache_hits as { counts?: unknown })?.counts),
           misses: sumValues((s.cache_misses as { counts?: unknown })?.counts),
-          uncacheable:
-            num(s.requests_not_cacheable) + num(s.requests_not_compile) +
-            num(s.requests_unsupported_compiler) + num(s.non_cacheable_compilations),
+          uncacheable: num(s.requests_not_cacheable) + num(s.requests_not_compile) + num(s.requests_unsupported_compiler) + num(s.non_cacheable_compilations),
           raw: s,
         };
       } catch {

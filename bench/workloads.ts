@@ -10,9 +10,9 @@ export interface Cmd {
 }
 
 export interface WorkloadCtx {
-  srcDir: string;        // writable copy of the pristine tree
-  buildDir: string;      // out-of-tree build dir (cmake); unused by in-tree builds
-  launcher: string[];    // [] = plain compiler
+  srcDir: string; // writable copy of the pristine tree
+  buildDir: string; // out-of-tree build dir (cmake); unused by in-tree builds
+  launcher: string[]; // [] = plain compiler
   jobs: number;
   /** For cmake's link steps (CMAKE_<LANG>_LINKER_LAUNCHER): vrift caches links, ccache and sccache don't. */
   linkLauncher: string[];
@@ -21,7 +21,7 @@ export interface WorkloadCtx {
 export type Language = 'c' | 'rust';
 
 export interface Workload {
-  name: string;          // also the key into bench/workloads.json, unless `source` says otherwise
+  name: string; // also the key into bench/workloads.json, unless `source` says otherwise
   /** The source package (bench/workloads.json) when it is not `name`. */
   source?: string;
   /** Not in the default set: run when named in --workloads. */
@@ -50,21 +50,21 @@ export interface Workload {
 const ccVar = (launcher: string[], cc: string): string => [...launcher, cc].join(' ');
 const luaDir = (ctx: WorkloadCtx): string => path.join(ctx.srcDir, 'deps', 'lua', 'src');
 
-function cmakeWorkload(
-  name: string,
-  describe: string,
-  extra: string[],
-  micro?: Workload['micro'],
-): Workload {
+function cmakeWorkload(name: string, describe: string, extra: string[], micro?: Workload['micro']): Workload {
   return {
     name,
     describe,
     configure: (ctx) => {
       const args = [
-        'cmake', '-S', ctx.srcDir, '-B', ctx.buildDir,
+        'cmake',
+        '-S',
+        ctx.srcDir,
+        '-B',
+        ctx.buildDir,
         '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
         '-DCMAKE_EXPORT_COMPILE_COMMANDS=ON',
-        '-DCMAKE_C_COMPILER=gcc', '-DCMAKE_CXX_COMPILER=g++',
+        '-DCMAKE_C_COMPILER=gcc',
+        '-DCMAKE_CXX_COMPILER=g++',
         ...extra,
       ];
       if (ctx.launcher.length > 0) {
@@ -96,22 +96,28 @@ export function cargoHomeConfig(registry = CARGO_REGISTRY): string {
 
 export const ripgrep: Workload = {
   name: 'ripgrep',
-  describe: 'ripgrep 13, cargo build --release against Debian\'s crates, RUSTC_WRAPPER=<tool>; clean = cargo clean',
+  describe: "ripgrep 13, cargo build --release against Debian's crates, RUSTC_WRAPPER=<tool>; clean = cargo clean",
   language: 'rust',
   env: (ctx) => {
     const env: NodeJS.ProcessEnv = { CARGO_HOME: path.join(ctx.buildDir, 'cargo-home'), CARGO_INCREMENTAL: '0', CARGO_TERM_COLOR: 'never' };
     if (ctx.launcher.length > 0) env.RUSTC_WRAPPER = ctx.launcher[0];
     return env;
   },
-  configure: (ctx) => [{
-    argv: ['sh', '-c', [
-      `mkdir -p "$CARGO_HOME" && printf '%s' '${cargoHomeConfig()}' > "$CARGO_HOME/config.toml"`,
-      'if [ -f Cargo.lock ]; then mv Cargo.lock Cargo.lock.orig; fi',
-      "sed -i '/^simd-accel = /d' Cargo.toml",
-      'cargo generate-lockfile --offline',
-    ].join(' && ')],
-    cwd: ctx.srcDir,
-  }],
+  configure: (ctx) => [
+    {
+      argv: [
+        'sh',
+        '-c',
+        [
+          `mkdir -p "$CARGO_HOME" && printf '%s' '${cargoHomeConfig()}' > "$CARGO_HOME/config.toml"`,
+          'if [ -f Cargo.lock ]; then mv Cargo.lock Cargo.lock.orig; fi',
+          "sed -i '/^simd-accel = /d' Cargo.toml",
+          'cargo generate-lockfile --offline',
+        ].join(' && '),
+      ],
+      cwd: ctx.srcDir,
+    },
+  ],
   build: (ctx) => ({ argv: ['cargo', 'build', '--release', `-j${ctx.jobs}`, '--offline'], cwd: ctx.srcDir }),
   clean: (ctx) => ({ argv: ['cargo', 'clean'], cwd: ctx.srcDir }),
   artifactRoot: (ctx) => path.join(ctx.srcDir, 'target', 'release'),
@@ -125,10 +131,12 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     // src/release.h embeds "<hostname>-<time of the tree's first build>" and survives distclean,
     // so every tool's copy would compile a different release.o. Pin it once per copy
     // (mkreleasehdr.sh keeps an existing release.h whose SHA1 and DIRTY still match).
-    configure: (ctx) => [{
-      argv: ['sh', '-c', 'sh mkreleasehdr.sh && sed -i \'s/^#define REDIS_BUILD_ID .*/#define REDIS_BUILD_ID "vrift-bench"/\' release.h'],
-      cwd: path.join(ctx.srcDir, 'src'),
-    }],
+    configure: (ctx) => [
+      {
+        argv: ['sh', '-c', 'sh mkreleasehdr.sh && sed -i \'s/^#define REDIS_BUILD_ID .*/#define REDIS_BUILD_ID "vrift-bench"/\' release.h'],
+        cwd: path.join(ctx.srcDir, 'src'),
+      },
+    ],
     build: (ctx) => ({
       argv: ['make', 'MALLOC=libc', `-j${ctx.jobs}`, `CC=${ccVar(ctx.launcher, 'gcc')}`],
       cwd: ctx.srcDir,
@@ -140,18 +148,17 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     name: 'lua',
     source: 'redis',
     extra: true,
-    describe: 'Lua 5.1 as redis 7.0.15 vendors it (deps/lua/src, 38 C files), its own Makefile: make o, CC="<tool> gcc"; clean = make clean. Small: quick pairs on a loaded machine',
+    describe:
+      'Lua 5.1 as redis 7.0.15 vendors it (deps/lua/src, 38 C files), its own Makefile: make o, CC="<tool> gcc"; clean = make clean. Small: quick pairs on a loaded machine',
     configure: () => [],
     build: (ctx) => ({ argv: ['make', `-j${ctx.jobs}`, 'o', `CC=${ccVar(ctx.launcher, 'gcc')}`], cwd: luaDir(ctx) }),
     clean: (ctx) => ({ argv: ['make', 'clean'], cwd: luaDir(ctx) }),
     artifactRoot: (ctx) => luaDir(ctx),
   },
-  cmakeWorkload(
-    'libuv',
-    'libuv 1.44.2, cmake RelWithDebInfo with tests, launcher; clean = make clean',
-    ['-DLIBUV_BUILD_TESTS=ON'],
-    { file: 'src/unix/core.c', target: 'uv_a' },
-  ),
+  cmakeWorkload('libuv', 'libuv 1.44.2, cmake RelWithDebInfo with tests, launcher; clean = make clean', ['-DLIBUV_BUILD_TESTS=ON'], {
+    file: 'src/unix/core.c',
+    target: 'uv_a',
+  }),
   {
     name: 'zstd',
     describe: 'zstd 1.5.4, top-level make, CC="<tool> gcc"; clean = make clean',
@@ -162,11 +169,7 @@ export const WORKLOADS: readonly Workload[] = Object.freeze([
     // lib/obj/conf_<md5 of CC and flags>/: the directory name differs per tool, the objects must not.
     artifactName: (rel) => rel.replace(/\/conf_[0-9a-f]{32}\//, '/conf_*/'),
   },
-  cmakeWorkload(
-    'leveldb',
-    'leveldb 1.23, C++, cmake RelWithDebInfo with tests and benchmarks, launcher; clean = make clean',
-    [],
-  ),
+  cmakeWorkload('leveldb', 'leveldb 1.23, C++, cmake RelWithDebInfo with tests and benchmarks, launcher; clean = make clean', []),
   ripgrep,
 ]);
 

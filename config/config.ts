@@ -18,26 +18,26 @@ import { instancePaths, type InstancePaths } from '../ipc/paths.js';
 export interface Config {
   enabled: boolean;
   local_path: string;
-  max_local_size: number;   // bytes
-  max_age: number;          // ms, 0 = no age eviction
-  base_dir: string;         // paths sharing more than this prefix with cwd are keyed relative to cwd
-  idle_timeout: number;     // ms, 0 = never
+  max_local_size: number; // bytes
+  max_age: number; // ms, 0 = no age eviction
+  base_dir: string; // paths sharing more than this prefix with cwd are keyed relative to cwd
+  idle_timeout: number; // ms, 0 = never
   log_level: 'debug' | 'info' | 'warn' | 'error';
   remote_url: string;
-  remote_token: string;     // Bearer token for the remote (user:pass in remote_url gives Basic)
-  remote_timeout: number;   // ms without a byte before a remote operation is abandoned
-  remote_wait: number;      // ms a lookup waits for the remote before it compiles locally
+  remote_token: string; // Bearer token for the remote (user:pass in remote_url gives Basic)
+  remote_timeout: number; // ms without a byte before a remote operation is abandoned
+  remote_wait: number; // ms a lookup waits for the remote before it compiles locally
   read_only: boolean;
-  remote_packs: boolean;    // upload entries in packs and fetch the packs a hit names (tiers/bundle.ts)
+  remote_packs: boolean; // upload entries in packs and fetch the packs a hit names (tiers/bundle.ts)
   cache_targets: string[];
   cache_extensions: string[];
-  watch_inputs: boolean;    // inotify on input directories instead of a stat per input per lookup
-  spare_files: number;      // empty files made ahead for hits' outputs (frontends/materialize.ts), 0 = none
-  peers: string;            // LAN peers: 'off', 'mdns' or 'host:port,...' (peers.ts)
-  peer_port: number;        // where this daemon serves its store to peers, 0 = any free port
-  peer_wait: number;        // ms a lookup waits for peers before it goes on without them
-  signing_key: string;      // secret key the daemon signs its entries with (made on first start when it is the default)
-  trusted_keys: string[];   // `name:base64` public keys whose entries are used from peers (and the remote, below)
+  watch_inputs: boolean; // inotify on input directories instead of a stat per input per lookup
+  spare_files: number; // empty files made ahead for hits' outputs (frontends/materialize.ts), 0 = none
+  peers: string; // LAN peers: 'off', 'mdns' or 'host:port,...' (peers.ts)
+  peer_port: number; // where this daemon serves its store to peers, 0 = any free port
+  peer_wait: number; // ms a lookup waits for peers before it goes on without them
+  signing_key: string; // secret key the daemon signs its entries with (made on first start when it is the default)
+  trusted_keys: string[]; // `name:base64` public keys whose entries are used from peers (and the remote, below)
   remote_require_signatures: boolean; // the remote's entries too: only those signed by a trusted key (or this instance's own)
 }
 
@@ -153,7 +153,11 @@ function coerce(key: keyof Config, raw: unknown, label: string, home: string, ba
       return fail();
     case 'list':
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
-      if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+      if (typeof raw === 'string')
+        return raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
       return fail();
     case 'keys': {
       // Checked here, so a pasted line with a typo is an error where it was written, not a
@@ -188,9 +192,11 @@ export function readConfigFile(file: string): Record<string, unknown> | undefine
   for (const [k, v] of Object.entries(doc)) {
     if (k === 'l2_cache') continue;
     const table = typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-    throw new VriftError('ECONFIG', table
-      ? `${file}: unknown section [${k}] (settings go in [l2_cache])`
-      : `${file}: unknown key ${k} at the top level (settings go in [l2_cache])`, { fields: { where: file, key: k } });
+    throw new VriftError(
+      'ECONFIG',
+      table ? `${file}: unknown section [${k}] (settings go in [l2_cache])` : `${file}: unknown key ${k} at the top level (settings go in [l2_cache])`,
+      { fields: { where: file, key: k } },
+    );
   }
   const s = doc.l2_cache;
   if (s === undefined) return undefined;
@@ -213,7 +219,7 @@ export interface Layers {
   user: { file: string; table?: Record<string, unknown> };
   project?: { file: string; table?: Record<string, unknown> };
   flags?: Partial<Record<keyof Config, unknown>>;
-  keys?: readonly (keyof Config)[];   // only these (the rest stay defaults)
+  keys?: readonly (keyof Config)[]; // only these (the rest stay defaults)
 }
 
 /** Defaults, then the user file, the project file (project keys only), the environment and
@@ -261,14 +267,19 @@ export function resolveLayers(l: Layers): Omit<ResolvedConfig, 'files' | 'paths'
 
 /** What a compile in `cwd` gets (project: true, the default) or what a daemon started now
  * would run with (project: false: no velo.toml is read). */
-export function loadConfig(opts: { cwd?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof Config, unknown>>; project?: boolean } = {}): ResolvedConfig {
+export function loadConfig(
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof Config, unknown>>; project?: boolean } = {},
+): ResolvedConfig {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const paths = instancePaths(env);
   const userFile = env.VRIFT_CONFIG || paths.userConfig;
   const project = opts.project === false ? undefined : findProjectConfig(cwd);
   const r = resolveLayers({
-    paths, env, cwd, flags: opts.flags,
+    paths,
+    env,
+    cwd,
+    flags: opts.flags,
     user: { file: userFile, table: readConfigFile(userFile) },
     project: project ? { file: project, table: readConfigFile(project) } : undefined,
   });

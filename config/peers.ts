@@ -16,7 +16,10 @@ export function peersSetting(raw: string): PeersSetting | string {
   if (s === '' || s === 'off') return { mode: 'off' };
   if (s === 'mdns') return { mode: 'mdns' };
   const peers: { host: string; port: number }[] = [];
-  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(part);
     if (!m) return `${JSON.stringify(part)} is not host:port`;
     const host = m[1] ?? m[2]!;
@@ -31,6 +34,7 @@ export function peersSetting(raw: string): PeersSetting | string {
 
 export function parsePeers(raw: unknown, where: string): string {
   const r = typeof raw === 'string' ? peersSetting(raw) : 'not a string';
-  if (typeof r === 'string') throw new VriftError('ECONFIG', `${where}: invalid peers ${JSON.stringify(raw)} (${r}); use ${PEERS_FORMS}`, { fields: { where } });
+  if (typeof r === 'string')
+    throw new VriftError('ECONFIG', `${where}: invalid peers ${JSON.stringify(raw)} (${r}); use ${PEERS_FORMS}`, { fields: { where } });
   return r.mode === 'static' ? r.peers.map((p) => (net.isIPv6(p.host) ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)).join(',') : r.mode;
 }

@@ -15,8 +15,15 @@ import { PROJECT_KEYS, SCHEMA, readConfigFile, resolveLayers, type ProjectSettin
 const RECHECK_MS = 1000;
 const MAX_ENTRIES = 4096;
 
-interface FileState { sig: string; table?: Record<string, unknown>; error?: VriftError }
-interface DirState { checked: number; file?: string }
+interface FileState {
+  sig: string;
+  table?: Record<string, unknown>;
+  error?: VriftError;
+}
+interface DirState {
+  checked: number;
+  file?: string;
+}
 
 export class ProjectConfigs {
   private dirs = new Map<string, DirState>();
@@ -42,11 +49,19 @@ export class ProjectConfigs {
         if (user.error) throw user.error;
         if (project?.error) throw project.error;
         const { config } = resolveLayers({
-          paths: this.o.paths, env, cwd, keys: PROJECT_KEYS,
+          paths: this.o.paths,
+          env,
+          cwd,
+          keys: PROJECT_KEYS,
           user: { file: this.o.userFile, table: user.table },
           project: projectFile ? { file: projectFile, table: project?.table } : undefined,
         });
-        r = Object.freeze({ enabled: config.enabled, base_dir: config.base_dir, cache_targets: config.cache_targets, cache_extensions: config.cache_extensions });
+        r = Object.freeze({
+          enabled: config.enabled,
+          base_dir: config.base_dir,
+          cache_targets: config.cache_targets,
+          cache_extensions: config.cache_extensions,
+        });
       } catch (e) {
         r = e instanceof VriftError ? e : new VriftError('ECONFIG', (e as Error).message, { cause: e });
         this.o.onError?.(r);

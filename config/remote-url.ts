@@ -27,7 +27,10 @@ export function remoteUrlProblem(raw: string): string | undefined {
 
 export function parseRemoteUrl(raw: unknown, where: string): string {
   const why = typeof raw === 'string' ? remoteUrlProblem(raw) : 'not a string';
-  if (why !== undefined) throw new VriftError('ECONFIG', `${where}: ${JSON.stringify(redactUrl(String(raw)))} is not a remote URL (${why}); use ${REMOTE_FORMS}`, { fields: { where } });
+  if (why !== undefined)
+    throw new VriftError('ECONFIG', `${where}: ${JSON.stringify(redactUrl(String(raw)))} is not a remote URL (${why}); use ${REMOTE_FORMS}`, {
+      fields: { where },
+    });
   return raw as string;
 }
 

@@ -44,7 +44,8 @@ export function parseSize(raw: unknown, where: string): number {
 
 export function parseDuration(raw: unknown, where: string): number {
   const n = typeof raw === 'string' || typeof raw === 'number' ? durationOf(raw) : undefined;
-  if (n === undefined) throw new VriftError('ECONFIG', `${where}: ${JSON.stringify(raw)} is not a duration; use ${DURATION_FORMS}`, { fields: { where, value: raw } });
+  if (n === undefined)
+    throw new VriftError('ECONFIG', `${where}: ${JSON.stringify(raw)} is not a duration; use ${DURATION_FORMS}`, { fields: { where, value: raw } });
   return n;
 }
 

@@ -32,23 +32,23 @@ export interface Pending {
 // Everything a handler may touch; built once by Daemon, passed to every handler.
 export interface DaemonContext {
   paths: InstancePaths;
-  resolved: ResolvedConfig;  // as the daemon started: instance keys apply from here
-  projects: ProjectConfigs;   // project keys, per compile
+  resolved: ResolvedConfig; // as the daemon started: instance keys apply from here
+  projects: ProjectConfigs; // project keys, per compile
   log: Logger;
   stats: Stats;
-  latency: Latency;         // lookup time per outcome, for `vrift stats`
+  latency: Latency; // lookup time per outcome, for `vrift stats`
   store: LocalStore;
-  remote?: TieredStore;     // set when remote_url or peers is configured
-  peers?: Peers;            // set when peers is not "off"
-  writes: WriteBehind;      // what the front-ends store through: written when lookups pause
-  watcher?: Watcher;        // inotify on inputs' directories (watch_inputs)
-  clock: FsClock;           // compiles' starts as the filesystems stamp them
-  spares?: OutputSpares;    // empty files the shims write hits' outputs into
-  signer?: SigningKey;      // signs this daemon's entries and its requests to peers (absent: unusable key, logged)
+  remote?: TieredStore; // set when remote_url or peers is configured
+  peers?: Peers; // set when peers is not "off"
+  writes: WriteBehind; // what the front-ends store through: written when lookups pause
+  watcher?: Watcher; // inotify on inputs' directories (watch_inputs)
+  clock: FsClock; // compiles' starts as the filesystems stamp them
+  spares?: OutputSpares; // empty files the shims write hits' outputs into
+  signer?: SigningKey; // signs this daemon's entries and its requests to peers (absent: unusable key, logged)
   trusted: readonly PublicKey[]; // trusted_keys and this instance's own key: whose entries and requests are accepted
-  frontends: Frontend[];   // first that handles a call takes it
+  frontends: Frontend[]; // first that handles a call takes it
   pending: Map<string, Pending>;
-  track(p: Promise<unknown>): void;   // background work close() waits for
+  track(p: Promise<unknown>): void; // background work close() waits for
   requestShutdown(): void;
   startedAt: number;
   now: () => number;

@@ -85,7 +85,13 @@ export class Daemon {
     clearStaleTemps(tmpDir);
     const log = opts.logger ?? fileLogger(paths.logFile, config.log_level);
     const stats = new Stats(paths.statsFile);
-    const store = new LocalStore({ root: config.local_path, maxSize: config.max_local_size, maxAge: config.max_age || undefined, now, log: log.child('store') });
+    const store = new LocalStore({
+      root: config.local_path,
+      maxSize: config.max_local_size,
+      maxAge: config.max_age || undefined,
+      now,
+      log: log.child('store'),
+    });
     await store.open();
     // Results of misses and remote answers are written when lookups pause (store/idle-writer.ts).
     // Compiles the daemon answered "run it" and whose report has not come yet. One started
@@ -99,7 +105,9 @@ export class Daemon {
     };
     const uploads = config.remote_url !== '' && !config.read_only;
     const later = new IdleWriter(log.child('store'), {
-      spool: path.join(tmpDir, 'store-spool'), busy, maxJobWaitMs: uploads ? UPLOAD_ENTRY_WAIT_MS : undefined,
+      spool: path.join(tmpDir, 'store-spool'),
+      busy,
+      maxJobWaitMs: uploads ? UPLOAD_ENTRY_WAIT_MS : undefined,
       onError: (err) => stats.reason('errors', (err as { code?: string }).code ?? 'ESTORE'),
     });
     // Every entry this daemon makes is signed. The default key is made on the first start (so
@@ -115,7 +123,8 @@ export class Daemon {
     // This instance's own key is trusted too: its entries come back from the remote to a wiped store.
     const trusted: PublicKey[] = parseTrustedKeys(config.trusted_keys);
     if (signer && !trusted.some((k) => k.line === signer.line)) trusted.push(signer);
-    if (config.remote_require_signatures) log.log('info', 'trust', 'remote entries are used only when signed by a trusted key', { trusted: describeKeys(trusted) });
+    if (config.remote_require_signatures)
+      log.log('info', 'trust', 'remote entries are used only when signed by a trusted key', { trusted: describeKeys(trusted) });
     // LAN peers and the remote tier are optional and fail open: a bad setting is logged and
     // the daemon runs without them.
     let peers: Peers | undefined;
@@ -131,7 +140,13 @@ export class Daemon {
     let gate: EntryGate | undefined;
     if (config.remote_url) {
       try {
-        tier = await openRemote(config.remote_url, { token: config.remote_token || undefined, timeoutMs: config.remote_timeout, now, env, log: log.child('remote') });
+        tier = await openRemote(config.remote_url, {
+          token: config.remote_token || undefined,
+          timeoutMs: config.remote_timeout,
+          now,
+          env,
+          log: log.child('remote'),
+        });
         gate = config.remote_require_signatures ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote' }) : undefined;
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
@@ -139,16 +154,30 @@ export class Daemon {
     }
     // Peers and the remote are raced (tiers/race.ts); peers alone are never uploaded to, and
     // bound their own wait (peer_wait).
-    const shared = tier && peers ? new RaceTier(peers.tier, tier) : tier ?? peers?.tier;
-    const remote = shared && new TieredStore({
-      local: store, remote: shared, readOnly: config.read_only || !tier, log: log.child(tier ? 'remote' : 'peers'), later,
-      waitMs: tier ? config.remote_wait : 0, packs: config.remote_packs, busy, gate,
-    });
+    const shared = tier && peers ? new RaceTier(peers.tier, tier) : (tier ?? peers?.tier);
+    const remote =
+      shared &&
+      new TieredStore({
+        local: store,
+        remote: shared,
+        readOnly: config.read_only || !tier,
+        log: log.child(tier ? 'remote' : 'peers'),
+        later,
+        waitMs: tier ? config.remote_wait : 0,
+        packs: config.remote_packs,
+        busy,
+        gate,
+      });
     if (tier) void remote?.checkRemote();
 
     // Project settings per compile (project-config.ts). Should a file go bad between the
     // compile handler's check and a front-end's use, the front-end keys with the instance's.
-    const projects = new ProjectConfigs({ paths, userFile: resolved.files.user, now, onError: (err) => log.log('warn', 'config', 'compiles pass through: bad project configuration', { err }) });
+    const projects = new ProjectConfigs({
+      paths,
+      userFile: resolved.files.user,
+      now,
+      onError: (err) => log.log('warn', 'config', 'compiles pass through: bad project configuration', { err }),
+    });
     const project = (cwd: string, env: Record<string, string>): ProjectSettings => {
       const r = projects.resolve(cwd, env);
       return r instanceof VriftError ? config : r;
@@ -160,7 +189,12 @@ export class Daemon {
     if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
     const hashes = new FileHashes(now, undefined, undefined, watcher);
     const dirs = new DirCache(now, undefined, watcher);
-    const front = new WriteBehind(remote ?? store, later, remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) }, signer);
+    const front = new WriteBehind(
+      remote ?? store,
+      later,
+      remote && { local: store, offerBlob: (d, n, data) => remote.offerBlob(d, n, data), offerEntry: (k, v, a) => remote.offerEntry(k, v, a) },
+      signer,
+    );
     const deferred: Deferred = { add: (k, work) => later.defer(k, work), run: (k) => later.runDeferred(k) };
     const linkers = new Linkers(hashes);
     const clock = FsClock.open(paths.runDir);
@@ -188,7 +222,19 @@ export class Daemon {
       deferred,
       links,
     });
-    const rust = new RustFrontend({ store: front, hashes, dirs, linkers, ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')), project, log: log.child('rust'), now, fsNow, tmpDir, deferred });
+    const rust = new RustFrontend({
+      store: front,
+      hashes,
+      dirs,
+      linkers,
+      ids: new RustcIds(path.join(paths.runDir, 'rustc-ids.json')),
+      project,
+      log: log.child('rust'),
+      now,
+      fsNow,
+      tmpDir,
+      deferred,
+    });
 
     const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;
     spares?.open(tmpDir);
@@ -196,7 +242,20 @@ export class Daemon {
 
     let daemon: Daemon;
     const ctx: DaemonContext = {
-      paths, resolved, projects, log, stats, store, remote, peers, watcher, clock, writes: front, spares, signer, trusted,
+      paths,
+      resolved,
+      projects,
+      log,
+      stats,
+      store,
+      remote,
+      peers,
+      watcher,
+      clock,
+      writes: front,
+      spares,
+      signer,
+      trusted,
       latency: new Latency(),
       // links: reached only through cc (its handles() takes nothing); listed to be closed.
       frontends: [rust, cc, links],
@@ -207,7 +266,10 @@ export class Daemon {
       now,
     };
     daemon = new Daemon(ctx);
-    daemon.server = new IpcServer((m) => daemon.dispatch(m), (err) => log.log('error', 'ipc', 'transport error', { err }));
+    daemon.server = new IpcServer(
+      (m) => daemon.dispatch(m),
+      (err) => log.log('error', 'ipc', 'transport error', { err }),
+    );
     await daemon.server.bind(paths.endpoint);
     fs.chmodSync(paths.socket, 0o600);
     daemon.startTimers(config.idle_timeout);

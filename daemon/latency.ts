@@ -1,6 +1,12 @@
 // Lookup latency inside the daemon, per outcome (hit, miss, pass): the last `size` samples
 // of each, so `vrift stats` can show percentiles without the history growing.
-export interface LatencySummary { n: number; p50_ms: number; p90_ms: number; p99_ms: number; max_ms: number }
+export interface LatencySummary {
+  n: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
 
 export class Latency {
   private rings = new Map<string, { buf: Float64Array; next: number; count: number }>();

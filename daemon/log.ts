@@ -27,7 +27,11 @@ function errFields(fields?: Record<string, unknown>): Record<string, unknown> | 
 }
 
 class BaseLogger implements Logger {
-  constructor(private readonly write: (line: string) => void, private readonly min: Level, private readonly onClose: () => Promise<void>) {}
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly min: Level,
+    private readonly onClose: () => Promise<void>,
+  ) {}
   log(level: Level, channel: string, msg: string, fields?: Record<string, unknown>): void {
     if (ORDER[level] < ORDER[this.min]) return;
     this.write(JSON.stringify({ time: new Date().toISOString(), level, channel, msg, ...errFields(fields) }) + '\n');
@@ -49,13 +53,25 @@ export function fileLogger(file: string, min: Level = 'info'): Logger {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const stream = fs.createWriteStream(file, { flags: 'a' });
   stream.on('error', () => {}); // a full disk must not take the daemon down
-  return new BaseLogger((l) => stream.write(l), min, () => new Promise((r) => stream.end(r)));
+  return new BaseLogger(
+    (l) => stream.write(l),
+    min,
+    () => new Promise((r) => stream.end(r)),
+  );
 }
 
 export function memoryLogger(lines: string[] = [], min: Level = 'debug'): Logger & { lines: string[] } {
-  const l = new BaseLogger((x) => lines.push(x), min, async () => {}) as BaseLogger & { lines: string[] };
+  const l = new BaseLogger(
+    (x) => lines.push(x),
+    min,
+    async () => {},
+  ) as BaseLogger & { lines: string[] };
   l.lines = lines;
   return l;
 }
 
-export const nullLogger: Logger = new BaseLogger(() => {}, 'error', async () => {});
+export const nullLogger: Logger = new BaseLogger(
+  () => {},
+  'error',
+  async () => {},
+);

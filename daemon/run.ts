@@ -37,7 +37,11 @@ let signalled = false;
 const stop = (sig: NodeJS.Signals) => {
   if (signalled) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
   signalled = true;
-  daemon.ctx.log.log('info', 'daemon', 'stopping on signal', { signal: sig, pending: daemon.ctx.pending.size, uploads: daemon.ctx.remote?.stats().queued ?? 0 });
+  daemon.ctx.log.log('info', 'daemon', 'stopping on signal', {
+    signal: sig,
+    pending: daemon.ctx.pending.size,
+    uploads: daemon.ctx.remote?.stats().queued ?? 0,
+  });
   void daemon.close();
 };
 process.on('SIGTERM', stop);

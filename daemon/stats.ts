@@ -23,7 +23,21 @@ export interface Counters {
 }
 
 export function emptyCounters(now = new Date()): Counters {
-  return { requests: 0, hits: 0, misses: 0, one_way_reports: 0, split_commands: 0, compile_failed: 0, uncacheable: {}, not_stored: {}, errors: {}, stored: 0, stored_bytes: 0, hit_bytes: 0, since: now.toISOString() };
+  return {
+    requests: 0,
+    hits: 0,
+    misses: 0,
+    one_way_reports: 0,
+    split_commands: 0,
+    compile_failed: 0,
+    uncacheable: {},
+    not_stored: {},
+    errors: {},
+    stored: 0,
+    stored_bytes: 0,
+    hit_bytes: 0,
+    since: now.toISOString(),
+  };
 }
 
 type NumKey = 'requests' | 'hits' | 'misses' | 'one_way_reports' | 'split_commands' | 'compile_failed' | 'stored' | 'stored_bytes' | 'hit_bytes';
@@ -73,7 +87,7 @@ export class Stats {
   }
 
   get(session?: string): Counters {
-    const c = session ? this.sessions.get(session) ?? emptyCounters() : this.total;
+    const c = session ? (this.sessions.get(session) ?? emptyCounters()) : this.total;
     return structuredClone(c);
   }
 

@@ -55,7 +55,10 @@ export class MdnsDiscovery {
 
   start(): void {
     this.bonjour.publish({
-      name: this.o.instance, type: SERVICE_TYPE, port: this.o.port, host: `${this.o.instance}.local`,
+      name: this.o.instance,
+      type: SERVICE_TYPE,
+      port: this.o.port,
+      host: `${this.o.instance}.local`,
       txt: { v: PEER_PROTOCOL, fp: this.o.fingerprint, port: String(this.o.port) },
       // The instance name is unique by construction: probing would only delay the announcement.
       probe: false,

@@ -17,7 +17,11 @@ export class StaticDiscovery {
   private closed = false;
   private readonly timers: Timers;
 
-  constructor(private readonly table: PeerTable, private readonly ads: PeerAd[], o: { roundMs?: number; timers?: Timers } = {}) {
+  constructor(
+    private readonly table: PeerTable,
+    private readonly ads: PeerAd[],
+    o: { roundMs?: number; timers?: Timers } = {},
+  ) {
     this.timers = o.timers ?? realTimers;
     this.roundMs = o.roundMs ?? ROUND_MS;
   }

@@ -32,7 +32,10 @@ export interface TableEvents {
 export class PeerTable {
   private readonly peers = new Map<string, PeerRecord>();
 
-  constructor(private readonly now: () => number, private readonly events: TableEvents = {}) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly events: TableEvents = {},
+  ) {}
 
   /** A peer announced itself (again); a changed address or port replaces the old one. */
   upsert(ad: PeerAd): PeerRecord {
@@ -45,9 +48,17 @@ export class PeerTable {
       return old;
     }
     const p: PeerRecord = {
-      ad, live: new Liveness(this.now), keyName: old?.keyName ?? '', rttMs: undefined,
-      hits: old?.hits ?? 0, misses: old?.misses ?? 0, errors: old?.errors ?? 0, timeouts: old?.timeouts ?? 0, bytesDown: old?.bytesDown ?? 0,
-      since: this.now(), goneAt: 0,
+      ad,
+      live: new Liveness(this.now),
+      keyName: old?.keyName ?? '',
+      rttMs: undefined,
+      hits: old?.hits ?? 0,
+      misses: old?.misses ?? 0,
+      errors: old?.errors ?? 0,
+      timeouts: old?.timeouts ?? 0,
+      bytesDown: old?.bytesDown ?? 0,
+      since: this.now(),
+      goneAt: 0,
     };
     this.peers.set(ad.id, p);
     this.events.up?.(p);
@@ -119,10 +130,21 @@ export class PeerTable {
   view(): PeerView[] {
     this.forgetOld();
     return [...this.peers.values()].map((p) => ({
-      id: p.ad.id, addresses: p.ad.addresses, port: p.ad.port, fingerprint: p.ad.fingerprint, key_name: p.keyName,
-      source: p.ad.source, state: p.live.state, ...(p.live.reason ? { reason: p.live.reason } : {}),
+      id: p.ad.id,
+      addresses: p.ad.addresses,
+      port: p.ad.port,
+      fingerprint: p.ad.fingerprint,
+      key_name: p.keyName,
+      source: p.ad.source,
+      state: p.live.state,
+      ...(p.live.reason ? { reason: p.live.reason } : {}),
       ...(p.rttMs === undefined ? {} : { rtt_ms: Math.round(p.rttMs * 100) / 100 }),
-      hits: p.hits, misses: p.misses, errors: p.errors, timeouts: p.timeouts, bytes_down: p.bytesDown, bytes_up: 0,
+      hits: p.hits,
+      misses: p.misses,
+      errors: p.errors,
+      timeouts: p.timeouts,
+      bytes_down: p.bytesDown,
+      bytes_up: 0,
       since: new Date(p.since).toISOString(),
     }));
   }

@@ -12,7 +12,10 @@ export class IpcClient {
   private sock: Request;
   private busy = false;
 
-  constructor(readonly endpoint: string, private readonly timeoutMs = 5000) {
+  constructor(
+    readonly endpoint: string,
+    private readonly timeoutMs = 5000,
+  ) {
     this.sock = new Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
     this.sock.connect(endpoint);
   }

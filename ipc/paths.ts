@@ -6,10 +6,10 @@ import { VriftError } from './errors.js';
 // One instance = one VRIFT_HOME: config, store, runtime dir (socket, lock), logs, stats.
 export interface InstancePaths {
   home: string;
-  runDir: string;      // mode 0700: only the user reaches the socket
-  socket: string;      // unix socket path (zeromq endpoint is ipc://<socket>)
+  runDir: string; // mode 0700: only the user reaches the socket
+  socket: string; // unix socket path (zeromq endpoint is ipc://<socket>)
   endpoint: string;
-  lock: string;        // held (flock) by the running daemon for its whole life
+  lock: string; // held (flock) by the running daemon for its whole life
   logFile: string;
   statsFile: string;
   userConfig: string;
@@ -45,7 +45,9 @@ export function prepareRunDir(paths: InstancePaths): void {
     throw new VriftError('ESTART', `cannot use VRIFT_HOME ${paths.home}: ${why}`);
   };
   if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
-    fail(`its socket path ${paths.socket} is ${Buffer.byteLength(paths.socket)} bytes, more than a unix socket takes (${MAX_SOCKET_PATH}); set a shorter VRIFT_HOME`);
+    fail(
+      `its socket path ${paths.socket} is ${Buffer.byteLength(paths.socket)} bytes, more than a unix socket takes (${MAX_SOCKET_PATH}); set a shorter VRIFT_HOME`,
+    );
   }
   try {
     fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });

@@ -14,7 +14,10 @@ export class IpcServer {
   private inflight = new Set<Promise<void>>();
   private closed = false;
 
-  constructor(private readonly dispatch: Dispatch, private readonly onError: (e: unknown) => void = () => {}) {}
+  constructor(
+    private readonly dispatch: Dispatch,
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {}
 
   async bind(endpoint: string): Promise<void> {
     await this.sock.bind(endpoint);

@@ -11,7 +11,11 @@ import path from 'node:path';
 // native shim passed in VRIFT_START_KEY (the identity of the configuration it started
 // with, "-" when started otherwise): a shim whose key matches does not start it again.
 
-export interface StartFailure { key: string; reason: string; mtimeMs: number }
+export interface StartFailure {
+  key: string;
+  reason: string;
+  mtimeMs: number;
+}
 
 /** FNV-1a 64 of a string's UTF-8 bytes, as 16 hex digits (native/daemon.c fnv1a). */
 export function fnv1a64(s: string): string {
@@ -25,7 +29,7 @@ export function fnv1a64(s: string): string {
 
 export function startFailureDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_RUNTIME_DIR;
-  return xdg && xdg.startsWith('/') ? path.join(xdg, 'vrift') : `/tmp/vrift-${os.userInfo().uid}`;
+  return xdg?.startsWith('/') ? path.join(xdg, 'vrift') : `/tmp/vrift-${os.userInfo().uid}`;
 }
 
 export function startFailureFile(home: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -8,16 +8,27 @@ import { VriftError } from './errors.js';
 export interface StoreToolRequest {
   op: 'clean' | 'verify';
   root: string;
-  maxSize?: number;      // bytes (clean)
-  olderThan?: number;    // ms (clean)
-  all?: boolean;         // clean: everything
+  maxSize?: number; // bytes (clean)
+  olderThan?: number; // ms (clean)
+  all?: boolean; // clean: everything
 }
 
 /** The store's own verify result, passed on whole (`vrift verify --json` prints it). */
-export interface VerifyOutcome { checked: number; corrupt: number; removed: number; bytes: number; [k: string]: number }
+export interface VerifyOutcome {
+  checked: number;
+  corrupt: number;
+  removed: number;
+  bytes: number;
+  [k: string]: number;
+}
 
 /** What failed, with the fields the CLI's wording reads (ipc/user-errors.ts). */
-export interface ToolError { message: string; code?: string; syscall?: string; path?: string }
+export interface ToolError {
+  message: string;
+  code?: string;
+  syscall?: string;
+  path?: string;
+}
 
 export type StoreToolMessage =
   | { t: 'progress'; done: number; total: number }
@@ -34,7 +45,8 @@ export function parseStoreToolRequest(json: string | undefined): StoreToolReques
   }
   const num = (k: string) => {
     const v = m[k];
-    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) throw new VriftError('EBADMSG', `vriftd store: ${k} must be a non-negative integer`, { fields: { field: k } });
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0))
+      throw new VriftError('EBADMSG', `vriftd store: ${k} must be a non-negative integer`, { fields: { field: k } });
     return v as number | undefined;
   };
   if (m.op !== 'clean' && m.op !== 'verify') throw new VriftError('EBADMSG', `vriftd store: unknown op ${JSON.stringify(m.op)}`, { fields: { field: 'op' } });
@@ -46,7 +58,12 @@ export function parseStoreToolRequest(json: string | undefined): StoreToolReques
 export function toolError(e: unknown): ToolError {
   const err = e as NodeJS.ErrnoException;
   if (!(err instanceof Error)) return { message: String(e) };
-  return { message: err.message, ...(typeof err.code === 'string' ? { code: err.code } : {}), ...(err.syscall ? { syscall: err.syscall } : {}), ...(err.path ? { path: err.path } : {}) };
+  return {
+    message: err.message,
+    ...(typeof err.code === 'string' ? { code: err.code } : {}),
+    ...(err.syscall ? { syscall: err.syscall } : {}),
+    ...(err.path ? { path: err.path } : {}),
+  };
 }
 
 /** The error again, as `userMessage` reads it. */

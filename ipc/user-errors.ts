@@ -30,8 +30,10 @@ export function userMessage(e: unknown, paths?: InstancePaths): string {
   if (err?.code && err.path && WHY[err.code]) {
     const p = err.path;
     const inHome = paths && (p === paths.home || p.startsWith(paths.home + path.sep));
-    return `${err.syscall ? `${err.syscall} ` : ''}${p}: ${WHY[err.code]}` +
-      (inHome ? ` (VRIFT_HOME=${paths.home} must be a directory you can write; set VRIFT_HOME to another one)` : '');
+    return (
+      `${err.syscall ? `${err.syscall} ` : ''}${p}: ${WHY[err.code]}` +
+      (inHome ? ` (VRIFT_HOME=${paths.home} must be a directory you can write; set VRIFT_HOME to another one)` : '')
+    );
   }
   return err instanceof Error ? err.message.split('\n')[0] : String(e);
 }

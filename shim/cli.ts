@@ -29,13 +29,16 @@ const program = new Command('vrift')
   // Errors on one line, as every other vrift error (`vrift: option '--max-size <size>' argument '5zz' is invalid. …`).
   .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'vrift: ')) })
   .enablePositionalOptions()
-  .addHelpText('after', `
+  .addHelpText(
+    'after',
+    `
 Quick use:
   vrift run -- make -j2          build through the cache, print a summary line
   CC="vrift-shim gcc" make       or name the shim yourself (CMake: -DCMAKE_C_COMPILER_LAUNCHER=vrift-shim)
   export PATH="$(vrift shims-dir):$PATH"   masquerade as gcc/cc/g++/c++/clang/clang++/rustc
 
-Environment: VRIFT_HOME (instance dir, default ~/.vrift), VRIFT_DISABLE=1, VRIFT_* config overrides.`);
+Environment: VRIFT_HOME (instance dir, default ~/.vrift), VRIFT_DISABLE=1, VRIFT_* config overrides.`,
+  );
 
 const env = process.env;
 const paths = () => instancePaths(env);
@@ -50,23 +53,48 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 const daemon = program.command('daemon').description('start, stop or inspect the background daemon (vriftd)');
-daemon.command('start').description('start the daemon unless one of this version runs').action(async () => {
-  const info = await ensureDaemon(env).catch((e) => fail(e.message));
-  process.stdout.write(`vriftd running, pid ${info.pid}, ${paths().endpoint}\n`);
-});
-daemon.command('stop').description('stop the daemon (it flushes stats first)').action(async () => {
-  const info = await stopDaemon(env).catch((e) => fail(e.message));
-  process.stdout.write(info ? `vriftd ${info.pid} stopped\n` : 'vriftd was not running\n');
-});
-daemon.command('status').description('is the daemon running? exit 0 if so, 1 if not').option('--json', 'machine-readable').action(async (o) => {
-  const info = await ping(paths(), 5000); // a daemon busy with a -j build is still running
-  // The user's view, in the keys `vrift stats --json` uses; not the wire's hello reply.
-  if (o.json) process.stdout.write(JSON.stringify({ running: !!info, ...(info ? { pid: info.pid, build: info.build, uptime_ms: info.uptimeMs } : {}), home: paths().home, endpoint: paths().endpoint }) + '\n');
-  else process.stdout.write(info ? `vriftd running: pid ${info.pid}, build ${info.build}, up ${Math.round(info.uptimeMs / 1000)} s, ${paths().endpoint}\n` : 'vriftd is not running\n');
-  process.exitCode = info ? 0 : 1;
-});
+daemon
+  .command('start')
+  .description('start the daemon unless one of this version runs')
+  .action(async () => {
+    const info = await ensureDaemon(env).catch((e) => fail(e.message));
+    process.stdout.write(`vriftd running, pid ${info.pid}, ${paths().endpoint}\n`);
+  });
+daemon
+  .command('stop')
+  .description('stop the daemon (it flushes stats first)')
+  .action(async () => {
+    const info = await stopDaemon(env).catch((e) => fail(e.message));
+    process.stdout.write(info ? `vriftd ${info.pid} stopped\n` : 'vriftd was not running\n');
+  });
+daemon
+  .command('status')
+  .description('is the daemon running? exit 0 if so, 1 if not')
+  .option('--json', 'machine-readable')
+  .action(async (o) => {
+    const info = await ping(paths(), 5000); // a daemon busy with a -j build is still running
+    // The user's view, in the keys `vrift stats --json` uses; not the wire's hello reply.
+    if (o.json)
+      process.stdout.write(
+        JSON.stringify({
+          running: !!info,
+          ...(info ? { pid: info.pid, build: info.build, uptime_ms: info.uptimeMs } : {}),
+          home: paths().home,
+          endpoint: paths().endpoint,
+        }) + '\n',
+      );
+    else
+      process.stdout.write(
+        info
+          ? `vriftd running: pid ${info.pid}, build ${info.build}, up ${Math.round(info.uptimeMs / 1000)} s, ${paths().endpoint}\n`
+          : 'vriftd is not running\n',
+      );
+    process.exitCode = info ? 0 : 1;
+  });
 
-program.command('stats').description('show cache statistics (they survive daemon restarts)')
+program
+  .command('stats')
+  .description('show cache statistics (they survive daemon restarts)')
   .option('--json', 'machine-readable JSON')
   .option('-z, --zero', 'reset the counters to zero')
   .option('--session <id>', 'only the calls of one `vrift run` (its VRIFT_SESSION)')
@@ -76,12 +104,15 @@ program.command('stats').description('show cache statistics (they survive daemon
     // The daemon first waits for reports in flight and writes what it holds (seconds on a busy
     // machine): "no answer" after the default 5 s would be wrong.
     const r = await ipcCall(paths().endpoint, { t: 'stats', zero: !!o.zero, session: o.session }, 30_000).catch((e) => fail(e.message));
-    if (o.json) process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n'); // with --zero: the counters as they now are
+    if (o.json)
+      process.stdout.write(JSON.stringify(r.stats, null, 2) + '\n'); // with --zero: the counters as they now are
     else if (o.zero) process.stdout.write('statistics zeroed\n');
     else process.stdout.write(formatStats(r.stats as Record<string, unknown>, paths().home, !!o.explain));
   });
 
-program.command('peers').description('LAN peers this daemon knows: addresses, key, state (up, cooling, gone), round trip, hits, bytes')
+program
+  .command('peers')
+  .description('LAN peers this daemon knows: addresses, key, state (up, cooling, gone), round trip, hits, bytes')
   .option('--json', 'machine-readable JSON')
   .action(async (o) => {
     await ensureDaemon(env).catch((e) => fail(e.message));
@@ -90,31 +121,46 @@ program.command('peers').description('LAN peers this daemon knows: addresses, ke
     else process.stdout.write(formatPeers(r.peers as unknown as PeerLine[], !!r.enabled));
   });
 
-program.command('clean').description('remove cache entries: everything, or down to a size, or older than an age')
+program
+  .command('clean')
+  .description('remove cache entries: everything, or down to a size, or older than an age')
   .option('--max-size <size>', 'evict least recently used entries until the store is at most this big (e.g. 5G, 500M)', sizeArg)
   .option('--older-than <age>', 'remove entries not used for this long (e.g. 30d, 12h, 90m)', durationArg)
   .option('--all', 'remove everything (the default when no other option is given)')
   .action(async (o) => runStoreCommand('clean', o, env));
 
-program.command('verify').description('rehash every stored blob and entry; drop and report corrupt ones')
+program
+  .command('verify')
+  .description('rehash every stored blob and entry; drop and report corrupt ones')
   .option('--json', 'machine-readable result')
   .action(async (o) => runStoreCommand('verify', o, env));
 
-program.command('config').description('show what a compile in this directory gets, where each value came from, and what the running daemon does not apply yet')
+program
+  .command('config')
+  .description('show what a compile in this directory gets, where each value came from, and what the running daemon does not apply yet')
   .option('--json', 'machine-readable JSON')
   .action(async (o) => {
     await showConfig(o, env, (s) => void process.stdout.write(s)).catch((e) => fail((e as Error).message));
   });
 
-program.command('shims-dir').description('print a directory of gcc/cc/g++/c++/clang/clang++/rustc links to the shim, to put first on PATH')
+program
+  .command('shims-dir')
+  .description('print a directory of gcc/cc/g++/c++/clang/clang++/rustc links to the shim, to put first on PATH')
   .action(() => {
     const bad = checkHome(paths());
     if (bad) fail(bad);
     process.stdout.write(ensureShimsDir(paths()) + '\n');
   });
 
-program.command('run').description('run a build with every compiler call going through vrift; print a summary line')
-  .addOption(new Option('--cache-remote <url>', 'remote cache URL for this build (VRIFT_REMOTE): http(s)://host[:port][/prefix] or s3://bucket[/prefix]; a running daemon with another remote or other credentials is restarted when no compile waits on it').argParser(remoteUrlArg))
+program
+  .command('run')
+  .description('run a build with every compiler call going through vrift; print a summary line')
+  .addOption(
+    new Option(
+      '--cache-remote <url>',
+      'remote cache URL for this build (VRIFT_REMOTE): http(s)://host[:port][/prefix] or s3://bucket[/prefix]; a running daemon with another remote or other credentials is restarted when no compile waits on it',
+    ).argParser(remoteUrlArg),
+  )
   .option('-q, --quiet', 'no summary line')
   .argument('<command...>', 'the build command, after --')
   .passThroughOptions()
@@ -166,21 +212,27 @@ program.command('run').description('run a build with every compiler call going t
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     if (!o.quiet && shims && started) {
       const r = await ipcCall(paths().endpoint, { t: 'stats', session, fallbacks_since: startedAt }).catch(() => undefined);
-      const s = r?.stats as { hits: number; misses: number; compile_failed: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> } | undefined;
+      const s = r?.stats as
+        | { hits: number; misses: number; compile_failed: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> }
+        | undefined;
       if (s) {
         const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
         // Calls that went around the cache are not tagged with the session: the count is
         // the instance's since this build started (any concurrent build's included), the
         // interceptor's included (a compiler it could not route).
         const around = sum(s.shim_fallbacks);
-        process.stderr.write(`vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable${s.compile_failed ? `, ${s.compile_failed} failed` : ''}, hit rate ${hitRate(s)}` +
-          `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`);
+        process.stderr.write(
+          `vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable${s.compile_failed ? `, ${s.compile_failed} failed` : ''}, hit rate ${hitRate(s)}` +
+            `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`,
+        );
       }
     }
     process.exitCode = code;
   });
 
-program.command('demo').description('build a real C project (libuv from Debian sources) twice through vrift and show the speed-up')
+program
+  .command('demo')
+  .description('build a real C project (libuv from Debian sources) twice through vrift and show the speed-up')
   .option('--dir <dir>', 'work directory', path.join(paths().home, 'demo'))
   .action(async (o) => {
     process.exitCode = await runDemo(o.dir, env);
@@ -213,7 +265,9 @@ async function useRemote(childEnv: NodeJS.ProcessEnv, wanted: string) {
   const r = await ipcCall(endpoint, { t: 'stats' }, 20_000).catch(() => undefined);
   const s = r?.stats as { remote?: { url?: string; identity?: string }; daemon?: { pending?: number } } | undefined;
   if (!s) {
-    process.stderr.write(`vrift: the running daemon did not say which remote it uses; run \`vrift daemon stop\` first to be sure it uses ${redactUrl(wanted)}\n`);
+    process.stderr.write(
+      `vrift: the running daemon did not say which remote it uses; run \`vrift daemon stop\` first to be sure it uses ${redactUrl(wanted)}\n`,
+    );
     return;
   }
   const have = s?.remote?.url ?? '';

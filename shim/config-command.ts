@@ -24,7 +24,11 @@ export function tomlValue(key: keyof Config, v: unknown): string {
 // value it does not apply.
 const ANSWER_MS = 5000;
 
-interface Running { pid: number; config: Record<string, unknown>; token_fp: string }
+interface Running {
+  pid: number;
+  config: Record<string, unknown>;
+  token_fp: string;
+}
 
 // Asked first, whatever the files say: the daemon also forgets the project files it read,
 // so what is shown here is what the next compile gets, an error included.
@@ -41,7 +45,8 @@ export async function showConfig(o: { json?: boolean }, env: NodeJS.ProcessEnv, 
   const r = loadConfig({ env });
   const notApplied: Partial<Record<keyof Config, unknown>> = {};
   for (const k of daemon ? INSTANCE_KEYS : []) {
-    const same = k === 'remote_token' ? tokenFingerprint(r.config.remote_token) === daemon!.token_fp : JSON.stringify(daemon!.config[k]) === JSON.stringify(r.config[k]);
+    const same =
+      k === 'remote_token' ? tokenFingerprint(r.config.remote_token) === daemon!.token_fp : JSON.stringify(daemon!.config[k]) === JSON.stringify(r.config[k]);
     if (!same) notApplied[k] = k === 'remote_token' ? '(another token)' : daemon!.config[k];
   }
   // Config output ends up in bug reports: never print the remote's secret.
@@ -49,11 +54,27 @@ export async function showConfig(o: { json?: boolean }, env: NodeJS.ProcessEnv, 
   if (typeof notApplied.remote_url === 'string') notApplied.remote_url = redactUrl(notApplied.remote_url);
   if (o.json) {
     const scope = Object.fromEntries(CONFIG_KEYS.map((k) => [k, SCHEMA[k].scope]));
-    out(JSON.stringify({ config, sources: r.sources, scope, files: r.files, daemon: daemon ? { pid: daemon.pid } : null, not_applied: notApplied, ignored: r.ignored.map(({ key, where }) => ({ key, where })) }, null, 2) + '\n');
+    out(
+      JSON.stringify(
+        {
+          config,
+          sources: r.sources,
+          scope,
+          files: r.files,
+          daemon: daemon ? { pid: daemon.pid } : null,
+          not_applied: notApplied,
+          ignored: r.ignored.map(({ key, where }) => ({ key, where })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     return;
   }
   out(`# user config: ${r.files.user}\n# project config: ${r.files.project ?? '(no velo.toml found)'}\n`);
-  out(`# what a compile in ${process.cwd()} gets; per-instance settings apply when the daemon starts (${daemon ? `running: pid ${daemon.pid}` : state === 'silent' ? `running, but it did not answer within ${ANSWER_MS / 1000} s: what it applies is not known` : 'not running'})\n`);
+  out(
+    `# what a compile in ${process.cwd()} gets; per-instance settings apply when the daemon starts (${daemon ? `running: pid ${daemon.pid}` : state === 'silent' ? `running, but it did not answer within ${ANSWER_MS / 1000} s: what it applies is not known` : 'not running'})\n`,
+  );
   out('[l2_cache]\n');
   for (const k of CONFIG_KEYS) {
     const src = r.sources[k];

@@ -15,7 +15,13 @@ export const DAEMON_MAIN = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'main.js');
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4'];
 export const NATIVE_SHIM = path.join(PACKAGE_ROOT, 'native', 'build', 'vrift-shim');
 
-export interface DaemonInfo { pid: number; build: string; v: number; home: string; uptimeMs: number }
+export interface DaemonInfo {
+  pid: number;
+  build: string;
+  v: number;
+  home: string;
+  uptimeMs: number;
+}
 
 export async function ping(paths: InstancePaths, timeoutMs = 1000): Promise<DaemonInfo | undefined> {
   if (!fs.existsSync(paths.socket)) return undefined;
@@ -35,7 +41,7 @@ export function lockHeld(paths: InstancePaths): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitGone(paths: InstancePaths, pid: number, timeoutMs: number) {
+async function waitGone(_paths: InstancePaths, pid: number, timeoutMs: number) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     try {

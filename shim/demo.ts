@@ -6,9 +6,19 @@ import { PACKAGE_ROOT } from './daemon-control.js';
 // `vrift demo`: libuv (Debian's source package) configured with CMake, built once cold and
 // once after `make clean` through `vrift run`, in its own VRIFT_HOME so the first build is
 // really cold. Prints both times, the hit rate and the speed-up.
-function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): { code: number; stderr: string; secs: number } {
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; quiet?: boolean } = {},
+): { code: number; stderr: string; secs: number } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', opts.quiet ? 'ignore' : 'inherit', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', opts.quiet ? 'ignore' : 'inherit', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (!opts.quiet && r.stderr) process.stderr.write(r.stderr);
   return { code: r.status ?? 1, stderr: r.stderr ?? '', secs };
@@ -36,7 +46,21 @@ export async function runDemo(dir: string, env: NodeJS.ProcessEnv): Promise<numb
   const demoEnv = { ...env, VRIFT_HOME: path.join(dir, 'vrift-home') };
   const vrift = [path.join(PACKAGE_ROOT, 'dist', 'shim', 'cli.js')];
   say('configuring with cmake (RelWithDebInfo, tests on)');
-  if (sh('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON', `-DCMAKE_C_COMPILER_LAUNCHER=${path.join(PACKAGE_ROOT, 'native', 'build', 'vrift-shim')}`], { env: demoEnv, quiet: true }).code !== 0) {
+  if (
+    sh(
+      'cmake',
+      [
+        '-S',
+        src,
+        '-B',
+        build,
+        '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+        '-DLIBUV_BUILD_TESTS=ON',
+        `-DCMAKE_C_COMPILER_LAUNCHER=${path.join(PACKAGE_ROOT, 'native', 'build', 'vrift-shim')}`,
+      ],
+      { env: demoEnv, quiet: true },
+    ).code !== 0
+  ) {
     say('cmake failed');
     return 1;
   }
@@ -54,7 +78,11 @@ export async function runDemo(dir: string, env: NodeJS.ProcessEnv): Promise<numb
     process.stderr.write(warm.stderr);
     return warm.code;
   }
-  const summary = (s: string) => s.split('\n').filter((l) => l.startsWith('vrift: ')).pop() ?? '';
+  const summary = (s: string) =>
+    s
+      .split('\n')
+      .filter((l) => l.startsWith('vrift: '))
+      .pop() ?? '';
   say(`cold: ${summary(cold.stderr)}`);
   say(`warm: ${summary(warm.stderr)}`);
   say(`speed-up of the warm rebuild: ${(cold.secs / warm.secs).toFixed(1)}x (${cold.secs.toFixed(1)} s -> ${warm.secs.toFixed(1)} s)`);

@@ -3,10 +3,21 @@ import { ERROR_CODES } from '../ipc/errors.js';
 import { explainReason, type ReasonGroup } from '../ipc/reasons.js';
 
 type Stats = Record<string, unknown> & {
-  requests: number; hits: number; misses: number; compile_failed: number;
-  uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>; shim_fallbacks?: Record<string, number>;
-  stored: number; stored_bytes: number; since: string;
-  local?: Record<string, number | string>; daemon?: Record<string, number> & { watch?: Record<string, number> }; remote?: Record<string, unknown>; latency?: Record<string, unknown>;
+  requests: number;
+  hits: number;
+  misses: number;
+  compile_failed: number;
+  uncacheable: Record<string, number>;
+  not_stored: Record<string, number>;
+  errors: Record<string, number>;
+  shim_fallbacks?: Record<string, number>;
+  stored: number;
+  stored_bytes: number;
+  since: string;
+  local?: Record<string, number | string>;
+  daemon?: Record<string, number> & { watch?: Record<string, number> };
+  remote?: Record<string, unknown>;
+  latency?: Record<string, unknown>;
 };
 
 const ago = (t: number) => {
@@ -46,7 +57,7 @@ export const EXPLAIN: Record<string, string> = {
   'refused (untrusted)': 'entries the remote gave that no trusted key signed (remote_require_signatures): used as misses',
   'bytes down / up': 'bytes fetched from / sent to the remote',
   'packs fetched / used from': 'packs of entries fetched / entries a build got from them without their own request',
-  'last failure': 'the remote\'s last failed request and why (an HTTP status such as 401 means the server refused it)',
+  'last failure': "the remote's last failed request and why (an HTTP status such as 401 means the server refused it)",
   'daemon pid / rss': 'the daemon process and its memory',
   'watched input dirs': 'directories whose changes the daemon hears of (inotify); inputs elsewhere are checked by stat on each lookup',
 };
@@ -98,9 +109,18 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
     row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, n('integrity') ? `   (${n('integrity')} failed verification)` : '');
     row('  skipped (cool-down)', n('skipped'));
     if (n('untrusted')) row('  refused (untrusted)', n('untrusted'), '   (entries not signed by a trusted key: see the log for who signed them)');
-    row('  uploads', n('uploads'), `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`);
+    row(
+      '  uploads',
+      n('uploads'),
+      `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`,
+    );
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
-    if (n('packs') || n('packs_uploaded')) row('  packs fetched / used from', `${n('packs')} / ${n('from_packs')}`, `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`);
+    if (n('packs') || n('packs_uploaded'))
+      row(
+        '  packs fetched / used from',
+        `${n('packs')} / ${n('from_packs')}`,
+        `   (entries a build got without their own request; ${n('packs_uploaded')} packs uploaded)`,
+      );
     if (r.last_error) row('  last failure', ago(Date.parse(String(r.last_error_at))), `   ${String(r.last_error)}`);
   }
   if (s.peers) {
@@ -113,7 +133,12 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
   }
   const lat = (s.latency ?? {}) as Record<string, { n: number; p50_ms: number; p99_ms: number }>;
   for (const [k, v] of Object.entries(lat)) row(`lookup (${k}) p50/p99`, `${v.p50_ms} / ${v.p99_ms} ms`, `   (last ${v.n})`);
-  if (s.daemon) row('daemon pid / rss', `${s.daemon.pid}`, ` / ${bytes(s.daemon.rss)}${s.daemon.heap_used ? `   (JS heap ${bytes(s.daemon.heap_used)}, buffers ${bytes(s.daemon.external ?? 0)})` : ''}`);
+  if (s.daemon)
+    row(
+      'daemon pid / rss',
+      `${s.daemon.pid}`,
+      ` / ${bytes(s.daemon.rss)}${s.daemon.heap_used ? `   (JS heap ${bytes(s.daemon.heap_used)}, buffers ${bytes(s.daemon.external ?? 0)})` : ''}`,
+    );
   const w = s.daemon?.watch;
   if (w) row('watched input dirs', w.dirs, `   (${w.events} events, ${w.overflows} overflows, ${w.refused} not watchable: checked by stat)`);
   return lines.join('\n') + '\n';

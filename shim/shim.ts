@@ -57,7 +57,9 @@ function runCaptured(exe: string, argv: string[], extraEnv: string[]): Promise<{
       process.stderr.write(`${argv[0]}: ${e.message}\n`);
       resolve({ code: 127, out: Buffer.alloc(0), err: Buffer.alloc(0), nocache: true });
     });
-    child.on('close', (code, sig) => resolve({ code: code ?? 128 + (sig ? 15 : 0), out: Buffer.concat(out), err: Buffer.concat(err), nocache: nocache || code === null }));
+    child.on('close', (code, sig) =>
+      resolve({ code: code ?? 128 + (sig ? 15 : 0), out: Buffer.concat(out), err: Buffer.concat(err), nocache: nocache || code === null }),
+    );
   });
 }
 
@@ -120,7 +122,8 @@ async function main(): Promise<number> {
         return reply.code;
       case 'run': {
         const run = await runCaptured(reply.argv[0], reply.argv, reply.env ?? []);
-        await client.request({ t: 'done', id: reply.id, code: run.code, out: run.out, err: run.err, nocache: run.nocache })
+        await client
+          .request({ t: 'done', id: reply.id, code: run.code, out: run.out, err: run.err, nocache: run.nocache })
           .catch(() => noteFallback(paths.logFile, 'done'));
         return run.code;
       }

@@ -49,7 +49,10 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
   } else {
     req = { op, root: storePath };
   }
-  const bar = op === 'verify' && process.stderr.isTTY && !o.json ? new cliProgress.SingleBar({ format: 'verify [{bar}] {value}/{total} files', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+  const bar =
+    op === 'verify' && process.stderr.isTTY && !o.json
+      ? new cliProgress.SingleBar({ format: 'verify [{bar}] {value}/{total} files', hideCursor: true }, cliProgress.Presets.shades_classic)
+      : undefined;
   let started = false;
   let lastLine = 0;
   const r = await runStoreTool(req, env, (done, total) => {

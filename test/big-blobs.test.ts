@@ -44,7 +44,7 @@ async function store(t: ExecutionContext, root?: string): Promise<{ s: LocalStor
 
 // (t.deepEqual on buffers of megabytes takes minutes: compare them directly.)
 function same(t: ExecutionContext, a: Buffer | undefined, b: Buffer, what?: string): void {
-  t.true(a !== undefined && a.equals(b), what);
+  t.true(a?.equals(b), what);
 }
 function sameObjs(t: ExecutionContext, a: Record<string, Buffer>, b: Record<string, Buffer>): void {
   t.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
@@ -115,7 +115,10 @@ test('a corrupt large blob is a miss: the destination is left alone and the file
   t.is(fs.readFileSync(dest, 'utf8'), 'previous object');
   t.false(fs.existsSync(f));
   t.is(s.counters().corrupt, 1);
-  t.deepEqual(fs.readdirSync(path.dirname(dest)).filter((n) => n.includes('.vrift-')), []);
+  t.deepEqual(
+    fs.readdirSync(path.dirname(dest)).filter((n) => n.includes('.vrift-')),
+    [],
+  );
   t.is(await s.copyBlobTo(digest, dest), undefined); // now simply missing
 });
 
@@ -220,10 +223,12 @@ test('HttpTier: a body that never ends (zstd frames of zeros) stops at the size 
 test('HttpTier: a server that stores an upload before it answers (an S3-backed vrift serve) gets more time after a large body than after a small one', async (t) => {
   const f = await fakeServer(t, (req, res) => {
     req.resume();
-    req.on('end', () => setTimeout(() => {
-      res.writeHead(200, { 'content-length': 0 });
-      res.end();
-    }, 6000));
+    req.on('end', () =>
+      setTimeout(() => {
+        res.writeHead(200, { 'content-length': 0 });
+        res.end();
+      }, 6000),
+    );
   });
   const tier = new HttpTier(f.url, { log: memoryLogger().child('http'), connectTimeoutMs: 15_000, timeoutMs: 1500, storeBytesPerMs: 20 });
   t.teardown(() => tier.close());
@@ -326,7 +331,10 @@ for (const how of ['wrong-bytes', 'truncated'] as const) {
     t.like(s, { hits: 0, misses: 1 });
     t.is(s.remote!.errors, 1, JSON.stringify(s.remote));
     if (how === 'wrong-bytes') t.is(s.remote!.integrity, 1);
-    t.deepEqual(fs.readdirSync(b.dir).filter((n) => n.includes('.vrift-')), []);
+    t.deepEqual(
+      fs.readdirSync(b.dir).filter((n) => n.includes('.vrift-')),
+      [],
+    );
   });
 }
 
@@ -350,7 +358,11 @@ test('archives, ELF files and Rust metadata are hashed without the token scan (n
   const dir = tmpDir(t);
   const body = Buffer.from(randomBytes(3 * 2 ** 20).map((b) => 32 + (b % 90)));
   Buffer.from('__TIME__ .incbin __DATE__').copy(body, 2 ** 20 + 5);
-  for (const [name, magic] of [['lib.rlib', '!<arch>\n'], ['x.o', '\x7fELF'], ['lib.rmeta', 'rust\0\0\0']] as const) {
+  for (const [name, magic] of [
+    ['lib.rlib', '!<arch>\n'],
+    ['x.o', '\x7fELF'],
+    ['lib.rmeta', 'rust\0\0\0'],
+  ] as const) {
     const data = Buffer.concat([Buffer.from(magic, 'latin1'), body]);
     const f = path.join(dir, name);
     fs.writeFileSync(f, data);

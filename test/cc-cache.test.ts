@@ -40,7 +40,7 @@ test('miss then hit gives a byte-identical object, even when the build overwrote
   t.is(s.stored, 1);
 });
 
-test('a hit\'s outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none', async (t) => {
+test("a hit's outputs are the spare files the daemon made at the pause, refilled after; an output on another filesystem gets none", async (t) => {
   const v = instance(t, { VRIFT_SPARE_FILES: '4' });
   v.files({
     'inc/config.h': '#define ANSWER 42\n',
@@ -86,10 +86,13 @@ test('a hit\'s outputs are the spare files the daemon made at the pause, refille
   await v.stop();
   t.is((await v.cc(args)).code, 0);
   t.is((await v.stats()).daemon.spares, 4);
-  t.deepEqual(fs.readdirSync(sparesDir).filter((n) => old.has(n)), []);
+  t.deepEqual(
+    fs.readdirSync(sparesDir).filter((n) => old.has(n)),
+    [],
+  );
 });
 
-test('a miss\'s store writes take the spare files the daemon made while idle', async (t) => {
+test("a miss's store writes take the spare files the daemon made while idle", async (t) => {
   const v = instance(t, { VRIFT_SPARE_FILES: '8' });
   v.files({ 'a.c': 'int a(void) { return 1; }\n', 'b.c': 'int b(void) { return 2; }\n' });
   t.is((await v.cc(['-c', 'a.c', '-o', 'a.o'])).code, 0); // starts the daemon
@@ -113,7 +116,11 @@ test('a miss\'s store writes take the spare files the daemon made while idle', a
   t.is((await v.stored(2)).stored, 2);
   const added = [...storeInodes()].filter((i) => !had.has(i));
   t.true(added.length >= 3, 'object, result and manifest written');
-  t.deepEqual(added.filter((i) => !spareInodes.has(i)), [], 'each written into a spare');
+  t.deepEqual(
+    added.filter((i) => !spareInodes.has(i)),
+    [],
+    'each written into a spare',
+  );
   const modes = new Set<number>();
   const walkModes = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
@@ -131,21 +138,29 @@ test('a miss\'s store writes take the spare files the daemon made while idle', a
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'b.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 });
 
-test('the daemon\'s own depfile names are reused, emptied: each entry has its own compile\'s headers', async (t) => {
+test("the daemon's own depfile names are reused, emptied: each entry has its own compile's headers", async (t) => {
   const v = instance(t);
-  v.files({ 'x.h': '#define X 1\n', 'y.h': '#define Y 2\n', 'a.c': '#include "x.h"\nint a(void) { return X; }\n', 'b.c': '#include "y.h"\nint b(void) { return Y; }\n' });
+  v.files({
+    'x.h': '#define X 1\n',
+    'y.h': '#define Y 2\n',
+    'a.c': '#include "x.h"\nint a(void) { return X; }\n',
+    'b.c': '#include "y.h"\nint b(void) { return Y; }\n',
+  });
   const tmp = path.join(v.home, 'run', 'tmp');
   const depfiles = () => fs.readdirSync(tmp).filter((n) => n.endsWith('.d') && !n.endsWith('.link.d'));
   // One after another (each entry stored before the next compile): one name serves all.
   const emptied = async () => {
     for (let i = 0; i < 200 && !depfiles().every((n) => fs.statSync(path.join(tmp, n)).size === 0); i++) await new Promise((r) => setTimeout(r, 50));
   };
-  for (const [src, obj] of [['a.c', 'a.o'], ['b.c', 'b.o']]) {
+  for (const [src, obj] of [
+    ['a.c', 'a.o'],
+    ['b.c', 'b.o'],
+  ]) {
     t.is((await v.cc(['-O2', '-c', src, '-o', obj])).code, 0);
     await v.stored(src === 'a.c' ? 1 : 2);
     await emptied(); // back in the pool once emptied
   }
-  t.is(depfiles().length, 1, 'the second miss reused the first one\'s depfile name');
+  t.is(depfiles().length, 1, "the second miss reused the first one's depfile name");
   t.is(fs.statSync(path.join(tmp, depfiles()[0]!)).size, 0, 'emptied once read');
   // b.o's entry lists y.h (its compile's), not x.h (the name's previous content).
   age(v.write('y.h', '#define Y 3\n'));
@@ -155,7 +170,10 @@ test('the daemon\'s own depfile names are reused, emptied: each entry has its ow
   fs.rmSync(path.join(v.dir, 'a.o'));
   t.is((await v.cc(['-O2', '-c', 'a.c', '-o', 'a.o'])).code, 0);
   t.is((await v.stats()).hits, 1, 'a.c still hits');
-  for (const [src, obj] of [['a.c', 'a.o'], ['b.c', 'b.o']]) {
+  for (const [src, obj] of [
+    ['a.c', 'a.o'],
+    ['b.c', 'b.o'],
+  ]) {
     t.is((await run('gcc', ['-O2', '-c', src, '-o', 'plain.o'], { cwd: v.dir })).code, 0);
     t.deepEqual(fs.readFileSync(path.join(v.dir, obj)), fs.readFileSync(path.join(v.dir, 'plain.o')));
   }
@@ -218,7 +236,7 @@ for (const watch of ['1', '0']) {
       age(h);
       t.is((await v.cc(COMPILE)).code, 0);
       misses++;
-      const plain = await run('gcc', [...COMPILE.slice(0, -1), 'plain.o'], { cwd: v.dir });
+      const _plain = await run('gcc', [...COMPILE.slice(0, -1), 'plain.o'], { cwd: v.dir });
       t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')), `ANSWER ${n}`);
       t.is((await v.cc(COMPILE)).code, 0);
     }
@@ -253,7 +271,7 @@ test('a same-named header earlier on the include path is not shadowed by a stale
   age(v.write('first/config.h', '#define ANSWER 7\n'));
   t.is((await v.cc(args)).code, 0);
   t.is((await v.stats()).hits, 1, 'the new header must be seen');
-  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  const _plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 });
 
@@ -336,12 +354,24 @@ test('depfiles are right on a hit, with -MT and another -o', async (t) => {
   t.true((await v.stats()).hits >= 2);
 });
 
-test('-MMD: the depfile the shim writes (system headers dropped, wrapped, -MP, targets) is gcc\'s own; a name with a blank, and clang, leave it to the daemon', async (t) => {
+test("-MMD: the depfile the shim writes (system headers dropped, wrapped, -MP, targets) is gcc's own; a name with a blank, and clang, leave it to the daemon", async (t) => {
   const v = instance(t);
   const long = 'a-rather-long-directory-name-that-forces-wrapping/and-then-some-more-of-it';
   v.files({
-    'src/main.c': ['#include <stdio.h>', '#include "local.h"', '#include <lib.h>', '#include <sys_lib.h>', '#include <subhdr.h>', '#include <after.h>',
-      `#include "${long}/x.h"`, '#ifdef BLANK', '#include "sp ace.h"', '#endif', 'int main(void) { return LOCAL + LIB + SYS + SUB + AFTER + V; }', ''].join('\n'),
+    'src/main.c': [
+      '#include <stdio.h>',
+      '#include "local.h"',
+      '#include <lib.h>',
+      '#include <sys_lib.h>',
+      '#include <subhdr.h>',
+      '#include <after.h>',
+      `#include "${long}/x.h"`,
+      '#ifdef BLANK',
+      '#include "sp ace.h"',
+      '#endif',
+      'int main(void) { return LOCAL + LIB + SYS + SUB + AFTER + V; }',
+      '',
+    ].join('\n'),
     'src/local.h': '#include "local2.h"\n#define LOCAL 1\n',
     'src/local2.h': '\n',
     'src/sp ace.h': '\n',
@@ -357,7 +387,26 @@ test('-MMD: the depfile the shim writes (system headers dropped, wrapped, -MP, t
   const dirs = ['-Iinc', '-isystem', 'sysinc', '-Isysinc/sub', '-idirafter', 'afterinc'];
   const cases: { compiler?: string; args: string[]; dep: string; oneWay: boolean }[] = [
     { args: ['-c', 'src/main.c', ...dirs, '-DV=1', '-MMD', '-MP', '-o', 'out/a.o'], dep: 'out/a.d', oneWay: true },
-    { args: ['-c', './src/main.c', '-I./inc', ...dirs.slice(1), '-DV=2', '-MMD', '-MF', 'out/b.dep', '-MT', `${'t'.repeat(70)}.o`, '-MQ', 'second.o', '-o', 'out/b.o'], dep: 'out/b.dep', oneWay: true },
+    {
+      args: [
+        '-c',
+        './src/main.c',
+        '-I./inc',
+        ...dirs.slice(1),
+        '-DV=2',
+        '-MMD',
+        '-MF',
+        'out/b.dep',
+        '-MT',
+        `${'t'.repeat(70)}.o`,
+        '-MQ',
+        'second.o',
+        '-o',
+        'out/b.o',
+      ],
+      dep: 'out/b.dep',
+      oneWay: true,
+    },
     { args: ['-c', 'src/main.c', ...dirs, '-DV=3', '-Wp,-MMD,out/.c.o.d', '-o', 'out/c.o'], dep: 'out/.c.o.d', oneWay: true },
     { args: ['-c', 'src/main.c', ...dirs, '-DV=4', '-DBLANK', '-MMD', '-MP', '-o', 'out/d.o'], dep: 'out/d.d', oneWay: false },
     { compiler: 'clang', args: ['-c', 'src/main.c', ...dirs, '-DV=5', '-MMD', '-MP', '-o', 'out/e.o'], dep: 'out/e.d', oneWay: false },
@@ -497,7 +546,7 @@ async function holdPause(v: ReturnType<typeof project>) {
   age(slow, v.write('src/other.c', 'int other(void) { return 1; }\n'));
   const running = v.cc(['-c', 'src/other.c', '-o', 'other.o'], { compiler: slow });
   // Its lookup is in (the first call also starts the daemon): a compile is running.
-  await v.until((x) => x.daemon.pending >= 1, 'the held compile\'s lookup at the daemon');
+  await v.until((x) => x.daemon.pending >= 1, "the held compile's lookup at the daemon");
   return { done: () => (fs.writeFileSync(gate, ''), running) };
 }
 
@@ -511,9 +560,9 @@ async function withEntryWaiting(t: Parameters<typeof instance>[0], change: (v: R
   t.is((await v.cc(args)).code, 0);
   t.is((await held.done()).code, 0);
   const s = await v.stats();
-  t.is(s.hits, 0, 'the second compile must not be served the first one\'s object');
-  t.is(s.not_stored.input_too_new, 1, 'the first compile\'s entry is refused');
-  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  t.is(s.hits, 0, "the second compile must not be served the first one's object");
+  t.is(s.not_stored.input_too_new, 1, "the first compile's entry is refused");
+  const _plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'main.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 }
 
@@ -529,7 +578,10 @@ test('an entry built after its compile: a shadowing header that appeared since i
 // do (echo > foo.c; $(CC) foo.c; rm foo.c), is still stored: written long before, or just
 // before (its timestamps can't tell before from during; the watcher vouched for it at the
 // compile's report, and its deletion later must not void that).
-for (const [how, written] of [['long before', (f: string) => age(f)], ['just before', () => {}]] as const) {
+for (const [how, written] of [
+  ['long before', (f: string) => age(f)],
+  ['just before', () => {}],
+] as const) {
   test(`an entry built after its compile: a probe source written ${how} and deleted right after its compile is stored`, async (t) => {
     const v = project(t);
     const held = await holdPause(v);
@@ -540,7 +592,7 @@ for (const [how, written] of [['long before', (f: string) => age(f)], ['just bef
     // below, and then it rightly cannot vouch for a source that is gone (a miss next time,
     // nothing wrong). The promise is about a report read before the source goes: wait for it
     // (only the held compile still pending).
-    await v.until((s) => s.daemon.pending === 1, 'the probe compile\'s report read');
+    await v.until((s) => s.daemon.pending === 1, "the probe compile's report read");
     fs.rmSync(path.join(v.dir, 'probe.c'));
     fs.rmSync(path.join(v.dir, 'probe.o'));
     t.is((await held.done()).code, 0);
@@ -579,7 +631,12 @@ test('malformed and truncated IPC messages get an error reply and the daemon kee
   const { BUILD_ID, PROTOCOL_VERSION } = await import('../ipc/version.js');
   const head = { t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), nr: true };
   const before = (await v.stats()).errors ?? {};
-  for (const bad of [{ ...head, id: 'x', files: 'nope' }, { ...head, id: 'x', files: [['/a.o', 'not bytes', 1]] }, { ...head, id: 'x', files: [['/a.o', Buffer.from('o'), 1.5]] }, { ...head, id: 'no-such-compile', files: [] }]) {
+  for (const bad of [
+    { ...head, id: 'x', files: 'nope' },
+    { ...head, id: 'x', files: [['/a.o', 'not bytes', 1]] },
+    { ...head, id: 'x', files: [['/a.o', Buffer.from('o'), 1.5]] },
+    { ...head, id: 'no-such-compile', files: [] },
+  ]) {
     const one = new Request({ receiveTimeout: 300, linger: 1000 });
     one.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
     await one.send(encode(bad));
@@ -609,7 +666,22 @@ test('vrift stats asked before a one-way report arrives counts it (the shim has 
   const gone = spawn('true');
   await new Promise((r) => gone.on('close', r));
   const argv = ['gcc', '-O1', '-Iinc', '-c', 'src/main.c', '-o', 'oneway.o'];
-  await sock.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv, env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true, pid: gone.pid }));
+  await sock.send(
+    encode({
+      t: 'compile',
+      v: PROTOCOL_VERSION,
+      build: BUILD_ID,
+      cwd: v.dir,
+      exe: '/usr/bin/gcc',
+      argv,
+      env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`),
+      tty: false,
+      wf: true,
+      sp: false,
+      ow: true,
+      pid: gone.pid,
+    }),
+  );
   const runReply = decode((await sock.receive())[0]) as { t: string; id: string; argv: string[]; col: string[] };
   t.is(runReply.t, 'run');
   t.true(Array.isArray(runReply.col));
@@ -622,7 +694,9 @@ test('vrift stats asked before a one-way report arrives counts it (the shim has 
   await cli.send(encode({ t: 'stats', v: PROTOCOL_VERSION, build: BUILD_ID, zero: false }));
   const asked = cli.receive().then(([m]) => (decode(m!) as { stats: typeof before }).stats);
   await new Promise((r) => setTimeout(r, 300));
-  await sock.send(encode({ t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, id: runReply.id, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), files, nr: true }));
+  await sock.send(
+    encode({ t: 'done', v: PROTOCOL_VERSION, build: BUILD_ID, id: runReply.id, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), files, nr: true }),
+  );
   const after = await asked;
   t.is(after.one_way_reports - before.one_way_reports, 1);
   // Its store write comes later (at a pause): counted once written.
@@ -632,7 +706,22 @@ test('vrift stats asked before a one-way report arrives counts it (the shim has 
   sock.close();
   const shim2 = new Request({ receiveTimeout: 5000, linger: 0 });
   shim2.connect(`ipc://${path.join(v.home, 'run', 'vriftd.sock')}`);
-  await shim2.send(encode({ t: 'compile', v: PROTOCOL_VERSION, build: BUILD_ID, cwd: v.dir, exe: '/usr/bin/gcc', argv: [...argv.slice(0, -1), 'killed.o', '-DKILLED'], env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`), tty: false, wf: true, sp: false, ow: true, pid: gone.pid }));
+  await shim2.send(
+    encode({
+      t: 'compile',
+      v: PROTOCOL_VERSION,
+      build: BUILD_ID,
+      cwd: v.dir,
+      exe: '/usr/bin/gcc',
+      argv: [...argv.slice(0, -1), 'killed.o', '-DKILLED'],
+      env: Object.entries(v.env).map(([k, x]) => `${k}=${x}`),
+      tty: false,
+      wf: true,
+      sp: false,
+      ow: true,
+      pid: gone.pid,
+    }),
+  );
   t.is(decode((await shim2.receive())[0]).t, 'run');
   const killed = await v.stats();
   t.is(killed.daemon.pending, 1);
@@ -695,7 +784,10 @@ test('__has_include(<probe.h>) without an include: the header found, removed, or
 
 test('__has_include arguments: literals pinned, anything else left to the preprocessor', (t) => {
   t.deepEqual(hasIncludeArgs('#if defined(__has_include)\n#endif\n'), []);
-  t.deepEqual(hasIncludeArgs('# if __has_include (  <sys/cet.h> ) && __has_include("x.h")'), [{ name: 'sys/cet.h', quoted: false }, { name: 'x.h', quoted: true }]);
+  t.deepEqual(hasIncludeArgs('# if __has_include (  <sys/cet.h> ) && __has_include("x.h")'), [
+    { name: 'sys/cet.h', quoted: false },
+    { name: 'x.h', quoted: true },
+  ]);
   t.is(hasIncludeArgs('#if __has_include(H)'), null);
   t.is(hasIncludeArgs('#if __has_include_next(<limits.h>)'), null);
   t.is(hasIncludeArgs('#if __has_include("../up.h")'), null);
@@ -713,6 +805,6 @@ test('__has_include with a macro argument goes through the preprocessor', async 
   age(v.write('opt/extra.h', '#define EXTRA 42\n'));
   t.is((await v.cc(args)).code, 0);
   t.is((await v.stats()).hits, 1, 'a new header changes the preprocessed output: miss');
-  const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
+  const _plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd: v.dir });
   t.deepEqual(fs.readFileSync(path.join(v.dir, 'm.o')), fs.readFileSync(path.join(v.dir, 'plain.o')));
 });

@@ -37,15 +37,15 @@ test('two checkouts share hits when the object does not embed the directory', as
   t.deepEqual(fs.readFileSync(path.join(roots[1], 'build/lib.o')), fs.readFileSync(path.join(roots[1], 'build/plain.o')));
 });
 
-test('objects with debug info never carry another checkout\'s directory', async (t) => {
+test("objects with debug info never carry another checkout's directory", async (t) => {
   const v = instance(t);
   const { roots, args } = checkouts(v);
   t.is((await v.cc(args(roots[0], ['-g']), { cwd: path.join(roots[0], 'build') })).code, 0);
   t.is((await v.cc(args(roots[1], ['-g']), { cwd: path.join(roots[1], 'build') })).code, 0);
   const obj = fs.readFileSync(path.join(roots[1], 'build/lib.o'));
-  t.is(obj.indexOf(roots[0]), -1, 'no path of checkout one in checkout two\'s object');
-  t.not(obj.indexOf(roots[1]), -1, 'checkout two\'s own directory is there');
-  const plain = await run('gcc', [...args(roots[1], ['-g']).slice(0, -1), 'plain.o'], { cwd: path.join(roots[1], 'build') });
+  t.is(obj.indexOf(roots[0]), -1, "no path of checkout one in checkout two's object");
+  t.not(obj.indexOf(roots[1]), -1, "checkout two's own directory is there");
+  const _plain = await run('gcc', [...args(roots[1], ['-g']).slice(0, -1), 'plain.o'], { cwd: path.join(roots[1], 'build') });
   t.deepEqual(obj, fs.readFileSync(path.join(roots[1], 'build/plain.o')));
   // The same checkout still hits its own debug objects.
   t.is((await v.cc(args(roots[0], ['-g']), { cwd: path.join(roots[0], 'build') })).code, 0);

@@ -37,7 +37,7 @@ async function same(t: Parameters<typeof instance>[0], v: Instance, args = DEPS)
   return r.out;
 }
 
-test('gcc -MM over several sources: the second call is a hit with gcc\'s exact output', async (t) => {
+test("gcc -MM over several sources: the second call is a hit with gcc's exact output", async (t) => {
   const v = project(t);
   const first = await same(t, v);
   t.regex(first, /^a\.o: src\/a\.c inc\/util\.h inc\/config\.h\nb\.o: src\/b\.c inc\/config\.h\n$/);
@@ -45,7 +45,10 @@ test('gcc -MM over several sources: the second call is a hit with gcc\'s exact o
   await same(t, v);
   t.like(await v.stats(), { misses: 1, hits: 1 });
   // -M (every header) and -MM -MP -MT are calls of their own, each cached.
-  for (const args of [['-M', ...DEPS.slice(1)], ['-MM', '-MP', '-MT', 'x.o', ...DEPS.slice(1)]]) {
+  for (const args of [
+    ['-M', ...DEPS.slice(1)],
+    ['-MM', '-MP', '-MT', 'x.o', ...DEPS.slice(1)],
+  ]) {
     await same(t, v, args);
     await same(t, v, args);
   }
@@ -79,13 +82,10 @@ test('gcc -MM misses on a changed listed header and on a same-named header earli
   t.like(await v.stats(), { misses: 3, hits: 2 });
 });
 
-test('gcc -MM in a second checkout: a hit when the output names no checkout path, a miss (with that checkout\'s paths) when it does', async (t) => {
+test("gcc -MM in a second checkout: a hit when the output names no checkout path, a miss (with that checkout's paths) when it does", async (t) => {
   const v = instance(t);
   for (const co of ['one', 'two']) {
-    age(
-      v.write(`${co}/inc/config.h`, '#define ANSWER 42\n'),
-      v.write(`${co}/src/a.c`, '#include "config.h"\nint a(void) { return ANSWER; }\n'),
-    );
+    age(v.write(`${co}/inc/config.h`, '#define ANSWER 42\n'), v.write(`${co}/src/a.c`, '#include "config.h"\nint a(void) { return ANSWER; }\n'));
   }
   const rel = ['-MM', '-Iinc', 'src/a.c'];
   const abs = (co: string) => ['-MM', `-I${path.join(v.dir, co, 'inc')}`, 'src/a.c'];
@@ -102,9 +102,12 @@ test('gcc -MM in a second checkout: a hit when the output names no checkout path
   t.like(await v.stats(), { misses: 3, hits: 1 });
 });
 
-test('gcc -MM -MF file and -M -o file: the file is written on a hit, byte-identical to gcc\'s; the -M rerun never touches it', async (t) => {
+test("gcc -MM -MF file and -M -o file: the file is written on a hit, byte-identical to gcc's; the -M rerun never touches it", async (t) => {
   const v = project(t);
-  for (const [args, out] of [[['-MM', '-MP', '-Iinc', '-isystem', 'sys', '-MF', 'deps/a.d', 'src/a.c'], 'deps/a.d'], [['-M', '-Iinc', '-isystem', 'sys', 'src/b.c', '-o', 'deps/b.d'], 'deps/b.d']] as const) {
+  for (const [args, out] of [
+    [['-MM', '-MP', '-Iinc', '-isystem', 'sys', '-MF', 'deps/a.d', 'src/a.c'], 'deps/a.d'],
+    [['-M', '-Iinc', '-isystem', 'sys', 'src/b.c', '-o', 'deps/b.d'], 'deps/b.d'],
+  ] as const) {
     fs.mkdirSync(path.join(v.dir, 'deps'), { recursive: true });
     const plain = await run('gcc', [...args], { cwd: v.dir, env: v.env });
     t.is(plain.code, 0, plain.err);
@@ -115,7 +118,7 @@ test('gcc -MM -MF file and -M -o file: the file is written on a hit, byte-identi
     t.is(r1.out, '');
     t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want);
     await v.stats(); // the entry is built (and, for -MM, the -M run made) when the daemon pauses
-    t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want, 'left alone by the daemon\'s -M run');
+    t.deepEqual(fs.readFileSync(path.join(v.dir, out)), want, "left alone by the daemon's -M run");
     fs.rmSync(path.join(v.dir, out));
     const r2 = await v.cc([...args]);
     t.is(r2.code, 0, r2.err);
@@ -142,12 +145,23 @@ test('gcc -MM that fails (a missing header) fails every time and stores nothing'
 test('the parser: -M/-MM to stdout over sources of one language is a dependency call; anything else passes', (t) => {
   const penv = { cwd: '/w', env: {}, readFile: () => '' };
   t.like(parseGccArgs(['-MM', '-I../deps/hiredis', '-DX=1', '-MP', '-MT', 'foo', 'adlist.c', 'ae.c'], penv), {
-    kind: 'deps', mode: 'MM', lang: 'c', sources: ['adlist.c', 'ae.c'], keyArgs: ['-I', '../deps/hiredis', '-D', 'X=1', '-MP', '-MT', 'foo'],
+    kind: 'deps',
+    mode: 'MM',
+    lang: 'c',
+    sources: ['adlist.c', 'ae.c'],
+    keyArgs: ['-I', '../deps/hiredis', '-D', 'X=1', '-MP', '-MT', 'foo'],
   });
   t.like(parseGccArgs(['-M', 'a.cc'], penv), { kind: 'deps', mode: 'M', lang: 'c++' });
   t.like(parseGccArgs(['-MM', '-MF', 'a.d', 'a.c'], penv), { kind: 'deps', outFile: 'a.d' });
   t.like(parseGccArgs(['-MM', 'a.c', '-o', 'b.d'], penv), { kind: 'deps', outFile: 'b.d' });
-  for (const args of [['-MM', 'a.c', '-o', 'a.d', '-MF', 'b.d'], ['-MM', 'a.c', '-o', '-'], ['-MM', 'a.c', 'b.cc'], ['-MM', '-E', 'a.c'], ['-MM', '-MD', 'a.c'], ['-MM', '-c', 'a.c']]) {
+  for (const args of [
+    ['-MM', 'a.c', '-o', 'a.d', '-MF', 'b.d'],
+    ['-MM', 'a.c', '-o', '-'],
+    ['-MM', 'a.c', 'b.cc'],
+    ['-MM', '-E', 'a.c'],
+    ['-MM', '-MD', 'a.c'],
+    ['-MM', '-c', 'a.c'],
+  ]) {
     t.like(parseGccArgs(args, penv), { kind: 'pass' }, args.join(' '));
   }
 });

@@ -13,7 +13,20 @@ test('absent items round-trip, whatever the directory form holds', (t) => {
 });
 
 test('manifests and results: what is written reads back; malformed ones read as absent', (t) => {
-  const m: Manifest = { v: 3, entries: [{ files: ['src/a.c', 'h1', '/usr/include/stdio.h', 'h2'], absent: [absentItem('/x', ['stdio.h'])], anchor: null, date: null, stamps: [], result: 'r', time: 1 }] };
+  const m: Manifest = {
+    v: 3,
+    entries: [
+      {
+        files: ['src/a.c', 'h1', '/usr/include/stdio.h', 'h2'],
+        absent: [absentItem('/x', ['stdio.h'])],
+        anchor: null,
+        date: null,
+        stamps: [],
+        result: 'r',
+        time: 1,
+      },
+    ],
+  };
   t.deepEqual(decodeManifest(encodeEntry(m)), m);
   t.is(decodeManifest(encodeEntry({ ...m, v: 2 } as unknown as Manifest)), undefined, 'an older layout');
   const odd = { ...m, entries: [{ ...m.entries[0], files: ['a', 'h', 'b'] }] };
@@ -21,7 +34,14 @@ test('manifests and results: what is written reads back; malformed ones read as 
   const bad = { ...m, entries: [{ ...m.entries[0], absent: ['/x'] }] };
   t.is(decodeManifest(encodeEntry(bad)), undefined, 'an absent item without names');
 
-  const r = { v: 2 as const, outputs: [{ role: 'obj' as const, digest: 'd', size: 1 }], out: Buffer.from('warn'), err: Buffer.alloc(0), deps: ['a.c', '/usr/include/stdio.h'], sys: '01' };
+  const r = {
+    v: 2 as const,
+    outputs: [{ role: 'obj' as const, digest: 'd', size: 1 }],
+    out: Buffer.from('warn'),
+    err: Buffer.alloc(0),
+    deps: ['a.c', '/usr/include/stdio.h'],
+    sys: '01',
+  };
   const back = decodeResult(encodeEntry(r))!;
   t.deepEqual(back.deps, r.deps);
   t.is(back.sys, '01');

@@ -16,7 +16,13 @@ async function project(t: Parameters<typeof instance>[0]) {
   });
   fs.mkdirSync(path.join(v.dir, 'early'));
   fs.mkdirSync(path.join(v.dir, 'lib'));
-  for (const c of [['-c', 'f.c'], ['-c', 'g.c'], ['-c', 'm.c'], ['-c', '-fPIC', 'g.c', '-o', 'g.pic.o']]) t.is((await run('gcc', c, { cwd: v.dir })).code, 0);
+  for (const c of [
+    ['-c', 'f.c'],
+    ['-c', 'g.c'],
+    ['-c', 'm.c'],
+    ['-c', '-fPIC', 'g.c', '-o', 'g.pic.o'],
+  ])
+    t.is((await run('gcc', c, { cwd: v.dir })).code, 0);
   t.is((await run('ar', ['rcs', 'lib/libf.a', 'f.o'], { cwd: v.dir })).code, 0);
   age(...['f.o', 'g.o', 'm.o', 'g.pic.o', 'lib/libf.a'].map((f) => path.join(v.dir, f)));
   return v;
@@ -64,7 +70,7 @@ test('a link misses, then hits with a byte-identical executable; what ld read de
 // take it, so the stored one must not be served.
 for (const [how, args] of [
   ['-L', LINK],
-  ['ld\'s own -L (-Wl,-L, searched after the driver\'s)', ['-o', 'prog', 'm.o', '-Learly', '-Wl,-Llib', '-lf']],
+  ["ld's own -L (-Wl,-L, searched after the driver's)", ['-o', 'prog', 'm.o', '-Learly', '-Wl,-Llib', '-lf']],
 ] as const) {
   test(`a same-named library appearing earlier on the search path is a miss, and is linked (found through ${how})`, async (t) => {
     const v = await project(t);
@@ -101,7 +107,7 @@ test('links that compile, write a second output or only probe pass through with 
   t.is((await v.cc(['-o', 'prog', 'm.o'])).code, bad.code, 'failed again, not served');
 });
 
-test('a response file\'s content is part of the key, not its name', async (t) => {
+test("a response file's content is part of the key, not its name", async (t) => {
   const v = await project(t);
   age(v.write('objs.rsp', 'm.o -Llib -lf\n'));
   t.is((await v.cc(['-o', 'prog', '@objs.rsp'])).code, 0);

@@ -14,7 +14,14 @@ const penv = (cwd = '/p') => ({ cwd, env: {}, readFile: () => '' });
 const plan = (line: string, compiler: 'gcc' | 'clang' = 'gcc') => planSplit(line.split(' '), { ...penv(), compiler });
 
 test('split plans: one compile per source with the same options, the link of their objects in place of the sources', (t) => {
-  t.deepEqual(plan('-O2 -c a.c -Iinc b.c -DX'), { kind: 'split', compiles: [['-O2', '-c', 'a.c', '-Iinc', '-DX'], ['-O2', '-c', '-Iinc', 'b.c', '-DX']], link: null });
+  t.deepEqual(plan('-O2 -c a.c -Iinc b.c -DX'), {
+    kind: 'split',
+    compiles: [
+      ['-O2', '-c', 'a.c', '-Iinc', '-DX'],
+      ['-O2', '-c', '-Iinc', 'b.c', '-DX'],
+    ],
+    link: null,
+  });
   const T = SPLIT_TMP;
   t.deepEqual(plan('-O2 -Iinc a.c dir/b.c -o prog x.o -lm -Wl,-O1 -z now -pthread'), {
     kind: 'split',
@@ -32,11 +39,18 @@ test('split plans: one compile per source with the same options, the link of the
 test('split plans: link-only options stay out of the compiles (clang -Werror fails a compile that keeps one)', (t) => {
   const T = SPLIT_TMP;
   for (const opt of ['-fuse-ld=bfd', '--ld-path=/usr/bin/ld', '-rtlib=libgcc', '--rtlib=libgcc', '-unwindlib=libgcc', '-static-pie', '-static', '-nostdlib']) {
-    t.deepEqual(plan(`-Werror a.c b.c ${opt} -o p`, 'clang'), {
-      kind: 'split',
-      compiles: [['-Werror', 'a.c', '-c', '-o', `${T}0-a.o`], ['-Werror', 'b.c', '-c', '-o', `${T}1-b.o`]],
-      link: ['-Werror', `${T}0-a.o`, `${T}1-b.o`, opt, '-o', 'p'],
-    }, opt);
+    t.deepEqual(
+      plan(`-Werror a.c b.c ${opt} -o p`, 'clang'),
+      {
+        kind: 'split',
+        compiles: [
+          ['-Werror', 'a.c', '-c', '-o', `${T}0-a.o`],
+          ['-Werror', 'b.c', '-c', '-o', `${T}1-b.o`],
+        ],
+        link: ['-Werror', `${T}0-a.o`, `${T}1-b.o`, opt, '-o', 'p'],
+      },
+      opt,
+    );
   }
 });
 
@@ -92,44 +106,54 @@ function tmpdir(v: Instance): string {
 }
 const splitDirs = (v: Instance) => fs.readdirSync(path.join(v.dir, 'tmp')).filter((n) => n.startsWith('vrift-split-'));
 
-test.serial("zstd's lib/common in one -c command and its tests' programs compiled and linked in one command each: identical to gcc's, warm compiles nothing", async (t) => {
-  t.timeout(15 * 60_000);
-  const v = instance(t);
-  const tree = workloadTree('zstd', path.join(v.dir, 'zstd'));
-  const common = path.join(tree, 'lib', 'common');
-  const sources = fs.readdirSync(common).filter((f) => f.endsWith('.c')).sort();
-  const objs = sources.map((f) => f.replace(/\.c$/, '.o'));
-  const args = ['-O2', '-g', '-Wall', '-DXXH_NAMESPACE=ZSTD_', '-c', ...sources];
-  const TMPDIR = tmpdir(v);
+test.serial(
+  "zstd's lib/common in one -c command and its tests' programs compiled and linked in one command each: identical to gcc's, warm compiles nothing",
+  async (t) => {
+    t.timeout(15 * 60_000);
+    const v = instance(t);
+    const tree = workloadTree('zstd', path.join(v.dir, 'zstd'));
+    const common = path.join(tree, 'lib', 'common');
+    const sources = fs
+      .readdirSync(common)
+      .filter((f) => f.endsWith('.c'))
+      .sort();
+    const objs = sources.map((f) => f.replace(/\.c$/, '.o'));
+    const args = ['-O2', '-g', '-Wall', '-DXXH_NAMESPACE=ZSTD_', '-c', ...sources];
+    const TMPDIR = tmpdir(v);
 
-  // The tests' Makefile links its small programs in one command: `$(LINK.c) $^ -o $@`.
-  const tests = path.join(tree, 'tests');
-  const progs = ['datagen', 'poolTests'];
-  const make = (cc: string) => run('make', ['-s', ...progs, `CC=${cc}`], { cwd: tests, env: { ...v.env, TMPDIR } });
-  t.is((await make('cc')).code, 0);
-  const plainProgs = progs.map((p) => fs.readFileSync(path.join(tests, p)));
+    // The tests' Makefile links its small programs in one command: `$(LINK.c) $^ -o $@`.
+    const tests = path.join(tree, 'tests');
+    const progs = ['datagen', 'poolTests'];
+    const make = (cc: string) => run('make', ['-s', ...progs, `CC=${cc}`], { cwd: tests, env: { ...v.env, TMPDIR } });
+    t.is((await make('cc')).code, 0);
+    const plainProgs = progs.map((p) => fs.readFileSync(path.join(tests, p)));
 
-  for (const round of ['cold', 'warm']) {
-    await v.vrift(['stats', '--zero']);
-    await same(t, v, args, common, objs);
-    for (const p of progs) fs.rmSync(path.join(tests, p));
-    const r = await make(`${SHIM} cc`);
-    t.is(r.code, 0, r.err);
-    t.deepEqual(progs.map((p) => fs.readFileSync(path.join(tests, p))), plainProgs, `${round}: executables byte-identical to gcc's`);
-    const s = await v.until((x) => x.stored >= (round === 'cold' ? sources.length + 9 + 2 : 0));
-    t.is(s.uncacheable.multiple_sources ?? 0, 0);
-    t.is(s.uncacheable.link_with_sources ?? 0, 0);
-    if (round === 'cold') {
-      // 8 + 2 + 7 compiles, the 2 links.
-      t.is(s.misses, sources.length + 9 + 2, JSON.stringify(s));
-      t.is(s.not_stored.input_too_new ?? 0, 0);
-    } else {
-      t.is(s.misses, 0, JSON.stringify(s));
-      t.is(s.hits, sources.length + 9 + 2);
+    for (const round of ['cold', 'warm']) {
+      await v.vrift(['stats', '--zero']);
+      await same(t, v, args, common, objs);
+      for (const p of progs) fs.rmSync(path.join(tests, p));
+      const r = await make(`${SHIM} cc`);
+      t.is(r.code, 0, r.err);
+      t.deepEqual(
+        progs.map((p) => fs.readFileSync(path.join(tests, p))),
+        plainProgs,
+        `${round}: executables byte-identical to gcc's`,
+      );
+      const s = await v.until((x) => x.stored >= (round === 'cold' ? sources.length + 9 + 2 : 0));
+      t.is(s.uncacheable.multiple_sources ?? 0, 0);
+      t.is(s.uncacheable.link_with_sources ?? 0, 0);
+      if (round === 'cold') {
+        // 8 + 2 + 7 compiles, the 2 links.
+        t.is(s.misses, sources.length + 9 + 2, JSON.stringify(s));
+        t.is(s.not_stored.input_too_new ?? 0, 0);
+      } else {
+        t.is(s.misses, 0, JSON.stringify(s));
+        t.is(s.hits, sources.length + 9 + 2);
+      }
     }
-  }
-  t.deepEqual(splitDirs(v), [], 'private directories removed');
-});
+    t.deepEqual(splitDirs(v), [], 'private directories removed');
+  },
+);
 
 test.serial('a source with an error: the others are compiled and the error reported as gcc does, nothing linked, exit 1', async (t) => {
   const v = instance(t);

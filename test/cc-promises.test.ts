@@ -13,10 +13,17 @@ async function same(t: ExecutionContext, v: Instance, compiler: string, args: st
   const r = await v.cc(args, { compiler, env });
   t.is(r.code, 0, r.err);
   const out = args[args.indexOf('-o') + 1]!;
-  const plain = await run(compiler, [...args.slice(0, args.indexOf('-o')), '-o', 'plain.o', ...args.slice(args.indexOf('-o') + 2)], { cwd: v.dir, env: { ...v.env, ...env } });
+  const plain = await run(compiler, [...args.slice(0, args.indexOf('-o')), '-o', 'plain.o', ...args.slice(args.indexOf('-o') + 2)], {
+    cwd: v.dir,
+    env: { ...v.env, ...env },
+  });
   t.is(plain.code, 0, plain.err);
-  t.deepEqual(fs.readFileSync(path.join(v.dir, out)), fs.readFileSync(path.join(v.dir, 'plain.o')), `${compiler} ${args.join(' ')}: the object is plain ${compiler}'s`);
-  t.is(r.err, plain.err, 'stderr is plain\'s');
+  t.deepEqual(
+    fs.readFileSync(path.join(v.dir, out)),
+    fs.readFileSync(path.join(v.dir, 'plain.o')),
+    `${compiler} ${args.join(' ')}: the object is plain ${compiler}'s`,
+  );
+  t.is(r.err, plain.err, "stderr is plain's");
   return r;
 }
 
@@ -55,7 +62,7 @@ for (const c of ENV_CASES) {
     t.like(await v.stats(), { hits: 1, misses: 1 });
     const r = await same(t, v, c.compiler, args, c.b);
     t.like(await v.stats(), { hits: 1, misses: 2 }, `${JSON.stringify(c.b)} is another compile`);
-    if (c.name.includes('locale')) t.regex(r.err, /‘unused’/, 'UTF-8 quotes, not the stored entry\'s');
+    if (c.name.includes('locale')) t.regex(r.err, /‘unused’/, "UTF-8 quotes, not the stored entry's");
     await v.stored(2);
     await same(t, v, c.compiler, args, c.b);
     t.like(await v.stats(), { hits: 2, misses: 2 });
@@ -95,7 +102,7 @@ for (const [lang, compiler, file, text] of [
   });
 }
 
-test('__TIMESTAMP__ follows the source\'s mtime: the same bytes touched miss, with the new stamp', async (t) => {
+test("__TIMESTAMP__ follows the source's mtime: the same bytes touched miss, with the new stamp", async (t) => {
   const v = instance(t);
   v.files({ 'ts.c': 'const char *stamp = __TIMESTAMP__;\n' });
   const args = ['-c', 'ts.c', '-o', 'ts.o'];
@@ -110,7 +117,7 @@ test('__TIMESTAMP__ follows the source\'s mtime: the same bytes touched miss, wi
   t.like(await v.stats(), { hits: 1, misses: 2 });
 });
 
-test('a __DATE__ entry expires the next day (the daemon\'s clock moved forward a day)', async (t) => {
+test("a __DATE__ entry expires the next day (the daemon's clock moved forward a day)", async (t) => {
   const v = instance(t);
   v.files({ 'd.c': 'const char *built = __DATE__;\n', 'n.c': 'int n(void) { return 1; }\n' });
   for (const src of ['d.c', 'n.c']) await same(t, v, 'gcc', ['-c', src, '-o', `${src}.o`]);
@@ -132,7 +139,10 @@ test('a non-default base_dir: checkouts under it share hits, one outside it does
   const base = path.join(v.dir, 'work');
   const roots = [path.join(base, 'one'), path.join(base, 'deeper', 'three'), path.join(v.dir, 'elsewhere', 'two')];
   for (const root of roots) {
-    for (const [rel, text] of [['inc/lib.h', 'int lib(int);\n'], ['src/lib.c', '#include "lib.h"\nint lib(int x) { return x * 2; }\n']]) {
+    for (const [rel, text] of [
+      ['inc/lib.h', 'int lib(int);\n'],
+      ['src/lib.c', '#include "lib.h"\nint lib(int x) { return x * 2; }\n'],
+    ]) {
       fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
       fs.writeFileSync(path.join(root, rel), text);
       age(path.join(root, rel));
@@ -149,5 +159,5 @@ test('a non-default base_dir: checkouts under it share hits, one outside it does
     t.deepEqual(fs.readFileSync(path.join(root, 'build/lib.o')), fs.readFileSync(path.join(root, 'build/plain.o')));
     if (root === roots[0]) await v.stored(1);
   }
-  t.like(await v.stats(), { hits: 1, misses: 2 }, 'three (under base_dir) hit one\'s entry; two (outside) missed');
+  t.like(await v.stats(), { hits: 1, misses: 2 }, "three (under base_dir) hit one's entry; two (outside) missed");
 });

@@ -35,7 +35,7 @@ async function reports(v: Instance, n: number): Promise<Stats> {
   }
 }
 
-async function sameAsGcc(t: Parameters<typeof instance>[0], v: Instance, cwd: string, args: string[], obj: string) {
+async function sameAsGcc(t: Parameters<typeof instance>[0], _v: Instance, cwd: string, args: string[], obj: string) {
   const plain = await run('gcc', [...args.slice(0, -1), 'plain.o'], { cwd });
   t.is(plain.code, 0);
   t.deepEqual(fs.readFileSync(path.join(cwd, obj)), fs.readFileSync(path.join(cwd, 'plain.o')));
@@ -44,29 +44,32 @@ async function sameAsGcc(t: Parameters<typeof instance>[0], v: Instance, cwd: st
 // Timestamps alone decide (no watcher): one header rewritten before every compile. Each
 // compile's report is taken in before the next write (else the daemon would rightly find
 // the header changed since the compile).
-test.serial(`a header written at once before each of ${N} compiles, each with new content: every entry stored, every content its manifest keeps a hit later (timestamps alone)`, async (t) => {
-  const v = instance(t, { VRIFT_WATCH_INPUTS: '0' });
-  v.write('a.c', SRC);
-  const args = ['-O2', '-c', 'a.c', '-o', 'a.o'];
-  for (let i = 1; i <= N; i++) {
-    const r = await writeThenCompile(v, v.dir, header(i), args);
-    t.is(r.code, 0, r.err);
-    await reports(v, i);
-  }
-  let s = await v.stats();
-  t.is(s.stored, N, `not stored: ${JSON.stringify(s.not_stored)}`);
-  t.deepEqual(s.not_stored, {});
-  // One source, one manifest: it keeps the newest MAX_MANIFEST_ENTRIES contents' entries.
-  const kept = Math.min(N, MAX_MANIFEST_ENTRIES);
-  for (let i = N; i > N - kept; i--) {
-    fs.writeFileSync(path.join(v.dir, 'gen.h'), header(i));
-    t.is((await v.cc(args)).code, 0);
-  }
-  s = await v.stats();
-  t.is(s.hits, kept);
-  t.is(s.misses, N);
-  await sameAsGcc(t, v, v.dir, args, 'a.o');
-});
+test.serial(
+  `a header written at once before each of ${N} compiles, each with new content: every entry stored, every content its manifest keeps a hit later (timestamps alone)`,
+  async (t) => {
+    const v = instance(t, { VRIFT_WATCH_INPUTS: '0' });
+    v.write('a.c', SRC);
+    const args = ['-O2', '-c', 'a.c', '-o', 'a.o'];
+    for (let i = 1; i <= N; i++) {
+      const r = await writeThenCompile(v, v.dir, header(i), args);
+      t.is(r.code, 0, r.err);
+      await reports(v, i);
+    }
+    let s = await v.stats();
+    t.is(s.stored, N, `not stored: ${JSON.stringify(s.not_stored)}`);
+    t.deepEqual(s.not_stored, {});
+    // One source, one manifest: it keeps the newest MAX_MANIFEST_ENTRIES contents' entries.
+    const kept = Math.min(N, MAX_MANIFEST_ENTRIES);
+    for (let i = N; i > N - kept; i--) {
+      fs.writeFileSync(path.join(v.dir, 'gen.h'), header(i));
+      t.is((await v.cc(args)).code, 0);
+    }
+    s = await v.stats();
+    t.is(s.hits, kept);
+    t.is(s.misses, N);
+    await sameAsGcc(t, v, v.dir, args, 'a.o');
+  },
+);
 
 // With the watcher on, a directory first seen after the compile gives the watcher nothing to
 // vouch with: timestamps decide again. A new directory per compile, no waiting; each source

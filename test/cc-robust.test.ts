@@ -11,15 +11,18 @@ test('no daemon running: the first call starts exactly one', async (t) => {
   // The daemon's own pid (stats wait patiently where `daemon status` gives a busy daemon 2 s).
   const { pid } = (await v.stats()).daemon;
   // Exactly one vriftd for this home.
-  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8');
-      return cmd.includes('daemon/main.js') && env.includes(`VRIFT_HOME=${v.home}\u0000`) && !cmd.startsWith('flock');
-    } catch {
-      return false;
-    }
-  });
+  const procs = fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8');
+        return cmd.includes('daemon/main.js') && env.includes(`VRIFT_HOME=${v.home}\u0000`) && !cmd.startsWith('flock');
+      } catch {
+        return false;
+      }
+    });
   t.deepEqual(procs, [String(pid)], 'exactly one vriftd for this home');
 });
 
@@ -33,9 +36,14 @@ test('the daemon killed in the middle of make -j4: the build succeeds and the st
     srcs.push(v.write(`s${i}.c`, `#include <stdio.h>\n${body}\nint main${i}(void){return 0;}\n`));
   }
   age(...srcs);
-  v.write('Makefile', `OBJS = ${srcs.map((_, i) => `s${i}.o`).join(' ')}\nall: lib.a\nlib.a: $(OBJS)\n\tar rcs $@ $^\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\nclean:\n\trm -f *.o lib.a\n`);
+  v.write(
+    'Makefile',
+    `OBJS = ${srcs.map((_, i) => `s${i}.o`).join(' ')}\nall: lib.a\nlib.a: $(OBJS)\n\tar rcs $@ $^\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\nclean:\n\trm -f *.o lib.a\n`,
+  );
   let finished = false;
-  const make = run('make', ['-j4', `CC=${SHIM} gcc`], { cwd: v.dir, env: v.env }).finally(() => { finished = true; });
+  const make = run('make', ['-j4', `CC=${SHIM} gcc`], { cwd: v.dir, env: v.env }).finally(() => {
+    finished = true;
+  });
   // Kill the daemon once a few objects exist, while make still has most of them to build.
   const objects = () => fs.readdirSync(v.dir).filter((f) => f.endsWith('.o')).length;
   for (let i = 0; objects() < 3; i++) {
@@ -118,11 +126,13 @@ test('a daemon restarted while a link it answered is running: the link still suc
   fs.chmodSync(slow, 0o755);
   age(slow, path.join(v.dir, 'f.o'), path.join(v.dir, 'm.o'));
   let finished = false;
-  const link = v.cc(['-o', 'prog', 'm.o', 'f.o'], { compiler: slow }).finally(() => { finished = true; });
-  await v.until((x) => x.daemon.pending >= 1, 'the link\'s lookup at the daemon');
+  const link = v.cc(['-o', 'prog', 'm.o', 'f.o'], { compiler: slow }).finally(() => {
+    finished = true;
+  });
+  await v.until((x) => x.daemon.pending >= 1, "the link's lookup at the daemon");
   for (let i = 0; !fs.existsSync(path.join(v.dir, 'started')); i++) {
     if (finished) throw new Error(`the link ended before its compiler started: ${(await link).err}`);
-    if (i > 1200) throw new Error('the link\'s compiler did not start within 60 s');
+    if (i > 1200) throw new Error("the link's compiler did not start within 60 s");
     await new Promise((r) => setTimeout(r, 50));
   }
   t.is((await v.vrift(['daemon', 'stop'])).code, 0);

@@ -49,7 +49,9 @@ test('VRIFT_HOME a file, under a file, or not writable: shims-dir, clean and ver
   fs.mkdirSync(ro, { mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   for (const cmd of [['shims-dir'], ['clean', '--all'], ['verify']]) {
-    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...cmd], { env: { ...process.env, VRIFT_HOME: ro, HOME: ro } });
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...cmd], {
+      env: { ...process.env, VRIFT_HOME: ro, HOME: ro },
+    });
     t.not(r.code, 0, cmd[0]);
     oneLine(t, r, `${cmd[0]} with an unwritable VRIFT_HOME`);
     t.regex(r.err, /VRIFT_HOME=.*ro is not writable by you/);
@@ -71,7 +73,7 @@ test('masquerade without a real compiler on PATH says the real gcc was not found
   for (const name of ['gcc', 'cc', 'g++', 'c++', 'clang', 'clang++', 'rustc']) t.true(fs.existsSync(path.join(shims, name)), name);
   const gcc = await run(path.join(shims, 'gcc'), ['-c', 'a.c'], { cwd: v.dir, env: { ...v.env, PATH: shims } });
   t.is(gcc.code, 127);
-  t.is(gcc.err, 'vrift-shim: the real gcc was not found on PATH (vrift\'s own shims are skipped)\n');
+  t.is(gcc.err, "vrift-shim: the real gcc was not found on PATH (vrift's own shims are skipped)\n");
 });
 
 test('vrift serve refuses what it cannot use before it listens, marks required options, counts 413s as rejected uploads', async (t) => {
@@ -82,7 +84,10 @@ test('vrift serve refuses what it cannot use before it listens, marks required o
   const bad: [string[], RegExp][] = [
     [['--store', 's3:/garbage'], /--store: "s3:\/garbage" is neither a directory nor an s3:\/\/bucket\/prefix URL/],
     [['--store', 'http://x/y'], /--store: "http:\/\/x\/y" is neither/],
-    [['--store', 'store', '--access-log', '/nonexistent-vrift/dir/x.log'], /--access-log: cannot open \/nonexistent-vrift\/dir\/x\.log: no such file or directory/],
+    [
+      ['--store', 'store', '--access-log', '/nonexistent-vrift/dir/x.log'],
+      /--access-log: cannot open \/nonexistent-vrift\/dir\/x\.log: no such file or directory/,
+    ],
     [['--store', 'store', '--max-blob-size', '0'], /--max-blob-size/],
     [['--store', 'store', '--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
   ];
@@ -94,7 +99,10 @@ test('vrift serve refuses what it cannot use before it listens, marks required o
     t.notRegex(r.err, /listening/);
   }
   t.deepEqual(fs.readdirSync(dir), [], 'nothing created (no "s3:" directory)');
-  for (const args of [['--port', ''], ['--store', 'x']]) {
+  for (const args of [
+    ['--port', ''],
+    ['--store', 'x'],
+  ]) {
     const r = await run(process.execPath, [CLI, 'serve', ...args], { cwd: dir });
     t.not(r.code, 0);
     oneLine(t, r, args.join(' '));

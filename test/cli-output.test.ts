@@ -8,10 +8,7 @@ import { age, instance, ROOT } from './helpers/instance.js';
 const REASON_MAPS = new Set(['uncacheable', 'not_stored', 'errors', 'shim_fallbacks', 'latency']);
 function camelKeys(o: unknown, at = ''): string[] {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return [];
-  return Object.entries(o).flatMap(([k, v]) => [
-    ...(/^[a-z0-9_]+$/.test(k) ? [] : [`${at}${k}`]),
-    ...(REASON_MAPS.has(k) ? [] : camelKeys(v, `${at}${k}.`)),
-  ]);
+  return Object.entries(o).flatMap(([k, v]) => [...(/^[a-z0-9_]+$/.test(k) ? [] : [`${at}${k}`]), ...(REASON_MAPS.has(k) ? [] : camelKeys(v, `${at}${k}.`))]);
 }
 
 test('daemon status and stats speak snake_case JSON without wire fields; stats --zero --json prints JSON', async (t) => {
@@ -49,7 +46,17 @@ test('stats: words a user understands, --explain says what each line counts', as
   const explained = await v.vrift(['stats', '--explain']);
   t.is(explained.code, 0, explained.err);
   const lines = explained.out.split('\n');
-  for (const label of ['compiler calls', 'hits', 'misses', 'failed compiles (not stored)', 'uncacheable', 'errors', 'shim went around the cache', 'size', 'evicted files']) {
+  for (const label of [
+    'compiler calls',
+    'hits',
+    'misses',
+    'failed compiles (not stored)',
+    'uncacheable',
+    'errors',
+    'shim went around the cache',
+    'size',
+    'evicted files',
+  ]) {
     const i = lines.findIndex((l) => l.trim().startsWith(label + ' ') || l.trim() === label);
     t.true(i >= 0, label);
     t.is(lines[i + 1]?.trim(), EXPLAIN[label], label);
@@ -71,7 +78,7 @@ test('failed compiles are not misses: the hit rate and the summary line leave th
   t.regex((await v.vrift(['stats'])).out, /hit rate 50\.0%/);
 });
 
-test('the README\'s command synopsis names every option --help lists', async (t) => {
+test("the README's command synopsis names every option --help lists", async (t) => {
   const v = instance(t);
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const block = /## Commands\n\n```\n([\s\S]*?)```/.exec(readme)![1];

@@ -20,7 +20,13 @@ const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 // cli: start attempts of each CLI command (a configuration error is caught before any);
 // shim: of a whole build (0 when the home cannot hold a socket: nothing is started).
-interface Cause { name: string; setup(v: Instance): NodeJS.ProcessEnv; reason: RegExp; cli: number; shim: number }
+interface Cause {
+  name: string;
+  setup(v: Instance): NodeJS.ProcessEnv;
+  reason: RegExp;
+  cli: number;
+  shim: number;
+}
 const causes: Cause[] = [
   {
     name: 'an unknown key in config.toml',
@@ -107,7 +113,7 @@ for (const c of causes) {
     for (let i = 0; i < 5; i++) {
       const r = await v.cc(['-c', `s${i}.c`, '-o', `s${i}.o`]);
       t.is(r.code, 0, r.err);
-      t.is(r.err, '', 'nothing of our own in a compiler\'s output');
+      t.is(r.err, '', "nothing of our own in a compiler's output");
       t.true(fs.existsSync(path.join(v.dir, `s${i}.o`)));
     }
     t.is(counter.starts(), 2 * c.cli + c.shim, 'the shims of a build start the daemon once, not per compile');

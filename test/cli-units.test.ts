@@ -13,16 +13,45 @@ const BAD_DURATIONS = ['30x', 'banana', '1 month', '-5d', '', '30M', '2 weeks', 
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name)).sort();
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name))
+    .sort();
 }
 
 test('the grammar: the usual forms mean what they say, everything else is refused', (t) => {
-  const sizes: [string | number, number][] = [['5G', 5 * GiB], ['5GB', 5 * GiB], ['5GiB', 5 * GiB], ['5g', 5 * GiB], ['5 GB', 5 * GiB], ['500M', 500 * 2 ** 20],
-    ['10k', 10_240], ['10KB', 10_240], ['10KiB', 10_240], ['2T', 2 * 2 ** 40], ['1.5G', 1.5 * GiB], ['123', 123], ['123B', 123], ['0', 0], [4096, 4096]];
+  const sizes: [string | number, number][] = [
+    ['5G', 5 * GiB],
+    ['5GB', 5 * GiB],
+    ['5GiB', 5 * GiB],
+    ['5g', 5 * GiB],
+    ['5 GB', 5 * GiB],
+    ['500M', 500 * 2 ** 20],
+    ['10k', 10_240],
+    ['10KB', 10_240],
+    ['10KiB', 10_240],
+    ['2T', 2 * 2 ** 40],
+    ['1.5G', 1.5 * GiB],
+    ['123', 123],
+    ['123B', 123],
+    ['0', 0],
+    [4096, 4096],
+  ];
   for (const [raw, n] of sizes) t.is(sizeOf(raw), n, String(raw));
   for (const raw of [...BAD_SIZES, -1, 1.5, Number.NaN, 2 ** 60]) t.is(sizeOf(raw as string), undefined, JSON.stringify(raw));
-  const durations: [string | number, number][] = [['30d', 30 * 86_400_000], ['12h', 43_200_000], ['90s', 90_000], ['500ms', 500], ['30m', 1_800_000], ['2w', 14 * 86_400_000],
-    ['1.5h', 5_400_000], ['30', 30_000], ['0', 0], [30, 30_000]];
+  const durations: [string | number, number][] = [
+    ['30d', 30 * 86_400_000],
+    ['12h', 43_200_000],
+    ['90s', 90_000],
+    ['500ms', 500],
+    ['30m', 1_800_000],
+    ['2w', 14 * 86_400_000],
+    ['1.5h', 5_400_000],
+    ['30', 30_000],
+    ['0', 0],
+    [30, 30_000],
+  ];
   for (const [raw, n] of durations) t.is(durationOf(raw), n, String(raw));
   for (const raw of [...BAD_DURATIONS, -1, Number.NaN]) t.is(durationOf(raw as string), undefined, JSON.stringify(raw));
   const e = t.throws(() => parseSize('1zz', 'VRIFT_MAX_LOCAL_SIZE'));
@@ -42,10 +71,28 @@ test('every size and duration key, in config files and the environment, goes thr
   const env = { VRIFT_HOME: path.join(dir, 'home'), HOME: dir };
   fs.mkdirSync(env.VRIFT_HOME);
   const userFile = path.join(env.VRIFT_HOME, 'config.toml');
-  const keys = { max_local_size: ['VRIFT_MAX_LOCAL_SIZE', 'size'], max_age: ['VRIFT_MAX_AGE', 'duration'], idle_timeout: ['VRIFT_IDLE_TIMEOUT', 'duration'],
-    remote_timeout: ['VRIFT_REMOTE_TIMEOUT', 'duration'], remote_wait: ['VRIFT_REMOTE_WAIT', 'duration'] } as const;
+  const keys = {
+    max_local_size: ['VRIFT_MAX_LOCAL_SIZE', 'size'],
+    max_age: ['VRIFT_MAX_AGE', 'duration'],
+    idle_timeout: ['VRIFT_IDLE_TIMEOUT', 'duration'],
+    remote_timeout: ['VRIFT_REMOTE_TIMEOUT', 'duration'],
+    remote_wait: ['VRIFT_REMOTE_WAIT', 'duration'],
+  } as const;
   for (const [key, [name, kind]] of Object.entries(keys)) {
-    const good: [string, number][] = kind === 'size' ? [['5G', 5 * GiB], ['5GiB', 5 * GiB], ['500M', 500 * 2 ** 20], ['10k', 10_240]] : [['30d', 2_592_000_000], ['12h', 43_200_000], ['90s', 90_000], ['500ms', 500]];
+    const good: [string, number][] =
+      kind === 'size'
+        ? [
+            ['5G', 5 * GiB],
+            ['5GiB', 5 * GiB],
+            ['500M', 500 * 2 ** 20],
+            ['10k', 10_240],
+          ]
+        : [
+            ['30d', 2_592_000_000],
+            ['12h', 43_200_000],
+            ['90s', 90_000],
+            ['500ms', 500],
+          ];
     for (const [raw, n] of good) {
       fs.writeFileSync(userFile, `[l2_cache]\n${key} = "${raw}"\n`);
       t.is(loadConfig({ env, cwd: dir }).config[key as 'max_age'], n, `${key} = ${raw}`);
@@ -95,7 +142,10 @@ test('vrift clean refuses a size or age it cannot read, and removes nothing', as
     t.deepEqual(filesUnder(store), files, `${what} removed files`);
   }
   // An environment variable or config key the store command cannot read stops it too.
-  for (const [name, raw] of [['VRIFT_MAX_LOCAL_SIZE', '1zz'], ['VRIFT_MAX_AGE', '30x']]) {
+  for (const [name, raw] of [
+    ['VRIFT_MAX_LOCAL_SIZE', '1zz'],
+    ['VRIFT_MAX_AGE', '30x'],
+  ]) {
     const r = await run(process.execPath, [CLI, 'clean', '--all'], { cwd: v.dir, env: { ...v.env, [name]: raw } });
     t.not(r.code, 0);
     t.regex(r.err, new RegExp(`^vrift clean: ${name}: "${raw}" is not a `));
@@ -106,7 +156,14 @@ test('vrift clean refuses a size or age it cannot read, and removes nothing', as
 test('vrift clean reads 5G, 5GiB, 500M and 30d as what they say', async (t) => {
   const { v, files } = await populated(t);
   const store = path.join(v.home, 'l2');
-  for (const args of [['--max-size', '5G'], ['--max-size', '5GiB'], ['--max-size', '5GB'], ['--max-size', '500M'], ['--older-than', '30d'], ['--older-than', '12h']]) {
+  for (const args of [
+    ['--max-size', '5G'],
+    ['--max-size', '5GiB'],
+    ['--max-size', '5GB'],
+    ['--max-size', '500M'],
+    ['--older-than', '30d'],
+    ['--older-than', '12h'],
+  ]) {
     const r = await v.vrift(['clean', ...args]);
     t.is(r.code, 0, r.err);
     t.regex(r.out, /removed 0 files/, args.join(' '));
@@ -138,8 +195,16 @@ test('vrift serve: --max-size 50G takes uploads; sizes and ports it cannot read 
   t.is((await request(`${s.url}/cas/${crypto.createHash('sha256').update(body).digest('hex')}`, { method: 'PUT', body })).status, 200);
   const big = crypto.randomBytes(2 ** 20 + 1);
   t.is((await request(`${s.url}/cas/${crypto.createHash('sha256').update(big).digest('hex')}`, { method: 'PUT', body: big })).status, 413);
-  for (const args of [['--port', '0', '--max-size', '1zz'], ['--port', '0', '--max-size=-1'], ['--port', '0', '--max-blob-size', '0'], ['--port', '0', '--max-blob-size', 'lots'],
-    ['--port', 'abc'], ['--port', ''], ['--port', '70000'], ['--port', '-1']]) {
+  for (const args of [
+    ['--port', '0', '--max-size', '1zz'],
+    ['--port', '0', '--max-size=-1'],
+    ['--port', '0', '--max-blob-size', '0'],
+    ['--port', '0', '--max-blob-size', 'lots'],
+    ['--port', 'abc'],
+    ['--port', ''],
+    ['--port', '70000'],
+    ['--port', '-1'],
+  ]) {
     const r = await run(process.execPath, [CLI, 'serve', '--store', path.join(dir, 'other'), ...args]);
     t.not(r.code, 0, args.join(' '));
     t.is(r.err.trim().split('\n').length, 1, r.err);

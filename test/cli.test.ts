@@ -5,7 +5,20 @@ import { age, instance, JS_SHIM, run } from './helpers/instance.js';
 
 test('every command answers --help', async (t) => {
   const v = instance(t);
-  for (const cmd of [[], ['daemon'], ['daemon', 'start'], ['daemon', 'stop'], ['daemon', 'status'], ['stats'], ['clean'], ['verify'], ['config'], ['shims-dir'], ['run'], ['demo']]) {
+  for (const cmd of [
+    [],
+    ['daemon'],
+    ['daemon', 'start'],
+    ['daemon', 'stop'],
+    ['daemon', 'status'],
+    ['stats'],
+    ['clean'],
+    ['verify'],
+    ['config'],
+    ['shims-dir'],
+    ['run'],
+    ['demo'],
+  ]) {
     const r = await v.vrift([...cmd, '--help']);
     t.is(r.code, 0, cmd.join(' '));
     t.regex(r.out, /Usage: vrift/, cmd.join(' '));

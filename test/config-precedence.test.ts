@@ -33,11 +33,11 @@ test('the remote: config.toml names one, VRIFT_REMOTE overrides it, vrift run --
   t.is((await v.cc(['-c', 'a.c', '-o', 'a.o'])).code, 0);
   const s1 = (await v.stats()) as Stats & { remote?: { url: string } };
   t.is(s1.remote?.url, env.url, 'the environment over the file');
-  t.true(env.requests.length > 0, 'the lookup went to the environment\'s server');
+  t.true(env.requests.length > 0, "the lookup went to the environment's server");
   t.deepEqual(file.requests, []);
   const r = await v.vrift(['run', '-q', '--cache-remote', flag.url, '--', 'gcc', '-c', 'b.c', '-o', 'b.o']);
   t.is(r.code, 0, r.err);
   t.is(((await v.stats()) as Stats & { remote?: { url: string } }).remote?.url, flag.url, 'the flag over the environment');
-  t.true(flag.requests.length > 0, 'the lookup went to the flag\'s server');
+  t.true(flag.requests.length > 0, "the lookup went to the flag's server");
   t.deepEqual(file.requests, []);
 });

@@ -111,7 +111,10 @@ test('keys outside [l2_cache] are errors like unknown keys inside it', async (t)
 test('vrift config prints values as a config file takes them: pasted back, they mean the same', async (t) => {
   const v = instance(t, { VRIFT_IDLE_TIMEOUT: '' });
   fs.mkdirSync(v.home, { recursive: true });
-  fs.writeFileSync(path.join(v.home, 'config.toml'), '[l2_cache]\nmax_local_size = "1536M"\nmax_age = "36h"\nremote_wait = "1500ms"\nspare_files = 7\ncache_targets = ["debug"]\n');
+  fs.writeFileSync(
+    path.join(v.home, 'config.toml'),
+    '[l2_cache]\nmax_local_size = "1536M"\nmax_age = "36h"\nremote_wait = "1500ms"\nspare_files = 7\ncache_targets = ["debug"]\n',
+  );
   const human = await v.vrift(['config']);
   t.is(human.code, 0, human.err);
   t.regex(human.out, /^idle_timeout = "30m" /m);
@@ -119,7 +122,10 @@ test('vrift config prints values as a config file takes them: pasted back, they 
   t.regex(human.out, /^max_age = "36h" /m);
   t.regex(human.out, /^remote_wait = "1500ms" /m);
   const before = JSON.parse((await v.vrift(['config', '--json'])).out).config;
-  const lines = human.out.split('\n').filter((l) => /^\w+ = /.test(l)).map((l) => l.replace(/\s+#.*$/, ''));
+  const lines = human.out
+    .split('\n')
+    .filter((l) => /^\w+ = /.test(l))
+    .map((l) => l.replace(/\s+#.*$/, ''));
   fs.writeFileSync(path.join(v.home, 'config.toml'), `[l2_cache]\n${lines.join('\n')}\n`);
   const after = JSON.parse((await v.vrift(['config', '--json'])).out);
   t.deepEqual(after.config, before);

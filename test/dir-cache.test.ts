@@ -39,7 +39,7 @@ test('a quiet directory is listed once and reused until its mtime changes', (t) 
   t.is(listed, 2);
 });
 
-test('a directory modified just now is not listed: each candidate is stat\'ed, live', (t) => {
+test("a directory modified just now is not listed: each candidate is stat'ed, live", (t) => {
   const d = tmp(t);
   fs.writeFileSync(path.join(d, 'x.o'), '');
   const c = new DirCache();

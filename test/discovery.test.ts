@@ -14,8 +14,20 @@ import { COOL_MS, Liveness, PeerTable } from '../discovery/index.js';
 
 const NODE = path.join(ROOT, 'dist', 'test', 'helpers', 'discovery-node.js');
 
-interface Line { at: number; event: string; id?: string; why?: string; port?: number; view?: { id: string; state: string; addresses: string[]; port: number; fingerprint: string }[] }
-interface Node { name: string; child: ChildProcess; lines: Line[]; send(cmd: string): void }
+interface Line {
+  at: number;
+  event: string;
+  id?: string;
+  why?: string;
+  port?: number;
+  view?: { id: string; state: string; addresses: string[]; port: number; fingerprint: string }[];
+}
+interface Node {
+  name: string;
+  child: ChildProcess;
+  lines: Line[];
+  send(cmd: string): void;
+}
 
 function startNode(t: ExecutionContext, m: Machine, name: string, roundMs: number): Node {
   const child = spawn('ip', ['netns', 'exec', m.ns, process.execPath, NODE, name, String(roundMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -28,7 +40,11 @@ function startNode(t: ExecutionContext, m: Machine, name: string, roundMs: numbe
   return { name, child, lines, send: (c) => child.stdin!.write(c + '\n') };
 }
 
-const stateOf = (n: Node, id: string) => n.lines.filter((l) => l.view).at(-1)?.view?.find((p) => p.id === id)?.state;
+const stateOf = (n: Node, id: string) =>
+  n.lines
+    .filter((l) => l.view)
+    .at(-1)
+    ?.view?.find((p) => p.id === id)?.state;
 const when = (n: Node, ev: string, id: string) => n.lines.find((l) => l.event === ev && l.id === id);
 
 test('three machines on a bridge find each other over mDNS; a goodbye is forgotten at once; a SIGKILLed peer goes at the next re-query', async (t) => {
@@ -37,14 +53,21 @@ test('three machines on a bridge find each other over mDNS; a goodbye is forgott
   const [a, b, c] = ['peer-a', 'peer-b', 'peer-c'].map((n, i) => startNode(t, lab.machines[i], n, 4000));
   await waitFor(() => [a, b, c].every((n) => n.lines.some((l) => l.event === 'started')), 'all three listening', { ms: 30_000 });
   // Each finds both others (the others' announcements, or the answers to its own first query).
-  for (const [n, others] of [[a, [b, c]], [b, [a, c]], [c, [a, b]]] as const) {
+  for (const [n, others] of [
+    [a, [b, c]],
+    [b, [a, c]],
+    [c, [a, b]],
+  ] as const) {
     for (const o of others) {
       await waitFor(() => stateOf(n, o.name) === 'up', `${n.name} finds ${o.name}`, { ms: 20_000 });
       const started = n.lines.find((l) => l.event === 'started')!.at;
       t.log(`${n.name} found ${o.name} ${when(n, 'up', o.name)!.at - started} ms after it started`);
     }
   }
-  const seenA = b.lines.filter((l) => l.view).at(-1)!.view!.find((p) => p.id === 'peer-a')!;
+  const seenA = b.lines
+    .filter((l) => l.view)
+    .at(-1)!
+    .view!.find((p) => p.id === 'peer-a')!;
   t.deepEqual(seenA.addresses, [lab.machines[0].ip], 'the address A has on the bridge (and nothing else)');
   t.is(seenA.port, a.lines.find((l) => l.event === 'started')!.port!);
   t.is(seenA.fingerprint, 'fp-peer-a', 'the TXT record carries the key fingerprint');

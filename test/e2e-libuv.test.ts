@@ -21,7 +21,20 @@ test('libuv from Debian sources: warm rebuild compiles nothing and objects are i
   const src = path.join(v.dir, 'libuv');
   fs.cpSync(path.join(srcCache, tree!), src, { recursive: true });
   const build = path.join(src, 'build');
-  const cfg = await run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON', `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`, `-DCMAKE_C_LINKER_LAUNCHER=${SHIM}`], { env: v.env });
+  const cfg = await run(
+    'cmake',
+    [
+      '-S',
+      src,
+      '-B',
+      build,
+      '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+      '-DLIBUV_BUILD_TESTS=ON',
+      `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`,
+      `-DCMAKE_C_LINKER_LAUNCHER=${SHIM}`,
+    ],
+    { env: v.env },
+  );
   t.is(cfg.code, 0, cfg.err);
 
   const plain = await run('make', ['-j2'], { cwd: build, env: { ...v.env, VRIFT_DISABLE: '1' } });
@@ -50,7 +63,11 @@ test('libuv from Debian sources: warm rebuild compiles nothing and objects are i
   let differ = 0;
   for (const [rel, buf] of want) if (!got.get(rel)?.equals(buf)) differ++;
   t.is(differ, 0, 'objects byte-identical to the plain build');
-  t.deepEqual(LINKED.map((f) => fs.readFileSync(path.join(build, f))), linked, 'linked files byte-identical to the plain build');
+  t.deepEqual(
+    LINKED.map((f) => fs.readFileSync(path.join(build, f))),
+    linked,
+    'linked files byte-identical to the plain build',
+  );
   const s = await v.stats();
   t.is(s.not_stored.input_too_new ?? 0, 0);
 });

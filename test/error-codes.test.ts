@@ -23,11 +23,11 @@ test('malformed requests get EBADMSG from a real daemon, each counted under its 
     return decode((await sock.receive())[0]);
   };
   const bad = [
-    { t: 'store-op', op: 'shred' },                 // an op the daemon does not have
-    { t: 'store-op' },                              // no op at all
-    { t: 'stats', zero: 'yes' },                    // a boolean that is not one
-    { t: 'stats', fallbacks_since: 'yesterday' },   // an integer that is not one
-    { t: 'done', id: 7, code: 0 },                  // an id that is not a string
+    { t: 'store-op', op: 'shred' }, // an op the daemon does not have
+    { t: 'store-op' }, // no op at all
+    { t: 'stats', zero: 'yes' }, // a boolean that is not one
+    { t: 'stats', fallbacks_since: 'yesterday' }, // an integer that is not one
+    { t: 'done', id: 7, code: 0 }, // an id that is not a string
   ];
   for (const m of bad) t.like(await ask(m), { t: 'error', code: 'EBADMSG' }, JSON.stringify(m));
   t.like(await ask({ t: 'store-op', op: 'settle' }), { t: 'store-op' }, 'the daemon goes on serving');
@@ -36,7 +36,7 @@ test('malformed requests get EBADMSG from a real daemon, each counted under its 
   t.false('EINTERNAL' in errors);
 });
 
-test('a remote\'s malformed bundle or pack is EBADMSG, with what it was and the decoder\'s cause', (t) => {
+test("a remote's malformed bundle or pack is EBADMSG, with what it was and the decoder's cause", (t) => {
   const d = 'a'.repeat(64);
   const bundle = encodeBundle({ value: Buffer.from('v'), entries: [[d, Buffer.from('e')]], blobs: [] });
   t.is(decodeBundle(bundle).entries.length, 1);

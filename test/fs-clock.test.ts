@@ -53,7 +53,7 @@ test('a file on another device than the marker is compared with the slack', (t) 
   t.false(changedBefore(at, { dev: 8, mtimeMs: 4992, ctimeMs: 1 }), 'another device: within the slack is not before');
   t.true(changedBefore(at, { dev: 8, mtimeMs: 4991, ctimeMs: 4991 }));
   t.true(writtenBefore(at, 7, 4999), 'an output stamped in an earlier millisecond was not written by the compile');
-  t.false(writtenBefore(at, 7, 5000), 'whole milliseconds (the native shim\'s): the same millisecond may be after');
+  t.false(writtenBefore(at, 7, 5000), "whole milliseconds (the native shim's): the same millisecond may be after");
 });
 
 // Whether this filesystem hands out fine-grained stamps: two writes in one tick, a stat between.

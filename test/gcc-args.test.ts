@@ -32,7 +32,10 @@ const compile = (t: { fail(m: string): void }, cmd: string | string[], over: Par
 };
 
 test('CMake: -MD -MT -MF, defines and includes', (t) => {
-  const r = compile(t, '-DFOO=1 -I/src/include -isystem /usr/include/glib -O2 -g -std=gnu11 -MD -MT CMakeFiles/x.dir/a.c.o -MF CMakeFiles/x.dir/a.c.o.d -o CMakeFiles/x.dir/a.c.o -c /src/a.c');
+  const r = compile(
+    t,
+    '-DFOO=1 -I/src/include -isystem /usr/include/glib -O2 -g -std=gnu11 -MD -MT CMakeFiles/x.dir/a.c.o -MF CMakeFiles/x.dir/a.c.o.d -o CMakeFiles/x.dir/a.c.o -c /src/a.c',
+  );
   t.is(r.lang, 'c');
   t.is(r.source, '/src/a.c');
   t.is(r.output, 'CMakeFiles/x.dir/a.c.o');
@@ -49,7 +52,12 @@ test('CMake: -MD -MT -MF, defines and includes', (t) => {
   t.deepEqual(r.includeDirs, { quote: [], angle: ['/src/include'], system: ['/usr/include/glib'], after: [] });
   t.true(r.debug);
   t.is(r.outputKind, 'object');
-  t.deepEqual(r.execArgs, '-DFOO=1 -I/src/include -isystem /usr/include/glib -O2 -g -std=gnu11 -MD -MT CMakeFiles/x.dir/a.c.o -MF CMakeFiles/x.dir/a.c.o.d -o CMakeFiles/x.dir/a.c.o -c /src/a.c'.split(' '));
+  t.deepEqual(
+    r.execArgs,
+    '-DFOO=1 -I/src/include -isystem /usr/include/glib -O2 -g -std=gnu11 -MD -MT CMakeFiles/x.dir/a.c.o -MF CMakeFiles/x.dir/a.c.o.d -o CMakeFiles/x.dir/a.c.o -c /src/a.c'.split(
+      ' ',
+    ),
+  );
 });
 
 test('redis: -MMD -o x -c y, derived depfile next to the object', (t) => {
@@ -64,7 +72,14 @@ test('redis: -MMD -o x -c y, derived depfile next to the object', (t) => {
 test('libtool: -fPIC -DPIC -o .libs/x.o, -MT -MD -MP -MF .deps/x.Tpo', (t) => {
   const r = compile(t, '-DHAVE_CONFIG_H -I. -I.. -g -O2 -MT libfoo_la-x.lo -MD -MP -MF .deps/libfoo_la-x.Tpo -c x.c -fPIC -DPIC -o .libs/libfoo_la-x.o');
   t.is(r.output, '.libs/libfoo_la-x.o');
-  t.deepEqual(r.depfile, { mode: 'MD', file: '.deps/libfoo_la-x.Tpo', targets: [{ value: 'libfoo_la-x.lo', quoted: false }], defaultTarget: '.libs/libfoo_la-x.o', phony: true, viaWp: false });
+  t.deepEqual(r.depfile, {
+    mode: 'MD',
+    file: '.deps/libfoo_la-x.Tpo',
+    targets: [{ value: 'libfoo_la-x.lo', quoted: false }],
+    defaultTarget: '.libs/libfoo_la-x.o',
+    phony: true,
+    viaWp: false,
+  });
   t.deepEqual(r.keyArgs, ['-D', 'HAVE_CONFIG_H', '-I', '.', '-I', '..', '-g', '-O2', '-fPIC', '-D', 'PIC']);
 });
 
@@ -202,9 +217,39 @@ test('DEPENDENCIES_OUTPUT / SUNPRO_DEPENDENCIES make the call uncacheable', (t) 
 });
 
 test('options that take a separate value do not swallow or misread the source', (t) => {
-  const r = compile(t, '-c a.c -Xlinker --no-undefined -Xassembler --noexecstack -arch x86_64 -target x86_64-linux-gnu -u sym -z defs -T x.ld -G 8 -dumpbase a.c -dumpdir d/ -e start -mllvm -x86-asm-syntax=intel -Xclang -fno-pch-timestamp');
+  const r = compile(
+    t,
+    '-c a.c -Xlinker --no-undefined -Xassembler --noexecstack -arch x86_64 -target x86_64-linux-gnu -u sym -z defs -T x.ld -G 8 -dumpbase a.c -dumpdir d/ -e start -mllvm -x86-asm-syntax=intel -Xclang -fno-pch-timestamp',
+  );
   t.is(r.source, 'a.c');
-  t.deepEqual(r.keyArgs, ['-Xlinker', '--no-undefined', '-Xassembler', '--noexecstack', '-arch', 'x86_64', '-target', 'x86_64-linux-gnu', '-u', 'sym', '-z', 'defs', '-T', 'x.ld', '-G', '8', '-dumpbase', 'a.c', '-dumpdir', 'd/', '-e', 'start', '-mllvm', '-x86-asm-syntax=intel', '-Xclang', '-fno-pch-timestamp']);
+  t.deepEqual(r.keyArgs, [
+    '-Xlinker',
+    '--no-undefined',
+    '-Xassembler',
+    '--noexecstack',
+    '-arch',
+    'x86_64',
+    '-target',
+    'x86_64-linux-gnu',
+    '-u',
+    'sym',
+    '-z',
+    'defs',
+    '-T',
+    'x.ld',
+    '-G',
+    '8',
+    '-dumpbase',
+    'a.c',
+    '-dumpdir',
+    'd/',
+    '-e',
+    'start',
+    '-mllvm',
+    '-x86-asm-syntax=intel',
+    '-Xclang',
+    '-fno-pch-timestamp',
+  ]);
   t.deepEqual(r.pathArgs, [13]);
   // `-undef` is a flag, not -u with "ndef"; unknown options are kept.
   t.deepEqual(compile(t, '-c a.c -undef -fsomething-new -mavx2').keyArgs, ['-undef', '-fsomething-new', '-mavx2']);
@@ -212,7 +257,9 @@ test('options that take a separate value do not swallow or misread the source', 
 });
 
 test('include directories, -I- and environment include paths', (t) => {
-  const r = compile(t, '-c a.c -Iq1 -iquote q0 -I- -Ia1 -isystem s1 -idirafter f1 -Ia2', { env: { CPATH: '/cp1::/cp2', C_INCLUDE_PATH: '/ci', CPLUS_INCLUDE_PATH: '/cpp' } });
+  const r = compile(t, '-c a.c -Iq1 -iquote q0 -I- -Ia1 -isystem s1 -idirafter f1 -Ia2', {
+    env: { CPATH: '/cp1::/cp2', C_INCLUDE_PATH: '/ci', CPLUS_INCLUDE_PATH: '/cpp' },
+  });
   t.deepEqual(r.includeDirs, { quote: ['q0', 'q1'], angle: ['a1', 'a2', '/cp1', '.', '/cp2'], system: ['s1', '/ci'], after: ['f1'] });
   t.true(r.keyArgs.includes('-I-'));
   const cxx = compile(t, '-c a.cc -Ia', { env: { C_INCLUDE_PATH: '/ci', CPLUS_INCLUDE_PATH: '/cpp' } });
@@ -236,7 +283,11 @@ test('-MMD inside a response file: the miss runs the expanded list with -MD', (t
 
 test('argsForMiss: none, -MD, -MMD (every occurrence)', (t) => {
   const none = compile(t, '-c a.c -o a.o');
-  t.deepEqual(argsForMiss(none, none.execArgs, '/tmp/v.d'), { argv: ['-c', 'a.c', '-o', 'a.o', '-MD', '-MF', '/tmp/v.d'], depfileToRead: '/tmp/v.d', filterSystem: false });
+  t.deepEqual(argsForMiss(none, none.execArgs, '/tmp/v.d'), {
+    argv: ['-c', 'a.c', '-o', 'a.o', '-MD', '-MF', '/tmp/v.d'],
+    depfileToRead: '/tmp/v.d',
+    filterSystem: false,
+  });
   const md = compile(t, '-c a.c -MD -MF a.dep');
   t.deepEqual(argsForMiss(md, md.execArgs, '/tmp/v.d'), { argv: md.execArgs, depfileToRead: 'a.dep', filterSystem: false });
   const mmd = compile(t, '-c a.c -MMD -MD -MMD');

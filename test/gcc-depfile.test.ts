@@ -8,7 +8,8 @@ import { parseMake } from '../daemon/frontends/gcc/depfile.js';
 import { gccTargetOrder, parseDepfile, splitResponseFile, writeDepfile } from '../daemon/frontends/gcc/index.js';
 
 test('parseDepfile: escapes, continuations, phony rules, CRLF', (t) => {
-  const text = 'out/a.o  t\\#x: src/a.c inc/sp\\ ace.h \\\n  lit$$dollar.h h\\#ash.h two\\\\\\ back.h \\\r\n trail\\\\ end.h\ninc/sp\\ ace.h:\n\nlit$$dollar.h:\n';
+  const text =
+    'out/a.o  t\\#x: src/a.c inc/sp\\ ace.h \\\n  lit$$dollar.h h\\#ash.h two\\\\\\ back.h \\\r\n trail\\\\ end.h\ninc/sp\\ ace.h:\n\nlit$$dollar.h:\n';
   t.deepEqual(parseDepfile(text), {
     targets: ['out/a.o', 't#x'],
     deps: ['src/a.c', 'inc/sp ace.h', 'lit$dollar.h', 'h#ash.h', 'two\\ back.h', 'trail\\', 'end.h'],
@@ -63,7 +64,16 @@ test('gcc moves -MT targets in front of -MQ ones by swapping, as mkdeps does', (
 });
 
 test('splitResponseFile follows libiberty buildargv', (t) => {
-  t.deepEqual(splitResponseFile(`  -DA1="x y" -DA2=a\\ b '-DA3=\\q' "-DA4=\\"z\\"" -DA6=\\\\w ''  "" x''y\n`), ['-DA1=x y', '-DA2=a b', '-DA3=q', '-DA4="z"', '-DA6=\\w', '', '', 'xy']);
+  t.deepEqual(splitResponseFile(`  -DA1="x y" -DA2=a\\ b '-DA3=\\q' "-DA4=\\"z\\"" -DA6=\\\\w ''  "" x''y\n`), [
+    '-DA1=x y',
+    '-DA2=a b',
+    '-DA3=q',
+    '-DA4="z"',
+    '-DA6=\\w',
+    '',
+    '',
+    'xy',
+  ]);
   // A backslash-newline keeps the newline inside the argument (checked with gcc -### and clang -###).
   t.deepEqual(splitResponseFile('-Da\\\nb "-Dc\\\nd"\n# -De\n'), ['-Da\nb', '-Dc\nd', '#', '-De']);
   t.deepEqual(splitResponseFile(' \t\r\n'), []);

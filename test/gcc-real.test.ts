@@ -70,7 +70,10 @@ function checkDerivation(t: ExecutionContext, exe: string, args: string[]): void
   t.true(fs.existsSync(path.join(dir, parsed.output)), `${label}: output ${parsed.output}`);
   // Every file the compiler created, in subdirectories too (-MF out/x.d, -Wp,-MD,out/x.d).
   const created = filesIn(dir).filter((f) => !before.has(f));
-  const expectCreated = [parsed.output, parsed.depfile?.file].filter((f): f is string => !!f).map((f) => path.normalize(f)).sort();
+  const expectCreated = [parsed.output, parsed.depfile?.file]
+    .filter((f): f is string => !!f)
+    .map((f) => path.normalize(f))
+    .sort();
   t.deepEqual(created.sort(), expectCreated, `${label}: files created`);
   if (!parsed.depfile) return;
   const depPath = path.join(dir, parsed.depfile.file);
@@ -121,7 +124,11 @@ test('writeDepfile wraps long paths exactly like gcc and clang', (t) => {
       const real = fs.readFileSync(path.join(dir, parsed.depfile!.file), 'utf8');
       const targets = parsed.depfile!.targets.length ? parsed.depfile!.targets : [{ value: parsed.depfile!.defaultTarget, quoted: true }];
       const parsedDeps = parseDepfile(real).deps;
-      t.deepEqual(parsedDeps.filter((d) => !d.startsWith('/')).slice(1), hdrs.map((h) => `${long}/${h}`), `${exe} ${extra.join(' ')}: parse`);
+      t.deepEqual(
+        parsedDeps.filter((d) => !d.startsWith('/')).slice(1),
+        hdrs.map((h) => `${long}/${h}`),
+        `${exe} ${extra.join(' ')}: parse`,
+      );
       t.is(writeDepfile(targets, parsedDeps, parsed.depfile!.phony, { compiler: parsed.compiler }), real, `${exe} ${extra.join(' ')}`);
     }
   }
@@ -156,7 +163,7 @@ test('systemIncludeDirs: what -v prints, per language and flags; memo injected',
  * The -MMD path of a miss: run argsForMiss's argv (-MD instead of -MMD), filter the full list
  * with the built-in include dirs, and compare with what -MMD itself writes.
  */
-test('-MMD via -MD plus system-header filtering equals the compiler\'s own -MMD depfile', async (t) => {
+test("-MMD via -MD plus system-header filtering equals the compiler's own -MMD depfile", async (t) => {
   for (const exe of DRIVERS) {
     const dir = tmpdir(t);
     const ext = isCxx(exe) ? 'cc' : 'c';
@@ -198,7 +205,10 @@ test('-MMD via -MD plus system-header filtering equals the compiler\'s own -MMD 
     t.false(miss.argv.includes('-MMD'));
     run(exe, miss.argv, dir);
     const full = parseDepfile(fs.readFileSync(path.join(dir, miss.depfileToRead), 'utf8')).deps;
-    t.true(full.some((d) => d.endsWith('/stdio.h')), `${exe}: the miss depfile lists system headers`);
+    t.true(
+      full.some((d) => d.endsWith('/stdio.h')),
+      `${exe}: the miss depfile lists system headers`,
+    );
     const sysdirs = await systemIncludeDirs(exe, parsed.lang, sysdirFlags(parsed));
     const { user, system } = filterSystemDeps(full, parsed.includeDirs, sysdirs);
     t.true(system.length > 5);
@@ -209,11 +219,7 @@ test('-MMD via -MD plus system-header filtering equals the compiler\'s own -MMD 
 
 test('response files: gcc and clang see the same arguments as splitResponseFile', (t) => {
   const dir = tmpdir(t);
-  const text = [
-    `-DA1="x y" -DA2=a\\ b '-DA3=\\q' "-DA4=\\"z\\"" -DA6=\\\\w`,
-    `-DA7='it''s' "-DA8=dq'sq'" -DA9=""tail`,
-    `-DB1=a\\\\b @nested.rsp`,
-  ].join('\n');
+  const text = [`-DA1="x y" -DA2=a\\ b '-DA3=\\q' "-DA4=\\"z\\"" -DA6=\\\\w`, `-DA7='it''s' "-DA8=dq'sq'" -DA9=""tail`, `-DB1=a\\\\b @nested.rsp`].join('\n');
   write(dir, 'args.rsp', text);
   write(dir, 'nested.rsp', '\t-DNESTED=1\r\n');
   write(dir, 'src.c', 'int x;\n');
@@ -221,7 +227,10 @@ test('response files: gcc and clang see the same arguments as splitResponseFile'
     const parsed = parseIn(t, dir, exe, ['-c', 'src.c', '@args.rsp']);
     const defines: string[] = [];
     for (let i = 0; i < parsed.keyArgs.length; i++) if (parsed.keyArgs[i] === '-D') defines.push(parsed.keyArgs[++i]!);
-    t.deepEqual(defines.map((d) => d.split('=')[0]), ['A1', 'A2', 'A3', 'A4', 'A6', 'A7', 'A8', 'A9', 'B1', 'NESTED']);
+    t.deepEqual(
+      defines.map((d) => d.split('=')[0]),
+      ['A1', 'A2', 'A3', 'A4', 'A6', 'A7', 'A8', 'A9', 'B1', 'NESTED'],
+    );
     const out = execFileSync(exe, ['-E', '-dM', '-x', 'c', '/dev/null', '@args.rsp'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     for (const d of defines) {
       const eq = d.indexOf('=');

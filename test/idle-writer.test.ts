@@ -24,7 +24,10 @@ test('writes wait while lookups come, then go in order; what waits is readable m
   }
   await waitFor(() => done.length >= 3, 'the three writes');
   t.deepEqual(done, ['b1', 'e1', 'e2']);
-  t.true(gaps.every((g) => g >= 49), `written only after 50 ms without lookups (${gaps.join(', ')} ms)`);
+  t.true(
+    gaps.every((g) => g >= 49),
+    `written only after 50 ms without lookups (${gaps.join(', ')} ms)`,
+  );
   t.is(w.get('e1'), undefined, 'written: read from the store now');
 });
 
@@ -70,7 +73,10 @@ test('over the memory budget what waits goes to one spool file, is read back fro
   t.is(fs.statSync(spool).size, 160);
   t.deepEqual(w.get('b5'), vals[5], 'read back from the spool');
   await w.settle();
-  t.deepEqual(written.map(([k]) => k), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
+  t.deepEqual(
+    written.map(([k]) => k),
+    ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'],
+  );
   written.forEach(([, d], i) => t.deepEqual(d, vals[i], `b${i} written with its own bytes`));
   t.is(fs.statSync(spool).size, 0, 'nothing waits: the spool gives its space back');
   w.add('e1', Buffer.alloc(200, 1), async (d) => void written.push(['e1', Buffer.from(d)]));
@@ -180,7 +186,10 @@ test('a whole file waits as its open descriptor: read from it, written after a c
   const c = file('c.rlib', 3);
   t.true(w.addFile('ba', a.fd, a.data, async (d) => void got.set('ba', d), same(a.data)));
   t.true(w.addFile('bb', b.fd, b.data, async (d) => void got.set('bb', d), same(b.data)));
-  t.false(w.addFile('bc', c.fd, c.data, async (d) => void got.set('bc', d), same(c.data)), 'over maxFiles: the bytes wait');
+  t.false(
+    w.addFile('bc', c.fd, c.data, async (d) => void got.set('bc', d), same(c.data)),
+    'over maxFiles: the bytes wait',
+  );
   t.deepEqual(w.get('ba'), a.data, 'readable from the descriptor while it waits');
   fs.rmSync(a.f); // cargo clean: the descriptor keeps the inode
   fs.writeFileSync(b.f, Buffer.alloc(1000, 9), { flag: 'r+' }); // written in place: refused
@@ -263,7 +272,9 @@ test('written(mark) resolves once what was queued before it is written, not when
   w.add('e2', Buffer.from('2'), async () => void done.push('e2'));
   let ok: boolean | undefined;
   const p = w.written(from).then((v) => (ok = v));
-  w.add('e3', Buffer.from('3'), async () => { throw new Error('disk full'); }); // after the barrier: not its business
+  w.add('e3', Buffer.from('3'), async () => {
+    throw new Error('disk full');
+  }); // after the barrier: not its business
   await new Promise((r) => setImmediate(r));
   t.is(ok, undefined, 'queued is not written: nothing written for a minute of lookups');
   await w.settle();

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { interceptEnv } from '../shim/intercept.js';
-import { age, CLI, instance, ROOT, run, type Instance } from './helpers/instance.js';
+import { CLI, instance, ROOT, run, type Instance } from './helpers/instance.js';
 
 // `vrift run` and its exec interceptor (native/intercept.c): every exec of a compiler,
 // whatever name or path the build uses, reaches the cache; nothing else changes.
@@ -82,7 +82,14 @@ test('a build tool that starts the compiler with posix_spawn, posix_spawnp, exec
   sources(v, 1);
   const spawner = tool(v, 'spawner');
   let first = true;
-  for (const [mode, cc] of [['posix_spawn', '/usr/bin/cc'], ['posix_spawnp', 'cc'], ['execvp', 'gcc'], ['execv', '/usr/bin/gcc-12'], ['execl', '/usr/bin/cc'], ['execlp', 'cc']]) {
+  for (const [mode, cc] of [
+    ['posix_spawn', '/usr/bin/cc'],
+    ['posix_spawnp', 'cc'],
+    ['execvp', 'gcc'],
+    ['execv', '/usr/bin/gcc-12'],
+    ['execl', '/usr/bin/cc'],
+    ['execlp', 'cc'],
+  ]) {
     fs.rmSync(path.join(v.dir, 'src', 'm0.o'), { force: true });
     const r = await vrun(v, ['--', spawner, mode, cc, '-c', 'src/m0.c', '-o', 'src/m0.o']);
     t.is(r.code, 0, `${mode}: ${r.err}`);
@@ -141,25 +148,40 @@ test('non-compiler execs are unchanged under vrift run: a make check tree gives 
   const spawner = tool(v, 'spawner');
   // Statically linked: the interceptor cannot reach it, it still runs as before.
   const argdumpStatic = tool(v, 'argdump', ['-static']);
-  v.write('t/ok.sh', `#!/bin/sh\necho "ok $# [$1] [$2]"\nenv | grep -v -e '^VRIFT_' -e '^LD_PRELOAD=' -e '^RUSTC_WRAPPER=' -e '^_=' | sort\n${argdump} 0 'a b' '' "\\$x" '*'\n`);
+  v.write(
+    't/ok.sh',
+    `#!/bin/sh\necho "ok $# [$1] [$2]"\nenv | grep -v -e '^VRIFT_' -e '^LD_PRELOAD=' -e '^RUSTC_WRAPPER=' -e '^_=' | sort\n${argdump} 0 'a b' '' "\\$x" '*'\n`,
+  );
   v.write('t/fail.sh', '#!/bin/sh\necho failing >&2\nexit 3\n');
-  v.write('t/missing.sh', `#!/bin/sh\n/nonexistent/prog arg\necho "sh: $?"\nnosuchcommand\necho "sh: $?"\n${spawner} execvp nosuchcommand; echo "spawner: $?"\n${spawner} posix_spawn /nonexistent/x; echo "spawner: $?"\n${spawner} execve ./t; echo "spawner: $?"\n`);
+  v.write(
+    't/missing.sh',
+    `#!/bin/sh\n/nonexistent/prog arg\necho "sh: $?"\nnosuchcommand\necho "sh: $?"\n${spawner} execvp nosuchcommand; echo "spawner: $?"\n${spawner} posix_spawn /nonexistent/x; echo "spawner: $?"\n${spawner} execve ./t; echo "spawner: $?"\n`,
+  );
   // A compiler-named file that cannot be run fails in the shell, as it would without vrift.
   fs.mkdirSync(path.join(v.dir, 'noexec'));
   fs.copyFileSync('/usr/bin/gcc', path.join(v.dir, 'noexec', 'gcc'));
   fs.chmodSync(path.join(v.dir, 'noexec', 'gcc'), 0o644);
-  v.write('t/noexec.sh', `#!/bin/sh\n${path.join(v.dir, 'noexec', 'gcc')} --version\necho "sh: $?"\n${spawner} execv ${path.join(v.dir, 'noexec', 'gcc')} --version; echo "spawner: $?"\n`);
-  v.write('t/env.sh', `#!/bin/sh\nenv -i A=1 ${argdump} 0 x\nenv B=2 ${argdump} 5 y; echo "exit $?"\n${spawner} posix_spawnp argdump 4 z 2>&1; echo "exit $?"\n`);
+  v.write(
+    't/noexec.sh',
+    `#!/bin/sh\n${path.join(v.dir, 'noexec', 'gcc')} --version\necho "sh: $?"\n${spawner} execv ${path.join(v.dir, 'noexec', 'gcc')} --version; echo "spawner: $?"\n`,
+  );
+  v.write(
+    't/env.sh',
+    `#!/bin/sh\nenv -i A=1 ${argdump} 0 x\nenv B=2 ${argdump} 5 y; echo "exit $?"\n${spawner} posix_spawnp argdump 4 z 2>&1; echo "exit $?"\n`,
+  );
   v.write('t/static.sh', `#!/bin/sh\n${argdumpStatic} 6 'q r' | grep -v '^env PATH='; echo "exit $?"\n`);
-  v.write('Makefile', [
-    'TESTS = t/ok.sh t/fail.sh t/missing.sh t/noexec.sh t/env.sh t/static.sh',
-    'check: $(TESTS:%=%.run)',
-    '%.run:',
-    '\t@echo "== $*"; sh $* "one two" three; echo "== $* exited $$?"',
-    't/fail.sh.run:',
-    '\t@sh t/fail.sh',
-    '',
-  ].join('\n'));
+  v.write(
+    'Makefile',
+    [
+      'TESTS = t/ok.sh t/fail.sh t/missing.sh t/noexec.sh t/env.sh t/static.sh',
+      'check: $(TESTS:%=%.run)',
+      '%.run:',
+      '\t@echo "== $*"; sh $* "one two" three; echo "== $* exited $$?"',
+      't/fail.sh.run:',
+      '\t@sh t/fail.sh',
+      '',
+    ].join('\n'),
+  );
   for (const f of ['t/ok.sh', 't/fail.sh', 't/missing.sh', 't/noexec.sh', 't/env.sh', 't/static.sh']) fs.chmodSync(path.join(v.dir, f), 0o755);
   const env = { ...v.env, PATH: `${path.dirname(argdump)}:${v.env.PATH}` };
   const plain = await run('make', ['-k', 'check'], { cwd: v.dir, env });
@@ -174,9 +196,9 @@ test('non-compiler execs are unchanged under vrift run: a make check tree gives 
   t.regex(plain.err, /spawner: posix_spawn: No such file or directory/);
   t.regex(plain.err, /spawner: execve: Permission denied/);
   t.regex(plain.out, /exit 5/);
-  t.regex(plain.out, /sh: 126\n[^]*spawner: 127/);
+  t.regex(plain.out, /sh: 126\n[\s\S]*spawner: 127/);
   t.regex(plain.err, /spawner: execv: Permission denied/);
-  t.regex(plain.out, /argv\[2\] \[q r\]\n[^]*exit 0/);
+  t.regex(plain.out, /argv\[2\] \[q r\]\n[\s\S]*exit 0/);
   // The interceptor was there: the same tree compiling through cc reaches the cache.
   v.files({ 'c.c': 'int c;\n' });
   const c = await vrun(v, ['--', 'sh', '-c', 'cc -c c.c'], { env });

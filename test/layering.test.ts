@@ -37,12 +37,21 @@ test('the arrows hold: every import of ipc/, config/, shim/, daemon/ and the res
   const { files, arrows, unreadable } = projectArrows(ROOT, folders);
   t.true(files > 100, `${files} files read`);
   // Not a vacuous pass: the arrows that must exist are seen.
-  for (const [from, to] of [['shim', 'ipc'], ['daemon', 'ipc'], ['shim', 'config'], ['daemon', 'config']]) {
-    t.true(arrows.some((a) => topFolder(a.from) === from && topFolder(a.to) === to), `${from} → ${to} seen`);
+  for (const [from, to] of [
+    ['shim', 'ipc'],
+    ['daemon', 'ipc'],
+    ['shim', 'config'],
+    ['daemon', 'config'],
+  ]) {
+    t.true(
+      arrows.some((a) => topFolder(a.from) === from && topFolder(a.to) === to),
+      `${from} → ${to} seen`,
+    );
   }
   // A computed name cannot be checked; every offence is listed before the test stops.
   t.deepEqual({ forbidden: forbidden(arrows), cycles: folderCycles(arrows), unreadable }, { forbidden: [], cycles: [], unreadable: [] });
-  for (const a of arrows) t.true(fs.existsSync(path.join(ROOT, a.to)) || fs.existsSync(path.join(ROOT, a.to, 'index.ts')), `${a.from} imports ${a.to}, which exists`);
+  for (const a of arrows)
+    t.true(fs.existsSync(path.join(ROOT, a.to)) || fs.existsSync(path.join(ROOT, a.to, 'index.ts')), `${a.from} imports ${a.to}, which exists`);
 });
 
 test('the check sees every form of import and names each forbidden arrow and each cycle', (t) => {
@@ -57,20 +66,23 @@ test('the check sees every form of import and names each forbidden arrow and eac
   put('config/units.ts', `import { E } from '../ipc/errors.js';\nimport type { Tier } from '../daemon/tier.js';\nexport const x = 1;\n`);
   put('daemon/tier.ts', `import '../discovery/peers.js';\nexport interface Tier {}\n`);
   put('discovery/peers.ts', `import { Daemon } from '../daemon/tier.js';\nexport type P = import('../shim/cli.js').Cli;\n`);
-  put('shim/cli.ts', [
-    `import { E } from '../ipc/errors.js';`,
-    `import type { Tier } from '../daemon/tier.js';`,
-    `export * from '../daemon/a.js';`,
-    `export { b } from '../daemon/b.js';`,
-    `const m = await import('../daemon/c.js');`,
-    `let d: import('../daemon/d.js').D;`,
-    `import e = require('../daemon/e.js');`,
-    `const f = require('../daemon/f.js');`,
-    `const g = await import(\`../daemon/\${name}.js\`);`,
-    `import fs from 'node:fs';`,
-    `import ts from 'typescript';`,
-    `export interface Cli {}`,
-  ].join('\n'));
+  put(
+    'shim/cli.ts',
+    [
+      `import { E } from '../ipc/errors.js';`,
+      `import type { Tier } from '../daemon/tier.js';`,
+      `export * from '../daemon/a.js';`,
+      `export { b } from '../daemon/b.js';`,
+      `const m = await import('../daemon/c.js');`,
+      `let d: import('../daemon/d.js').D;`,
+      `import e = require('../daemon/e.js');`,
+      `const f = require('../daemon/f.js');`,
+      `const g = await import(\`../daemon/\${name}.js\`);`,
+      `import fs from 'node:fs';`,
+      `import ts from 'typescript';`,
+      `export interface Cli {}`,
+    ].join('\n'),
+  );
   put('test/x.test.ts', `import '../daemon/tier.js';\n`);
   put('bench/y.ts', `import '../shim/cli.js';\n`);
 
@@ -78,19 +90,22 @@ test('the check sees every form of import and names each forbidden arrow and eac
   const { arrows, unreadable } = projectArrows(root, productFolders(root));
   t.deepEqual(unreadable, ['shim/cli.ts: import() of a computed name']);
   const shimWhy = RULES.shim.why;
-  t.deepEqual(forbidden(arrows).sort(), [
-    `config/units.ts → daemon/tier.ts (import type): ${RULES.config.why}`,
-    `discovery/peers.ts → daemon/tier.ts (import): ${RULES.discovery.why}`,
-    `discovery/peers.ts → shim/cli.ts (import type()): ${RULES.discovery.why}`,
-    `ipc/wire.ts → config/units.ts (import): ${RULES.ipc.why}`,
-    `shim/cli.ts → daemon/tier.ts (import type): ${shimWhy}`,
-    `shim/cli.ts → daemon/a.ts (export from): ${shimWhy}`,
-    `shim/cli.ts → daemon/b.ts (export from): ${shimWhy}`,
-    `shim/cli.ts → daemon/c.ts (import()): ${shimWhy}`,
-    `shim/cli.ts → daemon/d.ts (import type()): ${shimWhy}`,
-    `shim/cli.ts → daemon/e.ts (import = require): ${shimWhy}`,
-    `shim/cli.ts → daemon/f.ts (require): ${shimWhy}`,
-  ].sort());
+  t.deepEqual(
+    forbidden(arrows).sort(),
+    [
+      `config/units.ts → daemon/tier.ts (import type): ${RULES.config.why}`,
+      `discovery/peers.ts → daemon/tier.ts (import): ${RULES.discovery.why}`,
+      `discovery/peers.ts → shim/cli.ts (import type()): ${RULES.discovery.why}`,
+      `ipc/wire.ts → config/units.ts (import): ${RULES.ipc.why}`,
+      `shim/cli.ts → daemon/tier.ts (import type): ${shimWhy}`,
+      `shim/cli.ts → daemon/a.ts (export from): ${shimWhy}`,
+      `shim/cli.ts → daemon/b.ts (export from): ${shimWhy}`,
+      `shim/cli.ts → daemon/c.ts (import()): ${shimWhy}`,
+      `shim/cli.ts → daemon/d.ts (import type()): ${shimWhy}`,
+      `shim/cli.ts → daemon/e.ts (import = require): ${shimWhy}`,
+      `shim/cli.ts → daemon/f.ts (require): ${shimWhy}`,
+    ].sort(),
+  );
   t.deepEqual(folderCycles(arrows), [
     'config → daemon → discovery → shim → ipc → config (config/units.ts → daemon/tier.ts; daemon/tier.ts → discovery/peers.ts; discovery/peers.ts → shim/cli.ts; shim/cli.ts → ipc/errors.ts; ipc/wire.ts → config/units.ts)',
     'config → ipc → config (config/units.ts → ipc/errors.ts; ipc/wire.ts → config/units.ts)',

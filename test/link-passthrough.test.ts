@@ -21,7 +21,7 @@ const CASES: [string, string[], string][] = [
   ['gcc', ['-fuse-ld=lld'], 'link_option'],
   ['gcc', ['-Bbdir'], 'link_option'],
   ['gcc', ['--sysroot=/'], 'link_option'],
-  ['gcc', ['-m32'], 'link_option'],   // fails without 32-bit libraries: fails the same way
+  ['gcc', ['-m32'], 'link_option'], // fails without 32-bit libraries: fails the same way
   ['gcc', ['-specs=my.specs'], 'link_option'],
   ['clang', ['--target=x86_64-linux-gnu'], 'link_option'],
 ];
@@ -38,7 +38,7 @@ for (const [driver, extra, reason] of CASES) {
       t.is(r.err.replaceAll('prog', 'plain'), plain.err);
       t.is(fs.existsSync(path.join(v.dir, 'prog')), plain.code === 0);
       if (plain.code === 0) {
-        t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), fs.readFileSync(path.join(v.dir, 'plain')), 'the executable is plain\'s');
+        t.deepEqual(fs.readFileSync(path.join(v.dir, 'prog')), fs.readFileSync(path.join(v.dir, 'plain')), "the executable is plain's");
         t.is((await run(path.join(v.dir, 'prog'), [])).code, 3);
       }
     }
@@ -83,7 +83,19 @@ for (const ld of ['gold', 'lld']) {
     const out = path.join(v.dir, 'out');
     fs.mkdirSync(out);
     const rustc = path.join(execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim(), 'bin', 'rustc');
-    const args = ['--crate-name', 'app', '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link', '-C', `link-arg=-fuse-ld=${ld}`, '--out-dir', out];
+    const args = [
+      '--crate-name',
+      'app',
+      '--edition=2021',
+      'src/main.rs',
+      '--crate-type',
+      'bin',
+      '--emit=dep-info,link',
+      '-C',
+      `link-arg=-fuse-ld=${ld}`,
+      '--out-dir',
+      out,
+    ];
     for (let i = 0; i < 2; i++) {
       fs.rmSync(path.join(out, 'app'), { force: true });
       const r = await v.cc(args, { compiler: rustc });

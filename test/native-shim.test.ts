@@ -158,7 +158,17 @@ test('handshake and round trip with a libzmq ROUTER: the compile request, then a
 test('split: each command a call of its own through the shim (the private directory in place of \\u0001, named in VRIFT_SPLIT_DIR, never split again), in order, the link after them; a failed compile: no link, exit 1', async (t) => {
   const w = world(t);
   const d = await FakeDaemon.start(w.home, (m) =>
-    m.sx ? { t: 'split', cmds: [['-c', 'a.c'], ['-c', 'b.c', '-o', '\u0001b.o']], link: ['\u0001b.o', '-o', 'prog'] } : { t: 'pass', reason: 'test' });
+    m.sx
+      ? {
+          t: 'split',
+          cmds: [
+            ['-c', 'a.c'],
+            ['-c', 'b.c', '-o', '\u0001b.o'],
+          ],
+          link: ['\u0001b.o', '-o', 'prog'],
+        }
+      : { t: 'pass', reason: 'test' },
+  );
   t.teardown(() => d.close());
   const tmp = path.join(w.dir, 'tmp');
   fs.mkdirSync(tmp);
@@ -168,7 +178,11 @@ test('split: each command a call of its own through the shim (the private direct
   t.is(calls.length, 3);
   const dir = calls[2][1].slice(0, -'/b.o'.length);
   t.regex(dir, new RegExp(`^${tmp}/vrift-split-`));
-  t.deepEqual(calls, [[DUMPARGS(), '-c', 'a.c'], [DUMPARGS(), '-c', 'b.c', '-o', `${dir}/b.o`], [DUMPARGS(), `${dir}/b.o`, '-o', 'prog']]);
+  t.deepEqual(calls, [
+    [DUMPARGS(), '-c', 'a.c'],
+    [DUMPARGS(), '-c', 'b.c', '-o', `${dir}/b.o`],
+    [DUMPARGS(), `${dir}/b.o`, '-o', 'prog'],
+  ]);
   t.is(r.stdout.toString(), `ran ${DUMPARGS()}\n`.repeat(3));
   t.is(d.requests.length, 4);
   for (const m of d.requests.slice(1)) {
@@ -201,8 +215,18 @@ test('hit with files: the shim writes each output fresh, then replays; a missing
   fs.linkSync(objPath, path.join(w.work, 'hardlink.o'));
   const d = await FakeDaemon.start(w.home, (_m, nth) =>
     nth === 0
-      ? { t: 'hit', out: Buffer.alloc(0), err: Buffer.from('warn\n'), code: 0, files: [[objPath, big], [path.join(w.work, 'out.d'), Buffer.from('out.o: a.c\n')]] }
-      : { t: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0, files: [[path.join(w.work, 'nodir', 'x.o'), big]] });
+      ? {
+          t: 'hit',
+          out: Buffer.alloc(0),
+          err: Buffer.from('warn\n'),
+          code: 0,
+          files: [
+            [objPath, big],
+            [path.join(w.work, 'out.d'), Buffer.from('out.o: a.c\n')],
+          ],
+        }
+      : { t: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0, files: [[path.join(w.work, 'nodir', 'x.o'), big]] },
+  );
   t.teardown(() => d.close());
   const r = await w.shim(['dumpargs', '-c', 'a.c', '-o', 'out.o']);
   t.is(r.code, 0);
@@ -217,7 +241,7 @@ test('hit with files: the shim writes each output fresh, then replays; a missing
   t.deepEqual(w.dumped(), [['dumpargs', '-c', 'a.c', '-o', 'nodir/x.o']]);
 });
 
-test('hit with spares: the shim writes into the daemon\'s spare and renames it into place; a spare it cannot trust is removed, never used', async (t) => {
+test("hit with spares: the shim writes into the daemon's spare and renames it into place; a spare it cannot trust is removed, never used", async (t) => {
   const w = world(t);
   const spares = path.join(w.dir, 'spares');
   fs.mkdirSync(spares);
@@ -244,8 +268,17 @@ test('hit with spares: the shim writes into the daemon\'s spare and renames it i
   const d = await FakeDaemon.start(w.home, (m) => {
     requests.push(m);
     return {
-      t: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0,
-      files: [[objPath, obj, good], [outs[0], Buffer.from('A'), full], [outs[1], Buffer.from('B'), linked], [outs[2], Buffer.from('C'), symlink], [outs[3], Buffer.from('D'), gone]],
+      t: 'hit',
+      out: Buffer.alloc(0),
+      err: Buffer.alloc(0),
+      code: 0,
+      files: [
+        [objPath, obj, good],
+        [outs[0], Buffer.from('A'), full],
+        [outs[1], Buffer.from('B'), linked],
+        [outs[2], Buffer.from('C'), symlink],
+        [outs[3], Buffer.from('D'), gone],
+      ],
     };
   });
   t.teardown(() => d.close());
@@ -253,8 +286,8 @@ test('hit with spares: the shim writes into the daemon\'s spare and renames it i
   t.is(r.code, 0, r.stderr.toString());
   t.is(requests[0].sp, true, 'the shim asks for spares');
   t.deepEqual(fs.readFileSync(objPath), obj);
-  t.is(fs.statSync(objPath).mode & 0o777, 0o666 & ~process.umask(), 'the compiler\'s mode, not the spare\'s 0600');
-  t.is(fs.readFileSync(path.join(w.work, 'hardlink.o'), 'utf8'), 'stale', 'the old output\'s other links are untouched');
+  t.is(fs.statSync(objPath).mode & 0o777, 0o666 & ~process.umask(), "the compiler's mode, not the spare's 0600");
+  t.is(fs.readFileSync(path.join(w.work, 'hardlink.o'), 'utf8'), 'stale', "the old output's other links are untouched");
   t.false(fs.existsSync(good), 'the spare became the output');
   for (const [i, c] of ['A', 'B', 'C', 'D'].entries()) t.is(fs.readFileSync(outs[i], 'utf8'), c, `output ${i} written the usual way`);
   t.false(fs.existsSync(full), 'a non-empty spare is removed');
@@ -286,9 +319,7 @@ test('pass: the real gcc runs with the exact argv and produces its object', asyn
 test('run: output passes through, env is merged, and done carries the captured bytes and status', async (t) => {
   const w = world(t);
   const d = await FakeDaemon.start(w.home, (m) =>
-    m.t === 'compile'
-      ? { t: 'run', id: 'job-1', argv: [DUMPARGS(), '-c', 'a.c', '-fextra'], env: ['VRIFT_ADDED=yes', 'MARKER=over'] }
-      : { t: 'ok' },
+    m.t === 'compile' ? { t: 'run', id: 'job-1', argv: [DUMPARGS(), '-c', 'a.c', '-fextra'], env: ['VRIFT_ADDED=yes', 'MARKER=over'] } : { t: 'ok' },
   );
   t.teardown(() => d.close());
   const r = await w.shim(['dumpargs', '-c', 'a.c'], { MARKER: 'orig', EXIT_CODE: '0' });
@@ -323,12 +354,15 @@ test('run with col: done goes one-way with the files as the compiler left them; 
   t.is(r.stdout.toString(), 'said\n');
   t.true(Date.now() - before < 10_000, 'the shim did not wait for an answer to done');
   t.like(d.of('compile')[0], { ow: true });
-  await waitFor(() => d.of('done').length >= 1, 'the shim\'s done #1');
+  await waitFor(() => d.of('done').length >= 1, "the shim's done #1");
   const done = d.of('done')[0];
   t.like(done, { id: 'ow-1', code: 0, nr: true });
   t.is(asBuf(done.out).toString(), 'said\n');
   const files = done.files as [string, Uint8Array, number][];
-  t.deepEqual(files.map((f) => f[0]), [obj, dep]);
+  t.deepEqual(
+    files.map((f) => f[0]),
+    [obj, dep],
+  );
   t.deepEqual(asBuf(files[0][1]), Buffer.from('OBJ\0BYTES'));
   t.is(asBuf(files[1][1]).toString(), 'a.o: a.c\n');
   t.is(files[0][2], Math.floor(fs.statSync(obj).mtimeMs));
@@ -339,13 +373,13 @@ test('run with col: done goes one-way with the files as the compiler left them; 
   col = [obj, path.join(w.work, 'missing.d')];
   const r2 = await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' });
   t.is(r2.code, 0);
-  await waitFor(() => d.of('done').length >= 2, 'the shim\'s done #2');
+  await waitFor(() => d.of('done').length >= 2, "the shim's done #2");
   t.false('files' in d.of('done')[1]);
   t.false('nr' in d.of('done')[1]);
   t.deepEqual(fallbackReasons(w.home), ['done']);
 });
 
-test('run with mmd: the shim writes -MMD\'s depfile from the full one before its one-way done; one it cannot write makes it wait', async (t) => {
+test("run with mmd: the shim writes -MMD's depfile from the full one before its one-way done; one it cannot write makes it wait", async (t) => {
   const w = world(t);
   // The "compiler" writes the full -MD list: a user header, a system one, one under a user
   // dir inside a system dir (the longer user dir wins), continuation lines.
@@ -356,7 +390,9 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
   const dep = path.join(w.work, 'out.d');
   let target = dep;
   const d = await FakeDaemon.start(w.home, (m) =>
-    m.t === 'compile' ? { t: 'run', id: 'mmd-1', argv: [cc], env: [], col: [obj, dep], mmd: [dep, target, true, ['out.o'], ['0inc', '1/sys', '0/sys/sub']] } : 'hang',
+    m.t === 'compile'
+      ? { t: 'run', id: 'mmd-1', argv: [cc], env: [], col: [obj, dep], mmd: [dep, target, true, ['out.o'], ['0inc', '1/sys', '0/sys/sub']] }
+      : 'hang',
   );
   t.teardown(() => d.close());
   const trace = path.join(w.dir, 'trace.txt');
@@ -368,8 +404,11 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
   const f = line!.split(' ');
   t.is(f[5], 'run1');
   const at = [f[1], f[2], f[3], f[6], f[7], f[4]].map(Number);
-  t.true(at.every((x, i) => x > 0 && (i === 0 || x >= at[i - 1]!)), line);
-  await waitFor(() => d.of('done').length >= 1, 'the shim\'s done #1');
+  t.true(
+    at.every((x, i) => x > 0 && (i === 0 || x >= at[i - 1]!)),
+    line,
+  );
+  await waitFor(() => d.of('done').length >= 1, "the shim's done #1");
   const done = d.of('done')[0];
   t.like(done, { id: 'mmd-1', nr: true });
   // The daemon gets the full list, as the compiler wrote it.
@@ -378,7 +417,7 @@ test('run with mmd: the shim writes -MMD\'s depfile from the full one before its
   // A depfile it cannot write (no such directory): two-way, the daemon writes it.
   target = path.join(w.work, 'missing-dir', 'out.d');
   t.is((await w.shim([cc], { VRIFT_DONE_TIMEOUT_MS: '300' })).code, 0);
-  await waitFor(() => d.of('done').length >= 2, 'the shim\'s done #2');
+  await waitFor(() => d.of('done').length >= 2, "the shim's done #2");
   t.false('nr' in d.of('done')[1]);
   t.false(fs.existsSync(path.dirname(target)));
   t.deepEqual(fallbackReasons(w.home), ['done']);
@@ -423,7 +462,9 @@ test('run: a compiler killed by a signal kills the shim with it, and done says s
 test('run: output streams through while the compiler runs, and a SIGTERM to the shim reaches the compiler', async (t) => {
   const w = world(t);
   const script = path.join(w.dir, 'slow.sh');
-  fs.writeFileSync(script, "#!/bin/sh\ntrap 'echo got-term; exit 42' TERM\necho started\nn=0; while [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n", { mode: 0o755 });
+  fs.writeFileSync(script, "#!/bin/sh\ntrap 'echo got-term; exit 42' TERM\necho started\nn=0; while [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n", {
+    mode: 0o755,
+  });
   const d = await FakeDaemon.start(w.home, (m) => (m.t === 'done' ? { t: 'ok' } : { t: 'run', id: 'slow', argv: [script], env: [] }));
   t.teardown(() => d.close());
   const r = await new Promise<Run>((resolve, reject) => {
@@ -466,7 +507,10 @@ test('fail open: no daemon can start (the daemon command exits, or does not exis
     t.is(r.stdout.toString(), 'ran dumpargs\n');
     t.is(r.stderr.toString(), 'ran-err\n', 'the shim adds nothing of its own');
   }
-  t.deepEqual(w.dumped(), [['dumpargs', '-x'], ['dumpargs', '-x']]);
+  t.deepEqual(w.dumped(), [
+    ['dumpargs', '-x'],
+    ['dumpargs', '-x'],
+  ]);
   t.true(fs.existsSync(path.join(w.home, 'run', 'vriftd.lock')), 'the shim tried to start a daemon');
   t.is(fs.statSync(path.join(w.home, 'run')).mode & 0o777, 0o700);
 });
@@ -506,7 +550,11 @@ test('fail open: a daemon that accepts but never answers (after the request, and
 function fallbackReasons(home: string): string[] {
   const f = path.join(home, 'log', 'fallback.ndjson');
   if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason);
+  return fs
+    .readFileSync(f, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { reason: string }).reason);
 }
 
 test('autostart: 8 concurrent first calls start exactly one daemon, which holds the lock', async (t) => {
@@ -530,13 +578,21 @@ test('autostart: 8 concurrent first calls start exactly one daemon, which holds 
     t.is(r.code, 0);
     t.is(r.stdout.toString(), 'ran dumpargs\n');
   }
-  const lines = fs.readFileSync(starts, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(starts, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(lines.length, 1, 'exactly one daemon start');
   t.is(lines[0].lockFd, 3);
   t.is(lines[0].lockFdIno, lines[0].lockIno, 'the daemon inherited the lock file as VRIFT_LOCK_FD');
   t.is(lines[0].cwd, '/');
   t.is(lines[0].disable, '1', 'compilers the daemon runs bypass the shim');
-  const reqs = fs.readFileSync(path.join(w.home, 'requests.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const reqs = fs
+    .readFileSync(path.join(w.home, 'requests.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.deepEqual(reqs.map((r) => (r.argv as string[])[1]).sort(), Array.from({ length: 8 }, (_, i) => `n${i}`).sort());
 
   // With the daemon up, later calls start nothing.
@@ -587,7 +643,11 @@ test('a wrapper script compiler stays in the loop (found on PATH after the shim;
   fs.writeFileSync(path.join(w.work, 'a.c'), 'int main(void) { return 0; }\n');
   let mode: 'pass' | 'run' = 'pass';
   const d = await FakeDaemon.start(w.home, (m) =>
-    m.t === 'done' ? { t: 'ok' } : mode === 'pass' ? { t: 'pass', reason: 'x' } : { t: 'run', id: 'w', argv: [m.exe as string, ...(m.argv as string[]).slice(1)], env: [] },
+    m.t === 'done'
+      ? { t: 'ok' }
+      : mode === 'pass'
+        ? { t: 'pass', reason: 'x' }
+        : { t: 'run', id: 'w', argv: [m.exe as string, ...(m.argv as string[]).slice(1)], env: [] },
   );
   t.teardown(() => d.close());
   const env = { ...w.env, PATH: `${shims}:${wrap}:${SYS_PATH}` };
@@ -667,14 +727,15 @@ for (const [name, body] of MALFORMED) {
 
 test('EVERSION: the old daemon is asked to shut down on a new connection, the compile still runs', async (t) => {
   const w = world(t);
-  const d = await FakeDaemon.start(w.home, (m) =>
-    m.t === 'compile' ? { t: 'error', code: 'EVERSION', message: 'daemon is 0.0.9' } : { t: 'ok' },
-  );
+  const d = await FakeDaemon.start(w.home, (m) => (m.t === 'compile' ? { t: 'error', code: 'EVERSION', message: 'daemon is 0.0.9' } : { t: 'ok' }));
   t.teardown(() => d.close());
   const r = await w.shim(['dumpargs', 'v']);
   t.is(r.code, 0);
   t.is(r.stdout.toString(), 'ran dumpargs\n');
-  t.deepEqual(d.requests.map((m) => m.t), ['compile', 'shutdown']);
+  t.deepEqual(
+    d.requests.map((m) => m.t),
+    ['compile', 'shutdown'],
+  );
   t.deepEqual(d.requests[1], { t: 'shutdown', v: PROTOCOL_VERSION, build: BUILD_ID });
 });
 
@@ -695,7 +756,10 @@ test('an error reply other than EVERSION just fails open', async (t) => {
   t.teardown(() => d.close());
   const r = await w.shim(['dumpargs', 'e']);
   t.is(r.code, 0);
-  t.deepEqual(d.requests.map((m) => m.t), ['compile']);
+  t.deepEqual(
+    d.requests.map((m) => m.t),
+    ['compile'],
+  );
   t.deepEqual(w.dumped(), [['dumpargs', 'e']]);
 });
 
@@ -711,7 +775,11 @@ test('VRIFT_DISABLE=1 runs the compiler without asking; VRIFT_DEBUG=1 logs to sh
   await d.close();
   const dbg = await w.shim(['dumpargs', 'dbg'], { VRIFT_DEBUG: '1' });
   t.is(dbg.stderr.toString(), 'ran-err\n');
-  const log = fs.readFileSync(path.join(w.home, 'log', 'shim.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Msg);
+  const log = fs
+    .readFileSync(path.join(w.home, 'log', 'shim.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Msg);
   t.true(log.length > 0);
   t.true(log.every((l) => l.ch === 'shim' && typeof l.msg === 'string'));
 });

@@ -5,10 +5,13 @@ import { instancePaths } from '../ipc/paths.js';
 
 // The peer settings as users write them, through the same layers as every other key.
 
-const layers = (user: Record<string, unknown>, env: Record<string, string> = {}) => resolveLayers({
-  paths: instancePaths({ VRIFT_HOME: '/tmp/vrift-peers-config' }), env: { HOME: '/root', ...env }, cwd: '/',
-  user: { file: '/tmp/vrift-peers-config/config.toml', table: user },
-});
+const layers = (user: Record<string, unknown>, env: Record<string, string> = {}) =>
+  resolveLayers({
+    paths: instancePaths({ VRIFT_HOME: '/tmp/vrift-peers-config' }),
+    env: { HOME: '/root', ...env },
+    cwd: '/',
+    user: { file: '/tmp/vrift-peers-config/config.toml', table: user },
+  });
 
 test('peers, peer_port and peer_wait: defaults, config file, environment', (t) => {
   const d = layers({}).config;
@@ -23,7 +26,14 @@ test('peers, peer_port and peer_wait: defaults, config file, environment', (t) =
   t.is(e.config.peers, '10.0.0.2:7411,build-box.lan:7000,[fd00::1]:80');
   t.is(e.sources.peers.where, 'VRIFT_PEERS');
   t.is(e.config.peer_wait, 20);
-  t.deepEqual(peersSetting(e.config.peers), { mode: 'static', peers: [{ host: '10.0.0.2', port: 7411 }, { host: 'build-box.lan', port: 7000 }, { host: 'fd00::1', port: 80 }] });
+  t.deepEqual(peersSetting(e.config.peers), {
+    mode: 'static',
+    peers: [
+      { host: '10.0.0.2', port: 7411 },
+      { host: 'build-box.lan', port: 7000 },
+      { host: 'fd00::1', port: 80 },
+    ],
+  });
   for (const bad of ['mdsn', 'host', 'host:0', 'host:70000', 'a b:1', ',', 'fd00::1:80']) {
     t.throws(() => layers({ peers: bad }), { message: /invalid peers/ }, bad);
   }

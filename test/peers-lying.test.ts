@@ -36,33 +36,38 @@ function liar(t: import('ava').ExecutionContext, aPort: number, aHome: string, m
   const server = http.createServer((req, res) => {
     const target = req.url ?? '/';
     if (mode === 'hang') return void held.push(res);
-    http.get({ host: '127.0.0.1', port: aPort, path: target, headers: signRequest(key, 'GET', target, Date.now()) }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (d) => chunks.push(d));
-      up.on('end', () => {
-        let body = Buffer.concat(chunks);
-        if (up.statusCode !== 200) {
-          res.writeHead(up.statusCode ?? 500, { 'content-length': body.length });
-          return void res.end(body);
-        }
-        const cas = target.includes('/cas/');
-        if (mode === 'wrong-bytes' && cas) body = Buffer.from(body.map((b, i) => (i === 0 ? b ^ 1 : b)));
-        if (mode === 'garbage-entry' && !cas) body = crypto.randomBytes(body.length);
-        if (mode === 'truncated' && cas) {
+    http
+      .get({ host: '127.0.0.1', port: aPort, path: target, headers: signRequest(key, 'GET', target, Date.now()) }, (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (d) => chunks.push(d));
+        up.on('end', () => {
+          let body = Buffer.concat(chunks);
+          if (up.statusCode !== 200) {
+            res.writeHead(up.statusCode ?? 500, { 'content-length': body.length });
+            return void res.end(body);
+          }
+          const cas = target.includes('/cas/');
+          if (mode === 'wrong-bytes' && cas) body = Buffer.from(body.map((b, i) => (i === 0 ? b ^ 1 : b)));
+          if (mode === 'garbage-entry' && !cas) body = crypto.randomBytes(body.length);
+          if (mode === 'truncated' && cas) {
+            res.writeHead(200, { 'content-length': body.length });
+            res.write(body.subarray(0, body.length >> 1));
+            return void res.destroy();
+          }
           res.writeHead(200, { 'content-length': body.length });
-          res.write(body.subarray(0, body.length >> 1));
-          return void res.destroy();
-        }
-        res.writeHead(200, { 'content-length': body.length });
-        res.end(body);
-      });
-    }).on('error', () => res.destroy());
+          res.end(body);
+        });
+      })
+      .on('error', () => res.destroy());
   });
-  t.teardown(() => new Promise<void>((r) => {
-    for (const h of held) h.destroy();
-    server.closeAllConnections();
-    server.close(() => r());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const h of held) h.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
 }
 
@@ -75,7 +80,11 @@ for (const mode of ['wrong-bytes', 'truncated', 'garbage-entry', 'hang'] as cons
     await build(t, a);
     await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
     const pf = await liar(t, pa, a.home, mode);
-    const b = instance(t, { VRIFT_PEERS: `127.0.0.1:${pf}`, VRIFT_PEER_WAIT: '5s', VRIFT_TRUSTED_KEYS: fs.readFileSync(path.join(a.home, 'keys', 'signing.pub'), 'utf8').trim() });
+    const b = instance(t, {
+      VRIFT_PEERS: `127.0.0.1:${pf}`,
+      VRIFT_PEER_WAIT: '5s',
+      VRIFT_TRUSTED_KEYS: fs.readFileSync(path.join(a.home, 'keys', 'signing.pub'), 'utf8').trim(),
+    });
     keyFor(b.home, 'bob');
     await build(t, b);
     for (const u of UNITS) t.deepEqual(fs.readFileSync(path.join(b.dir, `${u}.o`)), fs.readFileSync(path.join(a.dir, `${u}.o`)), `${u}.o correct`);

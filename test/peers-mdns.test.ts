@@ -13,7 +13,14 @@ import { objects, workloadTree } from './helpers/workloads.js';
 // (redis's deps/lua/src, its own Makefile) from A's store.
 
 type PStats = RemoteStats & { peers?: Record<string, number | string> };
-interface PeerView { id: string; state: string; key_name: string; hits: number; reason?: string; addresses: string[] }
+interface PeerView {
+  id: string;
+  state: string;
+  key_name: string;
+  hits: number;
+  reason?: string;
+  addresses: string[];
+}
 
 function pair(t: ExecutionContext): { ma: Machine; mb: Machine; a: NsInstance; b: NsInstance } {
   const lab = bridgeLab(t, 2);
@@ -57,7 +64,11 @@ function sameObjects(t: ExecutionContext, a: string, b: string): void {
   const ob = objects(b);
   t.true(oa.size >= 30, `A built ${oa.size} objects`);
   t.deepEqual([...ob.keys()].sort(), [...oa.keys()].sort());
-  t.deepEqual([...oa].filter(([rel, buf]) => !ob.get(rel)?.equals(buf)).map(([rel]) => rel), [], 'byte-identical objects');
+  t.deepEqual(
+    [...oa].filter(([rel, buf]) => !ob.get(rel)?.equals(buf)).map(([rel]) => rel),
+    [],
+    'byte-identical objects',
+  );
 }
 
 test('mDNS: B (empty store) finds A and builds Lua from it with 0 compiles and identical objects; A stopped cleanly is forgotten at once', async (t) => {
@@ -94,7 +105,7 @@ test('mDNS: B (empty store) finds A and builds Lua from it with 0 compiles and i
   t.regex((await peersOf(b))[0].reason ?? '', /goodbye/);
 });
 
-test('mDNS: A SIGKILLed during B\'s build: B finishes with correct objects and stops asking A', async (t) => {
+test("mDNS: A SIGKILLed during B's build: B finishes with correct objects and stops asking A", async (t) => {
   t.timeout(10 * 60_000);
   const { ma, mb, a, b } = pair(t);
   const srcA = lua(a);
@@ -106,7 +117,7 @@ test('mDNS: A SIGKILLed during B\'s build: B finishes with correct objects and s
 
   // B's build starts; A is killed as soon as B has its first object (from A, or compiled).
   const building = make(mb, b, srcB);
-  await waitFor(() => fs.readdirSync(srcB).some((f) => f.endsWith('.o')), 'B\'s first object', { ms: 120_000, everyMs: 5 });
+  await waitFor(() => fs.readdirSync(srcB).some((f) => f.endsWith('.o')), "B's first object", { ms: 120_000, everyMs: 5 });
   process.kill(pidA, 'SIGKILL');
   const builtB = await building;
   t.is(builtB.code, 0, builtB.err);

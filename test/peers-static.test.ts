@@ -9,7 +9,15 @@ import { freePort, keyFor } from './helpers/peers.js';
 // each serves its store to the others, signed requests only (trust/request-auth.ts).
 
 type PeerStats = Stats & { peers?: Record<string, number | string> };
-interface PeerView { id: string; state: string; key_name: string; hits: number; bytes_down: number; bytes_up: number; errors: number }
+interface PeerView {
+  id: string;
+  state: string;
+  key_name: string;
+  hits: number;
+  bytes_down: number;
+  bytes_up: number;
+  errors: number;
+}
 
 const SOURCES: Record<string, string> = {
   'a.c': 'int a(int x) { return x * 3 + 1; }\n',
@@ -34,13 +42,19 @@ async function peersOf(v: Instance): Promise<PeerView[]> {
   return JSON.parse(r.out) as PeerView[];
 }
 
-function get(port: number, target: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+function get(
+  port: number,
+  target: string,
+  headers: http.OutgoingHttpHeaders = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: target, headers }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: target, headers }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -61,7 +75,7 @@ test('static peers on loopback: B builds from A with 0 compiles and identical ob
   await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
 
   await build(t, b);
-  const sb = await b.until((s) => s.hits + s.misses >= UNITS.length, 'B looked up every unit') as PeerStats;
+  const sb = (await b.until((s) => s.hits + s.misses >= UNITS.length, 'B looked up every unit')) as PeerStats;
   if (sb.misses) t.log(JSON.stringify(sb.peers));
   t.is(sb.misses, 0, 'no real compile on B');
   t.is(sb.hits, UNITS.length);
@@ -75,14 +89,17 @@ test('static peers on loopback: B builds from A with 0 compiles and identical ob
 
   // C is not trusted by A: every request gets a 401, C compiles everything itself.
   await build(t, c);
-  const sc = await c.until((s) => s.hits + s.misses >= UNITS.length, 'C looked up every unit') as PeerStats;
+  const sc = (await c.until((s) => s.hits + s.misses >= UNITS.length, 'C looked up every unit')) as PeerStats;
   t.is(sc.hits, 0);
   t.is(sc.misses, UNITS.length);
   t.true(Number(sc.peers?.errors) >= 1, 'the 401 is counted');
   t.is((await peersOf(c))[0]?.state, 'cooling', 'and the peer that refused is left alone for a while');
 
   // Unsigned, or signed by an unknown key: the same bare 401 whether the key exists or not.
-  const key = fs.readdirSync(path.join(a.home, 'l2', 'ac-v1'), { recursive: true }).map(String).find((f) => /[0-9a-f]{64}$/.test(f));
+  const key = fs
+    .readdirSync(path.join(a.home, 'l2', 'ac-v1'), { recursive: true })
+    .map(String)
+    .find((f) => /[0-9a-f]{64}$/.test(f));
   const there = path.basename(key ?? '');
   const absent = '0'.repeat(64);
   const r1 = await get(pa, `/ac/${there}`);

@@ -2,7 +2,7 @@ import { LEGEND } from '../ipc/messages/legend.js';
 import { DESIGN, docSection, legendMarkdown } from './helpers/doc-tables.js';
 import test from './helpers/test.js';
 
-test('docs/design.md\'s protocol legend is the one in ipc/messages/legend.ts', (t) => {
+test("docs/design.md's protocol legend is the one in ipc/messages/legend.ts", (t) => {
   t.is(docSection(DESIGN, 'legend'), legendMarkdown(), 'rewrite it: node dist/test/helpers/doc-tables.js --write');
 });
 

@@ -1,4 +1,4 @@
-import { IpcClient, ipcCall } from '../ipc/client.js';
+import { type IpcClient, ipcCall } from '../ipc/client.js';
 import type { HandlerTable } from '../daemon/context.js';
 import test from './helpers/test.js';
 

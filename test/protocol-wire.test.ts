@@ -18,7 +18,9 @@ test('a done marked nocache is not stored (output_too_big), read through the typ
     await sock.send(encode({ v: PROTOCOL_VERSION, build: BUILD_ID, ...msg }));
     return decode((await sock.receive())[0]);
   };
-  const env = Object.entries(v.env).filter(([, x]) => x !== undefined).map(([k, x]) => `${k}=${x}`);
+  const env = Object.entries(v.env)
+    .filter(([, x]) => x !== undefined)
+    .map(([k, x]) => `${k}=${x}`);
   const run = await ask({ t: 'compile', cwd: v.dir, exe: '/usr/bin/gcc', argv: ['gcc', '-c', 'a.c', '-o', 'a.o'], env, tty: false });
   t.is(run.t, 'run', JSON.stringify(run));
   t.like(await ask({ t: 'done', id: run.id, code: 0, out: Buffer.alloc(0), err: Buffer.alloc(0), nocache: true }), { t: 'ok' });

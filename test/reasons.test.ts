@@ -47,10 +47,19 @@ test('every reason the native shim, the interceptor and the TypeScript shim writ
   for (const r of found) t.true(Object.hasOwn(SHIM_FALLBACKS, r), `${r} is not in SHIM_FALLBACKS`);
 });
 
-test('stats --explain prints a reason\'s meaning under it, from the registry; an unknown one gets none', (t) => {
+test("stats --explain prints a reason's meaning under it, from the registry; an unknown one gets none", (t) => {
   const raw = {
-    requests: 3, hits: 0, misses: 1, compile_failed: 0, stored: 0, stored_bytes: 0, since: new Date().toISOString(),
-    uncacheable: { preprocess_only: 1, from_an_older_build: 1 }, not_stored: { input_too_new: 1 }, errors: { EBADMSG: 2 }, shim_fallbacks: { timeout: 1 },
+    requests: 3,
+    hits: 0,
+    misses: 1,
+    compile_failed: 0,
+    stored: 0,
+    stored_bytes: 0,
+    since: new Date().toISOString(),
+    uncacheable: { preprocess_only: 1, from_an_older_build: 1 },
+    not_stored: { input_too_new: 1 },
+    errors: { EBADMSG: 2 },
+    shim_fallbacks: { timeout: 1 },
   };
   const lines = formatStats(raw, '/h', true).split('\n');
   const under = (label: string) => lines[lines.findIndex((l) => l.trim().startsWith(label + ' ')) + 1]?.trim();

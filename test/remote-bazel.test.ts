@@ -33,7 +33,10 @@ test('Bazel --remote_cache against vrift serve: after bazel clean the action is 
   const puts = log.filter((l) => l.method === 'PUT');
   t.true(puts.some((l) => /^\/inst\/ac\//.test(l.path)));
   t.true(puts.filter((l) => /^\/inst\/cas\//.test(l.path)).length >= 1);
-  t.true(puts.every((l) => l.status === 200), JSON.stringify(puts));
+  t.true(
+    puts.every((l) => l.status === 200),
+    JSON.stringify(puts),
+  );
   t.is((await bz(['clean'])).code, 0);
   const second = await bz(['build', '//:obj', remote]);
   t.is(second.code, 0, second.err);

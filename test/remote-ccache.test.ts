@@ -14,8 +14,11 @@ async function ccacheRound(t: ExecutionContext, remote: (url: string) => string,
   fs.writeFileSync(path.join(dir, 't.c'), '#include <stdio.h>\nint main(void) { puts("remote"); return 0; }\n');
   fs.writeFileSync(path.join(dir, 'ccache.conf'), '');
   const env = (cacheDir: string): NodeJS.ProcessEnv => ({
-    ...process.env, CCACHE_DIR: path.join(dir, cacheDir), CCACHE_CONFIGPATH: path.join(dir, 'ccache.conf'),
-    CCACHE_REMOTE_STORAGE: remote(serve.url), LC_ALL: 'C',
+    ...process.env,
+    CCACHE_DIR: path.join(dir, cacheDir),
+    CCACHE_CONFIGPATH: path.join(dir, 'ccache.conf'),
+    CCACHE_REMOTE_STORAGE: remote(serve.url),
+    LC_ALL: 'C',
   });
   const compile = async (cacheDir: string) => {
     fs.rmSync(path.join(dir, 't.o'), { force: true });
@@ -25,7 +28,13 @@ async function ccacheRound(t: ExecutionContext, remote: (url: string) => string,
   };
   const stats = async (cacheDir: string) => {
     const r = await run(ccache, ['--print-stats'], { env: env(cacheDir) });
-    return Object.fromEntries(r.out.trim().split('\n').map((l) => l.split('\t')).map(([k, v]) => [k, Number(v)]));
+    return Object.fromEntries(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'))
+        .map(([k, v]) => [k, Number(v)]),
+    );
   };
   const first = await compile('a');
   const sa = await stats('a');
@@ -61,7 +70,12 @@ test('ccache flat layout against vrift serve with a read-write token', async (t)
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1']);
   fs.writeFileSync(path.join(dir, 't.c'), 'int f(void) { return 7; }\n');
   fs.writeFileSync(path.join(dir, 'ccache.conf'), '');
-  const env = (c: string, cred: string) => ({ ...process.env, CCACHE_DIR: path.join(dir, c), CCACHE_CONFIGPATH: path.join(dir, 'ccache.conf'), CCACHE_REMOTE_STORAGE: `http://${cred}@${serve.url.slice(7)}/flat|layout=flat` });
+  const env = (c: string, cred: string) => ({
+    ...process.env,
+    CCACHE_DIR: path.join(dir, c),
+    CCACHE_CONFIGPATH: path.join(dir, 'ccache.conf'),
+    CCACHE_REMOTE_STORAGE: `http://${cred}@${serve.url.slice(7)}/flat|layout=flat`,
+  });
   t.is((await run(ccache, ['gcc', '-c', 't.c', '-o', 't.o'], { cwd: dir, env: env('a', 'u:wrong-token') })).code, 0);
   const denied = (await serve.logged((ls) => ls.some((l) => l.method === 'PUT'))).filter((l) => l.method === 'PUT');
   t.true(denied.length >= 1 && denied.every((l) => l.status === 401));

@@ -81,7 +81,8 @@ test('remote_url and remote_token from the user config file, or the token from V
   const dir = tmpDir(t);
   fs.writeFileSync(path.join(dir, 'tokens'), 'rw-token-abcdef12 rw\n');
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off', '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1']);
-  const puts = async () => JSON.parse(await (await fetch(`${serve.url}/status`, { headers: { authorization: 'Bearer rw-token-abcdef12' } })).text()).puts as number;
+  const puts = async () =>
+    JSON.parse(await (await fetch(`${serve.url}/status`, { headers: { authorization: 'Bearer rw-token-abcdef12' } })).text()).puts as number;
   // From config.toml: uploads go up.
   const a = instance(t);
   fs.mkdirSync(a.home, { recursive: true });
@@ -91,7 +92,7 @@ test('remote_url and remote_token from the user config file, or the token from V
   const sa = (await a.stats()) as RStats;
   t.is(sa.remote?.url, serve.url);
   await a.stop();
-  t.true((await puts()) >= 9, 'A uploaded with the config file\'s token');
+  t.true((await puts()) >= 9, "A uploaded with the config file's token");
   // From the environment, against the same server: hits.
   // Patient: on a loaded machine a lookup could stop waiting (remote_wait) and compile.
   const b = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_REMOTE_TOKEN: 'rw-token-abcdef12', VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
@@ -145,14 +146,18 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   t.is(again.err, '', 'the same remote: nothing to do');
 });
 
-test('the server killed in the middle of B\'s build: B finishes with correct objects', async (t) => {
+test("the server killed in the middle of B's build: B finishes with correct objects", async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const fromA = await populate(t, serve.url);
   const b = instance(t, { VRIFT_REMOTE: serve.url });
   project(b.dir);
   // d.c and e.c: compiles nobody uploaded, asked for after the server is gone.
-  for (const [f, n] of [['d.c', 4], ['e.c', 5]] as const) fs.writeFileSync(path.join(b.dir, f), `#include "common.h"\nint f${n}(void) { return COMMON + ${n}; }\n`);
+  for (const [f, n] of [
+    ['d.c', 4],
+    ['e.c', 5],
+  ] as const)
+    fs.writeFileSync(path.join(b.dir, f), `#include "common.h"\nint f${n}(void) { return COMMON + ${n}; }\n`);
   age(path.join(b.dir, 'd.c'), path.join(b.dir, 'e.c'));
   const first = await build(t, b, ['a.c']);
   await serve.stop();
@@ -191,10 +196,13 @@ async function spoiled(t: ExecutionContext, upstream: Served, how: Spoil): Promi
       // hang: accept and never answer
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    t.teardown(() => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      srv.close(() => r());
-    }));
+    t.teardown(
+      () =>
+        new Promise<void>((r) => {
+          for (const s of sockets) s.destroy();
+          srv.close(() => r());
+        }),
+    );
     return `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
   }
   const f = await fakeServer(t, (req, res) => {
@@ -270,7 +278,13 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500', 'g
 
 test('an unreachable server (nothing listening) costs nothing but a counted error', async (t) => {
   const url = await refusingUrl(t);
-  t.is(await request(url).then(() => 'answered', (e: NodeJS.ErrnoException) => e.code), 'ECONNREFUSED');
+  t.is(
+    await request(url).then(
+      () => 'answered',
+      (e: NodeJS.ErrnoException) => e.code,
+    ),
+    'ECONNREFUSED',
+  );
   const b = instance(t, { VRIFT_REMOTE: url });
   project(b.dir);
   await build(t, b);

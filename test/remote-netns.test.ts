@@ -21,17 +21,31 @@ function differing(want: Map<string, Buffer>, got: Map<string, Buffer>): string[
 }
 
 /** `build`: where the machine sees it; `real`: the same directory from the root namespace. */
-interface Checkout { build: string; real: string }
+interface Checkout {
+  build: string;
+  real: string;
+}
 
 async function configure(t: ExecutionContext, m: Machine, v: NsInstance, at: string): Promise<Checkout> {
   workloadTree('libuv', path.join(v.dir, 'libuv'));
   m.view = { from: v.dir, at };
   const src = path.join(at, 'libuv');
   const build = path.join(src, 'build');
-  const cfg = await m.exec('cmake', [
-    '-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=OFF', '-DBUILD_TESTING=OFF',
-    '-DCMAKE_C_COMPILER=gcc', `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`,
-  ], { env: v.env });
+  const cfg = await m.exec(
+    'cmake',
+    [
+      '-S',
+      src,
+      '-B',
+      build,
+      '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+      '-DLIBUV_BUILD_TESTS=OFF',
+      '-DBUILD_TESTING=OFF',
+      '-DCMAKE_C_COMPILER=gcc',
+      `-DCMAKE_C_COMPILER_LAUNCHER=${SHIM}`,
+    ],
+    { env: v.env },
+  );
   t.is(cfg.code, 0, cfg.err);
   return { build, real: path.join(v.dir, 'libuv', 'build') };
 }
@@ -64,7 +78,8 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   const serve = await startServe(t, ['--store', path.join(store, 'store'), '--host', lab.serverIp]);
   t.is(new URL(serve.url).hostname, lab.serverIp);
   const remote = { VRIFT_REMOTE: serve.url };
-  const logOf = (from: string) => serve.accessLog.map((l) => JSON.parse(l) as { method: string; path: string; status: number; ip: string }).filter((l) => l.ip === from);
+  const logOf = (from: string) =>
+    serve.accessLog.map((l) => JSON.parse(l) as { method: string; path: string; status: number; ip: string }).filter((l) => l.ip === from);
 
   // Machine A: compiles everything and uploads; its daemon drains the upload queue when stopped.
   const a = nsInstance(t, lab.a, remote);
@@ -72,7 +87,7 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   const builtA = await make(lab.a, a, ca);
   t.is(builtA.code, 0, builtA.err);
   const sa = await a.stats();
-  t.is(netnsOf(sa.daemon.pid), await nsId(lab.a), 'A\'s daemon runs in A\'s namespace');
+  t.is(netnsOf(sa.daemon.pid), await nsId(lab.a), "A's daemon runs in A's namespace");
   const fromA = objects(ca.real);
   t.true(fromA.size >= 60, `${fromA.size} objects`);
   t.is(sa.hits, 0);
@@ -86,12 +101,12 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   const b = nsInstance(t, lab.b, remote);
   const cb = await configure(t, lab.b, b, at);
   t.not(cb.real, ca.real);
-  t.deepEqual(fs.readdirSync(at), [], 'the machines\' views stay in their own mount namespaces');
+  t.deepEqual(fs.readdirSync(at), [], "the machines' views stay in their own mount namespaces");
   const configured = await b.stats();
   const builtB = await make(lab.b, b, cb);
   t.is(builtB.code, 0, builtB.err);
   const sb = since(configured, await b.stats());
-  t.is(netnsOf(sb.daemon.pid), await nsId(lab.b), 'B\'s daemon runs in B\'s namespace');
+  t.is(netnsOf(sb.daemon.pid), await nsId(lab.b), "B's daemon runs in B's namespace");
   t.is(sb.misses, 0, `B compiled nothing`);
   t.is(sb.compile_failed, 0);
   t.true(sb.hits >= fromA.size, `B: ${sb.hits} hits`);
@@ -102,8 +117,11 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   t.is(num(sb, 'errors'), 0);
   t.is(num(sb, 'timeouts'), 0);
   t.true(num(sb, 'bytes_down') > 0);
-  t.deepEqual(differing(fromA, objects(cb.real)), [], 'B\'s objects are A\'s, byte for byte');
-  t.true(logOf(lab.b.ip).some((l) => l.method === 'GET' && l.status === 200), 'B fetched over its own veth');
+  t.deepEqual(differing(fromA, objects(cb.real)), [], "B's objects are A's, byte for byte");
+  t.true(
+    logOf(lab.b.ip).some((l) => l.method === 'GET' && l.status === 200),
+    'B fetched over its own veth',
+  );
 
   // B again from an empty local store (fresh daemon, fresh remote counters); the server is
   // killed once B has fetched a few objects. Without packs, so that B asks for every entry
@@ -124,13 +142,15 @@ test('two machines in network namespaces share one vrift serve: B builds libuv w
   await gone;
   const builtB2 = await second;
   t.is(builtB2.code, 0, builtB2.err);
-  t.deepEqual(differing(fromA, objects(cb.real)), [], 'objects still A\'s, byte for byte');
+  t.deepEqual(differing(fromA, objects(cb.real)), [], "objects still A's, byte for byte");
   const s2 = await b.stats();
   t.true(s2.hits >= 1, `hits before the kill: ${s2.hits}`);
   t.true(s2.misses >= 1, `compiled locally after the kill: ${s2.misses}`);
   t.is(s2.hits + s2.misses, sb.hits, 'every cacheable call was either fetched or compiled');
   t.is(s2.compile_failed, 0);
   t.true(num(s2, 'errors') + num(s2, 'timeouts') >= 1, JSON.stringify(s2.remote));
-  t.log(`A: ${fromA.size} objects, ${putsA} uploads; B: ${sb.hits} hits, remote ${JSON.stringify(sb.remote)}; after the kill: ${s2.hits} hits, ${s2.misses} compiled, remote ${JSON.stringify(s2.remote)}`);
+  t.log(
+    `A: ${fromA.size} objects, ${putsA} uploads; B: ${sb.hits} hits, remote ${JSON.stringify(sb.remote)}; after the kill: ${s2.hits} hits, ${s2.misses} compiled, remote ${JSON.stringify(s2.remote)}`,
+  );
   t.true(num(s2, 'skipped') >= 1, `later calls skipped during the cool-down: ${JSON.stringify(s2.remote)}`);
 });

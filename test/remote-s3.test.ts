@@ -18,7 +18,11 @@ import { fakeServer, request, startServe, tmpDir } from './helpers/remote.js';
 async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
   const dir = tmpDir(t, 'vrift-s3-');
   // Port 0: s3rver says which port it bound.
-  const proc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', 'cache'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', 'cache'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   t.teardown(async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const gone = new Promise((r) => proc.once('exit', r));
@@ -29,7 +33,9 @@ async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`s3rver did not say its port within 60 s: ${out}${err}`)), 60_000);
-    proc.stderr!.on('data', (d) => { err += d; });
+    proc.stderr!.on('data', (d) => {
+      err += d;
+    });
     proc.stdout!.on('data', (d) => {
       out += d;
       const m = /listening on \S+:(\d+)/.exec(out);
@@ -44,28 +50,43 @@ async function s3rver(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
     });
   });
   t.is((await request(`http://127.0.0.1:${port}/cache`)).status, 200, 'the bucket is there');
-  return { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: `http://127.0.0.1:${port}` };
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    VRIFT_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+  };
 }
 
-test('the S3 region: from the environment, else the AWS config file\'s profile, else us-east-1', async (t) => {
+test("the S3 region: from the environment, else the AWS config file's profile, else us-east-1", async (t) => {
   const dir = tmpDir(t);
   const cfg = path.join(dir, 'config');
   fs.writeFileSync(cfg, '[default]\nregion = eu-west-3\n[profile other]\nregion = ap-south-1\n');
   const mod = path.join(ROOT, 'dist', 'daemon', 'tiers', 's3.js');
-  const regionWith = (env: Record<string, string>) => new Promise<string>((resolve, reject) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-    const p = spawn(process.execPath, ['--input-type=module', '-e', `import { makeS3Client } from ${JSON.stringify(mod)}; console.log(await makeS3Client(process.env, { connectTimeoutMs: 1000, timeoutMs: 1000 }).config.region());`], { env: { ...clean, HOME: dir, ...env } });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
-  });
+  const regionWith = (env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+      const p = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { makeS3Client } from ${JSON.stringify(mod)}; console.log(await makeS3Client(process.env, { connectTimeoutMs: 1000, timeoutMs: 1000 }).config.region());`,
+        ],
+        { env: { ...clean, HOME: dir, ...env } },
+      );
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
+    });
   t.is(await regionWith({ AWS_CONFIG_FILE: cfg }), 'eu-west-3');
   t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_PROFILE: 'other' }), 'ap-south-1');
   t.is(await regionWith({ AWS_CONFIG_FILE: cfg, AWS_REGION: 'us-west-2' }), 'us-west-2');
   t.is(await regionWith({}), 'us-east-1');
 });
 
-test('S3Tier: an endpoint that trickles a byte now and then (never idle for the SDK\'s timeout) times out on the whole exchange, counted, cooled down', async (t) => {
+test("S3Tier: an endpoint that trickles a byte now and then (never idle for the SDK's timeout) times out on the whole exchange, counted, cooled down", async (t) => {
   const f = await fakeServer(t, (req, res) => {
     req.resume();
     if (req.method !== 'GET') {
@@ -124,13 +145,16 @@ test('S3Tier streams a large blob up and down; wrong bytes fail the stream and a
   const d2 = digestHex('the real big thing');
   await raw.send(new PutObjectCommand({ Bucket: 'cache', Key: `big/cas/${d2}`, Body: blob }));
   const bad = (await tier.getBlobStream(d2))!;
-  await t.throwsAsync(async () => {
-    for await (const c of bad) void c;
-  }, { message: /does not match its digest/ });
+  await t.throwsAsync(
+    async () => {
+      for await (const c of bad) void c;
+    },
+    { message: /does not match its digest/ },
+  );
   t.like(tier.counters(), { integrity: 1, errors: 1, hits: 1 });
 });
 
-test('two vrift serve processes on one bucket serve each other\'s uploads; a bad digest stores nothing', async (t) => {
+test("two vrift serve processes on one bucket serve each other's uploads; a bad digest stores nothing", async (t) => {
   const env = await s3rver(t);
   const one = await startServe(t, ['--store', 's3://cache/shared'], env);
   const two = await startServe(t, ['--store', 's3://cache/shared'], env);

@@ -12,7 +12,10 @@ const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).dig
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
 
 test('Bazel layout: CAS by SHA-256 or BLAKE3, AC opaque, instance prefix ignored, 404 on a miss, empty blob always there', async (t) => {
@@ -114,7 +117,10 @@ test('many clients at once: 64 concurrent uploads and reads of distinct objects 
   const s = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const bodies = Array.from({ length: 64 }, (_, i) => crypto.randomBytes(1000 + i * 4000));
   const puts = await Promise.all(bodies.map((b) => request(`${s.url}/cas/${sha256(b)}`, { method: 'PUT', body: b })));
-  t.deepEqual(puts.map((r) => r.status), bodies.map(() => 200));
+  t.deepEqual(
+    puts.map((r) => r.status),
+    bodies.map(() => 200),
+  );
   const gets = await Promise.all(bodies.map((b) => request(`${s.url}/cas/${sha256(b)}`)));
   gets.forEach((r, i) => t.true(r.status === 200 && r.body.equals(bodies[i]), `object ${i}`));
   const st = JSON.parse((await request(`${s.url}/status`)).body.toString());
@@ -126,7 +132,19 @@ test('bad paths get 400, other methods 405, uploads over the limit 413 with noth
   const store = path.join(dir, 'store');
   const s = await startServe(t, ['--store', store, '--max-size', '64KB']);
   const h = 'a'.repeat(64);
-  for (const p of ['/x/../cas/' + h, '/../etc/passwd', '/cas/' + h.slice(1), '/ac/' + h.toUpperCase(), '/ac/' + h + 'a', '/%2e%2e/ac/' + h, '/in$st/ac/' + h, '/.hidden/ac/' + h, '//ac/' + h, '/ac/' + h + '/x', '/a/b/c/d/e/f/g/h/i']) {
+  for (const p of [
+    '/x/../cas/' + h,
+    '/../etc/passwd',
+    '/cas/' + h.slice(1),
+    '/ac/' + h.toUpperCase(),
+    '/ac/' + h + 'a',
+    '/%2e%2e/ac/' + h,
+    '/in$st/ac/' + h,
+    '/.hidden/ac/' + h,
+    '//ac/' + h,
+    '/ac/' + h + '/x',
+    '/a/b/c/d/e/f/g/h/i',
+  ]) {
     const r = await request(`${s.url}${p}`, { method: 'PUT', body: 'v' });
     t.is(r.status, 400, p);
     t.is((await request(`${s.url}${p}`)).status, 400, p);
@@ -174,15 +192,18 @@ test('tokens: 401 without or with a wrong token, 403 for a read-only token on wr
 
 test('without a tokens file the server listens on loopback only; with one, on every address unless told', async (t) => {
   const dir = tmpDir(t);
-  const outside = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  const outside = Object.values(os.networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
   t.truthy(outside, 'this machine has a non-loopback IPv4 address');
-  const reach = (host: string, port: number) => new Promise<boolean>((resolve) => {
-    const c = net.connect(port, host, () => {
-      c.destroy();
-      resolve(true);
+  const reach = (host: string, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const c = net.connect(port, host, () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
     });
-    c.on('error', () => resolve(false));
-  });
   const open = await startServe(t, ['--store', path.join(dir, 'a')]);
   t.is(new URL(open.url).hostname, '127.0.0.1');
   t.false(await reach(outside!, open.port), 'not reachable from outside');

@@ -41,7 +41,7 @@ test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, 
 test('a remote that fails is skipped for the cool-down, then tried again', async (t) => {
   let now = 1_000_000;
   let fail = true;
-  const f = await fakeServer(t, (req, res) => {
+  const f = await fakeServer(t, (_req, res) => {
     res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
     res.end();
   });
@@ -75,14 +75,16 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   const f = await fakeServer(t, (req, res) => {
     req.resume();
     // Uploads hang until released; lookups miss after a moment.
-    if (req.method === 'PUT' || req.method === 'HEAD') held.push(() => {
-      res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
-      res.end();
-    });
-    else setTimeout(() => {
-      res.writeHead(404, { 'content-length': 0 });
-      res.end();
-    }, 50);
+    if (req.method === 'PUT' || req.method === 'HEAD')
+      held.push(() => {
+        res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
+        res.end();
+      });
+    else
+      setTimeout(() => {
+        res.writeHead(404, { 'content-length': 0 });
+        res.end();
+      }, 50);
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
@@ -145,7 +147,10 @@ test('TieredStore: a newer value of an entry still queued replaces it; one alrea
   await waitFor(() => s.stats().queued === 0, 'the queue to drain', { each: () => held.splice(0).forEach((r) => r()) });
   await s.flush();
   const mine = puts.filter(([u]) => u.includes('/ac/'));
-  t.deepEqual(mine.map(([u, v]) => `${u.slice(-3)} ${v}`), [`${a.slice(-3)} a v1`, `${b.slice(-3)} b v2`, `${a.slice(-3)} a v3`]);
+  t.deepEqual(
+    mine.map(([u, v]) => `${u.slice(-3)} ${v}`),
+    [`${a.slice(-3)} a v1`, `${b.slice(-3)} b v2`, `${a.slice(-3)} a v3`],
+  );
   t.like(s.stats(), { queued: 0, queued_bytes: 0 });
 });
 
@@ -180,9 +185,18 @@ test('TieredStore: an entry whose object was refused by the server (and is too b
   await s.putEntry(kBig, Buffer.from('entry naming the big object'), { blobs: [dBig] });
   await s.putEntry(kSmall, Buffer.from('entry naming the small object'), { blobs: [dSmall] });
   await s.flush();
-  t.true(puts.some((u) => u.endsWith(`/cas/${dBig}`)), 'the big object was tried');
-  t.false(puts.some((u) => u.endsWith(`/ac/${kBig}`)), 'its entry was held back');
-  t.true(puts.some((u) => u.endsWith(`/ac/${kSmall}`)), 'the other went up');
+  t.true(
+    puts.some((u) => u.endsWith(`/cas/${dBig}`)),
+    'the big object was tried',
+  );
+  t.false(
+    puts.some((u) => u.endsWith(`/ac/${kBig}`)),
+    'its entry was held back',
+  );
+  t.true(
+    puts.some((u) => u.endsWith(`/ac/${kSmall}`)),
+    'the other went up',
+  );
   t.like(s.stats(), { upload_orphans: 1, errors: 1 });
   t.false(remote.coolingDown(), 'a 413 is about that object, not the server');
 });
@@ -249,7 +263,7 @@ async function memoryCache(t: ExecutionContext) {
   return { ...f, data, lie, gets };
 }
 
-test('packs: entries uploaded one after another go up as one pack; a fresh machine\'s first hit fetches it and the others need no request; members nobody asks for stay out of the local store', async (t) => {
+test("packs: entries uploaded one after another go up as one pack; a fresh machine's first hit fetches it and the others need no request; members nobody asks for stay out of the local store", async (t) => {
   const dir = tmpDir(t);
   const srv = await memoryCache(t);
   const a = await tieredAt(t, dir, 'a', srv.url, { timeoutMs: 10_000 });
@@ -324,7 +338,10 @@ test('packs: a member whose attachment does not match its digest is refused (and
   t.deepEqual(await b.store.getEntry(m2), Buffer.from('plain manifest from the server'));
   t.deepEqual(await b.store.getBlob(d), obj);
   t.like(b.store.stats(), { packs: 1, from_packs: 0, integrity: 1, errors: 1 });
-  t.deepEqual(srv.gets().map((g) => g.slice(0, 8)), ['GET /ac/', 'GET /cas', 'GET /ac/']);
+  t.deepEqual(
+    srv.gets().map((g) => g.slice(0, 8)),
+    ['GET /ac/', 'GET /cas', 'GET /ac/'],
+  );
   // A malformed pack (right digest, not a pack) is refused as a whole.
   const junk = Buffer.from('VRP1 but no msgpack \xc1');
   srv.data.set(`/cas/${digestHex(junk)}`, junk);
@@ -366,7 +383,14 @@ test('packs: members nobody asked for are dropped prefetchKeepMs after the pack 
   await new Promise((r) => setTimeout(r, 50));
   t.is((await b.store.getEntry(keys[1]))?.toString()[0], '1');
   t.like(b.store.stats(), { packs: 1, from_packs: 0 });
-  t.deepEqual(srv.gets().slice(2).map((g) => g.slice(0, 8)), ['GET /ac/', 'GET /cas', 'GET /ac/'], 'm1 asked for on its own');
+  t.deepEqual(
+    srv
+      .gets()
+      .slice(2)
+      .map((g) => g.slice(0, 8)),
+    ['GET /ac/', 'GET /cas', 'GET /ac/'],
+    'm1 asked for on its own',
+  );
 });
 
 test('packs: members are held up to prefetchMaxBytes, the oldest dropped first', async (t) => {
@@ -378,7 +402,11 @@ test('packs: members are held up to prefetchMaxBytes, the oldest dropped first',
   t.is((await b.store.getEntry(keys[0]))?.toString()[0], '0');
   for (const i of [4, 3, 1]) t.is((await b.store.getEntry(keys[i]))?.toString()[0], `${i}`);
   t.like(b.store.stats(), { packs: 1, from_packs: 2 });
-  t.deepEqual(srv.gets(), [`GET /ac/${keys[0]}`, `GET /cas/${digestHex(encodePack(keys.map((k, i) => [k, Buffer.from(`${i}`.padEnd(1000, '.'))])))}`, `GET /ac/${keys[1]}`], 'm1 was dropped: asked for on its own');
+  t.deepEqual(
+    srv.gets(),
+    [`GET /ac/${keys[0]}`, `GET /cas/${digestHex(encodePack(keys.map((k, i) => [k, Buffer.from(`${i}`.padEnd(1000, '.'))])))}`, `GET /ac/${keys[1]}`],
+    'm1 was dropped: asked for on its own',
+  );
 });
 
 test('waitMs: a lookup stops waiting for a slow remote and misses; while that request is overdue no more are queued; its answer is kept for next time', async (t) => {
@@ -458,27 +486,59 @@ test('the check at start against a server that answers: lookups go on as usual',
   void s.checkRemote();
   t.deepEqual(await s.getEntry('c'.repeat(64)), Buffer.from('ok'));
   t.false(remote.coolingDown());
-  t.deepEqual(f.requests.map((r) => r.split(' ')[0]), ['HEAD', 'GET']);
+  t.deepEqual(
+    f.requests.map((r) => r.split(' ')[0]),
+    ['HEAD', 'GET'],
+  );
 });
 
 test('vrift serve over TLS', async (t) => {
   const openssl = ensureTool('openssl', 'openssl');
   const dir = tmpDir(t);
-  execFileSync(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem'), '--access-log', 'off']);
+  execFileSync(
+    openssl,
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const s = await startServe(t, [
+    '--store',
+    path.join(dir, 'store'),
+    '--tls-cert',
+    path.join(dir, 'cert.pem'),
+    '--tls-key',
+    path.join(dir, 'key.pem'),
+    '--access-log',
+    'off',
+  ]);
   t.true(s.url.startsWith('https://'));
   const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
   const body = Buffer.from('over tls');
-  const call = (method: string, data?: Buffer) => new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-    const r = https.request(`${s.url}/cas/${digestHex(body)}`, { method, ca, agent: false }, (res) => {
-      const c: Buffer[] = [];
-      res.on('data', (d) => c.push(d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(c) }));
+  const call = (method: string, data?: Buffer) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const r = https.request(`${s.url}/cas/${digestHex(body)}`, { method, ca, agent: false }, (res) => {
+        const c: Buffer[] = [];
+        res.on('data', (d) => c.push(d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(c) }));
+      });
+      r.on('error', reject);
+      r.end(data);
     });
-    r.on('error', reject);
-    r.end(data);
-  });
   t.is((await call('PUT', body)).status, 200);
   t.deepEqual((await call('GET')).body, body);
   // An untrusted certificate is a failure for the client tier, never a hit.
@@ -517,7 +577,7 @@ test('a server that trickles a byte now and then (never idle for the idle deadli
 test('a remote that keeps failing is left alone longer each time; one answer resets that', async (t) => {
   let now = 1_000_000;
   let fail = true;
-  const f = await fakeServer(t, (req, res) => {
+  const f = await fakeServer(t, (_req, res) => {
     res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
     res.end();
   });
@@ -574,7 +634,11 @@ test('through the write-behind, puts go up at once from memory while their local
   const srv = await keeper(t);
   const later = new IdleWriter(memoryLogger().child('w'), { idleMs: 60_000 });
   const { local, store } = await tieredAt(t, dir, 'a', srv.url, { later, packs: false });
-  const w = new WriteBehind(store, later, { local, offerBlob: (d, n, data) => store.offerBlob(d, n, data), offerEntry: (k, v, a) => store.offerEntry(k, v, a) });
+  const w = new WriteBehind(store, later, {
+    local,
+    offerBlob: (d, n, data) => store.offerBlob(d, n, data),
+    offerEntry: (k, v, a) => store.offerEntry(k, v, a),
+  });
   const obj = Buffer.from('an object file');
   const result = Buffer.from('a result naming it');
   const manifest = Buffer.from('a manifest naming the result');

@@ -51,42 +51,50 @@ async function daemonPid(inst: Instance): Promise<number> {
 
 /** What the server has stored so far (each PUT answered 200), by path. */
 function uploaded(serve: Served): Set<string> {
-  return new Set(serve.accessLog.map((l) => JSON.parse(l) as { method: string; path: string; status: number }).filter((l) => l.method === 'PUT' && l.status === 200).map((l) => l.path));
+  return new Set(
+    serve.accessLog
+      .map((l) => JSON.parse(l) as { method: string; path: string; status: number })
+      .filter((l) => l.method === 'PUT' && l.status === 200)
+      .map((l) => l.path),
+  );
 }
 
 // B must find everything on the server; whether a lookup gives up waiting on a loaded
 // machine (remote_wait) is not what is tested here.
 const PATIENT = { VRIFT_REMOTE_WAIT: '10s', VRIFT_REMOTE_TIMEOUT: '10s' };
 
-test.serial('a teammate who starts 3 s after the build\'s last compile compiles nothing, though the first daemon got SIGTERM right after its build', async (t) => {
-  const dir = tmpDir(t);
-  const serve = await startServe(t, ['--store', path.join(dir, 'store')]);
-  const a = instance(t, { VRIFT_REMOTE: serve.url });
-  const srcA = lua(a.dir);
-  const pid = await daemonPid(a);
-  const fromA = await make(t, a, srcA);
-  // A CI job's teardown the moment make is done: no `vrift stats`, no `daemon stop`.
-  process.kill(pid, 'SIGTERM');
-  t.is(fromA.size, 38);
-  const last = lastCompile(srcA);
+test.serial(
+  "a teammate who starts 3 s after the build's last compile compiles nothing, though the first daemon got SIGTERM right after its build",
+  async (t) => {
+    const dir = tmpDir(t);
+    const serve = await startServe(t, ['--store', path.join(dir, 'store')]);
+    const a = instance(t, { VRIFT_REMOTE: serve.url });
+    const srcA = lua(a.dir);
+    const pid = await daemonPid(a);
+    const fromA = await make(t, a, srcA);
+    // A CI job's teardown the moment make is done: no `vrift stats`, no `daemon stop`.
+    process.kill(pid, 'SIGTERM');
+    t.is(fromA.size, 38);
+    const last = lastCompile(srcA);
 
-  await sleepUntil(last + 3000);
-  const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT });
-  const srcB = lua(b.dir);
-  const fromB = await make(t, b, srcB);
-  t.deepEqual(fromB, fromA);
-  const s = (await b.stats()) as RStats;
-  t.is(s.misses, 0, JSON.stringify(s.remote));
-  t.is(s.hits, 38);
+    await sleepUntil(last + 3000);
+    const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT });
+    const srcB = lua(b.dir);
+    const fromB = await make(t, b, srcB);
+    t.deepEqual(fromB, fromA);
+    const s = (await b.stats()) as RStats;
+    t.is(s.misses, 0, JSON.stringify(s.remote));
+    t.is(s.hits, 38);
 
-  // A's daemon ended by itself (its uploads done), its log says so.
-  for (let i = 0; i < 300 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-  t.false(processAlive(pid));
-  const log = fs.readFileSync(path.join(a.home, 'log', 'vriftd.ndjson'), 'utf8');
-  t.regex(log, /"msg":"stopping on signal","signal":"SIGTERM"/);
-  t.regex(log, /"msg":"stopped"/);
-  t.notRegex(log, /uploads still queued at close/);
-});
+    // A's daemon ended by itself (its uploads done), its log says so.
+    for (let i = 0; i < 300 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    t.false(processAlive(pid));
+    const log = fs.readFileSync(path.join(a.home, 'log', 'vriftd.ndjson'), 'utf8');
+    t.regex(log, /"msg":"stopping on signal","signal":"SIGTERM"/);
+    t.regex(log, /"msg":"stopped"/);
+    t.notRegex(log, /uploads still queued at close/);
+  },
+);
 
 test.serial('every entry of a finished build is on the server 2 s after its last compile, with no stop, stats or signal', async (t) => {
   const dir = tmpDir(t);
@@ -151,7 +159,7 @@ test.serial('during a long build, what finished 5 s ago is on the server: a team
   const s = (await b.stats()) as RStats;
   t.is(s.misses, 0, JSON.stringify(s.remote));
   t.is(s.hits, 38);
-  t.is((await a.stats()).daemon.pending, 1, 'A\'s build was still compiling all along');
+  t.is((await a.stats()).daemon.pending, 1, "A's build was still compiling all along");
 
   release();
   const r = await holding;

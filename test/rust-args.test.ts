@@ -5,11 +5,35 @@ import { RustPaths, TDIR_MARK, targetDirOf, WS_MARK, workspaceOf } from '../daem
 
 // rustc command lines as cargo 1.95 writes them (copied from a real build).
 const LIB = [
-  '--crate-name', 'wscore', '--edition=2021', 'crates/core/src/lib.rs', '--error-format=json',
-  '--json=diagnostic-rendered-ansi,artifacts,future-incompat', '--crate-type', 'lib', '--emit=dep-info,metadata,link',
-  '-C', 'embed-bitcode=no', '-C', 'debuginfo=2', '--check-cfg', 'cfg(docsrs,test)', '--check-cfg', 'cfg(feature, values("shout"))',
-  '-C', 'metadata=56463015b73ecdf1', '-C', 'extra-filename=-ae47a01ac2734cb5', '--out-dir', '/w/target/debug/deps',
-  '-L', 'dependency=/w/target/debug/deps', '--extern', 'cfg_if=/w/target/debug/deps/libcfg_if-4a49.rmeta', '--extern', 'itoa=/w/target/debug/deps/libitoa-0fcf.rmeta',
+  '--crate-name',
+  'wscore',
+  '--edition=2021',
+  'crates/core/src/lib.rs',
+  '--error-format=json',
+  '--json=diagnostic-rendered-ansi,artifacts,future-incompat',
+  '--crate-type',
+  'lib',
+  '--emit=dep-info,metadata,link',
+  '-C',
+  'embed-bitcode=no',
+  '-C',
+  'debuginfo=2',
+  '--check-cfg',
+  'cfg(docsrs,test)',
+  '--check-cfg',
+  'cfg(feature, values("shout"))',
+  '-C',
+  'metadata=56463015b73ecdf1',
+  '-C',
+  'extra-filename=-ae47a01ac2734cb5',
+  '--out-dir',
+  '/w/target/debug/deps',
+  '-L',
+  'dependency=/w/target/debug/deps',
+  '--extern',
+  'cfg_if=/w/target/debug/deps/libcfg_if-4a49.rmeta',
+  '--extern',
+  'itoa=/w/target/debug/deps/libitoa-0fcf.rmeta',
 ];
 
 test('a cargo library compile parses into crate, outputs and key items', (t) => {
@@ -20,25 +44,43 @@ test('a cargo library compile parses into crate, outputs and key items', (t) => 
   t.is(p.outDir, '/w/target/debug/deps');
   t.is(p.extraFilename, '-ae47a01ac2734cb5');
   t.deepEqual(p.emits, ['dep-info', 'metadata', 'link']);
-  t.deepEqual(p.items.filter((i) => i.k === 'extern'), [
-    { k: 'extern', opt: '--extern=cfg_if', name: 'cfg_if', path: '/w/target/debug/deps/libcfg_if-4a49.rmeta' },
-    { k: 'extern', opt: '--extern=itoa', name: 'itoa', path: '/w/target/debug/deps/libitoa-0fcf.rmeta' },
-  ]);
-  t.deepEqual(p.items.filter((i) => i.k === 'path'), [
-    { k: 'path', opt: '--out-dir=', path: '/w/target/debug/deps' },
-    { k: 'path', opt: '-Ldependency=', path: '/w/target/debug/deps' },
-  ]);
+  t.deepEqual(
+    p.items.filter((i) => i.k === 'extern'),
+    [
+      { k: 'extern', opt: '--extern=cfg_if', name: 'cfg_if', path: '/w/target/debug/deps/libcfg_if-4a49.rmeta' },
+      { k: 'extern', opt: '--extern=itoa', name: 'itoa', path: '/w/target/debug/deps/libitoa-0fcf.rmeta' },
+    ],
+  );
+  t.deepEqual(
+    p.items.filter((i) => i.k === 'path'),
+    [
+      { k: 'path', opt: '--out-dir=', path: '/w/target/debug/deps' },
+      { k: 'path', opt: '-Ldependency=', path: '/w/target/debug/deps' },
+    ],
+  );
   t.true(p.items.some((i) => i.k === 'plain' && i.s === '-Cmetadata=56463015b73ecdf1'));
   t.deepEqual(argsForMiss(p, LIB, '/tmp/x.d'), { argv: LIB, depInfoOwn: false });
 });
 
 test('glued and joined spellings parse the same', (t) => {
   const a = parseRustcArgs(['--crate-name=x', 'src/lib.rs', '--crate-type=rlib', '-Cmetadata=1', '-Ldependency=/d', '--out-dir=/o']) as RustCompile;
-  const b = parseRustcArgs(['--crate-name', 'x', 'src/lib.rs', '--crate-type', 'rlib', '-C', 'metadata=1', '-L', 'dependency=/d', '--out-dir', '/o']) as RustCompile;
+  const b = parseRustcArgs([
+    '--crate-name',
+    'x',
+    'src/lib.rs',
+    '--crate-type',
+    'rlib',
+    '-C',
+    'metadata=1',
+    '-L',
+    'dependency=/d',
+    '--out-dir',
+    '/o',
+  ]) as RustCompile;
   t.deepEqual(a, b);
 });
 
-test('what is not cacheable passes with sccache\'s reasons (linked crates are cached, unless the link is changed)', (t) => {
+test("what is not cacheable passes with sccache's reasons (linked crates are cached, unless the link is changed)", (t) => {
   const reason = (extra: string[], base = ['--crate-name', 'x', 'src/lib.rs', '--crate-type', 'lib', '--out-dir', '/o']) => {
     const p = parseRustcArgs([...base, ...extra]);
     return p.kind === 'pass' ? p.reason : 'compile';
@@ -85,20 +127,25 @@ test('a dep-info emission is added when the build asked for none', (t) => {
 });
 
 test('dep-info: inputs once each, escaped spaces, env-deps set and unset', (t) => {
-  const d = parseDepInfo([
-    '/w/target/debug/deps/x-1.d: src/lib.rs src/my\\ mod.rs /w/target/debug/build/x-2/out/gen.rs',
-    '',
-    '/w/target/debug/deps/libx-1.rlib: src/lib.rs src/my\\ mod.rs /w/target/debug/build/x-2/out/gen.rs',
-    '',
-    'src/lib.rs:',
-    'src/my\\ mod.rs:',
-    '',
-    '# env-dep:GREETING=a\\nb',
-    '# env-dep:MISSING',
-    '',
-  ].join('\n'));
+  const d = parseDepInfo(
+    [
+      '/w/target/debug/deps/x-1.d: src/lib.rs src/my\\ mod.rs /w/target/debug/build/x-2/out/gen.rs',
+      '',
+      '/w/target/debug/deps/libx-1.rlib: src/lib.rs src/my\\ mod.rs /w/target/debug/build/x-2/out/gen.rs',
+      '',
+      'src/lib.rs:',
+      'src/my\\ mod.rs:',
+      '',
+      '# env-dep:GREETING=a\\nb',
+      '# env-dep:MISSING',
+      '',
+    ].join('\n'),
+  );
   t.deepEqual(d.deps, ['src/lib.rs', 'src/my mod.rs', '/w/target/debug/build/x-2/out/gen.rs']);
-  t.deepEqual(d.envs, [['GREETING', 'a\\nb'], ['MISSING', null]]);
+  t.deepEqual(d.envs, [
+    ['GREETING', 'a\\nb'],
+    ['MISSING', null],
+  ]);
   t.is(escapeEnvValue('a\nb\\c'), 'a\\nb\\\\c');
 });
 

@@ -15,7 +15,11 @@ const CRATES = LIBS + 3;
 
 function deps(ws: string): Map<string, Buffer> {
   const dir = path.join(ws, 'target', 'debug', 'deps');
-  return new Map(filesUnder(dir).filter((f) => /\.(rlib|rmeta|d)$/.test(f) && /\/(lib)?(itoa|cfg_if|wscore|wsinfo)-/.test(f)).map((f) => [path.basename(f), fs.readFileSync(f)]));
+  return new Map(
+    filesUnder(dir)
+      .filter((f) => /\.(rlib|rmeta|d)$/.test(f) && /\/(lib)?(itoa|cfg_if|wscore|wsinfo)-/.test(f))
+      .map((f) => [path.basename(f), fs.readFileSync(f)]),
+  );
 }
 
 test.serial('cargo clean then rebuild: every crate hits, outputs and the binary are the same', async (t) => {

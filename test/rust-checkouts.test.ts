@@ -69,7 +69,10 @@ test.serial('the daemon killed mid-build: the build still succeeds', async (t) =
   for (let i = 0; i < 1200 && !(fs.existsSync(deps) && fs.readdirSync(deps).some((n) => n.startsWith('libwscore-') && n.endsWith('.rlib'))); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  t.true(fs.readdirSync(deps).some((n) => n.startsWith('libwscore-')), 'wscore was built before the kill');
+  t.true(
+    fs.readdirSync(deps).some((n) => n.startsWith('libwscore-')),
+    'wscore was built before the kill',
+  );
   process.kill(pid, 'SIGKILL');
   fs.writeFileSync(gate, '');
   const r = await build;

@@ -8,14 +8,24 @@ const RUSTC = path.join(execFileSync('rustc', ['--print', 'sysroot'], { encoding
 
 // option_env! reads a variable that may be unset: going from unset to set (or to another
 // value) is another compile, whose rlib is what rustc makes with it.
-test('option_env!: unset, then set, then changed: each a miss with rustc\'s rlib; the same again hits', async (t) => {
+test("option_env!: unset, then set, then changed: each a miss with rustc's rlib; the same again hits", async (t) => {
   const v = instance(t);
   age(v.write('src/lib.rs', 'pub fn opt() -> Option<&\'static str> { option_env!("VRIFT_T_OPT") }\n'));
   const out = path.join(v.dir, 'out');
   const plainOut = path.join(v.dir, 'plain');
   fs.mkdirSync(out);
   fs.mkdirSync(plainOut);
-  const args = (dir: string) => ['--crate-name', 'o', '--edition=2021', 'src/lib.rs', '--crate-type', 'rlib', '--emit=dep-info,metadata,link', '--out-dir', dir];
+  const args = (dir: string) => [
+    '--crate-name',
+    'o',
+    '--edition=2021',
+    'src/lib.rs',
+    '--crate-type',
+    'rlib',
+    '--emit=dep-info,metadata,link',
+    '--out-dir',
+    dir,
+  ];
   const build = async (env: NodeJS.ProcessEnv) => {
     const r = await v.cc(args(out), { compiler: RUSTC, env });
     t.is(r.code, 0, r.err);
@@ -23,7 +33,8 @@ test('option_env!: unset, then set, then changed: each a miss with rustc\'s rlib
     for (const [k, x] of Object.entries(env)) if (x === undefined) delete plainEnv[k];
     const p = await run(RUSTC, args(plainOut), { cwd: v.dir, env: plainEnv });
     t.is(p.code, 0, p.err);
-    for (const f of ['libo.rlib', 'libo.rmeta']) t.deepEqual(fs.readFileSync(path.join(out, f)), fs.readFileSync(path.join(plainOut, f)), `${f} with ${JSON.stringify(env)}`);
+    for (const f of ['libo.rlib', 'libo.rmeta'])
+      t.deepEqual(fs.readFileSync(path.join(out, f)), fs.readFileSync(path.join(plainOut, f)), `${f} with ${JSON.stringify(env)}`);
   };
   const unset = { VRIFT_T_OPT: undefined };
   await build(unset);

@@ -48,7 +48,7 @@ test('the identity covers the executable, -vV, the driver library and the standa
   t.not(version.id, driver.id, 'a new rustc');
 });
 
-test('identities survive a daemon restart, keyed by the files\' stat signatures', async (t) => {
+test("identities survive a daemon restart, keyed by the files' stat signatures", async (t) => {
   const tc = toolchain(t);
   const memo = path.join(tc.root, 'ids.json');
   const a = await new RustcIds(memo).identity(tc.exe, null, ENV, tc.root);
@@ -66,7 +66,7 @@ test('identities survive a daemon restart, keyed by the files\' stat signatures'
 
 // `RUSTC=wrapper.sh` execing the compiler a variable names: the probes need the compile's
 // environment, and the identity must follow the compiler behind the variable.
-test('a RUSTC wrapper script: probed with the compile\'s environment less cargo\'s per-crate variables, once; the rustc behind its variable is part of the identity', async (t) => {
+test("a RUSTC wrapper script: probed with the compile's environment less cargo's per-crate variables, once; the rustc behind its variable is part of the identity", async (t) => {
   const tc = toolchain(t);
   const probes = path.join(tc.root, 'probes');
   // A rustc that logs its calls and takes its release from a variable the wrapper never names.
@@ -84,7 +84,14 @@ test('a RUSTC wrapper script: probed with the compile\'s environment less cargo\
   const asked = calls();
   const perCrate: Record<string, string>[] = [
     { CARGO_PKG_NAME: 'a', CARGO_CRATE_NAME: 'a', CARGO_MANIFEST_DIR: '/ws/a', OUT_DIR: '/t/a/out', CARGO_PRIMARY_PACKAGE: '1' },
-    { CARGO_PKG_NAME: 'b', CARGO_PKG_VERSION: '2.0.0', CARGO_CRATE_NAME: 'b', CARGO_MANIFEST_PATH: '/ws/b/Cargo.toml', CARGO_MAKEFLAGS: '-j --jobserver-fds=3,4', VRIFT_SESSION: 'x' },
+    {
+      CARGO_PKG_NAME: 'b',
+      CARGO_PKG_VERSION: '2.0.0',
+      CARGO_CRATE_NAME: 'b',
+      CARGO_MANIFEST_PATH: '/ws/b/Cargo.toml',
+      CARGO_MAKEFLAGS: '-j --jobserver-fds=3,4',
+      VRIFT_SESSION: 'x',
+    },
   ];
   for (const extra of perCrate) t.is((await ids.identity(wrapper, null, { ...env, ...extra }, tc.root)).id, first.id);
   t.is(calls(), asked, 'per-crate variables ask no new probe');

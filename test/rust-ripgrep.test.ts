@@ -19,9 +19,9 @@ test.serial('ripgrep 13 builds through vrift, and rebuilds after cargo clean fro
   const c = cargo(v);
   const rg = path.join(v.dir, 'ripgrep');
   workloadTree('ripgrep', rg);
-  fs.renameSync(path.join(rg, 'Cargo.lock'), path.join(rg, 'Cargo.lock.orig'));   // pins versions Debian lacks
+  fs.renameSync(path.join(rg, 'Cargo.lock'), path.join(rg, 'Cargo.lock.orig')); // pins versions Debian lacks
   const toml = path.join(rg, 'Cargo.toml');
-  fs.writeFileSync(toml, fs.readFileSync(toml, 'utf8').replace(/^simd-accel = .*\n/m, ''));   // Debian's grep has no simd-accel
+  fs.writeFileSync(toml, fs.readFileSync(toml, 'utf8').replace(/^simd-accel = .*\n/m, '')); // Debian's grep has no simd-accel
   const lock = await run('cargo', ['generate-lockfile'], { cwd: rg, env: c.env });
   t.is(lock.code, 0, lock.err);
 
@@ -35,20 +35,30 @@ test.serial('ripgrep 13 builds through vrift, and rebuilds after cargo clean fro
   t.false('crate_type_bin' in cold.uncacheable);
   const deps = path.join(rg, 'target', 'debug', 'deps');
   const built = (f: string) => /\.(rlib|rmeta|so)$/.test(f) || !f.includes('.');
-  const coldDeps = new Map(fs.readdirSync(deps).filter(built).map((f) => [f, fs.readFileSync(path.join(deps, f))]));
+  const coldDeps = new Map(
+    fs
+      .readdirSync(deps)
+      .filter(built)
+      .map((f) => [f, fs.readFileSync(path.join(deps, f))]),
+  );
   const coldBin = fs.readFileSync(bin);
 
   await c.clean(rg);
   const warm = await counted(v, () => c.build(rg));
-  const bypassed = Object.values(warm.fallbacks).reduce((a, b) => a + b, 0);
-  t.log(`cold: ${cold.misses} misses, uncacheable ${JSON.stringify(cold.uncacheable)}; warm: ${warm.hits} hits, ${warm.misses} misses, ` +
-    `uncacheable ${JSON.stringify(warm.uncacheable)}, shim fallbacks ${JSON.stringify(warm.fallbacks)}`);
+  const _bypassed = Object.values(warm.fallbacks).reduce((a, b) => a + b, 0);
+  t.log(
+    `cold: ${cold.misses} misses, uncacheable ${JSON.stringify(cold.uncacheable)}; warm: ${warm.hits} hits, ${warm.misses} misses, ` +
+      `uncacheable ${JSON.stringify(warm.uncacheable)}, shim fallbacks ${JSON.stringify(warm.fallbacks)}`,
+  );
   t.is(warm.value.code, 0, warm.value.err);
   // Every miss of the rebuild says why in the daemon's log: the inputs its key is made of,
   // and why a stored entry for that key did not apply.
   type Miss = { crate: string; parts: string[]; stale: string[] };
-  const misses = fs.readFileSync(path.join(v.home, 'log', 'vriftd.ndjson'), 'utf8').split('\n')
-    .filter((l) => l.includes('"rust miss"')).map((l) => JSON.parse(l) as Miss);
+  const misses = fs
+    .readFileSync(path.join(v.home, 'log', 'vriftd.ndjson'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"rust miss"'))
+    .map((l) => JSON.parse(l) as Miss);
   const warmMisses = misses.slice(cold.misses);
   t.is(warmMisses.length, warm.misses);
   for (const m of warmMisses) {

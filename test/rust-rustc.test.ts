@@ -8,7 +8,7 @@ import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
 
 // rustc called through the shim directly, the way cargo does (`vrift-shim <rustc> args`).
 const SYSROOT = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim();
-const RUSTC = path.join(SYSROOT, 'bin', 'rustc');   // the toolchain's binary, not rustup's proxy
+const RUSTC = path.join(SYSROOT, 'bin', 'rustc'); // the toolchain's binary, not rustup's proxy
 const PROXY = execFileSync('sh', ['-c', 'command -v rustc'], { encoding: 'utf8' }).trim();
 
 function project(v: ReturnType<typeof instance>, lib: string) {
@@ -21,11 +21,26 @@ function project(v: ReturnType<typeof instance>, lib: string) {
 
 const WARNS = 'mod m;\npub fn f(x: u32) -> u32 { let unused = 3; x + m::m() }\n';
 
-test('JSON diagnostics and artifact notices replay byte for byte, outputs identical to rustc\'s', async (t) => {
+test("JSON diagnostics and artifact notices replay byte for byte, outputs identical to rustc's", async (t) => {
   const v = instance(t);
   const out = project(v, WARNS);
-  const args = ['--crate-name', 'w', '--edition=2021', 'src/lib.rs', '--error-format=json', '--json=diagnostic-rendered-ansi,artifacts,future-incompat',
-    '--crate-type', 'lib', '--emit=dep-info,metadata,link', '-C', 'metadata=abc', '-C', 'extra-filename=-abc', '--out-dir', out];
+  const args = [
+    '--crate-name',
+    'w',
+    '--edition=2021',
+    'src/lib.rs',
+    '--error-format=json',
+    '--json=diagnostic-rendered-ansi,artifacts,future-incompat',
+    '--crate-type',
+    'lib',
+    '--emit=dep-info,metadata,link',
+    '-C',
+    'metadata=abc',
+    '-C',
+    'extra-filename=-abc',
+    '--out-dir',
+    out,
+  ];
   const plain = await run(RUSTC, args, { cwd: v.dir });
   t.is(plain.code, 0);
   t.regex(plain.err, /unused variable/);
@@ -42,7 +57,10 @@ test('JSON diagnostics and artifact notices replay byte for byte, outputs identi
   t.is(hit.code, 0);
   t.deepEqual(hit.stderr, plain.stderr, 'stderr replayed exactly');
   t.deepEqual(hit.stdout, plain.stdout);
-  t.deepEqual(files.map((f) => fs.readFileSync(path.join(out, f))), want);
+  t.deepEqual(
+    files.map((f) => fs.readFileSync(path.join(out, f))),
+    want,
+  );
   const s = await v.stats();
   t.is(s.hits, 1);
   t.is(s.misses, 1);
@@ -79,7 +97,7 @@ test('a failed compile is never cached', async (t) => {
   t.is(s.compile_failed, 2);
 });
 
-test('rustup\'s proxy and a RUSTC wrapper are identified by what they run', async (t) => {
+test("rustup's proxy and a RUSTC wrapper are identified by what they run", async (t) => {
   const v = instance(t);
   const out = project(v, WARNS);
   const args = ['--crate-name', 'w', 'src/lib.rs', '--crate-type', 'lib', '--cap-lints', 'allow', '--out-dir', out];
@@ -119,8 +137,23 @@ test('a binary is cached with what its link read: a changed native library, or o
   age(v.write('src/main.rs', '#[link(name = "num", kind = "static")]\nextern "C" { fn num() -> i32; }\nfn main() { println!("{}", unsafe { num() }); }\n'));
   const out = path.join(v.dir, 'out');
   fs.mkdirSync(out);
-  const args = ['--crate-name', 'app', '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link',
-    '-C', 'extra-filename=-x', '--out-dir', out, '-L', 'native=native-a', '-L', 'native=native-b'];
+  const args = [
+    '--crate-name',
+    'app',
+    '--edition=2021',
+    'src/main.rs',
+    '--crate-type',
+    'bin',
+    '--emit=dep-info,link',
+    '-C',
+    'extra-filename=-x',
+    '--out-dir',
+    out,
+    '-L',
+    'native=native-a',
+    '-L',
+    'native=native-b',
+  ];
   const exe = path.join(out, 'app-x');
   const build = async (want: string) => {
     fs.rmSync(exe, { force: true });
@@ -142,7 +175,7 @@ test('a binary is cached with what its link read: a changed native library, or o
   t.deepEqual(s.not_stored, {});
 });
 
-test('an entry built at the build\'s pause: outputs a clean removed right after the compile are still stored, an output written in place since is refused', async (t) => {
+test("an entry built at the build's pause: outputs a clean removed right after the compile are still stored, an output written in place since is refused", async (t) => {
   const v = instance(t);
   const out = project(v, WARNS);
   // A compile that keeps running (until the test writes its gate file) holds the pause, so
@@ -152,8 +185,10 @@ test('an entry built at the build\'s pause: outputs a clean removed right after 
   fs.chmodSync(slow, 0o755);
   age(slow, v.write('other.c', 'int other(void) { return 1; }\n'));
   let heldDone = false;
-  const held = v.cc(['-c', 'other.c', '-o', 'other.o'], { compiler: slow }).finally(() => { heldDone = true; });
-  await v.until((x) => x.daemon.pending >= 1, 'the held compile\'s lookup at the daemon');
+  const held = v.cc(['-c', 'other.c', '-o', 'other.o'], { compiler: slow }).finally(() => {
+    heldDone = true;
+  });
+  await v.until((x) => x.daemon.pending >= 1, "the held compile's lookup at the daemon");
   const args = (name: string) => ['--crate-name', name, 'src/lib.rs', '--crate-type', 'rlib', '--emit=dep-info,metadata,link', '--out-dir', out];
   t.is((await v.cc(args('a'), { compiler: RUSTC })).code, 0);
   const want = fs.readFileSync(path.join(out, 'liba.rlib'));
@@ -178,7 +213,7 @@ test('an entry built at the build\'s pause: outputs a clean removed right after 
   t.is(s.misses, 4);
 });
 
-test('a binary\'s --extern rlib linked again during the compile (cargo uplifts it) is taken as read; one written since is refused', async (t) => {
+test("a binary's --extern rlib linked again during the compile (cargo uplifts it) is taken as read; one written since is refused", async (t) => {
   const v = instance(t);
   const out = path.join(v.dir, 'out');
   fs.mkdirSync(out);
@@ -197,8 +232,19 @@ test('a binary\'s --extern rlib linked again during the compile (cargo uplifts i
   const uplift = wrap('wl', `ln -f "${rlib}" "${path.join(out, 'uplifted.rlib')}"`);
   const touch = wrap('wt', `touch "${rlib}"`);
   // A binary: what its link reads (the rlib among it) is checked when the entry is built.
-  const args = (name: string) => ['--crate-name', name, '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link',
-    '--extern', `dep=${rlib}`, '--out-dir', out];
+  const args = (name: string) => [
+    '--crate-name',
+    name,
+    '--edition=2021',
+    'src/main.rs',
+    '--crate-type',
+    'bin',
+    '--emit=dep-info,link',
+    '--extern',
+    `dep=${rlib}`,
+    '--out-dir',
+    out,
+  ];
   t.is((await v.cc(args('app'), { compiler: uplift })).code, 0);
   // The entry is built at the build's pause and written after: counted either way once done.
   let s = await v.until((x) => x.stored + Object.values(x.not_stored).reduce((a, b) => a + b, 0) >= 1, 'the binary stored or refused');
@@ -213,15 +259,29 @@ test('a binary\'s --extern rlib linked again during the compile (cargo uplifts i
   t.is(s.not_stored.input_too_new, 1, 'a new mtime during the compile: refused');
 });
 
-test('a hit from the team cache fetches a crate\'s outputs in parallel: rlib and rmeta of 9 MB and more, identical to rustc\'s', async (t) => {
+test("a hit from the team cache fetches a crate's outputs in parallel: rlib and rmeta of 9 MB and more, identical to rustc's", async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   // Statics of 9 MB: both the rlib and the rmeta hold them (over STREAM_MIN, so both stream).
   const lib = 'pub static DATA: [u8; 9000000] = [7; 9000000];\npub fn f() -> u8 { DATA[3] }\n';
   // A and B build in different directories: the out dir relative, the sources remapped (else
   // the outputs embed the directory, and are not shared between checkouts).
-  const args = (dir: string) => [`--remap-path-prefix=${dir}=/src`, '--crate-name', 'big', '--edition=2021', 'src/lib.rs', '--crate-type', 'lib',
-    '--emit=dep-info,metadata,link', '-C', 'metadata=abc', '-C', 'extra-filename=-abc', '--out-dir', 'out'];
+  const args = (dir: string) => [
+    `--remap-path-prefix=${dir}=/src`,
+    '--crate-name',
+    'big',
+    '--edition=2021',
+    'src/lib.rs',
+    '--crate-type',
+    'lib',
+    '--emit=dep-info,metadata,link',
+    '-C',
+    'metadata=abc',
+    '-C',
+    'extra-filename=-abc',
+    '--out-dir',
+    'out',
+  ];
   const files = ['libbig-abc.rlib', 'libbig-abc.rmeta', 'big-abc.d'];
   // A compiles and uploads.
   const a = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
@@ -236,14 +296,17 @@ test('a hit from the team cache fetches a crate\'s outputs in parallel: rlib and
   const proxy = await fakeServer(t, (req, res) => {
     const slow = req.method === 'GET' && req.url!.includes('/cas/');
     if (slow) most = Math.max(most, ++inflight);
-    setTimeout(() => {
-      const up = http.request(`${serve.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode!, r.headers);
-        r.pipe(res);
-        r.on('end', () => void (slow && inflight--));
-      });
-      req.pipe(up);
-    }, slow ? 300 : 0);
+    setTimeout(
+      () => {
+        const up = http.request(`${serve.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+          r.on('end', () => void (slow && inflight--));
+        });
+        req.pipe(up);
+      },
+      slow ? 300 : 0,
+    );
   });
   const b = instance(t, { VRIFT_REMOTE: proxy.url, VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
   const outB = project(b, lib);

@@ -40,45 +40,48 @@ function patchedToolchain(dest: string, real: string): string {
   return path.join(dest, 'bin', 'rustc');
 }
 
-test.serial('a RUSTC wrapper that execs the rustc a variable names: cold, clean, warm all hit and the binary runs; another rustc behind the variable misses', async (t) => {
-  const v = instance(t);
-  const c = cargo(v);
-  const ws = copyWorkspace(path.join(v.dir, 'ws'));
-  const wrapper = path.join(v.dir, 'bin', 'wrapper.sh');
-  fs.mkdirSync(path.dirname(wrapper));
-  fs.writeFileSync(wrapper, '#!/bin/sh\nexec "$REAL_RUSTC" "$@"\n', { mode: 0o755 });
-  const real = sysroot();
-  const env = { RUSTC: wrapper, REAL_RUSTC: path.join(real, 'bin', 'rustc') };
+test.serial(
+  'a RUSTC wrapper that execs the rustc a variable names: cold, clean, warm all hit and the binary runs; another rustc behind the variable misses',
+  async (t) => {
+    const v = instance(t);
+    const c = cargo(v);
+    const ws = copyWorkspace(path.join(v.dir, 'ws'));
+    const wrapper = path.join(v.dir, 'bin', 'wrapper.sh');
+    fs.mkdirSync(path.dirname(wrapper));
+    fs.writeFileSync(wrapper, '#!/bin/sh\nexec "$REAL_RUSTC" "$@"\n', { mode: 0o755 });
+    const real = sysroot();
+    const env = { RUSTC: wrapper, REAL_RUSTC: path.join(real, 'bin', 'rustc') };
 
-  const cold = await counted(v, () => c.build(ws, [], env));
-  t.is(cold.value.code, 0, cold.value.err);
-  t.deepEqual(cold.uncacheable.rustc_identity ?? 0, 0);
-  t.is(cold.misses, CRATES, JSON.stringify(cold.uncacheable));
-  t.is(cold.hits, 0);
-  t.deepEqual(cold.notStored, {});
-  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+    const cold = await counted(v, () => c.build(ws, [], env));
+    t.is(cold.value.code, 0, cold.value.err);
+    t.deepEqual(cold.uncacheable.rustc_identity ?? 0, 0);
+    t.is(cold.misses, CRATES, JSON.stringify(cold.uncacheable));
+    t.is(cold.hits, 0);
+    t.deepEqual(cold.notStored, {});
+    t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
 
-  await c.clean(ws);
-  const warm = await counted(v, () => c.build(ws, [], env));
-  t.is(warm.value.code, 0, warm.value.err);
-  t.is(warm.hits, CRATES);
-  t.is(warm.misses, 0);
-  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+    await c.clean(ws);
+    const warm = await counted(v, () => c.build(ws, [], env));
+    t.is(warm.value.code, 0, warm.value.err);
+    t.is(warm.hits, CRATES);
+    t.is(warm.misses, 0);
+    t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
 
-  // The same wrapper, the variable pointed at a rustc whose -vV differs by one byte.
-  const other = patchedToolchain(path.join(v.dir, 'other-rustc'), real);
-  const vv = (exe: string) => execFileSync(exe, ['-vV'], { encoding: 'utf8' });
-  t.not(vv(other), vv(env.REAL_RUSTC));
-  await c.clean(ws);
-  const moved = await counted(v, () => c.build(ws, [], { ...env, REAL_RUSTC: other }));
-  t.is(moved.value.code, 0, moved.value.err);
-  t.is(moved.hits, 0, 'nothing the other rustc made is served');
-  t.is(moved.misses, CRATES);
-  t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
+    // The same wrapper, the variable pointed at a rustc whose -vV differs by one byte.
+    const other = patchedToolchain(path.join(v.dir, 'other-rustc'), real);
+    const vv = (exe: string) => execFileSync(exe, ['-vV'], { encoding: 'utf8' });
+    t.not(vv(other), vv(env.REAL_RUSTC));
+    await c.clean(ws);
+    const moved = await counted(v, () => c.build(ws, [], { ...env, REAL_RUSTC: other }));
+    t.is(moved.value.code, 0, moved.value.err);
+    t.is(moved.hits, 0, 'nothing the other rustc made is served');
+    t.is(moved.misses, CRATES);
+    t.is(await c.app(ws), 'quiet:126 note=unset greeting=hello');
 
-  // And back: the first rustc's entries are still there.
-  await c.clean(ws);
-  const back = await counted(v, () => c.build(ws, [], env));
-  t.is(back.value.code, 0, back.value.err);
-  t.is(back.hits, CRATES);
-});
+    // And back: the first rustc's entries are still there.
+    await c.clean(ws);
+    const back = await counted(v, () => c.build(ws, [], env));
+    t.is(back.value.code, 0, back.value.err);
+    t.is(back.hits, CRATES);
+  },
+);

@@ -46,19 +46,25 @@ async function served(t: ExecutionContext): Promise<HttpTier> {
 
 const caches: [string, (t: ExecutionContext) => Promise<Cache>][] = [
   ['LocalStore', local],
-  ['WriteBehind', async (t) => {
-    const later = new IdleWriter(memoryLogger().child('later'));
-    const w = new WriteBehind(await local(t), later);
-    t.teardown(() => w.close());
-    return w;
-  }],
+  [
+    'WriteBehind',
+    async (t) => {
+      const later = new IdleWriter(memoryLogger().child('later'));
+      const w = new WriteBehind(await local(t), later);
+      t.teardown(() => w.close());
+      return w;
+    },
+  ],
   ['HttpTier (a Bazel-layout server)', served],
-  ['TieredStore (local + that server)', async (t) => {
-    const log = memoryLogger().child('tiered');
-    const s = new TieredStore({ local: await local(t), remote: await served(t), log });
-    t.teardown(() => s.close());
-    return s;
-  }],
+  [
+    'TieredStore (local + that server)',
+    async (t) => {
+      const log = memoryLogger().child('tiered');
+      const s = new TieredStore({ local: await local(t), remote: await served(t), log });
+      t.teardown(() => s.close());
+      return s;
+    },
+  ],
 ];
 
 const bytesOf = async (r: Readable): Promise<Buffer> => {

@@ -25,7 +25,8 @@ async function tmpfs(t: ExecutionContext, size: string): Promise<string> {
 /** n sources of ~50 KB objects of random (incompressible) bytes: a dozen is more than the small store holds. */
 function sources(v: ReturnType<typeof instance>, n: number) {
   const srcs: string[] = [];
-  for (let i = 0; i < n; i++) srcs.push(v.write(`s${i}.c`, `const unsigned char big${i}[] = { ${[...randomBytes(50_000)].join(',')} };\nint f${i}(void) { return big${i}[0]; }\n`));
+  for (let i = 0; i < n; i++)
+    srcs.push(v.write(`s${i}.c`, `const unsigned char big${i}[] = { ${[...randomBytes(50_000)].join(',')} };\nint f${i}(void) { return big${i}[0]; }\n`));
   age(...srcs);
 }
 
@@ -59,7 +60,7 @@ async function afterwards(t: ExecutionContext, v: ReturnType<typeof instance>, n
   return s;
 }
 
-test('the store\'s filesystem fills up during a build: the build succeeds with right objects, the daemon stays up', async (t) => {
+test("the store's filesystem fills up during a build: the build succeeds with right objects, the daemon stays up", async (t) => {
   const store = await tmpfs(t, '300k');
   const v = instance(t, { VRIFT_LOCAL_PATH: store });
   const n = 12;
@@ -84,11 +85,16 @@ test('the store turns read-only during a build: the build succeeds with right ob
   // make runs one compile at a time, each held until the test lets it go: the store turns
   // read-only after the third, with the build surely still running.
   const gate = path.join(v.dir, 'gate');
-  const cc = v.write('bin/cc', `#!/bin/sh\nn=$(ls ${v.dir}/*.o 2>/dev/null | wc -l)\nif [ "$n" -ge 3 ]; then i=0; while [ ! -e ${gate} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; fi\nexec gcc "$@"\n`);
+  const cc = v.write(
+    'bin/cc',
+    `#!/bin/sh\nn=$(ls ${v.dir}/*.o 2>/dev/null | wc -l)\nif [ "$n" -ge 3 ]; then i=0; while [ ! -e ${gate} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; fi\nexec gcc "$@"\n`,
+  );
   fs.chmodSync(cc, 0o755);
   age(cc);
   let finished = false;
-  const make = run('make', ['-j1', `CC=${SHIM} ${cc}`], { cwd: v.dir, env: v.env }).finally(() => { finished = true; });
+  const make = run('make', ['-j1', `CC=${SHIM} ${cc}`], { cwd: v.dir, env: v.env }).finally(() => {
+    finished = true;
+  });
   await waitFor(() => fs.readdirSync(v.dir).filter((f) => f.endsWith('.o')).length >= 3 || finished, 'three objects built', { ms: 120_000, everyMs: 50 });
   const ro = await run('mount', ['-o', 'remount,ro', store]);
   t.is(ro.code, 0, ro.err);

@@ -94,16 +94,19 @@ test('blob round trips: small, empty, 10 MiB compressible and incompressible', a
     const d = await store.putBlob(data);
     t.is(d, digestHex(data), name);
     const back = await store.getBlob(d);
-    t.true(back !== undefined && back.equals(data), name);
+    t.true(back?.equals(data), name);
     t.true(await store.hasBlob(d), name);
   }
   // zstd only where it pays: random data is stored raw (header only), text much smaller.
   t.is((await fsp.stat(blobPath(root, digestHex(cases[2][1])))).size, (10 << 20) + 16);
-  t.true((await fsp.stat(blobPath(root, digestHex(cases[3][1])))).size < (1 << 20));
+  t.true((await fsp.stat(blobPath(root, digestHex(cases[3][1])))).size < 1 << 20);
   const c = store.counters();
   t.is(c.writes, 4);
   t.is(c.reads, 4);
-  t.is(c.readBytes, cases.reduce((n, [, b]) => n + b.length, 0));
+  t.is(
+    c.readBytes,
+    cases.reduce((n, [, b]) => n + b.length, 0),
+  );
   t.is(c.writeBytes, c.readBytes);
   t.false(await store.hasBlob(digestHex('never stored')));
   t.is(await store.getBlob(digestHex('never stored')), undefined);
@@ -135,12 +138,25 @@ test('putBlob with a digest that does not match the content is rejected before w
 test('invalid keys and digests are rejected, never turned into paths', async (t) => {
   const { store, root } = await mk(t);
   const bad: unknown[] = [
-    'abc', digestHex('x').toUpperCase(), '../'.repeat(21) + 'x', `${digestHex('x').slice(0, 62)}/a`, '', digestHex('x') + '0',
-    `..${digestHex('x').slice(2)}`, 42, undefined,
+    'abc',
+    digestHex('x').toUpperCase(),
+    '../'.repeat(21) + 'x',
+    `${digestHex('x').slice(0, 62)}/a`,
+    '',
+    digestHex('x') + '0',
+    `..${digestHex('x').slice(2)}`,
+    42,
+    undefined,
   ];
   for (const b of bad) {
     const s = b as string;
-    for (const p of [store.getBlob(s), store.hasBlob(s), store.getEntry(s), store.putEntry(s, Buffer.from('v')), store.putBlob(Buffer.from('v'), s === undefined ? 'zz' : s)]) {
+    for (const p of [
+      store.getBlob(s),
+      store.hasBlob(s),
+      store.getEntry(s),
+      store.putEntry(s, Buffer.from('v')),
+      store.putBlob(Buffer.from('v'), s === undefined ? 'zz' : s),
+    ]) {
       const e = await t.throwsAsync(p);
       t.true(isVriftError(e, 'EBADMSG'), String(b));
     }
@@ -152,25 +168,34 @@ test('invalid keys and digests are rejected, never turned into paths', async (t)
 
 async function corruptions(): Promise<Array<[string, (p: string) => Promise<void>]>> {
   return [
-    ['flipped byte', async (p) => {
-      const b = await fsp.readFile(p);
-      b[b.length - 5] ^= 0x40;
-      await fsp.writeFile(p, b);
-    }],
-    ['flipped size field', async (p) => {
-      const b = await fsp.readFile(p);
-      b[8] ^= 0x01;
-      await fsp.writeFile(p, b);
-    }],
+    [
+      'flipped byte',
+      async (p) => {
+        const b = await fsp.readFile(p);
+        b[b.length - 5] ^= 0x40;
+        await fsp.writeFile(p, b);
+      },
+    ],
+    [
+      'flipped size field',
+      async (p) => {
+        const b = await fsp.readFile(p);
+        b[8] ^= 0x01;
+        await fsp.writeFile(p, b);
+      },
+    ],
     ['truncated', async (p) => fsp.truncate(p, (await fsp.stat(p)).size - 7)],
     ['truncated inside header', async (p) => fsp.truncate(p, 9)],
     ['zero length', async (p) => fsp.truncate(p, 0)],
     ['garbage', async (p) => fsp.writeFile(p, randomBytes(5000))],
-    ['directory', async (p) => {
-      await fsp.rm(p);
-      await fsp.mkdir(p);
-      await fsp.writeFile(path.join(p, 'inside'), 'x');
-    }],
+    [
+      'directory',
+      async (p) => {
+        await fsp.rm(p);
+        await fsp.mkdir(p);
+        await fsp.writeFile(path.join(p, 'inside'), 'x');
+      },
+    ],
   ];
 }
 
@@ -323,7 +348,7 @@ test('last use survives a restart through batched mtime updates', async (t) => {
   t.true(fs.existsSync(blobPath(root, ds[3])));
 });
 
-test('rescan keeps this process\'s unflushed uses and writes that land during the scan', async (t) => {
+test("rescan keeps this process's unflushed uses and writes that land during the scan", async (t) => {
   const { store, root, clock } = await mk(t, { maxSize: 3 * FILE });
   const ds: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -338,7 +363,6 @@ test('rescan keeps this process\'s unflushed uses and writes that land during th
   t.true(fs.existsSync(blobPath(root, ds[0])));
   t.false(fs.existsSync(blobPath(root, ds[1])));
   t.false(fs.existsSync(blobPath(root, ds[2])));
-
 
   const b = await mk(t); // no size limit
   await Promise.all(Array.from({ length: 400 }, (_, i) => b.store.putEntry(key(`many${i}`), Buffer.from('v'))));
@@ -513,7 +537,11 @@ function runChild(root: string, role: string, n: number): Promise<{ code: number
   });
 }
 
-for (const roles of [['writer', 'writer'], ['writer', 'cleaner'], ['writer', 'evictor']]) {
+for (const roles of [
+  ['writer', 'writer'],
+  ['writer', 'cleaner'],
+  ['writer', 'evictor'],
+]) {
   test(`two processes share one store (${roles.join(' + ')})`, async (t) => {
     const root = path.join(await tempDir(t), 'l2');
     const n = 200;
@@ -597,7 +625,11 @@ test('a failing write (injected ENOSPC) rejects with ESTORE and leaves nothing b
 
 test('a failing rename rejects with ESTORE and removes the temp file', async (t) => {
   const { store, root } = await mk(t, {
-    io: { rename: () => { throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' }); } },
+    io: {
+      rename: () => {
+        throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' });
+      },
+    },
   });
   t.true(isVriftError(await t.throwsAsync(store.putBlob(Buffer.from('r'))), 'ESTORE'));
   t.deepEqual(await tmpLeft(root), []);
@@ -647,7 +679,13 @@ test('a directory where a blob belongs is replaced by the next put', async (t) =
 
 test('invalid options are rejected with ECONFIG', (t) => {
   for (const o of [{ maxSize: -1 }, { maxAge: Number.NaN }, { compressionLevel: 9 }, { root: '' }]) {
-    t.true(isVriftError(t.throws(() => new LocalStore({ root: '/tmp/x', ...o })), 'ECONFIG'), JSON.stringify(o));
+    t.true(
+      isVriftError(
+        t.throws(() => new LocalStore({ root: '/tmp/x', ...o })),
+        'ECONFIG',
+      ),
+      JSON.stringify(o),
+    );
   }
 });
 

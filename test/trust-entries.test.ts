@@ -29,14 +29,16 @@ function project(dir: string) {
 
 async function build(t: ExecutionContext, inst: Instance, files = ['a.c', 'b.c', 'c.c']): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
-  await Promise.all(files.map(async (f) => {
-    const o = f.replace(/\.c$/, '.o');
-    fs.rmSync(path.join(inst.dir, o), { force: true });
-    const r = await inst.cc(['-O2', '-c', f, '-o', o]);
-    t.is(r.code, 0, r.err);
-    t.is(r.err, '');
-    out[o] = fs.readFileSync(path.join(inst.dir, o));
-  }));
+  await Promise.all(
+    files.map(async (f) => {
+      const o = f.replace(/\.c$/, '.o');
+      fs.rmSync(path.join(inst.dir, o), { force: true });
+      const r = await inst.cc(['-O2', '-c', f, '-o', o]);
+      t.is(r.code, 0, r.err);
+      t.is(r.err, '');
+      out[o] = fs.readFileSync(path.join(inst.dir, o));
+    }),
+  );
   return out;
 }
 
@@ -68,10 +70,12 @@ test('A signs what it uploads; B, trusting A and requiring signatures, gets ever
   t.true(stored.length >= 6);
   for (const e of stored) {
     const body = fs.readFileSync(path.join(e.parentPath, e.name));
-    const values: [string, Buffer][] = isBundle(body) ? (() => {
-      const b = decodeBundle(body);
-      return [[e.name, b.value], ...b.entries];
-    })() : [[e.name, body]];
+    const values: [string, Buffer][] = isBundle(body)
+      ? (() => {
+          const b = decodeBundle(body);
+          return [[e.name, b.value], ...b.entries];
+        })()
+      : [[e.name, body]];
     for (const [k, v] of values) t.true(verifyEntry(k, v, trusted).ok, `${k} signed by alice`);
   }
 
@@ -85,7 +89,7 @@ test('A signs what it uploads; B, trusting A and requiring signatures, gets ever
   t.regex(logOf(b), /remote entries are used only when signed by a trusted key.*alice-1/);
 });
 
-test('C\'s entries are refused by B, which trusts only A: counted, logged with both keys, B compiles and its objects are right', async (t) => {
+test("C's entries are refused by B, which trusts only A: counted, logged with both keys, B compiles and its objects are right", async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const c = await keyed(t, 'carol', { VRIFT_REMOTE: serve.url });
@@ -102,7 +106,9 @@ test('C\'s entries are refused by B, which trusts only A: counted, logged with b
   t.is(s.hits, 0);
   t.is(s.misses, 3);
   t.true(Number(s.remote!.untrusted) >= 3, `untrusted ${s.remote!.untrusted}`);
-  const refusal = logOf(b).split('\n').find((l) => l.includes('refused'));
+  const refusal = logOf(b)
+    .split('\n')
+    .find((l) => l.includes('refused'));
   t.truthy(refusal);
   const line = JSON.parse(refusal!);
   t.is(line.level, 'warn');
@@ -122,9 +128,14 @@ test('C\'s entries are refused by B, which trusts only A: counted, logged with b
 
 // A remote that lies: it holds what A uploaded (packs off, so each entry has a request of its
 // own), and answers the result entry of a.c with something else.
-interface Captured { ac: Map<string, Buffer>; cas: Map<string, Buffer> }
+interface Captured {
+  ac: Map<string, Buffer>;
+  cas: Map<string, Buffer>;
+}
 
-async function capture(t: ExecutionContext): Promise<{ captured: Captured; fromA: Record<string, Buffer>; aLine: string; keys: { manifest: string; result: string; otherResult: string } }> {
+async function capture(
+  t: ExecutionContext,
+): Promise<{ captured: Captured; fromA: Record<string, Buffer>; aLine: string; keys: { manifest: string; result: string; otherResult: string } }> {
   const captured: Captured = { ac: new Map(), cas: new Map() };
   const srv = await fakeServer(t, store(captured));
   const a = await keyed(t, 'alice-1', { VRIFT_REMOTE: srv.url, VRIFT_REMOTE_PACKS: '0' });
@@ -191,7 +202,7 @@ const LIES: Record<string, (c: Captured, k: { result: string; otherResult: strin
   'garbage in the signed form': () => Buffer.concat([Buffer.from('VRS1'), Buffer.from([200]), Buffer.from('x')]),
 };
 
-test('a lying remote: each forged answer for a.c\'s result is refused, counted, and a.o is right', async (t) => {
+test("a lying remote: each forged answer for a.c's result is refused, counted, and a.o is right", async (t) => {
   const { captured, fromA, aLine, keys } = await capture(t);
   for (const [what, lie] of Object.entries(LIES)) {
     const served: Captured = { ac: new Map(captured.ac), cas: new Map(captured.cas) };
@@ -227,10 +238,12 @@ test('entries a daemon writes are signed in its local store, old unsigned ones s
   const show = await a.vrift(['keys', 'show']);
   t.is(show.code, 0, show.err);
   const key = parsePublicKey(show.out.trim());
-  t.is((fs.statSync(path.join(a.home, 'keys', 'signing.key')).mode & 0o777), 0o600);
+  t.is(fs.statSync(path.join(a.home, 'keys', 'signing.key')).mode & 0o777, 0o600);
   // Its entries on disk are signed by it; strip every signature (a store from before signing)
   // and the next build still hits.
-  const acFiles = fs.readdirSync(path.join(a.home, 'l2'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.parentPath.includes(`${path.sep}ac-v1`));
+  const acFiles = fs
+    .readdirSync(path.join(a.home, 'l2'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.parentPath.includes(`${path.sep}ac-v1`));
   t.true(acFiles.length >= 2);
   const { decodeEntry, encodeEntry } = await import('../daemon/store/entry-file.js');
   for (const e of acFiles) {

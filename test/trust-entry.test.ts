@@ -45,7 +45,7 @@ test('refused: another action key, another payload under the same signature, a f
   refused('unsigned', R1, K1, /unsigned; trusted keys: alice-1/);
   refused('mallory', signEntry(mallory, K1, R1), K1, /signed by "mallory", which is not a trusted key; trusted keys: alice-1 \(/);
   const impostor = signEntry({ ...mallory, name: 'alice-1' }, K1, R1);
-  refused('mallory under alice\'s name', impostor, K1, /does not match/);
+  refused("mallory under alice's name", impostor, K1, /does not match/);
   refused('truncated', s.subarray(0, 40), K1, /malformed/);
   refused('no name', Buffer.concat([Buffer.from('VRS1'), Buffer.from([0]), Buffer.alloc(64), R1]), K1, /malformed/);
   t.false(verifyEntry(K1, s, []).ok, 'nobody trusted');
@@ -63,9 +63,15 @@ test('EntryGate: counts every refusal, logs the first per signer at warn with th
   t.false(gate.accept(K1, signEntry(mallory, K1, R1)));
   t.is(gate.untrusted(), 4);
   const lines = log.lines.map((l) => JSON.parse(l) as Record<string, string>);
-  t.deepEqual(lines.map((l) => [l.level, l.signer, l.source]), [
-    ['warn', 'mallory', 'remote'], ['debug', 'mallory', 'remote'], ['warn', '(unsigned)', 'peer bob-laptop'], ['warn', 'mallory', 'remote'],
-  ]);
+  t.deepEqual(
+    lines.map((l) => [l.level, l.signer, l.source]),
+    [
+      ['warn', 'mallory', 'remote'],
+      ['debug', 'mallory', 'remote'],
+      ['warn', '(unsigned)', 'peer bob-laptop'],
+      ['warn', 'mallory', 'remote'],
+    ],
+  );
   t.is(lines[0].trusted, `alice-1 (${alice.fingerprint})`);
   t.regex(lines[2].msg, /^entry from peer bob-laptop refused: unsigned/);
 

@@ -14,7 +14,7 @@ test('a request signed by a trusted key, checked at once, names its sender', (t)
   t.deepEqual(verifyRequest(h, 'GET', '/ac/0123abcd', trusted, T0 - REQUEST_WINDOW_MS), { name: 'alice-1' }, 'sender clock ahead');
 });
 
-test('an untrusted key, even under a trusted key\'s name, is refused', (t) => {
+test("an untrusted key, even under a trusted key's name, is refused", (t) => {
   t.is(verifyRequest(signRequest(mallory, 'GET', '/ac/x', T0), 'GET', '/ac/x', trusted, T0), null);
   const impostor = parseSigningKey(`alice-1:${generateSigningKey('x').secretLine.split(':')[1]}`);
   const h = signRequest(impostor, 'GET', '/ac/x', T0);
@@ -41,9 +41,22 @@ test('a signature does not carry over to another path, method or time', (t) => {
 test('garbage headers are refused, never thrown on', (t) => {
   const sig = signRequest(alice, 'GET', '/p', T0)[AUTH_HEADER].split(' ')[3];
   const bad = [
-    undefined, '', ' ', 'garbage', '1', '1 alice-1', `1 alice-1 ${T0}`, `2 alice-1 ${T0} ${sig}`, `1 alice-1 soon ${sig}`,
-    `1 alice-1 ${T0} notbase64!!`, `1 alice-1 ${T0} ${sig.slice(4)}`, `1 alice-1 ${T0} ${sig} extra`, `1  alice-1 ${T0} ${sig}`,
-    `1 alice-1 1e12 ${sig}`, `1 alice-1 -${T0} ${sig}`, '\u0000'.repeat(5000),
+    undefined,
+    '',
+    ' ',
+    'garbage',
+    '1',
+    '1 alice-1',
+    `1 alice-1 ${T0}`,
+    `2 alice-1 ${T0} ${sig}`,
+    `1 alice-1 soon ${sig}`,
+    `1 alice-1 ${T0} notbase64!!`,
+    `1 alice-1 ${T0} ${sig.slice(4)}`,
+    `1 alice-1 ${T0} ${sig} extra`,
+    `1  alice-1 ${T0} ${sig}`,
+    `1 alice-1 1e12 ${sig}`,
+    `1 alice-1 -${T0} ${sig}`,
+    '\u0000'.repeat(5000),
   ];
   for (const v of bad) t.is(verifyRequest({ [AUTH_HEADER]: v }, 'GET', '/p', trusted, T0), null, JSON.stringify(v?.slice(0, 40)));
   t.is(verifyRequest({ [AUTH_HEADER]: [signRequest(alice, 'GET', '/p', T0)[AUTH_HEADER], 'x'] }, 'GET', '/p', trusted, T0), null, 'two headers');
@@ -60,7 +73,11 @@ test('key lines: Nix form round-trips, wrong forms are config errors naming wher
   for (const bad of ['nokey', ':AAAA', 'a b:AAAA', 'a:!!!', `a:${Buffer.alloc(31).toString('base64')}`]) {
     t.throws(() => parseTrustedKeys([key.line, bad]), { code: 'ECONFIG', message: /trusted_keys\[1\]/ }, bad);
   }
-  t.throws(() => parseSigningKey(key.line), { code: 'ECONFIG', message: /secret key is 64 bytes, this one 32 \(a public key\?\)/ }, 'a public line is not a secret');
+  t.throws(
+    () => parseSigningKey(key.line),
+    { code: 'ECONFIG', message: /secret key is 64 bytes, this one 32 \(a public key\?\)/ },
+    'a public line is not a secret',
+  );
   const mixed = Buffer.concat([Buffer.from(secretLine.split(':')[1], 'base64').subarray(0, 32), Buffer.from(mallory.line.split(':')[1], 'base64')]);
   t.throws(() => parseSigningKey(`m:${mixed.toString('base64')}`), { message: /does not belong/ });
   t.throws(() => generateSigningKey('has:colon'), { code: 'ECONFIG' });

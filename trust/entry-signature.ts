@@ -64,9 +64,15 @@ export function verifyEntry(actionKey: string, stored: Buffer, trusted: readonly
   if (!e) return { ok: false, reason: 'malformed signed entry' };
   if (!e.signer || !e.signature) return { ok: false, reason: `unsigned; trusted keys: ${describeKeys(trusted)}` };
   const candidates = trusted.filter((k) => k.name === e.signer);
-  if (candidates.length === 0) return { ok: false, signer: e.signer, reason: `signed by ${JSON.stringify(e.signer)}, which is not a trusted key; trusted keys: ${describeKeys(trusted)}` };
+  if (candidates.length === 0)
+    return { ok: false, signer: e.signer, reason: `signed by ${JSON.stringify(e.signer)}, which is not a trusted key; trusted keys: ${describeKeys(trusted)}` };
   const fp = fingerprint(actionKey, e.payload);
   const key = candidates.find((k) => crypto.verify(null, fp, k.key, e.signature!));
-  if (!key) return { ok: false, signer: e.signer, reason: `signature by ${JSON.stringify(e.signer)} does not match this entry under this key (tampered, or another entry's signature); trusted keys: ${describeKeys(trusted)}` };
+  if (!key)
+    return {
+      ok: false,
+      signer: e.signer,
+      reason: `signature by ${JSON.stringify(e.signer)} does not match this entry under this key (tampered, or another entry's signature); trusted keys: ${describeKeys(trusted)}`,
+    };
   return { ok: true, signer: `${key.name} (${key.fingerprint})`, payload: e.payload, reason: 'signed by a trusted key' };
 }

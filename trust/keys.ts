@@ -40,7 +40,7 @@ function splitLine(text: string, where: string): [string, Buffer] {
   const colon = line.indexOf(':');
   const name = colon < 0 ? '' : line.slice(0, colon);
   const b64 = line.slice(colon + 1);
-  const problem = colon < 0 ? 'expected name:base64' : keyNameProblem(name) ?? (/^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? undefined : 'the key is not base64');
+  const problem = colon < 0 ? 'expected name:base64' : (keyNameProblem(name) ?? (/^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? undefined : 'the key is not base64'));
   if (problem) throw new VriftError('ECONFIG', `${where}: ${problem}`, { fields: { where } });
   return [name, Buffer.from(b64, 'base64')];
 }
@@ -58,7 +58,10 @@ export function parsePublicKey(text: string, where = 'public key'): PublicKey {
  */
 export function parseSigningKey(text: string, where = 'signing key'): SigningKey {
   const [name, raw] = splitLine(text, where);
-  if (raw.length !== 64) throw new VriftError('ECONFIG', `${where}: an ed25519 secret key is 64 bytes, this one ${raw.length}${raw.length === 32 ? ' (a public key?)' : ''}`, { fields: { where } });
+  if (raw.length !== 64)
+    throw new VriftError('ECONFIG', `${where}: an ed25519 secret key is 64 bytes, this one ${raw.length}${raw.length === 32 ? ' (a public key?)' : ''}`, {
+      fields: { where },
+    });
   let privateKey: crypto.KeyObject;
   try {
     privateKey = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
@@ -87,7 +90,10 @@ export function generateSigningKey(name: string): { key: SigningKey; secretLine:
 
 /** `trusted_keys` as given (array from TOML, or VRIFT_TRUSTED_KEYS split on commas). */
 export function parseTrustedKeys(lines: readonly string[], where = 'trusted_keys'): PublicKey[] {
-  return lines.map((l) => l.trim()).filter((l) => l !== '').map((l, i) => parsePublicKey(l, `${where}[${i}]`));
+  return lines
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((l, i) => parsePublicKey(l, `${where}[${i}]`));
 }
 
 /** How logs name a set of keys: `name (fingerprint)`, comma-separated. */

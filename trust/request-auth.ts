@@ -28,7 +28,14 @@ export function signRequest(key: SigningKey, method: string, target: string, now
 }
 
 /** Why a request is refused, for the receiver's log (the sender gets a bare 401). */
-export function checkRequest(headers: Headers, method: string, target: string, trusted: readonly PublicKey[], now: number, windowMs = REQUEST_WINDOW_MS): RequestCheck {
+export function checkRequest(
+  headers: Headers,
+  method: string,
+  target: string,
+  trusted: readonly PublicKey[],
+  now: number,
+  windowMs = REQUEST_WINDOW_MS,
+): RequestCheck {
   const raw = headers[AUTH_HEADER];
   if (typeof raw !== 'string') return { ok: false, reason: raw === undefined ? 'no signature' : 'several signature headers' };
   const parts = raw.trim().split(' ');
@@ -45,7 +52,14 @@ export function checkRequest(headers: Headers, method: string, target: string, t
 }
 
 /** The trusted sender's key name, or null when the request must get a 401. */
-export function verifyRequest(headers: Headers, method: string, target: string, trusted: readonly PublicKey[], now: number, windowMs = REQUEST_WINDOW_MS): { name: string } | null {
+export function verifyRequest(
+  headers: Headers,
+  method: string,
+  target: string,
+  trusted: readonly PublicKey[],
+  now: number,
+  windowMs = REQUEST_WINDOW_MS,
+): { name: string } | null {
   const c = checkRequest(headers, method, target, trusted, now, windowMs);
   return c.ok ? { name: c.name } : null;
 }
@@ -60,7 +74,11 @@ export function verifyRequest(headers: Headers, method: string, target: string, 
 export class ConnectionAuth {
   private readonly known = new WeakMap<object, { name: string; until: number }>();
 
-  constructor(private readonly trusted: readonly PublicKey[], private readonly now: () => number, private readonly windowMs = REQUEST_WINDOW_MS) {}
+  constructor(
+    private readonly trusted: readonly PublicKey[],
+    private readonly now: () => number,
+    private readonly windowMs = REQUEST_WINDOW_MS,
+  ) {}
 
   /** `conn`: the request's socket (`req.socket`). */
   verify(conn: object, headers: Headers, method: string, target: string): { name: string } | null {

@@ -12,7 +12,13 @@ export interface Deferred {
  * (a front-end's budget of waiting entries); a throwing `build` is logged through `onError`
  * and counts as store_failed.
  */
-export function finishLater(deferred: Deferred, key: string, build: () => Promise<Finish> | Finish, onRun: () => void, onError: (err: unknown) => void): Finish {
+export function finishLater(
+  deferred: Deferred,
+  key: string,
+  build: () => Promise<Finish> | Finish,
+  onRun: () => void,
+  onError: (err: unknown) => void,
+): Finish {
   let settle!: (f: Finish) => void;
   const result = new Promise<Finish>((r) => (settle = r));
   deferred.add(key, async () => {

@@ -8,27 +8,35 @@ import { Packr } from 'msgpackr';
 // Flat lists, not lists of pairs: a decoded entry is kept in memory, and at 10 000 entries a
 // two-element array per file was most of the daemon's heap (720 000 arrays, 60 MB).
 export interface ManifestEntry {
-  files: string[];                   // key form, content hash, key form, content hash, …; source first
-  absent: string[];                  // per directory: the names that must not exist there (no header
-                                     // shadowing), '/'-separated, then '//' and the directory's key form
-  anchor: [string, string] | null;   // outputs embed this checkout's location: valid only where cwd+rel === abs
-  date: string | null;               // __DATE__ seen: valid on this local date only
-  stamps: [string, string][];        // __TIMESTAMP__ seen: [key form, mtime ns]
+  files: string[]; // key form, content hash, key form, content hash, …; source first
+  absent: string[]; // per directory: the names that must not exist there (no header
+  // shadowing), '/'-separated, then '//' and the directory's key form
+  anchor: [string, string] | null; // outputs embed this checkout's location: valid only where cwd+rel === abs
+  date: string | null; // __DATE__ seen: valid on this local date only
+  stamps: [string, string][]; // __TIMESTAMP__ seen: [key form, mtime ns]
   result: string;
   time: number;
 }
 // pp: direct mode can't be trusted for this key; results are keyed by the preprocessed output.
-export interface Manifest { v: 3; entries: ManifestEntry[]; pp?: boolean }
+export interface Manifest {
+  v: 3;
+  entries: ManifestEntry[];
+  pp?: boolean;
+}
 
 // 'deps': the file a `-M -MF file` (or `-o file`) call wrote (frontends/cc/deps-mode.ts, dependency generation).
-export interface ResultOutput { role: 'obj' | 'deps'; digest: string; size: number }
+export interface ResultOutput {
+  role: 'obj' | 'deps';
+  digest: string;
+  size: number;
+}
 export interface Result {
   v: 2;
   outputs: ResultOutput[];
   out: Buffer;
   err: Buffer;
-  deps: string[];                    // key forms as the compiler printed them
-  sys: string;                       // per dep: '1' = a system header (left out of -MMD depfiles)
+  deps: string[]; // key forms as the compiler printed them
+  sys: string; // per dep: '1' = a system header (left out of -MMD depfiles)
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -127,9 +135,10 @@ export function decodeManifest(buf: Buffer | undefined): Manifest | undefined {
   if (!buf) return undefined;
   try {
     const m = packr.unpack(buf) as Manifest;
-    if (!m || m.v !== 3 || !Array.isArray(m.entries)) return undefined;
+    if (m?.v !== 3 || !Array.isArray(m.entries)) return undefined;
     const strings = (l: unknown) => Array.isArray(l) && l.every((f) => typeof f === 'string');
-    if (!m.entries.every((e) => strings(e.files) && e.files.length % 2 === 0 && strings(e.absent) && e.absent.every((a: string) => a.indexOf('//') > 0))) return undefined;
+    if (!m.entries.every((e) => strings(e.files) && e.files.length % 2 === 0 && strings(e.absent) && e.absent.every((a: string) => a.indexOf('//') > 0)))
+      return undefined;
     return internManifest(m);
   } catch {
     return undefined;
@@ -140,7 +149,7 @@ export function decodeResult(buf: Buffer | undefined): Result | undefined {
   if (!buf) return undefined;
   try {
     const r = packr.unpack(buf) as Result;
-    if (!r || r.v !== 2 || !Array.isArray(r.outputs) || !Array.isArray(r.deps) || !r.deps.every((d) => typeof d === 'string')) return undefined;
+    if (r?.v !== 2 || !Array.isArray(r.outputs) || !Array.isArray(r.deps) || !r.deps.every((d) => typeof d === 'string')) return undefined;
     if (typeof r.sys !== 'string' || r.sys.length !== r.deps.length) return undefined;
     return internResult(r);
   } catch {

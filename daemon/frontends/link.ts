@@ -52,23 +52,23 @@ export interface LinkDeps {
 export interface LinkPending {
   cwd: string;
   splitDir: string | null;
-  output: string;       // absolute
+  output: string; // absolute
   directKey: string;
-  start: number;        // wall clock: the entry's time
-  fsStart: FsTime;      // the filesystems' clock before the link ran
+  start: number; // wall clock: the entry's time
+  fsStart: FsTime; // the filesystems' clock before the link ran
   depfile: string;
   libSearch: string[];
-  named: Set<string>;   // inputs named on the command line, absolute
+  named: Set<string>; // inputs named on the command line, absolute
   mark: WatchMark | undefined;
 }
 
 export interface GccLink {
   kind: 'link';
-  args: string[];       // response files expanded: what the key hashes
+  args: string[]; // response files expanded: what the key hashes
   output: string;
-  inputs: string[];     // files named on the command line, as given
-  libDirs: string[];    // -L, as given
-  ldLibDirs: string[];  // -Wl,-L and the like: ld searches them after the driver's own directories
+  inputs: string[]; // files named on the command line, as given
+  libDirs: string[]; // -L, as given
+  ldLibDirs: string[]; // -Wl,-L and the like: ld searches them after the driver's own directories
 }
 
 type Outcome = FrontendOutcome<LinkPending>;
@@ -78,10 +78,12 @@ const SEPARATE = new Set(['-o', '-L', '-l', '-u', '-z', '-T', '-e', '-Xlinker', 
 // Options whose link is not only what the command line and ld's inputs say. (Assembler
 // options are not among them: no assembler runs in a link of objects, and a Makefile's
 // CFLAGS with -Wa,--noexecstack often reach its links, a split command's always.)
-const REFUSED = /^(-B|-specs|--specs|--sysroot|-fuse-ld|--ld-path|-m32$|-mx32$|-m16$|--target|-target$|--gcc-toolchain|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x|-v$|-###|--help|--version|-print-|--print-|-dump|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
+const REFUSED =
+  /^(-B|-specs|--specs|--sysroot|-fuse-ld|--ld-path|-m32$|-mx32$|-m16$|--target|-target$|--gcc-toolchain|-flto|-fwhole-program|-save-temps|-wrapper|-fplugin|-x|-v$|-###|--help|--version|-print-|--print-|-dump|-Xpreprocessor|-Wp,|-fprofile-use|-fauto-profile|-fcreate-profile|-M)/;
 // Linker options that write something besides the output, read what ld does not list in its
 // dependency file (--retain-symbols-file), or make the output random (--build-id=uuid).
-const REFUSED_LD = /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--retain-symbols-file|--build-id=uuid)/;
+const REFUSED_LD =
+  /^(-Map|--Map|-M$|--print-map|--out-implib|--dependency-file|--trace|-t$|--cref|-plugin|--plugin|@|--section-ordering-file|--emit-relocs|-y$|--trace-symbol|--retain-symbols-file|--build-id=uuid)/;
 // Library directories given to ld itself.
 const LD_LIBDIR = /^(?:-L|--library-path=)(.+)$/;
 
@@ -182,7 +184,10 @@ export class LinkFrontend implements Frontend<LinkPending> {
       // -Xlinker: a comma in the path would split a -Wl, option.
       argv: [exe, ...args, '-Xlinker', `--dependency-file=${depfile}`],
       pending: {
-        cwd, output, directKey, depfile,
+        cwd,
+        output,
+        directKey,
+        depfile,
         splitDir: split.dir,
         start: this.d.now(),
         fsStart: this.d.fsNow(),
@@ -307,13 +312,21 @@ export class LinkFrontend implements Frontend<LinkPending> {
           .finally(() => fs.close(held, () => {}));
     const write = (async () => {
       const digest = await put;
-      const result: RustResult = { v: 1, kind: 'link', outputs: [{ name: path.basename(p.output), digest, size, text: false, ...(exec ? { exec: true } : {}) }], out: done.out, err: done.err };
+      const result: RustResult = {
+        v: 1,
+        kind: 'link',
+        outputs: [{ name: path.basename(p.output), digest, size, text: false, ...(exec ? { exec: true } : {}) }],
+        out: done.out,
+        err: done.err,
+      };
       await this.d.store.putEntry(resultKey, encodeEntry(result));
       await this.manifests.add(p.directKey, entry);
     })();
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
-    });
+    const settled = write
+      .catch(() => {})
+      .finally(() => {
+        if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+      });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes: size, write };
   }
@@ -373,7 +386,6 @@ export class LinkFrontend implements Frontend<LinkPending> {
 
     return { files, absent };
   }
-
 }
 
 // The private directory of a split command's objects (gcc/split.ts), named by the shim that

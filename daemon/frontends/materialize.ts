@@ -72,7 +72,10 @@ export class OutputSpares {
   private readonly idleMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly dir: string, private readonly o: SparesOptions = {}) {
+  constructor(
+    private readonly dir: string,
+    private readonly o: SparesOptions = {},
+  ) {
     this.want = o.want ?? 1024;
     this.idleMs = o.idleMs ?? 1000; // as the store's writes wait: a build's gaps are not for this
     this.now = o.now ?? Date.now;
@@ -156,7 +159,13 @@ export class OutputSpares {
       // Forced (`vrift stats`): until compiles run or any lookup comes, as a build started.
       while (!this.closed && this.ready.length < this.want && (force ? this.o.busy?.() !== true && this.uses === from : this.idle())) {
         const f = path.join(this.dir, `${this.tag}-${(this.seq++).toString(36)}`);
-        const made = await fs.promises.open(f, 'wx', 0o600).then((h) => h.close()).then(() => true, () => false);
+        const made = await fs.promises
+          .open(f, 'wx', 0o600)
+          .then((h) => h.close())
+          .then(
+            () => true,
+            () => false,
+          );
         if (!made) {
           this.failedAt = this.now();
           break;

@@ -32,7 +32,14 @@ export async function preprocessHash(exe: string, args: string[], cwd: string, e
  * Runs the compiler from the daemon (preprocessor mode, the `-M` run after a `-MM` miss):
  * stdout to `onData`, stderr dropped; true when it exits 0 within `timeoutMs`.
  */
-export function runCompiler(exe: string, args: string[], cwd: string, env: Record<string, string>, onData: (d: Buffer) => void, timeoutMs: number): Promise<boolean> {
+export function runCompiler(
+  exe: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  onData: (d: Buffer) => void,
+  timeoutMs: number,
+): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (ok: boolean) => {

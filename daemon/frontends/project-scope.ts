@@ -17,7 +17,13 @@ const PROFILE_CHILD = new Set(['deps', 'build', 'examples']);
 
 /** cache_targets and cache_extensions for rustc: the cargo profile the out-dir is in (only when
  * cargo runs it), and the library files its crate types write (.rlib, .rmeta, .a). */
-export function rustOutsideScope(outDirAbs: string, crateTypes: string[], emits: string[], env: Record<string, string>, s: ProjectSettings): UncacheableReason | undefined {
+export function rustOutsideScope(
+  outDirAbs: string,
+  crateTypes: string[],
+  emits: string[],
+  env: Record<string, string>,
+  s: ProjectSettings,
+): UncacheableReason | undefined {
   if (env.CARGO) {
     const parts = outDirAbs.split('/');
     for (let i = parts.length - 1; i > 1; i--) {

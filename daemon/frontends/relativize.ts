@@ -33,7 +33,10 @@ export class Relativizer {
   private readonly base: string;
   private readonly memo: string;
 
-  constructor(readonly cwd: string, readonly baseDir: string) {
+  constructor(
+    readonly cwd: string,
+    readonly baseDir: string,
+  ) {
     this.shortest = cwd;
     this.base = path.resolve(baseDir);
     this.baseDepth = depth(this.base);

@@ -59,13 +59,32 @@ const answer = async (req: CompileRequest, ctx: DaemonContext, label: { name?: s
       ctx.stats.add('hits', session);
       ctx.stats.add('hit_bytes', session, outcome.bytes);
       if (!outcome.files) return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code };
-      return { t: 'hit', out: outcome.out, err: outcome.err, code: outcome.code, files: req.sp && ctx.spares ? withSpares(outcome.files, ctx.spares) : outcome.files };
+      return {
+        t: 'hit',
+        out: outcome.out,
+        err: outcome.err,
+        code: outcome.code,
+        files: req.sp && ctx.spares ? withSpares(outcome.files, ctx.spares) : outcome.files,
+      };
     case 'miss': {
       const id = `${ctx.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       const oneWay = req.ow && outcome.collect !== undefined;
-      ctx.pending.set(id, { id, frontend: outcome.frontend ?? frontend, state: outcome.pending, session, created: ctx.now(), ...(oneWay ? { oneWay, ...(req.pid !== undefined ? { pid: req.pid } : {}) } : {}) });
+      ctx.pending.set(id, {
+        id,
+        frontend: outcome.frontend ?? frontend,
+        state: outcome.pending,
+        session,
+        created: ctx.now(),
+        ...(oneWay ? { oneWay, ...(req.pid !== undefined ? { pid: req.pid } : {}) } : {}),
+      });
       ctx.stats.add('misses', session);
-      return { t: 'run', id, argv: outcome.argv, env: outcome.env ?? [], ...(oneWay ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}) };
+      return {
+        t: 'run',
+        id,
+        argv: outcome.argv,
+        env: outcome.env ?? [],
+        ...(oneWay ? { col: outcome.collect, ...(outcome.mmd ? { mmd: outcome.mmd } : {}) } : {}),
+      };
     }
   }
 };

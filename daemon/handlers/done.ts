@@ -18,8 +18,7 @@ export const done: Handler<'done'> = async (req, ctx) => {
       if (fin.reason === 'compile_failed') {
         ctx.stats.add('compile_failed', p.session);
         ctx.stats.add('misses', p.session, -1);
-      }
-      else ctx.stats.reason('not_stored', fin.reason, p.session);
+      } else ctx.stats.reason('not_stored', fin.reason, p.session);
       return;
     }
     // Not tracked: the writes it waits for happen at a pause, or when close() settles them.

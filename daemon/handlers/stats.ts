@@ -30,13 +30,27 @@ export const stats: Handler<'stats'> = async (req, ctx) => {
     stats: {
       ...c,
       shim_fallbacks: countFallbacks(fallbacks, req.fallbacks_since ?? Date.parse(c.since)),
-      local: { ...snakeKeys({ ...ctx.store.usage(), ...ctx.store.counters() }), waiting: ctx.writes.waiting(), path: ctx.resolved.config.local_path, max_size: ctx.resolved.config.max_local_size },
+      local: {
+        ...snakeKeys({ ...ctx.store.usage(), ...ctx.store.counters() }),
+        waiting: ctx.writes.waiting(),
+        path: ctx.resolved.config.local_path,
+        max_size: ctx.resolved.config.max_local_size,
+      },
       // identity: which remote with which credentials, so `vrift run --cache-remote` can tell a
       // changed password from the same remote without either side printing it.
-      ...(ctx.remote && ctx.resolved.config.remote_url ? { remote: { ...ctx.remote.stats(), identity: remoteIdentity(ctx.resolved.config.remote_url, ctx.resolved.config.remote_token) } } : {}),
+      ...(ctx.remote && ctx.resolved.config.remote_url
+        ? { remote: { ...ctx.remote.stats(), identity: remoteIdentity(ctx.resolved.config.remote_url, ctx.resolved.config.remote_token) } }
+        : {}),
       ...(ctx.peers ? { peers: ctx.peers.stats() } : {}),
       latency: ctx.latency.summary(),
-      daemon: { pid: process.pid, ...memory(), uptime_ms: ctx.now() - ctx.startedAt, pending: ctx.pending.size, spares: ctx.spares?.size ?? 0, ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}) },
+      daemon: {
+        pid: process.pid,
+        ...memory(),
+        uptime_ms: ctx.now() - ctx.startedAt,
+        pending: ctx.pending.size,
+        spares: ctx.spares?.size ?? 0,
+        ...(ctx.watcher ? { watch: { dirs: ctx.watcher.watched, ...ctx.watcher.counts } } : {}),
+      },
     },
   };
 };

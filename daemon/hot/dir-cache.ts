@@ -25,7 +25,11 @@ export class DirCache {
   private memo = new Map<string, { mtimeMs: number; ino: number; names: Set<string> }>();
   private watched = new Map<string, { gen: number; names: Set<string> }>();
   private round = new Map<string, Set<string> | null | typeof STAT>();
-  constructor(private readonly now: () => number = Date.now, private readonly recentMs = 2000, private readonly watcher?: Watcher) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly recentMs = 2000,
+    private readonly watcher?: Watcher,
+  ) {
     watcher?.listen({
       changed: () => {},
       entry: (dir, name, added) => {
@@ -54,7 +58,7 @@ export class DirCache {
         return false; // ENOTDIR, EACCES: the compiler could not open it either
       }
     }
-    return names !== null && names.has(name);
+    return names?.has(name) ?? false;
   }
 
   private listRound(dir: string): Set<string> | null | typeof STAT {
@@ -96,7 +100,7 @@ export class DirCache {
     }
     this.watched.delete(dir);
     const st = fs.statSync(dir, { throwIfNoEntry: false });
-    if (!st || !st.isDirectory()) return null;
+    if (!st?.isDirectory()) return null;
     const m = this.memo.get(dir);
     if (m && m.mtimeMs === st.mtimeMs && m.ino === st.ino) return m.names;
     if (this.now() - st.mtimeMs <= this.recentMs) {

@@ -17,16 +17,16 @@ export const F_INCBIN = 16;
 export interface FileHash {
   hash: string;
   size: number;
-  mtimeMs: number;   // microsecond precision is plenty; number stats are much cheaper than bigint ones
+  mtimeMs: number; // microsecond precision is plenty; number stats are much cheaper than bigint ones
   ctimeMs: number;
-  dev: number;       // whose clock stamped the times (fs-clock.ts)
+  dev: number; // whose clock stamped the times (fs-clock.ts)
   flags: number;
 }
 
 interface Memo extends FileHash {
   ino: number;
   dir: string;
-  wgen: number;   // generation of the watch on `dir` this entry was confirmed under; 0: stat every time
+  wgen: number; // generation of the watch on `dir` this entry was confirmed under; 0: stat every time
   recent: boolean; // memoised within recentMs of its last change: only good while trusted
 }
 
@@ -153,7 +153,18 @@ export class FileHashes {
     // the timestamps' granularity would be invisible to a stat, but not to inotify.
     const now = this.now();
     const recent = now - st.mtimeMs <= this.recentMs || now - st.ctimeMs <= this.recentMs;
-    const entry: Memo = { hash: read.hash, size: read.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, dev: st.dev, ino: st.ino, flags: read.flags, dir, wgen: trust, recent };
+    const entry: Memo = {
+      hash: read.hash,
+      size: read.size,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      dev: st.dev,
+      ino: st.ino,
+      flags: read.flags,
+      dir,
+      wgen: trust,
+      recent,
+    };
     if (read.size === st.size && (!recent || trust !== 0)) {
       if (this.memo.size >= this.maxEntries) this.memo.delete(this.memo.keys().next().value as string);
       this.memo.set(abs, entry);
@@ -176,7 +187,7 @@ export class FileHashes {
    */
   unchangedSince(abs: string, mark: WatchMark | undefined): boolean {
     const m = this.memo.get(abs);
-    return mark !== undefined && m !== undefined && this.watcher !== undefined && this.watcher.unchangedSince(abs, m.wgen, mark);
+    return mark !== undefined && m !== undefined && this.watcher?.unchangedSince(abs, m.wgen, mark) === true;
   }
 
   /**
@@ -185,7 +196,7 @@ export class FileHashes {
    */
   entryUnchangedSince(abs: string, mark: WatchMark | undefined): boolean {
     const w = this.watcher;
-    return mark !== undefined && w !== undefined && w.unchangedSince(abs, w.genOf(path.dirname(abs)), mark);
+    return mark !== undefined && w?.unchangedSince(abs, w.genOf(path.dirname(abs)), mark) === true;
   }
 
   /**

@@ -56,7 +56,11 @@ const BYTE = Buffer.from('.');
 export class FsClock {
   private fd: number;
 
-  private constructor(fd: number, private readonly slackMs: number, private readonly wall: () => number) {
+  private constructor(
+    fd: number,
+    private readonly slackMs: number,
+    private readonly wall: () => number,
+  ) {
     this.fd = fd;
   }
 

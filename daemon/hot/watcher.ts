@@ -42,13 +42,13 @@ export function loadAddon(): Addon | undefined {
 
 // Filesystems whose local writes inotify sees (statfs f_type).
 const LOCAL_FS = new Set([
-  0xef53,       // ext2/3/4
-  0x58465342,   // xfs
-  0x9123683e,   // btrfs
-  0x01021994,   // tmpfs
-  0x794c7630,   // overlayfs
-  0xf2f52010,   // f2fs
-  0x2fc12fc1,   // zfs
+  0xef53, // ext2/3/4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x01021994, // tmpfs
+  0x794c7630, // overlayfs
+  0xf2f52010, // f2fs
+  0x2fc12fc1, // zfs
 ]);
 
 export interface WatchListener {
@@ -61,7 +61,10 @@ export interface WatchListener {
 }
 
 /** A moment in the watcher's history: events applied and watches made up to it. */
-export interface WatchMark { seq: number; gen: number }
+export interface WatchMark {
+  seq: number;
+  gen: number;
+}
 
 // Files' last change events, for unchangedSince(); over this many, forgotten at once.
 const LAST_CHANGES_MAX = 100_000;
@@ -79,13 +82,17 @@ export class Watcher {
   private gen = 0;
   private listeners: WatchListener[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private seq = 0;                                  // events applied so far
-  private lastChange = new Map<string, number>();   // file -> seq of its last event
-  private floor = 0;                                // lastChange forgot what came up to this seq
+  private seq = 0; // events applied so far
+  private lastChange = new Map<string, number>(); // file -> seq of its last event
+  private floor = 0; // lastChange forgot what came up to this seq
   /** Counters for `vrift stats`. */
   readonly counts = { events: 0, overflows: 0, refused: 0 };
 
-  private constructor(private readonly addon: Addon, private fd: number, private readonly maxDirs: number) {}
+  private constructor(
+    private readonly addon: Addon,
+    private fd: number,
+    private readonly maxDirs: number,
+  ) {}
 
   /** The watcher, or undefined when the addon is not built or inotify is unavailable. */
   static open(opts: { maxDirs?: number; drainEveryMs?: number } = {}): Watcher | undefined {

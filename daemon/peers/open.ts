@@ -52,7 +52,12 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
   });
   const tier: PeerTier = new PeerTier({ table, auth, waitMs: o.config.peer_wait, log, now: o.now, accept: (key, value) => gate.accept(key, value) });
   const server = await startPeerServer({
-    local: o.local, pending: o.pending, tmpDir: o.tmpDir, port: o.config.peer_port, auth, log,
+    local: o.local,
+    pending: o.pending,
+    tmpDir: o.tmpDir,
+    port: o.config.peer_port,
+    auth,
+    log,
     served: (who, bytes) => {
       servedTo.set(who, (servedTo.get(who) ?? 0) + bytes);
       tier.served(bytes);
@@ -62,7 +67,10 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
   try {
     if (setting.mode === 'mdns') {
       // Unique on the network: host, key fingerprint and a per-start id (two instances may share a key).
-      const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 24);
+      const host = os
+        .hostname()
+        .replace(/[^A-Za-z0-9-]/g, '-')
+        .slice(0, 24);
       const instance = `vrift-${host}-${auth.fingerprint.slice(0, 8)}-${crypto.randomBytes(3).toString('hex')}`;
       const m = new MdnsDiscovery({ table, instance, port: server.port, fingerprint: auth.fingerprint, log });
       m.start();
@@ -80,16 +88,20 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
   }
   let closing: Promise<void> | undefined;
   return {
-    tier, table, server,
-    view: () => table.view().map((p) => {
-      const keyName = p.key_name || auth.nameOf(p.fingerprint);
-      return { ...p, key_name: keyName, bytes_up: keyName ? servedTo.get(keyName) ?? 0 : 0 };
-    }),
+    tier,
+    table,
+    server,
+    view: () =>
+      table.view().map((p) => {
+        const keyName = p.key_name || auth.nameOf(p.fingerprint);
+        return { ...p, key_name: keyName, bytes_up: keyName ? (servedTo.get(keyName) ?? 0) : 0 };
+      }),
     stats: () => ({ mode: setting.mode, port: server.port, ...tier.stats() }),
-    close: () => (closing ??= (async () => {
-      await discovery.close();
-      await server.close();
-      table.clear();
-    })()),
+    close: () =>
+      (closing ??= (async () => {
+        await discovery.close();
+        await server.close();
+        table.clear();
+      })()),
   };
 }

@@ -39,7 +39,10 @@ function presented(header: string | undefined): string | undefined {
 // Without a tokens file everyone may read and write (the server then binds loopback only
 // unless told otherwise). A token is identified in logs by a short hash, never itself.
 export class Authorizer {
-  constructor(private readonly tokens: Map<string, Access> | undefined, private readonly anonymousRead: boolean) {}
+  constructor(
+    private readonly tokens: Map<string, Access> | undefined,
+    private readonly anonymousRead: boolean,
+  ) {}
 
   check(header: string | undefined, write: boolean): AuthResult {
     if (!this.tokens) return { ok: true, who: 'anonymous' };

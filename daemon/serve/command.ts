@@ -11,7 +11,15 @@ import { startServe } from './open.js';
 
 function stderrLogger(channel: string): ChannelLogger {
   const w = (level: string) => (msg: string, f?: Record<string, unknown>) =>
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, channel, msg, ...(f && Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof Error ? v.message : v]))) }) + '\n');
+    process.stderr.write(
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level,
+        channel,
+        msg,
+        ...(f && Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof Error ? v.message : v]))),
+      }) + '\n',
+    );
   return { debug: () => {}, info: w('info'), warn: w('warn'), error: w('error') };
 }
 
@@ -36,7 +44,7 @@ async function serve(o: ServeFlags): Promise<void> {
   // the server goes with it rather than hold the port with no one to stop it.
   const byCli = typeof process.send === 'function';
   const log = stderrLogger('serve');
-  let server;
+  let server: Awaited<ReturnType<typeof startServe>>;
   try {
     server = await startServe({ ...o, accessLog: accessSink(o.accessLog), log, env: process.env });
   } catch (e) {
@@ -61,9 +69,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     process.stderr.write(`vrift serve: stdout: ${reason(e)}\n`);
     process.exit(2);
   });
-  const program = new Command('vriftd')
-    .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'vriftd: ')) })
-    .enablePositionalOptions();
+  const program = new Command('vriftd').configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'vriftd: ')) }).enablePositionalOptions();
   serveFlags(program.command('serve')).action((o: ServeFlags) => serve(o));
   await program.parseAsync(argv, { from: 'user' }).catch((e) => {
     process.stderr.write(`vrift: ${userMessage(e, instancePaths())}\n`);

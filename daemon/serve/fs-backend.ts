@@ -31,7 +31,11 @@ export class FsBackend implements Backend {
   private evictedBytes = 0;
   private evictSeq = 0;
 
-  private constructor(private readonly root: string, private readonly maxSize: number, private readonly log: ChannelLogger) {
+  private constructor(
+    private readonly root: string,
+    private readonly maxSize: number,
+    private readonly log: ChannelLogger,
+  ) {
     this.description = root;
     this.tmpDir = path.join(root, 'tmp');
     this.lru = new LRUCache<string, { size: number; touched: number }>({

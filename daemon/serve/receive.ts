@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
@@ -10,12 +9,21 @@ import { DecompressStream } from 'zstd-napi';
 import { OffThreadSha256 } from './sha-off-thread.js';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
 
-export interface Received { file: string; size: number; wireBytes: number; blake3?: string; sha256?: string }
+export interface Received {
+  file: string;
+  size: number;
+  wireBytes: number;
+  blake3?: string;
+  sha256?: string;
+}
 
 /** Which digests to compute while receiving: a CAS key is one of them; /ac/ values need none. */
 export type DigestWant = { blake3: boolean; sha256: boolean };
@@ -41,7 +49,8 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
   if (enc !== 'identity' && enc !== 'zstd') throw new HttpError(400, `unsupported content-encoding ${enc}`);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   const sizeHeader = req.headers['x-digest-sizebytes'] === undefined ? undefined : Number(req.headers['x-digest-sizebytes']);
-  if (enc === 'identity' && declared !== undefined && declared > maxBytes) throw new HttpError(413, `body of ${declared} bytes is over the limit of ${maxBytes}`);
+  if (enc === 'identity' && declared !== undefined && declared > maxBytes)
+    throw new HttpError(413, `body of ${declared} bytes is over the limit of ${maxBytes}`);
   if (sizeHeader !== undefined && sizeHeader > maxBytes) throw new HttpError(413, `body of ${sizeHeader} bytes is over the limit of ${maxBytes}`);
 
   const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);

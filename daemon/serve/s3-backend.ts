@@ -16,7 +16,11 @@ function notFound(e: unknown): boolean {
 // so each serves the others' uploads. Eviction is the bucket's job (lifecycle rules).
 export class S3Backend implements Backend {
   readonly description: string;
-  private constructor(private readonly loc: S3Location, private readonly client: S3Client, readonly tmpDir: string) {
+  private constructor(
+    private readonly loc: S3Location,
+    private readonly client: S3Client,
+    readonly tmpDir: string,
+  ) {
     this.description = `s3://${loc.bucket}/${loc.prefix}`;
   }
 
@@ -47,9 +51,15 @@ export class S3Backend implements Backend {
 
   async commit(key: string, tmpFile: string, size: number): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({
-        Bucket: this.loc.bucket, Key: s3Key(this.loc, key), Body: fs.createReadStream(tmpFile), ContentLength: size, ContentType: 'application/octet-stream',
-      }));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.loc.bucket,
+          Key: s3Key(this.loc, key),
+          Body: fs.createReadStream(tmpFile),
+          ContentLength: size,
+          ContentType: 'application/octet-stream',
+        }),
+      );
     } finally {
       await fsp.rm(tmpFile, { force: true });
     }

@@ -98,8 +98,13 @@ export class CacheServer {
 
   status(): Record<string, unknown> {
     return {
-      version: BUILD_ID, uptime_s: Math.round((this.now() - this.startedAt) / 1000), store: this.o.backend.description,
-      ...snakeKeys(this.o.backend.usage()), max_blob_size: this.o.maxBlobSize, auth: !!this.o.tokens, ...this.metrics.summary(),
+      version: BUILD_ID,
+      uptime_s: Math.round((this.now() - this.startedAt) / 1000),
+      store: this.o.backend.description,
+      ...snakeKeys(this.o.backend.usage()),
+      max_blob_size: this.o.maxBlobSize,
+      auth: !!this.o.tokens,
+      ...this.metrics.summary(),
     };
   }
 
@@ -275,9 +280,11 @@ export class CacheServer {
       type = 'text/html; charset=utf-8';
     } else {
       const s = this.status();
-      body = `<!doctype html><title>vrift cache</title><h1>vrift cache</h1><pre>${
-        Object.entries(s).map(([k, v]) => `${k}: ${String(v).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}`).join('\n')
-      }</pre><p>Bazel layout: <code>/ac/&lt;hex&gt;</code>, <code>/cas/&lt;hex&gt;</code>; <a href="/status">/status</a>, <a href="/metrics">/metrics</a></p>\n`;
+      body = `<!doctype html><title>vrift cache</title><h1>vrift cache</h1><pre>${Object.entries(s)
+        .map(([k, v]) => `${k}: ${String(v).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}`)
+        .join(
+          '\n',
+        )}</pre><p>Bazel layout: <code>/ac/&lt;hex&gt;</code>, <code>/cas/&lt;hex&gt;</code>; <a href="/status">/status</a>, <a href="/metrics">/metrics</a></p>\n`;
       type = 'text/html; charset=utf-8';
     }
     res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });

@@ -14,7 +14,13 @@ const MAX_AHEAD = 8 * 2 ** 20;
 const PIECE = 64 * 1024;
 const pool: ArrayBuffer[] = [];
 
-interface Upload { ahead: number; broken?: Error; waiting?: () => void; done?: (hex: string) => void; fail?: (e: Error) => void }
+interface Upload {
+  ahead: number;
+  broken?: Error;
+  waiting?: () => void;
+  done?: (hex: string) => void;
+  fail?: (e: Error) => void;
+}
 
 let worker: Worker | undefined;
 let nextId = 1;

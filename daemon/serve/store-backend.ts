@@ -10,7 +10,11 @@ import { HttpError } from './receive.js';
 export class StoreBackend implements Backend {
   readonly description = 'local store (read-only, for LAN peers)';
 
-  constructor(private readonly local: LocalStore, private readonly pending: (k: string) => Buffer | undefined, readonly tmpDir: string) {}
+  constructor(
+    private readonly local: LocalStore,
+    private readonly pending: (k: string) => Buffer | undefined,
+    readonly tmpDir: string,
+  ) {}
 
   async stat(key: string): Promise<number | undefined> {
     const o = await this.open(key);

@@ -78,7 +78,8 @@ export function decodeBlob(file: Buffer, digest: string): Decoded {
     }
     // A flipped bit in either size field must not turn into a huge allocation. Streamed
     // writes whose size was not known up front leave it out of the frame (null).
-    if (frameSize !== n && (frameSize !== null || n > Math.max(2 ** 30, body.length * 1024))) return { ok: false, reason: `size mismatch: header ${n}, zstd frame ${frameSize}` };
+    if (frameSize !== n && (frameSize !== null || n > Math.max(2 ** 30, body.length * 1024)))
+      return { ok: false, reason: `size mismatch: header ${n}, zstd frame ${frameSize}` };
     data = Buffer.allocUnsafe(n);
     try {
       const got = zstd.decompress(data, body);

@@ -23,7 +23,11 @@ export class HashTap extends Transform {
   size = 0;
   private readonly h = new Blake3Hasher();
   private result: string | undefined;
-  constructor(private readonly limit = Infinity, private readonly onChunk?: (c: Buffer) => void, private readonly onOver?: (e: VriftError) => void) {
+  constructor(
+    private readonly limit = Infinity,
+    private readonly onChunk?: (c: Buffer) => void,
+    private readonly onOver?: (e: VriftError) => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -47,22 +51,33 @@ export function verifyingTap(digest: string, size: number | undefined, onBad?: (
   const tap = new HashTap(size ?? limit, undefined, onBad);
   tap._flush = (cb: TransformCallback) => {
     let err: VriftError | undefined;
-    if (size !== undefined && tap.size !== size) err = new VriftError('EINTEGRITY', `blob size mismatch: expected ${size}, got ${tap.size}`, { fields: { digest } });
-    else if (tap.digest() !== digest) err = new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { digest, actual: tap.digest() } });
+    if (size !== undefined && tap.size !== size)
+      err = new VriftError('EINTEGRITY', `blob size mismatch: expected ${size}, got ${tap.size}`, { fields: { digest } });
+    else if (tap.digest() !== digest)
+      err = new VriftError('EINTEGRITY', 'blob content does not match its digest', { fields: { digest, actual: tap.digest() } });
     if (err) onBad?.(err);
     cb(err);
   };
   return tap;
 }
 
-export interface StreamedBlob { digest: string; size: number; fileBytes: number; tmp: string }
+export interface StreamedBlob {
+  digest: string;
+  size: number;
+  fileBytes: number;
+  tmp: string;
+}
 
 /**
  * Writes `src` into a new temp file under `root/tmp` in blob format (zstd, level `level`),
  * hashing it on the way. The caller renames `tmp` into place (or removes it). `expected`
  * is checked before returning: a mismatch removes the file and throws EINTEGRITY.
  */
-export async function writeBlobTemp(root: string, src: Readable, o: { level: number; sizeHint?: number; expected?: string; limit?: number; onChunk?: (c: Buffer) => void }): Promise<StreamedBlob> {
+export async function writeBlobTemp(
+  root: string,
+  src: Readable,
+  o: { level: number; sizeHint?: number; expected?: string; limit?: number; onChunk?: (c: Buffer) => void },
+): Promise<StreamedBlob> {
   const tmpDir = path.join(root, TMP_DIR);
   const tmp = path.join(tmpDir, `${process.pid}-s-${randomBytes(8).toString('hex')}`);
   await fsp.mkdir(tmpDir, { recursive: true });

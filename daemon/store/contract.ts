@@ -11,7 +11,10 @@ import type { Readable } from 'node:stream';
 // object reads as a miss, never as content.
 
 /** What an entry is uploaded with: keys of entries and digests of blobs in the local store. */
-export interface Attach { entries?: string[]; blobs?: string[] }
+export interface Attach {
+  entries?: string[];
+  blobs?: string[];
+}
 
 export interface Cache {
   /** For logs and stats: 'local', 'write-behind', 'tiered', 'http', 's3', 'peer'. */

@@ -16,7 +16,14 @@ export const ENTRY_HEADER_SIZE = 32;
 const SUM_SIZE = 16;
 
 function checksum(key: string, payload: Buffer): Buffer {
-  return Buffer.from(new KeyHasher('vrift-ac-v1').str(key).bytes(payload).digest().slice(0, SUM_SIZE * 2), 'hex');
+  return Buffer.from(
+    new KeyHasher('vrift-ac-v1')
+      .str(key)
+      .bytes(payload)
+      .digest()
+      .slice(0, SUM_SIZE * 2),
+    'hex',
+  );
 }
 
 export function encodeEntry(key: string, payload: Buffer): Buffer {

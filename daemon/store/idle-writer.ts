@@ -57,12 +57,12 @@ interface Job {
 
 interface Item {
   k: string;
-  seq: number;            // its place in the queue: items are written (or dropped) in this order
-  at: number;             // when it was added
+  seq: number; // its place in the queue: items are written (or dropped) in this order
+  at: number; // when it was added
   len: number;
-  data?: Buffer;          // in memory, or
-  off?: number;           // in the spool file at this offset, or
-  fd?: number;            // the whole content of this open file (closed once written)
+  data?: Buffer; // in memory, or
+  off?: number; // in the spool file at this offset, or
+  fd?: number; // the whole content of this open file (closed once written)
   check?: (data: Buffer) => boolean;
   put: (data: Buffer) => Promise<unknown>;
 }
@@ -90,9 +90,9 @@ export class IdleWriter {
   private readonly queue: Item[] = [];
   private readonly jobs: Job[] = [];
   private readonly jobsByKey = new Map<string, Set<Job>>();
-  private bytes = 0;          // in memory
-  private spooled = 0;        // waiting in the spool
-  private files = 0;          // descriptors held
+  private bytes = 0; // in memory
+  private spooled = 0; // waiting in the spool
+  private files = 0; // descriptors held
   private spoolEnd = 0;
   private spoolFd: number | undefined;
   private spoolBroken = false;
@@ -110,7 +110,10 @@ export class IdleWriter {
   // Set inside this writer's own work (deferred jobs, writes): reads made there are not lookups.
   private readonly own = new AsyncLocalStorage<true>();
 
-  constructor(private readonly log: ChannelLogger, private readonly o: IdleWriterOptions = {}) {}
+  constructor(
+    private readonly log: ChannelLogger,
+    private readonly o: IdleWriterOptions = {},
+  ) {}
 
   /** What waits under `k`, if anything; a lookup (unless made by deferred work), so writes hold off. */
   get(k: string): Buffer | undefined {
@@ -179,7 +182,8 @@ export class IdleWriter {
     this.pending.set(k, it);
     this.queue.push(it);
     const maxSpool = this.o.maxSpoolBytes ?? MAX_SPOOL_BYTES;
-    if (this.bytes > max) void this.write({ bytes: max / 2 }); // down to half, interleaved with lookups
+    if (this.bytes > max)
+      void this.write({ bytes: max / 2 }); // down to half, interleaved with lookups
     else if (this.spooled > maxSpool) void this.write({ spooled: maxSpool / 2 });
     else this.arm();
   }
@@ -325,7 +329,8 @@ export class IdleWriter {
   // waits, lookups or not; 'all': everything.
   private write(until: 'pause' | 'all' | { bytes?: number; spooled?: number }): Promise<void> {
     const idleMs = this.o.idleMs ?? IDLE_MS;
-    const jobDue = (): boolean => until === 'pause' && this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined && Date.now() - this.jobs[0].at >= this.o.maxJobWaitMs;
+    const jobDue = (): boolean =>
+      until === 'pause' && this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined && Date.now() - this.jobs[0].at >= this.o.maxJobWaitMs;
     const enough = (): boolean => {
       if (until === 'all') return false;
       if (until === 'pause') {
@@ -354,7 +359,8 @@ export class IdleWriter {
         const data = this.dataOf(it);
         this.inFlight++;
         try {
-          if (!data) throw new VriftError('ESTORE', it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
+          if (!data)
+            throw new VriftError('ESTORE', it.fd === undefined ? 'spooled store write lost (spool unreadable)' : 'kept output changed before it was stored');
           await this.own.run(true, () => it.put(data));
         } catch (err) {
           this.log.warn('store write failed, entry dropped', { key: it.k.slice(1), err });

@@ -207,7 +207,10 @@ export class LocalStore implements StoreLike {
         return n;
       } catch (e) {
         if (e instanceof VriftError && e.code === 'EINTEGRITY') {
-          const size = await fs.stat(file).then((st) => st.size, () => 0);
+          const size = await fs.stat(file).then(
+            (st) => st.size,
+            () => 0,
+          );
           await this.dropCorrupt(rel, size, e.message);
           return undefined;
         }
@@ -354,7 +357,9 @@ export class LocalStore implements StoreLike {
   private async dropCorrupt(rel: string, sizeRead: number, reason: string): Promise<boolean> {
     this.c.corrupt++;
     this.opts.log.error('corrupt store file removed', {
-      path: rel, reason, err: new VriftError('EINTEGRITY', `corrupt store file ${rel}: ${reason}`),
+      path: rel,
+      reason,
+      err: new VriftError('EINTEGRITY', `corrupt store file ${rel}: ${reason}`),
     });
     try {
       const removed = await removeCorrupt(this.root, rel, sizeRead);
@@ -468,10 +473,12 @@ export class LocalStore implements StoreLike {
         await this.limitsRun;
         continue;
       }
-      this.limitsRun = this.evictToLimits().then(
-        () => undefined,
-        (e) => this.opts.log.warn('eviction failed', { err: e }),
-      ).finally(() => (this.limitsRun = undefined));
+      this.limitsRun = this.evictToLimits()
+        .then(
+          () => undefined,
+          (e) => this.opts.log.warn('eviction failed', { err: e }),
+        )
+        .finally(() => (this.limitsRun = undefined));
       await this.limitsRun;
       return;
     }

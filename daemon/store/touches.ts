@@ -15,7 +15,11 @@ export class TouchBatcher {
   private stopped = false;
   private closing?: Promise<void>;
 
-  constructor(private readonly root: string, private readonly delayMs: number, private readonly log: ChannelLogger) {}
+  constructor(
+    private readonly root: string,
+    private readonly delayMs: number,
+    private readonly log: ChannelLogger,
+  ) {}
 
   add(rel: string, t: number): void {
     this.pending.set(rel, t);

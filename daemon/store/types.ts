@@ -32,7 +32,10 @@ export interface CleanOptions {
   all?: boolean;
 }
 
-export interface CleanResult { removedFiles: number; removedBytes: number }
+export interface CleanResult {
+  removedFiles: number;
+  removedBytes: number;
+}
 
 export interface VerifyResult {
   /** Files read and checked (ones that vanished meanwhile are not counted). */
@@ -45,7 +48,12 @@ export interface VerifyResult {
   removedBytes: number;
 }
 
-export interface Usage { blobs: number; entries: number; bytes: number; files: number }
+export interface Usage {
+  blobs: number;
+  entries: number;
+  bytes: number;
+  files: number;
+}
 
 export interface Counters {
   corrupt: number;

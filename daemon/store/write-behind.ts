@@ -28,7 +28,12 @@ export class WriteBehind implements StoreLike {
   readonly name = 'write-behind';
   private readonly local: StoreLike;
 
-  constructor(private readonly inner: StoreLike, private readonly later: IdleWriter, private readonly uploads?: UploadsNow, private readonly signer?: SigningKey) {
+  constructor(
+    private readonly inner: StoreLike,
+    private readonly later: IdleWriter,
+    private readonly uploads?: UploadsNow,
+    private readonly signer?: SigningKey,
+  ) {
     this.local = uploads?.local ?? inner;
   }
 
@@ -60,7 +65,13 @@ export class WriteBehind implements StoreLike {
   async putBlobOf(data: Buffer, fd: number): Promise<string> {
     const d = blobDigest(data);
     const had = this.later.has('b' + d);
-    this.later.addFile('b' + d, fd, data, (b) => this.local.putBlob(b, d), (b) => digestHex(b) === d);
+    this.later.addFile(
+      'b' + d,
+      fd,
+      data,
+      (b) => this.local.putBlob(b, d),
+      (b) => digestHex(b) === d,
+    );
     // Not holding the bytes: the upload reads them from the descriptor when its turn comes.
     if (!had) this.uploads?.offerBlob(d, data.length);
     return d;

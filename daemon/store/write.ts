@@ -90,7 +90,10 @@ export class SpareFiles {
   private filling: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly dir: string, o: { want?: number; now?: () => number } = {}) {
+  constructor(
+    private readonly dir: string,
+    o: { want?: number; now?: () => number } = {},
+  ) {
     this.want = o.want ?? 32;
     this.now = o.now ?? Date.now;
   }

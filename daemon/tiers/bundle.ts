@@ -21,7 +21,12 @@ import { VriftError } from '../../ipc/errors.js';
 
 export const BUNDLE_MAGIC = Buffer.from('VRB1');
 
-export interface Bundle { value: Buffer; entries: [string, Buffer][]; blobs: [string, Buffer][]; pack?: string }
+export interface Bundle {
+  value: Buffer;
+  entries: [string, Buffer][];
+  blobs: [string, Buffer][];
+  pack?: string;
+}
 
 /** Blobs bigger than this travel on their own (and large ones are streamed anyway). */
 export const BUNDLE_BLOB_MAX = 1 << 20;
@@ -51,8 +56,14 @@ function unpack(data: Buffer, what: string): unknown {
 /** Throws EBADMSG on anything malformed: the caller treats the whole value as a bad answer. */
 export function decodeBundle(data: Buffer): Bundle {
   const v = unpack(data.subarray(BUNDLE_MAGIC.length), 'bundle');
-  if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !(v[0] instanceof Uint8Array) || !pairs(v[1]) || !pairs(v[2])
-      || (v.length === 4 && !(typeof v[3] === 'string' && HEX64.test(v[3])))) {
+  if (
+    !Array.isArray(v) ||
+    (v.length !== 3 && v.length !== 4) ||
+    !(v[0] instanceof Uint8Array) ||
+    !pairs(v[1]) ||
+    !pairs(v[2]) ||
+    (v.length === 4 && !(typeof v[3] === 'string' && HEX64.test(v[3])))
+  ) {
     throw malformed('bundle');
   }
   const b: Bundle = { value: buf(v[0]), entries: v[1].map(([k, e]) => [k, buf(e)]), blobs: v[2].map(([k, x]) => [k, buf(x)]) };
@@ -75,7 +86,8 @@ export function encodePack(members: [string, Buffer][]): Buffer {
 
 /** Throws EBADMSG on anything malformed. */
 export function decodePack(data: Buffer): [string, Buffer][] {
-  if (!(data.length > PACK_MAGIC.length && data.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC))) throw new VriftError('EBADMSG', 'not a pack', { fields: { what: 'pack' } });
+  if (!(data.length > PACK_MAGIC.length && data.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC)))
+    throw new VriftError('EBADMSG', 'not a pack', { fields: { what: 'pack' } });
   const v = unpack(data.subarray(PACK_MAGIC.length), 'pack');
   if (!pairs(v)) throw malformed('pack');
   return v.map(([k, b]) => [k, buf(b)]);

@@ -13,15 +13,25 @@ export class CoolDown {
   private tripped = false;
   private probing: Promise<void> | undefined;
 
-  constructor(private readonly periodMs: number, private readonly now: () => number, private readonly maxMs = 10 * 60_000, private readonly probe?: () => Promise<boolean>) {}
+  constructor(
+    private readonly periodMs: number,
+    private readonly now: () => number,
+    private readonly maxMs = 10 * 60_000,
+    private readonly probe?: () => Promise<boolean>,
+  ) {}
 
   get active(): boolean {
     if (this.now() < this.until) return true;
     if (!this.tripped || !this.probe) return false;
-    this.probing ??= this.probe().then((ok) => {
-      if (ok) this.ok();
-      else if (this.tripped) this.trip(this.lastReason);
-    }, () => this.trip(this.lastReason)).finally(() => (this.probing = undefined));
+    this.probing ??= this.probe()
+      .then(
+        (ok) => {
+          if (ok) this.ok();
+          else if (this.tripped) this.trip(this.lastReason);
+        },
+        () => this.trip(this.lastReason),
+      )
+      .finally(() => (this.probing = undefined));
     return true;
   }
 

@@ -5,15 +5,15 @@ import type { CoolDown } from './cooldown.js';
 // What `vrift stats` shows under "remote". One object per remote tier; the tier and the
 // TieredStore in front of it both count into it.
 export interface RemoteCounters {
-  hits: number;          // GETs answered with verified content
-  misses: number;        // 404 (or an empty answer where content was expected)
-  errors: number;        // bad status, transport errors, wrong or garbled content
-  timeouts: number;      // connect or operation deadline passed
-  skipped: number;       // lookups and uploads not tried during a cool-down
-  integrity: number;     // content that did not match its digest (also counted in errors)
-  uploads: number;       // PUTs that succeeded
-  upload_skipped: number;// HEAD said the blob was already there
-  upload_dropped: number;// the upload queue was full
+  hits: number; // GETs answered with verified content
+  misses: number; // 404 (or an empty answer where content was expected)
+  errors: number; // bad status, transport errors, wrong or garbled content
+  timeouts: number; // connect or operation deadline passed
+  skipped: number; // lookups and uploads not tried during a cool-down
+  integrity: number; // content that did not match its digest (also counted in errors)
+  uploads: number; // PUTs that succeeded
+  upload_skipped: number; // HEAD said the blob was already there
+  upload_dropped: number; // the upload queue was full
   bytes_up: number;
   bytes_down: number;
 }
@@ -37,7 +37,13 @@ export function skipRemote(closed: boolean, cool: CoolDown, c: RemoteCounters): 
  * a lying server's endless or decompression-bomb body stops there, not at the disk's end) or
  * else `limit`; `bad` is told, `good` gets the byte count.
  */
-export function verifiedRemoteStream(src: Readable, digest: string, bounds: { size?: number; limit: number }, good: (bytes: number) => void, bad: (e: Error) => void): Readable {
+export function verifiedRemoteStream(
+  src: Readable,
+  digest: string,
+  bounds: { size?: number; limit: number },
+  good: (bytes: number) => void,
+  bad: (e: Error) => void,
+): Readable {
   let failed = false;
   const onErr = (e: Error) => {
     if (failed) return;

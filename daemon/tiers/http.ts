@@ -11,7 +11,11 @@ import { CoolDown } from './cooldown.js';
 import { emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
 import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
-interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
+interface Reply {
+  status: number;
+  body: Buffer;
+  headers: http.IncomingHttpHeaders;
+}
 
 export interface HttpTierOptions extends RemoteOptions {
   log: ChannelLogger;
@@ -57,7 +61,9 @@ export class HttpTier implements RemoteTier {
   constructor(url: string, opts: HttpTierOptions) {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new VriftError('ECONFIG', `remote_url: unsupported scheme ${u.protocol}`, { fields: { url } });
-    this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Omit<RemoteOptions, 'token' | 'sign' | 'onFailure'>>;
+    this.o = { ...REMOTE_DEFAULTS, now: Date.now, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<
+      Omit<RemoteOptions, 'token' | 'sign' | 'onFailure'>
+    >;
     this.sign = opts.sign;
     this.onFailure = opts.onFailure;
     this.log = opts.log;
@@ -179,13 +185,19 @@ export class HttpTier implements RemoteTier {
     const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
     const body = enc === 'zstd' ? wire.pipe(new DecompressStream()) : wire;
     if (body !== wire) wire.on('error', (e) => body.destroy(e));
-    return verifiedRemoteStream(body, digest, { size, limit: this.o.maxBodyBytes }, () => {
-      this.c.hits++;
-      this.c.bytes_down += (wire as Transform & { n: number }).n;
-    }, (e) => {
-      if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
-      this.fail('GET', rel, e);
-    });
+    return verifiedRemoteStream(
+      body,
+      digest,
+      { size, limit: this.o.maxBodyBytes },
+      () => {
+        this.c.hits++;
+        this.c.bytes_down += (wire as Transform & { n: number }).n;
+      },
+      (e) => {
+        if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
+        this.fail('GET', rel, e);
+      },
+    );
   }
 
   async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
@@ -329,7 +341,12 @@ export class HttpTier implements RemoteTier {
 
   // A request whose response (headers only) is handed back; the body is the caller's.
   // Timeouts and a closed connection destroy the request, which errors the response too.
-  private open(method: 'GET' | 'PUT', rel: string, body?: { stream: Readable; size: number }, expectBytes = 0): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+  private open(
+    method: 'GET' | 'PUT',
+    rel: string,
+    body?: { stream: Readable; size: number },
+    expectBytes = 0,
+  ): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     return new Promise((resolve, reject) => {
       let connectTimer: { clear(): void } | undefined;
       let settled = false;
@@ -349,15 +366,23 @@ export class HttpTier implements RemoteTier {
         headers['content-length'] = body.size;
         headers['x-digest-function'] = 'blake3';
       }
-      const req = this.mod.request({
-        protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
-        path: `${this.basePath}/${rel}`, method, headers, agent: this.agent,
-      }, (res) => {
-        connectTimer?.clear();
-        settled = true;
-        if ((res.statusCode ?? 0) < 500) this.cool.ok();
-        resolve({ req, res });
-      });
+      const req = this.mod.request(
+        {
+          protocol: this.base.protocol,
+          hostname: this.base.hostname,
+          port: this.base.port,
+          path: `${this.basePath}/${rel}`,
+          method,
+          headers,
+          agent: this.agent,
+        },
+        (res) => {
+          connectTimer?.clear();
+          settled = true;
+          if ((res.statusCode ?? 0) < 500) this.cool.ok();
+          resolve({ req, res });
+        },
+      );
       connectTimer = this.armTimeouts(req, method, body?.size ?? expectBytes);
       req.on('error', fail);
       req.on('close', () => {
@@ -427,47 +452,55 @@ export class HttpTier implements RemoteTier {
         headers['content-length'] = body.length;
         if (rel.startsWith('cas/')) headers['x-digest-function'] = 'blake3';
       }
-      const req = this.mod.request({
-        protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port,
-        path: `${this.basePath}/${rel}`, method, headers, agent: this.agent,
-      }, (res) => {
-        gotResponse = true;
-        const status = res.statusCode ?? 0;
-        if (method === 'HEAD' || status !== 200) {
-          res.resume();
-          res.on('end', () => done(undefined, { status, body: Buffer.alloc(0), headers: res.headers }));
+      const req = this.mod.request(
+        {
+          protocol: this.base.protocol,
+          hostname: this.base.hostname,
+          port: this.base.port,
+          path: `${this.basePath}/${rel}`,
+          method,
+          headers,
+          agent: this.agent,
+        },
+        (res) => {
+          gotResponse = true;
+          const status = res.statusCode ?? 0;
+          if (method === 'HEAD' || status !== 200) {
+            res.resume();
+            res.on('end', () => done(undefined, { status, body: Buffer.alloc(0), headers: res.headers }));
+            res.on('error', (e) => done(e));
+            return;
+          }
+          const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+          if (declared !== undefined && !(declared <= maxBodyBytes)) {
+            req.destroy(new VriftError('ESTORE', `remote body too large (${declared} bytes)`));
+            return;
+          }
+          const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
+          if (enc !== 'identity' && enc !== 'zstd') {
+            req.destroy(new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`));
+            return;
+          }
+          const chunks: Buffer[] = [];
+          let wire = 0;
+          let n = 0;
+          const src = enc === 'zstd' ? res.pipe(new DecompressStream()) : res;
+          res.on('data', (d: Buffer) => void (wire += d.length));
+          src.on('data', (d: Buffer) => {
+            n += d.length;
+            if (n > maxBodyBytes) req.destroy(new VriftError('ESTORE', 'remote body too large'));
+            else chunks.push(d);
+          });
+          src.on('end', () => {
+            if (declared !== undefined && wire !== declared) return done(new VriftError('ESTORE', `truncated body: ${wire} of ${declared} bytes`));
+            this.c.bytes_down += wire;
+            done(undefined, { status, body: Buffer.concat(chunks, n), headers: res.headers });
+          });
+          src.on('error', (e) => done(e));
+          res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
           res.on('error', (e) => done(e));
-          return;
-        }
-        const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
-        if (declared !== undefined && !(declared <= maxBodyBytes)) {
-          req.destroy(new VriftError('ESTORE', `remote body too large (${declared} bytes)`));
-          return;
-        }
-        const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
-        if (enc !== 'identity' && enc !== 'zstd') {
-          req.destroy(new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let wire = 0;
-        let n = 0;
-        const src = enc === 'zstd' ? res.pipe(new DecompressStream()) : res;
-        res.on('data', (d: Buffer) => void (wire += d.length));
-        src.on('data', (d: Buffer) => {
-          n += d.length;
-          if (n > maxBodyBytes) req.destroy(new VriftError('ESTORE', 'remote body too large'));
-          else chunks.push(d);
-        });
-        src.on('end', () => {
-          if (declared !== undefined && wire !== declared) return done(new VriftError('ESTORE', `truncated body: ${wire} of ${declared} bytes`));
-          this.c.bytes_down += wire;
-          done(undefined, { status, body: Buffer.concat(chunks, n), headers: res.headers });
-        });
-        src.on('error', (e) => done(e));
-        res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
-        res.on('error', (e) => done(e));
-      });
+        },
+      );
       connectTimer = this.armTimeouts(req, method, body?.length ?? 0);
       if (body) this.answerAfterUpload(req, body.length);
       req.on('error', (e) => done(e));

@@ -61,7 +61,9 @@ export class PackPrefetch {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.dropAll(), this.o.keepMs);
       this.timer.unref();
-    })().catch((e) => this.o.log.debug('pack fetch failed', { digest, err: e })).finally(() => this.inFlight.delete(digest));
+    })()
+      .catch((e) => this.o.log.debug('pack fetch failed', { digest, err: e }))
+      .finally(() => this.inFlight.delete(digest));
     this.inFlight.set(digest, p);
   }
 

@@ -114,10 +114,13 @@ export class PackWriter {
   private arm(): void {
     clearTimeout(this.timer);
     const left = this.openedAt + this.o.maxAgeMs - Date.now();
-    this.timer = setTimeout(() => {
-      if (this.o.busy() && this.openedAt + this.o.maxAgeMs > Date.now()) this.arm();
-      else this.seal();
-    }, Math.max(0, Math.min(this.o.quietMs, left)));
+    this.timer = setTimeout(
+      () => {
+        if (this.o.busy() && this.openedAt + this.o.maxAgeMs > Date.now()) this.arm();
+        else this.seal();
+      },
+      Math.max(0, Math.min(this.o.quietMs, left)),
+    );
     this.timer.unref();
   }
 }

@@ -28,15 +28,15 @@ export interface PeerTierOptions {
 export interface PeerStats {
   peers_up: number;
   peers_cooling: number;
-  hits: number;        // lookups a peer answered first
-  misses: number;      // lookups every peer asked answered "no"
-  late: number;        // lookups that went on without peers after peer_wait
-  late_kept: number;   // answers that came after peer_wait and were kept for the next lookup
-  errors: number;      // refused connections, bad statuses, content that failed verification
+  hits: number; // lookups a peer answered first
+  misses: number; // lookups every peer asked answered "no"
+  late: number; // lookups that went on without peers after peer_wait
+  late_kept: number; // answers that came after peer_wait and were kept for the next lookup
+  errors: number; // refused connections, bad statuses, content that failed verification
   timeouts: number;
-  untrusted: number;   // entries refused: not signed by a trusted key
+  untrusted: number; // entries refused: not signed by a trusted key
   bytes_down: number;
-  bytes_up: number;    // what this daemon served to peers
+  bytes_up: number; // what this daemon served to peers
 }
 
 // Peers on a LAN answer in a millisecond or two, or not at all: short deadlines.
@@ -82,9 +82,17 @@ export class PeerTier implements RemoteTier {
       timeouts += p.timeouts;
     }
     return {
-      peers_up: known.filter((p) => p.live.state === 'up').length, peers_cooling: known.filter((p) => p.live.state === 'cooling').length,
-      hits: this.s.hits, misses: this.s.misses, late: this.s.late, late_kept: this.s.late_kept, errors, timeouts,
-      untrusted: this.s.untrusted, bytes_down: this.s.bytes_down, bytes_up: this.s.bytes_up,
+      peers_up: known.filter((p) => p.live.state === 'up').length,
+      peers_cooling: known.filter((p) => p.live.state === 'cooling').length,
+      hits: this.s.hits,
+      misses: this.s.misses,
+      late: this.s.late,
+      late_kept: this.s.late_kept,
+      errors,
+      timeouts,
+      untrusted: this.s.untrusted,
+      bytes_down: this.s.bytes_down,
+      bytes_up: this.s.bytes_up,
     };
   }
 
@@ -253,7 +261,10 @@ export class PeerTier implements RemoteTier {
     if (have && have.base === base) return have.tier;
     if (have) void have.tier.close();
     const tier = new HttpTier(base, {
-      connectTimeoutMs: this.o.connectTimeoutMs ?? CONNECT_MS, timeoutMs: this.o.timeoutMs ?? IDLE_MS, now: this.now, log: this.o.log,
+      connectTimeoutMs: this.o.connectTimeoutMs ?? CONNECT_MS,
+      timeoutMs: this.o.timeoutMs ?? IDLE_MS,
+      now: this.now,
+      log: this.o.log,
       sign: (method, target) => this.o.auth.sign(method, target),
       onFailure: (e) => this.failed(p, e),
     });

@@ -11,7 +11,10 @@ import type { RemoteTier } from './types.js';
 export class RaceTier implements RemoteTier {
   readonly name = 'peers+remote';
 
-  constructor(private readonly peers: PeerTier, private readonly remote: RemoteTier) {}
+  constructor(
+    private readonly peers: PeerTier,
+    private readonly remote: RemoteTier,
+  ) {}
 
   get url(): string {
     return this.remote.url;
@@ -22,7 +25,8 @@ export class RaceTier implements RemoteTier {
       let left = 2;
       const on = (v: Buffer | undefined) => {
         left--;
-        if (v) resolve(v); // a second answer resolves nothing: the first won
+        if (v)
+          resolve(v); // a second answer resolves nothing: the first won
         else if (left === 0) resolve(undefined);
       };
       const off = () => on(undefined);

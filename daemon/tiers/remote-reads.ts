@@ -48,9 +48,9 @@ export class RemoteReads {
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
   private attachedKept = 0;
-  private overdue = 0;       // lookups that stopped waiting, their request still running
-  private late = 0;          // lookups that stopped waiting (counted once each)
-  private notWaited = 0;     // lookups that did not ask while another was overdue
+  private overdue = 0; // lookups that stopped waiting, their request still running
+  private late = 0; // lookups that stopped waiting (counted once each)
+  private notWaited = 0; // lookups that did not ask while another was overdue
   private fromPacks = 0;
   private untrustedAnswers = 0;
   // The check at start while lookups still wait for it (see check).
@@ -58,7 +58,14 @@ export class RemoteReads {
   private readonly prefetch: PackPrefetch;
 
   constructor(private readonly o: RemoteReadsOptions) {
-    this.prefetch = new PackPrefetch({ remote: o.remote, later: o.later, log: o.log, maxBytes: o.prefetchMaxBytes, keepMs: o.prefetchKeepMs, signal: o.signal });
+    this.prefetch = new PackPrefetch({
+      remote: o.remote,
+      later: o.later,
+      log: o.log,
+      maxBytes: o.prefetchMaxBytes,
+      keepMs: o.prefetchKeepMs,
+      signal: o.signal,
+    });
   }
 
   /**
@@ -81,25 +88,35 @@ export class RemoteReads {
   blob(digest: string): Promise<Buffer | undefined> {
     const { later, local, remote } = this.o;
     const k = 'b' + digest;
-    return this.read(k, async () => later.get(k) ?? local.getBlob(digest), () => remote.getBlob(digest), (d) => local.putBlob(d, digest));
+    return this.read(
+      k,
+      async () => later.get(k) ?? local.getBlob(digest),
+      () => remote.getBlob(digest),
+      (d) => local.putBlob(d, digest),
+    );
   }
 
   entry(key: string): Promise<Buffer | undefined> {
     const { later, local, remote } = this.o;
     const k = 'e' + key;
-    return this.read(k, async () => later.get(k) ?? (await local.getEntry(key)) ?? this.fromPack(key), async () => {
-      const d = await remote.getEntry(key);
-      if (!d || !isBundle(d)) return d && this.admit(key, d);
-      const b = this.unbundle(key, d, (e) => remote.rejected(key, e));
-      if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
-        // A pack member's own value carries no attachments: they are in its pack (this wait
-        // is part of the lookup's, `waitMs` at most).
-        await this.prefetch.arriving(b.pack);
-        const member = this.prefetch.take(key);
-        if (member && isBundle(member)) this.unbundle(key, member, (e) => this.prefetch.refused(key, e));
-      }
-      return b && this.admit(key, b.value);
-    }, (d) => local.putEntry(key, d));
+    return this.read(
+      k,
+      async () => later.get(k) ?? (await local.getEntry(key)) ?? this.fromPack(key),
+      async () => {
+        const d = await remote.getEntry(key);
+        if (!d || !isBundle(d)) return d && this.admit(key, d);
+        const b = this.unbundle(key, d, (e) => remote.rejected(key, e));
+        if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
+          // A pack member's own value carries no attachments: they are in its pack (this wait
+          // is part of the lookup's, `waitMs` at most).
+          await this.prefetch.arriving(b.pack);
+          const member = this.prefetch.take(key);
+          if (member && isBundle(member)) this.unbundle(key, member, (e) => this.prefetch.refused(key, e));
+        }
+        return b && this.admit(key, b.value);
+      },
+      (d) => local.putEntry(key, d),
+    );
   }
 
   // Large blobs: remote → local store → dest, one chunk at a time.
@@ -127,7 +144,15 @@ export class RemoteReads {
 
   counts(): ReadCounts {
     const pf = this.prefetch.counts();
-    return { late: this.late, notWaited: this.notWaited, attached: this.attachedKept, packs: pf.packs, fromPacks: this.fromPacks, badMembers: pf.bad, untrustedAnswers: this.untrustedAnswers };
+    return {
+      late: this.late,
+      notWaited: this.notWaited,
+      attached: this.attachedKept,
+      packs: pf.packs,
+      fromPacks: this.fromPacks,
+      badMembers: pf.bad,
+      untrustedAnswers: this.untrustedAnswers,
+    };
   }
 
   /** Drops the pack members still held; requests on their way finish on their own (the signal keeps their answers out). */
@@ -136,7 +161,12 @@ export class RemoteReads {
   }
 
   // Concurrent lookups of one key share one remote request.
-  private async read(k: string, local: () => Promise<Buffer | undefined>, remote: () => Promise<Buffer | undefined>, keep: (d: Buffer) => Promise<unknown>): Promise<Buffer | undefined> {
+  private async read(
+    k: string,
+    local: () => Promise<Buffer | undefined>,
+    remote: () => Promise<Buffer | undefined>,
+    keep: (d: Buffer) => Promise<unknown>,
+  ): Promise<Buffer | undefined> {
     const hit = await local();
     if (hit || this.o.signal.aborted) return hit;
     if (this.checking) await this.checking.p; // the check at start, waitMs at most
@@ -199,7 +229,7 @@ export class RemoteReads {
   // refused (a miss, counted as an integrity error). The attachments enter the local store
   // like any remote answer (keepLater): the reads that follow (the result, the object) are
   // answered from memory until they are written.
-  private unbundle(key: string, data: Buffer, refuse: (e: Error) => void): Bundle | undefined {
+  private unbundle(_key: string, data: Buffer, refuse: (e: Error) => void): Bundle | undefined {
     const { local } = this.o;
     let b: Bundle;
     try {

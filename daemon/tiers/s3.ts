@@ -9,7 +9,10 @@ import { CoolDown } from './cooldown.js';
 import { emptyRemoteCounters, type RemoteCounters, skipRemote, verifiedRemoteStream } from './counters.js';
 import { exchangeDeadlineMs, PROBE_DIGEST, REMOTE_DEFAULTS, type RemoteOptions, type RemoteTier } from './types.js';
 
-export interface S3Location { bucket: string; prefix: string }
+export interface S3Location {
+  bucket: string;
+  prefix: string;
+}
 
 /** `s3://bucket/some/prefix` → bucket and a prefix without slashes at either end. */
 export function parseS3Url(url: string): S3Location {
@@ -62,10 +65,18 @@ function isNotFound(e: unknown): boolean {
 
 function isTimeout(e: unknown): boolean {
   const name = (e as Error).name;
-  return name === 'TimeoutError' || name === 'RequestTimeout' || (e instanceof VriftError && e.code === 'ETIMEOUT') || (e as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+  return (
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout' ||
+    (e instanceof VriftError && e.code === 'ETIMEOUT') ||
+    (e as NodeJS.ErrnoException).code === 'ETIMEDOUT'
+  );
 }
 
-interface Deadline { abortSignal: AbortSignal; ms: number }
+interface Deadline {
+  abortSignal: AbortSignal;
+  ms: number;
+}
 // An error after the whole-exchange deadline fired is that deadline (the SDK reports the
 // aborted socket as "aborted" / ECONNRESET).
 function overdue(d: Deadline, e: unknown): unknown {
@@ -202,13 +213,19 @@ export class S3Tier implements RemoteTier {
     } catch (e) {
       return this.missOrFail(rel, overdue(d, e));
     }
-    return verifiedRemoteStream(body, digest, { size, limit: this.maxBody }, () => {
-      this.c.hits++;
-      this.c.bytes_down += n;
-    }, (e) => {
-      if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
-      this.fail(rel, e);
-    });
+    return verifiedRemoteStream(
+      body,
+      digest,
+      { size, limit: this.maxBody },
+      () => {
+        this.c.hits++;
+        this.c.bytes_down += n;
+      },
+      (e) => {
+        if (e instanceof VriftError && e.code === 'EINTEGRITY') this.c.integrity++;
+        this.fail(rel, e);
+      },
+    );
   }
 
   async putBlobStream(digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
@@ -217,7 +234,10 @@ export class S3Tier implements RemoteTier {
     const d = this.deadline(size);
     try {
       const src = await open();
-      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: src, ContentLength: size, ContentType: 'application/octet-stream' }), { abortSignal: d.abortSignal });
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: src, ContentLength: size, ContentType: 'application/octet-stream' }),
+        { abortSignal: d.abortSignal },
+      );
       this.c.uploads++;
       this.c.bytes_up += size;
       this.cool.ok();
@@ -262,7 +282,8 @@ export class S3Tier implements RemoteTier {
         throw new VriftError('ESTORE', `remote object too large (${r.ContentLength} bytes)`);
       }
       const body = Buffer.from(await r.Body!.transformToByteArray());
-      if (r.ContentLength !== undefined && body.length !== r.ContentLength) throw new VriftError('ESTORE', `truncated object: ${body.length} of ${r.ContentLength} bytes`);
+      if (r.ContentLength !== undefined && body.length !== r.ContentLength)
+        throw new VriftError('ESTORE', `truncated object: ${body.length} of ${r.ContentLength} bytes`);
       this.c.bytes_down += body.length;
       this.cool.ok();
       return body;
@@ -275,7 +296,16 @@ export class S3Tier implements RemoteTier {
     if (this.skip()) throw new VriftError('ETIMEOUT', 'remote is cooling down after a failure', { fields: { url: this.url } });
     const d = this.deadline(data.length);
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: s3Key(this.loc, rel), Body: data, ContentLength: data.length, ContentType: 'application/octet-stream' }), { abortSignal: d.abortSignal });
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.loc.bucket,
+          Key: s3Key(this.loc, rel),
+          Body: data,
+          ContentLength: data.length,
+          ContentType: 'application/octet-stream',
+        }),
+        { abortSignal: d.abortSignal },
+      );
       this.c.uploads++;
       this.c.bytes_up += data.length;
       this.cool.ok();

@@ -52,7 +52,8 @@ export interface TieredOptions {
   gate?: EntryGate;
 }
 
-const lastError = (h: Record<string, unknown>) => (typeof h.last_error === 'string' ? { last_error: h.last_error, last_error_at: String(h.last_error_at) } : {});
+const lastError = (h: Record<string, unknown>) =>
+  typeof h.last_error === 'string' ? { last_error: h.last_error, last_error_at: String(h.last_error_at) } : {};
 
 export interface RemoteStats extends RemoteCounters {
   /** The last failed request and why (`PUT cas/…: remote answered PUT with HTTP 401`), kept after the remote recovers. */
@@ -100,14 +101,42 @@ export class TieredStore implements StoreLike {
     this.local = opts.local;
     this.remote = opts.remote;
     this.later = opts.later ?? new IdleWriter(opts.log);
-    const o = { readOnly: false, queueLimit: 4096, queueBytes: 256 * 2 ** 20, concurrency: 4, drainMs: 10_000, waitMs: 0, packs: true, packQuietMs: 500, packMaxAgeMs: 2500, prefetchMaxBytes: 96 << 20, prefetchKeepMs: 30_000, ...stripUndefined(opts) };
+    const o = {
+      readOnly: false,
+      queueLimit: 4096,
+      queueBytes: 256 * 2 ** 20,
+      concurrency: 4,
+      drainMs: 10_000,
+      waitMs: 0,
+      packs: true,
+      packQuietMs: 500,
+      packMaxAgeMs: 2500,
+      prefetchMaxBytes: 96 << 20,
+      prefetchKeepMs: 30_000,
+      ...stripUndefined(opts),
+    };
     this.readOnly = o.readOnly;
     this.gate = opts.gate;
     const shared = { local: this.local, remote: this.remote, later: this.later, log: opts.log, signal: this.stop.signal };
-    this.reads = new RemoteReads({ ...shared, gate: opts.gate, waitMs: o.waitMs, packs: o.packs, prefetchMaxBytes: o.prefetchMaxBytes, prefetchKeepMs: o.prefetchKeepMs });
+    this.reads = new RemoteReads({
+      ...shared,
+      gate: opts.gate,
+      waitMs: o.waitMs,
+      packs: o.packs,
+      prefetchMaxBytes: o.prefetchMaxBytes,
+      prefetchKeepMs: o.prefetchKeepMs,
+    });
     this.uploads = new UploadQueue({
-      ...shared, readOnly: o.readOnly, queueLimit: o.queueLimit, queueBytes: o.queueBytes, concurrency: o.concurrency, drainMs: o.drainMs,
-      packs: o.packs, packQuietMs: o.packQuietMs, packMaxAgeMs: o.packMaxAgeMs, busy: opts.busy ?? (() => false),
+      ...shared,
+      readOnly: o.readOnly,
+      queueLimit: o.queueLimit,
+      queueBytes: o.queueBytes,
+      concurrency: o.concurrency,
+      drainMs: o.drainMs,
+      packs: o.packs,
+      packQuietMs: o.packQuietMs,
+      packMaxAgeMs: o.packMaxAgeMs,
+      busy: opts.busy ?? (() => false),
     });
   }
 
@@ -183,13 +212,26 @@ export class TieredStore implements StoreLike {
     const r = this.reads.counts();
     const u = this.uploads.counts();
     return {
-      url: this.remote.url, read_only: this.readOnly, ...c,
-      hits: c.hits - r.untrustedAnswers, misses: c.misses + r.untrustedAnswers, untrusted: this.gate?.untrusted() ?? 0,
-      errors: c.errors + r.badMembers, integrity: c.integrity + r.badMembers,
-      skipped: c.skipped + r.notWaited, late: r.late,
-      upload_dropped: u.dropped, upload_skipped: u.skipped, upload_orphans: u.orphans, attached: r.attached,
-      packs: r.packs, from_packs: r.fromPacks, packs_uploaded: u.packsUploaded,
-      queued: u.items, queued_bytes: u.bytes, cooling_down: this.remote.coolingDown(),
+      url: this.remote.url,
+      read_only: this.readOnly,
+      ...c,
+      hits: c.hits - r.untrustedAnswers,
+      misses: c.misses + r.untrustedAnswers,
+      untrusted: this.gate?.untrusted() ?? 0,
+      errors: c.errors + r.badMembers,
+      integrity: c.integrity + r.badMembers,
+      skipped: c.skipped + r.notWaited,
+      late: r.late,
+      upload_dropped: u.dropped,
+      upload_skipped: u.skipped,
+      upload_orphans: u.orphans,
+      attached: r.attached,
+      packs: r.packs,
+      from_packs: r.fromPacks,
+      packs_uploaded: u.packsUploaded,
+      queued: u.items,
+      queued_bytes: u.bytes,
+      cooling_down: this.remote.coolingDown(),
       ...lastError(this.remote.health()),
     };
   }
@@ -218,5 +260,7 @@ export class TieredStore implements StoreLike {
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy' && k !== 'gate')) as Partial<T>;
+  return Object.fromEntries(
+    Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy' && k !== 'gate'),
+  ) as Partial<T>;
 }

@@ -51,7 +51,7 @@ export class UploadQueue {
   // Blob uploads not finished yet: an entry is uploaded only after the blobs put before it.
   private readonly blobsInFlight = new Set<Promise<unknown>>();
   private running = 0;
-  private items = 0;         // uploads accepted and not finished (a pack's members each count)
+  private items = 0; // uploads accepted and not finished (a pack's members each count)
   private bytesQueued = 0;
   private idle: (() => void)[] = [];
   private dropped = 0;
@@ -65,7 +65,13 @@ export class UploadQueue {
 
   constructor(private readonly o: UploadQueueOptions) {
     this.packs = new PackWriter({
-      remote: o.remote, local: o.local, later: o.later, log: o.log, quietMs: o.packQuietMs, maxAgeMs: o.packMaxAgeMs, busy: o.busy,
+      remote: o.remote,
+      local: o.local,
+      later: o.later,
+      log: o.log,
+      quietMs: o.packQuietMs,
+      maxAgeMs: o.packMaxAgeMs,
+      busy: o.busy,
       sealed: (members) => {
         this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: [], members });
         this.pump();
@@ -85,7 +91,14 @@ export class UploadQueue {
   }
 
   counts(): UploadCounts {
-    return { dropped: this.dropped, skipped: this.skippedUploads, orphans: this.orphans, packsUploaded: this.packs.count(), items: this.items, bytes: this.bytesQueued };
+    return {
+      dropped: this.dropped,
+      skipped: this.skippedUploads,
+      orphans: this.orphans,
+      packsUploaded: this.packs.count(),
+      items: this.items,
+      bytes: this.bytesQueued,
+    };
   }
 
   /** Seals the open pack; resolves when no upload is waiting or running. */
@@ -99,10 +112,7 @@ export class UploadQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        this.flush().then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs))),
-      ]);
+      const timedOut = await Promise.race([this.flush().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs)))]);
       clearTimeout(timer);
       if (timedOut) this.o.log.warn('uploads still queued at close, dropped', { queued: this.items });
       this.waiting.length = 0;
@@ -118,7 +128,7 @@ export class UploadQueue {
     if (queued) {
       // A blob is its digest: the same bytes. An entry's newer value (a manifest that gained a
       // variant) replaces one still waiting, or follows one already going up.
-      if (u.kind !== 'entry' || !u.data || (queued.data && queued.data.equals(u.data))) return;
+      if (u.kind !== 'entry' || !u.data || queued.data?.equals(u.data)) return;
       if (queued.started) queued.next = u;
       else {
         this.bytesQueued += u.data.length - (queued.data?.length ?? 0);
@@ -176,12 +186,17 @@ export class UploadQueue {
     for (const m of u.members ?? [u]) m.started = true;
     try {
       // A member's value (and what it waits for) may be replaced until the pack starts.
-      if (u.kind === 'pack') await this.packs.upload(u.members!, u.members!.flatMap((m) => m.after));
+      if (u.kind === 'pack')
+        await this.packs.upload(
+          u.members!,
+          u.members!.flatMap((m) => m.after),
+        );
       else if (u.kind === 'blob') {
         // Not up until the server has it (an entry waiting for this upload reads the outcome).
         this.blobNotUp(u.key);
         const data = u.data ?? later.peek('b' + u.key); // still waiting for its local write?
-        if (await remote.hasBlob(u.key)) this.skippedUploads++; // HEAD said it is there already
+        if (await remote.hasBlob(u.key))
+          this.skippedUploads++; // HEAD said it is there already
         else if (remote.coolingDown()) return;
         else if (data) await remote.putBlob(data, u.key);
         else {

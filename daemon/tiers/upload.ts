@@ -9,7 +9,18 @@ import { BUNDLE_BLOB_MAX, encodeBundle, type Bundle } from './bundle.js';
 // A 'pack' upload carries the entries sealed into it (`members`), each still counted as queued.
 // `started`: its data is being read for the upload; a newer value of the same entry then waits
 // in `next` and goes up after it.
-export interface Upload { kind: 'blob' | 'entry' | 'pack'; key: string; data?: Buffer; size: number; after: Promise<unknown>[]; attach?: Attach; settle?: () => void; members?: Upload[]; started?: boolean; next?: Upload }
+export interface Upload {
+  kind: 'blob' | 'entry' | 'pack';
+  key: string;
+  data?: Buffer;
+  size: number;
+  after: Promise<unknown>[];
+  attach?: Attach;
+  settle?: () => void;
+  members?: Upload[];
+  started?: boolean;
+  next?: Upload;
+}
 
 /**
  * An entry with its attachments (bundle.ts), read when the upload's turn comes: from what waits

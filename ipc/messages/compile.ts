@@ -50,12 +50,32 @@ export interface CompileRequest {
 // mmd (run, only with col): [full depfile (one of col), depfile to write, phony, targets,
 //   search dirs]: before a one-way done, the shim writes -MMD's depfile from the full one
 //   (native/depfile.h); if it cannot, its done is two-way and the daemon writes it.
-export interface HitReply { t: 'hit'; out: Buffer; err: Buffer; code: number; files?: ([string, Buffer] | [string, Buffer, string])[] }
+export interface HitReply {
+  t: 'hit';
+  out: Buffer;
+  err: Buffer;
+  code: number;
+  files?: ([string, Buffer] | [string, Buffer, string])[];
+}
 /** [full depfile the compiler writes (one of col), -MMD's depfile to write, phony, targets as gcc writes them, search dirs ('1' system / '0' user + dir)]. */
 export type MmdWrite = [string, string, boolean, string[], string[]];
-export interface RunReply { t: 'run'; id: string; argv: string[]; env: string[]; /** collect */ col?: string[]; /** mmd_depfile */ mmd?: MmdWrite }
-export interface PassReply { t: 'pass'; reason: UncacheableReason }
-export interface SplitReply { t: 'split'; cmds: string[][]; link?: string[] }
+export interface RunReply {
+  t: 'run';
+  id: string;
+  argv: string[];
+  env: string[] /** collect */;
+  col?: string[] /** mmd_depfile */;
+  mmd?: MmdWrite;
+}
+export interface PassReply {
+  t: 'pass';
+  reason: UncacheableReason;
+}
+export interface SplitReply {
+  t: 'split';
+  cmds: string[][];
+  link?: string[];
+}
 export type CompileReply = HitReply | RunReply | PassReply | SplitReply;
 
 export function parseCompile(m: Record<string, unknown>): CompileRequest {

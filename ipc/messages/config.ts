@@ -4,8 +4,16 @@ import { createHash } from 'node:crypto';
 // started), for `vrift config` to flag what it does not apply yet. The remote token is
 // never sent: only a fingerprint to compare with (`token_fp`). The daemon also forgets its
 // cached project files, so a velo.toml just edited applies from the next compile.
-export interface ConfigRequest { t: 'config' }
-export interface ConfigReply { t: 'config'; pid: number; config: Record<string, unknown>; token_fp: string; started_ms: number }
+export interface ConfigRequest {
+  t: 'config';
+}
+export interface ConfigReply {
+  t: 'config';
+  pid: number;
+  config: Record<string, unknown>;
+  token_fp: string;
+  started_ms: number;
+}
 
 export function parseConfig(_m: Record<string, unknown>): ConfigRequest {
   return { t: 'config' };

@@ -18,26 +18,26 @@ export interface Legend {
 export const LEGEND: Legend = {
   common: {
     t: ['type', 'the message kind (every message)'],
-    v: ['protocol', 'protocol number (ipc/version.ts, native/proto.h): every request, and hello\'s reply'],
-    build: ['build', 'build identity: every request, and hello\'s reply; keys may differ between builds'],
+    v: ['protocol', "protocol number (ipc/version.ts, native/proto.h): every request, and hello's reply"],
+    build: ['build', "build identity: every request, and hello's reply; keys may differ between builds"],
   },
   requests: {
     hello: {},
     compile: {
-      cwd: ['cwd', 'the compiler call\'s working directory'],
+      cwd: ['cwd', "the compiler call's working directory"],
       exe: ['executable', 'absolute path of the compiler the shim will run (resolved on PATH, shims skipped)'],
       argv: ['argv', 'the call as the build gave it; argv[0] is the compiler as named'],
       env: ['environment', 'the shim\'s whole environment as "K=V" (the front-end picks what matters)'],
-      tty: ['stderr_is_tty', 'whether the shim\'s stderr is a terminal'],
-      wf: ['writes_files', 'the shim writes a hit\'s output files itself (they come back in `files`)'],
-      sp: ['takes_spares', '... into empty files of the daemon\'s (a third element in `files`)'],
+      tty: ['stderr_is_tty', "whether the shim's stderr is a terminal"],
+      wf: ['writes_files', "the shim writes a hit's output files itself (they come back in `files`)"],
+      sp: ['takes_spares', "... into empty files of the daemon's (a third element in `files`)"],
       ow: ['one_way', 'the shim can report a compile one-way, sending the files `col` names'],
       sx: ['splits', 'the shim can run a `split` reply (a command with several sources)'],
-      pid: ['shim_pid', 'the shim\'s process id: once it exited, its one-way report is on its way'],
+      pid: ['shim_pid', "the shim's process id: once it exited, its one-way report is on its way"],
     },
     done: {
-      id: ['pending_id', 'the `run` reply\'s id'],
-      code: ['exit_code', 'the compiler\'s exit code'],
+      id: ['pending_id', "the `run` reply's id"],
+      code: ['exit_code', "the compiler's exit code"],
       out: ['stdout', 'what the compiler wrote to stdout'],
       err: ['stderr', 'what the compiler wrote to stderr'],
       files: ['collected_files', 'one-way only: [absolute path, bytes, mtime ms] of each file `col` named'],
@@ -54,15 +54,15 @@ export const LEGEND: Legend = {
     peers: {},
     shutdown: {},
     'store-op': {
-      op: ['operation', 'clean, verify, rescan or settle the daemon\'s store'],
-      maxSize: ['max_size', 'clean: down to this size (the CLI\'s option string)'],
-      olderThan: ['older_than', 'clean: what was not used for this long (the CLI\'s option string)'],
+      op: ['operation', "clean, verify, rescan or settle the daemon's store"],
+      maxSize: ['max_size', "clean: down to this size (the CLI's option string)"],
+      olderThan: ['older_than', "clean: what was not used for this long (the CLI's option string)"],
     },
   },
   replies: {
     hit: {
-      out: ['stdout', 'the compiler\'s stdout to replay'],
-      err: ['stderr', 'the compiler\'s stderr to replay'],
+      out: ['stdout', "the compiler's stdout to replay"],
+      err: ['stderr', "the compiler's stderr to replay"],
       code: ['exit_code', 'the exit code to exit with'],
       files: ['files', 'only with wf: [absolute path, bytes, spare file?] to write before replaying'],
     },
@@ -77,7 +77,7 @@ export const LEGEND: Legend = {
       reason: ['reason', 'why the call is not cached (ipc/reasons.ts); run the call unchanged'],
     },
     split: {
-      cmds: ['compiles', 'each compile\'s arguments (argv[0] left out), run in order through the shim'],
+      cmds: ['compiles', "each compile's arguments (argv[0] left out), run in order through the shim"],
       link: ['link', 'the link to run after them when all succeeded'],
     },
     ok: {},
@@ -86,18 +86,18 @@ export const LEGEND: Legend = {
       message: ['message', 'what failed, for people'],
     },
     hello: {
-      pid: ['daemon_pid', 'the daemon\'s process id'],
-      home: ['home', 'the daemon\'s VRIFT_HOME'],
+      pid: ['daemon_pid', "the daemon's process id"],
+      home: ['home', "the daemon's VRIFT_HOME"],
       uptimeMs: ['uptime_ms', 'how long the daemon has run'],
     },
     config: {
-      pid: ['daemon_pid', 'the daemon\'s process id'],
+      pid: ['daemon_pid', "the daemon's process id"],
       config: ['config', 'the per-instance settings the daemon applies (the token left out)'],
       token_fp: ['token_fingerprint', 'a fingerprint of the remote token, never the token'],
       started_ms: ['started_ms', 'when the daemon started (epoch ms)'],
     },
     stats: {
-      stats: ['stats', 'the counters, the store\'s and remote\'s numbers, lookup latency, the daemon\'s state'],
+      stats: ['stats', "the counters, the store's and remote's numbers, lookup latency, the daemon's state"],
     },
     peers: {
       enabled: ['enabled', 'false when the daemon runs with peers = "off"'],

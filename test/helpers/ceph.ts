@@ -10,19 +10,27 @@ import { waitFor } from './wait.js';
 // A one-node Ceph cluster (memstore, auth none) with RGW on loopback, as in
 // notes/remote-protocols.md §4. Takes ~30 s; everything is killed when the test ends.
 export async function startCephRgw(t: ExecutionContext, o: { monPort?: (attempt: number) => number } = {}): Promise<NodeJS.ProcessEnv> {
-  for (const [bin, pkg] of [['ceph-mon', 'ceph-mon'], ['ceph-osd', 'ceph-osd'], ['ceph-mgr', 'ceph-mgr'], ['radosgw', 'radosgw']]) ensureTool(bin, pkg);
+  for (const [bin, pkg] of [
+    ['ceph-mon', 'ceph-mon'],
+    ['ceph-osd', 'ceph-osd'],
+    ['ceph-mgr', 'ceph-mgr'],
+    ['radosgw', 'radosgw'],
+  ])
+    ensureTool(bin, pkg);
   const C = tmpDir(t, 'vrift-ceph-');
   const fsid = crypto.randomUUID();
   const conf = path.join(C, 'ceph.conf');
   for (const d of ['run', 'log', 'osd/ceph-0', 'mgr/ceph-x', 'rgw']) fs.mkdirSync(path.join(C, d), { recursive: true });
   const procs: ChildProcess[] = [];
   t.teardown(async () => {
-    await Promise.all(procs.map((p) => {
-      if (p.exitCode !== null || p.signalCode !== null) return undefined;
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      return gone;
-    }));
+    await Promise.all(
+      procs.map((p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return undefined;
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill('SIGKILL');
+        return gone;
+      }),
+    );
   });
   const x = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }).toString();
   const daemon = (cmd: string, args: string[]) => {
@@ -43,7 +51,11 @@ export async function startCephRgw(t: ExecutionContext, o: { monPort?: (attempt:
     x('monmaptool', ['--create', '--clobber', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, path.join(C, 'monmap')]);
     x('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(C, 'monmap')]);
     const mon = daemon('ceph-mon', ['-i', 'a']);
-    await waitFor(() => mon.exitCode !== null || (mon.pid !== undefined && listeningPorts(mon.pid).includes(monPort)), `ceph-mon to listen on port ${monPort} or exit (see ${C}/log/mon.a.log)`, { ms: 60_000, everyMs: 100 });
+    await waitFor(
+      () => mon.exitCode !== null || (mon.pid !== undefined && listeningPorts(mon.pid).includes(monPort)),
+      `ceph-mon to listen on port ${monPort} or exit (see ${C}/log/mon.a.log)`,
+      { ms: 60_000, everyMs: 100 },
+    );
     if (mon.exitCode === null) break;
     if (attempt === 5) throw new Error(`ceph-mon could not listen on any of 5 ports tried, the last ${monPort} (see ${C}/log/mon.a.log)`);
   }

@@ -95,9 +95,12 @@ async function main(): Promise<void> {
     // not inherited: recorded as -1 and the test fails
   }
   const lockIno = fs.statSync(path.join(home, 'run', 'vriftd.lock')).ino;
-  fs.appendFileSync(path.join(home, 'starts.ndjson'), JSON.stringify({ pid: process.pid, lockFd, lockFdIno, lockIno, cwd: process.cwd(), disable: process.env.VRIFT_DISABLE }) + '\n');
+  fs.appendFileSync(
+    path.join(home, 'starts.ndjson'),
+    JSON.stringify({ pid: process.pid, lockFd, lockFdIno, lockIno, cwd: process.cwd(), disable: process.env.VRIFT_DISABLE }) + '\n',
+  );
   await new Promise((r) => setTimeout(r, Number(process.env.FAKE_BIND_DELAY_MS ?? 0)));
-  let server: IpcServer | undefined = undefined;
+  let server: IpcServer | undefined;
   server = new IpcServer(async (m) => {
     fs.appendFileSync(path.join(home, 'requests.ndjson'), JSON.stringify({ t: m.t, argv: m.argv }) + '\n');
     if (m.t === 'shutdown') {

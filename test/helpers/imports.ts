@@ -7,9 +7,9 @@ import ts from 'typescript';
 // require()` and require(). What the layering test checks; a planted tree proves it sees all.
 
 export interface Arrow {
-  from: string;   // repo-relative file, `shim/cli.ts`
-  to: string;     // repo-relative file it imports, `ipc/client.ts`
-  how: string;    // the form: import, import type, export from, import(), import type(), require
+  from: string; // repo-relative file, `shim/cli.ts`
+  to: string; // repo-relative file it imports, `ipc/client.ts`
+  how: string; // the form: import, import type, export from, import(), import type(), require
 }
 
 /** A file's module specifiers with their form; a non-literal `import()`/require is `spec: undefined`. */
@@ -40,7 +40,8 @@ export function importsIn(file: string, text: string): { spec: string | undefine
 /** Top-level folders holding the product's TypeScript (not tests, benchmarks or builds). */
 export function productFolders(root: string): string[] {
   const skip = new Set(['test', 'bench', 'dist', 'node_modules']);
-  return fs.readdirSync(root, { withFileTypes: true })
+  return fs
+    .readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory() && !d.name.startsWith('.') && !skip.has(d.name))
     .map((d) => d.name)
     .filter((d) => tsFiles(path.join(root, d)).length > 0)
@@ -48,7 +49,8 @@ export function productFolders(root: string): string[] {
 }
 
 function tsFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((d) => d.isFile() && d.name.endsWith('.ts') && !d.name.endsWith('.d.ts'))
     .map((d) => path.join(d.parentPath, d.name));
 }

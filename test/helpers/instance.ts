@@ -11,7 +11,13 @@ export const SHIM = path.join(ROOT, 'native', 'build', 'vrift-shim');
 export const CLI = path.join(ROOT, 'dist', 'shim', 'cli.js');
 export const JS_SHIM = path.join(ROOT, 'dist', 'shim', 'shim.js');
 
-export interface RunResult { code: number; stdout: Buffer; stderr: Buffer; out: string; err: string }
+export interface RunResult {
+  code: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  out: string;
+  err: string;
+}
 
 export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -33,7 +39,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 
 export interface Instance {
   home: string;
-  dir: string;            // a scratch project dir
+  dir: string; // a scratch project dir
   env: NodeJS.ProcessEnv;
   cc(args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; compiler?: string }): Promise<RunResult>;
   vrift(args: string[], opts?: { cwd?: string }): Promise<RunResult>;
@@ -50,8 +56,15 @@ export interface Instance {
 }
 
 export interface Stats {
-  requests: number; hits: number; misses: number; one_way_reports: number; compile_failed: number; stored: number;
-  uncacheable: Record<string, number>; not_stored: Record<string, number>; errors: Record<string, number>;
+  requests: number;
+  hits: number;
+  misses: number;
+  one_way_reports: number;
+  compile_failed: number;
+  stored: number;
+  uncacheable: Record<string, number>;
+  not_stored: Record<string, number>;
+  errors: Record<string, number>;
   shim_fallbacks: Record<string, number>;
   local: { blobs: number; entries: number; bytes: number; corrupt: number; evicted_files: number };
   daemon: { pid: number; pending: number; spares: number };
@@ -64,7 +77,15 @@ export function instance(t: ExecutionContext, extraEnv: NodeJS.ProcessEnv = {}):
   const home = path.join(base, 'home');
   const dir = path.join(base, 'proj');
   fs.mkdirSync(dir, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, VRIFT_HOME: home, VRIFT_IDLE_TIMEOUT: '300', LC_ALL: 'C', VRIFT_SPARE_FILES: '32', VRIFT_START_TIMEOUT_MS: '30000', ...extraEnv };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    VRIFT_HOME: home,
+    VRIFT_IDLE_TIMEOUT: '300',
+    LC_ALL: 'C',
+    VRIFT_SPARE_FILES: '32',
+    VRIFT_START_TIMEOUT_MS: '30000',
+    ...extraEnv,
+  };
   delete env.VRIFT_SESSION;
   const inst: Instance = {
     home,

@@ -23,7 +23,11 @@ export interface Machine {
   view?: { from: string; at: string };
 }
 
-export interface Lab { serverIp: string; a: Machine; b: Machine }
+export interface Lab {
+  serverIp: string;
+  a: Machine;
+  b: Machine;
+}
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
@@ -65,10 +69,18 @@ export function netLab(t: ExecutionContext): Lab {
   const inB = `vrb${id}n`;
   t.teardown(() => {
     for (const l of [hostA, hostB]) {
-      try { ip('link', 'del', l); } catch { /* never created, or gone with its namespace */ }
+      try {
+        ip('link', 'del', l);
+      } catch {
+        /* never created, or gone with its namespace */
+      }
     }
     for (const ns of [nsA, nsB]) {
-      try { ip('netns', 'del', ns); } catch { /* never created */ }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* never created */
+      }
     }
   });
   const serverIp = `10.213.${n}.1`;
@@ -160,10 +172,18 @@ export function bridgeLab(t: ExecutionContext, count: number): BridgeLab {
   const spaces = Array.from({ length: count }, (_, i) => `vrift-m${i}-${id}`);
   t.teardown(() => {
     for (const l of [...links, br]) {
-      try { ip('link', 'del', l); } catch { /* never created, or gone with its namespace */ }
+      try {
+        ip('link', 'del', l);
+      } catch {
+        /* never created, or gone with its namespace */
+      }
     }
     for (const ns of spaces) {
-      try { ip('netns', 'del', ns); } catch { /* never created */ }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* never created */
+      }
     }
   });
   const gatewayIp = `10.213.${n}.1`;

@@ -35,7 +35,11 @@ export function tmpDir(t: ExecutionContext, prefix = 'vrift-r-'): string {
 }
 
 export interface Served {
-  url: string; port: number; proc: ChildProcess; accessLog: string[]; stop(): Promise<void>;
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  accessLog: string[];
+  stop(): Promise<void>;
   /** The access log, parsed, once `until` holds for it: a line is written when its response
    * has closed, so it can reach the test after the client has exited. Throws, with the
    * condition and the log, when it does not hold within 10 s. */
@@ -104,10 +108,13 @@ export async function fakeServer(t: ExecutionContext, handler: http.RequestListe
     handler(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => {
-    server.closeAllConnections();
-    server.close(() => r());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
 }
 
@@ -122,14 +129,21 @@ export async function refusingUrl(t: ExecutionContext): Promise<string> {
   const held = net.connect((peer.address() as AddressInfo).port, '127.0.0.1');
   held.on('error', () => {});
   await new Promise<void>((r, j) => held.once('connect', r).once('error', j));
-  t.teardown(() => new Promise<void>((r) => {
-    held.destroy();
-    peer.close(() => r());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        held.destroy();
+        peer.close(() => r());
+      }),
+  );
   return `http://127.0.0.1:${held.localPort}`;
 }
 
-export interface Reply { status: number; body: Buffer; headers: http.IncomingHttpHeaders }
+export interface Reply {
+  status: number;
+  body: Buffer;
+  headers: http.IncomingHttpHeaders;
+}
 
 /** One plain request (no keep-alive), body collected. */
 export function request(url: string, opts: { method?: string; body?: Buffer | string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Reply> {
@@ -137,18 +151,25 @@ export function request(url: string, opts: { method?: string; body?: Buffer | st
     // The path goes out as written (URL parsing would resolve `..`).
     const m = /^http:\/\/([^/:]+):(\d+)(\/.*)?$/.exec(url);
     if (!m) throw new Error(`bad test URL ${url}`);
-    const req = http.request({ host: m[1], port: Number(m[2]), path: m[3] ?? '/', method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), headers: res.headers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: m[1], port: Number(m[2]), path: m[3] ?? '/', method: opts.method ?? 'GET', headers: opts.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
 }
 
-export interface Nginx { url: string; root: string; log: string }
+export interface Nginx {
+  url: string;
+  root: string;
+  log: string;
+}
 
 /** nginx with WebDAV PUT (notes: remote-protocols §4); its worker runs as nobody. */
 export async function startNginx(t: ExecutionContext): Promise<Nginx> {
@@ -162,7 +183,9 @@ export async function startNginx(t: ExecutionContext): Promise<Nginx> {
   const sock = net.createServer();
   await new Promise<void>((r) => sock.listen(0, '127.0.0.1', r));
   const port = (sock.address() as AddressInfo).port;
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1; pid ${dir}/nginx.pid; daemon off;
+  fs.writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    `worker_processes 1; pid ${dir}/nginx.pid; daemon off;
 error_log ${dir}/logs/error.log warn;
 events { worker_connections 256; }
 http {
@@ -176,7 +199,8 @@ http {
     }
   }
 }
-`);
+`,
+  );
   const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
   const proc = spawn(bin, ['-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'ignore', fd], env: { ...process.env, NGINX: '3;' } });
   sock.close(); // nginx holds it now; the test must not accept on it
@@ -202,9 +226,14 @@ http {
   return { url, root: path.join(dir, 'data'), log: path.join(dir, 'logs', 'access.log') };
 }
 
-
 /** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
-export async function tieredAt(t: ExecutionContext, dir: string, name: string, url: string, o: Partial<TieredOptions> & { timeoutMs?: number } = {}): Promise<{ local: LocalStore; store: TieredStore }> {
+export async function tieredAt(
+  t: ExecutionContext,
+  dir: string,
+  name: string,
+  url: string,
+  o: Partial<TieredOptions> & { timeoutMs?: number } = {},
+): Promise<{ local: LocalStore; store: TieredStore }> {
   const log = memoryLogger().child(name);
   const local = new LocalStore({ root: path.join(dir, name) });
   await local.open();

@@ -5,7 +5,10 @@ import { age, ROOT, run, SHIM, type Instance, type RunResult } from './instance.
 // Cargo offline against the crates Debian packages under /usr/share/cargo/registry.
 export const REGISTRY = '/usr/share/cargo/registry';
 export const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'rust-ws');
-const DEBIAN_CRATES: [string, string][] = [['itoa-', 'librust-itoa-dev'], ['cfg-if-', 'librust-cfg-if-dev']];
+const DEBIAN_CRATES: [string, string][] = [
+  ['itoa-', 'librust-itoa-dev'],
+  ['cfg-if-', 'librust-cfg-if-dev'],
+];
 
 // The fixture's Debian crates come from install.sh (no test installs anything).
 export function ensureDebianCrates() {
@@ -47,7 +50,14 @@ export interface Cargo {
 export function cargo(v: Instance): Cargo {
   ensureDebianCrates();
   const home = cargoHome(path.join(v.home, '..', 'cargo-home'));
-  const env: NodeJS.ProcessEnv = { ...v.env, CARGO_HOME: home, RUSTC_WRAPPER: SHIM, CARGO_INCREMENTAL: '0', CARGO_TERM_COLOR: 'never', VRIFT_FIXTURE_GREETING: 'hello' };
+  const env: NodeJS.ProcessEnv = {
+    ...v.env,
+    CARGO_HOME: home,
+    RUSTC_WRAPPER: SHIM,
+    CARGO_INCREMENTAL: '0',
+    CARGO_TERM_COLOR: 'never',
+    VRIFT_FIXTURE_GREETING: 'hello',
+  };
   return {
     home,
     env,
@@ -65,12 +75,27 @@ export function cargo(v: Instance): Cargo {
 }
 
 // Counters of one build: the difference of two `vrift stats --json` snapshots.
-export async function counted<T>(v: Instance, f: () => Promise<T>): Promise<{ value: T; hits: number; misses: number; stored: number; uncacheable: Record<string, number>; notStored: Record<string, number>; fallbacks: Record<string, number> }> {
+export async function counted<T>(
+  v: Instance,
+  f: () => Promise<T>,
+): Promise<{
+  value: T;
+  hits: number;
+  misses: number;
+  stored: number;
+  uncacheable: Record<string, number>;
+  notStored: Record<string, number>;
+  fallbacks: Record<string, number>;
+}> {
   const before = await v.stats();
   const value = await f();
   const after = await v.stats();
   const diff = (a: Record<string, number>, b: Record<string, number>) =>
-    Object.fromEntries(Object.entries(a).map(([k, n]) => [k, n - (b[k] ?? 0)]).filter(([, n]) => n !== 0));
+    Object.fromEntries(
+      Object.entries(a)
+        .map(([k, n]) => [k, n - (b[k] ?? 0)])
+        .filter(([, n]) => n !== 0),
+    );
   return {
     value,
     hits: after.hits - before.hits,

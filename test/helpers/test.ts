@@ -21,10 +21,12 @@ async function acquire(t: ExecutionContext): Promise<void> {
 }
 
 type Impl = (t: ExecutionContext) => unknown;
-const wrap = (impl: Impl): Impl => async (t) => {
-  await acquire(t);
-  return impl(t);
-};
+const wrap =
+  (impl: Impl): Impl =>
+  async (t) => {
+    await acquire(t);
+    return impl(t);
+  };
 
 const test = ((title: string, impl: Impl) => anyTest(title, wrap(impl))) as unknown as TestFn;
 Object.assign(test, anyTest, {

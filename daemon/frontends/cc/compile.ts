@@ -46,7 +46,10 @@ export class CompileMode {
   private deferredBytes = 0;
   private deferredCount = 0;
 
-  constructor(private readonly cx: CcParts, private readonly hits: Hits) {}
+  constructor(
+    private readonly cx: CcParts,
+    private readonly hits: Hits,
+  ) {}
 
   async lookup(req: CompileRequest, env: Record<string, string>, args: string[], parsed: GccCompile): Promise<Outcome> {
     const { d, entries } = this.cx;
@@ -100,7 +103,14 @@ export class CompileMode {
       collect: m.filterSystem && !mmd ? undefined : depfileToRead === null ? [obj] : [obj, depfileToRead],
       mmd,
       pending: {
-        args, ppKey, cwd, exe, env, parsed, rel, directKey,
+        args,
+        ppKey,
+        cwd,
+        exe,
+        env,
+        parsed,
+        rel,
+        directKey,
         start,
         fsStart: d.fsNow(),
         depfileToRead,
@@ -167,7 +177,13 @@ export class CompileMode {
       const deps = await depsOf(p, outputs.depText, builtin);
       if ('reason' in deps) return { stored: false, reason: deps.reason };
       const sys = new Set(deps.system);
-      writeFileAtomic(path.resolve(cwd, parsed.depfile.file), depfileText(parsed, deps.deps.filter((x) => !sys.has(x))));
+      writeFileAtomic(
+        path.resolve(cwd, parsed.depfile.file),
+        depfileText(
+          parsed,
+          deps.deps.filter((x) => !sys.has(x)),
+        ),
+      );
       now = deps;
     }
     const build = async (known?: Known): Promise<Finish> => {

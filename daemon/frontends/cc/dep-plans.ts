@@ -7,7 +7,12 @@ import type { Relativizer } from '../relativize.js';
 // every compile of a tree (a cold build works out many times more of them than there are
 // distinct ones), so it is worked out once; whether the candidates exist is asked on every
 // compile.
-export interface DepPlan { abs: string; form: string; common: string; cands: string[] }
+export interface DepPlan {
+  abs: string;
+  form: string;
+  common: string;
+  cands: string[];
+}
 const PLANS_MAX = 20_000;
 
 const NEEDS_RESOLVE = /\/\.{1,2}(\/|$)|\/\/|.\/$/;

@@ -95,7 +95,13 @@ export class DepsMode {
     }
     const build = () => this.entry(p, done, file);
     if (!d.deferred || p.mark === undefined) return { stored: 'later', result: build() };
-    return finishLater(d.deferred, p.directKey, build, () => {}, (err) => d.log.warn('building a cache entry failed', { err, sources: p.parsed.sources.length }));
+    return finishLater(
+      d.deferred,
+      p.directKey,
+      build,
+      () => {},
+      (err) => d.log.warn('building a cache entry failed', { err, sources: p.parsed.sources.length }),
+    );
   }
 
   private async entry(p: DepsPending, done: Done, file: Buffer | undefined): Promise<Finish> {
@@ -118,7 +124,12 @@ export class DepsMode {
       // Each source checked as its own compile would be (its directory leads the search).
       // __TIME__ and __DATE__ change no dependency list: as if SOURCE_DATE_EPOCH were set.
       const one: InputsOf = {
-        cwd, env: { ...p.env, SOURCE_DATE_EPOCH: '0' }, rel: p.rel, start: p.start, fsStart: p.fsStart, mark: p.mark,
+        cwd,
+        env: { ...p.env, SOURCE_DATE_EPOCH: '0' },
+        rel: p.rel,
+        start: p.start,
+        fsStart: p.fsStart,
+        mark: p.mark,
         parsed: { source: parsed.sources[i], includeDirs: parsed.includeDirs },
       };
       const { system } = filterSystemDeps(rules[i], parsed.includeDirs, builtin);
@@ -135,9 +146,18 @@ export class DepsMode {
       date ??= inputs.date;
     }
     const anchor = p.rel.anchor();
-    const entryAnchor = embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]) || (file !== undefined && embedsAnchor(file, anchor[1])) ? anchor : null;
+    const entryAnchor =
+      embedsAnchor(done.out, anchor[1]) || embedsAnchor(done.err, anchor[1]) || (file !== undefined && embedsAnchor(file, anchor[1])) ? anchor : null;
     const resultKey = resultKeyOf('vrift-cc-deps-result-v1', p.directKey, files, entryAnchor, date, stamps);
-    const entry: ManifestEntry = { files: [...files].flat(), absent: [...absent].map(([dir, ns]) => absentItem(dir, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+    const entry: ManifestEntry = {
+      files: [...files].flat(),
+      absent: [...absent].map(([dir, ns]) => absentItem(dir, ns)),
+      anchor: entryAnchor,
+      date,
+      stamps,
+      result: resultKey,
+      time: p.start,
+    };
     const write = (async () => {
       const digest = file && (await d.store.putBlob(file));
       const outputs: Result['outputs'] = file ? [{ role: 'deps', digest: digest!, size: file.length }] : [];

@@ -1,6 +1,16 @@
 import { LRUCache } from 'lru-cache';
 import type { Attach, StoreLike } from '../../store/contract.js';
-import { decodedCost, decodeManifest, decodeResult, encodeEntry, internManifest, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from '../entries.js';
+import {
+  decodedCost,
+  decodeManifest,
+  decodeResult,
+  encodeEntry,
+  internManifest,
+  MAX_MANIFEST_ENTRIES,
+  type Manifest,
+  type ManifestEntry,
+  type Result,
+} from '../entries.js';
 
 // Decoded manifests and results stay in memory: a hit then reads only the object's blob
 // from disk. The daemon is the only writer of both. Their strings are shared (entries.ts

@@ -26,8 +26,16 @@ export function hasIncludeArgs(text: string): { name: string; quoted: boolean }[
  * found is an input (added to `files`). Anything else (a macro argument, __has_include_next)
  * is left to preprocessor mode: false. 'too_new': a file found changed since `start`.
  */
-export function probeHasIncludes(d: { hashes: FileHashes; dirs: DirCache }, header: string, angle: string[], quote: string[], start: FsTime, rel: Relativizer,
-  files: [string, string][], absent: Map<string, Set<string>>): boolean | 'too_new' {
+export function probeHasIncludes(
+  d: { hashes: FileHashes; dirs: DirCache },
+  header: string,
+  angle: string[],
+  quote: string[],
+  start: FsTime,
+  rel: Relativizer,
+  files: [string, string][],
+  absent: Map<string, Set<string>>,
+): boolean | 'too_new' {
   let text: string;
   try {
     text = fs.readFileSync(header, 'latin1');

@@ -19,7 +19,10 @@ const DEPFILE_CACHE_BYTES = 8 * 1024 * 1024;
 export class Hits {
   private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
 
-  constructor(private readonly d: { store: StoreLike; log: ChannelLogger }, private readonly entries: CcEntries) {}
+  constructor(
+    private readonly d: { store: StoreLike; log: ChannelLogger },
+    private readonly entries: CcEntries,
+  ) {}
 
   // Puts a result's outputs where this call wants them (or hands them to a shim that writes
   // them itself); undefined when the blob is gone.

@@ -22,18 +22,22 @@ export function localDate(ms: number): string {
 // whether the watcher vouched then that it had not changed since the lookup (a probe
 // written just before its compile and deleted right after, as configure scripts and
 // redis's Makefile do, is gone by the time the entry is built).
-export interface Known { abs: string; fh: FileHash; unchanged: boolean }
+export interface Known {
+  abs: string;
+  fh: FileHash;
+  unchanged: boolean;
+}
 
 // What collect needs of a compile: a C compile's pending state, or one source of a
 // dependency-generation call.
 export type InputsOf = Pick<CcPending, 'cwd' | 'rel' | 'env' | 'start' | 'fsStart' | 'mark'> & { parsed: Pick<GccCompile, 'source' | 'includeDirs'> };
 
 export interface Inputs {
-  files: [string, string][];          // key form, hash
-  absent: Map<string, Set<string>>;   // dir's key form -> names that must stay absent there
+  files: [string, string][]; // key form, hash
+  absent: Map<string, Set<string>>; // dir's key form -> names that must stay absent there
   stamps: [string, string][];
   depForms: string[];
-  sys: string;                        // '1' per system dependency, '0' otherwise
+  sys: string; // '1' per system dependency, '0' otherwise
   date: string | null;
   needPp: boolean;
 }
@@ -55,7 +59,10 @@ export class InputCollector {
     const srcAbs = path.resolve(cwd, parsed.source);
     const search = [path.dirname(srcAbs), ...parsed.includeDirs.quote, ...parsed.includeDirs.angle, ...parsed.includeDirs.system]
       .map((d) => path.resolve(cwd, d))
-      .concat(builtin, parsed.includeDirs.after.map((d) => path.resolve(cwd, d)));
+      .concat(
+        builtin,
+        parsed.includeDirs.after.map((d) => path.resolve(cwd, d)),
+      );
     const plans = this.plans.for(rel.formsKey + '\u0001' + search.join('\u0000'), search);
 
     this.d.dirs.beginRound();
@@ -87,7 +94,15 @@ export class InputCollector {
       // Stamped at or after the start: written during the compile, or in the very tick
       // before it (can't tell); the watcher can.
       if (!changedBefore(p.fsStart, fh) && !(k ? k.unchanged : this.d.hashes.unchangedSince(abs, p.mark))) {
-        this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, source: parsed.source, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs: p.fsStart.ms, sameClock: fh.dev === p.fsStart.dev, watched: p.mark !== undefined });
+        this.d.log.info('not stored: an input changed during or just before the compile', {
+          file: abs,
+          source: parsed.source,
+          mtimeMs: fh.mtimeMs,
+          ctimeMs: fh.ctimeMs,
+          startMs: p.fsStart.ms,
+          sameClock: fh.dev === p.fsStart.dev,
+          watched: p.mark !== undefined,
+        });
         return { reason: 'input_too_new' };
       }
       if (fh.flags !== 0) {
@@ -111,7 +126,10 @@ export class InputCollector {
           // did not take it from: #include_next, <> past the source's directory). It must
           // have been there for the compile too, or it would be a shadowing header missed.
           if (!this.d.hashes.presentBefore(c[k], c[k + 1], p.fsStart, p.mark)) {
-            this.d.log.info('not stored: a header appeared on the include path during or after the compile', { file: c[k] + '/' + c[k + 1], source: parsed.source });
+            this.d.log.info('not stored: a header appeared on the include path during or after the compile', {
+              file: c[k] + '/' + c[k + 1],
+              source: parsed.source,
+            });
             return { reason: 'input_too_new' };
           }
           continue;

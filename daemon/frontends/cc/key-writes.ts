@@ -9,9 +9,11 @@ export class KeyWrites {
 
   /** A store of `key` in progress: lookups of the same key wait for it. */
   track(key: string, write: Promise<void>): void {
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(key) === settled) this.writing.delete(key);
-    });
+    const settled = write
+      .catch(() => {})
+      .finally(() => {
+        if (this.writing.get(key) === settled) this.writing.delete(key);
+      });
     this.writing.set(key, settled);
   }
 

@@ -12,13 +12,46 @@ import type { Relativizer } from '../relativize.js';
 
 // Environment that changes what the compiler produces or prints.
 const KEY_ENV = [
-  'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'OBJCPLUS_INCLUDE_PATH',
-  'GCC_EXEC_PREFIX', 'COMPILER_PATH', 'SOURCE_DATE_EPOCH', 'GCC_COMPARE_DEBUG', 'CCC_OVERRIDE_OPTIONS',
-  'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'LANGUAGE', 'GCC_COLORS', 'TZ',
+  'CPATH',
+  'C_INCLUDE_PATH',
+  'CPLUS_INCLUDE_PATH',
+  'OBJC_INCLUDE_PATH',
+  'OBJCPLUS_INCLUDE_PATH',
+  'GCC_EXEC_PREFIX',
+  'COMPILER_PATH',
+  'SOURCE_DATE_EPOCH',
+  'GCC_COMPARE_DEBUG',
+  'CCC_OVERRIDE_OPTIONS',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_MESSAGES',
+  'LANGUAGE',
+  'GCC_COLORS',
+  'TZ',
 ];
 
 // Options whose value is a path, in joined form (the parser hands them to us as they were).
-const PATH_PREFIXES = ['-isystem', '-idirafter', '-iquote', '-include', '-imacros', '-isysroot', '-iprefix', '-iwithprefixbefore', '-iwithprefix', '--sysroot=', '-specs=', '-fprofile-use=', '-fprofile-instr-use=', '-fsanitize-blacklist=', '-fsanitize-ignorelist=', '-I', '-L', '-B'];
+const PATH_PREFIXES = [
+  '-isystem',
+  '-idirafter',
+  '-iquote',
+  '-include',
+  '-imacros',
+  '-isysroot',
+  '-iprefix',
+  '-iwithprefixbefore',
+  '-iwithprefix',
+  '--sysroot=',
+  '-specs=',
+  '-fprofile-use=',
+  '-fprofile-instr-use=',
+  '-fsanitize-blacklist=',
+  '-fsanitize-ignorelist=',
+  '-I',
+  '-L',
+  '-B',
+];
 
 function splitPathArg(arg: string): [string, string] {
   if (!arg.startsWith('-')) return ['', arg];
@@ -91,7 +124,14 @@ export function ppKeyOf(directKey: string, ppHash: string): string {
  * hashes, the anchor, __DATE__, __TIMESTAMP__ stamps). `tag` tells a compile's results from
  * a dependency-generation call's.
  */
-export function resultKeyOf(tag: 'vrift-cc-result-v1' | 'vrift-cc-deps-result-v1', directKey: string, files: Iterable<[string, string]>, anchor: [string, string] | null, date: string | null, stamps: [string, string][]): string {
+export function resultKeyOf(
+  tag: 'vrift-cc-result-v1' | 'vrift-cc-deps-result-v1',
+  directKey: string,
+  files: Iterable<[string, string]>,
+  anchor: [string, string] | null,
+  date: string | null,
+  stamps: [string, string][],
+): string {
   const rk = new KeyHasher(tag).str(directKey);
   for (const [f, hsh] of files) rk.str(f).str(hsh);
   rk.str(anchor ? anchor.join('\u0000') : '').str(date ?? '');

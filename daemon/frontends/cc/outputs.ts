@@ -13,7 +13,10 @@ import type { CcPending } from './types.js';
 // before the build can change them; the dependencies parsed; and the depfile as the
 // compiler would have written it.
 
-export interface Written { obj: Buffer | undefined; depText: string | undefined }
+export interface Written {
+  obj: Buffer | undefined;
+  depText: string | undefined;
+}
 
 // The same, as the shim read them when the compiler exited (a one-way report, done.ts).
 export function sentOutputs(p: CcPending, files: DoneFile[]): Written | { reason: NotStoredReason } {
@@ -44,7 +47,11 @@ export function readOutputs(p: CcPending): Written | { reason: NotStoredReason }
   return { obj, depText };
 }
 
-export interface Deps { deps: string[]; builtin: string[]; system: string[] }
+export interface Deps {
+  deps: string[];
+  builtin: string[];
+  system: string[];
+}
 
 // The dependencies as the depfile spells them (the source alone without one), and which
 // of them are system headers.

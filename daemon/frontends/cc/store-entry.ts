@@ -12,7 +12,13 @@ import type { CcParts, CcPending } from './types.js';
 // A compile's cache entry: its result (object, output, dependency list) under the result key,
 // and an entry for it in the direct key's manifest. Built here, written through the
 // write-behind store; `write` settles when both are written.
-export async function storeEntry(cx: Pick<CcParts, 'd' | 'entries' | 'writes'>, p: CcPending, done: Done, obj: Buffer | undefined, inputs: Inputs): Promise<Finish> {
+export async function storeEntry(
+  cx: Pick<CcParts, 'd' | 'entries' | 'writes'>,
+  p: CcPending,
+  done: Done,
+  obj: Buffer | undefined,
+  inputs: Inputs,
+): Promise<Finish> {
   const { d, entries } = cx;
   const { parsed, cwd, rel } = p;
   const { files, absent, stamps, date, needPp } = inputs;
@@ -34,7 +40,15 @@ export async function storeEntry(cx: Pick<CcParts, 'd' | 'entries' | 'writes'>, 
   const entryAnchor = embedded ? anchor : null;
   const resultKey = resultKeyOf('vrift-cc-result-v1', p.directKey, files, entryAnchor, date, stamps);
 
-  const entry: ManifestEntry = { files: files.flat(), absent: [...absent].map(([dir, ns]) => absentItem(dir, ns)), anchor: entryAnchor, date, stamps, result: resultKey, time: p.start };
+  const entry: ManifestEntry = {
+    files: files.flat(),
+    absent: [...absent].map(([dir, ns]) => absentItem(dir, ns)),
+    anchor: entryAnchor,
+    date,
+    stamps,
+    result: resultKey,
+    time: p.start,
+  };
   const storeResult = async (key: string): Promise<Attach> => {
     const { digest, size } = big ?? { digest: await d.store.putBlob(obj!), size: obj!.length };
     const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: inputs.depForms, sys: inputs.sys };

@@ -24,7 +24,7 @@ export interface CcDeps {
   dirs: DirCache;
   compilers: CompilerIds;
   systemDirs: (exe: string, lang: string, flags: string[]) => Promise<string[]>;
-  project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_extensions of this compile
+  project: (cwd: string, env: Record<string, string>) => ProjectSettings; // base_dir, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
   /** The filesystems' clock: a compile's start as files are stamped (hot/fs-clock.ts). */
@@ -38,20 +38,20 @@ export interface CcDeps {
 export type Outcome = FrontendOutcome<CcPending>;
 
 export interface CcPending {
-  args: string[];            // the call as the build made it (for preprocessor mode)
-  ppKey?: string;            // set when the lookup used preprocessor mode: store the result there
+  args: string[]; // the call as the build made it (for preprocessor mode)
+  ppKey?: string; // set when the lookup used preprocessor mode: store the result there
   cwd: string;
   exe: string;
   env: Record<string, string>;
   parsed: GccCompile;
   rel: Relativizer;
   directKey: string;
-  start: number;                 // wall clock: the entry's time, __DATE__
-  fsStart: FsTime;               // the filesystems' clock, as late as possible before the compiler ran
-  depfileToRead: string | null;   // null: preprocessed input, the source is the only input
+  start: number; // wall clock: the entry's time, __DATE__
+  fsStart: FsTime; // the filesystems' clock, as late as possible before the compiler ran
+  depfileToRead: string | null; // null: preprocessed input, the source is the only input
   ownDepfile: string | undefined;
   filterSystem: boolean;
-  mark: WatchMark | undefined;   // the watcher at the end of the lookup (before the compiler ran)
+  mark: WatchMark | undefined; // the watcher at the end of the lookup (before the compiler ran)
 }
 
 // A `-M`/`-MM` call (GccDeps), run by the shim as the build made it.

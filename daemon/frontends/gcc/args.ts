@@ -2,7 +2,17 @@
 // and if so, what goes into the key and which files it reads and writes.
 import path from 'node:path';
 import { canonicalLanguage, isCacheableLanguage, isHeaderLanguage, isPreprocessedLanguage, languageOfFile } from './languages.js';
-import { EQ_PATH, EXTRA_INPUT, JOINED_OR_SEPARATE, LONG_OPTIONS, PATH_VALUED, SEPARATE_CANONICAL, SEPARATE_ONLY, refusalFor, refusalForValue } from './options.js';
+import {
+  EQ_PATH,
+  EXTRA_INPUT,
+  JOINED_OR_SEPARATE,
+  LONG_OPTIONS,
+  PATH_VALUED,
+  SEPARATE_CANONICAL,
+  SEPARATE_ONLY,
+  refusalFor,
+  refusalForValue,
+} from './options.js';
 import { expandResponseFiles } from './response.js';
 import type { CompilerFlavor, DepTarget, GccCompile, GccDeps, GccParse, GccPass, IncludeDirs, ParseEnv, PassReason } from './types.js';
 
@@ -255,7 +265,9 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
   function noteDebug(arg: string): void {
     if (arg === '-g') debug = true;
     else if (/^-g(gdb|stabs\+?|xcoff\+?|vms|ctf|coff)?[0-9]$/.test(arg)) debug = !arg.endsWith('0');
-    else if (/^-g(gdb|stabs\+?|xcoff\+?|vms|btf|ctf|coff|dwarf|dwarf-[0-9]+|line-tables-only|line-directives-only|full|used|lldb|sce|dbx|codeview|modules)$/.test(arg))
+    else if (
+      /^-g(gdb|stabs\+?|xcoff\+?|vms|btf|ctf|coff|dwarf|dwarf-[0-9]+|line-tables-only|line-directives-only|full|used|lldb|sce|dbx|codeview|modules)$/.test(arg)
+    )
       debug = true;
   }
 
@@ -274,19 +286,26 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
 
   // -M or -MM alone (to stdout, -MF or -o), over sources of one language (see GccDeps).
   function depsOnly(): GccDeps | null {
-    if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || (mf !== null && output !== null) || output === '-' || sources.length === 0) return null;
-    const langs = sources.map((s) => (s.file === '-' ? null : s.lang ?? languageOfFile(s.file)));
+    if (sawE || sawC || sawS || (sawMM && sawMOnly) || md || mmd || wp || (mf !== null && output !== null) || output === '-' || sources.length === 0)
+      return null;
+    const langs = sources.map((s) => (s.file === '-' ? null : (s.lang ?? languageOfFile(s.file))));
     const lang = langs[0];
     if (!lang || langs.some((l) => l !== lang) || !isCacheableLanguage(lang) || isHeaderLanguage(lang) || isPreprocessedLanguage(lang)) return null;
     if (lang === 'assembler' || lang === 'c++-module') return null;
     const pathArgs: number[] = [];
     keyArgs.forEach((k, i) => void (k.path && pathArgs.push(i)));
     return {
-      kind: 'deps', compiler, lang, mode: sawMM ? 'MM' : 'M',
+      kind: 'deps',
+      compiler,
+      lang,
+      mode: sawMM ? 'MM' : 'M',
       sources: sources.map((s) => s.file),
       outFile: mf ?? output,
-      keyArgs: keyArgs.map((k) => k.arg), pathArgs,
-      includeDirs: includeDirsFor(lang), extraInputs, expandedArgs,
+      keyArgs: keyArgs.map((k) => k.arg),
+      pathArgs,
+      includeDirs: includeDirsFor(lang),
+      extraInputs,
+      expandedArgs,
     };
   }
 
@@ -313,7 +332,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
 
   const outputKind = sawS ? 'assembly' : 'object';
   if (output === '-') return pass('output_stdout');
-  if (output !== null && output.endsWith('/')) return pass('output_to_dir', output);
+  if (output?.endsWith('/')) return pass('output_to_dir', output);
   const finalOutput = output ?? `${sourceStem(src.file)}${outputKind === 'assembly' ? '.s' : '.o'}`;
 
   if (wp && (md || mmd || mf !== null)) return pass('unsupported_option', '-Wp,-MD/-MMD mixed with -MD/-MMD/-MF');
@@ -326,7 +345,7 @@ export function parseGccArgs(args: string[], penv: ParseEnv): GccParse {
     const fromOutput = output !== null && (compiler === 'clang' || !wp);
     depfile = {
       mode,
-      file: wp ? wp.file : mf ?? (output !== null ? replaceSuffix(output, '.d') : `${sourceStem(src.file)}.d`),
+      file: wp ? wp.file : (mf ?? (output !== null ? replaceSuffix(output, '.d') : `${sourceStem(src.file)}.d`)),
       targets,
       defaultTarget: fromOutput ? output! : `${sourceStem(src.file)}.o`,
       phony,
@@ -384,7 +403,9 @@ export function argsForMiss(parsed: GccCompile, args: string[], tmpDepfile: stri
   // including one inside a response file (then the driver gets the expanded list).
   const isMmd = (x: string): boolean => x === '-MMD' || x === '--write-user-dependencies' || x.startsWith('-Wp,-MMD,');
   const rewrite = (xs: string[]): string[] =>
-    xs.map((x) => (x === '-MMD' ? '-MD' : x === '--write-user-dependencies' ? '--write-dependencies' : x.startsWith('-Wp,-MMD,') ? `-Wp,-MD,${x.slice(9)}` : x));
+    xs.map((x) =>
+      x === '-MMD' ? '-MD' : x === '--write-user-dependencies' ? '--write-dependencies' : x.startsWith('-Wp,-MMD,') ? `-Wp,-MD,${x.slice(9)}` : x,
+    );
   const hidden = parsed.expandedArgs.filter(isMmd).length !== args.filter(isMmd).length;
   const argv = rewrite(hidden ? parsed.expandedArgs : args);
   return { argv, depfileToRead: dep.file, filterSystem: true };

@@ -118,7 +118,14 @@ export function parseMake(text: string): Depfile {
     }
     if (c === ':' && !afterColon) {
       const next = text[i + 1];
-      if (next === undefined || next === ' ' || next === '\t' || next === '\n' || next === '\r' || (next === '\\' && /^\\\r?\n/.test(text.slice(i + 1, i + 4)))) {
+      if (
+        next === undefined ||
+        next === ' ' ||
+        next === '\t' ||
+        next === '\n' ||
+        next === '\r' ||
+        (next === '\\' && /^\\\r?\n/.test(text.slice(i + 1, i + 4)))
+      ) {
         endWord();
         afterColon = true;
         continue;

@@ -48,7 +48,7 @@ const BY_EXTENSION: Record<string, string> = {
 
 /** gcc's -x spellings that mean the same thing as ours. */
 const ALIASES: Record<string, string> = {
-  'objc': 'objective-c',
+  objc: 'objective-c',
   'objc++': 'objective-c++',
   'objc-cpp-output': 'objective-c-cpp-output',
   'objc++-cpp-output': 'objective-c++-cpp-output',

@@ -197,8 +197,7 @@ export function refusalFor(arg: string): Refusal | null {
   if (/^--?print-/.test(arg) || /^-dump(version|fullversion|machine|specs)$/.test(arg)) return refuse('informational', arg);
   if (arg === '-save-temps' || arg.startsWith('-save-temps=') || arg === '-save-stats' || arg.startsWith('-save-stats='))
     return refuse('unsupported_option', arg);
-  if (arg === '--coverage' || arg === '-ftest-coverage' || arg === '-fprofile-arcs')
-    return refuse('unsupported_option', `${arg} (coverage)`);
+  if (arg === '--coverage' || arg === '-ftest-coverage' || arg === '-fprofile-arcs') return refuse('unsupported_option', `${arg} (coverage)`);
   // -fprofile-generate embeds the absolute .gcda path; -fprofile-use reads a profile we do not track.
   if (/^-f(profile-(generate|use|dir|instr-use|sample-use)|auto-profile|cs-profile-generate)(=|$)/.test(arg))
     return refuse('unsupported_option', `${arg} (profile)`);
@@ -212,10 +211,8 @@ export function refusalFor(arg: string): Refusal | null {
     return refuse('unsupported_option', `${arg} (non-deterministic report)`);
   if (arg === '-fsyntax-only') return refuse('unsupported_option', `${arg} (no output)`);
   if (arg === '-MG' || arg === '-MV') return refuse('unsupported_option', arg);
-  if (/^-f(modules|module-|cxx-modules|implicit-modules|implicit-module-maps|prebuilt-module|builtin-module-map)/.test(arg))
-    return refuse('modules', arg);
-  if (arg.startsWith('--precompile') || arg === '-emit-pch' || arg === '-emit-module' || arg === '-emit-header-unit')
-    return refuse('pch_output', arg);
+  if (/^-f(modules|module-|cxx-modules|implicit-modules|implicit-module-maps|prebuilt-module|builtin-module-map)/.test(arg)) return refuse('modules', arg);
+  if (arg.startsWith('--precompile') || arg === '-emit-pch' || arg === '-emit-module' || arg === '-emit-header-unit') return refuse('pch_output', arg);
   // Dump letters (-dA, -dD, -dp, ...) of cc1; the value-taking -dumpbase/-dumpdir are handled earlier.
   if (/^-d[A-Za-z]+$/.test(arg) && !arg.startsWith('-dump')) return refuse('unsupported_option', arg);
   if (arg.startsWith('-Wa,')) {

@@ -37,12 +37,30 @@ export interface SplitRefusal {
 
 // What an argument (with its value, if separate) is to the split.
 type Role = 'source' | 'input' | 'output' | 'ldonly' | 'keep';
-interface Item { args: string[]; role: Role }
+interface Item {
+  args: string[];
+  role: Role;
+}
 
 // Options that only the link reads: left out of the compiles, as clang warns of each one
 // ("argument unused during compilation") where gcc's cc1 arguments stay the same without them.
-const LD_FLAGS = new Set(['-shared', '-pie', '-no-pie', '-static-pie', '-static', '-rdynamic', '-s', '-static-libgcc', '-static-libstdc++', '-shared-libgcc',
-  '-nostartfiles', '-nodefaultlibs', '-nostdlib', '-nolibc', '-nostdlib++']);
+const LD_FLAGS = new Set([
+  '-shared',
+  '-pie',
+  '-no-pie',
+  '-static-pie',
+  '-static',
+  '-rdynamic',
+  '-s',
+  '-static-libgcc',
+  '-static-libstdc++',
+  '-shared-libgcc',
+  '-nostartfiles',
+  '-nodefaultlibs',
+  '-nostdlib',
+  '-nolibc',
+  '-nostdlib++',
+]);
 // Joined link-only options: kept in a compile, clang warns (with -Werror: fails) where the one command does not.
 const LD_PREFIX = /^(-fuse-ld=|--ld-path=|--?rtlib=|--?unwindlib=|-Wl,)/;
 const LD_SEPARATE = new Set(['-Xlinker', '-u', '-T', '-z', '-e']);
@@ -52,7 +70,8 @@ const ONE_FILE = new Set(['-MF', '-MT', '-MQ']);
 // Whole-program: what the compiles write is not what the split's compiles would have to be.
 const WHOLE_PROGRAM = /^-(flto|fwhole-program|fuse-linker-plugin)/;
 
-const refuse = (reason: UncacheableReason, detail?: string): SplitRefusal => (detail === undefined ? { kind: 'pass', reason } : { kind: 'pass', reason, detail });
+const refuse = (reason: UncacheableReason, detail?: string): SplitRefusal =>
+  detail === undefined ? { kind: 'pass', reason } : { kind: 'pass', reason, detail };
 
 /**
  * Splits a call with several sources (`-c`/`-S` without -o), or a link with sources among its
@@ -134,14 +153,16 @@ export function planSplit(args: string[], penv: ParseEnv): SplitPlan | SplitRefu
     }
     if (mode === 'link') sub.push('-c', '-o', obj);
     const parsed = parseGccArgs(sub, penv);
-    if (parsed.kind !== 'compile') return refuse(parsed.kind === 'pass' ? parsed.reason : 'multiple_sources', parsed.kind === 'pass' ? parsed.detail : undefined);
+    if (parsed.kind !== 'compile')
+      return refuse(parsed.kind === 'pass' ? parsed.reason : 'multiple_sources', parsed.kind === 'pass' ? parsed.detail : undefined);
     if (lang !== undefined && parsed.lang !== lang) return refuse('multiple_sources', `languages ${lang} and ${parsed.lang}`);
     lang = parsed.lang;
     // gcc 11 and later name a compile-and-link's depfiles after the executable.
     if (mode === 'link' && parsed.depfile) return refuse('link_with_sources', 'dependency output');
     // Two sources of one name write one object: the last one wins, in order only.
     const out = path.resolve(penv.cwd, parsed.output);
-    if (outputs.has(out) || (parsed.depfile && outputs.has(path.resolve(penv.cwd, parsed.depfile.file)))) return refuse('multiple_sources', `two sources write ${parsed.output}`);
+    if (outputs.has(out) || (parsed.depfile && outputs.has(path.resolve(penv.cwd, parsed.depfile.file))))
+      return refuse('multiple_sources', `two sources write ${parsed.output}`);
     outputs.add(out);
     if (parsed.depfile) outputs.add(path.resolve(penv.cwd, parsed.depfile.file));
     compiles.push(sub);

@@ -52,7 +52,8 @@ export async function systemIncludeDirs(exe: string, lang: string, flags: string
   return p;
 }
 
-const SYSDIR_FLAG = /^(-nostdinc|-nostdinc\+\+|-nostdlibinc|-nobuiltininc|-m32|-m64|-mx32|-m16|-mabi=.*|-march=.*|-stdlib=.*|--target=.*|-std=.*|-fno-builtin-headers|-ffreestanding|-fobjc-runtime=.*|-fcuda-.*)$/;
+const SYSDIR_FLAG =
+  /^(-nostdinc|-nostdinc\+\+|-nostdlibinc|-nobuiltininc|-m32|-m64|-mx32|-m16|-mabi=.*|-march=.*|-stdlib=.*|--target=.*|-std=.*|-fno-builtin-headers|-ffreestanding|-fobjc-runtime=.*|-fcuda-.*)$/;
 const SYSDIR_WITH_VALUE = new Set(['--sysroot', '-isysroot', '-target', '-B', '--gcc-toolchain', '-resource-dir', '-imultilib', '-imultiarch', '-iprefix']);
 
 /** The key arguments that can change the built-in include path, for `systemIncludeDirs`. */

@@ -15,26 +15,50 @@ export type KeyItem =
 export interface RustCompile {
   kind: 'compile';
   crateName: string;
-  source: string;               // as given (relative to cwd or absolute)
-  outDir: string;               // as given
+  source: string; // as given (relative to cwd or absolute)
+  outDir: string; // as given
   extraFilename: string;
   crateTypes: string[];
-  emits: string[];              // kinds, without paths
-  emitGiven: boolean;           // an --emit was on the command line
+  emits: string[]; // kinds, without paths
+  emitGiven: boolean; // an --emit was on the command line
   target: string | null;
   items: KeyItem[];
-  linked: boolean;              // bin or proc-macro: rustc runs the linker
-  linker: string | null;        // -C linker
-  libDirs: string[];            // -L values, as given, in order (the link's first search dirs)
+  linked: boolean; // bin or proc-macro: rustc runs the linker
+  linker: string | null; // -C linker
+  libDirs: string[]; // -L values, as given, in order (the link's first search dirs)
 }
 export type Parsed = RustCompile | { kind: 'pass'; reason: UncacheableReason };
 
 // Options that take a value, either joined with `=` (long), glued (short) or as the next argument.
 const LONG_VALUE = new Set([
-  '--crate-name', '--crate-type', '--edition', '--emit', '--out-dir', '--extern', '--cfg', '--check-cfg',
-  '--cap-lints', '--target', '--print', '--error-format', '--json', '--color', '--sysroot',
-  '--remap-path-prefix', '--codegen', '--allow', '--warn', '--deny', '--forbid', '--force-warn',
-  '--explain', '--diagnostic-width', '--env-set', '--crate-attr', '--extern-location', '--unpretty',
+  '--crate-name',
+  '--crate-type',
+  '--edition',
+  '--emit',
+  '--out-dir',
+  '--extern',
+  '--cfg',
+  '--check-cfg',
+  '--cap-lints',
+  '--target',
+  '--print',
+  '--error-format',
+  '--json',
+  '--color',
+  '--sysroot',
+  '--remap-path-prefix',
+  '--codegen',
+  '--allow',
+  '--warn',
+  '--deny',
+  '--forbid',
+  '--force-warn',
+  '--explain',
+  '--diagnostic-width',
+  '--env-set',
+  '--crate-attr',
+  '--extern-location',
+  '--unpretty',
 ]);
 const SHORT_VALUE = new Set(['-L', '-l', '-C', '-Z', '-A', '-W', '-D', '-F', '-o']);
 const PROBES = new Set(['-V', '-vV', '--version', '-h', '--help', '--explain', '--print']);
@@ -97,7 +121,7 @@ export function parseRustcArgs(args: string[]): Parsed {
   const items: KeyItem[] = [];
   const libDirs: string[] = [];
   let linker: string | null = null;
-  let linkerChanged = false;   // link args or a linker flavor: the link is not one we can list
+  let linkerChanged = false; // link args or a linker flavor: the link is not one we can list
 
   for (const [o, v] of opts) {
     if (PROBES.has(o)) return pass('probe');

@@ -4,7 +4,7 @@
 
 export interface DepInfo {
   deps: string[];
-  envs: [string, string | null][];   // value in rustc's escaped form
+  envs: [string, string | null][]; // value in rustc's escaped form
 }
 
 function splitPaths(s: string): string[] {

@@ -8,27 +8,37 @@ import type { StoreLike } from '../../store/contract.js';
 //    replayed stdout/stderr. Text that names the target directory (dep-info, the JSON
 //    artifact notices on stderr) is stored with the directory replaced by a marker.
 export interface RustManifestEntry {
-  files: [string, string][];          // [key form, content hash], every source rustc read
-  envs: [string, string | null][];    // env-deps: [name, normalized escaped value | null = unset]
-  anchor: [string, string] | null;    // outputs embed this checkout's location (relativize.ts)
-  tdir: string | null;                // outputs embed the target directory itself: valid only there
-  ws?: string | null;                 // outputs embed the workspace directory: valid only there
-  absent?: [string, string[]][];      // linked crates: [dir key form, libraries that must not appear there]
+  files: [string, string][]; // [key form, content hash], every source rustc read
+  envs: [string, string | null][]; // env-deps: [name, normalized escaped value | null = unset]
+  anchor: [string, string] | null; // outputs embed this checkout's location (relativize.ts)
+  tdir: string | null; // outputs embed the target directory itself: valid only there
+  ws?: string | null; // outputs embed the workspace directory: valid only there
+  absent?: [string, string[]][]; // linked crates: [dir key form, libraries that must not appear there]
   result: string;
   time: number;
 }
 // kind 'link': the same shapes for links through gcc/clang (../link.ts).
 export type EntryKind = 'rust' | 'link';
-export interface RustManifest { v: 1; kind: EntryKind; entries: RustManifestEntry[] }
+export interface RustManifest {
+  v: 1;
+  kind: EntryKind;
+  entries: RustManifestEntry[];
+}
 
 export interface RustOutput {
-  name: string;                       // file name inside --out-dir
+  name: string; // file name inside --out-dir
   digest: string;
   size: number;
-  text: boolean;                      // stored with the target-directory marker
-  exec?: boolean;                     // written executable (a bin, a build script)
+  text: boolean; // stored with the target-directory marker
+  exec?: boolean; // written executable (a bin, a build script)
 }
-export interface RustResult { v: 1; kind: EntryKind; outputs: RustOutput[]; out: Buffer; err: Buffer }
+export interface RustResult {
+  v: 1;
+  kind: EntryKind;
+  outputs: RustOutput[];
+  out: Buffer;
+  err: Buffer;
+}
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 export const MAX_MANIFEST_ENTRIES = 16;
@@ -65,7 +75,10 @@ export function decodeResult(buf: Buffer | undefined, kind: EntryKind = 'rust'):
 /** Read-modify-write of manifests (newest entry first, one per result), serialized per key inside the daemon. */
 export class ManifestUpdates {
   private locks = new Map<string, Promise<void>>();
-  constructor(private readonly store: Pick<StoreLike, 'getEntry' | 'putEntry'>, private readonly kind: EntryKind) {}
+  constructor(
+    private readonly store: Pick<StoreLike, 'getEntry' | 'putEntry'>,
+    private readonly kind: EntryKind,
+  ) {}
 
   add(key: string, entry: RustManifestEntry): Promise<void> {
     const prev = this.locks.get(key) ?? Promise.resolve();

@@ -38,7 +38,8 @@ function statSig(p: string): string {
 // What cargo sets per crate (and the jobserver's descriptors, vrift's own settings): left
 // out of the probes' environment, which is then the same for every crate of a build. What
 // a wrapper could read of them is in the crate's key already (CARGO_*) or names its output.
-const PER_CRATE_ENV = /^(CARGO_(PKG_|CRATE_|BIN_|MANIFEST_|CFG_|PRIMARY_PACKAGE$|TARGET_TMPDIR$|RUSTC_CURRENT_DIR$|MAKEFLAGS$|ENCODED_RUSTFLAGS$)|OUT_DIR$|DEP_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$|VRIFT_)/;
+const PER_CRATE_ENV =
+  /^(CARGO_(PKG_|CRATE_|BIN_|MANIFEST_|CFG_|PRIMARY_PACKAGE$|TARGET_TMPDIR$|RUSTC_CURRENT_DIR$|MAKEFLAGS$|ENCODED_RUSTFLAGS$)|OUT_DIR$|DEP_|MAKEFLAGS$|MFLAGS$|MAKELEVEL$|VRIFT_)/;
 
 /** The environment the identity probes run with: the compile's, less what varies per crate. */
 export function probeEnv(env: Record<string, string>): Record<string, string> {
@@ -52,7 +53,9 @@ export function probeEnv(env: Record<string, string>): Record<string, string> {
 // what it could read, as far as its own text tells.
 function namedIn(text: string, env: Record<string, string>): string[] {
   const words = new Set(text.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
-  return Object.keys(env).filter((k) => words.has(k)).sort();
+  return Object.keys(env)
+    .filter((k) => words.has(k))
+    .sort();
 }
 
 export class RustcIds {
@@ -89,7 +92,10 @@ export class RustcIds {
 
   private async compute(exe: string, target: string | null, penv: Record<string, string>, cwd: string): Promise<RustcIdentity & { watch: string[] }> {
     const opts = { env: penv, cwd, maxBuffer: 1 << 20 };
-    const [vv, sysroot] = await Promise.all([run(exe, ['-vV'], opts).then((r) => r.stdout), run(exe, ['--print', 'sysroot'], opts).then((r) => r.stdout.trim())]);
+    const [vv, sysroot] = await Promise.all([
+      run(exe, ['-vV'], opts).then((r) => r.stdout),
+      run(exe, ['--print', 'sysroot'], opts).then((r) => r.stdout.trim()),
+    ]);
     const host = /^host: (.*)$/m.exec(vv)?.[1]?.trim();
     if (!host) throw new Error(`no host in ${exe} -vV`);
 
@@ -118,7 +124,11 @@ export class RustcIds {
     watch.push(libDir, tlib);
     for (const dir of [libDir, tlib]) {
       if (!fs.existsSync(dir)) continue;
-      const names = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isFile() || d.isSymbolicLink()).map((d) => d.name).sort();
+      const names = fs
+        .readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isFile() || d.isSymbolicLink())
+        .map((d) => d.name)
+        .sort();
       for (const n of names) {
         const p = path.join(dir, n);
         if (dir === libDir && !/\.so(\.|$)/.test(n)) continue;

@@ -42,7 +42,7 @@ export interface RustDeps {
   dirs: DirCache;
   linkers: Linkers;
   ids: RustcIds;
-  project: (cwd: string, env: Record<string, string>) => ProjectSettings;  // base_dir, cache_targets, cache_extensions of this compile
+  project: (cwd: string, env: Record<string, string>) => ProjectSettings; // base_dir, cache_targets, cache_extensions of this compile
   log: ChannelLogger;
   now: () => number;
   /** The filesystems' clock (hot/fs-clock.ts). */
@@ -58,13 +58,13 @@ export interface RustPending {
   paths: RustPaths;
   outDir: string;
   directKey: string;
-  start: number;               // wall clock: the entry's time
-  fsStart: FsTime;             // the filesystems' clock before rustc ran
+  start: number; // wall clock: the entry's time
+  fsStart: FsTime; // the filesystems' clock before rustc ran
   depInfo: string;
   ownDepInfo: boolean;
-  linkDeps?: string;           // ld's --dependency-file, for linked crates
-  libSearch?: string[];        // the link's library search path, in order
-  mark?: WatchMark;            // the watcher's position at the lookup (FileHashes.unchangedSince)
+  linkDeps?: string; // ld's --dependency-file, for linked crates
+  libSearch?: string[]; // the link's library search path, in order
+  mark?: WatchMark; // the watcher's position at the lookup (FileHashes.unchangedSince)
   externs?: Map<string, string>; // --extern crates' hashes at the lookup, by absolute path
 }
 
@@ -77,7 +77,7 @@ const DEFERRED_FILES = 384;
 
 interface KeptOutput {
   name: string;
-  fd: number;        // open since the compiler's report; closed when the entry is built
+  fd: number; // open since the compiler's report; closed when the entry is built
   st: fs.Stats;
   exec: boolean;
 }
@@ -121,10 +121,10 @@ function readKept(o: KeptOutput): Buffer | undefined {
 // Cargo's own configuration, or values already reflected in rustc's arguments: none of
 // them changes what rustc writes, and a per-run CARGO_HOME would otherwise miss every time.
 // Anything env!() reads is validated through the dep-info's env-deps regardless.
-const IGNORED_CARGO_ENV = /^CARGO_(MAKEFLAGS|HOME|TARGET_DIR|ENCODED_RUSTFLAGS|INCREMENTAL|LOG|CACHE_RUSTC_INFO|BUILD_.*|REGISTRIES_.*|REGISTRY_.*|TERM_.*|NET_.*|HTTP_.*|PROFILE_.*|ALIAS_.*)$/;
+const IGNORED_CARGO_ENV =
+  /^CARGO_(MAKEFLAGS|HOME|TARGET_DIR|ENCODED_RUSTFLAGS|INCREMENTAL|LOG|CACHE_RUSTC_INFO|BUILD_.*|REGISTRIES_.*|REGISTRY_.*|TERM_.*|NET_.*|HTTP_.*|PROFILE_.*|ALIAS_.*)$/;
 // Variables rustc itself reads.
 const KEY_ENV = ['RUSTC_BOOTSTRAP', 'RUST_TARGET_PATH', 'RUSTC_FORCE_RUSTC_VERSION'];
-
 
 export class RustFrontend implements Frontend<RustPending> {
   readonly name = 'rust';
@@ -157,7 +157,7 @@ export class RustFrontend implements Frontend<RustPending> {
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
     if (!src) return { kind: 'pass', reason: 'source_missing' };
-    let ident;
+    let ident: Awaited<ReturnType<typeof this.d.ids.identity>>;
     try {
       ident = await this.d.ids.identity(exe, parsed.target, env, cwd);
     } catch (err) {
@@ -198,7 +198,15 @@ export class RustFrontend implements Frontend<RustPending> {
       h.str('linker').str(li.id);
       parts.push(`linker=${li.id.slice(0, 12)}`);
       // Search lists (cargo puts its target dir in LD_LIBRARY_PATH): each entry normalized.
-      for (const k of LINK_ENV) h.str(k).str(env[k] === undefined ? '\u0000' : env[k].split(':').map((d) => paths.envValue(d)).join(':'));
+      for (const k of LINK_ENV)
+        h.str(k).str(
+          env[k] === undefined
+            ? '\u0000'
+            : env[k]
+                .split(':')
+                .map((d) => paths.envValue(d))
+                .join(':'),
+        );
       libSearch = [...parsed.libDirs.map((d) => path.resolve(cwd, d)), ...li.searchDirs];
     }
     const directKey = h.digest();
@@ -218,7 +226,12 @@ export class RustFrontend implements Frontend<RustPending> {
       kind: 'miss',
       argv: [exe, ...m.argv],
       pending: {
-        cwd, env, parsed, paths, outDir, directKey,
+        cwd,
+        env,
+        parsed,
+        paths,
+        outDir,
+        directKey,
         start: this.d.now(),
         fsStart: this.d.fsNow(),
         depInfo: m.depInfoOwn ? own : path.join(outDir, `${parsed.crateName}${parsed.extraFilename}.d`),
@@ -253,7 +266,14 @@ export class RustFrontend implements Frontend<RustPending> {
     return undefined;
   }
 
-  private async tryHit(directKey: string, parsed: RustCompile, paths: RustPaths, outDir: string, env: Record<string, string>, why: string[]): Promise<Outcome | undefined> {
+  private async tryHit(
+    directKey: string,
+    parsed: RustCompile,
+    paths: RustPaths,
+    outDir: string,
+    env: Record<string, string>,
+    why: string[],
+  ): Promise<Outcome | undefined> {
     const manifest = decodeManifest(await this.d.store.getEntry(directKey));
     if (!manifest) return undefined;
     for (const e of manifest.entries) {
@@ -270,12 +290,14 @@ export class RustFrontend implements Frontend<RustPending> {
       // Large binary outputs (a 30 MB rlib) are streamed from the store into place below;
       // the rest is read first (all at once: from a remote, in parallel requests), so that a
       // missing blob is found before anything is written.
-      const read = await Promise.all(result.outputs.map(async (o): Promise<[RustOutput, Buffer | null] | undefined> => {
-        if (!o.text && o.size >= STREAM_MIN) return [o, null];
-        const data = await this.d.store.getBlob(o.digest);
-        if (!data) return undefined; // evicted or corrupt: a miss, and the next store heals it
-        return [o, o.text ? paths.fromStored(data) : data];
-      }));
+      const read = await Promise.all(
+        result.outputs.map(async (o): Promise<[RustOutput, Buffer | null] | undefined> => {
+          if (!o.text && o.size >= STREAM_MIN) return [o, null];
+          const data = await this.d.store.getBlob(o.digest);
+          if (!data) return undefined; // evicted or corrupt: a miss, and the next store heals it
+          return [o, o.text ? paths.fromStored(data) : data];
+        }),
+      );
       const blobs = read.filter((b): b is [RustOutput, Buffer | null] => b !== undefined);
       if (blobs.length !== result.outputs.length) {
         why.push('output blob missing');
@@ -414,8 +436,17 @@ export class RustFrontend implements Frontend<RustPending> {
   // linked again since (only its ctime new) is taken as read.
   private tooNew(abs: string, fh: { hash: string; mtimeMs: number; ctimeMs: number; dev: number }, p: RustPending): boolean {
     if (changedBefore(p.fsStart, fh) || this.d.hashes.unchangedSince(abs, p.mark)) return false;
-    if (fh.mtimeMs < sinceMs(p.fsStart, fh.dev) && p.externs?.get(abs) === fh.hash && (fs.statSync(abs, { throwIfNoEntry: false })?.nlink ?? 1) > 1) return false;
-    this.d.log.info('not stored: an input changed during or just before the compile', { file: abs, crate: p.parsed.crateName, mtimeMs: fh.mtimeMs, ctimeMs: fh.ctimeMs, startMs: p.fsStart.ms, sameClock: fh.dev === p.fsStart.dev, watched: p.mark !== undefined });
+    if (fh.mtimeMs < sinceMs(p.fsStart, fh.dev) && p.externs?.get(abs) === fh.hash && (fs.statSync(abs, { throwIfNoEntry: false })?.nlink ?? 1) > 1)
+      return false;
+    this.d.log.info('not stored: an input changed during or just before the compile', {
+      file: abs,
+      crate: p.parsed.crateName,
+      mtimeMs: fh.mtimeMs,
+      ctimeMs: fh.ctimeMs,
+      startMs: p.fsStart.ms,
+      sameClock: fh.dev === p.fsStart.dev,
+      watched: p.mark !== undefined,
+    });
     return true;
   }
 
@@ -492,11 +523,22 @@ export class RustFrontend implements Frontend<RustPending> {
     const rk = new KeyHasher('vrift-rust-result-v1').str(p.directKey);
     for (const [f, hsh] of files) rk.str(f).str(hsh);
     for (const [n, v] of envs) rk.str(n).str(v ?? '\u0000');
-    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '').str(entryTdir ?? '').str(entryWs ?? '');
+    rk.str(entryAnchor ? entryAnchor.join('\u0000') : '')
+      .str(entryTdir ?? '')
+      .str(entryWs ?? '');
     for (const [d, ns] of absent ?? []) rk.str(d).str(ns.join('/'));
     const resultKey = rk.digest();
 
-    const entry: RustManifestEntry = { files, envs, anchor: entryAnchor, tdir: entryTdir, ws: entryWs, ...(absent ? { absent } : {}), result: resultKey, time: p.start };
+    const entry: RustManifestEntry = {
+      files,
+      envs,
+      anchor: entryAnchor,
+      tdir: entryTdir,
+      ws: entryWs,
+      ...(absent ? { absent } : {}),
+      result: resultKey,
+      time: p.start,
+    };
     const bytes = stored.reduce((n, s) => n + s.data.length, 0);
     // A large binary output waits for its write as a descriptor of its file, not as a copy in
     // the spool (IdleWriter.addFile): a second descriptor, since the kept ones close now.
@@ -520,9 +562,11 @@ export class RustFrontend implements Frontend<RustPending> {
       await this.d.store.putEntry(resultKey, encodeEntry(result));
       await this.manifests.add(p.directKey, entry);
     })();
-    const settled = write.catch(() => {}).finally(() => {
-      if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
-    });
+    const settled = write
+      .catch(() => {})
+      .finally(() => {
+        if (this.writing.get(p.directKey) === settled) this.writing.delete(p.directKey);
+      });
     this.writing.set(p.directKey, settled);
     return { stored: true, bytes, write };
   }

@@ -20,10 +20,10 @@ const run = promisify(execFile);
 export type LinkerRefusal = Extract<UncacheableReason, 'linker_not_found' | 'linker_unknown' | 'linker_no_depfile'>;
 
 export interface LinkerInfo {
-  id: string;                // linker driver + ld contents, search path
-  searchDirs: string[];      // the driver's and ld's library directories, in search order
-  driverDirs: number;        // how many of them are the driver's (it passes them as -L first)
-  ld: string;                // the linker the driver runs, and its content hash when probed
+  id: string; // linker driver + ld contents, search path
+  searchDirs: string[]; // the driver's and ld's library directories, in search order
+  driverDirs: number; // how many of them are the driver's (it passes them as -L first)
+  ld: string; // the linker the driver runs, and its content hash when probed
   ldHash: string;
 }
 
@@ -79,7 +79,10 @@ export class Linkers {
     let searchOut: string;
     try {
       // In parallel: the first link of a build waits for these four probes.
-      [ldName, searchOut] = await Promise.all([run(abs, ['-print-prog-name=ld'], opts).then((r) => r.stdout.trim()), run(abs, ['-print-search-dirs'], opts).then((r) => r.stdout)]);
+      [ldName, searchOut] = await Promise.all([
+        run(abs, ['-print-prog-name=ld'], opts).then((r) => r.stdout.trim()),
+        run(abs, ['-print-search-dirs'], opts).then((r) => r.stdout),
+      ]);
     } catch {
       return 'linker_unknown'; // not a gcc/clang driver
     }

@@ -53,7 +53,11 @@ function replaceAll(data: Buffer, needle: Buffer, by: Buffer, atBoundary: boolea
 export class RustPaths {
   readonly rel: Relativizer;
   readonly ws: string | null;
-  constructor(readonly cwd: string, baseDir: string, readonly tdir: string) {
+  constructor(
+    readonly cwd: string,
+    baseDir: string,
+    readonly tdir: string,
+  ) {
     this.rel = new Relativizer(cwd, baseDir);
     this.ws = workspaceOf(tdir);
   }
