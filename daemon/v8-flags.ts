@@ -7,6 +7,6 @@ import v8 from 'node:v8';
 // -j build has every core compiling), and with the default its optimizing compiler threads
 // spent ~0.5-0.7 s of CPU on a fresh daemon's first cold libuv build (collectInputs alone
 // was compiled 5 times). Four times the budget: only the hot functions get optimized; daemon
-// CPU for that build went from 1.97-2.28 s to 1.71-1.85 s (3 runs each, by hand), hits
-// unchanged once warm. A flag this V8 does not know is ignored.
+// CPU for that build went down with it (bench/RESULTS.md), hits unchanged once warm. A flag
+// this V8 does not know is ignored.
 v8.setFlagsFromString('--interrupt-budget=270000');

@@ -172,7 +172,10 @@ test("the server killed in the middle of B's build: B finishes with correct obje
   // compiles, which is what a dead server must cost).
   t.true(s.hits >= 1 && s.hits <= 3, `hits ${s.hits}`);
   t.is(s.hits + s.misses, 5);
-  t.is(s.remote!.from_packs, s.hits - 1);
+  // a.c's own answer may name the pack too (its manifest went up thin once the pack was sealed):
+  // then every hit came from the pack.
+  const fromPacks = Number(s.remote!.from_packs);
+  t.true(fromPacks === s.hits - 1 || fromPacks === s.hits, `from_packs ${fromPacks}, hits ${s.hits}`);
   // The first failure cools the remote down; a request already in flight with it (a lookup of
   // an object that was not in the pack) may fail alongside and be counted too.
   const failed = Number(s.remote!.errors) + Number(s.remote!.timeouts);

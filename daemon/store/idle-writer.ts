@@ -34,8 +34,7 @@ import type { ChannelLogger } from '../log.js';
 
 // A second: cmake's per-target steps and the links leave gaps of a few hundred milliseconds
 // in a build's lookups, and writes started in one compete with the build's serial work (a
-// fresh machine's build from the remote, 1 300 store files: 3.90 -> 3.74 s median of 3 by
-// hand against 150 ms).
+// fresh machine's build from the remote was measurably slower with a 150 ms pause).
 const IDLE_MS = 1000;
 // Without a compile running (a warm build: only hits), what has waited this long is written
 // even while lookups keep coming, so a long stream of hits cannot hold it back for ever.
