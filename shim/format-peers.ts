@@ -1,21 +1,7 @@
 import bytes from 'bytes';
+import type { PeerView } from '../ipc/messages/peers.js';
 
-export interface PeerLine {
-  id: string;
-  addresses: string[];
-  port: number;
-  key_name: string;
-  fingerprint: string;
-  state: string;
-  reason?: string;
-  rtt_ms?: number;
-  hits: number;
-  misses: number;
-  errors: number;
-  timeouts: number;
-  bytes_down: number;
-  bytes_up: number;
-}
+export type PeerLine = PeerView;
 
 /** `vrift peers`: one block per peer. */
 export function formatPeers(peers: PeerLine[], enabled: boolean): string {

@@ -3,5 +3,5 @@ import type { Handler } from '../context.js';
 export const peers: Handler<'peers'> = async (_req, ctx) => ({
   t: 'peers',
   enabled: !!ctx.peers,
-  peers: (ctx.peers?.view() ?? []) as unknown as Record<string, unknown>[],
+  peers: ctx.peers?.view() ?? [],
 });
