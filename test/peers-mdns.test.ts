@@ -124,8 +124,11 @@ test("mDNS: A SIGKILLed during B's build: B finishes with correct objects and st
   sameObjects(t, srcA, srcB);
   const after = await peersOf(b);
   t.log(JSON.stringify(after));
-  t.is(after[0].state, 'gone', 'A is not asked any more');
-  t.regex(after[0].reason ?? '', /ECONNREFUSED|re-query/);
+  // Killed mid-answer, A's last request may end in a reset rather than a refusal: cooled down
+  // then (not asked), and gone at the next re-query round (every 30-45 s) at the latest.
+  t.not(after[0].state, 'up', 'A is not asked any more');
+  t.regex(after[0].reason ?? '', /ECONNREFUSED|ECONNRESET|socket hang up|re-query/);
+  await until(b, (p) => p.every((x) => x.state === 'gone'), 'B forgets the killed A', 60_000);
   const sb = (await b.stats()) as PStats;
   t.true(sb.misses > 0 || sb.hits >= 30, 'what A did not give, B compiled');
 });
