@@ -5,13 +5,13 @@ import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { age, instance } from './helpers/instance.js';
-import { startNginx, tieredAt, tmpDir } from './helpers/remote.js';
+import { PATIENT, startNginx, tieredAt, tmpDir } from './helpers/remote.js';
 
 // nginx with WebDAV PUT is a plain Bazel-layout HTTP cache: no verification, 201/204 on PUT.
 test('HttpTier against nginx WebDAV: put, head, get, miss; a file corrupted on the server is rejected', async (t) => {
   const ng = await startNginx(t);
   const log = memoryLogger();
-  const tier = new HttpTier(`${ng.url}/cache/`, { log: log.child('remote') });
+  const tier = new HttpTier(`${ng.url}/cache/`, { log: log.child('remote'), ...PATIENT });
   t.teardown(() => tier.close());
   const blob = Buffer.from('object file bytes '.repeat(1000));
   const d = digestHex(blob);

@@ -13,7 +13,7 @@ import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
 import { decodeBundle, decodePack, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
-import { ensureTool, fakeServer, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
+import { ensureTool, fakeServer, PATIENT, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
 import { waitFor } from './helpers/wait.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
@@ -21,10 +21,10 @@ test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, 
   fs.writeFileSync(path.join(dir, 'tokens'), 'writer-token-1 rw\nreader-token-1 ro\n');
   const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tokens', path.join(dir, 'tokens'), '--host', '127.0.0.1', '--access-log', 'off']);
   const log = memoryLogger().child('remote');
-  const rw = new HttpTier(s.url, { token: 'writer-token-1', log });
-  const ro = new HttpTier(s.url, { token: 'reader-token-1', log });
-  const basic = new HttpTier(s.url.replace('http://', 'http://me:writer-token-1@'), { log });
-  const anon = new HttpTier(s.url, { log });
+  const rw = new HttpTier(s.url, { token: 'writer-token-1', log, ...PATIENT });
+  const ro = new HttpTier(s.url, { token: 'reader-token-1', log, ...PATIENT });
+  const basic = new HttpTier(s.url.replace('http://', 'http://me:writer-token-1@'), { log, ...PATIENT });
+  const anon = new HttpTier(s.url, { log, ...PATIENT });
   t.teardown(() => Promise.all([rw, ro, basic, anon].map((x) => x.close())).then(() => {}));
   const blob = Buffer.from('team object');
   await rw.putBlob(blob);
@@ -46,7 +46,7 @@ test('a remote that fails is skipped for the cool-down, then tried again', async
     res.end();
   });
   // Patient deadlines: the failure here is the 503, not a loaded machine's slow connect.
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, connectTimeoutMs: 10_000, timeoutMs: 10_000 });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, ...PATIENT });
   t.teardown(() => tier.close());
   const k = 'c'.repeat(64);
   t.is(await tier.getEntry(k), undefined);
@@ -88,7 +88,7 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), ...PATIENT });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), queueLimit: 2, concurrency: 1 });
   t.teardown(async () => {
     for (const r of held.splice(0)) r();
@@ -126,7 +126,7 @@ test('TieredStore: a newer value of an entry still queued replaces it; one alrea
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), ...PATIENT });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), concurrency: 1, packs: false });
   t.teardown(async () => {
     for (const r of held.splice(0)) r();
@@ -171,7 +171,7 @@ test('TieredStore: an entry whose object was refused by the server (and is too b
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 10_000 });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), ...PATIENT });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false });
   t.teardown(async () => {
     await s.close();
@@ -219,7 +219,7 @@ test('bundles: an entry uploaded with its attachments gives a fresh machine the 
   t.deepEqual(await b.store.getBlob(d), obj);
   t.like(b.store.stats(), { hits: 1, attached: 2, errors: 0 });
   // Written into the local store once lookups pause (no close needed).
-  for (let i = 0; i < 500 && !(await b.local.getEntry(manifest)); i++) await new Promise((r) => setTimeout(r, 10)); // written last
+  await waitFor(async () => (await b.local.getEntry(manifest)) !== undefined, "the manifest in b's local store (written last)");
   t.deepEqual(await b.local.getBlob(d), obj, 'the attachments are in the local store');
   t.deepEqual(await b.local.getEntry(manifest), Buffer.from('the manifest'));
   t.deepEqual(await b.local.getEntry(result), Buffer.from('the result'));
@@ -421,7 +421,7 @@ test('waitMs: a lookup stops waiting for a slow remote and misses; while that re
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 30_000 });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: 10_000, timeoutMs: 30_000 });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 50 });
   t.teardown(async () => {
     for (const r of held.splice(0)) r();
@@ -477,7 +477,7 @@ test('the check at start against a server that answers: lookups go on as usual',
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r') });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), ...PATIENT });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 5_000 });
   t.teardown(async () => {
     await s.close();
@@ -542,7 +542,7 @@ test('vrift serve over TLS', async (t) => {
   t.is((await call('PUT', body)).status, 200);
   t.deepEqual((await call('GET')).body, body);
   // An untrusted certificate is a failure for the client tier, never a hit.
-  const tier = new HttpTier(s.url, { log: memoryLogger().child('r') });
+  const tier = new HttpTier(s.url, { log: memoryLogger().child('r'), ...PATIENT });
   t.teardown(() => tier.close());
   t.is(await tier.getBlob(digestHex(body)), undefined);
   t.is(tier.counters().errors, 1);
@@ -581,7 +581,7 @@ test('a remote that keeps failing is left alone longer each time; one answer res
     res.writeHead(fail ? 503 : 404, { 'content-length': 0 });
     res.end();
   });
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, ...PATIENT });
   t.teardown(() => tier.close());
   const k = 'd'.repeat(64);
   const probe = async () => {

@@ -227,18 +227,21 @@ http {
 }
 
 /** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
+/** Deadlines for tests whose subject is not a deadline: a loaded CI machine can take seconds to connect or answer. */
+export const PATIENT = { connectTimeoutMs: 10_000, timeoutMs: 10_000 } as const;
+
 export async function tieredAt(
   t: ExecutionContext,
   dir: string,
   name: string,
   url: string,
-  o: Partial<TieredOptions> & { timeoutMs?: number } = {},
+  o: Partial<TieredOptions> & { timeoutMs?: number; connectTimeoutMs?: number } = {},
 ): Promise<{ local: LocalStore; store: TieredStore }> {
   const log = memoryLogger().child(name);
   const local = new LocalStore({ root: path.join(dir, name) });
   await local.open();
-  const { timeoutMs, ...rest } = o;
-  const store = new TieredStore({ local, remote: new HttpTier(url, { log, timeoutMs }), log, ...rest });
+  const { timeoutMs = PATIENT.timeoutMs, connectTimeoutMs = PATIENT.connectTimeoutMs, ...rest } = o;
+  const store = new TieredStore({ local, remote: new HttpTier(url, { log, timeoutMs, connectTimeoutMs }), log, ...rest });
   t.teardown(async () => {
     await store.close();
     await local.close();

@@ -3,11 +3,15 @@
  * throws naming `what` when it still does not hold after `ms`. A wait never ends silently,
  * nor at ava's 5-minute timeout.
  */
-export async function waitFor(cond: () => boolean, what: string, o: { ms?: number; everyMs?: number; each?: () => void } = {}): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  o: { ms?: number; everyMs?: number; each?: () => void } = {},
+): Promise<void> {
   const deadline = Date.now() + (o.ms ?? 30_000);
   for (;;) {
     o.each?.();
-    if (cond()) return;
+    if (await cond()) return;
     if (Date.now() > deadline) throw new Error(`waited ${o.ms ?? 30_000} ms for ${what}`);
     await new Promise((r) => setTimeout(r, o.everyMs ?? 10));
   }
