@@ -18,8 +18,11 @@ export interface PeerServerOptions {
 
 /**
  * This daemon's store, read-only, to team members on the LAN: the `vrift serve` server over
- * the local store. A request not signed by a trusted key gets the same bare 401 whatever it
- * asks for, so nobody else learns which keys exist; a member's write gets 403.
+ * the local store. Every request is authenticated before anything else about it is looked
+ * at: one not signed by a trusted key gets the same bare 401 whatever it asks for (path,
+ * method, `/`, `/status`), so nobody else learns which keys exist or what is served. A
+ * member gets the server's answers: 400 for a bad path, 405 for another method, 403 for a
+ * write. A member's kept-alive connection is verified once per window (PeerAuth.verify).
  */
 export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
   return CacheServer.start({
@@ -28,8 +31,9 @@ export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
     host: '0.0.0.0',
     maxBlobSize: 1,
     log: o.log,
+    membersOnly: true,
     authorize: (req, write) => {
-      const who = o.auth.verify(req.headers, req.method ?? '', req.url ?? '');
+      const who = o.auth.verify(req.headers, req.method ?? '', req.url ?? '', req.socket);
       if (!who) return { ok: false, status: 401 };
       return write ? { ok: false, status: 403 } : { ok: true, who: who.name };
     },

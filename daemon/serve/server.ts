@@ -22,6 +22,13 @@ export interface ServeOptions {
   /** Decides who may read and write instead of `tokens` (a daemon serving its store to LAN peers). */
   authorize?: (req: http.IncomingMessage, write: boolean) => AuthResult;
   allowAnonymousRead?: boolean;
+  /**
+   * Every request is authorized (as a read) before its path or method is looked at, `/`
+   * included: anyone else gets the same bare 401 whatever they ask (a daemon's store to LAN
+   * peers). Without it, `/` answers everybody (health checks) and a bad path or method is
+   * refused before the token is checked.
+   */
+  membersOnly?: boolean;
   /** Largest single upload, after decompression. */
   maxBlobSize: number;
   tls?: { cert: Buffer; key: Buffer };
@@ -31,6 +38,8 @@ export interface ServeOptions {
   now?: () => number;
   /** GET bodies at least this big are zstd-compressed for clients that accept it. */
   compressMin?: number;
+  /** How long close() lets requests under way (uploads) finish before it cuts their connections. */
+  drainMs?: number;
 }
 
 // The empty blob under both digests: always present, as bazel-remote does.
@@ -112,7 +121,7 @@ export class CacheServer {
     this.closing ??= (async () => {
       const closed = new Promise<void>((r) => this.server.close(() => r()));
       this.server.closeIdleConnections();
-      const force = setTimeout(() => this.server.closeAllConnections(), 2000);
+      const force = setTimeout(() => this.server.closeAllConnections(), this.o.drainMs ?? 2000);
       await closed;
       clearTimeout(force);
       await this.o.backend.close();
@@ -143,6 +152,7 @@ export class CacheServer {
       }
     });
     try {
+      if (this.o.membersOnly && !this.allowed(req, false).ok) throw new HttpError(401, 'authentication required');
       const route = parseRoute(req.url ?? '/');
       if (route.t === 'bad') throw new HttpError(400, route.why);
       if (route.t === 'root' || route.t === 'status' || route.t === 'metrics') {
