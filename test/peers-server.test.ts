@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from './helpers/test.js';
@@ -7,11 +8,13 @@ import { memoryLogger } from '../daemon/log.js';
 import { keyAuth } from '../daemon/peers/auth.js';
 import { startPeerServer } from '../daemon/peers/server.js';
 import { LocalStore } from '../daemon/store/local.js';
+import { PeerTier } from '../daemon/tiers/peers.js';
+import { PeerTable } from '../discovery/index.js';
 import { generateSigningKey } from '../trust/keys.js';
 import { AUTH_HEADER, signRequest } from '../trust/request-auth.js';
 
-// A daemon's peer server (daemon/peers/server.ts) over a real local store on loopback: what a
-// member, and anyone else, gets back.
+// A daemon's peer server (daemon/peers/server.ts) over a real local store on loopback, and the
+// peer tier asking a peer with several addresses: what a member, and anyone else, gets back.
 
 const alice = generateSigningKey('alice').key;
 const carol = generateSigningKey('carol').key; // nobody here trusts carol
@@ -122,4 +125,52 @@ test("a member's kept-alive connection is verified once per window; any other co
   t.is(late.status, 401);
   const resigned = await ask(port, 'GET', target, signRequest(alice, 'GET', target, now));
   t.is(resigned.status, 200, 'a fresh signature passes');
+});
+
+// A peer serving one entry on 127.0.0.1 only: its other addresses refuse connections.
+async function loopbackPeer(t: ExecutionContext): Promise<{ port: number; asked: () => number }> {
+  let asked = 0;
+  const server = http.createServer((req, res) => {
+    asked++;
+    const hit = req.url === `/ac/${KEY}`;
+    res.writeHead(hit ? 200 : 404, { 'content-length': hit ? 8 : 0 });
+    res.end(hit ? 'an entry' : undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { port: (server.address() as AddressInfo).port, asked: () => asked };
+}
+
+function tierFor(t: ExecutionContext, addresses: string[], port: number) {
+  const lines: string[] = [];
+  const table = new PeerTable(Date.now);
+  const p = table.upsert({ id: 'several', addresses, port, fingerprint: '', source: 'static' });
+  const tier = new PeerTier({ table, auth: keyAuth(alice, [alice], Date.now), waitMs: 10_000, log: memoryLogger(lines).child('peers') });
+  t.teardown(() => tier.close());
+  return { tier, p, lines };
+}
+
+test('a peer announcing several addresses: they are tried in order, the one that answers is kept, and only none answering drops the peer', async (t) => {
+  const { port, asked } = await loopbackPeer(t);
+  // 127.0.0.2 and 127.0.0.3 are loopback too, but nothing listens on them at that port.
+  const { tier, p, lines } = await tierFor(t, ['127.0.0.2', '127.0.0.3', '127.0.0.1'], port);
+  t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'));
+  t.is(p.live.state, 'up');
+  t.is(p.errors, 0, 'an address that refused is not a failure of the peer');
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.is(asked(), 2);
+  const chosen = lines.filter((l) => l.includes('peer address chosen'));
+  t.is(chosen.length, 1, 'chosen once, then kept');
+  t.regex(chosen[0], /"address":"127\.0\.0\.1"/);
+
+  const gone = await tierFor(t, ['127.0.0.2', '127.0.0.3'], port);
+  t.is(await gone.tier.getEntry(KEY), undefined);
+  t.is(gone.p.live.state, 'gone', 'no address answering: dropped at once, as a refusal');
+  t.regex(gone.lines.find((l) => l.includes('peer failed')) ?? '', /127\.0\.0\.2, 127\.0\.0\.3/);
 });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import { peersSetting } from '../../config/peers.js';
 import type { Config } from '../../config/config.js';
-import { MdnsDiscovery, PeerTable, StaticDiscovery, staticAds, type PeerView } from '../../discovery/index.js';
+import { MdnsDiscovery, PeerTable, StaticDiscovery, staticAds, type PeerRecord, type PeerView } from '../../discovery/index.js';
 import type { PublicKey, SigningKey } from '../../trust/keys.js';
 import { EntryGate } from '../tiers/entry-gate.js';
 import type { Logger } from '../log.js';
@@ -50,7 +50,14 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
     up: (p) => log.info('peer up', { peer: p.ad.id, addresses: p.ad.addresses, port: p.ad.port, fingerprint: p.ad.fingerprint }),
     gone: (p, why) => log.info('peer not asked', { peer: p.ad.id, state: p.live.state, why }),
   });
-  const tier: PeerTier = new PeerTier({ table, auth, waitMs: o.config.peer_wait, log, now: o.now, accept: (key, value) => gate.accept(key, value) });
+  const tier: PeerTier = new PeerTier({
+    table,
+    auth,
+    waitMs: o.config.peer_wait,
+    log,
+    now: o.now,
+    accept: (key, value, p, where) => gate.accept(key, value, describePeer(p, where, auth)),
+  });
   const server = await startPeerServer({
     local: o.local,
     pending: o.pending,
@@ -104,4 +111,12 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
         table.clear();
       })()),
   };
+}
+
+// What a refusal's log line calls the peer: its instance, the address it answered on and the
+// key it announced (a static peer announces none), so the user knows which machine to look at.
+function describePeer(p: PeerRecord, where: string, auth: PeerAuth): string {
+  const fp = p.ad.fingerprint;
+  const key = fp ? `key ${p.keyName || auth.nameOf(fp) || 'not trusted'} (${fp})` : 'key not announced';
+  return `peer ${p.ad.id} at ${where || p.ad.addresses.join(', ')}, ${key}`;
 }

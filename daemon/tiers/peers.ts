@@ -5,6 +5,7 @@ import type { PeerRecord, PeerTable } from '../../discovery/index.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import type { PeerAuth } from '../peers/auth.js';
+import { firstToConnect } from '../peers/first-address.js';
 import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
 import { HttpTier } from './http.js';
 import type { RemoteTier } from './types.js';
@@ -20,9 +21,9 @@ export interface PeerTierOptions {
   timeoutMs?: number;
   /**
    * Whether an entry a peer returned may be used (its signature, by a trusted key); a refused
-   * one is a miss, counted as untrusted.
+   * one is a miss, counted as untrusted. `where`: the address it came from (host:port).
    */
-  accept?: (key: string, value: Buffer, peer: PeerRecord) => boolean;
+  accept?: (key: string, value: Buffer, peer: PeerRecord, where: string) => boolean;
 }
 
 export interface PeerStats {
@@ -45,6 +46,8 @@ const IDLE_MS = 1000;
 // Peers that answered a lookup lately, asked first for its outputs.
 const RECENT = 4;
 const LATE_KEEP_MS = 60_000;
+// A peer with several addresses: the next one is tried this long after the one before, unless it failed sooner.
+const STAGGER_MS = 50;
 
 const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
@@ -62,6 +65,8 @@ export class PeerTier implements RemoteTier {
   readonly name = 'peers';
   readonly url = 'LAN peers';
   private readonly clients = new Map<string, { tier: HttpTier; base: string }>();
+  // Per peer id: the address that took a connection, chosen among the ones it announced (`from`).
+  private readonly chosen = new Map<string, { from: string; addr: Promise<string | undefined> }>();
   private readonly late: LRUCache<string, { value: Buffer; peer: PeerRecord }>;
   private recent: PeerRecord[] = [];
   private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
@@ -150,7 +155,8 @@ export class PeerTier implements RemoteTier {
   async getBlob(digest: string): Promise<Buffer | undefined> {
     for (const p of this.sources()) {
       const t0 = this.now();
-      const c = this.client(p);
+      const c = await this.clientFor(p);
+      if (!c) continue;
       const misses = c.counters().misses;
       const b = await c.getBlob(digest);
       if (b) {
@@ -165,7 +171,7 @@ export class PeerTier implements RemoteTier {
 
   async getBlobStream(digest: string, size?: number): Promise<Readable | undefined> {
     for (const p of this.sources()) {
-      const s = await this.client(p).getBlobStream(digest, size);
+      const s = await (await this.clientFor(p))?.getBlobStream(digest, size);
       if (s) {
         s.on('end', () => void (this.s.bytes_down += size ?? 0));
         return s;
@@ -219,6 +225,7 @@ export class PeerTier implements RemoteTier {
     this.closed = true;
     await Promise.all([...this.clients.values()].map((c) => c.tier.close()));
     this.clients.clear();
+    this.chosen.clear();
     this.late.clear();
   }
 
@@ -226,7 +233,8 @@ export class PeerTier implements RemoteTier {
 
   private async ask(p: PeerRecord, key: string): Promise<Buffer | undefined> {
     const t0 = this.now();
-    const c = this.client(p);
+    const c = await this.clientFor(p);
+    if (!c) return undefined;
     const misses = c.counters().misses;
     const v = await c.getEntry(key);
     if (!v) {
@@ -234,7 +242,7 @@ export class PeerTier implements RemoteTier {
       if (c.counters().misses > misses) this.o.table.answered(p, this.now() - t0, false);
       return undefined;
     }
-    if (this.o.accept && !this.o.accept(key, v, p)) {
+    if (this.o.accept && !this.o.accept(key, v, p, this.clients.get(p.ad.id)?.base ?? '')) {
       this.s.untrusted++;
       this.o.table.answered(p, this.now() - t0, false);
       return undefined;
@@ -254,8 +262,36 @@ export class PeerTier implements RemoteTier {
     this.recent = [p, ...this.recent.filter((x) => x !== p)].slice(0, RECENT);
   }
 
-  private client(p: PeerRecord): HttpTier {
-    const addr = p.ad.addresses[0]!;
+  private async clientFor(p: PeerRecord): Promise<HttpTier | undefined> {
+    const addr = await this.address(p);
+    return addr === undefined || this.closed ? undefined : this.client(p, addr);
+  }
+
+  // The address to ask a peer on: its only one, or the first of several to take a connection
+  // (kept until a request on it fails). None taking one is the peer's failure, like a refusal.
+  private address(p: PeerRecord): Promise<string | undefined> {
+    const all = p.ad.addresses;
+    if (all.length <= 1) return Promise.resolve(all[0]);
+    const from = all.join();
+    const have = this.chosen.get(p.ad.id);
+    if (have && have.from === from) return have.addr;
+    const connectMs = this.o.connectTimeoutMs ?? CONNECT_MS;
+    const addr = firstToConnect(all, p.ad.port, connectMs, STAGGER_MS).then(
+      (a) => {
+        this.o.log.info('peer address chosen', { peer: p.ad.id, address: a, addresses: all });
+        return a;
+      },
+      (e: unknown) => {
+        if (this.chosen.get(p.ad.id)?.addr === addr) this.chosen.delete(p.ad.id);
+        this.failed(p, e, true);
+        return undefined;
+      },
+    );
+    this.chosen.set(p.ad.id, { from, addr });
+    return addr;
+  }
+
+  private client(p: PeerRecord, addr: string): HttpTier {
     const base = `http://${net.isIPv6(addr) ? `[${addr}]` : addr}:${p.ad.port}`;
     const have = this.clients.get(p.ad.id);
     if (have && have.base === base) return have.tier;
@@ -266,18 +302,25 @@ export class PeerTier implements RemoteTier {
       now: this.now,
       log: this.o.log,
       sign: (method, target) => this.o.auth.sign(method, target),
-      onFailure: (e) => this.failed(p, e),
+      onFailure: (e) => this.failed(p, e, false),
     });
     this.clients.set(p.ad.id, { tier, base });
     return tier;
   }
 
-  private failed(p: PeerRecord, e: unknown): void {
+  // `all`: every address the peer announced failed, not only the one a request went to.
+  private failed(p: PeerRecord, e: unknown, all: boolean): void {
     const code = (e as { code?: string }).code ?? '';
     const why = `${code ? code + ': ' : ''}${(e as Error).message}`;
-    if (GONE_CODES.has(code)) this.o.table.refused(p, why);
+    const where = all ? p.ad.addresses.join(', ') : (this.clients.get(p.ad.id)?.base ?? '');
+    if (!all && p.ad.addresses.length > 1 && (GONE_CODES.has(code) || code === 'ETIMEOUT')) {
+      // One address of several stopped answering: the next lookup tries them all again, and
+      // only none answering there drops the peer.
+      this.chosen.delete(p.ad.id);
+      this.o.table.timedOut(p, `${where}: ${why}`);
+    } else if (GONE_CODES.has(code)) this.o.table.refused(p, why);
     else if (code === 'ETIMEOUT') this.o.table.timedOut(p, why);
     else this.o.table.lied(p, why);
-    this.o.log.warn('peer failed', { peer: p.ad.id, state: p.live.state, err: e });
+    this.o.log.warn('peer failed', { peer: p.ad.id, address: where, state: p.live.state, err: e });
   }
 }
