@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { instance, type Instance, type Stats } from './helpers/instance.js';
 import { freePort, keyFor } from './helpers/peers.js';
+import { fakeServer } from './helpers/remote.js';
 
 // Two (or three) daemons on this machine naming each other as static peers on loopback:
 // each serves its store to the others, signed requests only (trust/request-auth.ts).
@@ -111,4 +112,33 @@ test('static peers on loopback: B builds from A with 0 compiles and identical ob
   const forged = { 'x-vrift-auth': `1 carol ${Date.now()} ${'A'.repeat(86)}==` };
   t.is((await get(pa, `/ac/${there}`, forged)).status, 401);
   t.is((await get(pa, '/status')).status, 401, 'nor its numbers');
+});
+
+test('a remote that never answers does not stop lookups asking peers: with every remote request overdue, B still builds from A with 0 compiles', async (t) => {
+  t.timeout(180_000);
+  const pa = await freePort();
+  // The team remote accepts connections and never answers: its first request (the check at
+  // start) is overdue after remote_wait and stays so for the whole build.
+  const remote = await fakeServer(t, () => {});
+  const a = instance(t, { VRIFT_PEERS: '127.0.0.1:9', VRIFT_PEER_PORT: String(pa) });
+  const b = instance(t, {
+    VRIFT_PEERS: `127.0.0.1:${pa}`,
+    VRIFT_PEER_WAIT: '5s',
+    VRIFT_REMOTE: remote.url,
+    VRIFT_REMOTE_WAIT: '200ms',
+    VRIFT_REMOTE_TIMEOUT: '120s',
+  });
+  const lines = { a: keyFor(a.home, 'alice'), b: keyFor(b.home, 'bob') };
+  a.env.VRIFT_TRUSTED_KEYS = b.env.VRIFT_TRUSTED_KEYS = `${lines.a},${lines.b}`;
+  await build(t, a);
+  await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
+
+  await build(t, b);
+  const sb = (await b.until((s) => s.hits + s.misses >= UNITS.length, 'B looked up every unit')) as PeerStats & { remote?: Record<string, number> };
+  t.log(JSON.stringify({ peers: sb.peers, remote: sb.remote }));
+  t.is(sb.misses, 0, 'no real compile on B');
+  for (const u of UNITS) t.deepEqual(fs.readFileSync(path.join(b.dir, `${u}.o`)), fs.readFileSync(path.join(a.dir, `${u}.o`)), `${u}.o identical`);
+  t.true(Number(sb.peers?.hits) >= UNITS.length, 'the peers answered');
+  t.true(Number(sb.remote?.skipped) >= UNITS.length, 'every lookup went on without the overdue remote');
+  t.true(remote.requests.length >= 1, 'the remote was asked, and never answered');
 });

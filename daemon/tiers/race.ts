@@ -83,6 +83,10 @@ export class RaceTier implements RemoteTier {
     return this.remote.check();
   }
 
+  nearby(): RemoteTier {
+    return this.peers;
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.peers.close(), this.remote.close()]);
   }

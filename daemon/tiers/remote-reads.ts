@@ -41,9 +41,10 @@ export interface ReadCounts {
 
 // The TieredStore's read path: local first (including what waits for its local write), then the
 // remote. Concurrent lookups of one key share one remote request; a lookup waits for it at
-// most waitMs, and while one is overdue the others do not ask at all. Whatever the remote
-// returns enters the local store through its normal verified put when lookups pause
-// (IdleWriter), and is answered from memory until then.
+// most waitMs, and while one is overdue the others ask only the part of the tier that bounds
+// its own wait (LAN peers: RemoteTier.nearby), or nothing. Whatever the remote returns enters
+// the local store through its normal verified put when lookups pause (IdleWriter), and is
+// answered from memory until then.
 export class RemoteReads {
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
@@ -86,26 +87,26 @@ export class RemoteReads {
   }
 
   blob(digest: string): Promise<Buffer | undefined> {
-    const { later, local, remote } = this.o;
+    const { later, local } = this.o;
     const k = 'b' + digest;
     return this.read(
       k,
       async () => later.get(k) ?? local.getBlob(digest),
-      () => remote.getBlob(digest),
+      (tier) => tier.getBlob(digest),
       (d) => local.putBlob(d, digest),
     );
   }
 
   entry(key: string): Promise<Buffer | undefined> {
-    const { later, local, remote } = this.o;
+    const { later, local } = this.o;
     const k = 'e' + key;
     return this.read(
       k,
       async () => later.get(k) ?? (await local.getEntry(key)) ?? this.fromPack(key),
-      async () => {
-        const d = await remote.getEntry(key);
+      async (tier) => {
+        const d = await tier.getEntry(key);
         if (!d || !isBundle(d)) return d && this.admit(key, d);
-        const b = this.unbundle(key, d, (e) => remote.rejected(key, e));
+        const b = this.unbundle(key, d, (e) => tier.rejected(key, e));
         if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
           // A pack member's own value carries no attachments: they are in its pack (this wait
           // is part of the lookup's, `waitMs` at most).
@@ -164,7 +165,7 @@ export class RemoteReads {
   private async read(
     k: string,
     local: () => Promise<Buffer | undefined>,
-    remote: () => Promise<Buffer | undefined>,
+    remote: (tier: RemoteTier) => Promise<Buffer | undefined>,
     keep: (d: Buffer) => Promise<unknown>,
   ): Promise<Buffer | undefined> {
     const hit = await local();
@@ -172,16 +173,23 @@ export class RemoteReads {
     if (this.checking) await this.checking.p; // the check at start, waitMs at most
     let p = this.fetching.get(k);
     if (!p) {
-      if (this.overdue > 0) {
-        this.notWaited++; // a remote that is slow right now: don't queue more behind it
+      // A remote that is slow right now: don't queue more behind it. What of the tier bounds
+      // its own wait (LAN peers) is still asked, and not waited for beyond its own bound.
+      const tier = this.overdue > 0 ? this.o.remote.nearby?.() : this.o.remote;
+      if (!tier) {
+        this.notWaited++;
         return undefined;
       }
       p = (async () => {
-        const data = await remote(); // verified by the tier (blobs) or opaque (entries)
+        const data = await remote(tier); // verified by the tier (blobs) or opaque (entries)
         if (data) this.keepLater(k, data, keep);
         return data;
       })().finally(() => this.fetching.delete(k));
       this.fetching.set(k, p);
+      if (tier !== this.o.remote) {
+        this.notWaited++;
+        return p;
+      }
     }
     return this.o.waitMs > 0 ? this.waitAtMost(p) : p;
   }

@@ -23,6 +23,12 @@ export interface RemoteTier extends Cache {
   probed(): Promise<void>;
   /** One request (the probe's) when the daemon starts: a remote that does not answer cools down before compiles ask it. */
   check(): Promise<void>;
+  /**
+   * What of this tier may still be asked while a request to the remote is overdue: a part
+   * that bounds its own wait (LAN peers, `peer_wait`), so a slow remote does not stop
+   * lookups from asking it. Absent or undefined: nothing is asked meanwhile.
+   */
+  nearby?(): RemoteTier | undefined;
 }
 
 export interface RemoteOptions {
