@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { hasIncludeArgs } from '../daemon/frontends/cc/has-include.js';
 import { age, instance, run } from './helpers/instance.js';
+import { waitFor } from './helpers/wait.js';
 
 // Real gcc, the native shim, a real daemon process per test.
 
@@ -149,9 +150,8 @@ test("the daemon's own depfile names are reused, emptied: each entry has its own
   const tmp = path.join(v.home, 'run', 'tmp');
   const depfiles = () => fs.readdirSync(tmp).filter((n) => n.endsWith('.d') && !n.endsWith('.link.d'));
   // One after another (each entry stored before the next compile): one name serves all.
-  const emptied = async () => {
-    for (let i = 0; i < 200 && !depfiles().every((n) => fs.statSync(path.join(tmp, n)).size === 0); i++) await new Promise((r) => setTimeout(r, 50));
-  };
+  const emptied = () =>
+    waitFor(() => depfiles().every((n) => fs.statSync(path.join(tmp, n)).size === 0), "the daemon's depfiles emptied once read", { everyMs: 50 });
   for (const [src, obj] of [
     ['a.c', 'a.o'],
     ['b.c', 'b.o'],

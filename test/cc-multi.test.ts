@@ -4,6 +4,7 @@ import test from './helpers/test.js';
 import { planSplit, SPLIT_TMP } from '../daemon/frontends/gcc/split.js';
 import { age, instance, run, SHIM, type Instance } from './helpers/instance.js';
 import { workloadTree } from './helpers/workloads.js';
+import { waitFor } from './helpers/wait.js';
 
 // Commands with several sources (`cc -c a.c b.c`, `cc a.c b.c -o prog`): split into one cached
 // compile per source (and the link of their objects), with everything the build sees (files,
@@ -302,7 +303,7 @@ test.serial('a fifo jobserver: tokens taken for parallel compiles and all given 
   const { spawn } = await import('node:child_process');
   const child = spawn(SHIM, [occ.cc, 'main.c', ...srcs.filter((_, i) => i !== 3), '-o', 'prog'], { cwd: v.dir, env: { ...v.env, ...env }, stdio: 'ignore' });
   const logFile = path.join(v.dir, 'overlap', 'log');
-  while (!fs.existsSync(logFile)) await new Promise((res) => setTimeout(res, 20));
+  await waitFor(() => fs.existsSync(logFile), 'the compiles to start', { everyMs: 20 });
   child.kill('SIGTERM');
   const [, sig] = (await new Promise((res) => child.on('exit', (...a) => res(a)))) as [number | null, string | null];
   t.is(sig, 'SIGTERM');

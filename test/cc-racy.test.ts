@@ -4,6 +4,7 @@ import test from './helpers/test.js';
 import { ipcCall } from '../ipc/client.js';
 import { MAX_MANIFEST_ENTRIES } from '../daemon/frontends/entries.js';
 import { instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';
+import { waitFor } from './helpers/wait.js';
 
 // Inputs written right before a compile (a generator, `git checkout && make`) and inputs
 // written while it runs. Real gcc, the native shim, a real daemon; no file is aged: the
@@ -24,15 +25,17 @@ function writeThenCompile(v: Instance, cwd: string, text: string, args: string[]
 const accounted = (s: Stats) => s.stored + Object.values(s.not_stored).reduce((a, b) => a + b, 0);
 
 // Until the daemon has taken in `n` reports (stored or not): asked over its socket from here,
-// a CLI process per poll being most of the time of these loops.
+// a CLI process per poll being most of the time of these loops. Fails naming the count when
+// they do not come (a report lost would otherwise surface later as some other difference).
 async function reports(v: Instance, n: number): Promise<Stats> {
   const endpoint = `ipc://${path.join(v.home, 'run', 'vriftd.sock')}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = (await ipcCall(endpoint, { t: 'stats' })).stats as unknown as Stats;
-    if (accounted(s) >= n || Date.now() > deadline) return s;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  let s: Stats | undefined;
+  await waitFor(
+    async () => accounted((s = (await ipcCall(endpoint, { t: 'stats' })).stats as unknown as Stats)) >= n,
+    `${n} compile reports taken in (stored or not)`,
+    { ms: 60_000, everyMs: 5 },
+  );
+  return s!;
 }
 
 async function sameAsGcc(t: Parameters<typeof instance>[0], _v: Instance, cwd: string, args: string[], obj: string) {

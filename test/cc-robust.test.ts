@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { age, instance, run, SHIM } from './helpers/instance.js';
+import { waitFor } from './helpers/wait.js';
 
 test('no daemon running: the first call starts exactly one', async (t) => {
   const v = instance(t);
@@ -104,12 +105,7 @@ test('an idle daemon exits by itself and keeps its stats', async (t) => {
   const v = instance(t, { VRIFT_IDLE_TIMEOUT: '1' });
   age(v.write('a.c', 'int a(void) { return 1; }\n'));
   t.is((await v.cc(['-c', 'a.c', '-o', 'a.o'])).code, 0);
-  let running = true;
-  for (let i = 0; i < 200 && running; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    running = (await v.vrift(['daemon', 'status'])).code === 0;
-  }
-  t.false(running, 'the daemon shut down after being idle');
+  await waitFor(async () => (await v.vrift(['daemon', 'status'])).code !== 0, 'the daemon to shut down after being idle', { everyMs: 100 });
   t.false(fs.existsSync(path.join(v.home, 'run', 'vriftd.sock')));
   t.is((await v.stats()).misses, 1, 'stats survived');
 });

@@ -37,7 +37,7 @@ test('over the byte budget it writes down to half of it, lookups or not; settle 
   w.get('x'); // busy
   for (let i = 0; i < 4; i++) w.add(`b${i}`, Buffer.alloc(30, i), async () => void done.push(`b${i}`));
   w.add('e-empty', Buffer.alloc(0), async () => void done.push('e-empty'));
-  for (let i = 0; i < 100 && done.length < 3; i++) await sleep(5);
+  await waitFor(() => done.length >= 3, 'the writes over the byte budget');
   t.deepEqual(done, ['b0', 'b1', 'b2'], '120 bytes waited: written until 30 are left');
   await w.settle();
   t.deepEqual(done, ['b0', 'b1', 'b2', 'b3', 'e-empty']);
@@ -93,7 +93,7 @@ test('a spool that cannot be written is logged once and what waits stays in memo
   const w = new IdleWriter(memoryLogger(lines).child('t'), { idleMs: 60_000, maxBytes: 100, spool: '/nonexistent-dir/vrift/spool' });
   w.get('x');
   for (let i = 0; i < 4; i++) w.add(`b${i}`, Buffer.alloc(40, i), async () => void written.push(`b${i}`));
-  for (let i = 0; i < 100 && written.length < 3; i++) await sleep(5);
+  await waitFor(() => written.length >= 3, 'the writes over the memory budget');
   t.deepEqual(written, ['b0', 'b1', 'b2'], '160 bytes in memory: over the memory budget: written down to half, as without a spool');
   t.is(lines.filter((l) => l.includes('spool write failed')).length, 1);
   t.deepEqual(w.get('b3'), Buffer.alloc(40, 3));
@@ -128,7 +128,7 @@ test('with no compile running, what waited maxWaitMs is written even while looku
   await sleep(250);
   t.deepEqual(written, [], 'compiles running: it waits');
   busy = false; // a warm build: hits only
-  for (let i = 0; i < 100 && written.length < 1; i++) await sleep(10);
+  await waitFor(() => written.length >= 1, 'e1 written after maxWaitMs');
   t.deepEqual(written, ['e1']);
   let release!: () => void;
   w.add('e2', Buffer.from('y'), () => new Promise<void>((r) => (release = r)));
@@ -161,7 +161,7 @@ test('deferred work waits for the pause like writes and goes first; runDeferred(
   await w.runDeferred('nothing filed');
   t.deepEqual(done, ['job c'], 'runDeferred runs it now, and only once');
   busy = false;
-  for (let i = 0; i < 100 && done.length < 3; i++) await sleep(10);
+  await waitFor(() => done.length >= 3, 'the deferred work and its write at the pause');
   await w.runDeferred('a'); // already ran
   t.deepEqual(done, ['job c', 'job a', 'write ea'], 'at the pause: the work first, then what it stored');
   t.is(ran, 1);
@@ -221,7 +221,7 @@ test('with maxJobWaitMs deferred work runs once it waited that long, busy and lo
     w.add('ea', Buffer.from('a'), async () => void done.push('write ea'));
   });
   for (let i = 0; i < 40 && w.get('x') === undefined; i++) await sleep(5); // lookups keep coming
-  for (let i = 0; i < 500 && done.length === 0; i++) await sleep(10);
+  await waitFor(() => done.length > 0, 'the deferred work after maxJobWaitMs');
   t.deepEqual(done, ['job a'], 'the work ran; its write and the older one wait for a pause');
   t.deepEqual(w.get('ea'), Buffer.from('a'));
   await w.settle();
@@ -240,7 +240,7 @@ test('reads made by deferred work are not lookups: every job waiting at a pause 
       w.add(`e${i}`, Buffer.from(String(i)), async () => {});
     });
   }
-  for (let i = 0; i < 1000 && w.waiting().items > 0; i++) await sleep(10);
+  await waitFor(() => w.waiting().items === 0, 'every job and write done at the pause');
   t.is(started.length, 4);
   // Counted as lookups, each read would push the next job to another pause, idleMs later.
   t.true(started[3] - started[0] < idleMs, `${started.map((s) => s - started[0]).join(' ')}`);

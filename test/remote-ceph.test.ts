@@ -8,7 +8,7 @@ import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance } from './helpers/instance.js';
 import { startCephRgw } from './helpers/ceph.js';
-import { request, startServe } from './helpers/remote.js';
+import { PATIENT, request, startServe } from './helpers/remote.js';
 
 // Ceph RGW (Debian 16.2): a real S3 implementation, for the client's direct s3:// tier and
 // for `vrift serve --store s3://` with two servers on one bucket. One cluster for all of it.
@@ -18,7 +18,7 @@ test('Ceph RGW: S3Tier directly, two vrift serve processes on one bucket, a daem
   t.teardown(() => admin.destroy());
   await admin.send(new CreateBucketCommand({ Bucket: 'cache' }));
 
-  const tier = new S3Tier('s3://cache/direct', { env, log: memoryLogger().child('s3'), timeoutMs: 10_000 });
+  const tier = new S3Tier('s3://cache/direct', { env, log: memoryLogger().child('s3'), ...PATIENT });
   t.teardown(() => tier.close());
   const blob = Buffer.from('rgw object '.repeat(2000));
   t.false(await tier.hasBlob(digestHex(blob)));

@@ -11,7 +11,7 @@ import { memoryLogger } from '../daemon/log.js';
 import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance, ROOT } from './helpers/instance.js';
-import { fakeServer, request, startServe, tmpDir } from './helpers/remote.js';
+import { fakeServer, PATIENT, request, startServe, tmpDir } from './helpers/remote.js';
 
 // s3rver (npm) as the bucket: plain Put/Get/Head are all vrift uses, so it is a fair stand-in
 // for quick tests (it ignores conditional writes, which vrift does not rely on).
@@ -98,7 +98,7 @@ test("S3Tier: an endpoint that trickles a byte now and then (never idle for the 
     res.on('close', () => clearInterval(tick));
   });
   const env = { ...process.env, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'us-east-1', VRIFT_S3_ENDPOINT: f.url };
-  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3'), timeoutMs: 300 });
+  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 300 });
   t.teardown(() => tier.close());
   t.is(await tier.getEntry('7'.repeat(64)), undefined);
   t.like(tier.counters(), { timeouts: 1, hits: 0 }, JSON.stringify(tier.counters()));
@@ -107,7 +107,7 @@ test("S3Tier: an endpoint that trickles a byte now and then (never idle for the 
 
 test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected', async (t) => {
   const env = await s3rver(t);
-  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3') });
+  const tier = new S3Tier('s3://cache/team', { env, log: memoryLogger().child('s3'), ...PATIENT });
   t.teardown(() => tier.close());
   const blob = Buffer.from('s3 object '.repeat(500));
   const d = digestHex(blob);
@@ -130,7 +130,7 @@ test('S3Tier: put, head, get, miss; an object with the wrong bytes is rejected',
 
 test('S3Tier streams a large blob up and down; wrong bytes fail the stream and are counted', async (t) => {
   const env = await s3rver(t);
-  const tier = new S3Tier('s3://cache/big', { env, log: memoryLogger().child('s3') });
+  const tier = new S3Tier('s3://cache/big', { env, log: memoryLogger().child('s3'), ...PATIENT });
   t.teardown(() => tier.close());
   const blob = randomBytes(STREAM_MIN + 12345);
   const d = digestHex(blob);

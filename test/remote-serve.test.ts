@@ -7,6 +7,7 @@ import test from './helpers/test.js';
 import { compress, decompress } from 'zstd-napi';
 import { digestHex } from '../daemon/hash.js';
 import { request, startServe, tmpDir } from './helpers/remote.js';
+import { waitFor } from './helpers/wait.js';
 
 const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -267,7 +268,7 @@ test('a restarted server evicts by use before the restart: a hit moves the objec
   blobs.forEach((b, i) => fs.utimesSync(file(b), hoursAgo(3 - i * 0.1), hoursAgo(3 - i * 0.1)));
   const b = await startServe(t, ['--store', store, '--max-size', '100KB']);
   t.deepEqual((await request(`${b.url}/cas/${sha256(blobs[0])}`)).body, blobs[0]); // used now
-  for (let i = 0; i < 100 && Date.now() - fs.statSync(file(blobs[0])).mtimeMs > 60_000; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => Date.now() - fs.statSync(file(blobs[0])).mtimeMs < 60_000, "the hit's mtime written back to the file", { everyMs: 20 });
   await b.stop();
   const c = await startServe(t, ['--store', store, '--max-size', '100KB']);
   const fourth = Buffer.alloc(30_000, 99);

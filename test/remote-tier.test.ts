@@ -133,13 +133,9 @@ test('TieredStore: a newer value of an entry still queued replaces it; one alrea
     await s.close();
     await local.close();
   });
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-    t.true(cond());
-  };
   const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
   await s.putEntry(a, Buffer.from('a v1'));
-  await until(() => puts.length === 1); // a v1 is going up (held)
+  await waitFor(() => puts.length === 1, 'a v1 on its way up (held)');
   await s.putEntry(b, Buffer.from('b v1')); // waits behind it
   await s.putEntry(b, Buffer.from('b v2')); // replaces it
   await s.putEntry(a, Buffer.from('a v2')); // follows the upload in flight
@@ -431,14 +427,14 @@ test('waitMs: a lookup stops waiting for a slow remote and misses; while that re
   const [k1, k2] = ['5'.repeat(64), '6'.repeat(64)];
   t.is(await s.getEntry(k1), undefined, 'no answer within 50 ms: a miss');
   t.is(await s.getEntry(k2), undefined, 'not asked: the first request is overdue');
-  for (let i = 0; i < 500 && f.requests.length < 1; i++) await new Promise((r) => setTimeout(r, 10)); // on its way
+  await waitFor(() => f.requests.length >= 1, 'the first request at the server'); // on its way
   t.is(f.requests.length, 1);
   t.like(s.stats(), { late: 1, skipped: 1 });
   for (const r of held.splice(0)) r();
-  for (let i = 0; i < 500 && !(await local.getEntry(k1)); i++) {
+  await waitFor(async () => {
     await s.settle();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return (await local.getEntry(k1)) !== undefined;
+  }, 'the late answer written to the local store');
   t.deepEqual(await s.getEntry(k1), Buffer.from('value'), 'the late answer was kept');
   t.is(f.requests.length, 1);
 });
@@ -448,7 +444,7 @@ test('the check at start: lookups wait for it at most waitMs, never send request
   const f = await fakeServer(t, (req) => void req.resume()); // accepts, never answers
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), timeoutMs: 300 });
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 300 });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 50 });
   t.teardown(async () => {
     await s.close();
@@ -559,13 +555,13 @@ test('a server that trickles a byte now and then (never idle for the idle deadli
     const tick = setInterval(() => res.write('x'), 100);
     res.on('close', () => clearInterval(tick));
   });
-  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: 5000, timeoutMs: 300 });
+  const tier = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 300 });
   t.teardown(() => tier.close());
   t.is(await tier.getEntry('7'.repeat(64)), undefined);
   t.like(tier.counters(), { timeouts: 1, hits: 0 });
   t.true(tier.coolingDown());
   // A streamed blob too (its size known: the deadline grows with it, then ends).
-  const tier2 = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: 5000, timeoutMs: 300 });
+  const tier2 = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 300 });
   t.teardown(() => tier2.close());
   const st = (await tier2.getBlobStream('8'.repeat(64), 2000))!;
   await t.throwsAsync(async () => {

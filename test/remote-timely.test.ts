@@ -7,6 +7,7 @@ import { processAlive } from '../daemon/sent-reports.js';
 import { age, instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';
 import { startServe, tmpDir, type Served } from './helpers/remote.js';
 import { ensureSources, objects, pristineTree } from './helpers/workloads.js';
+import { waitFor } from './helpers/wait.js';
 
 // Team uploads in time: a teammate (or the next CI job) starting right after a build, or
 // while it still runs, finds that build's results on the server. The project is Lua as
@@ -87,8 +88,7 @@ test.serial(
     t.is(s.hits, 38);
 
     // A's daemon ended by itself (its uploads done), its log says so.
-    for (let i = 0; i < 300 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-    t.false(processAlive(pid));
+    await waitFor(() => !processAlive(pid), "A's daemon to end after its SIGTERM", { everyMs: 50 });
     const log = fs.readFileSync(path.join(a.home, 'log', 'vriftd.ndjson'), 'utf8');
     t.regex(log, /"msg":"stopping on signal","signal":"SIGTERM"/);
     t.regex(log, /"msg":"stopped"/);
@@ -149,7 +149,7 @@ test.serial('during a long build, what finished 5 s ago is on the server: a team
   fs.writeFileSync(path.join(held, 'plain.h'), '#define HELD 7\n');
   t.teardown(release);
   // (`vrift stats` on A writes and uploads what waits: asked only before A's build and after B's.)
-  for (let i = 0; i < 400 && (await a.stats()).daemon.pending < 1; i++) await new Promise((r) => setTimeout(r, 25));
+  await waitFor(async () => (await a.stats()).daemon.pending >= 1, "the held compile to reach A's daemon", { everyMs: 25 });
 
   const fromA = await make(t, a, src);
   await sleepUntil(lastCompile(src) + 5000);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { CLI, instance, run } from './helpers/instance.js';
 import { cargo, copyWorkspace, counted, filesUnder } from './helpers/rust.js';
+import { waitFor } from './helpers/wait.js';
 
 // Two checkouts of the fixture workspace, a daemon that dies mid-build, `vrift run`.
 
@@ -66,12 +67,13 @@ test.serial('the daemon killed mid-build: the build still succeeds', async (t) =
   // wsinfo's build script waits for the gate: the daemon has served the first crates by then.
   const build = c.build(ws, [], { VRIFT_TEST_GATE: gate });
   const deps = path.join(ws, 'target', 'debug', 'deps');
-  for (let i = 0; i < 1200 && !(fs.existsSync(deps) && fs.readdirSync(deps).some((n) => n.startsWith('libwscore-') && n.endsWith('.rlib'))); i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  t.true(
-    fs.readdirSync(deps).some((n) => n.startsWith('libwscore-')),
-    'wscore was built before the kill',
+  await waitFor(
+    () => fs.existsSync(deps) && fs.readdirSync(deps).some((n) => n.startsWith('libwscore-') && n.endsWith('.rlib')),
+    'wscore built before the kill',
+    {
+      ms: 60_000,
+      everyMs: 50,
+    },
   );
   process.kill(pid, 'SIGKILL');
   fs.writeFileSync(gate, '');

@@ -12,6 +12,7 @@ import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { CACHEDIR_TAG, LocalStore, type LocalStoreOptions } from '../daemon/store/api.js';
 import { isSpareName } from '../daemon/store/write.js';
+import { waitFor } from './helpers/wait.js';
 
 const T0 = 1_700_000_000_000;
 // Past the store's touch granularity (10 min): a use this long after the last recorded one is written.
@@ -377,7 +378,7 @@ test('touches are flushed by the timer without close()', async (t) => {
   const d = await store.putBlob(Buffer.from('timer'));
   clock.t = T0 + LATER;
   await store.getBlob(d);
-  for (let i = 0; i < 200 && (await fsp.stat(blobPath(root, d))).mtimeMs !== T0 + LATER; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(async () => (await fsp.stat(blobPath(root, d))).mtimeMs === T0 + LATER, "the hit's touch written by the timer");
   t.is((await fsp.stat(blobPath(root, d))).mtimeMs, T0 + LATER);
 });
 
@@ -571,11 +572,7 @@ test('spare temp files: made after the first write, used by writes, one removed 
   await store.putBlob(Buffer.from('first'));
   let ready: string[] = [];
   const lastDir = path.join(root, 'ac-v1', 'ff');
-  for (let i = 0; i < 1000 && (ready.length < 16 || !fs.existsSync(lastDir)); i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    ready = await spares();
-  }
-  t.true(ready.length >= 16, `spares made: ${ready.length}`);
+  await waitFor(async () => (ready = await spares()).length >= 16 && fs.existsSync(lastDir), '16 spares and the fan-out directories made');
   for (const n of ready) t.is((await fsp.stat(path.join(root, 'tmp', n))).size, 0);
   t.true(fs.existsSync(lastDir), 'fan-out directories made ahead');
   // Another process's sweep (or a user) removes every spare: writes still land.
