@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -288,4 +289,35 @@ test('a restarted server still has what was stored', async (t) => {
   await a.stop();
   const b = await startServe(t, ['--store', store]);
   t.deepEqual((await request(`${b.url}/cas/${sha256(body)}`)).body, body);
+});
+
+test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the CLI passes its own on): an upload under way finishes, then it exits 0', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const s = await startServe(t, ['--store', store, '--access-log', 'off']);
+  let stderr = '';
+  s.proc.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<[number | null, string | null]>((r) => s.proc.once('exit', (code, sig) => r([code, sig])));
+  const server = Number(fs.readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/children`, 'utf8').trim().split(' ')[0]);
+  t.true(server > 0, 'the server process');
+
+  const body = crypto.randomBytes(256 << 10);
+  const req = http.request({ host: '127.0.0.1', port: s.port, method: 'PUT', path: `/cas/${sha256(body)}`, headers: { 'content-length': body.length } });
+  const answer = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, body.length >> 1));
+  // The server is receiving it (its temp file exists) when the signals come.
+  await waitFor(() => filesUnder(path.join(store, 'tmp')).some((f) => path.basename(f).startsWith('put-')), 'the upload under way');
+  process.kill(server, 'SIGTERM');
+  s.proc.kill('SIGTERM');
+  await waitFor(() => /signal ignored: already stopping/.test(stderr), 'the second signal ignored', { ms: 15_000 });
+  req.end(body.subarray(body.length >> 1));
+  t.is(await answer, 200, 'the upload finished');
+  t.deepEqual(await exited, [0, null], 'exited 0 after the drain, not killed by the second signal');
+  t.deepEqual(fs.readFileSync(filesUnder(path.join(store, 'cas')).find((f) => f.endsWith(sha256(body)))!), body);
 });

@@ -52,11 +52,23 @@ async function serve(o: ServeFlags): Promise<void> {
     process.exit(2);
   }
   process.stderr.write(`vrift serve: listening on ${server.url}, store ${o.store}\n`);
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // The first signal drains: requests under way (an upload half sent) finish, bounded by
+  // close()'s own deadline. Later ones are ignored rather than ending the drain: a cgroup
+  // kill (systemctl stop, a CI job's teardown) sends SIGTERM to every process, so this one
+  // gets it twice, once directly and once passed on by `vrift serve`.
+  let stopping: Promise<void> | undefined;
+  const stop = (sig?: NodeJS.Signals) => {
+    if (stopping) {
+      if (sig) log.info('signal ignored: already stopping', { signal: sig });
+      return;
+    }
+    if (sig) log.info('stopping on signal', { signal: sig });
+    stopping = server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   if (byCli) {
-    if (process.connected) process.once('disconnect', stop);
+    if (process.connected) process.once('disconnect', () => stop());
     else stop();
   }
 }

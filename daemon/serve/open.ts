@@ -54,6 +54,8 @@ export async function startServe(a: ServeArgs): Promise<CacheServer> {
       accessLog: a.accessLog,
       log: a.log,
       tls: a.tlsCert ? { cert: fs.readFileSync(a.tlsCert), key: fs.readFileSync(a.tlsKey!) } : undefined,
+      // On SIGTERM, uploads under way get as long as a daemon's queued uploads do (10 s).
+      drainMs: 10_000,
     });
   } catch (e) {
     await backend.close();
