@@ -307,19 +307,23 @@ for (const how of ['wrong-bytes', 'truncated'] as const) {
         res.writeHead(req.method === 'HEAD' ? 404 : 200, { 'content-length': 0 });
         return res.end();
       }
+      // Streamed through as it comes (a loaded machine may take seconds to read the whole
+      // object; B must see its bytes flowing, then spoiled, not an idle connection).
       http.get(`${serve.url}${req.url}`, (up) => {
-        const parts: Buffer[] = [];
-        up.on('data', (c) => parts.push(c));
-        up.on('end', () => {
-          const body = Buffer.concat(parts);
-          res.writeHead(up.statusCode!, { 'content-length': body.length });
-          if (up.statusCode !== 200 || body.length < STREAM_MIN) return res.end(body);
+        const length = Number(up.headers['content-length']);
+        res.writeHead(up.statusCode!, Number.isFinite(length) ? { 'content-length': length } : {});
+        if (up.statusCode !== 200 || !(length >= STREAM_MIN)) return up.pipe(res);
+        let at = 0;
+        up.on('data', (c: Buffer) => {
+          const [from, to] = [at, (at += c.length)];
           if (how === 'wrong-bytes') {
-            body[body.length - 100] ^= 1;
-            return res.end(body);
+            if (from <= length - 100 && length - 100 < to) c[length - 100 - from] ^= 1;
+            return res.write(c);
           }
-          res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+          if (to < length >> 1) return res.write(c);
+          if (from < length >> 1) res.write(c.subarray(0, (length >> 1) - from), () => res.destroy());
         });
+        up.on('end', () => how === 'wrong-bytes' && res.end());
       });
     });
     const b = instance(t, patient(proxy.url));
