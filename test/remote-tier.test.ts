@@ -444,7 +444,9 @@ test('the check at start: lookups wait for it at most waitMs, never send request
   const f = await fakeServer(t, (req) => void req.resume()); // accepts, never answers
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
-  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 300 });
+  // The check's deadline is 2 s, not a few hundred ms: a loaded CI machine that stalls this
+  // process past it would end the check before the server took in its request (none counted).
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), connectTimeoutMs: PATIENT.connectTimeoutMs, timeoutMs: 2000 });
   const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), readOnly: true, waitMs: 50 });
   t.teardown(async () => {
     await s.close();
