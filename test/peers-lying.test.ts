@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { instance, type Instance, type Stats } from './helpers/instance.js';
-import { freePort, keyFor } from './helpers/peers.js';
+import { keyFor, peerPort } from './helpers/peers.js';
+import { refusingPort } from './helpers/ports.js';
 import { readSigningKey } from '../trust/key-file.js';
 import { signRequest } from '../trust/request-auth.js';
 
@@ -74,11 +75,12 @@ function liar(t: import('ava').ExecutionContext, aPort: number, aHome: string, m
 for (const mode of ['wrong-bytes', 'truncated', 'garbage-entry', 'hang'] as const) {
   test(`a lying peer (${mode}): B's build is correct and the lie is counted`, async (t) => {
     t.timeout(180_000);
-    const pa = await freePort();
-    const a = instance(t, { VRIFT_PEERS: '127.0.0.1:9', VRIFT_PEER_PORT: String(pa) });
+    // A serves its store (peers on, its own peer one that refuses) on the port it bound.
+    const a = instance(t, { VRIFT_PEERS: `127.0.0.1:${await refusingPort(t)}`, VRIFT_PEER_PORT: '0' });
     keyFor(a.home, 'alice');
     await build(t, a);
     await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
+    const pa = await peerPort(a);
     const pf = await liar(t, pa, a.home, mode);
     const b = instance(t, {
       VRIFT_PEERS: `127.0.0.1:${pf}`,

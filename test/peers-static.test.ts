@@ -3,11 +3,14 @@ import http from 'node:http';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { instance, type Instance, type Stats } from './helpers/instance.js';
-import { freePort, keyFor } from './helpers/peers.js';
+import { keyFor, peerPort } from './helpers/peers.js';
+import { refusingPort } from './helpers/ports.js';
 import { fakeServer } from './helpers/remote.js';
 
-// Two (or three) daemons on this machine naming each other as static peers on loopback:
-// each serves its store to the others, signed requests only (trust/request-auth.ts).
+// Three daemons on this machine, B and C naming A as their static peer on loopback: A serves
+// its store to them, signed requests only (trust/request-auth.ts). Each daemon binds port 0
+// for its peers and says which port it got (no port guessed free beforehand: another
+// process could take it in between); A's own peer is one that refuses connections.
 
 type PeerStats = Stats & { peers?: Record<string, number | string> };
 interface PeerView {
@@ -61,16 +64,17 @@ function get(
 
 test('static peers on loopback: B builds from A with 0 compiles and identical objects; an untrusted C gets 401 and builds on its own', async (t) => {
   t.timeout(180_000);
-  const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
   // peer_wait 5 s instead of 50 ms: on this shared 2-core machine a peer's answer may take
   // longer, and a lookup that goes on without it compiles (correctly, but not what is tested).
-  const a = instance(t, { VRIFT_PEERS: `127.0.0.1:${pb}`, VRIFT_PEER_PORT: String(pa), VRIFT_PEER_WAIT: '5s' });
-  const b = instance(t, { VRIFT_PEERS: `127.0.0.1:${pa}`, VRIFT_PEER_PORT: String(pb), VRIFT_PEER_WAIT: '5s' });
-  const c = instance(t, { VRIFT_PEERS: `127.0.0.1:${pa}`, VRIFT_PEER_PORT: String(pc), VRIFT_PEER_WAIT: '5s' });
+  const a = instance(t, { VRIFT_PEERS: `127.0.0.1:${await refusingPort(t)}`, VRIFT_PEER_PORT: '0', VRIFT_PEER_WAIT: '5s' });
+  const b = instance(t, { VRIFT_PEER_PORT: '0', VRIFT_PEER_WAIT: '5s' });
+  const c = instance(t, { VRIFT_PEER_PORT: '0', VRIFT_PEER_WAIT: '5s' });
   const lines = { a: keyFor(a.home, 'alice'), b: keyFor(b.home, 'bob'), c: keyFor(c.home, 'carol') };
   // A and B trust each other; C trusts itself and A, but nobody trusts C.
   a.env.VRIFT_TRUSTED_KEYS = b.env.VRIFT_TRUSTED_KEYS = `${lines.a},${lines.b}`;
   c.env.VRIFT_TRUSTED_KEYS = `${lines.a},${lines.c}`;
+  const pa = await peerPort(a);
+  b.env.VRIFT_PEERS = c.env.VRIFT_PEERS = `127.0.0.1:${pa}`;
 
   await build(t, a);
   await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
@@ -116,13 +120,11 @@ test('static peers on loopback: B builds from A with 0 compiles and identical ob
 
 test('a remote that never answers does not stop lookups asking peers: with every remote request overdue, B still builds from A with 0 compiles', async (t) => {
   t.timeout(180_000);
-  const pa = await freePort();
   // The team remote accepts connections and never answers: its first request (the check at
   // start) is overdue after remote_wait and stays so for the whole build.
   const remote = await fakeServer(t, () => {});
-  const a = instance(t, { VRIFT_PEERS: '127.0.0.1:9', VRIFT_PEER_PORT: String(pa) });
+  const a = instance(t, { VRIFT_PEERS: `127.0.0.1:${await refusingPort(t)}`, VRIFT_PEER_PORT: '0' });
   const b = instance(t, {
-    VRIFT_PEERS: `127.0.0.1:${pa}`,
     VRIFT_PEER_WAIT: '5s',
     VRIFT_REMOTE: remote.url,
     VRIFT_REMOTE_WAIT: '200ms',
@@ -132,6 +134,7 @@ test('a remote that never answers does not stop lookups asking peers: with every
   a.env.VRIFT_TRUSTED_KEYS = b.env.VRIFT_TRUSTED_KEYS = `${lines.a},${lines.b}`;
   await build(t, a);
   await a.until((s) => s.stored >= UNITS.length, 'A stored its results');
+  b.env.VRIFT_PEERS = `127.0.0.1:${await peerPort(a)}`;
 
   await build(t, b);
   const sb = (await b.until((s) => s.hits + s.misses >= UNITS.length, 'B looked up every unit')) as PeerStats & { remote?: Record<string, number> };

@@ -10,6 +10,7 @@ import { LocalStore } from '../../daemon/store/local.js';
 import { HttpTier } from '../../daemon/tiers/http.js';
 import { TieredStore, type TieredOptions } from '../../daemon/tiers/tiered.js';
 import { CLI } from './instance.js';
+import { refusingPort } from './ports.js';
 
 function which(bin: string): string | undefined {
   try {
@@ -118,25 +119,9 @@ export async function fakeServer(t: ExecutionContext, handler: http.RequestListe
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
 }
 
-/**
- * A URL on which connections are refused, for as long as the test runs: its port is the
- * local end of a connection the test holds open (bound, never listening), so no other
- * process can listen there meanwhile, as it could on a port just closed.
- */
+/** A URL on which connections are refused for as long as the test runs (helpers/ports.ts). */
 export async function refusingUrl(t: ExecutionContext): Promise<string> {
-  const peer = net.createServer((s) => s.on('error', () => {}));
-  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
-  const held = net.connect((peer.address() as AddressInfo).port, '127.0.0.1');
-  held.on('error', () => {});
-  await new Promise<void>((r, j) => held.once('connect', r).once('error', j));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        held.destroy();
-        peer.close(() => r());
-      }),
-  );
-  return `http://127.0.0.1:${held.localPort}`;
+  return `http://127.0.0.1:${await refusingPort(t)}`;
 }
 
 export interface Reply {
