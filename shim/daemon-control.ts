@@ -54,7 +54,12 @@ async function waitGone(_paths: InstancePaths, pid: number, timeoutMs: number) {
   throw new VriftError('ETIMEOUT', `daemon ${pid} did not exit within ${timeoutMs} ms`);
 }
 
-export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<DaemonInfo | undefined> {
+// A stopping daemon reads the reports shims sent just before (up to 2 s), writes what waits
+// and lets queued uploads finish (up to 10 s): stop waits longer than that, so a daemon that
+// keeps its promise is never reported as hanging (nor left running by a restart).
+const STOP_WAIT_MS = 30_000;
+
+export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = STOP_WAIT_MS): Promise<DaemonInfo | undefined> {
   const paths = instancePaths(env);
   // Patient: a daemon busy with a build still answers, and "was not running" would be wrong.
   let info = await ping(paths, 5000);

@@ -6,6 +6,7 @@ import test from './helpers/test.js';
 import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
 import { fakeServer, refusingUrl, request, startServe, tmpDir, type Served } from './helpers/remote.js';
+import { missingOnServer, storeKeys } from './helpers/store-keys.js';
 
 type RStats = Stats & { remote?: Record<string, number | string | boolean> };
 
@@ -141,7 +142,10 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   t.is(other.code, 0);
   t.true(other.err.includes(`restarted the daemon to use remote ${otherUrl} (it used ${serve.url})`), other.err);
   t.is(((await a.stats()) as RStats).remote?.url, otherUrl);
-  t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 3);
+  // Everything a.c's compile stored (its object, result and manifest) is on the first server.
+  const keys = storeKeys(a.home);
+  t.true(keys.cas.length >= 1 && keys.ac.length >= 2, JSON.stringify(keys));
+  t.deepEqual(await missingOnServer(serve.url, keys), []);
   const again = await a.vrift(['run', '-q', '--cache-remote', otherUrl, '--', 'true']);
   t.is(again.err, '', 'the same remote: nothing to do');
 });

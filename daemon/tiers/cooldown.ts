@@ -12,6 +12,7 @@ export class CoolDown {
   private streak = 0;
   private tripped = false;
   private probing: Promise<void> | undefined;
+  private asking: Promise<boolean> | undefined;
 
   constructor(
     private readonly periodMs: number,
@@ -46,6 +47,23 @@ export class CoolDown {
     if (await this.probe().catch(() => false)) return false;
     this.trip(reason);
     return true;
+  }
+
+  /**
+   * Asks once now, cooling down or not (a daemon about to exit with uploads that wait for the
+   * remote): true when it answered, and the cool-down is over. Callers at once share one request.
+   */
+  askNow(): Promise<boolean> {
+    if (!this.probe) return Promise.resolve(!this.active);
+    this.asking ??= (async () => {
+      await this.probing;
+      if (!this.tripped && this.now() >= this.until) return true;
+      const ok = await this.probe!().catch(() => false);
+      if (ok) this.reset();
+      else this.trip(this.lastReason);
+      return ok;
+    })().finally(() => (this.asking = undefined));
+    return this.asking;
   }
 
   trip(reason: string): void {

@@ -103,6 +103,10 @@ export class HttpTier implements RemoteTier {
     return this.cool.settled();
   }
 
+  askNow(): Promise<boolean> {
+    return this.closed ? Promise.resolve(false) : this.cool.askNow();
+  }
+
   async check(): Promise<void> {
     if (!this.closed && (await this.cool.check('no answer to the check at start'))) this.log.warn('remote does not answer, cooling down', { url: this.url });
   }

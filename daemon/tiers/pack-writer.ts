@@ -58,11 +58,14 @@ export class PackWriter {
   // each) first, then each member's own value: thin (the value and its pack's name; the
   // attachments are in the pack, and every attachment is also on the server on its own). A
   // pack that fails to go up leaves its members uploaded as whole bundles; a member that
-  // fails is dropped (logged).
-  async upload(members: Upload[], after: Promise<unknown>[]): Promise<void> {
+  // fails is dropped (logged). Returns the members that did not go up because the remote
+  // switched off (a failure, or an answer too slow, that started a cool-down): the queue
+  // tries them again once it answers.
+  async upload(members: Upload[], after: Promise<unknown>[]): Promise<Upload[]> {
     const { remote, log } = this.o;
     await Promise.allSettled(after);
-    if (remote.coolingDown()) return;
+    if (remote.coolingDown()) return members;
+    const left: Upload[] = [];
     let group: [Upload, Bundle, Buffer][] = [];
     let bytes = 0;
     const send = async () => {
@@ -87,10 +90,12 @@ export class PackWriter {
             await remote.putEntry(m.key, pack ? encodeBundle({ value: b.value, entries: [], blobs: [], pack }) : plain);
           } catch (e) {
             log.debug('upload failed', { kind: 'entry', key: m.key, err: e });
+            if (remote.coolingDown()) left.push(m);
           }
         }
       };
       await Promise.all([worker(), worker(), worker(), worker()]);
+      for (const [m] of g.slice(next)) left.push(m);
     };
     for (const m of members) {
       const b = await readBundle(m.data!, m.attach!, this.o.later, this.o.local);
@@ -101,6 +106,7 @@ export class PackWriter {
       bytes += plain.length;
     }
     if (group.length > 0) await send();
+    return left;
   }
 
   /** Stops the sealing timer; what is still open goes nowhere (the queue seals it first when draining). */

@@ -83,6 +83,10 @@ export class RaceTier implements RemoteTier {
     return this.remote.check();
   }
 
+  askNow(): Promise<boolean> {
+    return this.remote.askNow?.() ?? Promise.resolve(false);
+  }
+
   nearby(): RemoteTier {
     return this.peers;
   }

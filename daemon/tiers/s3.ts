@@ -136,6 +136,10 @@ export class S3Tier implements RemoteTier {
     return this.cool.settled();
   }
 
+  askNow(): Promise<boolean> {
+    return this.closed ? Promise.resolve(false) : this.cool.askNow();
+  }
+
   async check(): Promise<void> {
     if (!this.closed && (await this.cool.check('no answer to the check at start'))) this.log.warn('remote does not answer, cooling down', { url: this.url });
   }

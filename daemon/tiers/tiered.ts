@@ -21,6 +21,8 @@ export interface TieredOptions {
   concurrency?: number;
   /** How long close() lets queued uploads finish. */
   drainMs?: number;
+  /** How often an upload waiting for a remote that switched off looks whether it is back. */
+  uploadRecheckMs?: number;
   log: ChannelLogger;
   /** Where remote answers wait for a pause in lookups (the daemon shares one with its WriteBehind). */
   later?: IdleWriter;
@@ -107,6 +109,7 @@ export class TieredStore implements StoreLike {
       queueBytes: 256 * 2 ** 20,
       concurrency: 4,
       drainMs: 10_000,
+      uploadRecheckMs: 1000,
       waitMs: 0,
       packs: true,
       packQuietMs: 500,
@@ -133,6 +136,7 @@ export class TieredStore implements StoreLike {
       queueBytes: o.queueBytes,
       concurrency: o.concurrency,
       drainMs: o.drainMs,
+      recheckMs: o.uploadRecheckMs,
       packs: o.packs,
       packQuietMs: o.packQuietMs,
       packMaxAgeMs: o.packMaxAgeMs,

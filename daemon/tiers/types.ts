@@ -24,6 +24,11 @@ export interface RemoteTier extends Cache {
   /** One request (the probe's) when the daemon starts: a remote that does not answer cools down before compiles ask it. */
   check(): Promise<void>;
   /**
+   * Asks the remote once now, cooling down or not: true when it answered (the cool-down is
+   * then over). For uploads a daemon that is stopping still holds. Absent: false.
+   */
+  askNow?(): Promise<boolean>;
+  /**
    * What of this tier may still be asked while a request to the remote is overdue: a part
    * that bounds its own wait (LAN peers, `peer_wait`), so a slow remote does not stop
    * lookups from asking it. Absent or undefined: nothing is asked meanwhile.

@@ -22,6 +22,8 @@ export interface UploadQueueOptions {
   concurrency: number;
   /** How long close() lets queued uploads finish. */
   drainMs: number;
+  /** How often an upload that waits for the remote to answer again looks (its cool-down's probe does the asking). */
+  recheckMs: number;
   /** Entries with attachments go up in packs (pack-writer.ts). */
   packs: boolean;
   packQuietMs: number;
@@ -45,6 +47,11 @@ export interface UploadCounts {
 // The TieredStore's uploads: a bounded queue the build never waits for. An entry goes up only
 // after the blobs offered before it, so a remote reader never sees an entry whose object is
 // still on its way; an entry naming a blob that did not go up does not go up either.
+// What the queue took is not given up when the remote switches off (a failure, or an answer
+// slower than remote_timeout on a loaded machine, starts a cool-down): an upload that did not
+// go up for that waits for the remote to answer again and tries once more; once close() has
+// begun, the remote is asked at once. Offers made while it is off are dropped (counted): a
+// dead server does not fill the daemon's memory.
 export class UploadQueue {
   private readonly waiting: Upload[] = [];
   private readonly queuedKeys = new Map<string, Upload>();
@@ -62,6 +69,9 @@ export class UploadQueue {
   private skippedUploads = 0;
   private readonly packs: PackWriter;
   private closing: Promise<void> | undefined;
+  // Set when close() begins: uploads waiting for the remote ask it at once instead.
+  private draining = false;
+  private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly o: UploadQueueOptions) {
     this.packs = new PackWriter({
@@ -111,6 +121,8 @@ export class UploadQueue {
   /** Lets queued uploads finish (up to drainMs), then drops what still waits. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.draining = true;
+      for (const wake of this.sleepers) wake();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([this.flush().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs)))]);
       clearTimeout(timer);
@@ -181,23 +193,40 @@ export class UploadQueue {
     }
   }
 
+  // One upload job, tried again (once) when it did not go up because the remote switched off.
   private async upload(u: Upload): Promise<void> {
-    const { remote, local, later } = this.o;
     for (const m of u.members ?? [u]) m.started = true;
+    let left = u.members;
+    for (let tries = 1; ; tries++) {
+      let off: boolean;
+      if (u.kind === 'pack') {
+        // A member's value (and what it waits for) may be replaced until the pack starts.
+        try {
+          left = await this.packs.upload(
+            left!,
+            left!.flatMap((m) => m.after),
+          );
+        } catch (e) {
+          this.o.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
+          return;
+        }
+        off = left.length > 0;
+      } else off = await this.uploadOne(u);
+      if (!off || tries > 1 || !(await this.remoteBack())) return;
+    }
+  }
+
+  // A blob or an entry; true when it did not go up because the remote is switched off.
+  private async uploadOne(u: Upload): Promise<boolean> {
+    const { remote, local, later } = this.o;
     try {
-      // A member's value (and what it waits for) may be replaced until the pack starts.
-      if (u.kind === 'pack')
-        await this.packs.upload(
-          u.members!,
-          u.members!.flatMap((m) => m.after),
-        );
-      else if (u.kind === 'blob') {
+      if (u.kind === 'blob') {
         // Not up until the server has it (an entry waiting for this upload reads the outcome).
         this.blobNotUp(u.key);
         const data = u.data ?? later.peek('b' + u.key); // still waiting for its local write?
         if (await remote.hasBlob(u.key))
           this.skippedUploads++; // HEAD said it is there already
-        else if (remote.coolingDown()) return;
+        else if (remote.coolingDown()) return true;
         else if (data) await remote.putBlob(data, u.key);
         else {
           await remote.putBlobStream(u.key, u.size, async () => {
@@ -209,14 +238,35 @@ export class UploadQueue {
         this.notUp.delete(u.key);
       } else {
         await Promise.allSettled(u.after);
-        if (remote.coolingDown()) return;
+        if (remote.coolingDown()) return true;
         const b = u.attach ? await readBundle(u.data!, u.attach, later, local) : undefined;
-        if (this.orphaned(u.attach, b)) return;
+        if (this.orphaned(u.attach, b)) return false;
         await remote.putEntry(u.key, b ? valueOf(b) : u.data!);
       }
     } catch (e) {
       this.o.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
+      return remote.coolingDown();
     }
+    return false;
+  }
+
+  // Waits until the remote answers again (true), looking every recheckMs; once close() has
+  // begun, asks it once at once (false when it does not answer: what waits is dropped).
+  private async remoteBack(): Promise<boolean> {
+    while (this.o.remote.coolingDown()) {
+      if (this.draining) return (await this.o.remote.askNow?.()) ?? false;
+      await new Promise<void>((r) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.sleepers.delete(wake);
+          r();
+        };
+        const timer = setTimeout(wake, this.o.recheckMs);
+        timer.unref();
+        this.sleepers.add(wake);
+      });
+    }
+    return true;
   }
 
   private blobNotUp(digest: string): void {

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
+import { processAlive } from '../daemon/sent-reports.js';
+import { age, instance, type Instance } from './helpers/instance.js';
+import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
+import { missingOnServer, storeKeys } from './helpers/store-keys.js';
+import { waitFor } from './helpers/wait.js';
+
+// A daemon that is stopped right after a build (a restart by `vrift run --cache-remote`,
+// `vrift daemon stop`, SIGTERM, SIGINT) leaves every entry and object of that build on the
+// server, also when the server was slow to answer one upload: on a loaded machine an answer
+// can come after remote_timeout; the daemon then takes the remote for gone (a cool-down), and
+// what waited behind that upload used to be dropped, so the server had the object and no
+// entry naming it.
+
+/** `vrift serve` behind a proxy that answers the first PUT `lateMs` after the server stored it. */
+async function slowFirstAnswer(t: ExecutionContext, lateMs: number): Promise<{ url: string; served: string }> {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const up = new URL(serve.url);
+  let slowed = false;
+  const proxy = await fakeServer(t, (req, res) => {
+    const late = req.method === 'PUT' && !slowed;
+    if (late) slowed = true;
+    res.on('error', () => {}); // the client gave up on the late answer
+    const fwd = http.request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      const send = () => {
+        if (res.destroyed) return answer.resume();
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      };
+      if (late) setTimeout(send, lateMs).unref();
+      else send();
+    });
+    fwd.on('error', () => res.destroy());
+    req.pipe(fwd);
+  });
+  return { url: proxy.url, served: serve.url };
+}
+
+function project(inst: Instance) {
+  fs.writeFileSync(path.join(inst.dir, 'a.c'), '#include <stdio.h>\nint main(void) { puts("a"); return 0; }\n');
+  age(path.join(inst.dir, 'a.c'));
+}
+
+async function daemonPid(inst: Instance): Promise<number> {
+  const st = JSON.parse((await inst.vrift(['daemon', 'status', '--json'])).out) as { pid?: number };
+  if (!st.pid) throw new Error('no daemon running');
+  return st.pid;
+}
+
+type Stop = 'restart' | 'daemon stop' | 'SIGTERM' | 'SIGINT';
+
+// The answer comes 3 s late: past the 1 s remote_timeout whatever the machine's load.
+const LATE_MS = 3000;
+
+for (const how of ['restart', 'daemon stop', 'SIGTERM', 'SIGINT'] as Stop[]) {
+  test(`stopped at once after its build (${how}), a daemon whose server answered an upload late leaves every entry and object of the build on the server`, async (t) => {
+    const { url, served } = await slowFirstAnswer(t, LATE_MS);
+    const a = instance(t, { VRIFT_REMOTE: url });
+    project(a);
+    const r = await a.vrift(['run', '-q', '--', 'gcc', '-c', 'a.c', '-o', 'a.o']);
+    t.is(r.code, 0, r.err);
+    const pid = await daemonPid(a);
+    if (how === 'restart') {
+      const other = await fakeServer(t, (_req, res) => res.writeHead(404).end());
+      const o = await a.vrift(['run', '-q', '--cache-remote', `${other.url}/x`, '--', 'true']);
+      t.is(o.code, 0, o.err);
+      t.true(o.err.includes('restarted the daemon to use remote'), o.err);
+    } else if (how === 'daemon stop') {
+      const o = await a.vrift(['daemon', 'stop']);
+      t.is(o.code, 0, o.err);
+      t.is(o.out, `vriftd ${pid} stopped\n`);
+    } else {
+      process.kill(pid, how);
+      await waitFor(() => !processAlive(pid), `daemon ${pid} to exit after ${how}`);
+    }
+    t.false(processAlive(pid));
+    const log = fs.readFileSync(path.join(a.home, 'log', 'vriftd.ndjson'), 'utf8');
+    t.regex(log, /"msg":"remote failed, cooling down","method":"PUT"/, 'the late answer switched the remote off');
+    t.notRegex(log, /uploads still queued at close/);
+    // What the build stored, by key: its object, its result and its manifest.
+    const keys = storeKeys(a.home);
+    t.true(keys.cas.length >= 1 && keys.ac.length >= 2, JSON.stringify(keys));
+    t.deepEqual(await missingOnServer(served, keys), []);
+  });
+}
