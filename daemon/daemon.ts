@@ -32,6 +32,7 @@ import { WriteBehind } from './store/write-behind.js';
 import { openRemote } from './tiers/open.js';
 import { TieredStore } from './tiers/tiered.js';
 import { EntryGate } from './tiers/entry-gate.js';
+import { unsafeOutputs } from './frontends/unsafe-outputs.js';
 import { loadOrCreateSigningKey } from '../trust/key-file.js';
 import { describeKeys, parseTrustedKeys, type PublicKey, type SigningKey } from '../trust/keys.js';
 import { RaceTier } from './tiers/race.js';
@@ -147,7 +148,9 @@ export class Daemon {
           env,
           log: log.child('remote'),
         });
-        gate = config.remote_require_signatures ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote' }) : undefined;
+        gate = config.remote_require_signatures
+          ? new EntryGate({ trusted, require: true, log: log.child('trust'), now, source: 'remote', inspect: unsafeOutputs })
+          : undefined;
       } catch (err) {
         log.log('error', 'remote', 'remote tier disabled', { err, url: config.remote_url });
       }

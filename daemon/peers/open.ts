@@ -5,6 +5,7 @@ import type { Config } from '../../config/config.js';
 import { MdnsDiscovery, PeerTable, StaticDiscovery, staticAds, type PeerRecord, type PeerView } from '../../discovery/index.js';
 import type { PublicKey, SigningKey } from '../../trust/keys.js';
 import { EntryGate } from '../tiers/entry-gate.js';
+import { unsafeOutputs } from '../frontends/unsafe-outputs.js';
 import type { Logger } from '../log.js';
 import type { CacheServer } from '../serve/server.js';
 import type { LocalStore } from '../store/local.js';
@@ -44,7 +45,7 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
   const log = o.log.child('peers');
   const auth = o.auth ?? keyAuth(o.signer, o.trusted, o.now);
   // A peer's entry is used only when signed by a trusted key; refusals are counted and logged with the keys involved.
-  const gate = new EntryGate({ trusted: o.trusted, require: true, log: o.log.child('trust'), now: o.now, source: 'peer' });
+  const gate = new EntryGate({ trusted: o.trusted, require: true, log: o.log.child('trust'), now: o.now, source: 'peer', inspect: unsafeOutputs });
   const servedTo = new Map<string, number>();
   const table = new PeerTable(o.now, {
     up: (p) => log.info('peer up', { peer: p.ad.id, addresses: p.ad.addresses, port: p.ad.port, fingerprint: p.ad.fingerprint }),

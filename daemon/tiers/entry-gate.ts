@@ -12,6 +12,8 @@ export interface EntryGateOptions {
   now: () => number;
   /** What the log calls the tier the entries come from ("remote", a peer's name). */
   source: string;
+  /** Why a payload that passed the signature check must still not be used (an output path out of its directory), or undefined. */
+  inspect?: (payload: Buffer) => string | undefined;
 }
 
 // Log lines per signer: the first refusal at warn (with the keys involved), then at debug for
@@ -42,11 +44,17 @@ export class EntryGate {
    */
   accept(key: string, stored: Buffer, source = this.o.source): boolean {
     if (!this.o.require) {
-      if (openEntry(stored)) return true;
-      return this.refuse(key, source, undefined, 'malformed signed entry');
+      const e = openEntry(stored);
+      if (!e) return this.refuse(key, source, undefined, 'malformed signed entry');
+      return this.inspected(key, source, e.signer, e.payload);
     }
     const v = verifyEntry(key, stored, this.o.trusted);
-    return v.ok || this.refuse(key, source, v.signer, v.reason);
+    return v.ok ? this.inspected(key, source, v.signer, v.payload) : this.refuse(key, source, v.signer, v.reason);
+  }
+
+  private inspected(key: string, source: string, signer: string | undefined, payload: Buffer): boolean {
+    const bad = this.o.inspect?.(payload);
+    return bad === undefined || this.refuse(key, source, signer, bad);
   }
 
   private refuse(key: string, source: string, signer: string | undefined, reason: string): false {
