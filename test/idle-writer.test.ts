@@ -6,28 +6,42 @@ import { memoryLogger } from '../daemon/log.js';
 import { IdleWriter } from '../daemon/store/idle-writer.js';
 import { waitFor } from './helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const T0 = 1_700_000_000_000;
+
+// The writer's clock is the test's: its timers still fire in real time, and each time it looks
+// it asks `busy` first, which the test counts; a look happens at a clock the test set, so no
+// sleep of the test's can be stretched past a pause by a loaded machine.
+function clocked(o: { busy?: () => boolean } = {}) {
+  const c = { t: T0, looks: 0, now: () => c.t, busy: () => (c.looks++, o.busy?.() ?? false) };
+  return c;
+}
+
+/** Resolves once the writer has looked again (its timer fired and it decided, at the clock as it is now). */
+async function looked(c: { looks: number }): Promise<void> {
+  const n = c.looks;
+  await waitFor(() => c.looks > n, "the writer's next look");
+}
 
 test('writes wait while lookups come, then go in order; what waits is readable meanwhile', async (t) => {
-  // What is asserted is that a write comes at least idleMs after the last lookup (a timer
-  // never fires early), not that the test's own 20 ms lookups kept coming in time.
+  const c = clocked();
   const done: string[] = [];
-  let lastLookup = Date.now();
-  const gaps: number[] = [];
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 50 });
-  for (const k of ['b1', 'e1', 'e2']) w.add(k, Buffer.from(k), async () => void (done.push(k), gaps.push(Date.now() - lastLookup)));
-  for (let i = 0; i < 15; i++) {
-    const got = w.get('e1');
-    if (!done.includes('e1')) t.deepEqual(got, Buffer.from('e1')); // waiting: readable
-    lastLookup = Date.now();
-    await sleep(20);
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 50, now: c.now, busy: c.busy });
+  for (const k of ['b1', 'e1', 'e2']) w.add(k, Buffer.from(k), async () => void done.push(k));
+  // Lookups 10 ms apart on the writer's clock, the writer looking in between: nothing written.
+  let last = c.t;
+  for (let i = 0; i < 5; i++) {
+    t.deepEqual(w.get('e1'), Buffer.from('e1'), 'waiting: readable');
+    last = c.t;
+    await looked(c);
+    c.t += 10;
   }
-  await waitFor(() => done.length >= 3, 'the three writes');
+  t.deepEqual(done, [], 'lookups keep coming: nothing written');
+  c.t = last + 49;
+  await looked(c);
+  t.deepEqual(done, [], '49 ms after the last lookup: not yet');
+  c.t = last + 50;
+  await waitFor(() => done.length >= 3, 'the three writes at the pause');
   t.deepEqual(done, ['b1', 'e1', 'e2']);
-  t.true(
-    gaps.every((g) => g >= 49),
-    `written only after 50 ms without lookups (${gaps.join(', ')} ms)`,
-  );
   t.is(w.get('e1'), undefined, 'written: read from the store now');
 });
 
@@ -104,45 +118,50 @@ test('a spool that cannot be written is logged once and what waits stays in memo
 test('a pause in lookups does not write while the machine is busy compiling, up to maxBusyWaitMs', async (t) => {
   let busy = true;
   const written: string[] = [];
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, busy: () => busy });
-  const long = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxBusyWaitMs: 300, busy: () => true });
-  const added = Date.now();
-  let e0After = 0;
-  long.add('e0', Buffer.from('x'), async () => void (written.push('e0'), (e0After = Date.now() - added)));
+  const c = clocked({ busy: () => busy });
+  const cl = clocked({ busy: () => true }); // compiles never stop
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy });
+  const long = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxBusyWaitMs: 300, now: cl.now, busy: cl.busy });
+  long.add('e0', Buffer.from('x'), async () => void written.push('e0'));
   w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
-  await sleep(200);
-  t.false(written.includes('e1'), 'no lookups for 200 ms, but compiles run: nothing written');
+  c.t = cl.t = T0 + 299; // no lookup ever
+  await Promise.all([looked(c), looked(cl)]);
+  t.deepEqual(written, [], 'no lookups for 299 ms, but compiles run: nothing written');
   busy = false;
   await waitFor(() => written.includes('e1'), 'e1 written once no compile runs');
-  await waitFor(() => written.includes('e0'), 'e0 written after maxBusyWaitMs');
-  t.true(e0After >= 299, `compiles never stop: written once it waited maxBusyWaitMs (after ${e0After} ms)`);
+  t.false(written.includes('e0'));
+  cl.t = T0 + 300;
+  await waitFor(() => written.includes('e0'), 'e0 written once it waited maxBusyWaitMs');
 });
 
 test('with no compile running, what waited maxWaitMs is written even while lookups keep coming; settleWithin reports a backlog it could not finish', async (t) => {
   let busy = true;
   const written: string[] = [];
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxWaitMs: 100, busy: () => busy });
+  const c = clocked({ busy: () => busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxWaitMs: 100, now: c.now, busy: c.busy });
   w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
-  const lookups = setInterval(() => w.get('k'), 5); // never a 30 ms pause
-  t.teardown(() => clearInterval(lookups));
-  await sleep(250);
+  // A lookup at every clock the writer sees: never a 30 ms pause.
+  c.t = T0 + 250;
+  w.get('k');
+  await looked(c);
   t.deepEqual(written, [], 'compiles running: it waits');
   busy = false; // a warm build: hits only
-  await waitFor(() => written.length >= 1, 'e1 written after maxWaitMs');
+  await waitFor(() => written.length >= 1, 'e1 written after maxWaitMs, lookups or not');
   t.deepEqual(written, ['e1']);
   let release!: () => void;
   w.add('e2', Buffer.from('y'), () => new Promise<void>((r) => (release = r)));
   t.false(await w.settleWithin(50), 'a write still running after 50 ms');
   t.is(w.waiting().items, 1, 'being written');
   release();
-  t.true(await w.settleWithin(1000));
+  t.true(await w.settleWithin(30_000));
 });
 
 test('deferred work waits for the pause like writes and goes first; runDeferred(k) runs it at once, once; a failure is counted', async (t) => {
   const done: string[] = [];
   const errors: unknown[] = [];
   let busy = true;
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, busy: () => busy, onError: (e) => errors.push(e) });
+  const c = clocked({ busy: () => busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy, onError: (e) => errors.push(e) });
   let ran = 0;
   w.defer('a', async () => {
     ran++;
@@ -154,7 +173,8 @@ test('deferred work waits for the pause like writes and goes first; runDeferred(
   });
   w.defer('c', async () => void done.push('job c'));
   t.is(w.waiting().items, 3);
-  await sleep(120);
+  c.t += 60_000; // no lookup for a minute
+  await looked(c);
   t.deepEqual(done, [], 'nothing runs while a compile runs');
   await w.runDeferred('c');
   await w.runDeferred('c');
@@ -200,27 +220,35 @@ test('a whole file waits as its open descriptor: read from it, written after a c
   t.deepEqual(got.get('bc'), c.data);
   t.is(errors.length, 1, 'the changed one is counted');
   await w.close();
-  await sleep(50);
-  const open = fs.readdirSync('/proc/self/fd').filter((n) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${n}`).startsWith(dir);
-    } catch {
-      return false;
-    }
-  });
-  t.deepEqual(open, [], 'every descriptor closed');
+  const open = () =>
+    fs.readdirSync('/proc/self/fd').filter((n) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${n}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    });
+  // Closed on the thread pool once written: waited for, not given a fixed time.
+  await waitFor(() => open().length === 0, 'every descriptor closed');
+  t.deepEqual(open(), []);
 });
 
 test('with maxJobWaitMs deferred work runs once it waited that long, busy and lookups or not, while the writes still wait', async (t) => {
   const done: string[] = [];
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxJobWaitMs: 50, busy: () => true });
+  const c = clocked({ busy: () => true });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxJobWaitMs: 50, now: c.now, busy: c.busy });
   t.teardown(() => w.close());
   w.add('e0', Buffer.from('0'), async () => void done.push('write e0')); // arms the (long) pause first
   w.defer('a', async () => {
     done.push('job a');
     w.add('ea', Buffer.from('a'), async () => void done.push('write ea'));
   });
-  for (let i = 0; i < 40 && w.get('x') === undefined; i++) await sleep(5); // lookups keep coming
+  c.t = T0 + 49;
+  w.get('x'); // lookups keep coming
+  await looked(c);
+  t.deepEqual(done, [], 'waited 49 ms: not yet');
+  c.t = T0 + 50;
+  w.get('x');
   await waitFor(() => done.length > 0, 'the deferred work after maxJobWaitMs');
   t.deepEqual(done, ['job a'], 'the work ran; its write and the older one wait for a pause');
   t.deepEqual(w.get('ea'), Buffer.from('a'));
@@ -229,21 +257,21 @@ test('with maxJobWaitMs deferred work runs once it waited that long, busy and lo
 });
 
 test('reads made by deferred work are not lookups: every job waiting at a pause runs in that pause', async (t) => {
-  const idleMs = 1500;
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs });
+  // The writer's clock stands still: counted as a lookup, the first job's read would hold the
+  // other jobs back for ever (never idleMs without one), and this wait would fail.
+  const c = clocked();
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy });
   t.teardown(() => w.close());
-  const started: number[] = [];
+  const started: string[] = [];
   for (let i = 0; i < 4; i++) {
     w.defer(`k${i}`, async () => {
-      started.push(Date.now());
+      started.push(`k${i}`);
       w.get('e0'); // a manifest read back, as the C front-end's job does
       w.add(`e${i}`, Buffer.from(String(i)), async () => {});
     });
   }
   await waitFor(() => w.waiting().items === 0, 'every job and write done at the pause');
-  t.is(started.length, 4);
-  // Counted as lookups, each read would push the next job to another pause, idleMs later.
-  t.true(started[3] - started[0] < idleMs, `${started.map((s) => s - started[0]).join(' ')}`);
+  t.deepEqual(started, ['k0', 'k1', 'k2', 'k3']);
 });
 
 test('the spool has a cap (1 GiB by default, injected here): over it, what waits is written down to half of it while lookups go on', async (t) => {

@@ -29,12 +29,12 @@ function watchOpens(t: { teardown(f: () => void): void }, delayMs: number): { ma
   return seen;
 }
 
-function pool(t: { teardown(f: () => void): void }, want: number): { spares: OutputSpares; dir: string } {
+function pool(t: { teardown(f: () => void): void }, want: number, now?: () => number): { spares: OutputSpares; dir: string } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-spares-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   fs.mkdirSync(path.join(root, 'trash'));
   const dir = path.join(root, 'spares');
-  const spares = new OutputSpares(dir, { want, idleMs: 30 });
+  const spares = new OutputSpares(dir, { want, idleMs: 30, now });
   t.teardown(() => spares.close());
   spares.open(path.join(root, 'trash'));
   return { spares, dir };
@@ -43,7 +43,7 @@ function pool(t: { teardown(f: () => void): void }, want: number): { spares: Out
 test.serial('the pool is made one file at a time (creates in one directory spin on its lock when several go at once)', async (t) => {
   const seen = watchOpens(t, 2);
   const { spares, dir } = pool(t, 40);
-  await spares.settleWithin(5000);
+  await spares.settleWithin(30_000);
   t.is(spares.size, 40);
   t.is(fs.readdirSync(dir).length, 40);
   t.is(seen.total, 40);
@@ -57,21 +57,31 @@ test.serial('the pool is made one file at a time (creates in one directory spin 
 
 test.serial('a fill forced by `vrift stats` stops when a lookup comes (a build started), and resumes at the next pause', async (t) => {
   const seen = watchOpens(t, 5);
-  const { spares, dir } = pool(t, 400);
-  const settled = spares.settleWithin(5000);
+  // The pool's clock is the test's; its timer still fires in real time, and each time it reads
+  // the clock twice (is it idle, when to look next), which the test counts: `fired()` waits for
+  // a look taken at the clock as the test set it.
+  const c = { t: 1_700_000_000_000, reads: 0 };
+  const fired = async () => {
+    const n = c.reads;
+    await waitFor(() => c.reads >= n + 2, "the pool's timer to fire and look");
+  };
+  const { spares, dir } = pool(t, 400, () => (c.reads++, c.t));
+  const settled = spares.settleWithin(30_000);
   await waitFor(() => spares.size >= 5, 'the fill to start', { everyMs: 1 }); // an event, not a sleep a loaded scheduler stretches
   spares.touch(); // a lookup
   await settled;
   const stopped = spares.size;
   t.true(stopped > 0 && stopped < 400, `made ${stopped} before the lookup stopped the fill`);
-  // Lookups keep coming: nothing is made meanwhile.
-  for (let i = 0; i < 5; i++) {
-    await sleep(15);
+  // Lookups keep coming, never 30 ms apart on the pool's clock, while its timer fires: nothing is made.
+  for (let i = 0; i < 3; i++) {
     spares.touch();
+    c.t += 29;
+    await fired();
   }
   t.is(spares.size, stopped);
   t.is(seen.total, stopped);
   // The pause: the pool fills up.
+  c.t += 1;
   await waitFor(() => spares.size >= 400, 'the pool filled at the pause', { everyMs: 20 });
   t.is(spares.size, 400);
   t.is(fs.readdirSync(dir).length, 400);

@@ -82,6 +82,8 @@ export interface IdleWriterOptions {
   /** Deferred work runs once it has waited this long, lookups or busy or not (writes still wait). */
   maxJobWaitMs?: number;
   onError?: (err: unknown) => void;
+  /** The clock pauses and waits are measured by (its timers still run in real time: tests move it instead). */
+  now?: () => number;
 }
 
 export class IdleWriter {
@@ -108,15 +110,18 @@ export class IdleWriter {
   private barriers: { at: number; from: number; r: (ok: boolean) => void }[] = [];
   // Set inside this writer's own work (deferred jobs, writes): reads made there are not lookups.
   private readonly own = new AsyncLocalStorage<true>();
+  private readonly now: () => number;
 
   constructor(
     private readonly log: ChannelLogger,
     private readonly o: IdleWriterOptions = {},
-  ) {}
+  ) {
+    this.now = o.now ?? Date.now;
+  }
 
   /** What waits under `k`, if anything; a lookup (unless made by deferred work), so writes hold off. */
   get(k: string): Buffer | undefined {
-    if (this.own.getStore() === undefined) this.lastUse = Date.now();
+    if (this.own.getStore() === undefined) this.lastUse = this.now();
     return this.peek(k);
   }
 
@@ -142,7 +147,7 @@ export class IdleWriter {
   defer(k: string, work: () => Promise<void>): void {
     let started: Promise<void> | undefined;
     const job: Job = {
-      at: Date.now(),
+      at: this.now(),
       run: () =>
         (started ??= (async () => {
           this.jobs.splice(this.jobs.indexOf(job), 1);
@@ -171,7 +176,7 @@ export class IdleWriter {
   }
 
   add(k: string, data: Buffer, put: (data: Buffer) => Promise<unknown>): void {
-    const it: Item = { k, seq: ++this.added, at: Date.now(), len: data.length, put };
+    const it: Item = { k, seq: ++this.added, at: this.now(), len: data.length, put };
     const max = this.o.maxBytes ?? MAX_BYTES;
     if (this.bytes + data.length > max && this.toSpool(it, data)) this.spooled += it.len;
     else {
@@ -199,7 +204,7 @@ export class IdleWriter {
       if (!this.pending.has(k)) this.add(k, data, put);
       return false;
     }
-    const it: Item = { k, seq: ++this.added, at: Date.now(), len: data.length, put, fd, check };
+    const it: Item = { k, seq: ++this.added, at: this.now(), len: data.length, put, fd, check };
     this.files++;
     this.pending.set(k, it);
     this.queue.push(it);
@@ -311,7 +316,7 @@ export class IdleWriter {
   // The next look: after IDLE_MS, or sooner when the oldest deferred work falls due by then.
   private arm(): void {
     if (this.queue.length === 0 && this.jobs.length === 0) return;
-    const now = Date.now();
+    const now = this.now();
     let at = now + (this.o.idleMs ?? IDLE_MS);
     if (this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined) at = Math.min(at, Math.max(now, this.jobs[0].at + this.o.maxJobWaitMs));
     if (this.timer && this.timerAt <= at) return;
@@ -329,13 +334,13 @@ export class IdleWriter {
   private write(until: 'pause' | 'all' | { bytes?: number; spooled?: number }): Promise<void> {
     const idleMs = this.o.idleMs ?? IDLE_MS;
     const jobDue = (): boolean =>
-      until === 'pause' && this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined && Date.now() - this.jobs[0].at >= this.o.maxJobWaitMs;
+      until === 'pause' && this.jobs.length > 0 && this.o.maxJobWaitMs !== undefined && this.now() - this.jobs[0].at >= this.o.maxJobWaitMs;
     const enough = (): boolean => {
       if (until === 'all') return false;
       if (until === 'pause') {
-        const waited = Date.now() - Math.min(this.jobs[0]?.at ?? Infinity, this.queue[0]?.at ?? Infinity);
+        const waited = this.now() - Math.min(this.jobs[0]?.at ?? Infinity, this.queue[0]?.at ?? Infinity);
         if (this.o.busy?.() === true) return waited < (this.o.maxBusyWaitMs ?? MAX_BUSY_WAIT_MS);
-        return Date.now() - this.lastUse < idleMs && waited < (this.o.maxWaitMs ?? MAX_WAIT_MS);
+        return this.now() - this.lastUse < idleMs && waited < (this.o.maxWaitMs ?? MAX_WAIT_MS);
       }
       return until.bytes !== undefined ? this.bytes <= until.bytes : this.spooled <= until.spooled!;
     };
