@@ -50,8 +50,9 @@ export interface UploadCounts {
 // What the queue took is not given up when the remote switches off (a failure, or an answer
 // slower than remote_timeout on a loaded machine, starts a cool-down): an upload that did not
 // go up for that waits for the remote to answer again and tries once more; once close() has
-// begun, the remote is asked at once. Offers made while it is off are dropped (counted): a
-// dead server does not fill the daemon's memory.
+// begun, the remote is asked at once, and again every recheckMs until the drain ends (one
+// slow answer more must not lose them either). Offers made while it is off are dropped
+// (counted): a dead server does not fill the daemon's memory.
 export class UploadQueue {
   private readonly waiting: Upload[] = [];
   private readonly queuedKeys = new Map<string, Upload>();
@@ -69,8 +70,10 @@ export class UploadQueue {
   private skippedUploads = 0;
   private readonly packs: PackWriter;
   private closing: Promise<void> | undefined;
-  // Set when close() begins: uploads waiting for the remote ask it at once instead.
+  // Set when close() begins: uploads waiting for the remote ask it at once instead; and when
+  // its drain has ended: they stop waiting.
   private draining = false;
+  private drained = false;
   private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly o: UploadQueueOptions) {
@@ -126,6 +129,8 @@ export class UploadQueue {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([this.flush().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.drainMs)))]);
       clearTimeout(timer);
+      this.drained = true;
+      for (const wake of this.sleepers) wake();
       if (timedOut) this.o.log.warn('uploads still queued at close, dropped', { queued: this.items });
       this.waiting.length = 0;
       await this.packs.close();
@@ -251,10 +256,13 @@ export class UploadQueue {
   }
 
   // Waits until the remote answers again (true), looking every recheckMs; once close() has
-  // begun, asks it once at once (false when it does not answer: what waits is dropped).
+  // begun, asks it itself, at once and then every recheckMs (false when the drain ends first:
+  // what waits is dropped).
   private async remoteBack(): Promise<boolean> {
-    while (this.o.remote.coolingDown()) {
-      if (this.draining) return (await this.o.remote.askNow?.()) ?? false;
+    const { remote } = this.o;
+    while (remote.coolingDown()) {
+      if (this.drained || (this.draining && !remote.askNow)) return false;
+      if (this.draining && (await remote.askNow!())) return true;
       await new Promise<void>((r) => {
         const wake = () => {
           clearTimeout(timer);
