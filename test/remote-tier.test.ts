@@ -107,6 +107,49 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   t.like(s.stats(), { uploads: 2, queued: 0 });
 });
 
+test('TieredStore: uploads taken before the remote cooled down under them wait and go up once it answers again; offers made meanwhile are dropped', async (t) => {
+  const dir = tmpDir(t);
+  let now = 1_000_000;
+  let failed = false;
+  const stored: string[] = [];
+  const f = await fakeServer(t, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      // The first upload fails (as a slow answer would): the remote cools down under it.
+      let status = req.method === 'PUT' ? 200 : 404;
+      if (req.method === 'PUT' && !failed) {
+        failed = true;
+        status = 503;
+      } else if (status === 200) stored.push(req.url!);
+      res.writeHead(status, { 'content-length': 0 });
+      res.end();
+    });
+  });
+  const local = new LocalStore({ root: path.join(dir, 'l2') });
+  await local.open();
+  const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, ...PATIENT });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false, uploadRecheckMs: 20 });
+  t.teardown(async () => {
+    await s.close();
+    await local.close();
+  });
+  const obj = Buffer.from('an object');
+  const key = 'e'.repeat(64);
+  await s.putBlob(obj);
+  await s.putEntry(key, Buffer.from('its entry')); // goes up after the object
+  await waitFor(() => remote.coolingDown(), 'the failed upload to cool the remote down');
+  await s.putBlob(Buffer.from('offered while cooling down'));
+  t.like(s.stats(), { upload_dropped: 1, queued: 2 });
+  // Still cooling down: nothing goes up, nothing is given up.
+  await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(stored, []);
+  t.like(s.stats(), { queued: 2 });
+  now += 30_001; // the cool-down is over: its probe finds the remote, the two go up
+  await waitFor(() => s.stats().queued === 0, 'the held uploads to go up');
+  t.deepEqual(stored, [`/cas/${digestHex(obj)}`, `/ac/${key}`]);
+  t.false(remote.coolingDown());
+});
+
 test('TieredStore: a newer value of an entry still queued replaces it; one already going up is followed by the newer', async (t) => {
   const dir = tmpDir(t);
   const held: (() => void)[] = [];
