@@ -1,0 +1,353 @@
+// LAN peers on a real workload (libuv), a teammate's daemon in its own network namespace:
+//
+//   node dist/bench/peers.js [--runs 3] [--jobs 2] [--delay-ms 1] [--seconds 3] [--work-dir DIR]
+//
+// Machine A is a daemon in a network namespace joined to this one by a veth pair, serving its
+// store to peers on port 7700; an empty daemon E serves on 7701 there too. Between this
+// namespace and theirs sits a relay that delays every request by --delay-ms (a LAN's round
+// trip; this kernel has no netem). The build tree is configured once (CMake launchers) and
+// every daemon builds it at the same path. A builds it once (untimed); then each round times,
+// in a rotating order, after an untimed `make clean`:
+//   peer-fresh   a new daemon with an empty store and A as its peer: a clean build
+//   local-warm   the same daemon again, now from its own store       (peer-fresh ≤ 1.3× this)
+//   no-peers     a new daemon, empty store, no peers: a cold build
+//   peers-dead   the same with two peers that never answer: one accepts connections and says
+//                nothing, one is an address nobody has                (≤ 1.02× no-peers)
+//   peers-no     the same with E as its peer, which has nothing: every miss is answered "no"
+//                (its misses' p99 lookup time ≤ 5 ms above no-peers')
+// Then, inside A's namespace, small signed GETs per second against A's peer server on
+// loopback (≥ 5 000/s). Results go to bench/results/peers-<time>.{json,md}.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { writeKeyPair } from '../trust/key-file.js';
+import { copyTree, ensureSources } from './sources.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = path.join(ROOT, 'dist', 'bench');
+const CLI = path.join(ROOT, 'dist', 'shim', 'cli.js');
+const SHIM = path.join(ROOT, 'native', 'build', 'vrift-shim');
+
+const { values: o } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    jobs: { type: 'string', default: '2' },
+    'delay-ms': { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '3' },
+    'work-dir': { type: 'string', default: path.join(os.homedir(), '.cache', 'vrift', 'bench-peers') },
+  },
+});
+const runs = Number(o.runs);
+const jobs = `-j${Number(o.jobs)}`;
+const work = path.resolve(o['work-dir']!);
+const log = path.join(work, 'build.log');
+if (process.getuid?.() !== 0) throw new Error('bench/peers needs root (network namespaces)');
+
+function sh(argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { secs: number; stdout: string } {
+  fs.appendFileSync(log, `\n$ (cd ${cwd} && ${argv.join(' ')})\n`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { cwd, env, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.appendFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${cwd} exited ${r.status} (see ${log})`);
+  return { secs, stdout: r.stdout ?? '' };
+}
+const ip = (...args: string[]) => sh(['ip', ...args], '/');
+
+// ---- the network: namespace A, a veth pair, nothing routed beyond it ----
+const id = String(process.pid).slice(-5);
+const ns = `vrift-bp-${id}`;
+const [hostIf, nsIf] = [`vbp${id}h`, `vbp${id}n`];
+const used = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' }).stdout;
+const third = Array.from({ length: 200 }, (_, i) => 20 + ((Number(id) + i) % 200)).find((n) => !used.includes(`10.215.${n}.`));
+if (third === undefined) throw new Error('no free 10.215.x.0/24 for the bench network');
+const [hostIp, aIp, nobodyIp] = [`10.215.${third}.1`, `10.215.${third}.2`, `10.215.${third}.3`];
+const children: ChildProcess[] = [];
+const homes: Record<string, NodeJS.ProcessEnv> = {};
+let cleaned = false;
+function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  for (const env of Object.values(homes)) spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env, stdio: 'ignore' });
+  for (const c of children) c.kill('SIGTERM');
+  spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
+  spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+}
+process.on('exit', cleanup);
+for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
+
+fs.rmSync(work, { recursive: true, force: true });
+fs.mkdirSync(work, { recursive: true });
+ip('netns', 'add', ns);
+ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
+ip('link', 'set', nsIf, 'netns', ns);
+ip('addr', 'add', `${hostIp}/24`, 'dev', hostIf);
+ip('link', 'set', hostIf, 'up');
+ip('-n', ns, 'link', 'set', 'lo', 'up');
+ip('-n', ns, 'addr', 'add', `${aIp}/24`, 'dev', nsIf);
+ip('-n', ns, 'link', 'set', nsIf, 'up');
+
+/** A process in A's namespace, kept until the bench ends; resolves once it prints `ready`. */
+async function inNs(argv: string[]): Promise<ChildProcess> {
+  const c = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(c);
+  await new Promise<void>((resolve, reject) => {
+    c.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+    c.on('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}`)));
+  });
+  return c;
+}
+
+// ---- keys: A (and E) sign with one, the measured daemons with another; all trust both ----
+const keyA = writeKeyPair(path.join(work, 'keys-a'), 'bench-a', true);
+const keyB = writeKeyPair(path.join(work, 'keys-b'), 'bench-b', true);
+const base: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+for (const k of Object.keys(base)) if (k.startsWith('VRIFT_')) delete base[k];
+const envOf = (name: string, extra: Record<string, string>): NodeJS.ProcessEnv => {
+  const env = { ...base, VRIFT_HOME: path.join(work, 'home', name), VRIFT_IDLE_TIMEOUT: '0', VRIFT_TRUSTED_KEYS: `${keyA.line},${keyB.line}`, ...extra };
+  homes[name] = env;
+  return env;
+};
+const signB = { VRIFT_SIGNING_KEY: path.join(work, 'keys-b', 'signing.key') };
+// A and E name a peer that refuses at once: what matters is that they serve theirs.
+const servers = (port: number) => ({ VRIFT_SIGNING_KEY: path.join(work, 'keys-a', 'signing.key'), VRIFT_PEERS: '127.0.0.1:9', VRIFT_PEER_PORT: String(port) });
+
+/** A port on loopback that accepts connections and never answers: the worst kind of dead peer. */
+async function silentPeer(): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    },
+  };
+}
+
+async function main() {
+  const silent = await silentPeer();
+  const delay = o['delay-ms']!;
+  const relay = (listen: number, to: number) =>
+    inNs([process.execPath, path.join(DIST, 'delay-proxy.js'), '--listen', `${aIp}:${listen}`, '--to', `127.0.0.1:${to}`, '--delay-ms', delay]);
+  await relay(7800, 7700);
+  await relay(7801, 7701);
+  const env = {
+    a: envOf('a', servers(7700)),
+    e: envOf('e', servers(7701)),
+    fresh: envOf('fresh', { ...signB, VRIFT_PEERS: `${aIp}:7800` }),
+    none: envOf('none', {}),
+    dead: envOf('dead', { ...signB, VRIFT_PEERS: `127.0.0.1:${silent.port},${nobodyIp}:7700` }),
+    no: envOf('no', { ...signB, VRIFT_PEERS: `${aIp}:7801` }),
+  };
+  const start = (e: NodeJS.ProcessEnv, netns = false) => {
+    fs.rmSync(e.VRIFT_HOME!, { recursive: true, force: true });
+    fs.mkdirSync(e.VRIFT_HOME!, { recursive: true });
+    sh([...(netns ? ['ip', 'netns', 'exec', ns] : []), process.execPath, CLI, 'daemon', 'start'], work, e);
+  };
+  const stop = (e: NodeJS.ProcessEnv) => spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env: e, stdio: 'ignore' });
+  const stats = (e: NodeJS.ProcessEnv) => JSON.parse(sh([process.execPath, CLI, 'stats', '--json'], work, e).stdout) as Stats;
+
+  // ---- the tree: configured once with vrift's launchers; every daemon builds this path ----
+  const src = copyTree('libuv', path.join(work, 'libuv'), ensureSources({ quiet: true }));
+  const build = path.join(work, 'build');
+  sh(
+    [
+      'cmake',
+      '-S',
+      src,
+      '-B',
+      build,
+      '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+      '-DLIBUV_BUILD_TESTS=ON',
+      ...['C', 'CXX'].flatMap((l) => [`-DCMAKE_${l}_COMPILER_LAUNCHER=${SHIM}`, `-DCMAKE_${l}_LINKER_LAUNCHER=${SHIM}`]),
+    ],
+    work,
+    env.a,
+  );
+  process.stderr.write('bench: A builds the tree (untimed)\n');
+  start(env.a, true);
+  start(env.e, true);
+  sh(['make', jobs], build, env.a);
+  const aStats = stats(env.a); // writes what waits, so A serves all of it
+  process.stderr.write(`bench: A has ${aStats.hits}/${aStats.misses} hits/misses\n`);
+
+  const samples: Sample[] = [];
+  const timed = (variant: string, round: number, e: NodeJS.ProcessEnv) => {
+    sh(['make', 'clean'], build, e);
+    const before = stats(e);
+    const load1 = os.loadavg()[0];
+    const r = sh(['make', jobs], build, e);
+    const after = stats(e);
+    const p = after.peers ?? {};
+    const s: Sample = {
+      variant,
+      round,
+      secs: r.secs,
+      hits: after.hits - before.hits,
+      misses: after.misses - before.misses,
+      peerHits: (p.hits ?? 0) - (before.peers?.hits ?? 0),
+      missP99: after.latency?.run?.p99_ms,
+      missP50: after.latency?.run?.p50_ms,
+      load1,
+    };
+    samples.push(s);
+    process.stderr.write(
+      `bench: round ${round + 1} ${variant}: ${r.secs.toFixed(2)} s, ${s.hits} hits (${s.peerHits} answers from peers), ${s.misses} misses, miss p50/p99 ${s.missP50 ?? '-'}/${s.missP99 ?? '-'} ms, load ${load1.toFixed(1)}\n`,
+    );
+  };
+  const groups: ((r: number) => void)[] = [
+    (r) => {
+      start(env.fresh);
+      timed('peer-fresh', r, env.fresh);
+      timed('local-warm', r, env.fresh);
+      stop(env.fresh);
+    },
+    (r) => {
+      start(env.none);
+      timed('no-peers', r, env.none);
+      stop(env.none);
+    },
+    (r) => {
+      start(env.dead);
+      timed('peers-dead', r, env.dead);
+      stop(env.dead);
+    },
+    (r) => {
+      start(env.no);
+      timed('peers-no', r, env.no);
+      stop(env.no);
+    },
+  ];
+  for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) groups[(i + round) % groups.length](round);
+
+  // ---- throughput: small signed GETs against A's peer server, on loopback inside its namespace ----
+  const digests = listStore(env.a.VRIFT_HOME!);
+  const pathsFile = path.join(work, 'paths');
+  fs.writeFileSync(pathsFile, digests.map((d) => `/${d.kind}/${d.hex}`).join('\n') + '\n');
+  const load = sh(
+    [
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      path.join(DIST, 'peer-load.js'),
+      '--url',
+      'http://127.0.0.1:7700',
+      '--key',
+      path.join(work, 'keys-b', 'signing.key'),
+      '--paths',
+      pathsFile,
+      '--seconds',
+      o.seconds!,
+    ],
+    work,
+  );
+  const throughput = JSON.parse(load.stdout) as { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> };
+  process.stderr.write(`bench: peer server ${throughput.perSecond} GET/s (${JSON.stringify(throughput.statuses)})\n`);
+  silent.close();
+  report(samples, throughput, digests.length);
+}
+
+interface Stats {
+  hits: number;
+  misses: number;
+  peers?: { hits?: number };
+  latency?: Record<string, { p50_ms: number; p99_ms: number }>;
+}
+interface Sample {
+  variant: string;
+  round: number;
+  secs: number;
+  hits: number;
+  misses: number;
+  peerHits: number;
+  missP50?: number;
+  missP99?: number;
+  load1: number;
+}
+
+/** Every object and entry in a daemon's store, as the peer server names them. */
+function listStore(home: string): { kind: 'cas' | 'ac'; hex: string }[] {
+  const out: { kind: 'cas' | 'ac'; hex: string }[] = [];
+  const walk = (dir: string, kind?: 'cas' | 'ac') => {
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+      const k = d.name === 'cas-v1' ? 'cas' : d.name === 'ac-v1' ? 'ac' : kind;
+      if (d.isDirectory()) walk(path.join(dir, d.name), k);
+      else if (k && /^[0-9a-f]{64}$/.test(d.name)) out.push({ kind: k, hex: d.name });
+    }
+  };
+  walk(home);
+  return out;
+}
+
+function report(samples: Sample[], tp: { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> }, objects: number) {
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const names = ['peer-fresh', 'local-warm', 'no-peers', 'peers-dead', 'peers-no'];
+  const of = (n: string) => samples.filter((s) => s.variant === n);
+  const med = Object.fromEntries(names.map((n) => [n, median(of(n).map((s) => s.secs))]));
+  const ratio = (a: string, b: string) => med[a] / med[b];
+  const pairs = (a: string, b: string) =>
+    Array.from({ length: runs }, (_, r) => {
+      const x = samples.find((s) => s.round === r && s.variant === a);
+      const y = samples.find((s) => s.round === r && s.variant === b);
+      return x && y ? `${(x.secs / y.secs).toFixed(3)}×` : '-';
+    }).join(', ');
+  const p99 = (n: string) => median(of(n).map((s) => s.missP99 ?? Number.NaN));
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const loads = samples.map((s) => s.load1);
+  const md = [
+    `# LAN peers on libuv ${stamp}`,
+    '',
+    `\`node dist/bench/peers.js --runs ${runs} --jobs ${o.jobs} --delay-ms ${o['delay-ms']}\` — vrift ${git}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}; peer A in its own network namespace behind a relay adding ${o['delay-ms']} ms to each request; load1 during the timed builds ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+    '',
+    '| variant | what | median s | runs (s) | hits (answers from peers)/misses, last | lookup p50/p99 ms of misses (compiled), median |',
+    '|---|---|---:|---|---|---|',
+    ...names.map((n) => {
+      const xs = of(n);
+      const last = xs[xs.length - 1];
+      const what = {
+        'peer-fresh': 'empty store, A as peer: clean build',
+        'local-warm': 'the same daemon again, from its own store',
+        'no-peers': 'empty store, no peers: cold build',
+        'peers-dead': 'empty store, two peers that never answer: cold build',
+        'peers-no': 'empty store, a peer that has nothing: cold build',
+      }[n];
+      const p50 = median(xs.map((s) => s.missP50 ?? Number.NaN));
+      return `| ${n} | ${what} | ${med[n].toFixed(2)} | ${xs.map((s) => s.secs.toFixed(2)).join(', ')} | ${last ? `${last.hits} (${last.peerHits})/${last.misses}` : '-'} | ${Number.isNaN(p50) ? '-' : p50.toFixed(2)} / ${Number.isNaN(p99(n)) ? '-' : p99(n).toFixed(2)} |`;
+    }),
+    '',
+    `- peer-fresh / local-warm: **${ratio('peer-fresh', 'local-warm').toFixed(3)}×** (per round ${pairs('peer-fresh', 'local-warm')}; target ≤ 1.3×)`,
+    `- peers-dead / no-peers: **${ratio('peers-dead', 'no-peers').toFixed(3)}×** (per round ${pairs('peers-dead', 'no-peers')}; target ≤ 1.02×)`,
+    `- peers-no / no-peers: ${ratio('peers-no', 'no-peers').toFixed(3)}× (per round ${pairs('peers-no', 'no-peers')}); a miss every peer answers "no": p99 **${(p99('peers-no') - p99('no-peers')).toFixed(2)} ms** above no peers (target ≤ 5 ms)`,
+    `- A's peer server on loopback: **${tp.perSecond} signed GET/s** (${tp.count} requests, ${tp.concurrency} keep-alive connections, over ${objects} objects and entries; statuses ${JSON.stringify(tp.statuses)}; target ≥ 5 000)`,
+    '',
+  ].join('\n');
+  const out = path.join(ROOT, 'bench', 'results', `peers-${stamp}`);
+  fs.writeFileSync(
+    `${out}.json`,
+    JSON.stringify({ stamp, git, runs, jobs: o.jobs, delayMs: o['delay-ms'], samples, median: med, throughput: tp }, null, 2) + '\n',
+  );
+  fs.writeFileSync(`${out}.md`, md);
+  process.stdout.write(md);
+}
+
+try {
+  await main();
+} finally {
+  cleanup();
+}
