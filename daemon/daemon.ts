@@ -10,6 +10,7 @@ import { loadConfig, type ProjectSettings, type ResolvedConfig } from '../config
 import type { DaemonContext, Pending } from './context.js';
 import { CcFrontend } from './frontends/cc/index.js';
 import { RustFrontend } from './frontends/rust/index.js';
+import { KeyForms } from './frontends/relativize.js';
 import type { Deferred } from './frontends/deferred.js';
 import { LinkFrontend } from './frontends/link.js';
 import { OutputSpares } from './frontends/materialize.js';
@@ -202,6 +203,8 @@ export class Daemon {
     const linkers = new Linkers(hashes);
     const clock = FsClock.open(paths.runDir);
     const fsNow = () => clock.now();
+    // Paths' key forms, memoised for the C/C++ and Rust front-ends alike (relativize.ts).
+    const forms = new KeyForms();
     const links = new LinkFrontend({ store: front, hashes, dirs, linkers, compilers, log: log.child('link'), now, fsNow, tmpDir });
     const cc = new CcFrontend({
       store: front,
@@ -224,6 +227,7 @@ export class Daemon {
       tmpDir,
       deferred,
       links,
+      forms,
     });
     const rust = new RustFrontend({
       store: front,
@@ -237,6 +241,7 @@ export class Daemon {
       fsNow,
       tmpDir,
       deferred,
+      forms,
     });
 
     const spares = config.spare_files > 0 ? new OutputSpares(path.join(paths.runDir, 'spares'), { want: config.spare_files, busy, now }) : undefined;

@@ -33,19 +33,22 @@ clearStartFailure(home);
 // The first SIGTERM or SIGINT (CI teardown, systemctl stop, Ctrl-C) writes what waits and
 // lets queued uploads finish, 10 s at most (Daemon.close); a second one ends the process at
 // once. Either way no build depends on the daemon: a shim that loses it compiles itself.
-let signalled = false;
-const stop = (sig: NodeJS.Signals) => {
-  if (signalled) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
-  signalled = true;
-  daemon.ctx.log.log('info', 'daemon', 'stopping on signal', {
-    signal: sig,
-    pending: daemon.ctx.pending.size,
-    uploads: daemon.ctx.remote?.stats().queued ?? 0,
-  });
-  void daemon.close();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+function stopOnSignals(daemon: Daemon): void {
+  let signalled = false;
+  const stop = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    signalled = true;
+    daemon.ctx.log.log('info', 'daemon', 'stopping on signal', {
+      signal: sig,
+      pending: daemon.ctx.pending.size,
+      uploads: daemon.ctx.remote?.stats().queued ?? 0,
+    });
+    void daemon.close();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+stopOnSignals(daemon);
 process.on('uncaughtException', (err) => {
   daemon.ctx.log.log('error', 'daemon', 'uncaught exception', { err });
   void daemon.close().finally(() => process.exit(1));

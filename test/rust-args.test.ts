@@ -1,7 +1,10 @@
 import test from './helpers/test.js';
 import { argsForMiss, parseRustcArgs, type RustCompile } from '../daemon/frontends/rust/args.js';
 import { escapeEnvValue, parseDepInfo } from '../daemon/frontends/rust/depinfo.js';
+import { KeyForms } from '../daemon/frontends/relativize.js';
 import { RustPaths, TDIR_MARK, targetDirOf, WS_MARK, workspaceOf } from '../daemon/frontends/rust/paths.js';
+
+const forms = new KeyForms();
 
 // rustc command lines as cargo 1.95 writes them (copied from a real build).
 const LIB = [
@@ -152,8 +155,8 @@ test('dep-info: inputs once each, escaped spaces, env-deps set and unset', (t) =
 test('paths under the target directory are keyed relative to it; text round-trips', (t) => {
   const tdir = targetDirOf('/w/one/target/debug/deps');
   t.is(tdir, '/w/one/target/debug');
-  const p = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', tdir);
-  const q = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/two/target/debug');
+  const p = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', tdir, forms);
+  const q = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/two/target/debug', forms);
   t.is(p.key('/w/one/target/debug/deps'), TDIR_MARK + 'deps');
   t.is(p.key('/w/one/target/debug/deps'), q.key('/w/two/target/debug/deps'));
   t.is(p.envValue('/w/one/target/debug/build/x/out'), q.envValue('/w/two/target/debug/build/x/out'));
@@ -170,8 +173,8 @@ test('paths in the workspace above target/ are keyed relative to it', (t) => {
   t.is(workspaceOf('/w/one/target/debug'), '/w/one');
   t.is(workspaceOf('/w/one/target/x86_64-unknown-linux-gnu/release'), '/w/one');
   t.is(workspaceOf('/w/out/debug'), null);
-  const p = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/one/target/debug');
-  const q = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/two/target/debug');
+  const p = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/one/target/debug', forms);
+  const q = new RustPaths('/usr/share/cargo/registry/itoa-1.0.1', '/', '/w/two/target/debug', forms);
   t.is(p.key('/w/one'), WS_MARK + '.');
   t.is(p.key('/w/one/src/x.rs'), q.key('/w/two/src/x.rs'));
   t.is(p.toAbs(p.key('/w/one/src/x.rs')), '/w/one/src/x.rs');

@@ -46,45 +46,6 @@ export function encodeEntry(v: Manifest | Result): Buffer {
   return packr.pack(v);
 }
 
-// Decoded entries share their strings: the same few hundred header paths and hashes
-// appear in every manifest of a project, and a decoded manifest kept in memory is then a
-// few arrays of pointers instead of ~40 KB of string copies. Bounded: when full, the pool
-// starts over (entries keep their strings; only the sharing with later ones is lost).
-const POOL_MAX = 100_000;
-let pool = new Map<string, string>();
-
-export function intern(s: string): string {
-  const have = pool.get(s);
-  if (have !== undefined) return have;
-  if (pool.size >= POOL_MAX) pool = new Map();
-  pool.set(s, s);
-  return s;
-}
-
-function internPairs<T>(list: [string, T][]): void {
-  for (const p of list) p[0] = intern(p[0]);
-}
-
-function internAll(list: string[]): void {
-  for (let i = 0; i < list.length; i++) list[i] = intern(list[i]);
-}
-
-export function internManifest(m: Manifest): Manifest {
-  for (const e of m.entries) {
-    internAll(e.files);
-    internAll(e.absent);
-    internPairs(e.stamps);
-  }
-  return m;
-}
-
-export function internResult(r: Result): Result {
-  internAll(r.deps);
-  r.out = ownBuffer(r.out);
-  r.err = ownBuffer(r.err);
-  return r;
-}
-
 // Memory a decoded entry holds beyond the shared strings (arrays, tuples, pointers), and
 // its own bytes: what the in-memory entry cache counts.
 export function decodedCost(v: Manifest | Result): number {
@@ -104,19 +65,10 @@ export function absentItem(dir: string, names: Iterable<string>): string {
   return `${[...names].join('/')}//${dir}`;
 }
 
-// The same directory-and-names strings recur in every manifest of a project (they are
-// interned): split each once.
-const ABSENT_MEMO_MAX = 50_000;
-let absentMemo = new Map<string, [string, string[]]>();
+/** An absent item (absentItem) split back into its directory's key form and its names. */
 export function absentParts(item: string): [string, string[]] {
-  let p = absentMemo.get(item);
-  if (!p) {
-    const i = item.indexOf('//');
-    p = [item.slice(i + 2), item.slice(0, i).split('/')]; // well-formed: decodeManifest checked
-    if (absentMemo.size >= ABSENT_MEMO_MAX) absentMemo = new Map();
-    absentMemo.set(item, p);
-  }
-  return p;
+  const i = item.indexOf('//');
+  return [item.slice(i + 2), item.slice(0, i).split('/')]; // well-formed: decodeManifest checked
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -125,12 +77,14 @@ const EMPTY = Buffer.alloc(0);
 // 8 KB slab alive, and decoded entries live long (10 000 of them pinned 80 MB that way).
 export function ownBuffer(b: Uint8Array | undefined): Buffer {
   if (!b || b.length === 0) return EMPTY;
+  if (Buffer.isBuffer(b) && b.byteOffset === 0 && b.buffer.byteLength === b.length) return b; // already its own
   const out = Buffer.allocUnsafeSlow(b.length);
   out.set(b);
   return out;
 }
 
 // Anything that does not look right reads as absent: a bad entry is a miss, never a crash.
+// What is kept in memory shares its strings (entry-strings.ts).
 export function decodeManifest(buf: Buffer | undefined): Manifest | undefined {
   if (!buf) return undefined;
   try {
@@ -139,7 +93,7 @@ export function decodeManifest(buf: Buffer | undefined): Manifest | undefined {
     const strings = (l: unknown) => Array.isArray(l) && l.every((f) => typeof f === 'string');
     if (!m.entries.every((e) => strings(e.files) && e.files.length % 2 === 0 && strings(e.absent) && e.absent.every((a: string) => a.indexOf('//') > 0)))
       return undefined;
-    return internManifest(m);
+    return m;
   } catch {
     return undefined;
   }
@@ -151,7 +105,9 @@ export function decodeResult(buf: Buffer | undefined): Result | undefined {
     const r = packr.unpack(buf) as Result;
     if (r?.v !== 2 || !Array.isArray(r.outputs) || !Array.isArray(r.deps) || !r.deps.every((d) => typeof d === 'string')) return undefined;
     if (typeof r.sys !== 'string' || r.sys.length !== r.deps.length) return undefined;
-    return internResult(r);
+    r.out = ownBuffer(r.out);
+    r.err = ownBuffer(r.err);
+    return r;
   } catch {
     return undefined;
   }

@@ -24,8 +24,25 @@ function commonAncestor(a: string, b: string): string {
 
 // Key forms by (cwd, base dir, path): the same headers are keyed for every compile run in
 // one directory, and computing a form is a normalize, two splits and a relative().
-const FORMS = new Map<string, [form: string, common: string]>();
 const FORMS_MAX = 200_000;
+
+/** The key forms already computed, shared by the Relativizers of one daemon (its front-ends). */
+export class KeyForms {
+  private readonly forms = new Map<string, [form: string, common: string]>();
+
+  get(k: string): [form: string, common: string] | undefined {
+    return this.forms.get(k);
+  }
+
+  set(k: string, f: [form: string, common: string]): void {
+    if (this.forms.size >= FORMS_MAX) this.forms.clear();
+    this.forms.set(k, f);
+  }
+
+  clear(): void {
+    this.forms.clear();
+  }
+}
 
 export class Relativizer {
   private shortest: string;
@@ -36,6 +53,7 @@ export class Relativizer {
   constructor(
     readonly cwd: string,
     readonly baseDir: string,
+    private readonly forms: KeyForms,
   ) {
     this.shortest = cwd;
     this.base = path.resolve(baseDir);
@@ -55,11 +73,10 @@ export class Relativizer {
   keyed(p: string): readonly [form: string, common: string] {
     if (p.charCodeAt(0) !== 47 /* '/' */) return [p, ''];
     const mk = this.memo + p;
-    let f = FORMS.get(mk);
+    let f = this.forms.get(mk);
     if (!f) {
       f = this.form(p);
-      if (FORMS.size >= FORMS_MAX) FORMS.clear();
-      FORMS.set(mk, f);
+      this.forms.set(mk, f);
     }
     return f;
   }

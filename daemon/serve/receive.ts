@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { DecompressStream } from 'zstd-napi';
-import { OffThreadSha256 } from './sha-off-thread.js';
+import type { Sha256Worker } from './sha-off-thread.js';
 
 export class HttpError extends Error {
   constructor(
@@ -42,9 +42,9 @@ export function digestWant(req: http.IncomingMessage): DigestWant {
 }
 
 // Streams a PUT body into a temp file while hashing it both ways (vrift keys by BLAKE3,
-// Bazel by SHA-256, on a worker thread), so no blob is ever held in memory whole. The caller renames or removes
+// Bazel by SHA-256, on the server's worker thread), so no blob is ever held in memory whole. The caller renames or removes
 // the file; on any error it is already gone.
-export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number, want: DigestWant): Promise<Received> {
+export async function receiveBody(req: http.IncomingMessage, tmpDir: string, maxBytes: number, want: DigestWant, shaWorker: Sha256Worker): Promise<Received> {
   const enc = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (enc !== 'identity' && enc !== 'zstd') throw new HttpError(400, `unsupported content-encoding ${enc}`);
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
@@ -55,7 +55,7 @@ export async function receiveBody(req: http.IncomingMessage, tmpDir: string, max
 
   const file = path.join(tmpDir, `put-${crypto.randomBytes(12).toString('hex')}`);
   const b3 = want.blake3 ? new Blake3Hasher() : undefined;
-  const sha = want.sha256 ? new OffThreadSha256() : undefined;
+  const sha = want.sha256 ? shaWorker.upload() : undefined;
   // The file is created before the body flows: a write stream that opens it lazily could
   // create it after an early error (413 on the first chunk) had removed it. And before the
   // 'data' listener below, which starts the flow: bytes read during the open would be lost.

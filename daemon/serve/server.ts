@@ -13,6 +13,7 @@ import { snakeKeys } from '../snake-keys.js';
 import { ServeMetrics } from './metrics.js';
 import { digestWant, HttpError, receiveBody } from './receive.js';
 import { parseRoute, storageKey, type ObjectRoute } from './routes.js';
+import { Sha256Worker } from './sha-off-thread.js';
 
 export interface ServeOptions {
   backend: Backend;
@@ -67,6 +68,7 @@ export class CacheServer {
   private readonly server: http.Server;
   private readonly auth: Authorizer;
   readonly metrics = new ServeMetrics();
+  private readonly sha = new Sha256Worker();
   private readonly now: () => number;
   private readonly startedAt: number;
   private closing: Promise<void> | undefined;
@@ -124,6 +126,7 @@ export class CacheServer {
       const force = setTimeout(() => this.server.closeAllConnections(), this.o.drainMs ?? 2000);
       await closed;
       clearTimeout(force);
+      await this.sha.close();
       await this.o.backend.close();
     })();
     return this.closing;
@@ -211,7 +214,7 @@ export class CacheServer {
 
   private async put(route: ObjectRoute, req: http.IncomingMessage): Promise<number> {
     const want = route.t === 'cas' ? digestWant(req) : { blake3: false, sha256: false };
-    const got = await receiveBody(req, this.o.backend.tmpDir, this.o.maxBlobSize, want);
+    const got = await receiveBody(req, this.o.backend.tmpDir, this.o.maxBlobSize, want, this.sha);
     try {
       if (route.t === 'cas' && got.blake3 !== route.hash && got.sha256 !== route.hash) {
         this.metrics.rejected++;

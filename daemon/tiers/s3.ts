@@ -27,10 +27,11 @@ export function s3Key(loc: S3Location, rel: string): string {
 }
 
 // The region of the AWS config file's profile (AWS_PROFILE, AWS_CONFIG_FILE), as the SDK finds
-// it; us-east-1 when there is none (custom endpoints such as Ceph's do not care).
-let configRegionOnce: Promise<string> | undefined;
-function configRegion(): Promise<string> {
-  return (configRegionOnce ??= new S3Client({}).config.region().catch(() => 'us-east-1'));
+// it; us-east-1 when there is none (custom endpoints such as Ceph's do not care). Looked up
+// once per client, when its first request asks.
+function configRegion(): () => Promise<string> {
+  let once: Promise<string> | undefined;
+  return () => (once ??= new S3Client({}).config.region().catch(() => 'us-east-1'));
 }
 
 // Endpoint, region and credentials come from the usual AWS environment and config files;
@@ -38,7 +39,7 @@ function configRegion(): Promise<string> {
 export function makeS3Client(env: NodeJS.ProcessEnv, timeouts: { connectTimeoutMs: number; timeoutMs: number }): S3Client {
   const endpoint = env.VRIFT_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   return new S3Client({
-    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || configRegion,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || configRegion(),
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     // Keys from the environment we were given (tests, `vrift serve` children); otherwise the
     // SDK's default chain (process env, ~/.aws, instance roles).

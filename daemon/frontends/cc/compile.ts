@@ -63,7 +63,7 @@ export class CompileMode {
     if (src.flags & F_TIME && !env.SOURCE_DATE_EPOCH) return { kind: 'pass', reason: 'time_macro' };
     if (src.flags & F_INCBIN) return { kind: 'pass', reason: 'incbin' };
 
-    const rel = new Relativizer(cwd, d.project(cwd, env).base_dir);
+    const rel = new Relativizer(cwd, d.project(cwd, env).base_dir, d.forms);
     const directKey = compileKey(d, exe, parsed, cwd, rel, env, src.hash);
 
     await this.cx.writes.settle(directKey);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { writtenBefore } from '../../hot/fs-clock.js';
-import { absentItem, encodeEntry, internResult, type ManifestEntry, type Result } from '../entries.js';
+import { absentItem, encodeEntry, type ManifestEntry, type Result } from '../entries.js';
 import type { GccDeps } from '../gcc/args.js';
 import { parseDepfile } from '../gcc/depfile.js';
 import { filterSystemDeps, sysdirFlags } from '../gcc/sysdirs.js';
@@ -42,7 +42,7 @@ export class DepsMode {
     const args = req.argv.slice(1);
     // Keyed like a compile (paths relative to the cwd under base_dir, so that two checkouts
     // share entries; an output naming the checkout is anchored to it, see entry()).
-    const rel = new Relativizer(cwd, d.project(cwd, env).base_dir);
+    const rel = new Relativizer(cwd, d.project(cwd, env).base_dir, d.forms);
     const directKey = depsKey(d, exe, parsed, cwd, rel, env);
     if (directKey === undefined) return { kind: 'pass', reason: 'source_missing' };
 
@@ -163,7 +163,7 @@ export class DepsMode {
       const outputs: Result['outputs'] = file ? [{ role: 'deps', digest: digest!, size: file.length }] : [];
       const result: Result = { v: 2, outputs, out: done.out, err: done.err, deps: [], sys: '' };
       await d.store.putEntry(resultKey, encodeEntry(result));
-      entries.rememberResult(resultKey, internResult(result));
+      entries.rememberResult(resultKey, result);
       await entries.addToManifest(p.directKey, entry, false, { entries: [resultKey], blobs: digest ? [digest] : [] });
     })();
     this.cx.writes.track(p.directKey, write);

@@ -1,20 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import type { Attach, StoreLike } from '../../store/contract.js';
-import {
-  decodedCost,
-  decodeManifest,
-  decodeResult,
-  encodeEntry,
-  internManifest,
-  MAX_MANIFEST_ENTRIES,
-  type Manifest,
-  type ManifestEntry,
-  type Result,
-} from '../entries.js';
+import { decodedCost, decodeManifest, decodeResult, encodeEntry, MAX_MANIFEST_ENTRIES, type Manifest, type ManifestEntry, type Result } from '../entries.js';
+import type { EntryStrings } from '../entry-strings.js';
 
 // Decoded manifests and results stay in memory: a hit then reads only the object's blob
-// from disk. The daemon is the only writer of both. Their strings are shared (entries.ts
-// intern), so what is counted is their own arrays and pointers (decodedCost).
+// from disk. The daemon is the only writer of both. Their strings are shared (EntryStrings),
+// so what is counted is their own arrays and pointers (decodedCost).
 const ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** The C/C++ front-end's manifests and results: read through a memory cache, and written. */
@@ -22,7 +13,10 @@ export class CcEntries {
   private manifestLocks = new Map<string, Promise<void>>();
   private entries = new LRUCache<string, { value: Manifest | Result }>({ maxSize: ENTRY_CACHE_BYTES });
 
-  constructor(private readonly store: StoreLike) {}
+  constructor(
+    private readonly store: StoreLike,
+    private readonly strings: EntryStrings,
+  ) {}
 
   async readManifest(key: string): Promise<Manifest | undefined> {
     const hit = this.entries.get('m' + key);
@@ -42,13 +36,13 @@ export class CcEntries {
     return r;
   }
 
-  /** A result just written (interned), so the next hit need not read it back. */
+  /** A result read or just written, its strings shared, so the next hit need not read it back. */
   rememberResult(key: string, r: Result): void {
-    this.entries.set('r' + key, { value: r }, { size: decodedCost(r) });
+    this.entries.set('r' + key, { value: this.strings.result(r) }, { size: decodedCost(r) });
   }
 
   private rememberManifest(key: string, m: Manifest): void {
-    this.entries.set('m' + key, { value: m }, { size: decodedCost(m) });
+    this.entries.set('m' + key, { value: this.strings.manifest(m) }, { size: decodedCost(m) });
   }
 
   /** An evicted or corrupt blob behind a result: the next lookup reads it again. */
@@ -65,7 +59,7 @@ export class CcEntries {
       const next: Manifest = { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
       const buf = encodeEntry(next);
       await this.store.putEntry(key, buf, attach);
-      this.rememberManifest(key, internManifest(next));
+      this.rememberManifest(key, next);
     });
     const tail = next.catch(() => {});
     this.manifestLocks.set(key, tail);

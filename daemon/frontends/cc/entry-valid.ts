@@ -1,6 +1,7 @@
 import type { FileHashes } from '../../hot/file-hashes.js';
 import type { DirCache } from '../../hot/dir-cache.js';
-import { absentParts, type ManifestEntry } from '../entries.js';
+import type { ManifestEntry } from '../entries.js';
+import type { EntryStrings } from '../entry-strings.js';
 import { anchorValid, Relativizer } from '../relativize.js';
 import { localDate } from './inputs.js';
 
@@ -11,7 +12,10 @@ import { localDate } from './inputs.js';
 export class EntryValidity {
   private absOf = new WeakMap<ManifestEntry, { cwd: string; files: string[]; absent: string[] }>();
 
-  constructor(private readonly d: { hashes: FileHashes; dirs: DirCache; now: () => number }) {}
+  constructor(
+    private readonly d: { hashes: FileHashes; dirs: DirCache; now: () => number },
+    private readonly strings: EntryStrings,
+  ) {}
 
   valid(e: ManifestEntry, cwd: string): boolean {
     if (!anchorValid(e.anchor, cwd)) return false;
@@ -22,7 +26,7 @@ export class EntryValidity {
       if (this.d.hashes.get(abs.files[i])?.hash !== e.files[2 * i + 1]) return false;
     }
     for (let i = 0; i < e.absent.length; i++) {
-      for (const n of absentParts(e.absent[i])[1]) if (this.d.dirs.has(abs.absent[i], n)) return false;
+      for (const n of this.strings.absentParts(e.absent[i])[1]) if (this.d.dirs.has(abs.absent[i], n)) return false;
     }
     for (const [form, mtime] of e.stamps) if (String(this.d.hashes.get(Relativizer.toAbs(form, cwd))?.mtimeMs) !== mtime) return false;
     return true;
@@ -34,7 +38,7 @@ export class EntryValidity {
     if (!r || r.cwd !== cwd) {
       const files: string[] = [];
       for (let i = 0; i < e.files.length; i += 2) files.push(Relativizer.toAbs(e.files[i], cwd));
-      r = { cwd, files, absent: e.absent.map((a) => Relativizer.toAbs(absentParts(a)[0], cwd)) };
+      r = { cwd, files, absent: e.absent.map((a) => Relativizer.toAbs(this.strings.absentParts(a)[0], cwd)) };
       this.absOf.set(e, r);
     }
     return r;

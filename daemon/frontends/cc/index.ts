@@ -8,6 +8,7 @@ import { CompileMode } from './compile.js';
 import { DepsMode } from './deps-mode.js';
 import { CcEntries } from './entry-cache.js';
 import { EntryValidity } from './entry-valid.js';
+import { EntryStrings } from '../entry-strings.js';
 import { Hits } from './hit.js';
 import { InputCollector } from './inputs.js';
 import { KeyWrites } from './key-writes.js';
@@ -27,11 +28,12 @@ export class CcFrontend implements Frontend<CcPending> {
   private readonly compile: CompileMode;
   private readonly depsMode: DepsMode;
   private readonly hits: Hits;
+  private readonly strings = new EntryStrings();
   private closing?: Promise<void>;
 
   constructor(private readonly d: CcDeps) {
-    const entries = new CcEntries(d.store);
-    this.parts = { d, entries, writes: new KeyWrites(d.deferred), validity: new EntryValidity(d), inputs: new InputCollector(d) };
+    const entries = new CcEntries(d.store, this.strings);
+    this.parts = { d, entries, writes: new KeyWrites(d.deferred), validity: new EntryValidity(d, this.strings), inputs: new InputCollector(d) };
     this.hits = new Hits(d, entries);
     this.compile = new CompileMode(this.parts, this.hits);
     this.depsMode = new DepsMode(this.parts);
@@ -83,6 +85,7 @@ export class CcFrontend implements Frontend<CcPending> {
       this.hits.close();
       this.parts.inputs.close();
       this.compile.close();
+      this.strings.clear();
     })();
     return this.closing;
   }

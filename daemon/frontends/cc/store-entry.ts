@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { chunkSearcher } from '../../store/blob-stream.js';
 import type { Attach } from '../../store/contract.js';
-import { absentItem, encodeEntry, internResult, type ManifestEntry, type Result } from '../entries.js';
+import { absentItem, encodeEntry, type ManifestEntry, type Result } from '../entries.js';
 import { preprocessHash } from '../preprocess.js';
 import { embedsAnchor, Relativizer } from '../relativize.js';
 import type { Done, Finish } from '../types.js';
@@ -54,7 +54,7 @@ export async function storeEntry(
     const result: Result = { v: 2, outputs: [{ role: 'obj', digest, size }], out: done.out, err: done.err, deps: inputs.depForms, sys: inputs.sys };
     const buf = encodeEntry(result);
     await d.store.putEntry(key, buf);
-    entries.rememberResult(key, internResult(result));
+    entries.rememberResult(key, result);
     return { entries: [key], blobs: big ? [] : [digest] };
   };
   const write = (async () => {

@@ -7,7 +7,7 @@ import type { StoreLike } from '../../store/contract.js';
 import type { ChannelLogger } from '../../log.js';
 import type { ProjectSettings } from '../../../config/config.js';
 import type { GccCompile, GccDeps } from '../gcc/args.js';
-import type { Relativizer } from '../relativize.js';
+import type { KeyForms, Relativizer } from '../relativize.js';
 import type { Deferred } from '../deferred.js';
 import type { Frontend, Outcome as FrontendOutcome } from '../types.js';
 import type { CcEntries } from './entry-cache.js';
@@ -33,6 +33,8 @@ export interface CcDeps {
   deferred?: Deferred;
   /** Where the calls that are links go (link.ts). */
   links?: Frontend<unknown>;
+  /** Key forms computed so far, shared with the other front-ends (relativize.ts). */
+  forms: KeyForms;
 }
 
 export type Outcome = FrontendOutcome<CcPending>;

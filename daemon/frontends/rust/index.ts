@@ -13,7 +13,7 @@ import type { StoreLike } from '../../store/contract.js';
 import { finishLater, type Deferred } from '../deferred.js';
 import { writeFileAtomic } from '../materialize.js';
 import { STREAM_MIN } from '../../store/blob-stream.js';
-import { anchorValid, embedsAnchor } from '../relativize.js';
+import { anchorValid, embedsAnchor, type KeyForms } from '../relativize.js';
 import type { Done, Finish, Frontend, Outcome as FrontendOutcome } from '../types.js';
 import { parseDepfile } from '../gcc/depfile.js';
 import { argsForMiss, isOutput, parseRustcArgs, type RustCompile } from './args.js';
@@ -49,6 +49,8 @@ export interface RustDeps {
   fsNow: () => FsTime;
   tmpDir: string;
   deferred?: Deferred;
+  /** Key forms computed so far, shared with the other front-ends (relativize.ts). */
+  forms: KeyForms;
 }
 
 export interface RustPending {
@@ -153,7 +155,7 @@ export class RustFrontend implements Frontend<RustPending> {
     const outDir = path.resolve(cwd, parsed.outDir);
     const outside = rustOutsideScope(outDir, parsed.crateTypes, parsed.emits, env, this.d.project(cwd, env));
     if (outside) return { kind: 'pass', reason: outside };
-    const paths = new RustPaths(cwd, this.d.project(cwd, env).base_dir, targetDirOf(outDir));
+    const paths = new RustPaths(cwd, this.d.project(cwd, env).base_dir, targetDirOf(outDir), this.d.forms);
     const srcAbs = path.resolve(cwd, parsed.source);
     const src = this.d.hashes.get(srcAbs);
     if (!src) return { kind: 'pass', reason: 'source_missing' };

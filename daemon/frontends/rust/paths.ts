@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Relativizer } from '../relativize.js';
+import { type KeyForms, Relativizer } from '../relativize.js';
 
 // Path normalization for one rustc call. Cargo runs registry crates with the package's
 // own directory as cwd (outside the checkout) while --out-dir, -L and OUT_DIR point into
@@ -57,8 +57,9 @@ export class RustPaths {
     readonly cwd: string,
     baseDir: string,
     readonly tdir: string,
+    forms: KeyForms,
   ) {
-    this.rel = new Relativizer(cwd, baseDir);
+    this.rel = new Relativizer(cwd, baseDir, forms);
     this.ws = workspaceOf(tdir);
   }
 
