@@ -5,43 +5,18 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
-import { fakeServer, refusingUrl, request, startServe, tmpDir, type Served } from './helpers/remote.js';
+import { buildProject, fakeServer, refusingUrl, request, startServe, tmpDir, type Served, writeProject } from './helpers/remote.js';
 import { missingOnServer, storeKeys } from './helpers/store-keys.js';
 
 type RStats = Stats & { remote?: Record<string, number | string | boolean> };
 
-const SOURCES: Record<string, string> = {
-  'a.c': '#include "common.h"\nint a(void) { return COMMON + 1; }\n',
-  'b.c': '#include "common.h"\nint b(void) { return COMMON + 2; }\n',
-  'c.c': '#include <stdio.h>\n#include "common.h"\nint main(void) { printf("%d\\n", COMMON); return 0; }\n',
-  'common.h': '#define COMMON 42\n',
-};
-
-function project(dir: string) {
-  for (const [f, text] of Object.entries(SOURCES)) fs.writeFileSync(path.join(dir, f), text);
-  age(...Object.keys(SOURCES).map((f) => path.join(dir, f)));
-}
-
-async function build(t: ExecutionContext, inst: ReturnType<typeof instance>, files = ['a.c', 'b.c', 'c.c']): Promise<Record<string, Buffer>> {
-  const out: Record<string, Buffer> = {};
-  for (const f of files) {
-    const o = f.replace(/\.c$/, '.o');
-    fs.rmSync(path.join(inst.dir, o), { force: true });
-    const r = await inst.cc(['-O2', '-c', f, '-o', o]);
-    t.is(r.code, 0, r.err);
-    t.is(r.err, '');
-    out[o] = fs.readFileSync(path.join(inst.dir, o));
-  }
-  return out;
-}
-
 // Machine A compiles and uploads (its daemon drains the upload queue when stopped).
 async function populate(t: ExecutionContext, remote: string): Promise<Record<string, Buffer>> {
   const a = instance(t, { VRIFT_REMOTE: remote });
-  project(a.dir);
+  writeProject(a.dir);
   // At once, as make -j would: results go up as they are made, and these three close
   // together, so in one pack.
-  const objs: Record<string, Buffer> = Object.assign({}, ...(await Promise.all(['a.c', 'b.c', 'c.c'].map((f) => build(t, a, [f])))));
+  const objs: Record<string, Buffer> = Object.assign({}, ...(await Promise.all(['a.c', 'b.c', 'c.c'].map((f) => buildProject(t, a, [f])))));
   const s = (await a.stats()) as RStats;
   t.is(s.misses, 3);
   await a.stop();
@@ -56,8 +31,8 @@ test('B with an empty local store gets every object from the server A uploaded t
   t.is(st.puts, 10); // 3 objects, 3 results, 3 manifests, and the pack of the three manifests
 
   const b = instance(t, { VRIFT_REMOTE: serve.url });
-  project(b.dir);
-  const fromB = await build(t, b);
+  writeProject(b.dir);
+  const fromB = await buildProject(t, b);
   t.deepEqual(fromB, fromA);
   const s = (await b.stats()) as RStats;
   t.is(s.hits, 3);
@@ -72,7 +47,7 @@ test('B with an empty local store gets every object from the server A uploaded t
   t.true(Number(s.remote!.bytes_down) > 0);
   t.is((await b.until((x) => x.local.blobs >= 3)).local.blobs, 3); // fetched objects entered B's local store (when lookups paused)
   // A second build in B is served locally: no more remote traffic.
-  await build(t, b);
+  await buildProject(t, b);
   const s2 = (await b.stats()) as RStats;
   t.is(s2.hits, 6);
   t.is(s2.remote!.hits, 2);
@@ -88,8 +63,8 @@ test('remote_url and remote_token from the user config file, or the token from V
   const a = instance(t);
   fs.mkdirSync(a.home, { recursive: true });
   fs.writeFileSync(path.join(a.home, 'config.toml'), `[l2_cache]\nremote_url = "${serve.url}"\nremote_token = "rw-token-abcdef12"\n`);
-  project(a.dir);
-  const fromA = await build(t, a);
+  writeProject(a.dir);
+  const fromA = await buildProject(t, a);
   const sa = (await a.stats()) as RStats;
   t.is(sa.remote?.url, serve.url);
   await a.stop();
@@ -97,15 +72,15 @@ test('remote_url and remote_token from the user config file, or the token from V
   // From the environment, against the same server: hits.
   // Patient: on a loaded machine a lookup could stop waiting (remote_wait) and compile.
   const b = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_REMOTE_TOKEN: 'rw-token-abcdef12', VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' });
-  project(b.dir);
-  t.deepEqual(await build(t, b), fromA);
+  writeProject(b.dir);
+  t.deepEqual(await buildProject(t, b), fromA);
   const sb = (await b.stats()) as RStats;
   t.is(sb.hits, 3);
   t.is(sb.remote!.errors, 0);
   // No token: the server says 401, counted, and B compiles locally.
   const c = instance(t, { VRIFT_REMOTE: serve.url });
-  project(c.dir);
-  t.deepEqual(await build(t, c), fromA);
+  writeProject(c.dir);
+  t.deepEqual(await buildProject(t, c), fromA);
   const sc = (await c.stats()) as RStats;
   t.is(sc.hits, 0);
   t.true(Number(sc.remote!.errors) >= 1, JSON.stringify(sc.remote));
@@ -115,8 +90,8 @@ test('read_only never uploads', async (t) => {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const ro = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_READ_ONLY: '1' });
-  project(ro.dir);
-  await build(t, ro, ['a.c']);
+  writeProject(ro.dir);
+  await buildProject(t, ro, ['a.c']);
   await ro.stop();
   t.is(JSON.parse(await (await fetch(`${serve.url}/status`)).text()).puts, 0);
   const s = (await ro.stats()) as RStats;
@@ -128,7 +103,7 @@ test('vrift run --cache-remote points the daemon it starts at the server', async
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const a = instance(t);
-  project(a.dir);
+  writeProject(a.dir);
   const r = await a.vrift(['run', '--cache-remote', serve.url, '--', 'gcc', '-c', 'a.c', '-o', 'a.o']);
   t.is(r.code, 0, r.err);
   t.notRegex(r.err, /running daemon uses remote/);
@@ -155,7 +130,7 @@ test("the server killed in the middle of B's build: B finishes with correct obje
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const fromA = await populate(t, serve.url);
   const b = instance(t, { VRIFT_REMOTE: serve.url });
-  project(b.dir);
+  writeProject(b.dir);
   // d.c and e.c: compiles nobody uploaded, asked for after the server is gone.
   for (const [f, n] of [
     ['d.c', 4],
@@ -163,12 +138,12 @@ test("the server killed in the middle of B's build: B finishes with correct obje
   ] as const)
     fs.writeFileSync(path.join(b.dir, f), `#include "common.h"\nint f${n}(void) { return COMMON + ${n}; }\n`);
   age(path.join(b.dir, 'd.c'), path.join(b.dir, 'e.c'));
-  const first = await build(t, b, ['a.c']);
+  const first = await buildProject(t, b, ['a.c']);
   await serve.stop();
   // b.c and c.c were in the pack the first hit fetched: still hits without the server.
-  const rest = await build(t, b, ['b.c', 'c.c']);
+  const rest = await buildProject(t, b, ['b.c', 'c.c']);
   t.deepEqual({ ...first, ...rest }, fromA);
-  const more = await build(t, b, ['d.c', 'e.c']);
+  const more = await buildProject(t, b, ['d.c', 'e.c']);
   t.is(Object.keys(more).length, 2);
   const s = (await b.stats()) as RStats;
   // a.c hits from the server; b.c and c.c hit from the pack that answer fetched when A's three
@@ -258,8 +233,8 @@ for (const how of ['wrong-bytes', 'truncated', 'garbage', 'hang', 'http-500', 'g
     // A short deadline where the failure is one (hang); otherwise a loaded machine's slow
     // proxy could time out before the answer whose kind this test is about arrives.
     const b = instance(t, { VRIFT_REMOTE: bad, VRIFT_REMOTE_TIMEOUT: how.startsWith('hang') ? '1s' : '5s' });
-    project(b.dir);
-    const fromB = await build(t, b);
+    writeProject(b.dir);
+    const fromB = await buildProject(t, b);
     t.deepEqual(fromB, fromA);
     // A hanging server: the build may be done before the check at start times out (1 s).
     const hangs = how === 'hang' || how === 'hang-on-get';
@@ -293,8 +268,8 @@ test('an unreachable server (nothing listening) costs nothing but a counted erro
     'ECONNREFUSED',
   );
   const b = instance(t, { VRIFT_REMOTE: url });
-  project(b.dir);
-  await build(t, b);
+  writeProject(b.dir);
+  await buildProject(t, b);
   const s = (await b.stats()) as RStats;
   t.is(s.misses, 3);
   t.is(s.remote!.errors, 1);

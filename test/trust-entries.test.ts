@@ -3,8 +3,8 @@ import type http from 'node:http';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from './helpers/test.js';
-import { age, CLI, instance, run, type Instance, type Stats } from './helpers/instance.js';
-import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
+import { CLI, instance, run, type Instance, type Stats } from './helpers/instance.js';
+import { buildProject, fakeServer, startServe, tmpDir, writeProject } from './helpers/remote.js';
 import { decodeBundle, isBundle } from '../daemon/tiers/bundle.js';
 import { decodeManifest, decodeResult } from '../daemon/frontends/entries.js';
 import { isSigned, openEntry, signEntry, verifyEntry } from '../trust/entry-signature.js';
@@ -14,33 +14,6 @@ type RStats = Stats & { remote?: Record<string, number | string | boolean> };
 // Lookups wait for the remote's answer (no `remote_wait` cut-off, a generous idle timeout): on a
 // loaded machine a late answer would be a miss for another reason than the one a test names.
 const PATIENT = { VRIFT_REMOTE_WAIT: '0', VRIFT_REMOTE_TIMEOUT: '20s' };
-
-const SOURCES: Record<string, string> = {
-  'a.c': '#include "common.h"\nint a(void) { return COMMON + 1; }\n',
-  'b.c': '#include "common.h"\nint b(void) { return COMMON * 3 + 2; }\n',
-  'c.c': 'int c(void) { return 7; }\n',
-  'common.h': '#define COMMON 42\n',
-};
-
-function project(dir: string) {
-  for (const [f, text] of Object.entries(SOURCES)) fs.writeFileSync(path.join(dir, f), text);
-  age(...Object.keys(SOURCES).map((f) => path.join(dir, f)));
-}
-
-async function build(t: ExecutionContext, inst: Instance, files = ['a.c', 'b.c', 'c.c']): Promise<Record<string, Buffer>> {
-  const out: Record<string, Buffer> = {};
-  await Promise.all(
-    files.map(async (f) => {
-      const o = f.replace(/\.c$/, '.o');
-      fs.rmSync(path.join(inst.dir, o), { force: true });
-      const r = await inst.cc(['-O2', '-c', f, '-o', o]);
-      t.is(r.code, 0, r.err);
-      t.is(r.err, '');
-      out[o] = fs.readFileSync(path.join(inst.dir, o));
-    }),
-  );
-  return out;
-}
 
 /** An instance with its own named key (made by `vrift keys generate`), returning its public line. */
 async function keyed(t: ExecutionContext, name: string, env: NodeJS.ProcessEnv = {}): Promise<{ inst: Instance; line: string }> {
@@ -59,8 +32,8 @@ test('A signs what it uploads; B, trusting A and requiring signatures, gets ever
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const a = await keyed(t, 'alice-1', { VRIFT_REMOTE: serve.url });
-  project(a.inst.dir);
-  const fromA = await build(t, a.inst);
+  writeProject(a.inst.dir);
+  const fromA = await buildProject(t, a.inst);
   await a.inst.stop(); // uploads drain
 
   // Every entry on the server is signed by alice over its own key.
@@ -80,8 +53,8 @@ test('A signs what it uploads; B, trusting A and requiring signatures, gets ever
   }
 
   const b = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_TRUSTED_KEYS: `${a.line},`, VRIFT_REMOTE_REQUIRE_SIGNATURES: 'true', ...PATIENT });
-  project(b.dir);
-  t.deepEqual(await build(t, b), fromA);
+  writeProject(b.dir);
+  t.deepEqual(await buildProject(t, b), fromA);
   const s = (await b.stats()) as RStats;
   t.is(s.hits, 3, JSON.stringify(s.remote));
   t.is(s.misses, 0);
@@ -93,14 +66,14 @@ test("C's entries are refused by B, which trusts only A: counted, logged with bo
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const c = await keyed(t, 'carol', { VRIFT_REMOTE: serve.url });
-  project(c.inst.dir);
-  const fromC = await build(t, c.inst);
+  writeProject(c.inst.dir);
+  const fromC = await buildProject(t, c.inst);
   await c.inst.stop();
 
   const alice = generateSigningKey('alice-1').key;
   const b = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_TRUSTED_KEYS: alice.line, VRIFT_REMOTE_REQUIRE_SIGNATURES: '1', ...PATIENT });
-  project(b.dir);
-  const fromB = await build(t, b);
+  writeProject(b.dir);
+  const fromB = await buildProject(t, b);
   t.deepEqual(fromB, fromC, 'the same compiler makes the same objects: compiled by B, not taken from C');
   const s = (await b.stats()) as RStats;
   t.is(s.hits, 0);
@@ -121,8 +94,8 @@ test("C's entries are refused by B, which trusts only A: counted, logged with bo
 
   // Without requiring signatures the same remote is used as before: the refusal above is the gate's.
   const d = instance(t, { VRIFT_REMOTE: serve.url, VRIFT_TRUSTED_KEYS: alice.line, ...PATIENT });
-  project(d.dir);
-  t.deepEqual(await build(t, d), fromC);
+  writeProject(d.dir);
+  t.deepEqual(await buildProject(t, d), fromC);
   t.is((await d.stats()).hits, 3);
 });
 
@@ -139,8 +112,8 @@ async function capture(
   const captured: Captured = { ac: new Map(), cas: new Map() };
   const srv = await fakeServer(t, store(captured));
   const a = await keyed(t, 'alice-1', { VRIFT_REMOTE: srv.url, VRIFT_REMOTE_PACKS: '0' });
-  project(a.inst.dir);
-  const fromA = await build(t, a.inst, ['a.c', 'b.c']);
+  writeProject(a.inst.dir);
+  const fromA = await buildProject(t, a.inst, ['a.c', 'b.c']);
   await a.inst.stop();
   // Which value is which: a manifest names its result; the results' objects tell a from b.
   const plain = (v: Buffer) => openEntry(isBundle(v) ? decodeBundle(v).value : v)!.payload;
@@ -209,8 +182,8 @@ test("a lying remote: each forged answer for a.c's result is refused, counted, a
     served.ac.set(keys.result, lie(captured, keys));
     const srv = await fakeServer(t, store(served));
     const b = instance(t, { VRIFT_REMOTE: srv.url, VRIFT_TRUSTED_KEYS: aLine, VRIFT_REMOTE_REQUIRE_SIGNATURES: 'yes', VRIFT_REMOTE_PACKS: '0', ...PATIENT });
-    project(b.dir);
-    const out = await build(t, b, ['a.c']);
+    writeProject(b.dir);
+    const out = await buildProject(t, b, ['a.c']);
     t.deepEqual(out['a.o'], fromA['a.o'], what);
     const s = (await b.stats()) as RStats;
     t.is(s.hits, 0, what);
@@ -223,15 +196,15 @@ test("a lying remote: each forged answer for a.c's result is refused, counted, a
   // The honest answer passes the same gate (the manifest and result as A uploaded them).
   const srv = await fakeServer(t, store(captured));
   const b = instance(t, { VRIFT_REMOTE: srv.url, VRIFT_TRUSTED_KEYS: aLine, VRIFT_REMOTE_REQUIRE_SIGNATURES: 'yes', VRIFT_REMOTE_PACKS: '0', ...PATIENT });
-  project(b.dir);
-  t.deepEqual((await build(t, b, ['a.c']))['a.o'], fromA['a.o']);
+  writeProject(b.dir);
+  t.deepEqual((await buildProject(t, b, ['a.c']))['a.o'], fromA['a.o']);
   t.is((await b.stats()).hits, 1);
 });
 
 test('entries a daemon writes are signed in its local store, old unsigned ones still read, and it makes its key on first start', async (t) => {
   const a = instance(t);
-  project(a.dir);
-  const first = await build(t, a, ['a.c']);
+  writeProject(a.dir);
+  const first = await buildProject(t, a, ['a.c']);
   await a.stored(1);
   await a.stop();
   // The daemon made a key (user@host) on its first start; `vrift keys show` prints it.
@@ -255,7 +228,7 @@ test('entries a daemon writes are signed in its local store, old unsigned ones s
     t.true(verifyEntry(e.name, value, [key]).ok);
     fs.writeFileSync(f, encodeEntry(e.name, openEntry(value)!.payload));
   }
-  const again = await build(t, a, ['a.c']);
+  const again = await buildProject(t, a, ['a.c']);
   t.deepEqual(again, first);
   t.is((await a.stats()).hits, 1);
 });
@@ -306,10 +279,10 @@ test('vrift keys: generate makes a 0600 key in a 0700 directory and prints NAME:
 
 test('a signing_key that cannot be read: the daemon runs unsigned (logged), the build is cached as before, and no key is made in its place', async (t) => {
   const a = instance(t, { VRIFT_SIGNING_KEY: '/nonexistent/team.key' });
-  project(a.dir);
-  const first = await build(t, a, ['a.c']);
+  writeProject(a.dir);
+  const first = await buildProject(t, a, ['a.c']);
   await a.stored(1);
-  t.deepEqual(await build(t, a, ['a.c']), first);
+  t.deepEqual(await buildProject(t, a, ['a.c']), first);
   t.is((await a.stats()).hits, 1);
   t.regex(logOf(a), /entries are not signed: the signing key cannot be used.*nonexistent\/team\.key/);
   t.false(fs.existsSync(path.join(a.home, 'keys')), 'no key made for a configured path');

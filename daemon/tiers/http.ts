@@ -343,6 +343,33 @@ export class HttpTier implements RemoteTier {
     req.once('finish', () => req.setTimeout(this.o.timeoutMs + Math.ceil(size / this.storeBytesPerMs)));
   }
 
+  // A request to the remote with the headers every request carries; `bodySize` when it sends a body.
+  private request(
+    method: 'GET' | 'HEAD' | 'PUT',
+    rel: string,
+    bodySize: number | undefined,
+    onResponse: (res: http.IncomingMessage) => void,
+  ): http.ClientRequest {
+    const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
+    if (this.auth) headers.authorization = this.auth;
+    if (this.sign) Object.assign(headers, this.sign(method, `${this.basePath}/${rel}`));
+    if (bodySize !== undefined) {
+      headers['content-type'] = 'application/octet-stream';
+      headers['content-length'] = bodySize;
+      if (rel.startsWith('cas/')) headers['x-digest-function'] = 'blake3';
+    }
+    const options = {
+      protocol: this.base.protocol,
+      hostname: this.base.hostname,
+      port: this.base.port,
+      path: `${this.basePath}/${rel}`,
+      method,
+      headers,
+      agent: this.agent,
+    };
+    return this.mod.request(options, onResponse);
+  }
+
   // A request whose response (headers only) is handed back; the body is the caller's.
   // Timeouts and a closed connection destroy the request, which errors the response too.
   private open(
@@ -362,31 +389,12 @@ export class HttpTier implements RemoteTier {
         body?.stream.destroy();
         reject(e);
       };
-      const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
-      if (this.auth) headers.authorization = this.auth;
-      if (this.sign) Object.assign(headers, this.sign(method, `${this.basePath}/${rel}`));
-      if (body) {
-        headers['content-type'] = 'application/octet-stream';
-        headers['content-length'] = body.size;
-        headers['x-digest-function'] = 'blake3';
-      }
-      const req = this.mod.request(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname,
-          port: this.base.port,
-          path: `${this.basePath}/${rel}`,
-          method,
-          headers,
-          agent: this.agent,
-        },
-        (res) => {
-          connectTimer?.clear();
-          settled = true;
-          if ((res.statusCode ?? 0) < 500) this.cool.ok();
-          resolve({ req, res });
-        },
-      );
+      const req = this.request(method, rel, body?.size, (res) => {
+        connectTimer?.clear();
+        settled = true;
+        if ((res.statusCode ?? 0) < 500) this.cool.ok();
+        resolve({ req, res });
+      });
       connectTimer = this.armTimeouts(req, method, body?.size ?? expectBytes);
       req.on('error', fail);
       req.on('close', () => {
@@ -448,63 +456,44 @@ export class HttpTier implements RemoteTier {
           reject(e);
         } else resolve(r!);
       };
-      const headers: http.OutgoingHttpHeaders = { 'user-agent': 'vrift', 'accept-encoding': 'zstd' };
-      if (this.auth) headers.authorization = this.auth;
-      if (this.sign) Object.assign(headers, this.sign(method, `${this.basePath}/${rel}`));
-      if (body) {
-        headers['content-type'] = 'application/octet-stream';
-        headers['content-length'] = body.length;
-        if (rel.startsWith('cas/')) headers['x-digest-function'] = 'blake3';
-      }
-      const req = this.mod.request(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname,
-          port: this.base.port,
-          path: `${this.basePath}/${rel}`,
-          method,
-          headers,
-          agent: this.agent,
-        },
-        (res) => {
-          gotResponse = true;
-          const status = res.statusCode ?? 0;
-          if (method === 'HEAD' || status !== 200) {
-            res.resume();
-            res.on('end', () => done(undefined, { status, body: Buffer.alloc(0), headers: res.headers }));
-            res.on('error', (e) => done(e));
-            return;
-          }
-          const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
-          if (declared !== undefined && !(declared <= maxBodyBytes)) {
-            req.destroy(new VriftError('ESTORE', `remote body too large (${declared} bytes)`));
-            return;
-          }
-          const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
-          if (enc !== 'identity' && enc !== 'zstd') {
-            req.destroy(new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`));
-            return;
-          }
-          const chunks: Buffer[] = [];
-          let wire = 0;
-          let n = 0;
-          const src = enc === 'zstd' ? res.pipe(new DecompressStream()) : res;
-          res.on('data', (d: Buffer) => void (wire += d.length));
-          src.on('data', (d: Buffer) => {
-            n += d.length;
-            if (n > maxBodyBytes) req.destroy(new VriftError('ESTORE', 'remote body too large'));
-            else chunks.push(d);
-          });
-          src.on('end', () => {
-            if (declared !== undefined && wire !== declared) return done(new VriftError('ESTORE', `truncated body: ${wire} of ${declared} bytes`));
-            this.c.bytes_down += wire;
-            done(undefined, { status, body: Buffer.concat(chunks, n), headers: res.headers });
-          });
-          src.on('error', (e) => done(e));
-          res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
+      const req = this.request(method, rel, body?.length, (res) => {
+        gotResponse = true;
+        const status = res.statusCode ?? 0;
+        if (method === 'HEAD' || status !== 200) {
+          res.resume();
+          res.on('end', () => done(undefined, { status, body: Buffer.alloc(0), headers: res.headers }));
           res.on('error', (e) => done(e));
-        },
-      );
+          return;
+        }
+        const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+        if (declared !== undefined && !(declared <= maxBodyBytes)) {
+          req.destroy(new VriftError('ESTORE', `remote body too large (${declared} bytes)`));
+          return;
+        }
+        const enc = (res.headers['content-encoding'] ?? 'identity').toLowerCase();
+        if (enc !== 'identity' && enc !== 'zstd') {
+          req.destroy(new VriftError('ESTORE', `remote sent unsupported content-encoding ${enc}`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let wire = 0;
+        let n = 0;
+        const src = enc === 'zstd' ? res.pipe(new DecompressStream()) : res;
+        res.on('data', (d: Buffer) => void (wire += d.length));
+        src.on('data', (d: Buffer) => {
+          n += d.length;
+          if (n > maxBodyBytes) req.destroy(new VriftError('ESTORE', 'remote body too large'));
+          else chunks.push(d);
+        });
+        src.on('end', () => {
+          if (declared !== undefined && wire !== declared) return done(new VriftError('ESTORE', `truncated body: ${wire} of ${declared} bytes`));
+          this.c.bytes_down += wire;
+          done(undefined, { status, body: Buffer.concat(chunks, n), headers: res.headers });
+        });
+        src.on('error', (e) => done(e));
+        res.on('aborted', () => done(new VriftError('ESTORE', 'remote closed the connection mid-body')));
+        res.on('error', (e) => done(e));
+      });
       connectTimer = this.armTimeouts(req, method, body?.length ?? 0);
       if (body) this.answerAfterUpload(req, body.length);
       req.on('error', (e) => done(e));

@@ -9,7 +9,7 @@ import { memoryLogger } from '../../daemon/log.js';
 import { LocalStore } from '../../daemon/store/local.js';
 import { HttpTier } from '../../daemon/tiers/http.js';
 import { TieredStore, type TieredOptions } from '../../daemon/tiers/tiered.js';
-import { CLI } from './instance.js';
+import { age, CLI, type Instance } from './instance.js';
 import { refusingPort } from './ports.js';
 
 function which(bin: string): string | undefined {
@@ -211,10 +211,10 @@ http {
   return { url, root: path.join(dir, 'data'), log: path.join(dir, 'logs', 'access.log') };
 }
 
-/** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
 /** Deadlines for tests whose subject is not a deadline: a loaded CI machine can take seconds to connect or answer. */
 export const PATIENT = { connectTimeoutMs: 10_000, timeoutMs: 10_000 } as const;
 
+/** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
 export async function tieredAt(
   t: ExecutionContext,
   dir: string,
@@ -232,4 +232,33 @@ export async function tieredAt(
     await local.close();
   });
   return { local, store };
+}
+
+// A small C project shared by machines in one test: two sources on a common header, one on
+// a system header too.
+const SOURCES: Record<string, string> = {
+  'a.c': '#include "common.h"\nint a(void) { return COMMON + 1; }\n',
+  'b.c': '#include "common.h"\nint b(void) { return COMMON + 2; }\n',
+  'c.c': '#include <stdio.h>\n#include "common.h"\nint main(void) { printf("%d\\n", COMMON); return 0; }\n',
+  'common.h': '#define COMMON 42\n',
+};
+
+/** Writes the project into dir, aged so that its files may be cached. */
+export function writeProject(dir: string): void {
+  for (const [f, text] of Object.entries(SOURCES)) fs.writeFileSync(path.join(dir, f), text);
+  age(...Object.keys(SOURCES).map((f) => path.join(dir, f)));
+}
+
+/** Compiles each of `files` (one after another) in the instance's directory; their objects by name. */
+export async function buildProject(t: ExecutionContext, inst: Instance, files = ['a.c', 'b.c', 'c.c']): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  for (const f of files) {
+    const o = f.replace(/\.c$/, '.o');
+    fs.rmSync(path.join(inst.dir, o), { force: true });
+    const r = await inst.cc(['-O2', '-c', f, '-o', o]);
+    t.is(r.code, 0, r.err);
+    t.is(r.err, '');
+    out[o] = fs.readFileSync(path.join(inst.dir, o));
+  }
+  return out;
 }
