@@ -1,9 +1,8 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from './helpers/test.js';
-import { tmpDir } from './helpers/remote.js';
+import { fakeServer, tmpDir } from './helpers/remote.js';
 import { memoryLogger } from '../daemon/log.js';
 import { keyAuth } from '../daemon/peers/auth.js';
 import { startPeerServer } from '../daemon/peers/server.js';
@@ -129,22 +128,12 @@ test("a member's kept-alive connection is verified once per window; any other co
 
 // A peer serving one entry on 127.0.0.1 only: its other addresses refuse connections.
 async function loopbackPeer(t: ExecutionContext): Promise<{ port: number; asked: () => number }> {
-  let asked = 0;
-  const server = http.createServer((req, res) => {
-    asked++;
+  const { url, requests } = await fakeServer(t, (req, res) => {
     const hit = req.url === `/ac/${KEY}`;
     res.writeHead(hit ? 200 : 404, { 'content-length': hit ? 8 : 0 });
     res.end(hit ? 'an entry' : undefined);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return { port: (server.address() as AddressInfo).port, asked: () => asked };
+  return { port: Number(new URL(url).port), asked: () => requests.length };
 }
 
 function tierFor(t: ExecutionContext, addresses: string[], port: number) {
