@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import type { ExecutionContext } from 'ava';
 import { age, instance, type Stats } from './helpers/instance.js';
-import { buildProject, fakeServer, refusingUrl, request, startServe, tmpDir, type Served, writeProject } from './helpers/remote.js';
+import { buildProject, fakeServer, PATIENT_REMOTE, refusingUrl, request, startServe, tmpDir, type Served, writeProject } from './helpers/remote.js';
 import { missingOnServer, storeKeys } from './helpers/store-keys.js';
 
 type RStats = Stats & { remote?: Record<string, number | string | boolean> };
@@ -30,7 +30,7 @@ test('B with an empty local store gets every object from the server A uploaded t
   const st = JSON.parse(await (await fetch(`${serve.url}/status`)).text());
   t.is(st.puts, 10); // 3 objects, 3 results, 3 manifests, and the pack of the three manifests
 
-  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
   writeProject(b.dir);
   const fromB = await buildProject(t, b);
   t.deepEqual(fromB, fromA);
@@ -78,7 +78,7 @@ test('remote_url and remote_token from the user config file, or the token from V
   t.is(sb.hits, 3);
   t.is(sb.remote!.errors, 0);
   // No token: the server says 401, counted, and B compiles locally.
-  const c = instance(t, { VRIFT_REMOTE: serve.url });
+  const c = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
   writeProject(c.dir);
   t.deepEqual(await buildProject(t, c), fromA);
   const sc = (await c.stats()) as RStats;
@@ -129,7 +129,7 @@ test("the server killed in the middle of B's build: B finishes with correct obje
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const fromA = await populate(t, serve.url);
-  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
   writeProject(b.dir);
   // d.c and e.c: compiles nobody uploaded, asked for after the server is gone.
   for (const [f, n] of [

@@ -5,7 +5,7 @@ import { digestHex } from '../daemon/hash.js';
 import { memoryLogger } from '../daemon/log.js';
 import { HttpTier } from '../daemon/tiers/http.js';
 import { age, instance } from './helpers/instance.js';
-import { PATIENT, startNginx, tieredAt, tmpDir } from './helpers/remote.js';
+import { PATIENT, PATIENT_REMOTE, startNginx, tieredAt, tmpDir } from './helpers/remote.js';
 
 // nginx with WebDAV PUT is a plain Bazel-layout HTTP cache: no verification, 201/204 on PUT.
 test('HttpTier against nginx WebDAV: put, head, get, miss; a file corrupted on the server is rejected', async (t) => {
@@ -74,7 +74,7 @@ test('two daemons share an nginx WebDAV cache: B hits on everything A built', as
   age(a.write('n.c', src));
   t.is((await a.cc(['-c', 'n.c', '-o', 'n.o'])).code, 0);
   await a.stop();
-  const b = instance(t, { VRIFT_REMOTE: remote });
+  const b = instance(t, { VRIFT_REMOTE: remote, ...PATIENT_REMOTE });
   age(b.write('n.c', src));
   t.is((await b.cc(['-c', 'n.c', '-o', 'n.o'])).code, 0);
   t.deepEqual(fs.readFileSync(path.join(b.dir, 'n.o')), fs.readFileSync(path.join(a.dir, 'n.o')));

@@ -213,6 +213,8 @@ http {
 
 /** Deadlines for tests whose subject is not a deadline: a loaded CI machine can take seconds to connect or answer. */
 export const PATIENT = { connectTimeoutMs: 10_000, timeoutMs: 10_000 } as const;
+/** The same for a daemon's remote (its environment), where a hit from the remote is what the test looks at. */
+export const PATIENT_REMOTE = { VRIFT_REMOTE_TIMEOUT: '10s', VRIFT_REMOTE_WAIT: '10s' } as const;
 
 /** A local store under dir/name with a TieredStore over an HTTP remote in front; both closed when the test ends. */
 export async function tieredAt(
