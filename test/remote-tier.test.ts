@@ -107,7 +107,7 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   t.like(s.stats(), { uploads: 2, queued: 0 });
 });
 
-test('TieredStore: uploads taken before the remote cooled down under them wait and go up once it answers again; offers made meanwhile are dropped', async (t) => {
+test('TieredStore: uploads taken before the remote cooled down under them, and offers made meanwhile up to the queue limit, wait and go up once it answers again; past the limit they are dropped and counted', async (t) => {
   const dir = tmpDir(t);
   let now = 1_000_000;
   let failed = false;
@@ -128,7 +128,7 @@ test('TieredStore: uploads taken before the remote cooled down under them wait a
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
   const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, ...PATIENT });
-  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false, uploadRecheckMs: 20 });
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false, uploadRecheckMs: 20, queueLimit: 6 });
   t.teardown(async () => {
     await s.close();
     await local.close();
@@ -138,15 +138,31 @@ test('TieredStore: uploads taken before the remote cooled down under them wait a
   await s.putBlob(obj);
   await s.putEntry(key, Buffer.from('its entry')); // goes up after the object
   await waitFor(() => remote.coolingDown(), 'the failed upload to cool the remote down');
-  await s.putBlob(Buffer.from('offered while cooling down'));
-  t.like(s.stats(), { upload_dropped: 1, queued: 2 });
+  // Offered while cooling down: an object and its entry, three times; the queue holds 6, so
+  // the first two pairs are held and the third is dropped (counted).
+  const offered: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const o = Buffer.from(`offered while cooling down ${i}`);
+    const k = String(i).repeat(64);
+    await s.putBlob(o);
+    await s.putEntry(k, Buffer.from(`its entry ${i}`));
+    offered.push(`/cas/${digestHex(o)}`, `/ac/${k}`);
+  }
+  t.like(s.stats(), { upload_dropped: 2, queued: 6 });
   // Still cooling down: nothing goes up, nothing is given up.
   await new Promise((r) => setTimeout(r, 200));
   t.deepEqual(stored, []);
-  t.like(s.stats(), { queued: 2 });
-  now += 30_001; // the cool-down is over: its probe finds the remote, the two go up
+  t.like(s.stats(), { upload_dropped: 2, queued: 6 });
+  now += 30_001; // the cool-down is over: its probe finds the remote, the held six go up
   await waitFor(() => s.stats().queued === 0, 'the held uploads to go up');
-  t.deepEqual(stored, [`/cas/${digestHex(obj)}`, `/ac/${key}`]);
+  const expected = [`/cas/${digestHex(obj)}`, `/ac/${key}`, ...offered.slice(0, 4)];
+  t.deepEqual([...stored].sort(), [...expected].sort());
+  // In order: each entry went up after every object offered before it.
+  for (const [i, u] of expected.entries()) {
+    if (!u.startsWith('/ac/')) continue;
+    for (const b of expected.slice(0, i).filter((x) => x.startsWith('/cas/'))) t.true(stored.indexOf(b) < stored.indexOf(u), `${b} before ${u}`);
+  }
+  t.like(s.stats(), { upload_dropped: 2 });
   t.false(remote.coolingDown());
 });
 

@@ -51,8 +51,10 @@ export interface UploadCounts {
 // slower than remote_timeout on a loaded machine, starts a cool-down): an upload that did not
 // go up for that waits for the remote to answer again and tries once more; once close() has
 // begun, the remote is asked at once, and again every recheckMs until the drain ends (one
-// slow answer more must not lose them either). Offers made while it is off are dropped
-// (counted): a dead server does not fill the daemon's memory.
+// slow answer more must not lose them either). Offers made while it is off are taken the
+// same way (a check at start that was answered late must not lose the build's next 30 s) and
+// wait for it before their first try; past queueLimit / queueBytes they are dropped
+// (counted), so a dead server does not fill the daemon's memory.
 export class UploadQueue {
   private readonly waiting: Upload[] = [];
   private readonly queuedKeys = new Map<string, Upload>();
@@ -155,7 +157,7 @@ export class UploadQueue {
       }
       return;
     }
-    if (this.o.remote.coolingDown() || this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
+    if (this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
       this.dropped++;
       if (u.kind === 'blob') this.blobNotUp(u.key);
       return;
@@ -200,6 +202,9 @@ export class UploadQueue {
 
   // One upload job, tried again (once) when it did not go up because the remote switched off.
   private async upload(u: Upload): Promise<void> {
+    // Offered while the remote was off: it waits for the remote before its first try (and
+    // stays replaceable by a newer value meanwhile).
+    if (this.o.remote.coolingDown() && !(await this.remoteBack())) return;
     for (const m of u.members ?? [u]) m.started = true;
     let left = u.members;
     for (let tries = 1; ; tries++) {
