@@ -16,14 +16,14 @@ import { waitFor } from './helpers/wait.js';
 // what waited behind that upload used to be dropped, so the server had the object and no
 // entry naming it.
 
-/** `vrift serve` behind a proxy that answers the first PUT `lateMs` after the server stored it. */
-async function slowFirstAnswer(t: ExecutionContext, lateMs: number): Promise<{ url: string; served: string }> {
+/** `vrift serve` behind a proxy that answers the first PUT (or the first request) `lateMs` after the server did. */
+async function slowFirstAnswer(t: ExecutionContext, lateMs: number, which: 'PUT' | 'any' = 'PUT'): Promise<{ url: string; served: string }> {
   const dir = tmpDir(t);
   const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
   const up = new URL(serve.url);
   let slowed = false;
   const proxy = await fakeServer(t, (req, res) => {
-    const late = req.method === 'PUT' && !slowed;
+    const late = (which === 'any' || req.method === 'PUT') && !slowed;
     if (late) slowed = true;
     res.on('error', () => {}); // the client gave up on the late answer
     const fwd = http.request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
@@ -88,3 +88,30 @@ for (const how of ['restart', 'daemon stop', 'SIGTERM', 'SIGINT'] as Stop[]) {
     t.deepEqual(await missingOnServer(served, keys), []);
   });
 }
+
+// The daemon's check at start is answered late (a loaded machine, the server fine): the
+// remote cools down for 30 s, and the build right after offers its uploads meanwhile. They
+// are held, not dropped, and a daemon stopped at once sends them before it exits.
+test('a build right after a check at start that was answered late: a daemon stopped at once leaves every entry and object on the server', async (t) => {
+  const { url, served } = await slowFirstAnswer(t, LATE_MS, 'any');
+  const a = instance(t, { VRIFT_REMOTE: url });
+  project(a);
+  const s = await a.vrift(['daemon', 'start']);
+  t.is(s.code, 0, s.err);
+  const logFile = path.join(a.home, 'log', 'vriftd.ndjson');
+  await waitFor(
+    () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"remote does not answer, cooling down"'),
+    'the check at start to time out',
+  );
+  const r = await a.vrift(['run', '-q', '--', 'gcc', '-c', 'a.c', '-o', 'a.o']);
+  t.is(r.code, 0, r.err);
+  const pid = await daemonPid(a);
+  const o = await a.vrift(['daemon', 'stop']);
+  t.is(o.code, 0, o.err);
+  t.is(o.out, `vriftd ${pid} stopped\n`);
+  t.false(processAlive(pid));
+  t.notRegex(fs.readFileSync(logFile, 'utf8'), /uploads still queued at close/);
+  const keys = storeKeys(a.home);
+  t.true(keys.cas.length >= 1 && keys.ac.length >= 2, JSON.stringify(keys));
+  t.deepEqual(await missingOnServer(served, keys), []);
+});
