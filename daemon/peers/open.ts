@@ -58,6 +58,7 @@ export async function openPeers(o: PeersOptions): Promise<Peers> {
     log,
     now: o.now,
     accept: (key, value, p, where) => gate.accept(key, value, describePeer(p, where, auth)),
+    describe: (p, where) => describePeer(p, where, auth),
   });
   const server = await startPeerServer({
     local: o.local,

@@ -24,6 +24,8 @@ export interface PeerTierOptions {
    * one is a miss, counted as untrusted. `where`: the address it came from (host:port).
    */
   accept?: (key: string, value: Buffer, peer: PeerRecord, where: string) => boolean;
+  /** What a log line calls a peer (its instance, address, key); its id when not given. */
+  describe?: (peer: PeerRecord, where: string) => string;
 }
 
 export interface PeerStats {
@@ -68,6 +70,8 @@ export class PeerTier implements RemoteTier {
   // Per peer id: the address that took a connection, chosen among the ones it announced (`from`).
   private readonly chosen = new Map<string, { from: string; addr: Promise<string | undefined> }>();
   private readonly late: LRUCache<string, { value: Buffer; peer: PeerRecord }>;
+  // Per key: the peer whose entry a lookup returned, so that a refusal of it names the peer.
+  private readonly gaveEntry: LRUCache<string, PeerRecord>;
   private recent: PeerRecord[] = [];
   private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
   private readonly now: () => number;
@@ -76,6 +80,7 @@ export class PeerTier implements RemoteTier {
   constructor(private readonly o: PeerTierOptions) {
     this.now = o.now ?? Date.now;
     this.late = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
+    this.gaveEntry = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
   }
 
   stats(): PeerStats {
@@ -115,6 +120,7 @@ export class PeerTier implements RemoteTier {
       this.late.delete(key);
       this.s.hits++;
       this.answeredBy(kept.peer);
+      this.gaveEntry.set(key, kept.peer);
       return kept.value;
     }
     const asked = this.o.table.candidates();
@@ -139,6 +145,7 @@ export class PeerTier implements RemoteTier {
           if (v && !done) {
             this.s.hits++;
             this.answeredBy(p);
+            this.gaveEntry.set(key, p);
             finish(v);
           } else if (v) {
             this.s.late_kept++;
@@ -209,8 +216,15 @@ export class PeerTier implements RemoteTier {
     return { url: this.url };
   }
 
+  // The entry a peer gave did not hold together (a bundle whose parts fail their digests):
+  // a lie, counted on the peer and logged naming it, like a refused signature.
   rejected(key: string, e: Error): void {
-    this.o.log.warn('peer entry refused', { key, err: e });
+    const p = this.gaveEntry.get(key);
+    this.gaveEntry.delete(key);
+    if (!p) return void this.o.log.warn('peer entry refused', { key, err: e });
+    const where = this.clients.get(p.ad.id)?.base ?? '';
+    this.o.table.lied(p, `entry refused: ${e.message}`);
+    this.o.log.warn('peer entry refused', { key, peer: this.o.describe?.(p, where) ?? p.ad.id, err: e });
   }
 
   probed(): Promise<void> {
@@ -227,6 +241,7 @@ export class PeerTier implements RemoteTier {
     this.clients.clear();
     this.chosen.clear();
     this.late.clear();
+    this.gaveEntry.clear();
   }
 
   // ---- internals ----
