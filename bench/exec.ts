@@ -72,12 +72,15 @@ export function machineCpu(): { busy: number; idle: number } | undefined {
 }
 
 /** CPU seconds a process has used so far, all its threads (/proc/<pid>/stat utime + stime). */
-export function processCpu(pid: number | undefined): number | undefined {
+/** CPU seconds of a process; with `children`, plus its living children's (`vrift serve` runs the server as `vriftd serve`, its child). */
+export function processCpu(pid: number | undefined, children = false): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
+    let kids = 0;
+    if (children) for (const c of fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)) kids += processCpu(Number(c), true) ?? 0;
+    return (Number(rest[11]) + Number(rest[12])) / 100 + kids;
   } catch {
     return undefined;
   }

@@ -142,10 +142,10 @@ export async function runRemoteScenarios(c: RemoteContext, res: RemoteResults): 
     const loadBefore = loadavg();
     const b = w.build(tctx);
     const dpid = await t?.serverPid?.();
-    const [m0, d0, s0] = [machineCpu(), processCpu(dpid), processCpu(serverPid)];
+    const [m0, d0, s0] = [machineCpu(), processCpu(dpid), processCpu(serverPid, true)];
     try {
       const r = await run(b.argv, { cwd: b.cwd, env, logFile: c.logFile });
-      const [m1, d1, s1] = [machineCpu(), processCpu(dpid), processCpu(serverPid)];
+      const [m1, d1, s1] = [machineCpu(), processCpu(dpid), processCpu(serverPid, true)];
       const diff = (x?: number, y?: number) => (x !== undefined && y !== undefined ? Math.round((y - x) * 100) / 100 : undefined);
       const cpu = m0 && m1 ? { busy: diff(m0.busy, m1.busy)!, daemon: diff(d0, d1), server: diff(s0, s1) } : undefined;
       const rec: RemoteBuild = { workload: w.name, scenario, run: runNo, seconds: r.seconds, loadBefore, loadAfter: loadavg(), stats: null, cpu };
