@@ -79,7 +79,8 @@ export function processCpu(pid: number | undefined, children = false): number | 
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
     let kids = 0;
-    if (children) for (const c of fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)) kids += processCpu(Number(c), true) ?? 0;
+    if (children)
+      for (const c of fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)) kids += processCpu(Number(c), true) ?? 0;
     return (Number(rest[11]) + Number(rest[12])) / 100 + kids;
   } catch {
     return undefined;
