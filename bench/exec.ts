@@ -94,3 +94,14 @@ export function loadavg(): string {
     return 'n/a';
   }
 }
+
+/** Runs a command to completion, its output appended to `log`; throws naming the log when it fails. */
+export function timedSync(log: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { secs: number; stdout: string; stderr: string } {
+  fs.appendFileSync(log, `\n$ (cd ${cwd} && ${argv.join(' ')})\n`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { cwd, env, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.appendFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${cwd} exited ${r.status} (see ${log})`);
+  return { secs, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}

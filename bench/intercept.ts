@@ -17,6 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { timedSync } from './exec.js';
+import { median } from './report.js';
 import { copyTree, ensureSources } from './sources.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,15 +37,7 @@ const jobs = `-j${Number(o.jobs)}`;
 const work = path.resolve(o['work-dir']!);
 const log = path.join(work, 'build.log');
 
-function sh(argv: string[], cwd: string, env: NodeJS.ProcessEnv): { secs: number; stderr: string } {
-  fs.appendFileSync(log, `\n$ (cd ${cwd} && ${argv.join(' ')})\n`);
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { cwd, env, encoding: 'utf8', maxBuffer: 256 << 20 });
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  fs.appendFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${cwd} exited ${r.status} (see ${log})`);
-  return { secs, stderr: r.stderr ?? '' };
-}
+const sh = (argv: string[], cwd: string, env: NodeJS.ProcessEnv) => timedSync(log, argv, cwd, env);
 
 function vriftStats(env: NodeJS.ProcessEnv): { hits: number; misses: number } {
   const r = spawnSync(process.execPath, [CLI, 'stats', '--json'], { env, encoding: 'utf8' });
@@ -113,10 +107,6 @@ for (let round = 0; round < runs; round++) {
 }
 spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const med = Object.fromEntries(names.map((n) => [n, median(samples.filter((s) => s.variant === n).map((s) => s.secs))]));
 const perRound = Array.from({ length: runs }, (_, r) => {
   const at = (n: string) => samples.find((s) => s.round === r && s.variant === n)!.secs;

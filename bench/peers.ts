@@ -19,12 +19,14 @@
 // loopback (≥ 5 000/s). Results go to bench/results/peers-<time>.{json,md}.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { writeKeyPair } from '../trust/key-file.js';
+import { timedSync } from './exec.js';
+import { silentServer } from './remote-scenarios.js';
+import { median } from './report.js';
 import { copyTree, ensureSources } from './sources.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,15 +49,7 @@ const work = path.resolve(o['work-dir']!);
 const log = path.join(work, 'build.log');
 if (process.getuid?.() !== 0) throw new Error('bench/peers needs root (network namespaces)');
 
-function sh(argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { secs: number; stdout: string } {
-  fs.appendFileSync(log, `\n$ (cd ${cwd} && ${argv.join(' ')})\n`);
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { cwd, env, encoding: 'utf8', maxBuffer: 256 << 20 });
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  fs.appendFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${cwd} exited ${r.status} (see ${log})`);
-  return { secs, stdout: r.stdout ?? '' };
-}
+const sh = (argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) => timedSync(log, argv, cwd, env);
 const ip = (...args: string[]) => sh(['ip', ...args], '/');
 
 // ---- the network: namespace A, a veth pair, nothing routed beyond it ----
@@ -116,26 +110,8 @@ const signB = { VRIFT_SIGNING_KEY: path.join(work, 'keys-b', 'signing.key') };
 // A and E name a peer that refuses at once: what matters is that they serve theirs.
 const servers = (port: number) => ({ VRIFT_SIGNING_KEY: path.join(work, 'keys-a', 'signing.key'), VRIFT_PEERS: '127.0.0.1:9', VRIFT_PEER_PORT: String(port) });
 
-/** A port on loopback that accepts connections and never answers: the worst kind of dead peer. */
-async function silentPeer(): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      srv.close();
-    },
-  };
-}
-
 async function main() {
-  const silent = await silentPeer();
+  const silent = await silentServer();
   const delay = o['delay-ms']!;
   const relay = (listen: number, to: number) =>
     inNs([process.execPath, path.join(DIST, 'delay-proxy.js'), '--listen', `${aIp}:${listen}`, '--to', `127.0.0.1:${to}`, '--delay-ms', delay]);
@@ -146,7 +122,7 @@ async function main() {
     e: envOf('e', servers(7701)),
     fresh: envOf('fresh', { ...signB, VRIFT_PEERS: `${aIp}:7800` }),
     none: envOf('none', {}),
-    dead: envOf('dead', { ...signB, VRIFT_PEERS: `127.0.0.1:${silent.port},${nobodyIp}:7700` }),
+    dead: envOf('dead', { ...signB, VRIFT_PEERS: `${new URL(silent.url).host},${nobodyIp}:7700` }),
     no: envOf('no', { ...signB, VRIFT_PEERS: `${aIp}:7801` }),
   };
   const start = (e: NodeJS.ProcessEnv, netns = false) => {
@@ -205,30 +181,19 @@ async function main() {
       `bench: round ${round + 1} ${variant}: ${r.secs.toFixed(2)} s, ${s.hits} hits (${s.peerHits} answers from peers), ${s.misses} misses, miss p50/p99 ${s.missP50 ?? '-'}/${s.missP99 ?? '-'} ms, load ${load1.toFixed(1)}\n`,
     );
   };
-  const groups: ((r: number) => void)[] = [
-    (r) => {
-      start(env.fresh);
-      timed('peer-fresh', r, env.fresh);
-      timed('local-warm', r, env.fresh);
-      stop(env.fresh);
-    },
-    (r) => {
-      start(env.none);
-      timed('no-peers', r, env.none);
-      stop(env.none);
-    },
-    (r) => {
-      start(env.dead);
-      timed('peers-dead', r, env.dead);
-      stop(env.dead);
-    },
-    (r) => {
-      start(env.no);
-      timed('peers-no', r, env.no);
-      stop(env.no);
-    },
+  // Each group: a new daemon (empty store), its timed builds in order, stopped.
+  const groups: [NodeJS.ProcessEnv, string[]][] = [
+    [env.fresh, ['peer-fresh', 'local-warm']],
+    [env.none, ['no-peers']],
+    [env.dead, ['peers-dead']],
+    [env.no, ['peers-no']],
   ];
-  for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) groups[(i + round) % groups.length](round);
+  const group = ([e, variants]: [NodeJS.ProcessEnv, string[]], r: number) => {
+    start(e);
+    for (const v of variants) timed(v, r, e);
+    stop(e);
+  };
+  for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) group(groups[(i + round) % groups.length], round);
 
   // ---- throughput: small signed GETs against A's peer server, on loopback inside its namespace ----
   const digests = listStore(env.a.VRIFT_HOME!);
@@ -255,7 +220,7 @@ async function main() {
   );
   const throughput = JSON.parse(load.stdout) as { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> };
   process.stderr.write(`bench: peer server ${throughput.perSecond} GET/s (${JSON.stringify(throughput.statuses)})\n`);
-  silent.close();
+  await silent.close();
   report(samples, throughput, digests.length);
 }
 
@@ -292,10 +257,6 @@ function listStore(home: string): { kind: 'cas' | 'ac'; hex: string }[] {
 }
 
 function report(samples: Sample[], tp: { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> }, objects: number) {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const names = ['peer-fresh', 'local-warm', 'no-peers', 'peers-dead', 'peers-no'];
   const of = (n: string) => samples.filter((s) => s.variant === n);
   const med = Object.fromEntries(names.map((n) => [n, median(of(n).map((s) => s.secs))]));

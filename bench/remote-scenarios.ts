@@ -78,7 +78,7 @@ export interface RemoteContext {
 }
 
 /** A port that accepts TCP connections and never says a word: the worst kind of dead server. */
-async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+export async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((s) => {
     sockets.add(s);

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg, run } from './exec.js';
+import { median } from './report.js';
 import { snapshotVrift } from './snapshot.js';
 import { createTools, type BuildStats, type Tool } from './tools.js';
 import { CARGO_REGISTRY, cargoHomeConfig } from './workloads.js';
@@ -32,11 +33,6 @@ interface Build {
   seconds: number;
   stats: BuildStats | null;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function prepare(): { env: NodeJS.ProcessEnv; logFile: string } {
   const have = fs.existsSync(CARGO_REGISTRY) ? fs.readdirSync(CARGO_REGISTRY) : [];
