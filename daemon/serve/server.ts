@@ -122,7 +122,9 @@ export class CacheServer {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((r) => this.server.close(() => r()));
-      this.server.closeIdleConnections();
+      // Node (≥ 19) closes idle keep-alive connections in close() itself. Calling
+      // closeIdleConnections() again here also cut an upload whose body was still arriving
+      // (a client saw "socket hang up" mid-PUT during a drain).
       const force = setTimeout(() => this.server.closeAllConnections(), this.o.drainMs ?? 2000);
       await closed;
       clearTimeout(force);
