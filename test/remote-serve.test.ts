@@ -315,6 +315,9 @@ test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the
   // The server is receiving it (its temp file exists) when the signals come.
   await waitFor(() => filesUnder(path.join(store, 'tmp')).some((f) => path.basename(f).startsWith('put-')), 'the upload under way');
   process.kill(server, 'SIGTERM');
+  // Two SIGTERMs pending at once are one to the kernel: the second is sent once the first is
+  // being handled, as a CLI passing its own on would be.
+  await waitFor(() => /stopping on signal/.test(stderr), 'the first signal handled', { ms: 15_000 });
   s.proc.kill('SIGTERM');
   await waitFor(() => /signal ignored: already stopping/.test(stderr), 'the second signal ignored', { ms: 15_000 });
   req.end(body.subarray(body.length >> 1));
