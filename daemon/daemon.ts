@@ -171,6 +171,7 @@ export class Daemon {
         packs: config.remote_packs,
         busy,
         gate,
+        now,
       });
     if (tier) void remote?.checkRemote();
 

@@ -112,7 +112,7 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
     row(
       '  uploads',
       n('uploads'),
-      `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`,
+      `   (${n('upload_skipped')} already there, ${n('upload_dropped')} dropped${n('upload_expired') ? ` (${n('upload_expired')} held too long for the remote)` : ''}, ${n('upload_orphans')} entries held back (object not up), ${n('queued')} queued)`,
     );
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
     if (n('packs') || n('packs_uploaded'))

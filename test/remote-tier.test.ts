@@ -107,28 +107,37 @@ test('TieredStore: uploads never block puts; a full queue drops and counts; conc
   t.like(s.stats(), { uploads: 2, queued: 0 });
 });
 
-test('TieredStore: uploads taken before the remote cooled down under them, and offers made meanwhile up to the queue limit, wait and go up once it answers again; past the limit they are dropped and counted', async (t) => {
+test('TieredStore: uploads taken before the remote cooled down under them, and offers made meanwhile up to the queue limit, wait and go up once it answers again; past the limit the oldest waiting are dropped and counted', async (t) => {
   const dir = tmpDir(t);
   let now = 1_000_000;
   let failed = false;
   const stored: string[] = [];
+  // Nothing is answered until both first uploads are taken (the object's HEAD waits): the
+  // remote cools down under both, not before the entry is offered.
+  const held: (() => void)[] = [];
+  let answering = false;
   const f = await fakeServer(t, (req, res) => {
     req.resume();
     req.on('end', () => {
-      // The first upload fails (as a slow answer would): the remote cools down under it.
-      let status = req.method === 'PUT' ? 200 : 404;
-      if (req.method === 'PUT' && !failed) {
-        failed = true;
-        status = 503;
-      } else if (status === 200) stored.push(req.url!);
-      res.writeHead(status, { 'content-length': 0 });
-      res.end();
+      const answer = () => {
+        // The first upload fails (as a slow answer would): the remote cools down under it.
+        let status = req.method === 'PUT' ? 200 : 404;
+        if (req.method === 'PUT' && !failed) {
+          failed = true;
+          status = 503;
+        } else if (status === 200) stored.push(req.url!);
+        res.writeHead(status, { 'content-length': 0 });
+        res.end();
+      };
+      if (answering) answer();
+      else held.push(answer);
     });
   });
   const local = new LocalStore({ root: path.join(dir, 'l2') });
   await local.open();
   const remote = new HttpTier(f.url, { log: memoryLogger().child('r'), coolDownMs: 30_000, now: () => now, ...PATIENT });
-  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false, uploadRecheckMs: 20, queueLimit: 6 });
+  let looks = 0;
+  const s = new TieredStore({ local, remote, log: memoryLogger().child('t'), packs: false, uploadRecheckMs: 20, queueLimit: 6, uploadsLooked: () => looks++ });
   t.teardown(async () => {
     await s.close();
     await local.close();
@@ -137,9 +146,11 @@ test('TieredStore: uploads taken before the remote cooled down under them, and o
   const key = 'e'.repeat(64);
   await s.putBlob(obj);
   await s.putEntry(key, Buffer.from('its entry')); // goes up after the object
+  answering = true;
+  for (const answer of held.splice(0)) answer();
   await waitFor(() => remote.coolingDown(), 'the failed upload to cool the remote down');
   // Offered while cooling down: an object and its entry, three times; the queue holds 6, so
-  // the first two pairs are held and the third is dropped (counted).
+  // the third pair takes the place of the first (the oldest waiting; counted).
   const offered: string[] = [];
   for (let i = 0; i < 3; i++) {
     const o = Buffer.from(`offered while cooling down ${i}`);
@@ -149,13 +160,15 @@ test('TieredStore: uploads taken before the remote cooled down under them, and o
     offered.push(`/cas/${digestHex(o)}`, `/ac/${k}`);
   }
   t.like(s.stats(), { upload_dropped: 2, queued: 6 });
-  // Still cooling down: nothing goes up, nothing is given up.
-  await new Promise((r) => setTimeout(r, 200));
+  // Still cooling down: the held uploads look for the remote (three times more) and find it off;
+  // nothing goes up, nothing is given up.
+  const from = looks;
+  await waitFor(() => looks >= from + 3, 'the held uploads to look for the remote three times');
   t.deepEqual(stored, []);
   t.like(s.stats(), { upload_dropped: 2, queued: 6 });
   now += 30_001; // the cool-down is over: its probe finds the remote, the held six go up
   await waitFor(() => s.stats().queued === 0, 'the held uploads to go up');
-  const expected = [`/cas/${digestHex(obj)}`, `/ac/${key}`, ...offered.slice(0, 4)];
+  const expected = [`/cas/${digestHex(obj)}`, `/ac/${key}`, ...offered.slice(2)];
   t.deepEqual([...stored].sort(), [...expected].sort());
   // In order: each entry went up after every object offered before it.
   for (const [i, u] of expected.entries()) {

@@ -13,7 +13,7 @@ export interface RemoteCounters {
   integrity: number; // content that did not match its digest (also counted in errors)
   uploads: number; // PUTs that succeeded
   upload_skipped: number; // HEAD said the blob was already there
-  upload_dropped: number; // the upload queue was full
+  upload_dropped: number; // the upload queue was full (the oldest waiting made room), or held too long for a remote that was off
   bytes_up: number;
   bytes_down: number;
 }

@@ -23,6 +23,12 @@ export interface TieredOptions {
   drainMs?: number;
   /** How often an upload waiting for a remote that switched off looks whether it is back. */
   uploadRecheckMs?: number;
+  /** An upload still waiting for the remote this long after it was offered is dropped (`upload_expired`). */
+  uploadMaxHeldMs?: number;
+  /** Told each time uploads held for a remote that switched off have looked whether it is back (tests wait for it). */
+  uploadsLooked?: () => void;
+  /** The clock uploadMaxHeldMs is measured by. */
+  now?: () => number;
   log: ChannelLogger;
   /** Where remote answers wait for a pause in lookups (the daemon shares one with its WriteBehind). */
   later?: IdleWriter;
@@ -70,6 +76,8 @@ export interface RemoteStats extends RemoteCounters {
   attached: number;
   /** Entries not uploaded because an object they name did not go up (it would be a miss). */
   upload_orphans: number;
+  /** Of upload_dropped: held for a remote that was off longer than uploadMaxHeldMs. */
+  upload_expired: number;
   /** Lookups that stopped waiting for the remote after `waitMs` and compiled locally. */
   late: number;
   /** Packs fetched (one request each), and entries they answered without a request of their own. */
@@ -110,6 +118,8 @@ export class TieredStore implements StoreLike {
       concurrency: 4,
       drainMs: 10_000,
       uploadRecheckMs: 1000,
+      uploadMaxHeldMs: 15 * 60_000,
+      now: Date.now,
       waitMs: 0,
       packs: true,
       packQuietMs: 500,
@@ -137,6 +147,9 @@ export class TieredStore implements StoreLike {
       concurrency: o.concurrency,
       drainMs: o.drainMs,
       recheckMs: o.uploadRecheckMs,
+      maxHeldMs: o.uploadMaxHeldMs,
+      now: o.now,
+      looked: opts.uploadsLooked,
       packs: o.packs,
       packQuietMs: o.packQuietMs,
       packMaxAgeMs: o.packMaxAgeMs,
@@ -227,6 +240,7 @@ export class TieredStore implements StoreLike {
       skipped: c.skipped + r.notWaited,
       late: r.late,
       upload_dropped: u.dropped,
+      upload_expired: u.expired,
       upload_skipped: u.skipped,
       upload_orphans: u.orphans,
       attached: r.attached,
@@ -265,6 +279,8 @@ export class TieredStore implements StoreLike {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(
-    Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy' && k !== 'gate'),
+    Object.entries(o).filter(
+      ([k, v]) => v !== undefined && k !== 'local' && k !== 'remote' && k !== 'log' && k !== 'later' && k !== 'busy' && k !== 'gate' && k !== 'uploadsLooked',
+    ),
   ) as Partial<T>;
 }

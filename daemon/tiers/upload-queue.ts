@@ -24,6 +24,12 @@ export interface UploadQueueOptions {
   drainMs: number;
   /** How often an upload that waits for the remote to answer again looks (its cool-down's probe does the asking). */
   recheckMs: number;
+  /** An upload offered this long ago and still waiting for the remote is dropped (counted as expired). */
+  maxHeldMs: number;
+  /** The clock maxHeldMs is measured by. */
+  now: () => number;
+  /** Told each time the uploads held for the remote have looked whether it is back (tests wait for it). */
+  looked?: () => void;
   /** Entries with attachments go up in packs (pack-writer.ts). */
   packs: boolean;
   packQuietMs: number;
@@ -34,7 +40,10 @@ export interface UploadQueueOptions {
 }
 
 export interface UploadCounts {
+  /** Uploads given up: the queue was full (the oldest waiting made room), or held past maxHeldMs. */
   dropped: number;
+  /** Of those: held past maxHeldMs. */
+  expired: number;
   /** HEAD said the blob was already there. */
   skipped: number;
   orphans: number;
@@ -44,17 +53,25 @@ export interface UploadCounts {
   bytes: number;
 }
 
+// While the stop drain runs, an upload that failed is tried again this long after (doubling
+// with each try, up to recheckMs) until the drain ends: a server that fails a few PUTs while
+// the daemon stops still gets them.
+const DRAIN_RETRY_MS = 100;
+
 // The TieredStore's uploads: a bounded queue the build never waits for. An entry goes up only
 // after the blobs offered before it, so a remote reader never sees an entry whose object is
 // still on its way; an entry naming a blob that did not go up does not go up either.
 // What the queue took is not given up when the remote switches off (a failure, or an answer
 // slower than remote_timeout on a loaded machine, starts a cool-down): an upload that did not
-// go up for that waits for the remote to answer again and tries once more; once close() has
-// begun, the remote is asked at once, and again every recheckMs until the drain ends (one
-// slow answer more must not lose them either). Offers made while it is off are taken the
-// same way (a check at start that was answered late must not lose the build's next 30 s) and
-// wait for it before their first try; past queueLimit / queueBytes they are dropped
-// (counted), so a dead server does not fill the daemon's memory.
+// go up for that waits for the remote to answer again and tries once more. Offers made while
+// it is off (a check at start that was answered late must not lose the build's next 30 s) are
+// held in order in `waiting`, one wait looking for the remote on behalf of them all.
+// What is held is bounded, so a dead server does not fill the daemon's memory for hours: past
+// queueLimit / queueBytes the oldest waiting upload makes room (none waiting: the offer is
+// dropped), and one held maxHeldMs is dropped; each is counted, and said once an outage.
+// Once close() has begun, the remote is asked at once and again (DRAIN_RETRY_MS on, doubling
+// up to recheckMs) until the drain ends (one slow answer more must not lose them either), and
+// an upload that fails is tried again as often, until everything is up or the drain ends.
 export class UploadQueue {
   private readonly waiting: Upload[] = [];
   private readonly queuedKeys = new Map<string, Upload>();
@@ -65,6 +82,10 @@ export class UploadQueue {
   private bytesQueued = 0;
   private idle: (() => void)[] = [];
   private dropped = 0;
+  private expired = 0;
+  // A drop was logged, and since then the remote has not answered again nor the queue emptied:
+  // one line an outage.
+  private dropSaid = false;
   // Blobs whose upload failed or was dropped: an entry that names one and does not carry it
   // inline is not uploaded either (a reader would get the entry, then a miss for its object).
   private readonly notUp = new Set<string>();
@@ -77,6 +98,8 @@ export class UploadQueue {
   private draining = false;
   private drained = false;
   private readonly sleepers = new Set<() => void>();
+  // The one wait for the remote on behalf of the uploads held in `waiting`.
+  private holding: Promise<void> | undefined;
 
   constructor(private readonly o: UploadQueueOptions) {
     this.packs = new PackWriter({
@@ -88,7 +111,7 @@ export class UploadQueue {
       maxAgeMs: o.packMaxAgeMs,
       busy: o.busy,
       sealed: (members) => {
-        this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: [], members });
+        this.waiting.push({ kind: 'pack', key: members[0].key, size: 0, after: [], members, at: members[0].at });
         this.pump();
       },
       orphaned: (attach, b) => this.orphaned(attach, b),
@@ -97,17 +120,18 @@ export class UploadQueue {
 
   /** A blob: from `data`, or without it (a kept file's descriptor, a large blob) from what waits in `later` or the local store when its turn comes. */
   offerBlob(digest: string, size: number, data?: Buffer): void {
-    this.enqueue({ kind: 'blob', key: digest, data, size, after: [] });
+    this.enqueue({ kind: 'blob', key: digest, data, size, after: [], at: this.o.now() });
   }
 
   /** An entry, after the blobs offered before it. */
   offerEntry(key: string, value: Buffer, attach?: Attach): void {
-    this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight], attach });
+    this.enqueue({ kind: 'entry', key, data: value, size: value.length, after: [...this.blobsInFlight], attach, at: this.o.now() });
   }
 
   counts(): UploadCounts {
     return {
       dropped: this.dropped,
+      expired: this.expired,
       skipped: this.skippedUploads,
       orphans: this.orphans,
       packsUploaded: this.packs.count(),
@@ -157,15 +181,20 @@ export class UploadQueue {
       }
       return;
     }
-    if (this.items >= this.o.queueLimit || this.bytesQueued + (u.data?.length ?? 0) > this.o.queueBytes) {
+    if (this.holding) this.expire();
+    const size = u.data?.length ?? 0;
+    const full = () => this.items >= this.o.queueLimit || this.bytesQueued + size > this.o.queueBytes;
+    while (full() && this.waiting.length > 0) this.discard(this.waiting.shift()!, 'full');
+    if (full()) {
       this.dropped++;
       if (u.kind === 'blob') this.blobNotUp(u.key);
+      this.said('full');
       return;
     }
     if (u.kind === 'blob') this.notUp.delete(u.key);
     this.queuedKeys.set(id, u);
     this.items++;
-    this.bytesQueued += u.data?.length ?? 0;
+    this.bytesQueued += size;
     if (u.kind === 'blob') {
       const p = new Promise<void>((r) => (u.settle = r));
       this.blobsInFlight.add(p);
@@ -181,30 +210,49 @@ export class UploadQueue {
 
   private pump(): void {
     while (this.running < this.o.concurrency && this.waiting.length > 0) {
+      // The remote is off: what waits stays in `waiting`, in order (the oldest can make room).
+      if (this.o.remote.coolingDown()) return this.hold();
       const u = this.waiting.shift()!;
       this.running++;
-      void this.upload(u).finally(() => {
-        this.running--;
-        const again: Upload[] = [];
-        for (const m of u.members ?? [u]) {
-          this.items--;
-          this.bytesQueued -= m.data?.length ?? 0;
-          this.queuedKeys.delete(m.kind[0] + m.key);
-          m.settle?.();
-          if (m.next) again.push(m.next);
-        }
-        for (const n of again) this.enqueue(n);
-        if (this.items === 0) for (const r of this.idle.splice(0)) r();
-        this.pump();
-      });
+      void this.upload(u)
+        .catch(() => false)
+        .then((expired) => {
+          this.running--;
+          const again: Upload[] = [];
+          for (const m of u.members ?? [u]) {
+            this.items--;
+            this.bytesQueued -= m.data?.length ?? 0;
+            this.queuedKeys.delete(m.kind[0] + m.key);
+            m.settle?.();
+            if (expired) {
+              this.dropped++;
+              this.expired++;
+            }
+            if (m.next) again.push(m.next);
+          }
+          if (expired) this.said('expired');
+          for (const n of again) this.enqueue(n);
+          if (this.items === 0) {
+            for (const r of this.idle.splice(0)) r();
+            this.dropSaid = false;
+          }
+          this.pump();
+        });
     }
   }
 
-  // One upload job, tried again (once) when it did not go up because the remote switched off.
-  private async upload(u: Upload): Promise<void> {
-    // Offered while the remote was off: it waits for the remote before its first try (and
-    // stays replaceable by a newer value meanwhile).
-    if (this.o.remote.coolingDown() && !(await this.remoteBack())) return;
+  // One wait for the remote on behalf of everything held in `waiting`; they go once it answers.
+  private hold(): void {
+    this.holding ??= this.remoteBack().then((back) => {
+      this.holding = undefined;
+      if (back) this.pump();
+    });
+  }
+
+  // One upload job. One that did not go up because the remote switched off is tried again
+  // once it answers: once, or while the drain runs, until it ends. True when it was given up
+  // for having waited for the remote maxHeldMs.
+  private async upload(u: Upload): Promise<boolean> {
     for (const m of u.members ?? [u]) m.started = true;
     let left = u.members;
     for (let tries = 1; ; tries++) {
@@ -218,11 +266,15 @@ export class UploadQueue {
           );
         } catch (e) {
           this.o.log.debug('upload failed', { kind: u.kind, key: u.key, err: e });
-          return;
+          return false;
         }
         off = left.length > 0;
       } else off = await this.uploadOne(u);
-      if (!off || tries > 1 || !(await this.remoteBack())) return;
+      if (!off) return false;
+      if (this.draining) {
+        if (!(await this.drainRetry(tries))) return false;
+      } else if (tries > 1) return false;
+      else if (!(await this.remoteBack(u.at))) return this.tooOld(u.at);
     }
   }
 
@@ -261,25 +313,97 @@ export class UploadQueue {
   }
 
   // Waits until the remote answers again (true), looking every recheckMs; once close() has
-  // begun, asks it itself, at once and then every recheckMs (false when the drain ends first:
-  // what waits is dropped).
-  private async remoteBack(): Promise<boolean> {
+  // begun, asks it itself, at once and then again, sooner than that (false when the drain ends
+  // first: what waits is dropped). Each look drops what was held too long; with `since` (when
+  // the waiting upload was offered), false once that upload has been held too long itself.
+  private async remoteBack(since?: number): Promise<boolean> {
     const { remote } = this.o;
-    while (remote.coolingDown()) {
+    for (let asked = 0; remote.coolingDown(); ) {
+      this.expire();
+      this.o.looked?.();
+      if (since !== undefined && this.tooOld(since)) return false;
       if (this.drained || (this.draining && !remote.askNow)) return false;
-      if (this.draining && (await remote.askNow!())) return true;
-      await new Promise<void>((r) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.sleepers.delete(wake);
-          r();
-        };
-        const timer = setTimeout(wake, this.o.recheckMs);
-        timer.unref();
-        this.sleepers.add(wake);
-      });
+      // The drain may have ended during the request: what waits is dropped by then.
+      if (this.draining && (await remote.askNow!())) return !this.drained;
+      if (this.drained) return false;
+      await this.sleep(this.draining ? this.drainWait(asked++) : this.o.recheckMs);
     }
+    this.dropSaid = false;
     return true;
+  }
+
+  // While the drain runs, after a failed try: waits a little (longer each try), then asks the
+  // remote if it is off. True to try again; false once the drain has ended.
+  private async drainRetry(tries: number): Promise<boolean> {
+    const { remote } = this.o;
+    for (let n = tries - 1; !this.drained; n++) {
+      await this.sleep(this.drainWait(n));
+      if (this.drained) break;
+      if (!remote.coolingDown()) return true;
+      if (!remote.askNow) break;
+      if (await remote.askNow()) return !this.drained;
+    }
+    return false;
+  }
+
+  // The n-th wait (from 0) between tries while the drain runs.
+  private drainWait(n: number): number {
+    return Math.min(this.o.recheckMs, DRAIN_RETRY_MS * 2 ** Math.min(n, 10));
+  }
+
+  // Up to ms; close() wakes it early (its drain begins, or ends).
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((r) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        r();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.sleepers.add(wake);
+    });
+  }
+
+  private tooOld(offeredAt: number): boolean {
+    return this.o.now() - offeredAt >= this.o.maxHeldMs;
+  }
+
+  // Drops what has waited maxHeldMs since it was offered.
+  private expire(): void {
+    if (!this.waiting.some((u) => this.tooOld(u.at))) return;
+    const gone = this.waiting.filter((u) => this.tooOld(u.at));
+    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((u) => !this.tooOld(u.at)));
+    for (const u of gone) this.discard(u, 'expired');
+  }
+
+  // Gives up an upload that has not started: counted, and what waits for it goes on without it.
+  private discard(u: Upload, why: 'full' | 'expired'): void {
+    for (const m of u.members ?? [u]) {
+      this.items--;
+      this.bytesQueued -= m.data?.length ?? 0;
+      this.queuedKeys.delete(m.kind[0] + m.key);
+      if (m.kind === 'blob') this.blobNotUp(m.key);
+      m.settle?.();
+      this.dropped++;
+      if (why === 'expired') this.expired++;
+    }
+    this.said(why);
+    if (this.items === 0) for (const r of this.idle.splice(0)) r();
+  }
+
+  // The first drop since the remote last answered is logged; the rest are counted (vrift stats).
+  private said(why: 'full' | 'expired'): void {
+    if (this.dropSaid) return;
+    this.dropSaid = true;
+    this.o.log.warn(why === 'full' ? 'upload queue full: uploads dropped, the oldest waiting first' : 'uploads held for the remote too long, dropped', {
+      cooling_down: this.o.remote.coolingDown(),
+      queued: this.items,
+      queue_limit: this.o.queueLimit,
+      queue_bytes: this.o.queueBytes,
+      max_held_ms: this.o.maxHeldMs,
+      note: 'further drops are counted in vrift stats (upload_dropped), not logged, until the remote answers again',
+    });
   }
 
   private blobNotUp(digest: string): void {

@@ -8,7 +8,8 @@ import { BUNDLE_BLOB_MAX, encodeBundle, type Bundle } from './bundle.js';
 // `data` undefined: a large blob, streamed from the local store when its turn comes.
 // A 'pack' upload carries the entries sealed into it (`members`), each still counted as queued.
 // `started`: its data is being read for the upload; a newer value of the same entry then waits
-// in `next` and goes up after it.
+// in `next` and goes up after it. `at`: when it was offered (a pack: its oldest member), by the
+// queue's clock: one held too long for the remote is dropped.
 export interface Upload {
   kind: 'blob' | 'entry' | 'pack';
   key: string;
@@ -20,6 +21,7 @@ export interface Upload {
   members?: Upload[];
   started?: boolean;
   next?: Upload;
+  at: number;
 }
 
 /**
