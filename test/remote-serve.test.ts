@@ -325,3 +325,52 @@ test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the
   t.deepEqual(await exited, [0, null], 'exited 0 after the drain, not killed by the second signal');
   t.deepEqual(fs.readFileSync(filesUnder(path.join(store, 'cas')).find((f) => f.endsWith(sha256(body)))!), body);
 });
+
+test('a third signal while it drains (someone insisting) ends it at once: exit 1, and the log names the upload it cut', async (t) => {
+  const dir = tmpDir(t);
+  const store = path.join(dir, 'store');
+  const s = await startServe(t, ['--store', store, '--access-log', 'off']);
+  let stderr = '';
+  s.proc.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<[number | null, string | null]>((r) => s.proc.once('exit', (code, sig) => r([code, sig])));
+  const server = Number(fs.readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/children`, 'utf8').trim().split(' ')[0]);
+  t.true(server > 0, 'the server process');
+
+  const body = crypto.randomBytes(256 << 10);
+  const req = http.request({ host: '127.0.0.1', port: s.port, method: 'PUT', path: `/cas/${sha256(body)}`, headers: { 'content-length': body.length } });
+  const answer = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  answer.catch(() => {}); // cut: asserted below
+  req.write(body.subarray(0, body.length >> 1)); // the rest never comes
+  await waitFor(() => filesUnder(path.join(store, 'tmp')).some((f) => path.basename(f).startsWith('put-')), 'the upload under way');
+  // One signal at a time, each sent once the one before is handled (two pending at once are one).
+  process.kill(server, 'SIGTERM');
+  await waitFor(() => /stopping on signal/.test(stderr), 'the first signal handled', { ms: 15_000 });
+  s.proc.kill('SIGTERM'); // passed on by `vrift serve`
+  await waitFor(() => /signal ignored: already stopping/.test(stderr), 'the second signal ignored', { ms: 15_000 });
+  s.proc.kill('SIGINT'); // a Ctrl-C, passed on
+  t.deepEqual(await exited, [1, null], 'exit 1: the drain was cut');
+  await t.throwsAsync(answer, undefined, 'the upload was cut, not answered');
+  const cut = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l.msg === 'drain cut short: exiting before it finished');
+  t.like(cut, {
+    level: 'error',
+    why: 'SIGINT: a third signal while stopping',
+    requests: 1,
+    under_way: [`PUT /cas/${sha256(body)}`],
+    closing: 'requests under way',
+  });
+  t.deepEqual(
+    filesUnder(path.join(store, 'cas')).filter((f) => f.endsWith(sha256(body))),
+    [],
+    'nothing stored',
+  );
+});

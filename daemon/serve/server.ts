@@ -72,6 +72,10 @@ export class CacheServer {
   private readonly now: () => number;
   private readonly startedAt: number;
   private closing: Promise<void> | undefined;
+  // What a stop would cut short: the requests being answered (method and path), and the step
+  // close() is at.
+  private readonly underWay = new Set<{ what: string }>();
+  private closeStep: string | undefined;
 
   private constructor(private readonly o: ServeOptions) {
     this.now = o.now ?? Date.now;
@@ -119,17 +123,36 @@ export class CacheServer {
     };
   }
 
+  /** How long close() lets requests under way finish before it cuts their connections. */
+  get drainMs(): number {
+    return this.o.drainMs ?? 2000;
+  }
+
+  /** What is under way now (what a stop cut short, if one must): requests being answered, and what close() waits for. */
+  pending(): { requests: number; under_way: string[]; closing?: string } {
+    const all = [...this.underWay];
+    return {
+      requests: all.length,
+      under_way: all.slice(0, 20).map((r) => r.what),
+      ...(this.closeStep ? { closing: this.closeStep } : {}),
+    };
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.closeStep = 'requests under way';
       const closed = new Promise<void>((r) => this.server.close(() => r()));
       // Node (≥ 19) closes idle keep-alive connections in close() itself. Calling
       // closeIdleConnections() again here also cut an upload whose body was still arriving
       // (a client saw "socket hang up" mid-PUT during a drain).
-      const force = setTimeout(() => this.server.closeAllConnections(), this.o.drainMs ?? 2000);
+      const force = setTimeout(() => this.server.closeAllConnections(), this.drainMs);
       await closed;
       clearTimeout(force);
+      this.closeStep = 'the SHA-256 worker';
       await this.sha.close();
+      this.closeStep = 'the store';
       await this.o.backend.close();
+      this.closeStep = undefined;
     })();
     return this.closing;
   }
@@ -140,7 +163,10 @@ export class CacheServer {
     const line: Record<string, unknown> = { method, path: (req.url ?? '').slice(0, 300), ip: req.socket.remoteAddress };
     let bytesIn = 0;
     let bytesOut = 0;
+    const mine = { what: `${method} ${String(line.path)}` };
+    this.underWay.add(mine);
     res.on('close', () => {
+      this.underWay.delete(mine);
       this.metrics.request(method, res.statusCode, bytesIn, bytesOut);
       if (this.o.accessLog) {
         line.time = new Date(t0).toISOString();
