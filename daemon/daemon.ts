@@ -55,6 +55,8 @@ const BUSY_MS = 5 * 60_000;
 // With a team server to upload to, a miss's cache entry is built this soon after its report
 // (busy or not) and goes up at once: a teammate's build may start seconds after this one ends.
 const UPLOAD_ENTRY_WAIT_MS = 500;
+// Verified store content kept in memory while LAN peers are on (LocalStore verifiedCacheBytes).
+const PEER_VERIFIED_BYTES = 32 * 2 ** 20;
 
 // Validates the message as its kind's request, then hands it to that kind's handler.
 function serve<K extends Kind>(kind: K, msg: Record<string, unknown>, ctx: DaemonContext): Promise<ReplyOf<K>> {
@@ -91,6 +93,8 @@ export class Daemon {
       root: config.local_path,
       maxSize: config.max_local_size,
       maxAge: config.max_age || undefined,
+      // What LAN peers ask for is read and verified once while the file stays the same.
+      verifiedCacheBytes: config.peers === 'off' ? 0 : PEER_VERIFIED_BYTES,
       now,
       log: log.child('store'),
     });

@@ -37,11 +37,8 @@ export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
       if (!who) return { ok: false, status: 401 };
       return write ? { ok: false, status: 403 } : { ok: true, who: who.name };
     },
-    accessLog:
-      o.served &&
-      ((line) => {
-        const l = JSON.parse(line) as { who?: string; out?: number; status?: number };
-        if (l.who && l.status === 200) o.served!(l.who, l.out ?? 0);
-      }),
+    answered: (who, status, bytes) => {
+      if (who && status === 200) o.served?.(who, bytes);
+    },
   });
 }

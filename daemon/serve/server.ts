@@ -35,6 +35,8 @@ export interface ServeOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Receives one NDJSON line per request. */
   accessLog?: (line: string) => void;
+  /** Told of every request answered: who asked (a member's name), the status and the bytes sent. */
+  answered?: (who: string | undefined, status: number, bytesOut: number) => void;
   log: ChannelLogger;
   now?: () => number;
   /** GET bodies at least this big are zstd-compressed for clients that accept it. */
@@ -168,6 +170,7 @@ export class CacheServer {
     res.on('close', () => {
       this.underWay.delete(mine);
       this.metrics.request(method, res.statusCode, bytesIn, bytesOut);
+      this.o.answered?.(line.who as string | undefined, res.statusCode, bytesOut);
       if (this.o.accessLog) {
         line.time = new Date(t0).toISOString();
         line.status = res.statusCode;

@@ -3,6 +3,10 @@ import type { LocalStore } from '../store/local.js';
 import type { Backend } from './backend.js';
 import { HttpError } from './receive.js';
 
+// Blob files up to this size are read whole (and verified once while unchanged, see
+// LocalStore's verifiedCacheBytes): a stream per small GET costs far more than the bytes.
+const WHOLE_MAX = 256 * 1024;
+
 // The daemon's own store as `vrift serve` serves it (the same routes and server), read-only:
 // what LAN peers read. Results still waiting for their local write are served from memory
 // (`pending`), so a teammate's build right after this one finds them. Nothing is ever
@@ -33,8 +37,8 @@ export class StoreBackend implements Backend {
     if (kind === 'cas') {
       const d = this.pending('b' + hex);
       if (d) return { size: d.length, data: d };
-      const o = await this.local.openBlob(hex);
-      return o && { size: o.size, body: o.stream };
+      const o = await this.local.readBlob(hex, WHOLE_MAX);
+      return o && (o.data ? { size: o.size, data: o.data } : { size: o.size, body: o.stream });
     }
     return undefined; // opaque keys (ccache's layouts) are not part of a daemon's store
   }

@@ -1,4 +1,5 @@
-import { KeyHasher } from '../hash.js';
+import { isAscii } from 'node:buffer';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 
 // Action-cache file format, version 1 (little-endian):
 //   0  magic "VRFA"
@@ -14,16 +15,17 @@ const MAGIC = Buffer.from('VRFA');
 const VERSION = 1;
 export const ENTRY_HEADER_SIZE = 32;
 const SUM_SIZE = 16;
+const DOMAIN = 'vrift-ac-v1';
 
+// BLAKE3 of what KeyHasher('vrift-ac-v1').str(key).bytes(payload) hashes (the format's
+// definition; test/entry-file.test.ts holds them equal), without joining the payload into
+// one string with the rest: the payload goes to the hasher on its own, as UTF-8 of its
+// bytes read as Latin-1 (KeyHasher's encoding), which is the bytes themselves when all are ASCII.
 function checksum(key: string, payload: Buffer): Buffer {
-  return Buffer.from(
-    new KeyHasher('vrift-ac-v1')
-      .str(key)
-      .bytes(payload)
-      .digest()
-      .slice(0, SUM_SIZE * 2),
-    'hex',
-  );
+  const h = new Blake3Hasher();
+  h.update(Buffer.from(`${DOMAIN.length}:${DOMAIN}${key.length}:${key}b${payload.length}:`, 'utf8'));
+  h.update(isAscii(payload) ? payload : Buffer.from(payload.toString('latin1'), 'utf8'));
+  return h.digestBuffer().subarray(0, SUM_SIZE);
 }
 
 export function encodeEntry(key: string, payload: Buffer): Buffer {

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { VriftError } from '../../ipc/errors.js';
@@ -13,6 +14,7 @@ import { readVerified, removeCorrupt } from './read.js';
 import { removeFiles, removeStaleTmp } from './remove.js';
 import { isENOENT, mapLimit, scanStore } from './scan.js';
 import { TouchBatcher } from './touches.js';
+import { VerifiedReads } from './verified-reads.js';
 import type { Attach, StoreLike } from './contract.js';
 import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Usage, VerifyResult } from './types.js';
 import { SpareFiles, writeAtomic } from './write.js';
@@ -26,6 +28,8 @@ function errCode(e: unknown): string | undefined {
 // only a cache of the disk that `rescan()` rebuilds.
 // How stale a file's recorded last use may get before a hit writes it again.
 const TOUCH_GRANULARITY_MS = 10 * 60_000;
+// Verified content kept in memory: files up to this size (entries, most objects).
+const VERIFIED_MAX_ITEM = 256 * 1024;
 
 /** How a stream enters the store: the digest it must have, its expected size, a tap on every chunk. */
 type StreamIn = { digest?: string; sizeHint?: number; onChunk?: (c: Buffer) => void };
@@ -38,6 +42,7 @@ export class LocalStore implements StoreLike {
   private readonly inflightBlobs = new Map<string, Promise<void>>();
   private readonly ops = new Set<Promise<unknown>>();
   private readonly touches: TouchBatcher;
+  private readonly verified: VerifiedReads | undefined;
   private limitsRun: Promise<void> | undefined;
   private scanRun: Promise<void> | undefined;
   // Changes made while a scan is listing the disk, replayed onto its result.
@@ -52,6 +57,7 @@ export class LocalStore implements StoreLike {
     this.opts = resolveOptions(options);
     this.root = this.opts.root;
     this.touches = new TouchBatcher(this.root, this.opts.touchDelayMs, this.opts.log);
+    this.verified = this.opts.verifiedCacheBytes > 0 ? new VerifiedReads(this.opts.verifiedCacheBytes, VERIFIED_MAX_ITEM) : undefined;
     this.spares = new SpareFiles(path.join(this.root, TMP_DIR));
   }
 
@@ -237,6 +243,29 @@ export class LocalStore implements StoreLike {
     });
   }
 
+  /**
+   * A blob to send on: whole (read and verified as getBlob reads it) when its file is at
+   * most `wholeMax` bytes, else openBlob's stream. Undefined on a miss.
+   */
+  async readBlob(
+    digest: string,
+    wholeMax: number,
+  ): Promise<{ size: number; data: Buffer; stream?: undefined } | { size: number; stream: Readable; data?: undefined } | undefined> {
+    const rel = relPath('cas', checkHex('digest', digest));
+    let size = Number.POSITIVE_INFINITY; // a stat that fails: openBlob says why
+    try {
+      const st = statSync(path.join(this.root, rel), { throwIfNoEntry: false });
+      if (st === undefined) return undefined;
+      size = st.size;
+    } catch {}
+    if (size <= wholeMax) {
+      const data = await this.getBlob(digest);
+      return data && { size: data.length, data };
+    }
+    const o = await this.openBlob(digest);
+    return o && { size: o.size, stream: o.stream };
+  }
+
   /** `attach` is for tiers that upload; the local store has every object already. */
   putEntry(key: string, value: Buffer, _attach?: Attach): Promise<void> {
     return this.op(async () => {
@@ -253,6 +282,7 @@ export class LocalStore implements StoreLike {
       while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
       await this.spares.close();
       await this.touches.close();
+      this.verified?.clear();
     })();
     return this.closing;
   }
@@ -335,7 +365,7 @@ export class LocalStore implements StoreLike {
   }
 
   private async readRel(rel: string): Promise<Buffer | undefined> {
-    const r = await readVerified(this.root, rel);
+    const r = await readVerified(this.root, rel, this.verified);
     switch (r.status) {
       case 'hit':
         this.noteUse(rel, r.size);
@@ -376,7 +406,7 @@ export class LocalStore implements StoreLike {
     try {
       const st = await fs.stat(path.join(this.root, rel));
       if (!st.isFile() || st.size < BLOB_HEADER_SIZE) return false;
-      this.remember(rel, { size: st.size, lastUse: Math.max(st.mtimeMs, this.index.get(rel)?.lastUse ?? 0) });
+      this.remember(rel, { size: st.size, lastUse: Math.max(st.mtimeMs, this.index.get(rel)?.lastUse ?? 0), recorded: st.mtimeMs });
       return true;
     } catch (e) {
       if (!isENOENT(e)) this.opts.log.warn('store stat failed', { path: rel, err: e });
@@ -410,12 +440,14 @@ export class LocalStore implements StoreLike {
   }
 
   private remember(rel: string, item: Item): void {
+    this.verified?.delete(rel);
     this.index.set(rel, item);
     this.scanLog?.written.set(rel, item);
     this.scanLog?.deleted.delete(rel);
   }
 
   private forget(rel: string): Item | undefined {
+    this.verified?.delete(rel);
     this.touches.drop(rel);
     this.scanLog?.written.delete(rel);
     this.scanLog?.deleted.add(rel);

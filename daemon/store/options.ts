@@ -11,6 +11,7 @@ export interface ResolvedOptions {
   maxAge: number;
   compressionLevel: number;
   touchDelayMs: number;
+  verifiedCacheBytes: number;
   now: () => number;
   log: ChannelLogger;
   io: StoreIO;
@@ -39,6 +40,7 @@ export function resolveOptions(o: LocalStoreOptions): Readonly<ResolvedOptions> 
     maxAge: nonNegative('maxAge', o.maxAge),
     compressionLevel: level,
     touchDelayMs: o.touchDelayMs === undefined ? 1000 : nonNegative('touchDelayMs', o.touchDelayMs),
+    verifiedCacheBytes: nonNegative('verifiedCacheBytes', o.verifiedCacheBytes),
     now: o.now ?? Date.now,
     log: o.log ?? nullLogger.child('store'),
     io: Object.freeze({ ...defaultIO, ...o.io }),

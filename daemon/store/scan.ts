@@ -51,7 +51,7 @@ export async function scanStore(root: string): Promise<Array<[string, Item]>> {
   const stats = await mapLimit(rels, STAT_CONCURRENCY, async (rel) => {
     try {
       const st = await fs.lstat(path.join(root, rel));
-      return [rel, { size: st.isFile() ? st.size : 0, lastUse: st.mtimeMs }] as [string, Item];
+      return [rel, { size: st.isFile() ? st.size : 0, lastUse: st.mtimeMs, recorded: st.mtimeMs }] as [string, Item];
     } catch (e) {
       if (isENOENT(e)) return undefined;
       throw e;

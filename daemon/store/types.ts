@@ -18,6 +18,11 @@ export interface LocalStoreOptions {
   compressionLevel?: number;
   /** How long hits may wait before their mtime is written back (ms). */
   touchDelayMs?: number;
+  /**
+   * Bytes of verified content kept in memory, so a file read again unchanged is not read and
+   * verified again (verified-reads.ts); 0 or absent: none (a daemon serving LAN peers keeps some).
+   */
+  verifiedCacheBytes?: number;
   now?: () => number;
   log?: ChannelLogger;
   io?: Partial<StoreIO>;
