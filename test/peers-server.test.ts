@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from './helpers/test.js';
@@ -136,11 +137,18 @@ async function loopbackPeer(t: ExecutionContext): Promise<{ port: number; asked:
   return { port: Number(new URL(url).port), asked: () => requests.length };
 }
 
-function tierFor(t: ExecutionContext, addresses: string[], port: number) {
+function tierFor(t: ExecutionContext, addresses: string[], port: number, o: { fingerprint?: string; timeoutMs?: number } = {}) {
+  const fingerprint = o.fingerprint ?? '';
   const lines: string[] = [];
   const table = new PeerTable(Date.now);
-  const p = table.upsert({ id: 'several', addresses, port, fingerprint: '', source: 'static' });
-  const tier = new PeerTier({ table, auth: keyAuth(alice, [alice], Date.now), waitMs: 10_000, log: memoryLogger(lines).child('peers') });
+  const p = table.upsert({ id: 'several', addresses, port, fingerprint, source: fingerprint ? 'mdns' : 'static' });
+  const tier = new PeerTier({
+    table,
+    auth: keyAuth(alice, [alice], Date.now),
+    waitMs: 10_000,
+    timeoutMs: o.timeoutMs,
+    log: memoryLogger(lines).child('peers'),
+  });
   t.teardown(() => tier.close());
   return { tier, p, lines };
 }
@@ -162,4 +170,49 @@ test('a peer announcing several addresses: they are tried in order, the one that
   t.is(await gone.tier.getEntry(KEY), undefined);
   t.is(gone.p.live.state, 'gone', 'no address answering: dropped at once, as a refusal');
   t.regex(gone.lines.find((l) => l.includes('peer failed')) ?? '', /127\.0\.0\.2, 127\.0\.0\.3/);
+});
+
+/** A plain HTTP server on one loopback address (port 0: any free one). */
+async function listenOn(t: ExecutionContext, host: string, port: number, handler: http.RequestListener): Promise<{ port: number; server: http.Server }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { port: (server.address() as AddressInfo).port, server };
+}
+
+test('a peer that moves to another of its addresses: the requests cut on the old one are not counted against it', async (t) => {
+  // 127.0.0.2 holds every request; 127.0.0.3 listens only later, and answers.
+  const heldRes: http.ServerResponse[] = [];
+  let arrived: () => void = () => {};
+  const old = await listenOn(t, '127.0.0.2', 0, (_req, res) => {
+    heldRes.push(res);
+    arrived();
+  });
+  const port = old.port;
+  const { tier, p } = tierFor(t, ['127.0.0.3', '127.0.0.2'], port, { timeoutMs: 60_000 }); // held requests must not time out first
+  const twoHeld = new Promise<void>((r) => (arrived = () => heldRes.length === 2 && r()));
+  const inFlight = [tier.getEntry('1'.repeat(64)), tier.getEntry('2'.repeat(64))];
+  await twoHeld;
+  // 127.0.0.2 stops taking connections (the two held stay), and 127.0.0.3 comes up.
+  old.server.close();
+  await listenOn(t, '127.0.0.3', port, (req, res) => {
+    const hit = req.url === `/ac/${KEY}`;
+    res.writeHead(hit ? 200 : 404, { 'content-length': hit ? 8 : 0 });
+    res.end(hit ? 'an entry' : undefined);
+  });
+  // A lookup needing a new connection to 127.0.0.2 is refused there: the next one chooses again.
+  t.is(await tier.getEntry('3'.repeat(64)), undefined);
+  t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'), 'asked on 127.0.0.3 now');
+  t.deepEqual(await Promise.all(inFlight), [undefined, undefined], 'the requests held on the old address end as misses');
+  t.is(p.errors, 0, 'their cut connections are not the peer lying');
+  t.is(p.live.state, 'up');
 });

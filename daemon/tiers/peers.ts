@@ -310,14 +310,18 @@ export class PeerTier implements RemoteTier {
     const base = `http://${net.isIPv6(addr) ? `[${addr}]` : addr}:${p.ad.port}`;
     const have = this.clients.get(p.ad.id);
     if (have && have.base === base) return have.tier;
+    // The peer moved to another address: the old client's requests are cut, and what that
+    // does to them (a reset, a closed connection) is this switch, not the peer failing.
     if (have) void have.tier.close();
-    const tier = new HttpTier(base, {
+    const tier: HttpTier = new HttpTier(base, {
       connectTimeoutMs: this.o.connectTimeoutMs ?? CONNECT_MS,
       timeoutMs: this.o.timeoutMs ?? IDLE_MS,
       now: this.now,
       log: this.o.log,
       sign: (method, target) => this.o.auth.sign(method, target),
-      onFailure: (e) => this.failed(p, e, false),
+      onFailure: (e) => {
+        if (this.clients.get(p.ad.id)?.tier === tier && !this.closed) this.failed(p, e, false);
+      },
     });
     this.clients.set(p.ad.id, { tier, base });
     return tier;
