@@ -21,16 +21,22 @@ const carol = generateSigningKey('carol').key; // nobody here trusts carol
 const KEY = 'ab'.repeat(32);
 const ABSENT = '0'.repeat(64);
 
-async function peerServer(t: ExecutionContext, now: () => number = Date.now, windowMs?: number) {
+async function peerServer(
+  t: ExecutionContext,
+  now: () => number = Date.now,
+  windowMs?: number,
+  o: { host?: string; port?: number; key?: typeof alice; entry?: string } = {},
+) {
   const local = new LocalStore({ root: path.join(tmpDir(t), 'l2'), log: memoryLogger().child('store') });
   await local.open();
-  await local.putEntry(KEY, Buffer.from('an entry'));
+  await local.putEntry(KEY, Buffer.from(o.entry ?? 'an entry'));
   const server = await startPeerServer({
     local,
     pending: () => undefined,
     tmpDir: tmpDir(t),
-    port: 0,
-    auth: keyAuth(alice, [alice], now, windowMs),
+    port: o.port ?? 0,
+    host: o.host,
+    auth: keyAuth(o.key ?? alice, [alice], now, windowMs),
     log: memoryLogger().child('peers'),
   });
   t.teardown(async () => {
@@ -188,6 +194,25 @@ async function listenOn(t: ExecutionContext, host: string, port: number, handler
   );
   return { port: (server.address() as AddressInfo).port, server };
 }
+
+test('a peer whose announced addresses lead elsewhere too (another service, another instance with its own key) is asked only where it answers as the key it announced', async (t) => {
+  const port = await peerServer(t, Date.now, undefined, { host: '127.0.0.1' });
+  // What this host's docker0 or a VPN route could lead to on the same port: something else entirely, and another vrift peer.
+  const other = await listenOn(t, '127.0.0.2', port, (_req, res) => {
+    res.writeHead(200, { 'content-length': 17 });
+    res.end("an impostor's one");
+  });
+  t.is(other.port, port);
+  await peerServer(t, Date.now, undefined, { host: '127.0.0.3', port, key: carol, entry: "carol's entry" });
+  const { tier, p, lines } = tierFor(t, ['127.0.0.2', '127.0.0.3', '127.0.0.1'], port, { fingerprint: alice.fingerprint });
+  t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'));
+  t.regex(lines.find((l) => l.includes('peer address chosen')) ?? '', /"address":"127\.0\.0\.1"/);
+  t.is(p.errors, 0);
+
+  const nowhere = tierFor(t, ['127.0.0.2', '127.0.0.3'], port, { fingerprint: alice.fingerprint });
+  t.is(await nowhere.tier.getEntry(KEY), undefined, 'no address answers as alice: nothing taken');
+  t.is(nowhere.p.live.state, 'gone');
+});
 
 test('a peer that moves to another of its addresses: the requests cut on the old one are not counted against it', async (t) => {
   // 127.0.0.2 holds every request; 127.0.0.3 listens only later, and answers.

@@ -3,6 +3,7 @@ import { CacheServer } from '../serve/server.js';
 import { StoreBackend } from '../serve/store-backend.js';
 import type { LocalStore } from '../store/local.js';
 import type { PeerAuth } from './auth.js';
+import { KEY_HEADER } from './first-address.js';
 
 export interface PeerServerOptions {
   local: LocalStore;
@@ -10,6 +11,8 @@ export interface PeerServerOptions {
   pending: (k: string) => Buffer | undefined;
   tmpDir: string;
   port: number;
+  /** Where to listen; every interface unless told (tests: one loopback address). */
+  host?: string;
   auth: PeerAuth;
   log: ChannelLogger;
   /** A request answered: who asked (their key name) and the bytes sent. */
@@ -28,10 +31,12 @@ export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
   return CacheServer.start({
     backend: new StoreBackend(o.local, o.pending, o.tmpDir),
     port: o.port,
-    host: '0.0.0.0',
+    host: o.host ?? '0.0.0.0',
     maxBlobSize: 1,
     log: o.log,
     membersOnly: true,
+    // Members learn which key this server is: a peer's address is taken only when it answers as the key announced.
+    memberHeaders: { [KEY_HEADER]: o.auth.fingerprint },
     authorize: (req, write) => {
       const who = o.auth.verify(req.headers, req.method ?? '', req.url ?? '', req.socket);
       if (!who) return { ok: false, status: 401 };

@@ -30,6 +30,8 @@ export interface ServeOptions {
    * refused before the token is checked.
    */
   membersOnly?: boolean;
+  /** With membersOnly: headers on every answer to a member (a peer's key fingerprint), never on the bare 401. */
+  memberHeaders?: Record<string, string>;
   /** Largest single upload, after decompression. */
   maxBlobSize: number;
   tls?: { cert: Buffer; key: Buffer };
@@ -187,6 +189,7 @@ export class CacheServer {
     });
     try {
       if (this.o.membersOnly && !this.allowed(req, false).ok) throw new HttpError(401, 'authentication required');
+      if (this.o.memberHeaders) for (const [k, v] of Object.entries(this.o.memberHeaders)) res.setHeader(k, v);
       const route = parseRoute(req.url ?? '/');
       if (route.t === 'bad') throw new HttpError(400, route.why);
       if (route.t === 'root' || route.t === 'status' || route.t === 'metrics') {

@@ -5,7 +5,7 @@ import type { PeerRecord, PeerTable } from '../../discovery/index.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import type { PeerAuth } from '../peers/auth.js';
-import { firstToConnect } from '../peers/first-address.js';
+import { answersAs, firstToConnect } from '../peers/first-address.js';
 import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
 import { HttpTier } from './http.js';
 import type { RemoteTier } from './types.js';
@@ -291,7 +291,9 @@ export class PeerTier implements RemoteTier {
     const have = this.chosen.get(p.ad.id);
     if (have && have.from === from) return have.addr;
     const connectMs = this.o.connectTimeoutMs ?? CONNECT_MS;
-    const addr = firstToConnect(all, p.ad.port, connectMs, STAGGER_MS).then(
+    // With the key it announced, an address must answer as that key (not this host's own docker0, say).
+    const confirm = p.ad.fingerprint ? answersAs(p.ad.fingerprint, (m, t) => this.o.auth.sign(m, t)) : undefined;
+    const addr = firstToConnect(all, p.ad.port, connectMs, STAGGER_MS, confirm).then(
       (a) => {
         this.o.log.info('peer address chosen', { peer: p.ad.id, address: a, addresses: all });
         return a;
@@ -337,7 +339,8 @@ export class PeerTier implements RemoteTier {
       // only none answering there drops the peer.
       this.chosen.delete(p.ad.id);
       this.o.table.timedOut(p, `${where}: ${why}`);
-    } else if (GONE_CODES.has(code)) this.o.table.refused(p, why);
+    } else if (GONE_CODES.has(code) || (all && code === 'ENOTFOUND'))
+      this.o.table.refused(p, why); // no address leads to it
     else if (code === 'ETIMEOUT') this.o.table.timedOut(p, why);
     else this.o.table.lied(p, why);
     this.o.log.warn('peer failed', { peer: p.ad.id, address: where, state: p.live.state, err: e });
