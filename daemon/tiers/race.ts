@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { RemoteCounters } from './counters.js';
 import type { PeerTier } from './peers.js';
 import type { RemoteTier } from './types.js';
@@ -10,6 +11,8 @@ import type { RemoteTier } from './types.js';
  */
 export class RaceTier implements RemoteTier {
   readonly name = 'peers+remote';
+  // Per key: the tier whose answer a lookup returned, so that a refusal of it blames that tier.
+  private readonly gave = new LRUCache<string, RemoteTier>({ max: 4096, ttl: 60_000, ttlAutopurge: false });
 
   constructor(
     private readonly peers: PeerTier,
@@ -23,15 +26,20 @@ export class RaceTier implements RemoteTier {
   getEntry(key: string): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
       let left = 2;
-      const on = (v: Buffer | undefined) => {
+      let won = false;
+      const on = (tier: RemoteTier, v: Buffer | undefined) => {
         left--;
-        if (v)
-          resolve(v); // a second answer resolves nothing: the first won
-        else if (left === 0) resolve(undefined);
+        if (v && !won) {
+          won = true; // a second answer resolves nothing: the first won
+          this.gave.set(key, tier);
+          resolve(v);
+        } else if (left === 0 && !won) resolve(undefined);
       };
-      const off = () => on(undefined);
-      this.peers.getEntry(key).then(on, off);
-      this.remote.getEntry(key).then(on, off);
+      for (const tier of [this.peers, this.remote])
+        tier.getEntry(key).then(
+          (v) => on(tier, v),
+          () => on(tier, undefined),
+        );
     });
   }
 
@@ -72,7 +80,9 @@ export class RaceTier implements RemoteTier {
   }
 
   rejected(key: string, e: Error): void {
-    this.remote.rejected(key, e);
+    const tier = this.gave.get(key) ?? this.remote;
+    this.gave.delete(key);
+    tier.rejected(key, e);
   }
 
   probed(): Promise<void> {
@@ -92,6 +102,7 @@ export class RaceTier implements RemoteTier {
   }
 
   async close(): Promise<void> {
+    this.gave.clear();
     await Promise.all([this.peers.close(), this.remote.close()]);
   }
 }

@@ -47,6 +47,8 @@ export interface ReadCounts {
 // answered from memory until then.
 export class RemoteReads {
   private readonly fetching = new Map<string, Promise<Buffer | undefined>>();
+  // Requests to the nearby part of the tier alone (while the remote is overdue), apart from the whole tier's.
+  private readonly fetchingNearby = new Map<string, Promise<Buffer | undefined>>();
   private readonly streaming = new Map<string, Promise<boolean>>();
   private attachedKept = 0;
   private overdue = 0; // lookups that stopped waiting, their request still running
@@ -171,27 +173,42 @@ export class RemoteReads {
     const hit = await local();
     if (hit || this.o.signal.aborted) return hit;
     if (this.checking) await this.checking.p; // the check at start, waitMs at most
-    let p = this.fetching.get(k);
-    if (!p) {
+    const fetch = (tier: RemoteTier, into: Map<string, Promise<Buffer | undefined>>) => {
+      let p = into.get(k);
+      if (!p) {
+        p = (async () => {
+          const data = await remote(tier); // verified by the tier (blobs) or opaque (entries)
+          if (data) this.keepLater(k, data, keep);
+          return data;
+        })().finally(() => into.delete(k));
+        into.set(k, p);
+      }
+      return p;
+    };
+    const whole = this.fetching.get(k);
+    if (!whole && this.overdue > 0) {
       // A remote that is slow right now: don't queue more behind it. What of the tier bounds
-      // its own wait (LAN peers) is still asked, and not waited for beyond its own bound.
-      const tier = this.overdue > 0 ? this.o.remote.nearby?.() : this.o.remote;
-      if (!tier) {
-        this.notWaited++;
-        return undefined;
-      }
-      p = (async () => {
-        const data = await remote(tier); // verified by the tier (blobs) or opaque (entries)
-        if (data) this.keepLater(k, data, keep);
-        return data;
-      })().finally(() => this.fetching.delete(k));
-      this.fetching.set(k, p);
-      if (tier !== this.o.remote) {
-        this.notWaited++;
-        return p;
-      }
+      // its own wait (LAN peers) is still asked, apart (a lookup once the remote answers
+      // again asks all of it, not this), and waited for no longer than the remote would be.
+      this.notWaited++;
+      const near = this.o.remote.nearby?.();
+      return near && this.waitNearby(fetch(near, this.fetchingNearby));
     }
+    const p = whole ?? fetch(this.o.remote, this.fetching);
     return this.o.waitMs > 0 ? this.waitAtMost(p) : p;
+  }
+
+  // A nearby-only request's answer, or undefined after waitMs; it goes on, and what it brings
+  // is kept. Not the remote's lateness: `overdue` is left alone.
+  private waitNearby(p: Promise<Buffer | undefined>): Promise<Buffer | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        this.late++;
+        resolve(undefined);
+      }, this.o.waitMs);
+    });
+    return Promise.race([p.finally(() => clearTimeout(timer)), giveUp]);
   }
 
   // The answer, or undefined after waitMs (the request goes on; what it brings is kept).
