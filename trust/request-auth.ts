@@ -68,8 +68,10 @@ export function verifyRequest(
  * verifyRequest, remembered per connection: once a request on a kept-alive connection has
  * verified, the next ones on it from the same key name cost a header parse instead of an
  * ed25519 verification each (tens of µs: at thousands of small GETs a second, most of a
- * core). What is then authenticated is the TCP connection, as with mTLS; a passive listener
- * cannot add requests to it. A connection is checked in full again after the window.
+ * core). What is then trusted is the TCP connection, which, unlike mTLS, nothing binds to
+ * the key: a passive listener cannot add requests to it, an active attacker on the path
+ * who can inject into it can (docs/design.md says what that exposes). A connection is
+ * checked in full again after the window.
  */
 export class ConnectionAuth {
   private readonly known = new WeakMap<object, { name: string; until: number }>();
