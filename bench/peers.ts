@@ -41,6 +41,10 @@ const { values: o } = parseArgs({
     'delay-ms': { type: 'string', default: '1' },
     seconds: { type: 'string', default: '3' },
     'work-dir': { type: 'string', default: path.join(os.homedir(), '.cache', 'vrift', 'bench-peers') },
+    // Some of the groups only (fresh: peer-fresh and local-warm; none: no-peers; dead: peers-dead; no: peers-no).
+    groups: { type: 'string', default: 'fresh,none,dead,no' },
+    // Without the throughput run against A's peer server.
+    'no-load': { type: 'boolean', default: false },
   },
 });
 const runs = Number(o.runs);
@@ -150,12 +154,15 @@ async function main() {
     work,
     env.a,
   );
-  process.stderr.write('bench: A builds the tree (untimed)\n');
+  const chosen = new Set(o.groups!.split(','));
   start(env.a, true);
   start(env.e, true);
-  sh(['make', jobs], build, env.a);
-  const aStats = stats(env.a); // writes what waits, so A serves all of it
-  process.stderr.write(`bench: A has ${aStats.hits}/${aStats.misses} hits/misses\n`);
+  if (chosen.has('fresh') || !o['no-load']) {
+    process.stderr.write('bench: A builds the tree (untimed)\n');
+    sh(['make', jobs], build, env.a);
+    const aStats = stats(env.a); // writes what waits, so A serves all of it
+    process.stderr.write(`bench: A has ${aStats.hits}/${aStats.misses} hits/misses\n`);
+  }
 
   const samples: Sample[] = [];
   const timed = (variant: string, round: number, e: NodeJS.ProcessEnv) => {
@@ -182,12 +189,16 @@ async function main() {
     );
   };
   // Each group: a new daemon (empty store), its timed builds in order, stopped.
-  const groups: [NodeJS.ProcessEnv, string[]][] = [
-    [env.fresh, ['peer-fresh', 'local-warm']],
-    [env.none, ['no-peers']],
-    [env.dead, ['peers-dead']],
-    [env.no, ['peers-no']],
-  ];
+  const groups = (
+    [
+      ['fresh', env.fresh, ['peer-fresh', 'local-warm']],
+      ['none', env.none, ['no-peers']],
+      ['dead', env.dead, ['peers-dead']],
+      ['no', env.no, ['peers-no']],
+    ] as const
+  )
+    .filter(([name]) => chosen.has(name))
+    .map(([, e, variants]) => [e, [...variants]] as [NodeJS.ProcessEnv, string[]]);
   const group = ([e, variants]: [NodeJS.ProcessEnv, string[]], r: number) => {
     start(e);
     for (const v of variants) timed(v, r, e);
@@ -196,6 +207,10 @@ async function main() {
   for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) group(groups[(i + round) % groups.length], round);
 
   // ---- throughput: small signed GETs against A's peer server, on loopback inside its namespace ----
+  if (o['no-load']) {
+    await silent.close();
+    return report(samples, undefined, 0);
+  }
   const digests = listStore(env.a.VRIFT_HOME!);
   const pathsFile = path.join(work, 'paths');
   fs.writeFileSync(pathsFile, digests.map((d) => `/${d.kind}/${d.hex}`).join('\n') + '\n');
@@ -256,7 +271,11 @@ function listStore(home: string): { kind: 'cas' | 'ac'; hex: string }[] {
   return out;
 }
 
-function report(samples: Sample[], tp: { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> }, objects: number) {
+function report(
+  samples: Sample[],
+  tp: { perSecond: number; count: number; concurrency: number; statuses: Record<string, number> } | undefined,
+  objects: number,
+) {
   const names = ['peer-fresh', 'local-warm', 'no-peers', 'peers-dead', 'peers-no'];
   const of = (n: string) => samples.filter((s) => s.variant === n);
   const med = Object.fromEntries(names.map((n) => [n, median(of(n).map((s) => s.secs))]));
@@ -295,7 +314,9 @@ function report(samples: Sample[], tp: { perSecond: number; count: number; concu
     `- peer-fresh / local-warm: **${ratio('peer-fresh', 'local-warm').toFixed(3)}×** (per round ${pairs('peer-fresh', 'local-warm')}; target ≤ 1.3×)`,
     `- peers-dead / no-peers: **${ratio('peers-dead', 'no-peers').toFixed(3)}×** (per round ${pairs('peers-dead', 'no-peers')}; target ≤ 1.02×)`,
     `- peers-no / no-peers: ${ratio('peers-no', 'no-peers').toFixed(3)}× (per round ${pairs('peers-no', 'no-peers')}); a miss every peer answers "no": p99 **${(p99('peers-no') - p99('no-peers')).toFixed(2)} ms** above no peers (target ≤ 5 ms)`,
-    `- A's peer server on loopback: **${tp.perSecond} signed GET/s** (${tp.count} requests, ${tp.concurrency} keep-alive connections, over ${objects} objects and entries; statuses ${JSON.stringify(tp.statuses)}; target ≥ 5 000)`,
+    tp
+      ? `- A's peer server on loopback: **${tp.perSecond} signed GET/s** (${tp.count} requests, ${tp.concurrency} keep-alive connections, over ${objects} objects and entries; statuses ${JSON.stringify(tp.statuses)}; target ≥ 5 000)`
+      : '- (no throughput run)',
     '',
   ].join('\n');
   const out = path.join(ROOT, 'bench', 'results', `peers-${stamp}`);
