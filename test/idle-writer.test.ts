@@ -8,11 +8,11 @@ import { waitFor } from './helpers/wait.js';
 
 const T0 = 1_700_000_000_000;
 
-// The writer's clock is the test's: its timers still fire in real time, and each time it looks
-// it asks `busy` first, which the test counts; a look happens at a clock the test set, so no
-// sleep of the test's can be stretched past a pause by a loaded machine.
+// The writer's clock is the test's: its timers still fire in real time, and it tells the test
+// after each look (`looked`); a look happens at a clock the test set, so no sleep of the test's
+// can be stretched past a pause by a loaded machine.
 function clocked(o: { busy?: () => boolean } = {}) {
-  const c = { t: T0, looks: 0, now: () => c.t, busy: () => (c.looks++, o.busy?.() ?? false) };
+  const c = { t: T0, looks: 0, now: () => c.t, busy: () => o.busy?.() ?? false, looked: () => void c.looks++ };
   return c;
 }
 
@@ -25,7 +25,7 @@ async function looked(c: { looks: number }): Promise<void> {
 test('writes wait while lookups come, then go in order; what waits is readable meanwhile', async (t) => {
   const c = clocked();
   const done: string[] = [];
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 50, now: c.now, busy: c.busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 50, now: c.now, busy: c.busy, looked: c.looked });
   for (const k of ['b1', 'e1', 'e2']) w.add(k, Buffer.from(k), async () => void done.push(k));
   // Lookups 10 ms apart on the writer's clock, the writer looking in between: nothing written.
   let last = c.t;
@@ -120,8 +120,8 @@ test('a pause in lookups does not write while the machine is busy compiling, up 
   const written: string[] = [];
   const c = clocked({ busy: () => busy });
   const cl = clocked({ busy: () => true }); // compiles never stop
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy });
-  const long = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxBusyWaitMs: 300, now: cl.now, busy: cl.busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy, looked: c.looked });
+  const long = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxBusyWaitMs: 300, now: cl.now, busy: cl.busy, looked: cl.looked });
   long.add('e0', Buffer.from('x'), async () => void written.push('e0'));
   w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
   c.t = cl.t = T0 + 299; // no lookup ever
@@ -138,7 +138,7 @@ test('with no compile running, what waited maxWaitMs is written even while looku
   let busy = true;
   const written: string[] = [];
   const c = clocked({ busy: () => busy });
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxWaitMs: 100, now: c.now, busy: c.busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, maxWaitMs: 100, now: c.now, busy: c.busy, looked: c.looked });
   w.add('e1', Buffer.from('x'), async () => void written.push('e1'));
   // A lookup at every clock the writer sees: never a 30 ms pause.
   c.t = T0 + 250;
@@ -161,7 +161,7 @@ test('deferred work waits for the pause like writes and goes first; runDeferred(
   const errors: unknown[] = [];
   let busy = true;
   const c = clocked({ busy: () => busy });
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy, onError: (e) => errors.push(e) });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy, looked: c.looked, onError: (e) => errors.push(e) });
   let ran = 0;
   w.defer('a', async () => {
     ran++;
@@ -236,7 +236,7 @@ test('a whole file waits as its open descriptor: read from it, written after a c
 test('with maxJobWaitMs deferred work runs once it waited that long, busy and lookups or not, while the writes still wait', async (t) => {
   const done: string[] = [];
   const c = clocked({ busy: () => true });
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxJobWaitMs: 50, now: c.now, busy: c.busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 60_000, maxJobWaitMs: 50, now: c.now, busy: c.busy, looked: c.looked });
   t.teardown(() => w.close());
   w.add('e0', Buffer.from('0'), async () => void done.push('write e0')); // arms the (long) pause first
   w.defer('a', async () => {
@@ -260,7 +260,7 @@ test('reads made by deferred work are not lookups: every job waiting at a pause 
   // The writer's clock stands still: counted as a lookup, the first job's read would hold the
   // other jobs back for ever (never idleMs without one), and this wait would fail.
   const c = clocked();
-  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy });
+  const w = new IdleWriter(memoryLogger().child('t'), { idleMs: 30, now: c.now, busy: c.busy, looked: c.looked });
   t.teardown(() => w.close());
   const started: string[] = [];
   for (let i = 0; i < 4; i++) {

@@ -29,12 +29,12 @@ function watchOpens(t: { teardown(f: () => void): void }, delayMs: number): { ma
   return seen;
 }
 
-function pool(t: { teardown(f: () => void): void }, want: number, now?: () => number): { spares: OutputSpares; dir: string } {
+function pool(t: { teardown(f: () => void): void }, want: number, o: { now?: () => number; looked?: () => void } = {}): { spares: OutputSpares; dir: string } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-spares-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   fs.mkdirSync(path.join(root, 'trash'));
   const dir = path.join(root, 'spares');
-  const spares = new OutputSpares(dir, { want, idleMs: 30, now });
+  const spares = new OutputSpares(dir, { want, idleMs: 30, ...o });
   t.teardown(() => spares.close());
   spares.open(path.join(root, 'trash'));
   return { spares, dir };
@@ -57,15 +57,14 @@ test.serial('the pool is made one file at a time (creates in one directory spin 
 
 test.serial('a fill forced by `vrift stats` stops when a lookup comes (a build started), and resumes at the next pause', async (t) => {
   const seen = watchOpens(t, 5);
-  // The pool's clock is the test's; its timer still fires in real time, and each time it reads
-  // the clock twice (is it idle, when to look next), which the test counts: `fired()` waits for
-  // a look taken at the clock as the test set it.
-  const c = { t: 1_700_000_000_000, reads: 0 };
+  // The pool's clock is the test's; its timer still fires in real time, and tells the test each
+  // time it has looked: `fired()` waits for a look taken at the clock as the test set it.
+  const c = { t: 1_700_000_000_000, looks: 0 };
   const fired = async () => {
-    const n = c.reads;
-    await waitFor(() => c.reads >= n + 2, "the pool's timer to fire and look");
+    const n = c.looks;
+    await waitFor(() => c.looks > n, "the pool's timer to fire and look");
   };
-  const { spares, dir } = pool(t, 400, () => (c.reads++, c.t));
+  const { spares, dir } = pool(t, 400, { now: () => c.t, looked: () => c.looks++ });
   const settled = spares.settleWithin(30_000);
   await waitFor(() => spares.size >= 5, 'the fill to start', { everyMs: 1 }); // an event, not a sleep a loaded scheduler stretches
   spares.touch(); // a lookup

@@ -54,6 +54,8 @@ export interface SparesOptions {
   /** True while compiles run: the pool waits for them too. */
   busy?: () => boolean;
   now?: () => number;
+  /** Told after each look its timer makes, once it has started a fill or decided to wait (tests wait for it). */
+  looked?: () => void;
 }
 
 export class OutputSpares {
@@ -145,6 +147,7 @@ export class OutputSpares {
       this.timer = undefined;
       if (this.idle()) this.fill();
       else this.arm();
+      this.o.looked?.();
     }, wait);
     this.timer.unref();
   }

@@ -84,6 +84,8 @@ export interface IdleWriterOptions {
   onError?: (err: unknown) => void;
   /** The clock pauses and waits are measured by (its timers still run in real time: tests move it instead). */
   now?: () => number;
+  /** Told after each look its timer makes, once it has written what was due or decided to wait (tests wait for it). */
+  looked?: () => void;
 }
 
 export class IdleWriter {
@@ -324,7 +326,7 @@ export class IdleWriter {
     this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.write('pause');
+      void this.write('pause').then(() => this.o.looked?.());
     }, at - now);
     this.timer.unref();
   }
