@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { age, instance, run } from './helpers/instance.js';
+import { rustcArgs, toolchainRustc } from './helpers/rustc.js';
 
 // Links vrift does not cache run as they would without it: the same exit code, stderr and
 // executable as the plain driver's, counted with their reason, never stored, never served.
@@ -60,8 +61,8 @@ test('a Rust binary whose linker cannot write a dependency file is passed throug
   age(oldLd, cc);
   const out = path.join(v.dir, 'out');
   fs.mkdirSync(out);
-  const rustc = path.join(execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim(), 'bin', 'rustc');
-  const args = ['--crate-name', 'app', '--edition=2021', 'src/main.rs', '--crate-type', 'bin', '--emit=dep-info,link', '-C', `linker=${cc}`, '--out-dir', out];
+  const rustc = toolchainRustc();
+  const args = rustcArgs({ crate: 'app', src: 'src/main.rs', type: 'bin', emit: 'dep-info,link', codegen: [`linker=${cc}`], out });
   for (let i = 0; i < 2; i++) {
     fs.rmSync(path.join(out, 'app'), { force: true });
     const r = await v.cc(args, { compiler: rustc });
@@ -82,20 +83,8 @@ for (const ld of ['gold', 'lld']) {
     v.files({ 'src/main.rs': 'fn main() { std::process::exit(3) }\n' });
     const out = path.join(v.dir, 'out');
     fs.mkdirSync(out);
-    const rustc = path.join(execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim(), 'bin', 'rustc');
-    const args = [
-      '--crate-name',
-      'app',
-      '--edition=2021',
-      'src/main.rs',
-      '--crate-type',
-      'bin',
-      '--emit=dep-info,link',
-      '-C',
-      `link-arg=-fuse-ld=${ld}`,
-      '--out-dir',
-      out,
-    ];
+    const rustc = toolchainRustc();
+    const args = rustcArgs({ crate: 'app', src: 'src/main.rs', type: 'bin', emit: 'dep-info,link', codegen: [`link-arg=-fuse-ld=${ld}`], out });
     for (let i = 0; i < 2; i++) {
       fs.rmSync(path.join(out, 'app'), { force: true });
       const r = await v.cc(args, { compiler: rustc });

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from './helpers/test.js';
+import type { ExecutionContext } from 'ava';
 import { compress, decompress } from 'zstd-napi';
 import { digestHex } from '../daemon/hash.js';
 import { request, startServe, tmpDir } from './helpers/remote.js';
@@ -291,12 +292,17 @@ test('a restarted server still has what was stored', async (t) => {
   t.deepEqual((await request(`${b.url}/cas/${sha256(body)}`)).body, body);
 });
 
-test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the CLI passes its own on): an upload under way finishes, then it exits 0', async (t) => {
+/**
+ * `vrift serve` receiving an upload (half of its body sent, its temp file made) when the test
+ * sends the server two signals: SIGTERM directly, then, once that one is handled (two pending
+ * at once are one to the kernel), SIGTERM through the CLI, which passes it on.
+ */
+async function twoSignalsDuringAnUpload(t: ExecutionContext) {
   const dir = tmpDir(t);
   const store = path.join(dir, 'store');
   const s = await startServe(t, ['--store', store, '--access-log', 'off']);
-  let stderr = '';
-  s.proc.stderr!.on('data', (d) => (stderr += d));
+  const out = { stderr: '' };
+  s.proc.stderr!.on('data', (d) => (out.stderr += d));
   const exited = new Promise<[number | null, string | null]>((r) => s.proc.once('exit', (code, sig) => r([code, sig])));
   const server = Number(fs.readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/children`, 'utf8').trim().split(' ')[0]);
   t.true(server > 0, 'the server process');
@@ -310,16 +316,19 @@ test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the
     });
     req.on('error', reject);
   });
-  answer.catch(() => {}); // a failed upload fails the assert below, not the file's worker
+  answer.catch(() => {}); // a failed upload fails the test's assert, not the file's worker
   req.write(body.subarray(0, body.length >> 1));
   // The server is receiving it (its temp file exists) when the signals come.
   await waitFor(() => filesUnder(path.join(store, 'tmp')).some((f) => path.basename(f).startsWith('put-')), 'the upload under way');
   process.kill(server, 'SIGTERM');
-  // Two SIGTERMs pending at once are one to the kernel: the second is sent once the first is
-  // being handled, as a CLI passing its own on would be.
-  await waitFor(() => /stopping on signal/.test(stderr), 'the first signal handled', { ms: 15_000 });
+  await waitFor(() => /stopping on signal/.test(out.stderr), 'the first signal handled', { ms: 15_000 });
   s.proc.kill('SIGTERM');
-  await waitFor(() => /signal ignored: already stopping/.test(stderr), 'the second signal ignored', { ms: 15_000 });
+  await waitFor(() => /signal ignored: already stopping/.test(out.stderr), 'the second signal ignored', { ms: 15_000 });
+  return { s, store, out, exited, body, req, answer };
+}
+
+test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the CLI passes its own on): an upload under way finishes, then it exits 0', async (t) => {
+  const { store, exited, body, req, answer } = await twoSignalsDuringAnUpload(t);
   req.end(body.subarray(body.length >> 1));
   t.is(await answer, 200, 'the upload finished');
   t.deepEqual(await exited, [0, null], 'exited 0 after the drain, not killed by the second signal');
@@ -327,36 +336,11 @@ test('SIGTERM twice (a cgroup kill reaches `vrift serve` and its server, and the
 });
 
 test('a third signal while it drains (someone insisting) ends it at once: exit 1, and the log names the upload it cut', async (t) => {
-  const dir = tmpDir(t);
-  const store = path.join(dir, 'store');
-  const s = await startServe(t, ['--store', store, '--access-log', 'off']);
-  let stderr = '';
-  s.proc.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<[number | null, string | null]>((r) => s.proc.once('exit', (code, sig) => r([code, sig])));
-  const server = Number(fs.readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/children`, 'utf8').trim().split(' ')[0]);
-  t.true(server > 0, 'the server process');
-
-  const body = crypto.randomBytes(256 << 10);
-  const req = http.request({ host: '127.0.0.1', port: s.port, method: 'PUT', path: `/cas/${sha256(body)}`, headers: { 'content-length': body.length } });
-  const answer = new Promise<number>((resolve, reject) => {
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-  });
-  answer.catch(() => {}); // cut: asserted below
-  req.write(body.subarray(0, body.length >> 1)); // the rest never comes
-  await waitFor(() => filesUnder(path.join(store, 'tmp')).some((f) => path.basename(f).startsWith('put-')), 'the upload under way');
-  // One signal at a time, each sent once the one before is handled (two pending at once are one).
-  process.kill(server, 'SIGTERM');
-  await waitFor(() => /stopping on signal/.test(stderr), 'the first signal handled', { ms: 15_000 });
-  s.proc.kill('SIGTERM'); // passed on by `vrift serve`
-  await waitFor(() => /signal ignored: already stopping/.test(stderr), 'the second signal ignored', { ms: 15_000 });
+  const { s, store, out, exited, body, answer } = await twoSignalsDuringAnUpload(t); // the rest of the body never comes
   s.proc.kill('SIGINT'); // a Ctrl-C, passed on
   t.deepEqual(await exited, [1, null], 'exit 1: the drain was cut');
   await t.throwsAsync(answer, undefined, 'the upload was cut, not answered');
-  const cut = stderr
+  const cut = out.stderr
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)

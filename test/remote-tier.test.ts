@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -13,7 +12,8 @@ import { HttpTier } from '../daemon/tiers/http.js';
 import { PROBE_DIGEST } from '../daemon/tiers/types.js';
 import { TieredStore } from '../daemon/tiers/tiered.js';
 import { decodeBundle, decodePack, encodeBundle, encodePack, isBundle } from '../daemon/tiers/bundle.js';
-import { ensureTool, fakeServer, PATIENT, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
+import { fakeServer, PATIENT, request, startServe, tieredAt, tmpDir } from './helpers/remote.js';
+import { certificates } from './helpers/tls.js';
 import { waitFor } from './helpers/wait.js';
 
 test('HttpTier with tokens: rw Bearer writes, ro Bearer reads but cannot write, Basic from the URL', async (t) => {
@@ -563,41 +563,11 @@ test('the check at start against a server that answers: lookups go on as usual',
 });
 
 test('vrift serve over TLS', async (t) => {
-  const openssl = ensureTool('openssl', 'openssl');
   const dir = tmpDir(t);
-  execFileSync(
-    openssl,
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const s = await startServe(t, [
-    '--store',
-    path.join(dir, 'store'),
-    '--tls-cert',
-    path.join(dir, 'cert.pem'),
-    '--tls-key',
-    path.join(dir, 'key.pem'),
-    '--access-log',
-    'off',
-  ]);
+  const { ca: caFile, cert, key } = certificates(dir);
+  const s = await startServe(t, ['--store', path.join(dir, 'store'), '--tls-cert', cert, '--tls-key', key, '--access-log', 'off']);
   t.true(s.url.startsWith('https://'));
-  const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+  const ca = fs.readFileSync(caFile);
   const body = Buffer.from('over tls');
   const call = (method: string, data?: Buffer) =>
     new Promise<{ status: number; body: Buffer }>((resolve, reject) => {

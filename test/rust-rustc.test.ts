@@ -5,10 +5,10 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { age, instance, run } from './helpers/instance.js';
 import { fakeServer, startServe, tmpDir } from './helpers/remote.js';
+import { rustcArgs, toolchainRustc } from './helpers/rustc.js';
 
 // rustc called through the shim directly, the way cargo does (`vrift-shim <rustc> args`).
-const SYSROOT = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim();
-const RUSTC = path.join(SYSROOT, 'bin', 'rustc'); // the toolchain's binary, not rustup's proxy
+const RUSTC = toolchainRustc();
 const PROXY = execFileSync('sh', ['-c', 'command -v rustc'], { encoding: 'utf8' }).trim();
 
 function project(v: ReturnType<typeof instance>, lib: string) {
@@ -24,23 +24,15 @@ const WARNS = 'mod m;\npub fn f(x: u32) -> u32 { let unused = 3; x + m::m() }\n'
 test("JSON diagnostics and artifact notices replay byte for byte, outputs identical to rustc's", async (t) => {
   const v = instance(t);
   const out = project(v, WARNS);
-  const args = [
-    '--crate-name',
-    'w',
-    '--edition=2021',
-    'src/lib.rs',
-    '--error-format=json',
-    '--json=diagnostic-rendered-ansi,artifacts,future-incompat',
-    '--crate-type',
-    'lib',
-    '--emit=dep-info,metadata,link',
-    '-C',
-    'metadata=abc',
-    '-C',
-    'extra-filename=-abc',
-    '--out-dir',
+  const args = rustcArgs({
+    crate: 'w',
+    src: 'src/lib.rs',
+    flags: ['--error-format=json', '--json=diagnostic-rendered-ansi,artifacts,future-incompat'],
+    type: 'lib',
+    emit: 'dep-info,metadata,link',
+    codegen: ['metadata=abc', 'extra-filename=-abc'],
     out,
-  ];
+  });
   const plain = await run(RUSTC, args, { cwd: v.dir });
   t.is(plain.code, 0);
   t.regex(plain.err, /unused variable/);
@@ -137,23 +129,15 @@ test('a binary is cached with what its link read: a changed native library, or o
   age(v.write('src/main.rs', '#[link(name = "num", kind = "static")]\nextern "C" { fn num() -> i32; }\nfn main() { println!("{}", unsafe { num() }); }\n'));
   const out = path.join(v.dir, 'out');
   fs.mkdirSync(out);
-  const args = [
-    '--crate-name',
-    'app',
-    '--edition=2021',
-    'src/main.rs',
-    '--crate-type',
-    'bin',
-    '--emit=dep-info,link',
-    '-C',
-    'extra-filename=-x',
-    '--out-dir',
+  const args = rustcArgs({
+    crate: 'app',
+    src: 'src/main.rs',
+    type: 'bin',
+    emit: 'dep-info,link',
+    codegen: ['extra-filename=-x'],
     out,
-    '-L',
-    'native=native-a',
-    '-L',
-    'native=native-b',
-  ];
+    after: ['-L', 'native=native-a', '-L', 'native=native-b'],
+  });
   const exe = path.join(out, 'app-x');
   const build = async (want: string) => {
     fs.rmSync(exe, { force: true });
@@ -232,19 +216,7 @@ test("a binary's --extern rlib linked again during the compile (cargo uplifts it
   const uplift = wrap('wl', `ln -f "${rlib}" "${path.join(out, 'uplifted.rlib')}"`);
   const touch = wrap('wt', `touch "${rlib}"`);
   // A binary: what its link reads (the rlib among it) is checked when the entry is built.
-  const args = (name: string) => [
-    '--crate-name',
-    name,
-    '--edition=2021',
-    'src/main.rs',
-    '--crate-type',
-    'bin',
-    '--emit=dep-info,link',
-    '--extern',
-    `dep=${rlib}`,
-    '--out-dir',
-    out,
-  ];
+  const args = (name: string) => rustcArgs({ crate: name, src: 'src/main.rs', type: 'bin', emit: 'dep-info,link', out, after: ['--extern', `dep=${rlib}`] });
   t.is((await v.cc(args('app'), { compiler: uplift })).code, 0);
   // The entry is built at the build's pause and written after: counted either way once done.
   let s = await v.until((x) => x.stored + Object.values(x.not_stored).reduce((a, b) => a + b, 0) >= 1, 'the binary stored or refused');
@@ -268,19 +240,14 @@ test("a hit from the team cache fetches a crate's outputs in parallel: rlib and 
   // the outputs embed the directory, and are not shared between checkouts).
   const args = (dir: string) => [
     `--remap-path-prefix=${dir}=/src`,
-    '--crate-name',
-    'big',
-    '--edition=2021',
-    'src/lib.rs',
-    '--crate-type',
-    'lib',
-    '--emit=dep-info,metadata,link',
-    '-C',
-    'metadata=abc',
-    '-C',
-    'extra-filename=-abc',
-    '--out-dir',
-    'out',
+    ...rustcArgs({
+      crate: 'big',
+      src: 'src/lib.rs',
+      type: 'lib',
+      emit: 'dep-info,metadata,link',
+      codegen: ['metadata=abc', 'extra-filename=-abc'],
+      out: 'out',
+    }),
   ];
   const files = ['libbig-abc.rlib', 'libbig-abc.rmeta', 'big-abc.d'];
   // A compiles and uploads.
