@@ -5,6 +5,7 @@ import type { Instance } from './helpers/instance.js';
 import { bridgeLab, nsInstance, type Machine, type NsInstance, type RemoteStats } from './helpers/netns.js';
 import { keyFor } from './helpers/peers.js';
 import { cargo, copyWorkspace, filesUnder } from './helpers/rust.js';
+import { waitFor } from './helpers/wait.js';
 
 // A Rust workspace through a LAN peer: two machines on one Ethernet segment (network
 // namespaces on a bridge, real mDNS). A builds test/fixtures/rust-ws (itoa and cfg-if from
@@ -45,16 +46,15 @@ test('mDNS: B (empty store, another directory) builds the Rust workspace from A 
 
   const wsB = copyWorkspace(path.join(b.dir, 'bb', 'second', 'checkout-two'));
   t.is((await b.vrift(['daemon', 'start'])).code, 0);
-  const seen = await (async () => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await b.vrift(['peers', '--json']);
-      const p = JSON.parse(r.out) as { state: string; key_name: string }[];
-      if (p.some((x) => x.state === 'up')) return p;
-      if (Date.now() > deadline) throw new Error(`B did not find A: ${r.out}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
-  })();
+  let seen: { state: string; key_name: string }[] = [];
+  await waitFor(
+    async () => {
+      seen = JSON.parse((await b.vrift(['peers', '--json'])).out) as typeof seen;
+      return seen.some((x) => x.state === 'up');
+    },
+    () => `B to find A: ${JSON.stringify(seen)}`,
+    { everyMs: 50 },
+  );
   t.is(seen[0].key_name, 'alice');
 
   const builtB = await cargoIn(mb, b, wsB);

@@ -6,6 +6,7 @@ import test from './helpers/test.js';
 import { SHIM } from './helpers/instance.js';
 import { bridgeLab, nsInstance, type Machine, type NsInstance, type RemoteStats } from './helpers/netns.js';
 import { keyFor } from './helpers/peers.js';
+import { waitFor } from './helpers/wait.js';
 import { objects, workloadTree } from './helpers/workloads.js';
 import { readSigningKey } from '../trust/key-file.js';
 import { signRequest } from '../trust/request-auth.js';
@@ -32,25 +33,31 @@ function lua(v: NsInstance): string {
 const make = (m: Machine, v: NsInstance, dir: string) => m.exec('make', ['-j2', 'o', `CC=${SHIM} gcc`], { cwd: dir, env: v.env });
 
 async function until(v: NsInstance, cond: (p: PeerView[]) => boolean, what: string, ms = 30_000): Promise<PeerView[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await v.vrift(['peers', '--json']);
-    if (r.code !== 0) throw new Error(r.err);
-    const last = JSON.parse(r.out) as PeerView[];
-    if (cond(last)) return last;
-    if (Date.now() > deadline) throw new Error(`waited ${ms} ms for ${what}: ${JSON.stringify(last)}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  let last: PeerView[] = [];
+  await waitFor(
+    async () => {
+      const r = await v.vrift(['peers', '--json']);
+      if (r.code !== 0) throw new Error(r.err);
+      last = JSON.parse(r.out) as PeerView[];
+      return cond(last);
+    },
+    () => `${what}: ${JSON.stringify(last)}`,
+    { ms, everyMs: 50 },
+  );
+  return last;
 }
 
 async function peerStats(v: NsInstance, cond: (p: Record<string, number | string>) => boolean, what: string): Promise<PStats> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const s = (await v.stats()) as PStats;
-    if (s.peers && cond(s.peers)) return s;
-    if (Date.now() > deadline) throw new Error(`waited for ${what}: ${JSON.stringify(s.peers)}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  let last: PStats | undefined;
+  await waitFor(
+    async () => {
+      last = (await v.stats()) as PStats;
+      return !!last.peers && cond(last.peers);
+    },
+    () => `${what}: ${JSON.stringify(last?.peers)}`,
+    { everyMs: 100 },
+  );
+  return last!;
 }
 
 // A GET to a peer's store from the test process (on the bridge), signed with the key of the instance at `home`.
