@@ -39,6 +39,7 @@ export interface Config {
   signing_key: string; // secret key the daemon signs its entries with (made on first start when it is the default)
   trusted_keys: string[]; // `name:base64` public keys whose entries are used from peers (and the remote, below)
   remote_require_signatures: boolean; // the remote's entries too: only those signed by a trusted key (or this instance's own)
+  live: boolean; // keep every seen compile's inputs hot and warm what changed (daemon/live/)
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -77,6 +78,7 @@ export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; 
   signing_key: { kind: 'path', env: ['VRIFT_SIGNING_KEY'], scope: 'instance' },
   trusted_keys: { kind: 'keys', env: ['VRIFT_TRUSTED_KEYS'], scope: 'instance' },
   remote_require_signatures: { kind: 'bool', env: ['VRIFT_REMOTE_REQUIRE_SIGNATURES'], scope: 'instance' },
+  live: { kind: 'bool', env: ['VRIFT_LIVE'], scope: 'instance' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -110,6 +112,7 @@ export function defaults(paths: InstancePaths): Config {
     signing_key: defaultSigningKeyPath(paths.home),
     trusted_keys: [],
     remote_require_signatures: false,
+    live: false,
   };
 }
 

@@ -14,6 +14,7 @@ import type { WriteBehind } from './store/write-behind.js';
 import type { TieredStore } from './tiers/tiered.js';
 import type { PublicKey, SigningKey } from '../trust/keys.js';
 import type { Peers } from './peers/open.js';
+import type { Live } from './live/live.js';
 
 export interface Pending {
   id: string;
@@ -41,7 +42,8 @@ export interface DaemonContext {
   remote?: TieredStore; // set when remote_url or peers is configured
   peers?: Peers; // set when peers is not "off"
   writes: WriteBehind; // what the front-ends store through: written when lookups pause
-  watcher?: Watcher; // inotify on inputs' directories (watch_inputs)
+  watcher?: Watcher; // inotify on inputs' directories (watch_inputs, or live)
+  live?: Live; // live mode (live = true): records compiles, warms what changed
   clock: FsClock; // compiles' starts as the filesystems stamp them
   spares?: OutputSpares; // empty files the shims write hits' outputs into
   signer?: SigningKey; // signs this daemon's entries and its requests to peers (absent: unusable key, logged)

@@ -39,6 +39,8 @@ import { describeKeys, parseTrustedKeys, type PublicKey, type SigningKey } from 
 import { RaceTier } from './tiers/race.js';
 import type { RemoteTier } from './tiers/types.js';
 import { openPeers, type Peers } from './peers/open.js';
+import { Live } from './live/live.js';
+import type { CcSeen } from './frontends/cc/types.js';
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
@@ -57,6 +59,8 @@ const BUSY_MS = 5 * 60_000;
 const UPLOAD_ENTRY_WAIT_MS = 500;
 // Verified store content kept in memory while LAN peers are on (LocalStore verifiedCacheBytes).
 const PEER_VERIFIED_BYTES = 32 * 2 ** 20;
+// How often live mode reads inotify's queue between requests.
+const LIVE_DRAIN_MS = 50;
 
 // Validates the message as its kind's request, then hands it to that kind's handler.
 function serve<K extends Kind>(kind: K, msg: Record<string, unknown>, ctx: DaemonContext): Promise<ReplyOf<K>> {
@@ -194,10 +198,15 @@ export class Daemon {
     const sysdirMemo = new Map<string, Promise<string[]>>();
     const compilers = new CompilerIds();
     // Inputs' directories under inotify: hits stop stat'ing every header (hot/watcher.ts).
-    const watcher = config.watch_inputs ? Watcher.open() : undefined;
-    if (config.watch_inputs && !watcher) log.log('warn', 'daemon', 'native/build/vrift_watch.node not loadable: every lookup stats its inputs');
-    const hashes = new FileHashes(now, undefined, undefined, watcher);
-    const dirs = new DirCache(now, undefined, watcher);
+    // Live mode watches too (drained more often: a change is warmed sooner), whether or not lookups trust the watches.
+    const watcher = config.watch_inputs || config.live ? Watcher.open(config.live ? { drainEveryMs: LIVE_DRAIN_MS } : {}) : undefined;
+    if (!watcher && (config.watch_inputs || config.live))
+      log.log('warn', 'daemon', `native/build/vrift_watch.node not loadable: every lookup stats its inputs${config.live ? ', and live mode is off' : ''}`);
+    const inputWatcher = config.watch_inputs ? watcher : undefined;
+    const hashes = new FileHashes(now, undefined, undefined, inputWatcher);
+    const dirs = new DirCache(now, undefined, inputWatcher);
+    // Made after the C front-end, which tells it what it sees (observe, warming).
+    let live: Live | undefined;
     const front = new WriteBehind(
       remote ?? store,
       later,
@@ -233,7 +242,24 @@ export class Daemon {
       deferred,
       links,
       forms,
+      ...(config.live && watcher
+        ? { observe: (seen: CcSeen) => live?.observe(seen), warming: (key: string, output: string) => live?.warming(key, output) }
+        : {}),
     });
+    if (config.live && watcher) {
+      live = new Live({
+        cc,
+        watcher,
+        hashes,
+        pending,
+        journalFile: path.join(paths.home, 'live', 'journal.json'),
+        tmpDir: path.join(tmpDir, 'live'),
+        home: paths.home,
+        log: log.child('live'),
+        now,
+      });
+      live.start();
+    }
     const rust = new RustFrontend({
       store: front,
       hashes,
@@ -264,6 +290,7 @@ export class Daemon {
       remote,
       peers,
       watcher,
+      live,
       clock,
       writes: front,
       spares,
@@ -324,7 +351,8 @@ export class Daemon {
         this.ctx.pending.delete(id);
         p.frontend.abandon?.(p.state);
       }
-      if (idleMs > 0 && now - this.lastActivity > idleMs && this.ctx.pending.size === 0 && this.background.size === 0) {
+      // Live mode is a daemon that stays: it watches and warms while nothing else happens.
+      if (idleMs > 0 && !this.ctx.live && now - this.lastActivity > idleMs && this.ctx.pending.size === 0 && this.background.size === 0) {
         this.ctx.log.log('info', 'daemon', 'idle shutdown', { idleMs });
         void this.close();
       }
@@ -339,6 +367,8 @@ export class Daemon {
       // entries are what a CI job's teardown would otherwise lose.
       await awaitSentReports(this.ctx);
       await this.server?.close();
+      // Warm runs cancelled (what they compiled is not worth a slower stop), the journal saved.
+      await this.ctx.live?.close();
       // Goodbye to peers (they forget this one at once) and no more serving them.
       await this.ctx.peers?.close();
       // Entries still to be built (and what waits to be written) first: background work

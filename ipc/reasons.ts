@@ -107,7 +107,19 @@ export const SHIM_FALLBACKS = {
   intercept_exec: 'the interceptor could not hand the call to the shim',
 } as const satisfies Record<string, string>;
 
+/** Compiles live mode does not warm (`vrift live status`): their outputs cannot all be sent to
+ * a private place, so a background run could touch the build tree (daemon/live/redirect.ts). */
+export const LIVE_SKIPPED = {
+  split_dwarf: '-gsplit-dwarf: the object names its .dwo file by path',
+  coverage: '--coverage, -ftest-coverage, -fprofile-arcs: the object names its .gcda/.gcno files by path',
+  profile: '-fprofile-*, -fauto-profile: profiles written or read by path',
+  extra_outputs: 'an option that writes files besides the object and depfile (-save-temps, -fdump-*, -fplugin, -Xclang, ...)',
+  not_redirectable: 'the call could not be rewritten to write its outputs elsewhere with the same cache key',
+  uncacheable: "the call's lookup passes it through (a reason `vrift stats` counts)",
+} as const satisfies Record<string, string>;
+
 export type UncacheableReason = keyof typeof UNCACHEABLE;
+export type LiveSkip = keyof typeof LIVE_SKIPPED;
 export type NotStoredReason = keyof typeof NOT_STORED;
 export type ShimFallback = keyof typeof SHIM_FALLBACKS;
 

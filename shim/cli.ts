@@ -18,6 +18,7 @@ import { loadConfig } from '../config/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { registerKeys } from './keys-command.js';
+import { registerLive } from './live-command.js';
 import { defaultSigningKeyPath } from '../trust/key-file.js';
 import { durationArg, remoteUrlArg, sizeArg } from '../config/arg-parsers.js';
 import { redactUrl, remoteIdentity } from '../config/remote-url.js';
@@ -239,6 +240,13 @@ program
   });
 
 registerServe(program);
+registerLive(program, {
+  endpoint: () => paths().endpoint,
+  ensureDaemon: () => ensureDaemon(env),
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  fail,
+});
 registerKeys(program, {
   home: () => paths().home,
   signingKey: () => {

@@ -31,11 +31,13 @@ export const compile: Handler<'compile'> = async (req, ctx) => {
 
 const answer = async (req: CompileRequest, ctx: DaemonContext, label: { name?: string }): Promise<CompileReply> => {
   ctx.spares?.touch();
+  ctx.live?.buildActive();
   const env = envMap(req.env);
   const session = env.VRIFT_SESSION || undefined;
   ctx.stats.add('requests', session);
   const pass = (reason: UncacheableReason) => {
     ctx.stats.reason('uncacheable', reason, session);
+    if (reason === 'unsupported_option') ctx.live?.passedThrough(req);
     return { t: 'pass', reason } as const;
   };
   if (envFlag(env.VRIFT_DISABLE)) return pass('disabled');

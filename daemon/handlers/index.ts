@@ -3,6 +3,7 @@ import { compile } from './compile.js';
 import { config } from './config.js';
 import { done } from './done.js';
 import { hello } from './hello.js';
+import { live } from './live.js';
 import { peers } from './peers.js';
 import { shutdown } from './shutdown.js';
 import { stats } from './stats.js';
@@ -18,6 +19,7 @@ export const handlers: HandlerTable = {
   done,
   stats,
   peers,
+  live,
   shutdown,
   'store-op': storeOp,
 };

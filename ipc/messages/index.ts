@@ -3,6 +3,7 @@ import { parseConfig, type ConfigReply, type ConfigRequest } from './config.js';
 import { parseDone, type DoneRequest, type OkReply } from './done.js';
 import type { ErrorReply } from './error.js';
 import { parseHello, type HelloReply, type HelloRequest } from './hello.js';
+import { parseLive, type LiveReply, type LiveRequest } from './live.js';
 import { parsePeersRequest, type PeersReply, type PeersRequest } from './peers.js';
 import { parseShutdown, type ShutdownRequest } from './shutdown.js';
 import { parseStats, type StatsReply, type StatsRequest } from './stats.js';
@@ -20,6 +21,7 @@ export interface Protocol {
   config: { req: ConfigRequest; reply: ConfigReply };
   stats: { req: StatsRequest; reply: StatsReply };
   peers: { req: PeersRequest; reply: PeersReply };
+  live: { req: LiveRequest; reply: LiveReply };
   shutdown: { req: ShutdownRequest; reply: OkReply };
   'store-op': { req: StoreOpRequest; reply: StoreOpReply };
 }
@@ -44,6 +46,7 @@ export const PARSERS: { readonly [K in Kind]: (m: Record<string, unknown>) => Re
   config: parseConfig,
   stats: parseStats,
   peers: parsePeersRequest,
+  live: parseLive,
   shutdown: parseShutdown,
   'store-op': parseStoreOp,
 });

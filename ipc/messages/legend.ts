@@ -52,6 +52,10 @@ export const LEGEND: Legend = {
       fallbacks_since: ['fallbacks_since', 'count the calls that went around the cache from then (epoch ms)'],
     },
     peers: {},
+    live: {
+      op: ['operation', "'status', or 'wait': answer once nothing is pending or timeout_ms passed"],
+      timeout_ms: ['timeout_ms', 'wait: answer by then at the latest (ms)'],
+    },
     shutdown: {},
     'store-op': {
       op: ['operation', "clean, verify, rescan or settle the daemon's store"],
@@ -102,6 +106,11 @@ export const LEGEND: Legend = {
     peers: {
       enabled: ['enabled', 'false when the daemon runs with peers = "off"'],
       peers: ['peers', 'each LAN peer: id, addresses, port, key, state (up, cooling, gone), round trip, hits, bytes each way'],
+    },
+    live: {
+      enabled: ['enabled', 'false when the daemon runs without live mode'],
+      settled: ['settled', 'nothing pending: no change waiting to settle, no warm run queued or running'],
+      status: ['status', "live mode's state and counters (`vrift live status --json`)"],
     },
     'store-op': {
       result: ['result', 'what the operation did (sizes, files checked or removed)'],

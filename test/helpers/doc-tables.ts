@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '../../ipc/errors.js';
 import { LEGEND } from '../../ipc/messages/legend.js';
-import { NOT_STORED, SHIM_FALLBACKS, UNCACHEABLE } from '../../ipc/reasons.js';
+import { LIVE_SKIPPED, NOT_STORED, SHIM_FALLBACKS, UNCACHEABLE } from '../../ipc/reasons.js';
 
 // Tables in docs/ that are rendered from a registry in the code, between
 // `<!-- NAME:begin -->` and `<!-- NAME:end -->`. Tests compare them; `node
@@ -32,6 +32,7 @@ const GROUPS: [title: string, what: string, registry: Record<string, string>][] 
   ['not_stored', '"compiled, not stored": a miss whose result was not kept', NOT_STORED],
   ['errors', 'daemon errors by code; the call ran the compiler as without vrift', ERROR_CODES],
   ['shim_fallbacks', '"shim went around the cache": the shim ran the compiler without an answer it could use', SHIM_FALLBACKS],
+  ['live_skipped', '`vrift live status`: compiles live mode does not warm in the background (docs/live.md)', LIVE_SKIPPED],
 ];
 
 /** The reason registry (ipc/reasons.ts) and the error codes as docs/reasons.md lists them. */

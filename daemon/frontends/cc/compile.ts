@@ -66,19 +66,23 @@ export class CompileMode {
     const rel = new Relativizer(cwd, d.project(cwd, env).base_dir, d.forms);
     const directKey = compileKey(d, exe, parsed, cwd, rel, env, src.hash);
 
+    await d.warming?.(directKey, path.resolve(cwd, parsed.output));
     await this.cx.writes.settle(directKey);
     const start = d.now();
     const manifest = await entries.readManifest(directKey);
     let ppKey: string | undefined;
+    const seen = (result: string, inputs?: [string, string][]) =>
+      d.observe?.({ kind: 'hit', cwd, exe, args, env, output: parsed.output, directKey, result, inputs });
     if (manifest?.pp) {
       const ppHash = await preprocessHash(exe, args, cwd, env);
       if (!ppHash) return { kind: 'pass', reason: 'preprocessor_failed' };
       ppKey = ppKeyOf(directKey, ppHash);
       const result = await entries.readResult(ppKey);
       const hit = result && (await this.hits.materialize(ppKey, result, parsed, cwd, req.wf));
+      if (hit?.kind === 'hit') seen(ppKey);
       if (hit) return hit;
     } else if (manifest) {
-      const hit = await this.tryHit(manifest, parsed, cwd, req.wf);
+      const hit = await this.tryHit(manifest, parsed, cwd, req.wf, seen);
       if (hit) return hit;
     }
 
@@ -121,11 +125,18 @@ export class CompileMode {
     };
   }
 
-  private async tryHit(manifest: Manifest, parsed: GccCompile, cwd: string, shimWrites: boolean): Promise<Outcome | undefined> {
+  private async tryHit(
+    manifest: Manifest,
+    parsed: GccCompile,
+    cwd: string,
+    shimWrites: boolean,
+    seen: (result: string, inputs: [string, string][]) => void,
+  ): Promise<Outcome | undefined> {
     for (const e of manifest.entries) {
       if (!this.cx.validity.valid(e, cwd)) continue;
       const result = await this.cx.entries.readResult(e.result);
       const hit = result && (await this.hits.materialize(e.result, result, parsed, cwd, shimWrites));
+      if (hit?.kind === 'hit' && this.cx.d.observe) seen(e.result, entryInputs(e.files, cwd));
       if (hit) return hit;
     }
     return undefined;
@@ -135,6 +146,8 @@ export class CompileMode {
   // next (object, depfiles, inputs' hashes) is read before this returns; the store writes
   // continue in the background.
   async finish(p: CcPending, done: Done): Promise<Finish> {
+    const { d } = this.cx;
+    d.observe?.({ kind: 'ran', cwd: p.cwd, exe: p.exe, args: p.args, env: p.env, output: p.parsed.output, directKey: p.directKey, ms: d.now() - p.start });
     // A one-way report's sender does not wait for this: the build's next call for the same key
     // can come while it runs (the first compile's system include dirs take a gcc run), and
     // waits for it (settle) instead of missing.
@@ -228,4 +241,11 @@ export class CompileMode {
   close(): void {
     for (const f of this.freeDepfiles.splice(0)) fs.rmSync(f, { force: true });
   }
+}
+
+/** A manifest entry's files (key form, hash, ...) as [absolute path, hash]. */
+function entryInputs(files: string[], cwd: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < files.length; i += 2) out.push([Relativizer.toAbs(files[i], cwd), files[i + 1]]);
+  return out;
 }

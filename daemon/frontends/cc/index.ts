@@ -14,7 +14,7 @@ import { InputCollector } from './inputs.js';
 import { KeyWrites } from './key-writes.js';
 import type { CcDeps, CcParts, CcPending, Outcome } from './types.js';
 
-export type { CcDeps, CcPending, Outcome } from './types.js';
+export type { CcDeps, CcPending, CcSeen, Outcome } from './types.js';
 
 // The C/C++ front-end (gcc, clang): classify, key, look up, and store after a miss.
 // A call is a compile (compile.ts: direct mode, validated by entry-valid.ts, with a
@@ -37,6 +37,11 @@ export class CcFrontend implements Frontend<CcPending> {
     this.hits = new Hits(d, entries);
     this.compile = new CompileMode(this.parts, this.hits);
     this.depsMode = new DepsMode(this.parts);
+  }
+
+  /** Waits until what a compile of this direct key is storing is in place (its entry built now if it waited for a pause). */
+  settle(directKey: string): Promise<void> {
+    return this.parts.writes.settle(directKey);
   }
 
   forgetResult(key: string) {

@@ -11,7 +11,7 @@ import type { Relativizer } from '../relativize.js';
 // was checked with. The tags are part of every key: changing one empties the cache.
 
 // Environment that changes what the compiler produces or prints.
-const KEY_ENV = [
+export const KEY_ENV = [
   'CPATH',
   'C_INCLUDE_PATH',
   'CPLUS_INCLUDE_PATH',

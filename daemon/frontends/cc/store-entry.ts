@@ -72,5 +72,16 @@ export async function storeEntry(
     if (ppHash && unchanged) await storeResult(ppKeyOf(p.directKey, ppHash));
   })();
   cx.writes.track(p.directKey, write);
+  d.observe?.({
+    kind: 'stored',
+    cwd,
+    exe: p.exe,
+    args: p.args,
+    env: p.env,
+    output: parsed.output,
+    directKey: p.directKey,
+    result: p.ppKey ?? resultKey,
+    inputs: files.map(([f, h]) => [Relativizer.toAbs(f, cwd), h]),
+  });
   return { stored: true, bytes: obj?.length ?? big!.size, write };
 }

@@ -35,6 +35,28 @@ export interface CcDeps {
   links?: Frontend<unknown>;
   /** Key forms computed so far, shared with the other front-ends (relativize.ts). */
   forms: KeyForms;
+  /** Told of every compile whose entry was used, run or stored (live mode records them: daemon/live/). */
+  observe?: (seen: CcSeen) => void;
+  /** A compile of this direct key running elsewhere (live mode warming it): a lookup (for the object `output`, absolute) waits for this first. */
+  warming?: (directKey: string, output: string) => Promise<void> | undefined;
+}
+
+/**
+ * A compile as live mode records it: `hit` (an entry was used), `ran` (the compiler ran after a
+ * miss, `ms` after its lookup), `stored` (its entry was built). `inputs`: the entry's files as
+ * [absolute path, content hash] (undefined for a preprocessor-mode hit, whose entry names none).
+ */
+export interface CcSeen {
+  kind: 'hit' | 'ran' | 'stored';
+  cwd: string;
+  exe: string;
+  args: string[];
+  env: Record<string, string>;
+  output: string; // the object as the call names it
+  directKey: string;
+  result?: string;
+  inputs?: [string, string][];
+  ms?: number;
 }
 
 export type Outcome = FrontendOutcome<CcPending>;

@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { ipcCall } from '../ipc/client.js';
+import type { LiveReply, LiveStatus } from '../ipc/messages/live.js';
+import { durationArg } from '../config/arg-parsers.js';
+
+export interface LiveCommandDeps {
+  endpoint: () => string;
+  /** Starts the daemon unless one runs (it reads its journal and warms what changed). */
+  ensureDaemon: () => Promise<unknown>;
+  out: (s: string) => void;
+  err: (s: string) => void;
+  fail: (msg: string) => never;
+}
+
+// Each wait asks the daemon for at most this long, then again: one request never outlives
+// the socket's patience.
+const WAIT_SLICE_MS = 30_000;
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** `vrift live status` as people read it. */
+export function formatLive(s: LiveStatus | undefined, enabled: boolean): string {
+  if (!enabled || !s) return 'live mode is off (set live = true in $VRIFT_HOME/config.toml, or VRIFT_LIVE=1 where the daemon starts)\n';
+  const state =
+    s.state === 'warming'
+      ? `warming ${s.queued + s.running + s.changed} (${s.running} running, ${s.queued} queued${s.changed ? `, ${s.changed} changed files settling` : ''})`
+      : s.state === 'suspended'
+        ? `suspended: ${s.why ?? ''} (${s.queued} queued)`
+        : 'idle';
+  const lines = [
+    `live: ${state}`,
+    `  watching     ${s.commands} compiles, ${s.inputs} inputs; ${s.jobs} at once at ${s.priority} priority`,
+    `  warmed       ${s.warmed}   used by a build ${s.used}   never used ${s.never_used}   awaiting use ${s.awaiting_use}`,
+    `  also         ${s.fresh} already cached, ${s.failed} failed (nothing stored), ${s.not_stored} not stored, ${s.cancelled} cancelled for a newer change, ${s.left_to_build} left to a build`,
+    `  cpu          ${secs(s.cpu_ms)}`,
+  ];
+  const skipped = Object.entries(s.skipped);
+  if (skipped.length) lines.push(`  not warmed   ${skipped.map(([k, n]) => `${k} ${n}`).join(', ')}   (why: docs/reasons.md)`);
+  return lines.join('\n') + '\n';
+}
+
+export function registerLive(program: Command, d: LiveCommandDeps): void {
+  const live = program
+    .command('live')
+    .description('live mode (live = true): what the daemon watches and warms in the background')
+    .addHelpText(
+      'after',
+      '\nLive mode records every C/C++ compile a build makes and, when its inputs change, compiles it\nagain at idle priority into a private directory, so the next build is all hits. See docs/live.md.',
+    );
+  live
+    .command('status')
+    .description('idle, warming N or suspended (and why); counters since the daemon started')
+    .option('--json', 'machine-readable JSON')
+    .action(async (o: { json?: boolean }) => {
+      await d.ensureDaemon().catch((e) => d.fail((e as Error).message));
+      const r = (await ipcCall(d.endpoint(), { t: 'live', op: 'status' }, 10_000).catch((e) => d.fail((e as Error).message))) as LiveReply;
+      if (o.json) d.out(JSON.stringify({ enabled: r.enabled, ...(r.status ?? {}) }, null, 2) + '\n');
+      else d.out(formatLive(r.status, r.enabled));
+    });
+  live
+    .command('wait')
+    .description('wait until nothing is pending (no change settling, nothing queued or warming): exit 0, or 1 on timeout')
+    .option('--timeout <duration>', 'give up after this long (e.g. 30s, 2m; a bare number is seconds); default: no limit', durationArg)
+    .action(async (o: { timeout?: number }) => {
+      await d.ensureDaemon().catch((e) => d.fail((e as Error).message));
+      const deadline = o.timeout === undefined ? Infinity : Date.now() + o.timeout;
+      for (;;) {
+        const slice = Math.max(0, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
+        const r = (await ipcCall(d.endpoint(), { t: 'live', op: 'wait', timeout_ms: slice }, slice + 10_000).catch((e) =>
+          d.fail((e as Error).message),
+        )) as LiveReply;
+        if (!r.enabled) {
+          d.err('vrift: live mode is off: nothing to wait for\n');
+          return;
+        }
+        if (r.settled) return;
+        if (Date.now() >= deadline) {
+          d.err(
+            `vrift: still ${formatLive(r.status, true)
+              .split('\n')[0]
+              .replace(/^live: /, '')}\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+      }
+    });
+}
