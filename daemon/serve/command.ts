@@ -5,12 +5,13 @@ import { instancePaths } from '../../ipc/paths.js';
 import { reason, userMessage } from '../../ipc/user-errors.js';
 import type { ChannelLogger } from '../log.js';
 import { startServe } from './open.js';
+import { stopOnSignals } from './stop-on-signals.js';
 
 // `vriftd serve …`: the team cache server, the program `vrift serve` runs with the flags it
 // was given. What it prints, its exit codes and its signals are those of `vrift serve`.
 
 // How long past close()'s own deadline (when it cuts the connections still open) a drain may
-// run before the process ends anyway.
+// run before the process ends anyway (stop-on-signals.ts).
 const HARD_MARGIN_MS = 5_000;
 
 function stderrLogger(channel: string): ChannelLogger {
@@ -56,37 +57,7 @@ async function serve(o: ServeFlags): Promise<void> {
     process.exit(2);
   }
   process.stderr.write(`vrift serve: listening on ${server.url}, store ${o.store}\n`);
-  // The first signal drains: requests under way (an upload half sent) finish, bounded by
-  // close()'s own deadline. The second is ignored rather than ending the drain: a cgroup kill
-  // (systemctl stop, a CI job's teardown) sends SIGTERM to every process, so this one gets it
-  // twice, once directly and once passed on by `vrift serve`. A third (someone insisting: a
-  // Ctrl-C reaches `vrift serve` only, which passes it on once), or a drain still running
-  // HARD_MARGIN_MS past close()'s deadline (a store that does not let go), ends it at once,
-  // exit 1, the log saying what was cut.
-  let stopping: Promise<void> | undefined;
-  let signals = 0;
-  const cut = (why: string) => {
-    log.error('drain cut short: exiting before it finished', { why, ...server.pending() });
-    process.exit(1);
-  };
-  const stop = (sig?: NodeJS.Signals) => {
-    if (sig) signals++;
-    if (stopping) {
-      if (!sig) return;
-      if (signals >= 3) return cut(`${sig}: a third signal while stopping`);
-      log.info('signal ignored: already stopping', { signal: sig, note: 'a third signal ends the drain at once' });
-      return;
-    }
-    if (sig) log.info('stopping on signal', { signal: sig });
-    setTimeout(() => cut(`still draining ${server.drainMs + HARD_MARGIN_MS} ms after the stop`), server.drainMs + HARD_MARGIN_MS);
-    stopping = server.close().then(
-      () => process.exit(0),
-      (e) => {
-        log.error('stop failed', { err: e });
-        process.exit(1);
-      },
-    );
-  };
+  const stop = stopOnSignals({ server, log, exit: (code) => process.exit(code), marginMs: HARD_MARGIN_MS });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   if (byCli) {
