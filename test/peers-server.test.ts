@@ -241,3 +241,26 @@ test('a peer that moves to another of its addresses: the requests cut on the old
   t.is(p.errors, 0, 'their cut connections are not the peer lying');
   t.is(p.live.state, 'up');
 });
+
+test('a key every peer answered "no" for is not asked of them again for a minute; a peer that has not said so is asked', async (t) => {
+  let now = Date.now();
+  const one = await loopbackPeer(t);
+  const two = await loopbackPeer(t);
+  const table = new PeerTable(() => now);
+  table.upsert({ id: 'one', addresses: ['127.0.0.1'], port: one.port, fingerprint: '', source: 'static' });
+  const tier = new PeerTier({ table, auth: keyAuth(alice, [alice], () => now), waitMs: 10_000, now: () => now, log: memoryLogger().child('peers') });
+  t.teardown(() => tier.close());
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.is(one.asked(), 1, 'the second lookup (a miss merging its entry into the manifest, say) did not ask');
+  table.upsert({ id: 'two', addresses: ['127.0.0.1'], port: two.port, fingerprint: '', source: 'static' });
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.is(two.asked(), 1, 'a peer that has not said "no" is asked');
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.deepEqual([one.asked(), two.asked()], [2, 1]);
+  now += 60_001;
+  t.is(await tier.getEntry(ABSENT), undefined);
+  t.deepEqual([one.asked(), two.asked()], [3, 2], 'a minute later they are asked again');
+  t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'));
+  t.is(tier.stats().misses, 5);
+});

@@ -48,6 +48,9 @@ const IDLE_MS = 1000;
 // Peers that answered a lookup lately, asked first for its outputs.
 const RECENT = 4;
 const LATE_KEEP_MS = 60_000;
+// A key every peer asked answered "no" for is not asked of them again for this long (the read
+// that merges a miss's new entry into its manifest asks right after the lookup did).
+const NO_KEEP_MS = 60_000;
 // A peer with several addresses: the next one is tried this long after the one before, unless it failed sooner.
 const STAGGER_MS = 50;
 
@@ -72,6 +75,8 @@ export class PeerTier implements RemoteTier {
   private readonly late: LRUCache<string, { value: Buffer; peer: PeerRecord }>;
   // Per key: the peer whose entry a lookup returned, so that a refusal of it names the peer.
   private readonly gaveEntry: LRUCache<string, PeerRecord>;
+  // Per key: the peers (ids) that answered "no" lately.
+  private readonly saidNo: LRUCache<string, ReadonlySet<string>>;
   private recent: PeerRecord[] = [];
   private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
   private readonly now: () => number;
@@ -81,6 +86,7 @@ export class PeerTier implements RemoteTier {
     this.now = o.now ?? Date.now;
     this.late = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
     this.gaveEntry = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
+    this.saidNo = new LRUCache({ max: 16384, ttl: NO_KEEP_MS, ttlResolution: 0, ttlAutopurge: false, perf: { now: this.now } });
   }
 
   stats(): PeerStats {
@@ -125,6 +131,12 @@ export class PeerTier implements RemoteTier {
     }
     const asked = this.o.table.candidates();
     if (asked.length === 0) return undefined;
+    const no = this.saidNo.get(key);
+    if (no && asked.every((p) => no.has(p.ad.id))) {
+      this.s.misses++;
+      return undefined;
+    }
+    const nos = new Set<string>();
     return new Promise<Buffer | undefined>((resolve) => {
       let left = asked.length;
       let done = false;
@@ -140,7 +152,7 @@ export class PeerTier implements RemoteTier {
       }, this.o.waitMs);
       timer.unref();
       for (const p of asked) {
-        void this.ask(p, key).then((v) => {
+        void this.ask(p, key, nos).then((v) => {
           left--;
           if (v && !done) {
             this.s.hits++;
@@ -152,6 +164,7 @@ export class PeerTier implements RemoteTier {
             this.late.set(key, { value: v, peer: p });
           } else if (left === 0 && !done) {
             this.s.misses++;
+            if (nos.size === asked.length) this.saidNo.set(key, nos);
             finish(undefined);
           }
         });
@@ -242,11 +255,13 @@ export class PeerTier implements RemoteTier {
     this.chosen.clear();
     this.late.clear();
     this.gaveEntry.clear();
+    this.saidNo.clear();
   }
 
   // ---- internals ----
 
-  private async ask(p: PeerRecord, key: string): Promise<Buffer | undefined> {
+  // `nos`: where a clean "no" from `p` is noted.
+  private async ask(p: PeerRecord, key: string, nos: Set<string>): Promise<Buffer | undefined> {
     const t0 = this.now();
     const c = await this.clientFor(p);
     if (!c) return undefined;
@@ -254,7 +269,10 @@ export class PeerTier implements RemoteTier {
     const v = await c.getEntry(key);
     if (!v) {
       // A clean "no" (404); a failure was reported to the table by the client already.
-      if (c.counters().misses > misses) this.o.table.answered(p, this.now() - t0, false);
+      if (c.counters().misses > misses) {
+        this.o.table.answered(p, this.now() - t0, false);
+        nos.add(p.ad.id);
+      }
       return undefined;
     }
     if (this.o.accept && !this.o.accept(key, v, p, this.clients.get(p.ad.id)?.base ?? '')) {
