@@ -17,7 +17,8 @@ for a in "$@"; do
   esac
 done
 
-PKGS=(gcc g++ clang make cmake musl-tools util-linux dpkg-dev ccache sccache hyperfine wrk)
+# libfuse2 + fuse: the FUSE overlay (fuse-native's binding is built against libfuse2; fusermount unmounts).
+PKGS=(gcc g++ clang make cmake musl-tools util-linux dpkg-dev ccache sccache hyperfine wrk libfuse2 fuse)
 # The benchmark's and the demo's real projects build against these (bench/workloads.json).
 mapfile -t -O ${#PKGS[@]} PKGS < <(node -p 'require("./bench/workloads.json").packages.join("\n")')
 # `npm test` runs real servers, linkers and tools instead of skipping: installed here, once,

@@ -40,6 +40,7 @@ export interface Config {
   trusted_keys: string[]; // `name:base64` public keys whose entries are used from peers (and the remote, below)
   remote_require_signatures: boolean; // the remote's entries too: only those signed by a trusted key (or this instance's own)
   live: boolean; // keep every seen compile's inputs hot and warm what changed (daemon/live/)
+  lazy_dirs: string[]; // build output dirs `vrift mount` (no DIR) and `vrift run` mount (daemon/overlay/), absolute
 }
 
 export type Source = 'default' | 'user' | 'project' | 'env' | 'flag';
@@ -53,7 +54,7 @@ export interface ResolvedConfig {
 }
 
 export type Scope = 'project' | 'instance';
-type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'level' | 'count' | 'peers' | 'port' | 'keys';
+type Kind = 'bool' | 'size' | 'duration' | 'path' | 'string' | 'url' | 'list' | 'paths' | 'level' | 'count' | 'peers' | 'port' | 'keys';
 export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; scope: Scope }>> = {
   enabled: { kind: 'bool', env: ['VRIFT_ENABLED'], scope: 'project' },
   local_path: { kind: 'path', env: ['VRIFT_LOCAL_PATH'], scope: 'instance' },
@@ -79,12 +80,14 @@ export const SCHEMA: Readonly<Record<keyof Config, { kind: Kind; env: string[]; 
   trusted_keys: { kind: 'keys', env: ['VRIFT_TRUSTED_KEYS'], scope: 'instance' },
   remote_require_signatures: { kind: 'bool', env: ['VRIFT_REMOTE_REQUIRE_SIGNATURES'], scope: 'instance' },
   live: { kind: 'bool', env: ['VRIFT_LIVE'], scope: 'instance' },
+  lazy_dirs: { kind: 'paths', env: ['VRIFT_LAZY_DIRS'], scope: 'project' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
 export type ProjectKey = 'enabled' | 'base_dir' | 'cache_targets' | 'cache_extensions';
 export type ProjectSettings = Readonly<Pick<Config, ProjectKey>>;
-export const PROJECT_KEYS = CONFIG_KEYS.filter((k) => SCHEMA[k].scope === 'project') as ProjectKey[];
+// lazy_dirs is a project key read by the CLI only (vrift mount, vrift run): compiles do not carry it.
+export const PROJECT_KEYS = CONFIG_KEYS.filter((k) => SCHEMA[k].scope === 'project' && k !== 'lazy_dirs') as ProjectKey[];
 export const INSTANCE_KEYS = CONFIG_KEYS.filter((k) => SCHEMA[k].scope === 'instance');
 
 export function defaults(paths: InstancePaths): Config {
@@ -113,6 +116,7 @@ export function defaults(paths: InstancePaths): Config {
     trusted_keys: [],
     remote_require_signatures: false,
     live: false,
+    lazy_dirs: [],
   };
 }
 
@@ -162,6 +166,14 @@ function coerce(key: keyof Config, raw: unknown, label: string, home: string, ba
           .map((s) => s.trim())
           .filter(Boolean);
       return fail();
+    case 'paths': {
+      // Relative to the file that names them (a velo.toml: its project), or to the cwd.
+      const list = Array.isArray(raw) && raw.every((x) => typeof x === 'string') ? raw : typeof raw === 'string' ? raw.split(',') : fail();
+      return list
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map((x) => path.resolve(baseDir, expandHome(x, home)));
+    }
     case 'keys': {
       // Checked here, so a pasted line with a typo is an error where it was written, not a
       // daemon that quietly trusts nobody.

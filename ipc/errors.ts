@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   ESTORE: 'store I/O failed (full disk, permissions)',
   ESTART: 'the daemon could not start (its reason in the message)',
   ECOMPILER: 'the compiler could not be asked what the key needs (its include paths)',
+  EFUSE: 'FUSE cannot be used here (no /dev/fuse, no permission, no libfuse): outputs are written as before',
 } as const satisfies Record<string, string>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -19,6 +19,7 @@ import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { registerKeys } from './keys-command.js';
 import { registerLive } from './live-command.js';
+import { mountAll, registerMount } from './mount-command.js';
 import { defaultSigningKeyPath } from '../trust/key-file.js';
 import { durationArg, remoteUrlArg, sizeArg } from '../config/arg-parsers.js';
 import { redactUrl, remoteIdentity } from '../config/remote-url.js';
@@ -163,6 +164,12 @@ program
     ).argParser(remoteUrlArg),
   )
   .option('-q, --quiet', 'no summary line')
+  .option(
+    '--lazy <dir>',
+    "mount vrift's overlay over this build output directory unless mounted (repeatable; lazy_dirs too); it stays mounted",
+    (v: string, acc: string[]) => [...acc, path.resolve(v)],
+    [] as string[],
+  )
   .argument('<command...>', 'the build command, after --')
   .passThroughOptions()
   .action(async (command: string[], o) => {
@@ -195,6 +202,12 @@ program
       else process.stderr.write(`vrift: compilers are caught only by name on PATH: ${ic.reason}\n`);
       childEnv.PATH = `${shims}${path.delimiter}${env.PATH ?? ''}`;
     }
+    // The overlays, before the build writes into their dirs.
+    const lazy = [...new Set([...(o.lazy as string[]), ...(shims ? lazyDirs(childEnv) : [])])];
+    if (shims && lazy.length)
+      await mountAll(lazy, { paths, env, err: (s) => void process.stderr.write(s) }).catch((e) =>
+        process.stderr.write(`vrift: ${(e as Error).message}; outputs are written as before\n`),
+      );
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
     const startedAt = Date.now();
@@ -239,7 +252,24 @@ program
     process.exitCode = await runDemo(o.dir, env);
   });
 
+/** The project's lazy_dirs; none when its configuration does not read (vrift config says why). */
+function lazyDirs(e: NodeJS.ProcessEnv = env): string[] {
+  try {
+    return loadConfig({ env: e }).config.lazy_dirs;
+  } catch {
+    return [];
+  }
+}
+
 registerServe(program);
+registerMount(program, {
+  paths,
+  env,
+  lazyDirs: () => lazyDirs(),
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  fail,
+});
 registerLive(program, {
   endpoint: () => paths().endpoint,
   ensureDaemon: () => ensureDaemon(env),

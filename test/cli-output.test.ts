@@ -91,7 +91,7 @@ test("the README's command synopsis names every option --help lists", async (t) 
     for (let j = i + 1; j < ls.length && /^\s/.test(ls[j]); j++) s += ls[j];
     return s;
   };
-  for (const cmd of ['run', 'stats', 'clean', 'verify', 'config', 'daemon status', 'shims-dir', 'serve', 'demo']) {
+  for (const cmd of ['run', 'stats', 'clean', 'verify', 'config', 'daemon status', 'shims-dir', 'serve', 'demo', 'mount', 'unmount', 'mounts']) {
     const help = (await v.vrift([...cmd.split(' '), '--help'])).out;
     const opts = [...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]).filter((o) => o !== '--help');
     const line = synopsis(cmd.split(' ')[0]);

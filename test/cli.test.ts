@@ -18,6 +18,9 @@ test('every command answers --help', async (t) => {
     ['shims-dir'],
     ['run'],
     ['demo'],
+    ['mount'],
+    ['unmount'],
+    ['mounts'],
   ]) {
     const r = await v.vrift([...cmd, '--help']);
     t.is(r.code, 0, cmd.join(' '));

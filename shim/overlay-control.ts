@@ -1,0 +1,104 @@
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { VriftError } from '../ipc/errors.js';
+import { alive, fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, removeMountRecord } from '../ipc/mounts.js';
+import { prepareRunDir, type InstancePaths } from '../ipc/paths.js';
+import { PACKAGE_ROOT } from './daemon-control.js';
+
+// Starting and stopping overlay processes (daemon/overlay/main.ts) for `vrift mount`,
+// `vrift unmount`, `vrift mounts` and `vrift run --lazy`. The overlay runs detached, in its
+// own process: neither this CLI nor the daemon stopping takes a mounted DIR away.
+export const OVERLAY_MAIN = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'overlay', 'main.js');
+const run = promisify(execFile);
+
+export interface OverlayTimeouts {
+  /** For the overlay process to say it mounted (a loaded machine starts node slowly). */
+  mountMs: number;
+  /** For it to unmount and exit after SIGTERM (it waits up to 5 s for a busy DIR itself). */
+  unmountMs: number;
+}
+export const OVERLAY_TIMEOUTS: Readonly<OverlayTimeouts> = Object.freeze({ mountMs: 30_000, unmountMs: 20_000 });
+
+export type MountResult = { state: 'mounted'; pid: number } | { state: 'already'; pid?: number } | { state: 'unavailable'; reason: string };
+
+/** Mounts the overlay over `dir` (made if missing); FUSE missing here is a result, not a throw. */
+export async function mountDir(paths: InstancePaths, dir: string, env: NodeJS.ProcessEnv, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<MountResult> {
+  if (mountedOverlays().has(dir)) return { state: 'already', pid: readMountRecord(paths.runDir, dir)?.pid };
+  // Said without starting a process; the overlay process checks the rest (libfuse, the mount itself).
+  const why = fuseUnavailable();
+  if (why) return { state: 'unavailable', reason: why };
+  fs.mkdirSync(dir, { recursive: true });
+  prepareRunDir(paths);
+  fs.mkdirSync(path.dirname(paths.logFile), { recursive: true });
+  const log = fs.openSync(path.join(path.dirname(paths.logFile), 'overlay.log'), 'a');
+  const child = spawn(process.execPath, [OVERLAY_MAIN, dir], { detached: true, stdio: ['ignore', 'pipe', log], env, cwd: '/' });
+  fs.closeSync(log);
+  const line = await new Promise<string>((resolve) => {
+    let buf = '';
+    const timer = setTimeout(() => resolve(''), t.mountMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) {
+        clearTimeout(timer);
+        resolve(buf.slice(0, buf.indexOf('\n')));
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve(JSON.stringify({ error: e.message }));
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(buf);
+    });
+  });
+  child.stdout!.destroy();
+  child.unref();
+  let msg: { ok?: boolean; pid?: number; error?: string; code?: string } = {};
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    // no line: below
+  }
+  if (msg.ok) return { state: 'mounted', pid: msg.pid ?? child.pid! };
+  if (msg.code === 'EFUSE') return { state: 'unavailable', reason: msg.error ?? 'FUSE cannot be used here' };
+  if (child.exitCode === null) child.kill('SIGKILL');
+  throw new VriftError(
+    'EFUSE',
+    `the overlay over ${dir} did not start: ${msg.error ?? (line || `no answer in ${t.mountMs / 1000} s`)} (see ${path.join(path.dirname(paths.logFile), 'overlay.log')})`,
+  );
+}
+
+/** Stops the overlay over `dir`: false when none was mounted there. */
+export async function unmountDir(paths: InstancePaths, dir: string, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<boolean> {
+  const rec = readMountRecord(paths.runDir, dir);
+  const mounted = mountedOverlays().has(dir);
+  if (!mounted && !rec) return false;
+  if (rec && alive(rec.pid)) {
+    process.kill(rec.pid, 'SIGTERM');
+    const until = Date.now() + t.unmountMs;
+    while (alive(rec.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (alive(rec.pid)) process.kill(rec.pid, 'SIGKILL');
+  }
+  // A killed overlay left its mount behind (reads would say ENOTCONN): detach it.
+  if (mountedOverlays().has(dir)) await run('fusermount', ['-uz', dir]).catch(() => {});
+  removeMountRecord(paths.runDir, dir);
+  return mounted;
+}
+
+export interface MountLine {
+  dir: string;
+  pid: number;
+  since: number;
+  /** mounted and served; `stale`: its process is gone (the DIR then needs `vrift unmount`). */
+  state: 'mounted' | 'stale';
+}
+
+export function listMounts(paths: InstancePaths): MountLine[] {
+  const live = mountedOverlays();
+  return listMountRecords(paths.runDir)
+    .filter((r) => live.has(r.dir) || alive(r.pid))
+    .map((r) => ({ dir: r.dir, pid: r.pid, since: r.since, state: live.has(r.dir) && alive(r.pid) ? 'mounted' : 'stale' }));
+}

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from './helpers/test.js';
+import { CLI, instance, run, SHIM } from './helpers/instance.js';
+import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
+import { ensureSources, pristineTree } from './helpers/workloads.js';
+
+// The overlay as a passthrough (docs/overlay.md): mounted over a directory with real FUSE,
+// everything a build does inside goes to the real directory beneath, which after the unmount
+// holds exactly what a plain build leaves.
+
+/** Lua as Debian's redis vendors it (its own Makefile, and the one redis header it includes), copied under `to`; the source dir. */
+function lua(to: string): string {
+  const redis = pristineTree('redis', ensureSources({ quiet: true }));
+  const src = path.join(to, 'redis', 'deps', 'lua', 'src');
+  fs.mkdirSync(path.join(to, 'redis', 'src'), { recursive: true });
+  fs.mkdirSync(path.dirname(src), { recursive: true });
+  // cp -a keeps the sources' old mtimes: they predate every compile.
+  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
+  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(to, 'redis', 'src')]);
+  return src;
+}
+const MAKE = ['-j2', 'all', 'MYCFLAGS=-O0 -MMD'];
+
+test('a real make build of Lua inside a mounted dir, cold then warm through vrift: after unmount every file is byte-identical to a plain build', async (t) => {
+  const inst = instance(t);
+  const plainSrc = lua(path.join(inst.dir, 'plain'));
+  const plain = await run('make', [...MAKE, 'CC=gcc'], { cwd: plainSrc, env: { ...inst.env, VRIFT_DISABLE: '1' } });
+  t.is(plain.code, 0, plain.err);
+
+  const src = lua(path.join(inst.dir, 'mounted'));
+  await mountFor(t, inst, src);
+  const mounts = await inst.vrift(['mounts', '--json']);
+  t.like(JSON.parse(mounts.out)[0], { dir: src, state: 'mounted' });
+
+  // Cold (misses: the compiler writes through the overlay), clean, warm (hits written through it).
+  const cold = await inst.vrift(['run', '--', 'make', ...MAKE, `CC=${SHIM} gcc`], { cwd: src });
+  t.is(cold.code, 0, cold.err);
+  t.regex(cold.err, / 0 hits, \d+ misses/);
+  t.is((await run('make', ['clean'], { cwd: src })).code, 0);
+  t.false(fs.existsSync(path.join(src, 'lapi.o')));
+  const warm = await inst.vrift(['run', '--', 'make', ...MAKE, `CC=${SHIM} gcc`], { cwd: src });
+  t.is(warm.code, 0, warm.err);
+  t.regex(warm.err, /, [1-9]\d* hits, 0 misses/);
+  // The binary runs from inside the mount.
+  const hello = await run(path.join(src, 'lua'), ['-e', 'print(6*7)']);
+  t.is(hello.out, '42\n');
+  const upToDate = await run('make', [...MAKE, 'CC=gcc', '-q'], { cwd: src });
+  t.is(upToDate.code, 0, 'make -q: nothing to rebuild inside the mount');
+
+  const un = await inst.vrift(['unmount', src]);
+  t.is(un.code, 0, un.err);
+  t.false(isMounted(src));
+  t.deepEqual(treeDiff(tree(plainSrc), tree(src)), []);
+  t.is((await run('make', [...MAKE, 'CC=gcc', '-q'], { cwd: src })).code, 0, 'make -q after the unmount: nothing to rebuild');
+  t.is((await inst.vrift(['mounts'])).out, 'no directories mounted\n');
+});
+
+test('each operation passes through: mkdir, create, write, rename, hard link, symlink, chmod, truncate, utimens, unlink, rmdir', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'before'), 'was here');
+  await mountFor(t, inst, dir);
+  t.is(fs.readFileSync(path.join(dir, 'before'), 'utf8'), 'was here', 'what DIR held before shows through');
+  fs.mkdirSync(path.join(dir, 'd/e'), { recursive: true, mode: 0o750 });
+  fs.writeFileSync(path.join(dir, 'd/a'), 'abcdef', { mode: 0o640 });
+  fs.renameSync(path.join(dir, 'd/a'), path.join(dir, 'd/b'));
+  fs.linkSync(path.join(dir, 'd/b'), path.join(dir, 'd/e/c'));
+  fs.symlinkSync('../b', path.join(dir, 'd/e/s'));
+  t.is(fs.readFileSync(path.join(dir, 'd/e/s'), 'utf8'), 'abcdef');
+  fs.chmodSync(path.join(dir, 'd/b'), 0o755);
+  fs.truncateSync(path.join(dir, 'd/b'), 3);
+  fs.utimesSync(path.join(dir, 'd/b'), 1_000_000, 1_000_000);
+  fs.writeFileSync(path.join(dir, 'gone'), 'x');
+  fs.unlinkSync(path.join(dir, 'gone'));
+  fs.mkdirSync(path.join(dir, 'empty'));
+  fs.rmdirSync(path.join(dir, 'empty'));
+  const h = fs.openSync(path.join(dir, 'd/e/c'), 'r+');
+  fs.writeSync(h, 'X', 1, 'utf8'); // through the hard link's other name, at an offset
+  fs.closeSync(h);
+
+  t.is((await inst.vrift(['unmount', dir])).code, 0);
+  t.false(isMounted(dir));
+  // Beneath, as the operations left it.
+  const b = fs.statSync(path.join(dir, 'd/b'));
+  t.is(b.mode & 0o777, 0o755);
+  t.is(b.nlink, 2);
+  t.is(b.ino, fs.statSync(path.join(dir, 'd/e/c')).ino, 'a real hard link');
+  t.is(fs.readFileSync(path.join(dir, 'd/b'), 'utf8'), 'aXc');
+  t.is(fs.readlinkSync(path.join(dir, 'd/e/s')), '../b');
+  t.is(fs.statSync(path.join(dir, 'd/e')).mode & 0o777, 0o750);
+  t.false(fs.existsSync(path.join(dir, 'gone')));
+  t.false(fs.existsSync(path.join(dir, 'empty')));
+  t.false(fs.existsSync(path.join(dir, 'd/a')));
+  t.is(fs.readFileSync(path.join(dir, 'before'), 'utf8'), 'was here');
+});
+
+test('utimens keeps the time given (to the millisecond: fuse-native carries ms) and touch sets now', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  await mountFor(t, inst, dir);
+  const f = path.join(dir, 'f');
+  fs.writeFileSync(f, 'x');
+  fs.utimesSync(f, 1_700_000_000.123, 1_600_000_000.456);
+  t.is(fs.statSync(f).mtimeMs, 1_600_000_000_456);
+  const before = Date.now() - 2000;
+  t.is((await run('touch', [f])).code, 0);
+  t.true(fs.statSync(f).mtimeMs >= before, 'touch: now');
+  t.is((await run('touch', ['-a', '-d', '@1000', f])).code, 0);
+  t.true(fs.statSync(f).mtimeMs >= before, 'touch -a leaves the mtime alone (UTIME_OMIT reads as now)');
+});
+
+test('vrift mount: FUSE unavailable (no /dev/fuse, as in a container) is said once, exit 0, nothing mounted', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  // A private mount namespace whose /dev has no fuse device: what a container without it looks like.
+  const r = await run('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /dev && exec "${process.execPath}" "${CLI}" mount "${dir}"`], { env: inst.env });
+  t.is(r.code, 0, r.err);
+  t.regex(r.err, /^vrift: FUSE is unavailable here \(no \/dev\/fuse here\): outputs are written as before\n$/);
+  t.false(isMounted(dir));
+  t.is((await inst.vrift(['mounts'])).out, 'no directories mounted\n');
+});
+
+test('vrift mount with no DIR mounts the project lazy_dirs (velo.toml, relative to it); unmount with none says so', async (t) => {
+  const inst = instance(t);
+  fs.writeFileSync(path.join(inst.dir, 'velo.toml'), '[l2_cache]\nlazy_dirs = ["build"]\n');
+  const dir = path.join(inst.dir, 'build');
+  t.teardown(() => {
+    if (isMounted(dir)) execFileSync('fusermount', ['-uz', dir]);
+  });
+  const m = await inst.vrift(['mount'], { cwd: inst.dir });
+  t.is(m.code, 0, m.err);
+  t.true(isMounted(dir), 'made and mounted');
+  const again = await inst.vrift(['mount', dir]);
+  t.regex(again.err, /is already mounted/);
+  const u = await inst.vrift(['unmount']);
+  t.is(u.code, 0, u.err);
+  t.false(isMounted(dir));
+  const none = await inst.vrift(['unmount', dir]);
+  t.is(none.code, 1);
+  t.regex(none.err, /is not mounted/);
+});
