@@ -80,7 +80,11 @@ export async function unmountDir(paths: InstancePaths, dir: string, t: OverlayTi
     process.kill(rec.pid, 'SIGTERM');
     const until = Date.now() + t.unmountMs;
     while (alive(rec.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (alive(rec.pid)) process.kill(rec.pid, 'SIGKILL');
+    if (alive(rec.pid)) {
+      // Its record first: a mount left behind is then nobody's to serve again.
+      removeMountRecord(paths.runDir, dir);
+      process.kill(rec.pid, 'SIGKILL');
+    }
   }
   // A killed overlay left its mount behind (reads would say ENOTCONN): detach it.
   if (mountedOverlays().has(dir)) await run('fusermount', ['-uz', dir]).catch(() => {});

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
 import { CLI, instance, run, SHIM } from './helpers/instance.js';
+import { processes } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
 import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
 import { ensureSources, pristineTree } from './helpers/workloads.js';
 
@@ -143,4 +145,38 @@ test('vrift mount with no DIR mounts the project lazy_dirs (velo.toml, relative 
   const none = await inst.vrift(['unmount', dir]);
   t.is(none.code, 1);
   t.regex(none.err, /is not mounted/);
+});
+
+test('the overlay server killed (SIGKILL) mid-use: its keeper detaches the dead mount and mounts again; nothing written is lost', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  const keeper = await mountFor(t, inst, dir);
+  fs.writeFileSync(path.join(dir, 'before'), 'one');
+  const servers = () => processes((p) => p.cmdline.includes(`${dir}\0--serve`)).map((p) => p.pid);
+  const [server] = servers();
+  t.truthy(server, 'a server process under the keeper');
+  const killedAt = Date.now();
+  process.kill(server!, 'SIGKILL');
+  await waitFor(() => {
+    try {
+      // The keeper logs it once the new server's mount is in place (the dead one is detached before).
+      const again = /server \d+ mounted again/.test(fs.readFileSync(path.join(inst.home, 'log', 'overlay.log'), 'utf8'));
+      return again && isMounted(dir) && fs.readFileSync(path.join(dir, 'before'), 'utf8') === 'one';
+    } catch {
+      return false; // ENOTCONN until the keeper mounted again
+    }
+  }, 'the mount served again');
+  t.log(`served again ${Date.now() - killedAt} ms after the kill`);
+  t.true(
+    servers().some((p) => p !== server),
+    'by a new server',
+  );
+  const list = JSON.parse((await inst.vrift(['mounts', '--json'])).out) as { pid: number; state: string }[];
+  t.like(list[0], { pid: keeper, state: 'mounted' });
+  fs.writeFileSync(path.join(dir, 'after'), 'two');
+  t.is((await inst.vrift(['unmount', dir])).code, 0);
+  t.false(isMounted(dir));
+  t.is(fs.readFileSync(path.join(dir, 'before'), 'utf8'), 'one');
+  t.is(fs.readFileSync(path.join(dir, 'after'), 'utf8'), 'two');
 });
