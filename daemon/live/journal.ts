@@ -106,6 +106,11 @@ export class Journal {
     return this.users.get(file);
   }
 
+  /** The directories compiles ran in. */
+  cwds(): Set<string> {
+    return new Set([...this.commands.values()].map((c) => c.cwd));
+  }
+
   /** Every input with its hash as last recorded. */
   recorded(): IterableIterator<[string, string]> {
     return this.hashes.entries();

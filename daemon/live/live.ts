@@ -34,8 +34,8 @@ export interface WarmFrontend extends Frontend {
 
 export interface LiveOptions {
   cc: WarmFrontend;
-  watcher: Watcher;
-  hashes: FileHashes;
+  watcher: Pick<Watcher, 'listen' | 'ensure'>;
+  hashes: Pick<FileHashes, 'get'>;
   /** The daemon's compiles waiting for their report: a build is compiling those. */
   pending: ReadonlyMap<string, Pending>;
   journalFile: string;
@@ -71,6 +71,15 @@ const KEEP_ENV = new Set<string>([...KEY_ENV, ...PROJECT_KEYS.flatMap((k) => SCH
 
 // A compile a build started this long ago and has not reported counts as running.
 const BUILD_PENDING_MS = 60_000;
+// A storm: this many events within a second (a checkout, a pull, an rsync, a generator). Nothing
+// is warmed until no event came for STORM_QUIET_MS; then everything that changed, once.
+const STORM_EVENTS = 1000;
+const STORM_QUIET_MS = 1000;
+// While git holds its index lock it is rewriting the tree: looked at again this often.
+const LOCK_POLL_MS = 200;
+// A changed input that is missing is an editor mid-save (vim renames the file away and writes
+// it anew): waited for this long after the first change before warming without it.
+const MISSING_WAIT_MS = 2000;
 // Calls seen that cannot be warmed, remembered to count each once.
 const PASSED_MAX = 10_000;
 
@@ -96,6 +105,12 @@ export class Live {
   private readonly timeoutMs: number;
   private changes = new Map<string, number>(); // file -> when its last event came
   private firstChange = 0;
+  private burst = 0; // events since burstStart
+  private burstStart = 0;
+  private stormUntil = 0; // in a storm until then (moved on by every event)
+  private holding: string | undefined; // why settled changes are not warmed yet
+  private starting = false; // the journal's inputs not compared with the disk yet
+  private gitDirs = new Map<string, string | null>(); // a compile's directory -> its repository's git dir
   private debounce: NodeJS.Timeout | undefined;
   private resume: NodeJS.Timeout | undefined;
   private queue = new Map<string, number>(); // command id -> when its newest changed input changed
@@ -130,7 +145,7 @@ export class Live {
     });
     fs.mkdirSync(o.tmpDir, { recursive: true, mode: 0o700 });
     o.watcher.listen({
-      changed: (file) => this.changed(file),
+      changed: (file) => this.event(file),
       entry: () => {},
       reset: () => this.rescan(),
     });
@@ -140,7 +155,13 @@ export class Live {
   start(): void {
     this.journal.load();
     this.o.log.info('live mode on', { commands: this.journal.size, inputs: this.journal.files, jobs: this.jobs });
-    setImmediate(() => this.rescan());
+    this.starting = true;
+    setImmediate(() => {
+      this.starting = false;
+      for (const c of this.journal.cwds()) this.gitDirOf(c);
+      this.rescan();
+      this.settled();
+    });
   }
 
   // ---- what the daemon tells it ----
@@ -186,6 +207,7 @@ export class Live {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(s.env)) if (KEEP_ENV.has(k)) env[k] = v;
     this.watch(s.inputs);
+    this.gitDirOf(s.cwd);
     this.journal.record({ cwd: s.cwd, exe: s.exe, args: s.args, env, seen: this.now(), ...(s.ms ? { ms: s.ms } : {}) }, s.inputs);
   }
 
@@ -217,16 +239,77 @@ export class Live {
 
   // ---- changes ----
 
-  private changed(file: string): void {
-    if (this.closing || !this.journal.usersOf(file)) return;
+  // Every event in a watched directory: counted for storms; git's index lock; an input changed.
+  private event(file: string): void {
+    if (this.closing) return;
     const now = this.now();
+    if (now - this.burstStart > 1000) {
+      this.burstStart = now;
+      this.burst = 0;
+    }
+    if (++this.burst >= STORM_EVENTS || this.stormUntil > now) this.stormUntil = now + STORM_QUIET_MS;
+    if (file.endsWith('/index.lock') && this.changes.size > 0) this.arm(now);
+    // A repository made (git init, clone) where none was: looked for again.
+    if (file.endsWith('/.git')) for (const [cwd, g] of this.gitDirs) if (g === null) this.gitDirs.delete(cwd);
+    this.changed(file, now);
+  }
+
+  private changed(file: string, now = this.now()): void {
+    if (this.closing || !this.journal.usersOf(file)) return;
     if (this.changes.size === 0) this.firstChange = now;
     this.changes.set(file, now);
+    this.arm(now);
+  }
+
+  // Settled: no event for debounceMs; or capMs after the first, however busy the files are.
+  private arm(now: number): void {
     clearTimeout(this.debounce);
-    // Settled: no event for debounceMs; or capMs after the first, however busy the files are.
     const wait = Math.max(0, Math.min(this.debounceMs, this.firstChange + this.capMs - now));
     this.debounce = setTimeout(() => this.flush(), wait);
     this.debounce.unref();
+  }
+
+  // Looked at again in `ms`, for `why`.
+  private hold(ms: number, why: string): void {
+    this.holding = why;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.flush(), ms);
+    this.debounce.unref();
+  }
+
+  // The git directory of the repository `cwd` is in (a worktree's `.git` file followed), watched
+  // so that its index lock is seen come and go; null outside a repository.
+  private gitDirOf(cwd: string): string | null {
+    const known = this.gitDirs.get(cwd);
+    if (known !== undefined) return known;
+    let found: string | null = null;
+    for (let d = cwd; ; d = path.dirname(d)) {
+      const dot = path.join(d, '.git');
+      try {
+        const st = fs.statSync(dot);
+        if (st.isDirectory()) found = dot;
+        else {
+          const m = /^gitdir: (.+)$/m.exec(fs.readFileSync(dot, 'utf8'));
+          if (m) found = path.resolve(d, m[1].trim());
+        }
+      } catch {
+        // not here
+      }
+      if (found || path.dirname(d) === d) break;
+    }
+    this.gitDirs.set(cwd, found);
+    if (found) this.o.watcher.ensure(found);
+    return found;
+  }
+
+  private gitLock(): string | undefined {
+    const dirs = new Set<string>();
+    for (const cwd of this.journal.cwds()) {
+      const g = this.gitDirOf(cwd);
+      if (g) dirs.add(g);
+    }
+    for (const g of dirs) if (fs.existsSync(path.join(g, 'index.lock'))) return path.join(g, 'index.lock');
+    return undefined;
   }
 
   // Watched whether or not lookups use the watcher (watch_inputs): a map lookup once watched.
@@ -251,6 +334,16 @@ export class Live {
 
   private flush(): void {
     this.debounce = undefined;
+    if (this.closing) return;
+    const now = this.now();
+    if (this.stormUntil > now) return this.hold(this.stormUntil - now, `a storm of changes (${this.changes.size} inputs so far)`);
+    const lock = this.gitLock();
+    if (lock) return this.hold(LOCK_POLL_MS, `git is changing the tree (${lock})`);
+    if (now - this.firstChange < MISSING_WAIT_MS) {
+      const missing = [...this.changes.keys()].find((f) => !fs.existsSync(f));
+      if (missing) return this.hold(Math.min(LOCK_POLL_MS, this.firstChange + MISSING_WAIT_MS - now), `being saved: ${missing}`);
+    }
+    this.holding = undefined;
     const changes = [...this.changes];
     this.changes.clear();
     const when = new Map<string, number>();
@@ -436,7 +529,7 @@ export class Live {
   // ---- status ----
 
   private busy(): boolean {
-    return this.changes.size > 0 || this.queue.size > 0 || this.running.size > 0;
+    return this.starting || this.changes.size > 0 || this.queue.size > 0 || this.running.size > 0;
   }
 
   private settled(): void {
@@ -462,10 +555,11 @@ export class Live {
   }
 
   status(): LiveStatus {
-    const suspended = this.queue.size > 0 && this.running.size === 0 && this.buildRunning();
+    const paused = this.queue.size > 0 && this.running.size === 0 && this.buildRunning();
+    const why = this.holding && this.changes.size > 0 ? this.holding : paused ? 'a build is sending compiles' : undefined;
     return {
-      state: suspended ? 'suspended' : this.busy() ? 'warming' : 'idle',
-      ...(suspended ? { why: 'a build is sending compiles' } : {}),
+      state: why ? 'suspended' : this.busy() ? 'warming' : 'idle',
+      ...(why ? { why } : {}),
       changed: this.changes.size,
       queued: this.queue.size,
       running: this.running.size,

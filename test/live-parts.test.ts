@@ -8,9 +8,14 @@ import { redirectOutputs } from '../daemon/live/redirect.js';
 import { Journal } from '../daemon/live/journal.js';
 import { childCpuMs } from '../daemon/live/run-idle.js';
 import { memoryLogger } from '../daemon/log.js';
+import { Live, type WarmFrontend } from '../daemon/live/live.js';
+import { FileHashes } from '../daemon/hot/file-hashes.js';
+import type { WatchListener } from '../daemon/hot/watcher.js';
+import type { CompileRequest } from '../ipc/messages/compile.js';
 
-// Live mode's redirect rules (daemon/live/redirect.ts) and its journal (journal.ts), on their
-// own: what a warm run may write, and what a restart keeps.
+// Live mode's redirect rules (daemon/live/redirect.ts), its journal (journal.ts) and its rescan
+// after lost events, on their own: what a warm run may write, what a restart keeps, what a lost
+// event cannot hide.
 
 function tmp(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vrift-live-'));
@@ -159,4 +164,58 @@ test("a warm run's CPU time is read from the shell's `times`", (t) => {
   t.is(childCpuMs('0m0.010000s 0m0.002000s\n0m1.230000s 0m0.120000s\n'), 1350);
   t.is(childCpuMs('0m0.001s 0m0.000s\n1m2.000s 0m0.500s\n'), 62_500);
   t.is(childCpuMs(''), 0);
+});
+
+test('lost events (an inotify overflow) mean a rescan: an input changed meanwhile is warmed, one that did not is not', async (t) => {
+  const d = tmp(t);
+  const src = path.join(d, 'a.c');
+  fs.writeFileSync(src, 'int a;\n');
+  let listener: WatchListener | undefined;
+  const lookups: CompileRequest[] = [];
+  const cc: WarmFrontend = {
+    name: 'cc',
+    handles: () => true,
+    lookup: async (req) => {
+      lookups.push(req);
+      return { kind: 'hit', out: Buffer.alloc(0), err: Buffer.alloc(0), code: 0, bytes: 0 };
+    },
+    finish: async () => ({ stored: false, reason: 'compile_failed' }),
+    close: async () => {},
+    settle: async () => {},
+  };
+  const hashes = new FileHashes();
+  const live = new Live({
+    cc,
+    watcher: { listen: (l) => void (listener = l), ensure: () => 1 },
+    hashes,
+    pending: new Map(),
+    journalFile: path.join(d, 'journal.json'),
+    tmpDir: path.join(d, 'tmp'),
+    home: d,
+    log: memoryLogger().child('live'),
+    debounceMs: 10,
+  });
+  live.start();
+  t.true(await live.wait(10_000));
+  live.observe({
+    kind: 'stored',
+    cwd: d,
+    exe: GCC,
+    args: ['-c', 'a.c', '-o', 'a.o'],
+    env: {},
+    output: 'a.o',
+    directKey: 'k',
+    result: 'r',
+    inputs: [[src, hashes.get(src)!.hash]],
+  });
+  listener!.reset();
+  t.true(await live.wait(10_000));
+  t.is(lookups.length, 0, 'nothing changed: nothing warmed');
+  fs.writeFileSync(src, 'int b;\n'); // no event reaches live mode
+  listener!.reset();
+  t.true(await live.wait(10_000));
+  t.is(lookups.length, 1);
+  t.is(lookups[0].argv[lookups[0].argv.length - 1], path.join(d, 'tmp', path.basename(path.dirname(lookups[0].argv.at(-1)!)), 'a.o'));
+  t.is(live.status().fresh, 1);
+  await live.close();
 });
