@@ -78,8 +78,9 @@ const STORM_QUIET_MS = 1000;
 // While git holds its index lock it is rewriting the tree: looked at again this often.
 const LOCK_POLL_MS = 200;
 // A changed input that is missing is an editor mid-save (vim renames the file away and writes
-// it anew): waited for this long after the first change before warming without it.
-const MISSING_WAIT_MS = 2000;
+// it anew): waited for this long after the first change before warming without it. Long, as
+// a deleted header only delays warm runs that would fail.
+const MISSING_WAIT_MS = 10_000;
 // Calls seen that cannot be warmed, remembered to count each once.
 const PASSED_MAX = 10_000;
 
