@@ -180,3 +180,21 @@ test('the overlay server killed (SIGKILL) mid-use: its keeper detaches the dead 
   t.is(fs.readFileSync(path.join(dir, 'before'), 'utf8'), 'one');
   t.is(fs.readFileSync(path.join(dir, 'after'), 'utf8'), 'two');
 });
+
+test('vrift run --lazy DIR mounts DIR before the build, says so, and leaves it mounted', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'build');
+  t.teardown(async () => {
+    if (isMounted(dir)) await inst.vrift(['unmount', dir]);
+    if (isMounted(dir)) execFileSync('fusermount', ['-uz', dir]);
+  });
+  // The build checks from inside that its output dir is the overlay by then.
+  const r = await inst.vrift(['run', '--lazy', 'build', '--', 'sh', '-c', `grep -q " ${dir} fuse.vrift " /proc/self/mounts && echo out > build/x`]);
+  t.is(r.code, 0, r.err);
+  t.regex(r.err, new RegExp(`vrift: ${dir} mounted \\(overlay pid \\d+\\)`));
+  t.true(isMounted(dir), 'still mounted after the build');
+  const again = await inst.vrift(['run', '--lazy', 'build', '--', 'true']);
+  t.regex(again.err, /is already mounted/);
+  t.is((await inst.vrift(['unmount', dir])).code, 0);
+  t.is(fs.readFileSync(path.join(dir, 'x'), 'utf8'), 'out\n');
+});
