@@ -198,3 +198,31 @@ test('vrift run --lazy DIR mounts DIR before the build, says so, and leaves it m
   t.is((await inst.vrift(['unmount', dir])).code, 0);
   t.is(fs.readFileSync(path.join(dir, 'x'), 'utf8'), 'out\n');
 });
+
+test('the daemon SIGKILLed in the middle of a build inside a mounted dir: the build succeeds, the mount stays served, objects equal plain gcc', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'p');
+  fs.mkdirSync(dir);
+  const n = 4;
+  for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `s${i}.c`), `int f${i}(int x) { return x * ${i + 3}; }\n`);
+  // -j1 in this order: two compiles, the kill, two more (the shim then finds no daemon, or starts one).
+  fs.writeFileSync(
+    path.join(dir, 'Makefile'),
+    `all: s0.o s1.o kill s2.o s3.o\nkill:\n\tkill -9 $$(cat daemon.pid)\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n.PHONY: all kill\n`,
+  );
+  const keeper = await mountFor(t, inst, dir);
+  const daemon = (await inst.stats()).daemon.pid;
+  fs.writeFileSync(path.join(dir, 'daemon.pid'), String(daemon));
+  const r = await run('make', ['-j1', `CC=${SHIM} gcc`], { cwd: dir, env: inst.env });
+  t.is(r.code, 0, r.err);
+  t.throws(() => process.kill(daemon, 0), undefined, 'the daemon was killed');
+  t.true(isMounted(dir));
+  t.like(JSON.parse((await inst.vrift(['mounts', '--json'])).out)[0], { pid: keeper, state: 'mounted' });
+  for (let i = 0; i < n; i++) {
+    const p = await run('gcc', ['-O2', '-c', `s${i}.c`, '-o', `plain${i}.o`], { cwd: dir });
+    t.is(p.code, 0);
+    t.deepEqual(fs.readFileSync(path.join(dir, `s${i}.o`)), fs.readFileSync(path.join(dir, `plain${i}.o`)), `s${i}.o`);
+  }
+  t.is((await inst.vrift(['unmount', dir])).code, 0);
+  for (let i = 0; i < n; i++) t.true(fs.existsSync(path.join(dir, `s${i}.o`)), `s${i}.o beneath`);
+});
