@@ -18,7 +18,7 @@ import { loadConfig } from '../config/config.js';
 import { runDemo } from './demo.js';
 import { registerServe } from './serve-command.js';
 import { registerKeys } from './keys-command.js';
-import { registerLive } from './live-command.js';
+import { liveLoop, liveStatusOf, registerLive } from './live-command.js';
 import { mountAll, registerMount } from './mount-command.js';
 import { defaultSigningKeyPath } from '../trust/key-file.js';
 import { durationArg, remoteUrlArg, sizeArg } from '../config/arg-parsers.js';
@@ -164,6 +164,8 @@ program
     ).argParser(remoteUrlArg),
   )
   .option('-q, --quiet', 'no summary line')
+  .option('--live', 'then stay: live mode warms what changes, a status line says what; Enter runs the command again, Ctrl-C ends')
+  .option('--auto', 'with --live: run the command again by itself once changes are warmed')
   .option(
     '--lazy <dir>',
     "mount vrift's overlay over this build output directory unless mounted (repeatable; lazy_dirs too); it stays mounted",
@@ -177,6 +179,8 @@ program
     const session = crypto.randomBytes(6).toString('hex');
     const childEnv: NodeJS.ProcessEnv = { ...env, VRIFT_SESSION: session };
     if (o.cacheRemote) childEnv.VRIFT_REMOTE = o.cacheRemote;
+    // A daemon this starts runs in live mode (one already running says whether it does).
+    if (o.live) childEnv.VRIFT_LIVE = '1';
     let shims: string | undefined;
     try {
       await ensureDaemon(childEnv);
@@ -210,38 +214,46 @@ program
       );
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
-    const startedAt = Date.now();
-    let started = true;
-    const code: number = await new Promise((resolve) => {
-      const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        started = false;
-        // As a shell says it: 127 for a command not found, 126 for one that cannot run.
-        const notFound = e.code === 'ENOENT';
-        process.stderr.write(`vrift run: ${command[0]}: ${notFound ? 'command not found' : reason(e)}\n`);
-        resolve(notFound ? 127 : 126);
+    // One run of the command and its summary line (each run its own session: its own counts).
+    let runs = 0;
+    const once = async (): Promise<number> => {
+      const began = runs === 0 ? t0 : process.hrtime.bigint();
+      const sess = runs++ === 0 ? session : crypto.randomBytes(6).toString('hex');
+      childEnv.VRIFT_SESSION = sess;
+      const startedAt = Date.now();
+      let started = true;
+      const code: number = await new Promise((resolve) => {
+        const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: childEnv });
+        child.on('error', (e: NodeJS.ErrnoException) => {
+          started = false;
+          // As a shell says it: 127 for a command not found, 126 for one that cannot run.
+          const notFound = e.code === 'ENOENT';
+          process.stderr.write(`vrift run: ${command[0]}: ${notFound ? 'command not found' : reason(e)}\n`);
+          resolve(notFound ? 127 : 126);
+        });
+        child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
       });
-      child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
-    });
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (!o.quiet && shims && started) {
-      const r = await ipcCall(paths().endpoint, { t: 'stats', session, fallbacks_since: startedAt }).catch(() => undefined);
-      const s = r?.stats as
-        | { hits: number; misses: number; compile_failed: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> }
-        | undefined;
-      if (s) {
-        const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
-        // Calls that went around the cache are not tagged with the session: the count is
-        // the instance's since this build started (any concurrent build's included), the
-        // interceptor's included (a compiler it could not route).
-        const around = sum(s.shim_fallbacks);
-        process.stderr.write(
-          `vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable${s.compile_failed ? `, ${s.compile_failed} failed` : ''}, hit rate ${hitRate(s)}` +
-            `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`,
-        );
+      const secs = Number(process.hrtime.bigint() - began) / 1e9;
+      if (!o.quiet && shims && started) {
+        const r = await ipcCall(paths().endpoint, { t: 'stats', session: sess, fallbacks_since: startedAt }).catch(() => undefined);
+        const s = r?.stats as
+          | { hits: number; misses: number; compile_failed: number; uncacheable: Record<string, number>; shim_fallbacks?: Record<string, number> }
+          | undefined;
+        if (s) {
+          const sum = (m: Record<string, number> = {}) => Object.values(m).reduce((a, b) => a + b, 0);
+          // Calls that went around the cache are not tagged with the session: the count is
+          // the instance's since this build started (any concurrent build's included), the
+          // interceptor's included (a compiler it could not route).
+          const around = sum(s.shim_fallbacks);
+          process.stderr.write(
+            `vrift: ${secs.toFixed(2)} s, ${s.hits} hits, ${s.misses} misses, ${sum(s.uncacheable)} uncacheable${s.compile_failed ? `, ${s.compile_failed} failed` : ''}, hit rate ${hitRate(s)}` +
+              `${around ? `, ${around} calls went around the cache (see ${path.join(paths().home, 'log', 'fallback.ndjson')})` : ''}\n`,
+          );
+        }
       }
-    }
-    process.exitCode = code;
+      return code;
+    };
+    process.exitCode = o.live ? await liveLoop({ once, auto: !!o.auto, status: () => liveStatusOf(paths().endpoint) }) : await once();
   });
 
 program

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ipcCall } from '../ipc/client.js';
 import type { LiveReply, LiveStatus } from '../ipc/messages/live.js';
@@ -85,4 +86,88 @@ export function registerLive(program: Command, d: LiveCommandDeps): void {
         }
       }
     });
+}
+
+/** The daemon's live reply, or undefined when it does not answer. */
+export function liveStatusOf(endpoint: string): Promise<LiveReply | undefined> {
+  return ipcCall(endpoint, { t: 'live', op: 'status' }, 5000).catch(() => undefined) as Promise<LiveReply | undefined>;
+}
+
+// How often `vrift run --live` asks the daemon what it is warming.
+const POLL_MS = 200;
+
+/** What `vrift run --live` says between runs. */
+export function liveLine(r: LiveReply | undefined, changedSinceRun: boolean, auto: boolean): string {
+  if (!r) return 'live: no answer from the daemon';
+  if (!r.enabled || !r.status) return 'live mode is off in the running daemon (`vrift daemon stop`, then run again); Enter runs the command again';
+  const s = r.status;
+  const next = auto ? 'runs again when ready' : 'Enter runs it again';
+  if (s.state === 'suspended') return `live: suspended: ${s.why ?? ''} · ${next}`;
+  const pending = s.queued + s.running;
+  if (s.changed > 0 || pending > 0) return `live: ${s.changed ? `${s.changed} files changed · ` : ''}warming ${pending} compiles · ${next}`;
+  return changedSinceRun ? `live: ready · ${next}` : `live: watching · ${next}`;
+}
+
+/**
+ * `vrift run --live`: after the first run, a status line (rewritten in place on a terminal,
+ * printed when it changes otherwise); a line on stdin (Enter) runs the command again, and with
+ * `auto` so does a change once warmed. Ctrl-C (or stdin's end, without `auto`) ends it with the
+ * last run's exit code.
+ */
+export async function liveLoop(o: {
+  once: () => Promise<number>;
+  auto: boolean;
+  status: () => Promise<LiveReply | undefined>;
+  input?: NodeJS.ReadableStream;
+  out?: NodeJS.WriteStream;
+}): Promise<number> {
+  const input = o.input ?? process.stdin;
+  const out = o.out ?? process.stderr;
+  let code = await o.once();
+  let enter = false;
+  let ended = false;
+  let stop = false;
+  const rl = createInterface({ input });
+  rl.on('line', () => void (enter = true));
+  rl.on('close', () => void (ended = true));
+  const onInt = () => void (stop = true);
+  process.on('SIGINT', onInt);
+  let last = '';
+  let changed = false;
+  let warmedAt = -1;
+  const clear = () => {
+    if (out.isTTY && last) out.write('\r\x1b[K');
+    last = '';
+  };
+  try {
+    while (!stop && !(ended && !o.auto)) {
+      const r = await o.status();
+      const s = r?.status;
+      if (s && (s.changed > 0 || s.queued + s.running > 0)) changed = true;
+      if (s && warmedAt < 0) warmedAt = s.warmed + s.fresh + s.failed;
+      // A change that was warmed (or found cached) between two looks counts too.
+      if (s && s.warmed + s.fresh + s.failed !== warmedAt) changed = true;
+      const line = liveLine(r, changed, o.auto);
+      if (line !== last) {
+        if (out.isTTY) out.write(`\r\x1b[K${line}`);
+        else out.write(`${line}\n`);
+        last = line;
+      }
+      const idle = s?.state === 'idle';
+      if (enter || (o.auto && changed && idle)) {
+        enter = false;
+        changed = false;
+        warmedAt = -1;
+        clear();
+        code = await o.once();
+        continue;
+      }
+      await new Promise((res) => setTimeout(res, POLL_MS));
+    }
+  } finally {
+    clear();
+    process.off('SIGINT', onInt);
+    rl.close();
+  }
+  return code;
 }
