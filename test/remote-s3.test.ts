@@ -11,7 +11,7 @@ import { memoryLogger } from '../daemon/log.js';
 import { STREAM_MIN } from '../daemon/store/blob-stream.js';
 import { makeS3Client, S3Tier } from '../daemon/tiers/s3.js';
 import { age, instance, ROOT } from './helpers/instance.js';
-import { fakeServer, PATIENT, request, startServe, tmpDir } from './helpers/remote.js';
+import { fakeServer, PATIENT, PATIENT_REMOTE, request, startServe, tmpDir } from './helpers/remote.js';
 
 // s3rver (npm) as the bucket: plain Put/Get/Head are all vrift uses, so it is a fair stand-in
 // for quick tests (it ignores conditional writes, which vrift does not rely on).
@@ -174,11 +174,12 @@ test('a daemon writing to the bucket directly and one reading through vrift serv
   const env = await s3rver(t);
   const serve = await startServe(t, ['--store', 's3://cache/builds', '--access-log', 'off'], env);
   const src = 'int sq(int x) { return x * x; }\n';
-  const a = instance(t, { ...env, VRIFT_REMOTE: 's3://cache/builds' });
+  // Patient remote deadlines: the test is about sharing, not about a loaded machine's latency.
+  const a = instance(t, { ...env, VRIFT_REMOTE: 's3://cache/builds', ...PATIENT_REMOTE });
   age(a.write('sq.c', src));
   t.is((await a.cc(['-O2', '-c', 'sq.c', '-o', 'sq.o'])).code, 0);
   await a.stop();
-  const b = instance(t, { VRIFT_REMOTE: serve.url });
+  const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
   age(b.write('sq.c', src));
   t.is((await b.cc(['-O2', '-c', 'sq.c', '-o', 'sq.o'])).code, 0);
   const s = await b.stats();
