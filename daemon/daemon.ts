@@ -257,6 +257,7 @@ export class Daemon {
         home: paths.home,
         log: log.child('live'),
         now,
+        ...(remote ? { sharedHits: () => remote.stats().hits } : {}),
       });
       live.start();
     }

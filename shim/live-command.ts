@@ -32,7 +32,7 @@ export function formatLive(s: LiveStatus | undefined, enabled: boolean): string 
     `live: ${state}`,
     `  watching     ${s.commands} compiles, ${s.inputs} inputs; ${s.jobs} at once at ${s.priority} priority`,
     `  warmed       ${s.warmed}   used by a build ${s.used}   never used ${s.never_used}   awaiting use ${s.awaiting_use}`,
-    `  also         ${s.fresh} already cached, ${s.failed} failed (nothing stored), ${s.not_stored} not stored, ${s.cancelled} cancelled for a newer change, ${s.left_to_build} left to a build`,
+    `  also         ${s.fresh} already cached (${s.prefetched} fetched from the team cache or peers), ${s.failed} failed (nothing stored), ${s.not_stored} not stored, ${s.cancelled} cancelled for a newer change, ${s.left_to_build} left to a build`,
     `  cpu          ${secs(s.cpu_ms)}`,
   ];
   const skipped = Object.entries(s.skipped);

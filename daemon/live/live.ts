@@ -45,6 +45,8 @@ export interface LiveOptions {
   home: string;
   log: ChannelLogger;
   now?: () => number;
+  /** Answers the team cache and LAN peers have given so far (absent: none configured). */
+  sharedHits?: () => number;
   /** Warm runs at once (default: cores - 1, at least 1). */
   jobs?: number;
   debounceMs?: number;
@@ -89,6 +91,7 @@ const counters = () => ({
   used: 0,
   never_used: 0,
   fresh: 0,
+  prefetched: 0,
   failed: 0,
   not_stored: 0,
   cancelled: 0,
@@ -446,8 +449,15 @@ export class Live {
       ow: false,
       sx: false,
     };
+    const shared = this.o.sharedHits?.() ?? 0;
     const outcome: Outcome<unknown> = await this.o.cc.lookup(req, cmd.env);
-    if (outcome.kind === 'hit') return void this.counts.fresh++;
+    if (outcome.kind === 'hit') {
+      this.counts.fresh++;
+      // Found through the team cache or a peer (approximate: lookups of a build at the same
+      // moment count too, and builds pause warming).
+      if ((this.o.sharedHits?.() ?? 0) > shared) this.counts.prefetched++;
+      return;
+    }
     if (outcome.kind !== 'miss') return this.skip('uncacheable');
     const frontend = outcome.frontend ?? this.o.cc;
     const key = (outcome.pending as { directKey?: string }).directKey;

@@ -42,6 +42,8 @@ export interface LiveStatus {
   awaiting_use: number;
   /** Warm lookups that found the entry there already: nothing to compile. */
   fresh: number;
+  /** ... of those, answered by the team cache or a LAN peer (fetched into the local store). */
+  prefetched: number;
   /** Warm runs whose compile failed: nothing stored. */
   failed: number;
   not_stored: number;
