@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mountedOverlays } from '../ipc/mounts.js';
 import { ensureSources, pristineTree } from './sources.js';
 
 // The FUSE overlay in passthrough (docs/overlay.md) against the same directory unmounted, on
 // the same disk: stat and read latency of one file, and a cold make -j2 build of Lua (Debian's
-// redis) with plain gcc, runs interleaved. `node dist/bench/overlay.js [runs]`; writes
-// bench/results/overlay-<time>.md.
+// redis, in-tree: every source read crosses the overlay too) and of libuv (CMake, out of tree:
+// only the build dir is mounted, as a user would) with plain gcc, runs interleaved.
+// `node dist/bench/overlay.js [runs]`; writes bench/results/overlay-<time>.md.
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'dist', 'shim', 'cli.js');
 const runs = Number(process.argv[2] ?? 3);
@@ -54,6 +56,19 @@ function build(src: string): number {
   return ms(process.hrtime.bigint() - t0) / 1000;
 }
 
+/** libuv's pristine tree configured into a fresh `build` (mounted or not by the caller); the time of its cold make -j2. */
+function libuv(build: string): number {
+  const src = pristineTree('libuv', ensureSources({ quiet: true }));
+  const c = spawnSync('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DLIBUV_BUILD_TESTS=ON', '-DCMAKE_C_COMPILER=gcc'], {
+    stdio: 'ignore',
+  });
+  if (c.status !== 0) throw new Error(`cmake failed for ${build}`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('make', ['-j2'], { cwd: build, stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`make failed in ${build}`);
+  return ms(process.hrtime.bigint() - t0) / 1000;
+}
+
 const lines: string[] = [];
 try {
   const plainDir = path.join(base, 'plain');
@@ -85,6 +100,27 @@ try {
     }
   }
   vrift('unmount', mountedDir);
+  const uvPlain: number[] = [];
+  const uvMounted: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    uvPlain.push(libuv(path.join(plainDir, `uv-${i}`)));
+    const build = path.join(mountedDir, `uv-${i}`);
+    fs.mkdirSync(build);
+    vrift('mount', build);
+    try {
+      uvMounted.push(libuv(build));
+    } finally {
+      vrift('unmount', build);
+    }
+  }
+  lines.push(
+    `Cold \`make -j2\` of libuv (CMake RelWithDebInfo with tests, out of tree, only the build dir mounted), ${runs} runs each, interleaved (s):`,
+    '',
+    `- ext4: ${uvPlain.map((x) => x.toFixed(2)).join(', ')} (median ${median(uvPlain).toFixed(2)})`,
+    `- overlay: ${uvMounted.map((x) => x.toFixed(2)).join(', ')} (median ${median(uvMounted).toFixed(2)})`,
+    `- ratio of medians overlay / ext4: ${(median(uvMounted) / median(uvPlain)).toFixed(3)}`,
+    '',
+  );
   lines.push(
     `Cold \`make -j2\` of Lua (plain gcc, -O0 -MMD), ${runs} runs each, interleaved (s):`,
     '',
@@ -93,11 +129,8 @@ try {
     `- ratio of medians overlay / ext4: ${(median(mountedT) / median(plainT)).toFixed(3)}`,
   );
 } finally {
-  try {
-    vrift('unmount', path.join(base, 'mounted'));
-  } catch {
-    // already
-  }
+  // A failed run may have left mounts under base: never remove through one.
+  for (const d of mountedOverlays()) if (d.startsWith(`${base}/`)) vrift('unmount', d);
   fs.rmSync(base, { recursive: true, force: true });
 }
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { mountedOverlays, readMountRecord } from '../../ipc/mounts.js';
 import type { Instance } from './instance.js';
+import { processes } from './procs.js';
 
 /** Whether the kernel lists a vrift overlay on `dir` now. */
 export const isMounted = (dir: string) => mountedOverlays().has(dir);
@@ -17,13 +18,16 @@ export async function mountFor(t: ExecutionContext, inst: Instance, dir: string)
   t.teardown(async () => {
     const pid = readMountRecord(path.join(inst.home, 'run'), dir)?.pid;
     if (isMounted(dir)) await inst.vrift(['unmount', dir]);
-    if (isMounted(dir)) execFileSync('fusermount', ['-uz', dir]);
-    if (pid)
+    // The keeper first (it would mount again), then any server of this dir, then the mount
+    // they leave: a failed test may stop while a server is still starting.
+    const servers = processes((p) => p.cmdline.includes(`${dir}\0--serve`)).map((p) => p.pid);
+    for (const p of [...(pid ? [pid] : []), ...servers])
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(p, 'SIGKILL');
       } catch {
         // exited
       }
+    if (isMounted(dir)) execFileSync('fusermount', ['-uz', dir]);
   });
   const r = await inst.vrift(['mount', dir]);
   if (r.code !== 0 || !isMounted(dir)) throw new Error(`vrift mount ${dir} exited ${r.code}: ${r.err}`);
