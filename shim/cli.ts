@@ -208,10 +208,18 @@ program
     }
     // The overlays, before the build writes into their dirs.
     const lazy = [...new Set([...(o.lazy as string[]), ...(shims ? lazyDirs(childEnv) : [])])];
-    if (shims && lazy.length)
+    if (shims && lazy.length) {
       await mountAll(lazy, { paths, env, err: (s) => void process.stderr.write(s) }).catch((e) =>
         process.stderr.write(`vrift: ${(e as Error).message}; outputs are written as before\n`),
       );
+      // A cwd inside a DIR still names the directory beneath the mount: by its path again,
+      // the build (which inherits it) works through the overlay.
+      try {
+        process.chdir(process.cwd());
+      } catch {
+        // the cwd is gone: the build's own spawn says so
+      }
+    }
     // cargo: the shim as RUSTC_WRAPPER, unless the build already names a wrapper.
     if (shims && env.RUSTC_WRAPPER === undefined && fs.existsSync(NATIVE_SHIM)) childEnv.RUSTC_WRAPPER = NATIVE_SHIM;
     // One run of the command and its summary line (each run its own session: its own counts).

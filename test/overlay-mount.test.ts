@@ -226,3 +226,17 @@ test('the daemon SIGKILLed in the middle of a build inside a mounted dir: the bu
   t.is((await inst.vrift(['unmount', dir])).code, 0);
   for (let i = 0; i < n; i++) t.true(fs.existsSync(path.join(dir, `s${i}.o`)), `s${i}.o beneath`);
 });
+
+test('vrift run --lazy DIR run from inside DIR: the build works in the overlay, not in the directory beneath it', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'build');
+  fs.mkdirSync(dir);
+  t.teardown(async () => {
+    if (isMounted(dir)) await inst.vrift(['unmount', dir]);
+    if (isMounted(dir)) execFileSync('fusermount', ['-uz', dir]);
+  });
+  // The same device for `.` and DIR by its path: the cwd is the mount's root, not the one beneath.
+  const r = await inst.vrift(['run', '--lazy', '.', '--', 'sh', '-c', `test "$(stat -c %d .)" = "$(stat -c %d "${dir}")"`], { cwd: dir });
+  t.is(r.code, 0, r.err);
+  t.true(isMounted(dir));
+});
