@@ -102,6 +102,20 @@ export function fuseUnavailable(dev = '/dev/fuse'): string | undefined {
   }
 }
 
+/**
+ * `dir` as the kernel's mount table names it: through symlinks (realpath). A part that cannot be
+ * read (missing, or a dead mount answering ENOTCONN) is kept by name under its real parent.
+ */
+export function realDir(dir: string): string {
+  const abs = path.resolve(dir);
+  try {
+    return fs.realpathSync(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(realDir(parent), path.basename(abs));
+  }
+}
+
 /** Whether a process with this pid exists (signal 0). */
 export function alive(pid: number): boolean {
   try {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { VriftError } from '../ipc/errors.js';
-import { alive, fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, removeMountRecord } from '../ipc/mounts.js';
+import { alive, fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, realDir, removeMountRecord } from '../ipc/mounts.js';
 import { prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { PACKAGE_ROOT } from './daemon-control.js';
 
@@ -24,12 +24,16 @@ export const OVERLAY_TIMEOUTS: Readonly<OverlayTimeouts> = Object.freeze({ mount
 export type MountResult = { state: 'mounted'; pid: number } | { state: 'already'; pid?: number } | { state: 'unavailable'; reason: string };
 
 /** Mounts the overlay over `dir` (made if missing); FUSE missing here is a result, not a throw. */
-export async function mountDir(paths: InstancePaths, dir: string, env: NodeJS.ProcessEnv, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<MountResult> {
+export async function mountDir(paths: InstancePaths, given: string, env: NodeJS.ProcessEnv, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<MountResult> {
+  // The kernel's table names the real path: compared by it, a DIR given through a symlink is one DIR.
+  let dir = realDir(given);
   if (mountedOverlays().has(dir)) return { state: 'already', pid: readMountRecord(paths.runDir, dir)?.pid };
   // Said without starting a process; the overlay process checks the rest (libfuse, the mount itself).
   const why = fuseUnavailable();
   if (why) return { state: 'unavailable', reason: why };
   fs.mkdirSync(dir, { recursive: true });
+  // Made just now: a symlink in the part that was missing is resolved only now.
+  dir = realDir(dir);
   prepareRunDir(paths);
   fs.mkdirSync(path.dirname(paths.logFile), { recursive: true });
   const log = fs.openSync(path.join(path.dirname(paths.logFile), 'overlay.log'), 'a');
@@ -72,7 +76,8 @@ export async function mountDir(paths: InstancePaths, dir: string, env: NodeJS.Pr
 }
 
 /** Stops the overlay over `dir`: false when none was mounted there. */
-export async function unmountDir(paths: InstancePaths, dir: string, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<boolean> {
+export async function unmountDir(paths: InstancePaths, given: string, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<boolean> {
+  const dir = realDir(given);
   const rec = readMountRecord(paths.runDir, dir);
   const mounted = mountedOverlays().has(dir);
   if (!mounted && !rec) return false;

@@ -240,3 +240,39 @@ test('vrift run --lazy DIR run from inside DIR: the build works in the overlay, 
   t.is(r.code, 0, r.err);
   t.true(isMounted(dir));
 });
+
+test('a DIR given through a symlink is mounted, listed and unmounted by its real path, once', async (t) => {
+  const inst = instance(t);
+  const real = path.join(inst.dir, 'real');
+  fs.mkdirSync(path.join(real, 'out'), { recursive: true });
+  fs.symlinkSync(real, path.join(inst.dir, 'link'));
+  const dir = path.join(inst.dir, 'link', 'out');
+  const realOut = path.join(real, 'out');
+  t.teardown(async () => {
+    if (isMounted(realOut)) await inst.vrift(['unmount', realOut]);
+    if (isMounted(realOut)) execFileSync('fusermount', ['-uz', realOut]);
+  });
+  const m = await inst.vrift(['mount', dir]);
+  t.is(m.code, 0, m.err);
+  t.true(isMounted(realOut));
+  // The server compares the kernel's table against the path it serves: the real one (through
+  // the symlink it would see itself unmounted from outside and stop).
+  t.true(
+    processes((p) => p.cmdline.includes(`${realOut}\0--serve`)).length === 1,
+    'the server serves the real path',
+  );
+  const again = await inst.vrift(['mount', dir]);
+  t.regex(again.err, /is already mounted/);
+  const list = JSON.parse((await inst.vrift(['mounts', '--json'])).out) as { dir: string; state: string }[];
+  t.deepEqual(
+    list.map((l) => [l.dir, l.state]),
+    [[realOut, 'mounted']],
+  );
+  const stacked = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(" ")[1] === realOut);
+  t.is(stacked.length, 1, 'one overlay on it, not two stacked');
+  fs.writeFileSync(path.join(dir, 'x'), 'through');
+  const u = await inst.vrift(['unmount', dir]);
+  t.is(u.code, 0, u.err);
+  t.false(isMounted(realOut));
+  t.is(fs.readFileSync(path.join(realOut, 'x'), 'utf8'), 'through');
+});

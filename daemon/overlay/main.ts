@@ -2,7 +2,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mountedOverlays, removeMountRecord, writeMountRecord } from '../../ipc/mounts.js';
+import { mountedOverlays, realDir, removeMountRecord, writeMountRecord } from '../../ipc/mounts.js';
 import { instancePaths } from '../../ipc/paths.js';
 import { Overlay } from './overlay.js';
 
@@ -17,7 +17,8 @@ const OUTSIDE_CHECK_MS = 2000;
 // More crashes than this within a minute: the server is not going to stay up; give up.
 const MAX_RESTARTS_PER_MIN = 5;
 
-const dir = path.resolve(process.argv[2] ?? '');
+// By its real path: the kernel's table (checked below) lists the mount through no symlink.
+const dir = realDir(process.argv[2] ?? '');
 const paths = instancePaths(process.env);
 process.stdout.on('error', () => {});
 const say = (msg: string) => process.stderr.write(`${new Date().toISOString()} overlay ${dir}: ${msg}\n`);
