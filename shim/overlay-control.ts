@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { VriftError } from '../ipc/errors.js';
-import { alive, fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, realDir, removeMountRecord } from '../ipc/mounts.js';
+import { fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, realDir, removeMountRecord } from '../ipc/mounts.js';
 import { prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { PACKAGE_ROOT } from './daemon-control.js';
 
@@ -68,7 +68,10 @@ export async function mountDir(paths: InstancePaths, given: string, env: NodeJS.
   }
   if (msg.ok) return { state: 'mounted', pid: msg.pid ?? child.pid! };
   if (msg.code === 'EFUSE') return { state: 'unavailable', reason: msg.error ?? 'FUSE cannot be used here' };
-  if (child.exitCode === null) child.kill('SIGKILL');
+  // The keeper and the server it started (one process group: spawned detached), so no server
+  // mounts after this says it did not start; then any mount one left.
+  if (child.exitCode === null) killQuietly(-child.pid!, 'SIGKILL');
+  if (mountedOverlays().has(dir)) await run('fusermount', ['-uz', dir]).catch(() => {});
   throw new VriftError(
     'EFUSE',
     `the overlay over ${dir} did not start: ${msg.error ?? (line || `no answer in ${t.mountMs / 1000} s`)} (see ${path.join(path.dirname(paths.logFile), 'overlay.log')})`,
@@ -81,11 +84,12 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
   const rec = readMountRecord(paths.runDir, dir);
   const mounted = mountedOverlays().has(dir);
   if (!mounted && !rec) return false;
-  if (rec && alive(rec.pid)) {
+  // A pid reused by another process since is not ours to signal.
+  if (rec && isOverlayOf(rec.pid, dir)) {
     process.kill(rec.pid, 'SIGTERM');
     const until = Date.now() + t.unmountMs;
-    while (alive(rec.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (alive(rec.pid)) {
+    while (isOverlayOf(rec.pid, dir) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (isOverlayOf(rec.pid, dir)) {
       // Its record first: a mount left behind is then nobody's to serve again.
       removeMountRecord(paths.runDir, dir);
       process.kill(rec.pid, 'SIGKILL');
@@ -95,6 +99,26 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
   if (mountedOverlays().has(dir)) await run('fusermount', ['-uz', dir]).catch(() => {});
   removeMountRecord(paths.runDir, dir);
   return mounted;
+}
+
+/** Whether `pid` is the overlay keeper of `dir` (or, `orServer`, one of its servers): not a reused pid. */
+function isOverlayOf(pid: number, dir: string, procDir = '/proc', orServer = false): boolean {
+  let args: string[];
+  try {
+    args = fs.readFileSync(path.join(procDir, String(pid), 'cmdline'), 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  const isMain = (args[1] ?? '').endsWith(path.join('overlay', 'main.js'));
+  return isMain && args[2] === dir && (args[3] === '' || args[3] === undefined || (orServer && args[3] === '--serve'));
+}
+
+function killQuietly(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone meanwhile
+  }
 }
 
 export interface MountLine {
@@ -108,6 +132,6 @@ export interface MountLine {
 export function listMounts(paths: InstancePaths): MountLine[] {
   const live = mountedOverlays();
   return listMountRecords(paths.runDir)
-    .filter((r) => live.has(r.dir) || alive(r.pid))
-    .map((r) => ({ dir: r.dir, pid: r.pid, since: r.since, state: live.has(r.dir) && alive(r.pid) ? 'mounted' : 'stale' }));
+    .filter((r) => live.has(r.dir) || isOverlayOf(r.pid, r.dir))
+    .map((r) => ({ dir: r.dir, pid: r.pid, since: r.since, state: live.has(r.dir) && isOverlayOf(r.pid, r.dir) ? 'mounted' : 'stale' }));
 }

@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from './helpers/test.js';
-import { CLI, instance, run, SHIM } from './helpers/instance.js';
+import { CLI, instance, run, SHIM, type Instance } from './helpers/instance.js';
+import { readMountRecord, writeMountRecord } from '../ipc/mounts.js';
 import { processes } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
@@ -275,4 +276,38 @@ test('a DIR given through a symlink is mounted, listed and unmounted by its real
   t.is(u.code, 0, u.err);
   t.false(isMounted(realOut));
   t.is(fs.readFileSync(path.join(realOut, 'x'), 'utf8'), 'through');
+});
+
+/** SIGKILLs the keeper of `dir` with its server (one process group), leaving a dead mount (ENOTCONN). */
+async function killOverlay(inst: Instance, dir: string): Promise<void> {
+  const keeper = readMountRecord(path.join(inst.home, 'run'), dir)!.pid;
+  process.kill(-keeper, 'SIGKILL');
+  await waitFor(() => {
+    try {
+      fs.statSync(dir);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
+    }
+  }, 'the mount dead');
+  if (!isMounted(dir)) throw new Error(`${dir}: the dead mount is gone from the table`);
+}
+
+test('vrift unmount never signals a process that merely reuses the recorded pid; it still detaches the dead mount', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  await mountFor(t, inst, dir);
+  await killOverlay(inst, dir);
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => void other.kill('SIGKILL'));
+  const runDir = path.join(inst.home, 'run');
+  writeMountRecord(runDir, { ...readMountRecord(runDir, dir)!, pid: other.pid! });
+  const u = await inst.vrift(['unmount', dir]);
+  t.is(u.code, 0, u.err);
+  t.false(isMounted(dir));
+  t.true(
+    processes((p) => p.cmdline.startsWith('sleep\0')).some((p) => p.pid === other.pid),
+    'the unrelated process was not signalled',
+  );
 });
