@@ -27,7 +27,17 @@ export type MountResult = { state: 'mounted'; pid: number } | { state: 'already'
 export async function mountDir(paths: InstancePaths, given: string, env: NodeJS.ProcessEnv, t: OverlayTimeouts = OVERLAY_TIMEOUTS): Promise<MountResult> {
   // The kernel's table names the real path: compared by it, a DIR given through a symlink is one DIR.
   let dir = realDir(given);
-  if (mountedOverlays().has(dir)) return { state: 'already', pid: readMountRecord(paths.runDir, dir)?.pid };
+  if (mountedOverlays().has(dir)) {
+    const rec = readMountRecord(paths.runDir, dir);
+    if (rec && isOverlayOf(rec.pid, dir)) return { state: 'already', pid: rec.pid };
+    // Another home's overlay (no record here) is left alone while it serves.
+    if (!rec && !deadMount(dir)) return { state: 'already' };
+    // Its keeper is gone (killed): nobody mounts it again, reads say ENOTCONN. A server it left
+    // goes first (stopping, it would unmount the new mount), then the mount, then mount afresh.
+    for (const pid of overlayProcesses(dir)) killQuietly(pid, 'SIGKILL');
+    await run('fusermount', ['-uz', dir]).catch(() => {});
+    removeMountRecord(paths.runDir, dir);
+  }
   // Said without starting a process; the overlay process checks the rest (libfuse, the mount itself).
   const why = fuseUnavailable();
   if (why) return { state: 'unavailable', reason: why };
@@ -101,6 +111,19 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
   return mounted;
 }
 
+/** The overlay processes (keeper and servers) of `dir` now, by their command lines. */
+function overlayProcesses(dir: string, procDir = '/proc'): number[] {
+  const out: number[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(procDir);
+  } catch {
+    return out;
+  }
+  for (const n of names) if (/^\d+$/.test(n) && isOverlayOf(Number(n), dir, procDir, true)) out.push(Number(n));
+  return out;
+}
+
 /** Whether `pid` is the overlay keeper of `dir` (or, `orServer`, one of its servers): not a reused pid. */
 function isOverlayOf(pid: number, dir: string, procDir = '/proc', orServer = false): boolean {
   let args: string[];
@@ -111,6 +134,16 @@ function isOverlayOf(pid: number, dir: string, procDir = '/proc', orServer = fal
   }
   const isMain = (args[1] ?? '').endsWith(path.join('overlay', 'main.js'));
   return isMain && args[2] === dir && (args[3] === '' || args[3] === undefined || (orServer && args[3] === '--serve'));
+}
+
+/** Whether the mount on `dir` has no server left (the kernel answers ENOTCONN). */
+function deadMount(dir: string): boolean {
+  try {
+    fs.statSync(dir);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
 }
 
 function killQuietly(pid: number, sig: NodeJS.Signals): void {

@@ -293,6 +293,28 @@ async function killOverlay(inst: Instance, dir: string): Promise<void> {
   if (!isMounted(dir)) throw new Error(`${dir}: the dead mount is gone from the table`);
 }
 
+test('a dead mount (keeper and server SIGKILLed) is not "already mounted": vrift mount detaches it and mounts again; a build inside works', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'p');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 's.c'), 'int f(int x) { return x + 1; }\n');
+  const first = await mountFor(t, inst, dir);
+  await killOverlay(inst, dir);
+  const m = await inst.vrift(['mount', dir]);
+  t.is(m.code, 0, m.err);
+  t.regex(m.err, /mounted \(overlay pid \d+\)/);
+  const list = JSON.parse((await inst.vrift(['mounts', '--json'])).out) as { pid: number; state: string }[];
+  t.is(list.length, 1);
+  t.is(list[0]!.state, 'mounted');
+  t.not(list[0]!.pid, first);
+  const cc = await inst.vrift(['run', '--', 'gcc', '-c', 's.c', '-o', 's.o'], { cwd: dir });
+  t.is(cc.code, 0, cc.err);
+  t.true(fs.statSync(path.join(dir, 's.o')).size > 0);
+  t.is((await inst.vrift(['unmount', dir])).code, 0);
+  t.false(isMounted(dir));
+  t.true(fs.existsSync(path.join(dir, 's.o')), 'written beneath');
+});
+
 test('vrift unmount never signals a process that merely reuses the recorded pid; it still detaches the dead mount', async (t) => {
   const inst = instance(t);
   const dir = path.join(inst.dir, 'out');
