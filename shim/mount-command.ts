@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { InstancePaths } from '../ipc/paths.js';
-import { listMounts, mountDir, unmountDir } from './overlay-control.js';
+import { listMounts, mountDir, unmountDir, usersOf } from './overlay-control.js';
 
 export interface MountCommandDeps {
   paths: () => InstancePaths;
@@ -43,9 +43,19 @@ export function registerMount(program: Command, d: MountCommandDeps): void {
     .command('unmount')
     .description("unmount the overlay from directories (default: the project's lazy_dirs); what the build wrote stays in them")
     .argument('[dir...]', 'mounted directories')
-    .action(async (dirs: string[]) => {
+    .option('--force', 'unmount even while processes use files inside (they then get ENOTCONN)')
+    .action(async (dirs: string[], o: { force?: boolean }) => {
       let missing = 0;
       for (const dir of dirsOf(dirs)) {
+        // Once the overlay stops, what a process still holds inside answers ENOTCONN: a
+        // running build would fail. Said, not done, unless forced.
+        const users = o.force ? [] : usersOf(dir);
+        if (users.length) {
+          const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+          d.err(`vrift: ${dir} is in use by ${who}: unmounting now would fail their reads and writes (ENOTCONN); let them finish, or --force\n`);
+          process.exitCode = 1;
+          continue;
+        }
         if (await unmountDir(d.paths(), dir)) d.err(`vrift: ${dir} unmounted\n`);
         else {
           d.err(`vrift: ${dir} is not mounted\n`);

@@ -6,6 +6,7 @@ import { VriftError } from '../ipc/errors.js';
 import { fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, realDir, removeMountRecord } from '../ipc/mounts.js';
 import { prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { PACKAGE_ROOT } from './daemon-control.js';
+import { mountUsers, type MountUser } from './mount-users.js';
 
 // Starting and stopping overlay processes (daemon/overlay/main.ts) for `vrift mount`,
 // `vrift unmount`, `vrift mounts` and `vrift run --lazy`. The overlay runs detached, in its
@@ -86,6 +87,13 @@ export async function mountDir(paths: InstancePaths, given: string, env: NodeJS.
     'EFUSE',
     `the overlay over ${dir} did not start: ${msg.error ?? (line || `no answer in ${t.mountMs / 1000} s`)} (see ${path.join(path.dirname(paths.logFile), 'overlay.log')})`,
   );
+}
+
+/** The processes using the mounted `dir` now, less its own overlay processes ([] when not mounted). */
+export function usersOf(given: string): MountUser[] {
+  const dir = realDir(given);
+  if (!mountedOverlays().has(dir)) return [];
+  return mountUsers(dir, (pid) => isOverlayOf(pid, dir, '/proc', true));
 }
 
 /** Stops the overlay over `dir`: false when none was mounted there. */

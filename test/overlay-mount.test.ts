@@ -333,3 +333,36 @@ test('vrift unmount never signals a process that merely reuses the recorded pid;
     'the unrelated process was not signalled',
   );
 });
+
+test('vrift unmount refuses while a process uses files inside DIR (it would get ENOTCONN), names it, and --force unmounts anyway', async (t) => {
+  const inst = instance(t);
+  const dir = path.join(inst.dir, 'out');
+  fs.mkdirSync(dir);
+  await mountFor(t, inst, dir);
+  fs.writeFileSync(path.join(dir, 'f'), 'x');
+  // A process with its cwd inside and one with a file open inside: what a running build holds.
+  const inCwd = spawn('sleep', ['60'], { cwd: dir, stdio: 'ignore' });
+  t.teardown(() => void inCwd.kill('SIGKILL'));
+  const busy = await inst.vrift(['unmount', dir]);
+  t.is(busy.code, 1);
+  t.regex(busy.err, new RegExp(`is in use by sleep \\(pid ${inCwd.pid}\\).*--force`));
+  t.true(isMounted(dir), 'still mounted');
+  inCwd.kill('SIGKILL');
+  await new Promise((r) => inCwd.once('exit', r));
+  const fd = fs.openSync(path.join(dir, 'f'), 'r');
+  const held = await inst.vrift(['unmount', dir]);
+  t.is(held.code, 1);
+  t.regex(held.err, /is in use by node/);
+  t.is(fs.readFileSync(fd, 'utf8'), 'x', 'the open file still served');
+  try {
+    const forced = await inst.vrift(['unmount', '--force', dir]);
+    t.is(forced.code, 0, forced.err);
+    t.false(isMounted(dir));
+  } finally {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // ENOTCONN once forced: what --force warns of
+    }
+  }
+});
