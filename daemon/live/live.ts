@@ -114,6 +114,7 @@ export class Live {
   private stormUntil = 0; // in a storm until then (moved on by every event)
   private holding: string | undefined; // why settled changes are not warmed yet
   private starting = false; // the journal's inputs not compared with the disk yet
+  private missingSince = 0; // when a changed input was first seen missing (0: none is)
   private gitDirs = new Map<string, string | null>(); // a compile's directory -> its repository's git dir
   private debounce: NodeJS.Timeout | undefined;
   private resume: NodeJS.Timeout | undefined;
@@ -260,7 +261,9 @@ export class Live {
 
   private changed(file: string, now = this.now()): void {
     if (this.closing || !this.journal.usersOf(file)) return;
-    if (this.changes.size === 0) this.firstChange = now;
+    // A new burst, or the first change after a hold (a file written back after a save's gap):
+    // its debounce and cap start now, not with the change that began the hold.
+    if (this.changes.size === 0 || this.holding) this.firstChange = now;
     this.changes.set(file, now);
     this.arm(now);
   }
@@ -343,10 +346,12 @@ export class Live {
     if (this.stormUntil > now) return this.hold(this.stormUntil - now, `a storm of changes (${this.changes.size} inputs so far)`);
     const lock = this.gitLock();
     if (lock) return this.hold(LOCK_POLL_MS, `git is changing the tree (${lock})`);
-    if (now - this.firstChange < MISSING_WAIT_MS) {
-      const missing = [...this.changes.keys()].find((f) => !fs.existsSync(f));
-      if (missing) return this.hold(Math.min(LOCK_POLL_MS, this.firstChange + MISSING_WAIT_MS - now), `being saved: ${missing}`);
+    const missing = [...this.changes.keys()].find((f) => !fs.existsSync(f));
+    if (missing) {
+      if (this.missingSince === 0) this.missingSince = now;
+      if (now - this.missingSince < MISSING_WAIT_MS) return this.hold(LOCK_POLL_MS, `being saved: ${missing}`);
     }
+    this.missingSince = 0;
     this.holding = undefined;
     const changes = [...this.changes];
     this.changes.clear();
