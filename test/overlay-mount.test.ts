@@ -258,10 +258,7 @@ test('a DIR given through a symlink is mounted, listed and unmounted by its real
   t.true(isMounted(realOut));
   // The server compares the kernel's table against the path it serves: the real one (through
   // the symlink it would see itself unmounted from outside and stop).
-  t.true(
-    processes((p) => p.cmdline.includes(`${realOut}\0--serve`)).length === 1,
-    'the server serves the real path',
-  );
+  t.true(processes((p) => p.cmdline.includes(`${realOut}\0--serve`)).length === 1, 'the server serves the real path');
   const again = await inst.vrift(['mount', dir]);
   t.regex(again.err, /is already mounted/);
   const list = JSON.parse((await inst.vrift(['mounts', '--json'])).out) as { dir: string; state: string }[];
@@ -269,7 +266,10 @@ test('a DIR given through a symlink is mounted, listed and unmounted by its real
     list.map((l) => [l.dir, l.state]),
     [[realOut, 'mounted']],
   );
-  const stacked = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(" ")[1] === realOut);
+  const stacked = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[1] === realOut);
   t.is(stacked.length, 1, 'one overlay on it, not two stacked');
   fs.writeFileSync(path.join(dir, 'x'), 'through');
   const u = await inst.vrift(['unmount', dir]);

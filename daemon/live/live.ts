@@ -226,14 +226,16 @@ export class Live {
     if (!job) return undefined;
     if (path.dirname(output).startsWith(this.o.tmpDir + '/')) return job.done; // another warm run of the same key
     const bound = job.cmd.ms;
+    // Once cancelled the warm run is killed and stores nothing; the build does not wait for it
+    // to wind down (a descendant holding its pipes could keep it from ending).
     if (bound <= 0) {
       this.cancel(job, 'build');
-      return job.done;
+      return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.cancel(job, 'build');
-        void job.done.then(resolve);
+        resolve();
       }, bound);
       void job.done.then(() => {
         clearTimeout(t);
@@ -478,7 +480,10 @@ export class Live {
     job.key = key;
     const { prefix } = await this.prefix;
     const t0 = this.now();
-    const env: Record<string, string> = { ...cmd.env, VRIFT_DISABLE: '1', VRIFT_HOME: this.o.home };
+    // PWD: the build's cwd as the shim saw it (its PWD when that names the same directory).
+    // gcc and clang record that logical path as the debug info's directory; without it the
+    // warm run would record the physical one and make an object the build's compile would not.
+    const env: Record<string, string> = { ...cmd.env, PWD: cmd.cwd, VRIFT_DISABLE: '1', VRIFT_HOME: this.o.home };
     for (const kv of outcome.env ?? []) {
       const i = kv.indexOf('=');
       if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);

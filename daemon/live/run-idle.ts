@@ -28,6 +28,8 @@ export interface IdleRunOptions {
 
 const SCRIPT = '"$@"; s=$?; times >&3; exit $s';
 const MAX_OUTPUT = 16 * 2 ** 20;
+// How long output may still arrive after the compiler exited (its pipes drain in well under this).
+const EXIT_GRACE_MS = 1000;
 
 /** "0m0.010000s 0m0.002000s\n0m1.230000s 0m0.120000s": the second line is the children's. */
 export function childCpuMs(times: string): number {
@@ -46,6 +48,7 @@ export function runIdle(argv: readonly string[], o: IdleRunOptions): Promise<Idl
     let size = 0;
     let truncated = false;
     let killed = false;
+    let exitGrace: NodeJS.Timeout | undefined;
     const child = spawn('/bin/sh', ['-c', SCRIPT, 'sh', ...o.prefix, ...argv], {
       cwd: o.cwd,
       env: o.env,
@@ -72,13 +75,26 @@ export function runIdle(argv: readonly string[], o: IdleRunOptions): Promise<Idl
     timer.unref();
     if (o.signal.aborted) kill();
     o.signal.addEventListener('abort', kill, { once: true });
+    let ended = false;
     const end = (code: number) => {
+      if (ended) return;
+      ended = true;
       clearTimeout(timer);
+      clearTimeout(exitGrace);
       o.signal.removeEventListener('abort', kill);
       resolve({ code, out: Buffer.concat(out), err: Buffer.concat(err), truncated, cpuMs: childCpuMs(Buffer.concat(times).toString()), killed });
     };
     child.on('error', () => end(127));
     child.on('close', (code, sig) => end(code ?? (sig ? 128 + 9 : 1)));
+    // A descendant left behind (a compiler server) may hold the pipes open after the compiler
+    // exited: the run ends a moment after the exit all the same, its pipes let go.
+    child.on('exit', (code, sig) => {
+      exitGrace = setTimeout(() => {
+        for (const s of child.stdio) s?.destroy();
+        end(code ?? (sig ? 128 + 9 : 1));
+      }, EXIT_GRACE_MS);
+      exitGrace.unref();
+    });
   });
 }
 
