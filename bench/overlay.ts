@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountedOverlays } from '../ipc/mounts.js';
-import { ensureSources, pristineTree } from './sources.js';
+import { ensureSources, luaTree, pristineTree } from './sources.js';
 
 // The FUSE overlay in passthrough (docs/overlay.md) against the same directory unmounted, on
 // the same disk: stat and read latency of one file, and a cold make -j2 build of Lua (Debian's
@@ -40,13 +40,8 @@ function micro(dir: string): { statUs: [number, number]; firstMs: number; second
 }
 
 function lua(to: string): string {
-  const redis = pristineTree('redis', ensureSources({ quiet: true }));
-  const src = path.join(to, 'redis', 'deps', 'lua', 'src');
-  fs.mkdirSync(path.join(to, 'redis', 'src'), { recursive: true });
-  fs.mkdirSync(path.dirname(src), { recursive: true });
-  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
-  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(to, 'redis', 'src')]);
-  return src;
+  ensureSources({ quiet: true });
+  return luaTree(to);
 }
 
 function build(src: string): number {

@@ -53,6 +53,21 @@ export function pristineTree(name: string, dest = sourceCacheDir(), manifest = r
   return dir;
 }
 
+/**
+ * Lua as Debian's redis vendors it (deps/lua/src with its own Makefile, and the one redis
+ * header it includes), copied under `to`; returns the source dir. Call ensureSources() first.
+ */
+export function luaTree(to: string): string {
+  const redis = pristineTree('redis');
+  const src = path.join(to, 'redis', 'deps', 'lua', 'src');
+  fs.mkdirSync(path.join(to, 'redis', 'src'), { recursive: true });
+  fs.mkdirSync(path.dirname(src), { recursive: true });
+  // cp -a keeps the sources' old mtimes: they predate every compile.
+  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
+  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(to, 'redis', 'src')]);
+  return src;
+}
+
 /** Fresh writable copy of a workload's pristine tree at `to` (replaced if present). */
 export function copyTree(name: string, to: string, dest = sourceCacheDir()): string {
   const from = pristineTree(name, dest);

@@ -7,22 +7,15 @@ import { readMountRecord, writeMountRecord } from '../ipc/mounts.js';
 import { processes } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
-import { ensureSources, pristineTree } from './helpers/workloads.js';
+import { ensureSources, luaTree } from './helpers/workloads.js';
 
 // The overlay as a passthrough (docs/overlay.md): mounted over a directory with real FUSE,
 // everything a build does inside goes to the real directory beneath, which after the unmount
 // holds exactly what a plain build leaves.
 
-/** Lua as Debian's redis vendors it (its own Makefile, and the one redis header it includes), copied under `to`; the source dir. */
 function lua(to: string): string {
-  const redis = pristineTree('redis', ensureSources({ quiet: true }));
-  const src = path.join(to, 'redis', 'deps', 'lua', 'src');
-  fs.mkdirSync(path.join(to, 'redis', 'src'), { recursive: true });
-  fs.mkdirSync(path.dirname(src), { recursive: true });
-  // cp -a keeps the sources' old mtimes: they predate every compile.
-  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
-  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(to, 'redis', 'src')]);
-  return src;
+  ensureSources({ quiet: true });
+  return luaTree(to);
 }
 const MAKE = ['-j2', 'all', 'MYCFLAGS=-O0 -MMD'];
 

@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { processAlive } from '../daemon/sent-reports.js';
 import { age, instance, run, SHIM, type Instance, type Stats } from './helpers/instance.js';
 import { startServe, tmpDir, type Served } from './helpers/remote.js';
-import { ensureSources, objects, pristineTree } from './helpers/workloads.js';
+import { ensureSources, objects, luaTree } from './helpers/workloads.js';
 import { waitFor } from './helpers/wait.js';
 
 // Team uploads in time: a teammate (or the next CI job) starting right after a build, or
@@ -16,16 +16,9 @@ import { waitFor } from './helpers/wait.js';
 
 type RStats = Stats & { remote?: Record<string, number | string | boolean> };
 
-/** deps/lua/src of Debian's redis (and the one redis header it includes), copied under `dir`; returns the source dir. */
 function lua(dir: string): string {
-  const redis = pristineTree('redis', ensureSources({ quiet: true }));
-  const src = path.join(dir, 'redis', 'deps', 'lua', 'src');
-  fs.mkdirSync(path.join(dir, 'redis', 'src'), { recursive: true });
-  fs.mkdirSync(path.dirname(src), { recursive: true });
-  // cp -a keeps the sources' old mtimes: they predate every compile.
-  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
-  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(dir, 'redis', 'src')]);
-  return src;
+  ensureSources({ quiet: true });
+  return luaTree(dir);
 }
 
 async function make(t: ExecutionContext, inst: Instance, src: string): Promise<Map<string, Buffer>> {

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountedOverlays, realDir, removeMountRecord, writeMountRecord } from '../../ipc/mounts.js';
 import { instancePaths } from '../../ipc/paths.js';

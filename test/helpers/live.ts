@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { instance, run, SHIM, type Instance, type Stats } from './instance.js';
-import { ensureSources, objects, pristineTree } from './workloads.js';
+import { ensureSources, objects, luaTree } from './workloads.js';
 import type { LiveStatus } from '../../ipc/messages/live.js';
 
 // Live mode's tests on a real project: Lua as redis vendors it (Debian's redis source, 38 C
@@ -12,16 +11,10 @@ import type { LiveStatus } from '../../ipc/messages/live.js';
 
 export const FLAGS = 'MYCFLAGS=-O0 -MMD';
 
-/** deps/lua/src of Debian's redis (and the one redis header it includes), copied under `dir`; returns the source dir. */
+/** Lua from Debian's redis under `dir` (sources fetched first); returns the source dir. */
 export function lua(dir: string): string {
-  const redis = pristineTree('redis', ensureSources({ quiet: true }));
-  const src = path.join(dir, 'redis', 'deps', 'lua', 'src');
-  fs.mkdirSync(path.join(dir, 'redis', 'src'), { recursive: true });
-  fs.mkdirSync(path.dirname(src), { recursive: true });
-  // cp -a keeps the sources' old mtimes: they predate every compile.
-  execFileSync('cp', ['-a', path.join(redis, 'deps', 'lua', 'src'), src]);
-  execFileSync('cp', ['-a', path.join(redis, 'src', 'solarisfixes.h'), path.join(dir, 'redis', 'src')]);
-  return src;
+  ensureSources({ quiet: true });
+  return luaTree(dir);
 }
 
 export const make = (inst: Instance, src: string, ...targets: string[]) =>

@@ -2,7 +2,7 @@
 // benchmark builds (bench/workloads.json), fetched by scripts/fetch-sources.sh.
 //
 //   const tree = await workloadTree('libuv', path.join(tmp, 'libuv'));   // fresh writable copy
-export { copyTree, ensureSources, pristineTree, readManifest, sourceCacheDir, type SourcePin } from '../../bench/sources.js';
+export { copyTree, ensureSources, luaTree, pristineTree, readManifest, sourceCacheDir, type SourcePin } from '../../bench/sources.js';
 export { WORKLOADS, workloadByName, type Workload, type WorkloadCtx } from '../../bench/workloads.js';
 
 import fs from 'node:fs';
