@@ -18,7 +18,7 @@ const MIN = 60_000;
 const HELD_MS = 10 * MIN;
 
 /** A server that answers 503 to everything while `down`, and stores PUTs otherwise; a TieredStore in front of it on the test's clock. */
-async function outage(t: ExecutionContext, o: { queueLimit?: number; queueBytes?: number } = {}) {
+async function outage(t: ExecutionContext, o: { queueLimit?: number; queueBytes?: number; drainMs?: number } = {}) {
   const dir = tmpDir(t);
   const clock = { now: 1_000_000 };
   const state = { down: true, looks: 0, stored: [] as string[] };
@@ -137,4 +137,17 @@ test('over the queue limits while the remote is off, the oldest held uploads mak
     t.true(state.stored.includes(`/cas/${digestHex(blobs[1])}`));
     t.true(state.stored.includes(`/cas/${digestHex(blobs[2])}`));
   }
+});
+
+test('uploads still held when the stop drain ends are counted as dropped, and the close resolves', async (t) => {
+  const { s, remote, state } = await outage(t, { drainMs: 300 });
+  await pair(s, 'first');
+  await waitFor(() => remote.coolingDown(), 'the failed upload to cool the remote down');
+  await pair(s, 'second');
+  await pair(s, 'third');
+  const queued = Number(s.stats().queued);
+  t.true(queued >= 4, JSON.stringify(s.stats()));
+  await s.close(); // the server stays down for the whole drain
+  t.deepEqual(state.stored, []);
+  t.like(s.stats(), { upload_dropped: queued, upload_expired: 0 });
 });

@@ -157,8 +157,13 @@ export class UploadQueue {
       clearTimeout(timer);
       this.drained = true;
       for (const wake of this.sleepers) wake();
-      if (timedOut) this.o.log.warn('uploads still queued at close, dropped', { queued: this.items });
-      this.waiting.length = 0;
+      if (timedOut) {
+        const queued = this.items;
+        for (const u of this.waiting.splice(0)) this.discard(u, 'close');
+        // Those still running are cut by the exit: dropped as well (vrift stats counts them).
+        this.dropped += this.items;
+        this.o.log.warn('uploads still queued at close, dropped', { queued });
+      }
       await this.packs.close();
     })();
     return this.closing;
@@ -378,7 +383,7 @@ export class UploadQueue {
   }
 
   // Gives up an upload that has not started: counted, and what waits for it goes on without it.
-  private discard(u: Upload, why: 'full' | 'expired'): void {
+  private discard(u: Upload, why: 'full' | 'expired' | 'close'): void {
     for (const m of u.members ?? [u]) {
       this.items--;
       this.bytesQueued -= m.data?.length ?? 0;
@@ -388,7 +393,7 @@ export class UploadQueue {
       this.dropped++;
       if (why === 'expired') this.expired++;
     }
-    this.said(why);
+    if (why !== 'close') this.said(why);
     if (this.items === 0) for (const r of this.idle.splice(0)) r();
   }
 
@@ -407,7 +412,9 @@ export class UploadQueue {
   }
 
   private blobNotUp(digest: string): void {
-    if (this.notUp.size >= 10_000) this.notUp.clear();
+    // Bounded: the oldest is forgotten first (a Set keeps insertion order).
+    this.notUp.delete(digest);
+    if (this.notUp.size >= 10_000) this.notUp.delete(this.notUp.values().next().value!);
     this.notUp.add(digest);
   }
 
