@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { run } from './helpers/instance.js';
 import { objects } from './helpers/workloads.js';
-import { cold, liveStatus, liveUntil, make, missesSince, plainObjects, readers, slowSource, wait } from './helpers/live.js';
+import { cold, edit, liveStatus, liveUntil, make, missesSince, plainObjects, readers, slowSource, wait } from './helpers/live.js';
 import { waitFor } from './helpers/wait.js';
 
 // Live mode and the ways files change in real life (helpers/live.ts: Lua from Debian's redis):
@@ -50,7 +50,9 @@ test.serial("editors' saves: temp-then-rename and vim's probe-and-backup warm th
   await liveUntil(v, (x) => x.running_sources.some((f) => f.endsWith('/slow.c')), 'slow.c being warmed');
   fs.appendFileSync(slow, 'int save2;\n');
   s = await wait(t, v);
-  t.is(s.cancelled - s0.cancelled, 1, JSON.stringify(s));
+  // Cancelled at least once (a slow machine can see the second save's events in two reads,
+  // each cancelling the run under way); the older content never stored.
+  t.true(s.cancelled - s0.cancelled >= 1, JSON.stringify(s));
   t.is(s.warmed - s0.warmed, 1, 'the final content warmed once');
 
   const before = await v.stats();
@@ -121,30 +123,39 @@ test.serial(
   },
 );
 
-test.serial('a storm of events (thousands of files written): nothing is warmed until it is over, then what changed, once', async (t) => {
+test.serial('a storm of events (thousands of files written): nothing is warmed while it lasts, then what changed in it, each compile once', async (t) => {
   t.timeout(15 * 60_000);
   const { v, src } = await cold(t);
   const affected = readers(src, 'luaconf.h');
   const s0 = await liveStatus(v);
-  const stormDir = src; // a directory live mode watches (the sources')
+  // A burst of 3 000 files as fast as the machine writes them (a storm at any load: live mode
+  // counts events per second), then a file every 20 ms, until the test ends it: the storm
+  // lasts as long as the test needs, however slow the machine.
   const script = `
     const fs = require('fs');
-    const sleep = new Int32Array(new SharedArrayBuffer(4));
-    for (let i = 0; i < 12000; i++) {
-      fs.writeFileSync(${JSON.stringify(stormDir)} + '/storm-' + i + '.tmp', 'x');
-      if (i % 100 === 99) Atomics.wait(sleep, 0, 0, 30);
-    }`;
+    const dir = ${JSON.stringify(src)};
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(dir + '/storm-' + i + '.tmp', 'x');
+    let i = 3000;
+    setInterval(() => fs.writeFileSync(dir + '/storm-' + i++ + '.tmp', 'x'), 20);`;
   const storm = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
-  const ended = new Promise<number | null>((r) => storm.on('close', r));
-  await waitFor(() => fs.readdirSync(stormDir).filter((f) => f.startsWith('storm-')).length > 1500, 'the storm under way');
-  fs.writeFileSync(
-    path.join(src, 'luaconf.h'),
-    fs.readFileSync(path.join(src, 'luaconf.h'), 'utf8').replace('#define LUA_IDSIZE\t60', '#define LUA_IDSIZE\t61'),
-  );
-  const held = await liveUntil(v, (x) => x.state === 'suspended' && (x.why ?? '').includes('storm'), 'warming held for the storm');
-  t.is(held.warmed, s0.warmed);
-  t.is(held.running, 0);
-  t.is(await ended, 0);
+  const ended = new Promise<unknown>((r) => storm.on('close', r));
+  try {
+    await waitFor(() => fs.readdirSync(src).filter((f) => f.startsWith('storm-')).length > 3000, 'the burst written', { ms: 120_000 });
+    // Two inputs change during the storm: luaconf.h (most compiles read it), then lstrlib.c
+    // (one of those): held while the storm lasts, then warmed together, each compile once.
+    edit(path.join(src, 'luaconf.h'), '#define LUA_IDSIZE\t60', '#define LUA_IDSIZE\t61');
+    const held = await liveUntil(v, (x) => x.state === 'suspended' && (x.why ?? '').includes('storm'), 'warming held for the storm');
+    t.is(held.warmed, s0.warmed);
+    t.is(held.running, 0);
+    edit(path.join(src, 'lstrlib.c'), '"invalid capture index"', '"invalid capture index (storm)"');
+    const both = await liveUntil(v, (x) => x.changed === 2, 'both changes seen');
+    t.is(both.state, 'suspended');
+    t.is(both.warmed, s0.warmed);
+    t.is(both.running, 0);
+  } finally {
+    storm.kill();
+    await ended;
+  }
   const s = await wait(t, v);
   t.is(s.warmed - s0.warmed, affected, JSON.stringify(s));
   t.is(s.cancelled, 0);
