@@ -86,7 +86,7 @@ export class ProjectConfigs {
     let file: string | undefined;
     for (let dir = cwd; ; dir = path.dirname(dir)) {
       const f = path.join(dir, 'velo.toml');
-      if (fs.statSync(f, { throwIfNoEntry: false })?.isFile()) {
+      if (isFile(f)) {
         file = f;
         break;
       }
@@ -116,5 +116,15 @@ export class ProjectConfigs {
     if (this.files.size >= MAX_ENTRIES) this.files.clear();
     this.files.set(file, { ...state, checked: now });
     return state;
+  }
+}
+
+// A directory the daemon may not search, a path too long or not a path at all (a NUL, from a
+// client that sent garbage) holds no project file: the compile goes on with the user's settings.
+function isFile(f: string): boolean {
+  try {
+    return fs.statSync(f, { throwIfNoEntry: false })?.isFile() === true;
+  } catch {
+    return false;
   }
 }

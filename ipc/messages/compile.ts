@@ -1,5 +1,5 @@
 import type { UncacheableReason } from '../reasons.js';
-import { bool, int, str, strArray } from './fields.js';
+import { absPath, bool, int, pathStr, strArray } from './fields.js';
 
 // compile: "have we built exactly this before?" sent by a shim for every compiler call.
 // Each key's long name and meaning, of every message: legend.ts.
@@ -83,8 +83,8 @@ export function parseCompile(m: Record<string, unknown>): CompileRequest {
     t: 'compile',
     v: m.v as number,
     build: m.build as string,
-    cwd: str(m, 'cwd'),
-    exe: str(m, 'exe'),
+    cwd: absPath(m, 'cwd'),
+    exe: pathStr(m, 'exe'),
     argv: strArray(m, 'argv'),
     env: strArray(m, 'env'),
     tty: bool(m, 'tty'),

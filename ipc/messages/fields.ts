@@ -11,6 +11,16 @@ export function str(m: Msg, k: string): string {
   const v = m[k];
   return typeof v === 'string' ? v : bad(k, 'a string');
 }
+/** A path: a string without NUL (no system call takes one). */
+export function pathStr(m: Msg, k: string): string {
+  const v = str(m, k);
+  return v.includes('\0') ? bad(k, 'a path (no NUL)') : v;
+}
+/** An absolute path: what a shim sends as its cwd. */
+export function absPath(m: Msg, k: string): string {
+  const v = pathStr(m, k);
+  return v.startsWith('/') ? v : bad(k, 'an absolute path');
+}
 export function optStr(m: Msg, k: string): string | undefined {
   return m[k] === undefined || m[k] === null ? undefined : str(m, k);
 }
