@@ -1,3 +1,5 @@
+import { lazyDigests } from '../ipc/lazy-map.js';
+import { LazyOutputs } from './frontends/lazy-outputs.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { VriftError } from '../ipc/errors.js';
@@ -101,6 +103,8 @@ export class Daemon {
       verifiedCacheBytes: config.peers === 'off' ? 0 : PEER_VERIFIED_BYTES,
       now,
       log: log.child('store'),
+      // Blobs lazy files in mounted overlays name: evicting one would lose the file.
+      pinned: () => lazyDigests(paths.runDir),
     });
     await store.open();
     // Results of misses and remote answers are written when lookups pause (store/idle-writer.ts).
@@ -242,6 +246,7 @@ export class Daemon {
       deferred,
       links,
       forms,
+      lazy: new LazyOutputs({ runDir: paths.runDir, store, now, log: log.child('cc') }),
       ...(config.live && watcher
         ? { observe: (seen: CcSeen) => live?.observe(seen), warming: (key: string, output: string) => live?.warming(key, output) }
         : {}),

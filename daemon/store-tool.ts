@@ -1,3 +1,4 @@
+import { lazyDigests } from '../ipc/lazy-map.js';
 import { parseStoreToolRequest, toolError, type StoreToolMessage } from '../ipc/store-tool.js';
 import { LocalStore } from './store/local.js';
 
@@ -23,7 +24,9 @@ export async function storeTool(argv: string[], now: () => number = Date.now): P
   let store: LocalStore | undefined;
   try {
     const req = parseStoreToolRequest(argv[0]);
-    store = new LocalStore({ root: req.root });
+    const runDir = req.runDir;
+    // Blobs the instance's overlays' lazy files name are kept (pins), as the daemon keeps them.
+    store = new LocalStore({ root: req.root, ...(runDir ? { pinned: () => lazyDigests(runDir) } : {}) });
     await store.open();
     if (req.op === 'clean') {
       const r = await store.clean({ maxSize: req.maxSize, olderThan: req.olderThan, all: req.all === true });

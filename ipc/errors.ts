@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   ESTART: 'the daemon could not start (its reason in the message)',
   ECOMPILER: 'the compiler could not be asked what the key needs (its include paths)',
   EFUSE: 'FUSE cannot be used here (no /dev/fuse, no permission, no libfuse): outputs are written as before',
+  ELAZY: "the overlay could not take a hit's output as lazy (busy, no such directory, a directory there): it is written instead",
 } as const satisfies Record<string, string>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -11,6 +11,7 @@ export interface StoreToolRequest {
   maxSize?: number; // bytes (clean)
   olderThan?: number; // ms (clean)
   all?: boolean; // clean: everything
+  runDir?: string; // the instance's: blobs its overlays' lazy files name are kept
 }
 
 /** The store's own verify result, passed on whole (`vrift verify --json` prints it). */
@@ -51,7 +52,8 @@ export function parseStoreToolRequest(json: string | undefined): StoreToolReques
   };
   if (m.op !== 'clean' && m.op !== 'verify') throw new VriftError('EBADMSG', `vriftd store: unknown op ${JSON.stringify(m.op)}`, { fields: { field: 'op' } });
   if (typeof m.root !== 'string' || m.root === '') throw new VriftError('EBADMSG', 'vriftd store: root must be a path', { fields: { field: 'root' } });
-  return { op: m.op, root: m.root, maxSize: num('maxSize'), olderThan: num('olderThan'), all: m.all === true };
+  const runDir = typeof m.runDir === 'string' && m.runDir !== '' ? m.runDir : undefined;
+  return { op: m.op, root: m.root, maxSize: num('maxSize'), olderThan: num('olderThan'), all: m.all === true, ...(runDir ? { runDir } : {}) };
 }
 
 /** The fields of a thrown error that cross to the CLI. */

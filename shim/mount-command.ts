@@ -1,3 +1,4 @@
+import bytes from 'bytes';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { InstancePaths } from '../ipc/paths.js';
@@ -72,6 +73,9 @@ export function registerMount(program: Command, d: MountCommandDeps): void {
       const lines = listMounts(d.paths());
       if (o.json) return d.out(`${JSON.stringify(lines, null, 2)}\n`);
       if (lines.length === 0) return d.out('no directories mounted\n');
-      for (const l of lines) d.out(`${l.dir}  ${l.state === 'mounted' ? `pid ${l.pid}` : 'stale (its overlay process is gone: vrift unmount it)'}\n`);
+      for (const l of lines) {
+        const lazy = l.lazy.files ? `  ${l.lazy.files} lazy files (${bytes(l.lazy.bytes) ?? '0B'}) not yet materialized` : '';
+        d.out(`${l.dir}  ${l.state === 'mounted' ? `pid ${l.pid}` : 'stale (its overlay process is gone: vrift unmount it)'}${lazy}\n`);
+      }
     });
 }

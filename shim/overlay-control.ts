@@ -1,3 +1,5 @@
+import { lazyMapFile, lazySummary } from '../ipc/lazy-map.js';
+import { LazyFiles } from '../daemon/overlay/lazy.js';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -115,6 +117,13 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
   }
   // A killed overlay left its mount behind (reads would say ENOTCONN): detach it.
   if (mountedOverlays().has(dir)) await run('fusermount', ['-uz', dir]).catch(() => {});
+  // Lazy files its server could not materialize (killed): DIR is a plain directory now, written here.
+  const lazyFile = lazyMapFile(paths.runDir, dir);
+  if (fs.existsSync(lazyFile) && overlayProcesses(dir).length === 0 && !mountedOverlays().has(dir)) {
+    await LazyFiles.load(dir, lazyFile)
+      .materializeAll()
+      .catch(() => {});
+  }
   removeMountRecord(paths.runDir, dir);
   return mounted;
 }
@@ -168,11 +177,19 @@ export interface MountLine {
   since: number;
   /** mounted and served; `stale`: its process is gone (the DIR then needs `vrift unmount`). */
   state: 'mounted' | 'stale';
+  /** Files a hit put there whose bytes are not written yet, and their size. */
+  lazy: { files: number; bytes: number };
 }
 
 export function listMounts(paths: InstancePaths): MountLine[] {
   const live = mountedOverlays();
   return listMountRecords(paths.runDir)
     .filter((r) => live.has(r.dir) || isOverlayOf(r.pid, r.dir))
-    .map((r) => ({ dir: r.dir, pid: r.pid, since: r.since, state: live.has(r.dir) && isOverlayOf(r.pid, r.dir) ? 'mounted' : 'stale' }));
+    .map((r) => ({
+      dir: r.dir,
+      pid: r.pid,
+      since: r.since,
+      state: live.has(r.dir) && isOverlayOf(r.pid, r.dir) ? 'mounted' : 'stale',
+      lazy: lazySummary(paths.runDir, r.dir),
+    }));
 }

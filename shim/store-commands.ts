@@ -45,7 +45,7 @@ export async function runStoreCommand(op: 'clean' | 'verify', o: Record<string, 
     const maxSize = o.maxSize as number | undefined;
     const olderThan = o.olderThan as number | undefined;
     const all = o.all === true || (maxSize === undefined && olderThan === undefined);
-    req = { op, root: storePath, maxSize, olderThan, all };
+    req = { op, root: storePath, maxSize, olderThan, all, runDir: paths.runDir };
   } else {
     req = { op, root: storePath };
   }

@@ -317,6 +317,26 @@ test('LRU eviction keeps the most recently used; a touched old blob survives', a
   t.is(store.counters().corrupt, 0);
 });
 
+test('pinned blobs (named by lazy files in mounted overlays) are never evicted, by the limits or by clean --all', async (t) => {
+  const pins = new Set<string>();
+  const { store, root, clock } = await mk(t, { maxSize: 10 * FILE, pinned: () => pins });
+  const ds: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    clock.t = T0 + i * 1000;
+    ds.push(await store.putBlob(randomBytes(SIZE)));
+  }
+  pins.add(ds[0]!).add(ds[1]!); // the two least recently used
+  clock.t = T0 + 21_000;
+  await store.putBlob(randomBytes(SIZE));
+  t.true(fs.existsSync(blobPath(root, ds[0]!)), 'oldest, pinned: kept');
+  t.true(fs.existsSync(blobPath(root, ds[1]!)));
+  t.false(fs.existsSync(blobPath(root, ds[2]!)), 'the oldest unpinned went instead');
+  t.is(store.usage().bytes, 9 * FILE);
+  await store.clean({ all: true });
+  t.deepEqual(await listFiles(path.join(root, 'cas-v1')), [ds[0]!, ds[1]!].map((d) => path.join(d.slice(0, 2), d)).sort());
+  t.truthy(await store.getBlob(ds[0]!));
+});
+
 test('last use survives a restart through batched mtime updates', async (t) => {
   const dir = await tempDir(t);
   const root = path.join(dir, 'l2');

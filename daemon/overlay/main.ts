@@ -3,6 +3,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mountedOverlays, realDir, removeMountRecord, writeMountRecord } from '../../ipc/mounts.js';
 import { instancePaths } from '../../ipc/paths.js';
+import { lazyMapFile, lazySocketFile } from '../../ipc/lazy-map.js';
+import { LazyFiles } from './lazy.js';
+import { createLazyHandlers } from './lazy-handlers.js';
+import { serveLazySocket } from './lazy-socket.js';
 import { Overlay } from './overlay.js';
 
 // The overlay process: `node overlay/main.js DIR`, started by `vrift mount` (detached, in its
@@ -29,18 +33,29 @@ async function serve(): Promise<void> {
   // The kernel already applied the caller's umask to the modes it sends.
   process.umask(0);
   let overlay: Overlay;
+  let lazy: LazyFiles | undefined;
   try {
-    overlay = await Overlay.mount({ dir });
+    overlay = await Overlay.mount({
+      dir,
+      // The lazy map a server before this one left is served again.
+      handlers: (root) => createLazyHandlers(root, (lazy = LazyFiles.load(root, lazyMapFile(paths.runDir, dir), say))),
+    });
   } catch (e) {
     process.stdout.write(`${JSON.stringify({ error: (e as Error).message, code: (e as { code?: string }).code ?? 'EFUSE' })}\n`);
     process.exit(1);
   }
+  const socket = serveLazySocket(lazySocketFile(paths.runDir, dir), lazy!, say);
+  if (lazy!.count) say(`${lazy!.count} lazy files served again`);
   process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
     say(`${why}, unmounting`);
+    socket.close();
+    // Beneath, through the descriptor: DIR then holds every output it can, and no lazy path is left.
+    const m = await lazy!.materializeAll().catch((e) => (say(`materializing: ${(e as Error).message}`), undefined));
+    if (m && m.written + m.lost > 0) say(`materialized ${m.written} lazy files, removed ${m.lost} whose bytes are gone`);
     await overlay.close().catch((e) => say(`unmount: ${(e as Error).message}`));
     process.exit(0);
   };
@@ -86,7 +101,8 @@ function supervise(): void {
       while (crashes.length && crashes[0]! < now - 60_000) crashes.shift();
       say(`server ${c.pid} ended (${signal ?? `exit ${code}`})${crashes.length > MAX_RESTARTS_PER_MIN ? ', too often: giving up' : ', mounting again'}`);
       // The dead mount answers ENOTCONN: detach it (what processes hold inside is theirs to finish).
-      execFile('fusermount', ['-uz', dir], () => (crashes.length > MAX_RESTARTS_PER_MIN ? finish(1) : start()));
+      // Giving up, DIR is a plain directory again: its lazy files are written into it first.
+      execFile('fusermount', ['-uz', dir], () => (crashes.length > MAX_RESTARTS_PER_MIN ? void materializeLeft(dir).finally(() => finish(1)) : start()));
     });
   };
   for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
@@ -96,4 +112,13 @@ function supervise(): void {
       else finish(0);
     });
   start();
+}
+
+/** Materializes what a lazy map left for `dir`, no overlay serving it any more (it is a plain directory). */
+async function materializeLeft(d: string): Promise<void> {
+  try {
+    await LazyFiles.load(d, lazyMapFile(paths.runDir, d), say).materializeAll();
+  } catch (e) {
+    say(`materializing: ${(e as Error).message}`);
+  }
 }

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { BLOB_HEADER_SIZE, encodeBlob } from './blob-file.js';
 import { blobToFile, readBlobStream, writeBlobTemp, type StreamedBlob } from './blob-stream.js';
 import { encodeEntry } from './entry-file.js';
-import { checkHex, ensureLayout, relPath, TMP_DIR } from './layout.js';
+import { checkHex, ensureLayout, hexOf, kindOf, relPath, TMP_DIR } from './layout.js';
 import { LruIndex, type Item } from './lru-index.js';
 import { nonNegative, resolveOptions, type ResolvedOptions } from './options.js';
 import { readVerified, removeCorrupt } from './read.js';
@@ -524,7 +524,8 @@ export class LocalStore implements StoreLike {
   }
 
   private async evict(sel: { target?: number; cutoff?: number; all?: boolean }, trigger: string): Promise<CleanResult> {
-    const victims = this.index.victims(sel);
+    const pins = this.opts.pinned();
+    const victims = this.index.victims(sel, pins.size === 0 ? undefined : (rel) => kindOf(rel) === 'cas' && pins.has(hexOf(rel)));
     for (const [rel] of victims) this.forget(rel);
     const r = await removeFiles(this.root, victims, this.opts.log);
     this.c.evictedFiles += r.removedFiles;

@@ -70,10 +70,11 @@ export class LruIndex {
    * Least recently used first, while over `target` bytes or last used before `cutoff`
    * (or everything with `all`). Stops at the first keeper: the order is by last use.
    */
-  victims(sel: { target?: number; cutoff?: number; all?: boolean }): Array<[string, Item]> {
+  victims(sel: { target?: number; cutoff?: number; all?: boolean }, keep: (rel: string) => boolean = () => false): Array<[string, Item]> {
     const out: Array<[string, Item]> = [];
     let bytes = this.bytesTotal;
     for (const [rel, it] of this.items) {
+      if (keep(rel)) continue;
       const over = sel.target !== undefined && bytes > sel.target;
       const old = sel.cutoff !== undefined && it.lastUse < sel.cutoff;
       if (!sel.all && !over && !old) break;

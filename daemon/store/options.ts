@@ -5,6 +5,8 @@ import { nullLogger, type ChannelLogger } from '../log.js';
 import { defaultIO } from './write.js';
 import type { LocalStoreOptions, StoreIO } from './types.js';
 
+const NO_PINS: ReadonlySet<string> = new Set();
+
 export interface ResolvedOptions {
   root: string;
   maxSize: number;
@@ -12,6 +14,7 @@ export interface ResolvedOptions {
   compressionLevel: number;
   touchDelayMs: number;
   verifiedCacheBytes: number;
+  pinned: () => ReadonlySet<string>;
   now: () => number;
   log: ChannelLogger;
   io: StoreIO;
@@ -41,6 +44,7 @@ export function resolveOptions(o: LocalStoreOptions): Readonly<ResolvedOptions> 
     compressionLevel: level,
     touchDelayMs: o.touchDelayMs === undefined ? 1000 : nonNegative('touchDelayMs', o.touchDelayMs),
     verifiedCacheBytes: nonNegative('verifiedCacheBytes', o.verifiedCacheBytes),
+    pinned: o.pinned ?? (() => NO_PINS),
     now: o.now ?? Date.now,
     log: o.log ?? nullLogger.child('store'),
     io: Object.freeze({ ...defaultIO, ...o.io }),

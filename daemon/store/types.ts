@@ -23,6 +23,8 @@ export interface LocalStoreOptions {
    * verified again (verified-reads.ts); 0 or absent: none (a daemon serving LAN peers keeps some).
    */
   verifiedCacheBytes?: number;
+  /** Digests eviction must keep (lazy files in mounted overlays name them); asked at each eviction. */
+  pinned?: () => ReadonlySet<string>;
   now?: () => number;
   log?: ChannelLogger;
   io?: Partial<StoreIO>;

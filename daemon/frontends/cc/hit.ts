@@ -5,6 +5,7 @@ import { STREAM_MIN } from '../../store/blob-stream.js';
 import type { StoreLike } from '../../store/contract.js';
 import type { Result } from '../entries.js';
 import type { GccCompile } from '../gcc/args.js';
+import type { LazyOutputs } from '../lazy-outputs.js';
 import { writeFileAtomic } from '../materialize.js';
 import { Relativizer } from '../relativize.js';
 import type { CcEntries } from './entry-cache.js';
@@ -20,7 +21,7 @@ export class Hits {
   private depfiles = new LRUCache<string, Buffer>({ maxSize: DEPFILE_CACHE_BYTES, sizeCalculation: (b) => b.length + 64 });
 
   constructor(
-    private readonly d: { store: StoreLike; log: ChannelLogger },
+    private readonly d: { store: StoreLike; log: ChannelLogger; lazy?: LazyOutputs },
     private readonly entries: CcEntries,
   ) {}
 
@@ -31,7 +32,10 @@ export class Hits {
     const objAbs = path.resolve(cwd, parsed.output);
     const files: [string, Buffer][] = [];
     let bytes: number | undefined;
-    if (obj && obj.size >= STREAM_MIN) {
+    if (obj && this.d.lazy && (await this.d.lazy.register(objAbs, obj))) {
+      // Inside a mounted DIR: the overlay shows it, its bytes are read from the store when opened.
+      bytes = obj.size;
+    } else if (obj && obj.size >= STREAM_MIN) {
       // Large: streamed from the store (or the remote) straight into place, never held whole.
       try {
         bytes = await this.d.store.copyBlobTo(obj.digest, objAbs, undefined, obj.size);

@@ -1,3 +1,4 @@
+import type { LazyOutputs } from '../lazy-outputs.js';
 import type { CompilerIds } from '../../compilers.js';
 import type { FileHashes } from '../../hot/file-hashes.js';
 import type { DirCache } from '../../hot/dir-cache.js';
@@ -39,6 +40,8 @@ export interface CcDeps {
   observe?: (seen: CcSeen) => void;
   /** A compile of this direct key running elsewhere (live mode warming it): a lookup (for the object `output`, absolute) waits for this first. */
   warming?: (directKey: string, output: string) => Promise<void> | undefined;
+  /** Hits' objects inside a mounted overlay DIR are registered there instead of written (lazy-outputs.ts). */
+  lazy?: LazyOutputs;
 }
 
 /**
