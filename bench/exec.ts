@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
 // Child processes for the harness. Build output goes to a log file, never to the
@@ -104,4 +104,40 @@ export function timedSync(log: string, argv: string[], cwd: string, env: NodeJS.
   fs.appendFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
   if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${cwd} exited ${r.status} (see ${log})`);
   return { secs, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * timedSync without blocking the event loop: a harness's SIGINT/SIGTERM handler runs while
+ * the command does (and may stop it: the command leads a process group of its own, which
+ * `running` holds until it ends, so the handler can end it and everything it started).
+ */
+export function timed(
+  log: string,
+  argv: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+  running?: Set<ChildProcess>,
+): Promise<{ secs: number; stdout: string; stderr: string }> {
+  fs.appendFileSync(log, `\n$ (cd ${cwd} && ${argv.join(' ')})\n`);
+  const t0 = process.hrtime.bigint();
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  running?.add(child);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) => {
+      running?.delete(child);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      running?.delete(child);
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const [stdout, stderr] = [Buffer.concat(out).toString('utf8'), Buffer.concat(err).toString('utf8')];
+      fs.appendFileSync(log, stdout + stderr);
+      if (code !== 0) reject(new Error(`${argv.join(' ')} in ${cwd} exited ${code ?? signal} (see ${log})`));
+      else resolve({ secs, stdout, stderr });
+    });
+  });
 }

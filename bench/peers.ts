@@ -26,7 +26,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { writeKeyPair } from '../trust/key-file.js';
-import { timedSync } from './exec.js';
+import { timed as timedRun, timedSync } from './exec.js';
 import { silentServer } from './remote-scenarios.js';
 import { median } from './report.js';
 import { copyTree, ensureSources } from './sources.js';
@@ -55,8 +55,11 @@ const work = path.resolve(o['work-dir']!);
 const log = path.join(work, 'build.log');
 if (process.getuid?.() !== 0) throw new Error('bench/peers needs root (network namespaces)');
 
-const sh = (argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) => timedSync(log, argv, cwd, env);
-const ip = (...args: string[]) => sh(['ip', ...args], '/');
+// Builds and daemon commands run async, in process groups of their own: an interrupt stops
+// the one running and everything below it, then cleanup() what the bench set up.
+const running = new Set<ChildProcess>();
+const sh = (argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) => timedRun(log, argv, cwd, env, running);
+const ip = (...args: string[]) => timedSync(log, ['ip', ...args], '/');
 
 // ---- the network: namespace A, a veth pair, nothing routed beyond it ----
 const id = String(process.pid).slice(-5);
@@ -72,13 +75,26 @@ let cleaned = false;
 function cleanup() {
   if (cleaned) return;
   cleaned = true;
+  for (const c of running) if (c.pid !== undefined) signalGroup(c.pid);
   for (const env of Object.values(homes)) spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env, stdio: 'ignore' });
   for (const c of children) c.kill('SIGTERM');
   spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
   spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
 }
+function signalGroup(pid: number) {
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
 process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
+for (const s of ['SIGINT', 'SIGTERM'] as const)
+  process.on(s, () => {
+    process.stderr.write(`bench: ${s}: stopping what it started\n`);
+    cleanup();
+    process.exit(130);
+  });
 
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true });
@@ -136,18 +152,18 @@ async function main() {
     dead: envOf('dead', { ...signB, VRIFT_PEERS: `${new URL(silent.url).host},${nobodyIp}:7700` }),
     no: envOf('no', { ...signB, VRIFT_PEERS: `${aIp}:7801` }),
   };
-  const start = (e: NodeJS.ProcessEnv, netns = false) => {
+  const start = async (e: NodeJS.ProcessEnv, netns = false) => {
     fs.rmSync(e.VRIFT_HOME!, { recursive: true, force: true });
     fs.mkdirSync(e.VRIFT_HOME!, { recursive: true });
-    sh([...(netns ? ['nice', ...OTHER_MACHINE, 'ip', 'netns', 'exec', ns] : []), process.execPath, CLI, 'daemon', 'start'], work, e);
+    await sh([...(netns ? ['nice', ...OTHER_MACHINE, 'ip', 'netns', 'exec', ns] : []), process.execPath, CLI, 'daemon', 'start'], work, e);
   };
-  const stop = (e: NodeJS.ProcessEnv) => spawnSync(process.execPath, [CLI, 'daemon', 'stop'], { env: e, stdio: 'ignore' });
-  const stats = (e: NodeJS.ProcessEnv) => JSON.parse(sh([process.execPath, CLI, 'stats', '--json'], work, e).stdout) as Stats;
+  const stop = (e: NodeJS.ProcessEnv) => sh([process.execPath, CLI, 'daemon', 'stop'], work, e);
+  const stats = async (e: NodeJS.ProcessEnv) => JSON.parse((await sh([process.execPath, CLI, 'stats', '--json'], work, e)).stdout) as Stats;
 
   // ---- the tree: configured once with vrift's launchers; every daemon builds this path ----
   const src = copyTree('libuv', path.join(work, 'libuv'), ensureSources({ quiet: true }));
   const build = path.join(work, 'build');
-  sh(
+  await sh(
     [
       'cmake',
       '-S',
@@ -162,22 +178,22 @@ async function main() {
     env.a,
   );
   const chosen = new Set(o.groups!.split(','));
-  start(env.a, true);
-  start(env.e, true);
+  await start(env.a, true);
+  await start(env.e, true);
   if (chosen.has('fresh') || !o['no-load']) {
     process.stderr.write('bench: A builds the tree (untimed)\n');
-    sh(['make', jobs], build, env.a);
-    const aStats = stats(env.a); // writes what waits, so A serves all of it
+    await sh(['make', jobs], build, env.a);
+    const aStats = await stats(env.a); // writes what waits, so A serves all of it
     process.stderr.write(`bench: A has ${aStats.hits}/${aStats.misses} hits/misses\n`);
   }
 
   const samples: Sample[] = [];
-  const timed = (variant: string, round: number, e: NodeJS.ProcessEnv) => {
-    sh(['make', 'clean'], build, e);
-    const before = stats(e);
+  const timed = async (variant: string, round: number, e: NodeJS.ProcessEnv) => {
+    await sh(['make', 'clean'], build, e);
+    const before = await stats(e);
     const load1 = os.loadavg()[0];
-    const r = sh(['make', jobs], build, e);
-    const after = stats(e);
+    const r = await sh(['make', jobs], build, e);
+    const after = await stats(e);
     const p = after.peers ?? {};
     const s: Sample = {
       variant,
@@ -206,12 +222,12 @@ async function main() {
   )
     .filter(([name]) => chosen.has(name))
     .map(([, e, variants]) => [e, [...variants]] as [NodeJS.ProcessEnv, string[]]);
-  const group = ([e, variants]: [NodeJS.ProcessEnv, string[]], r: number) => {
-    start(e);
-    for (const v of variants) timed(v, r, e);
-    stop(e);
+  const group = async ([e, variants]: [NodeJS.ProcessEnv, string[]], r: number) => {
+    await start(e);
+    for (const v of variants) await timed(v, r, e);
+    await stop(e);
   };
-  for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) group(groups[(i + round) % groups.length], round);
+  for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) await group(groups[(i + round) % groups.length], round);
 
   // ---- throughput: small signed GETs against A's peer server, on loopback inside its namespace ----
   if (o['no-load']) {
@@ -221,7 +237,7 @@ async function main() {
   const digests = listStore(env.a.VRIFT_HOME!);
   const pathsFile = path.join(work, 'paths');
   fs.writeFileSync(pathsFile, digests.map((d) => `/${d.kind}/${d.hex}`).join('\n') + '\n');
-  const load = sh(
+  const load = await sh(
     [
       'ip',
       'netns',

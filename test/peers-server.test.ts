@@ -264,3 +264,48 @@ test('a key every peer answered "no" for is not asked of them again for a minute
   t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'));
   t.is(tier.stats().misses, 5);
 });
+
+// Polls `pred` (a tier's counters) until it holds, like inst.until does a daemon's stats.
+async function until(pred: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`waited 30 s for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a peer whose request outlived peer_wait is asked but not waited for until it answers again: one lookup waits for a dead peer, not every one', async (t) => {
+  let holding = true;
+  const held: (() => void)[] = [];
+  const { url, requests } = await fakeServer(t, (req, res) => {
+    const answer = () => {
+      const hit = req.url === `/ac/${KEY}`;
+      res.writeHead(hit ? 200 : 404, { 'content-length': hit ? 8 : 0 });
+      res.end(hit ? 'an entry' : undefined);
+    };
+    if (holding) held.push(answer);
+    else answer();
+  });
+  const table = new PeerTable(Date.now);
+  const p = table.upsert({ id: 'slow', addresses: ['127.0.0.1'], port: Number(new URL(url).port), fingerprint: '', source: 'static' });
+  // Held requests never time out here: only peer_wait passes.
+  const tier = new PeerTier({ table, auth: keyAuth(alice, [alice], Date.now), waitMs: 50, timeoutMs: 60_000, log: memoryLogger().child('peers') });
+  t.teardown(() => tier.close());
+  t.is(await tier.getEntry('1'.repeat(64)), undefined, 'the first lookup waits peer_wait for it');
+  t.is(tier.stats().late, 1);
+  // Settled before anything but promise jobs ran: no timer fired, the peer answered nothing.
+  const second = await Promise.race([tier.getEntry(KEY), new Promise((r) => setImmediate(() => r('still waiting')))]);
+  t.is(second, undefined, 'the next lookup does not wait for it');
+  t.is(tier.stats().late, 2);
+  await until(() => held.length === 2, 'both requests at the peer');
+  t.is(requests.length, 2, 'it is still asked: its late answer is kept, and its coming back seen');
+  holding = false;
+  for (const answer of held.splice(0)) answer();
+  await until(() => tier.stats().late_kept === 1 && p.misses === 1, 'both late answers in');
+  t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'), "the held lookup's late answer serves the next lookup of that key");
+  t.is(requests.length, 2);
+  t.is(await tier.getEntry('2'.repeat(64)), undefined);
+  t.is(tier.stats().misses, 1, 'once it answered, a lookup waits for it again (its "no" ends the lookup)');
+  t.is(tier.stats().late, 2);
+  t.is(p.live.state, 'up');
+});

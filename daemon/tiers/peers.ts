@@ -33,7 +33,7 @@ export interface PeerStats {
   peers_cooling: number;
   hits: number; // lookups a peer answered first
   misses: number; // lookups every peer asked answered "no"
-  late: number; // lookups that went on without peers after peer_wait
+  late: number; // lookups that went on without peers: after peer_wait, or at once while every peer asked is slow
   late_kept: number; // answers that came after peer_wait and were kept for the next lookup
   errors: number; // refused connections, bad statuses, content that failed verification
   timeouts: number;
@@ -78,6 +78,8 @@ export class PeerTier implements RemoteTier {
   // Per key: the peers (ids) that answered "no" lately.
   private readonly saidNo: LRUCache<string, ReadonlySet<string>>;
   private recent: PeerRecord[] = [];
+  // Peers (ids) with a request that outlived peer_wait, until they answer one.
+  private readonly slow = new Set<string>();
   private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
   private readonly now: () => number;
   private closed = false;
@@ -137,8 +139,17 @@ export class PeerTier implements RemoteTier {
       return undefined;
     }
     const nos = new Set<string>();
+    // A peer with a request that outlived peer_wait is asked but not waited for until it
+    // answers again: a dead peer costs one lookup peer_wait, not every lookup until it has
+    // timed out often enough to cool down.
+    const waited = asked.filter((p) => !this.slow.has(p.ad.id));
+    if (waited.length === 0) {
+      for (const p of asked) void this.ask(p, key, nos).then((v) => v && this.keepLate(key, v, p));
+      this.s.late++;
+      return undefined;
+    }
     return new Promise<Buffer | undefined>((resolve) => {
-      let left = asked.length;
+      const pending = new Set(waited);
       let done = false;
       const finish = (v: Buffer | undefined) => {
         done = true;
@@ -148,21 +159,20 @@ export class PeerTier implements RemoteTier {
       const timer = setTimeout(() => {
         if (done) return;
         this.s.late++;
+        for (const p of pending) this.slow.add(p.ad.id);
         finish(undefined);
       }, this.o.waitMs);
       timer.unref();
       for (const p of asked) {
         void this.ask(p, key, nos).then((v) => {
-          left--;
+          pending.delete(p);
           if (v && !done) {
             this.s.hits++;
             this.answeredBy(p);
             this.gaveEntry.set(key, p);
             finish(v);
-          } else if (v) {
-            this.s.late_kept++;
-            this.late.set(key, { value: v, peer: p });
-          } else if (left === 0 && !done) {
+          } else if (v) this.keepLate(key, v, p);
+          else if (pending.size === 0 && !done) {
             this.s.misses++;
             if (nos.size === asked.length) this.saidNo.set(key, nos);
             finish(undefined);
@@ -170,6 +180,11 @@ export class PeerTier implements RemoteTier {
         });
       }
     });
+  }
+
+  private keepLate(key: string, value: Buffer, peer: PeerRecord): void {
+    this.s.late_kept++;
+    this.late.set(key, { value, peer });
   }
 
   async getBlob(digest: string): Promise<Buffer | undefined> {
@@ -256,6 +271,7 @@ export class PeerTier implements RemoteTier {
     this.late.clear();
     this.gaveEntry.clear();
     this.saidNo.clear();
+    this.slow.clear();
   }
 
   // ---- internals ----
@@ -267,6 +283,7 @@ export class PeerTier implements RemoteTier {
     if (!c) return undefined;
     const misses = c.counters().misses;
     const v = await c.getEntry(key);
+    if (v || c.counters().misses > misses) this.slow.delete(p.ad.id);
     if (!v) {
       // A clean "no" (404); a failure was reported to the table by the client already.
       if (c.counters().misses > misses) {
