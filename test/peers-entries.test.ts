@@ -9,6 +9,8 @@ import { instance, run, type Instance, type Stats } from './helpers/instance.js'
 import { keyFor, peerPort } from './helpers/peers.js';
 import { refusingPort } from './helpers/ports.js';
 import { decodeResult, encodeEntry } from '../daemon/frontends/rust/entries.js';
+import { BUNDLE_HEADER } from '../daemon/peers/attach.js';
+import { decodeBundle, encodeBundle, isBundle } from '../daemon/tiers/bundle.js';
 import { openEntry, signEntry } from '../trust/entry-signature.js';
 import { readSigningKey } from '../trust/key-file.js';
 import { generateSigningKey } from '../trust/keys.js';
@@ -42,10 +44,13 @@ async function build(t: ExecutionContext, v: Instance, dir: string): Promise<voi
 const mallory = generateSigningKey('mallory').key;
 const ESCAPE = path.join(os.tmpdir(), `vrift-escape-${process.pid}`);
 
-type Lie = 'untrusted-signer' | 'forged' | 'dotdot-path' | 'absolute-path';
-// How each lie rewrites an entry A signed (`key`: its action key); undefined leaves it alone.
-const LIES: Record<Lie, (key: string, value: Buffer, aKey: ReturnType<typeof readSigningKey>) => Buffer | undefined> = {
+type Lie = 'untrusted-signer' | 'forged' | 'dotdot-path' | 'absolute-path' | 'attached-untrusted';
+// How each lie rewrites an entry A signed (`key`: its action key; `attached`: it came attached to
+// another's answer, bundle.ts); undefined leaves it alone.
+const LIES: Record<Lie, (key: string, value: Buffer, aKey: ReturnType<typeof readSigningKey>, attached: boolean) => Buffer | undefined> = {
   'untrusted-signer': (key, v) => signEntry(mallory, key, openEntry(v)!.payload),
+  // Only the result attached to a manifest, never the manifest nor the result asked for alone.
+  'attached-untrusted': (key, v, _aKey, attached) => (attached ? signEntry(mallory, key, openEntry(v)!.payload) : undefined),
   // The payload changed under A's valid signature (its last byte).
   forged: (_key, v) => {
     const out = Buffer.from(v);
@@ -64,25 +69,31 @@ function rename(key: string, v: Buffer, aKey: ReturnType<typeof readSigningKey>,
   return signEntry(aKey, key, encodeEntry(r));
 }
 
+// B's request for bundles, passed on to A.
+const bundles = (req: http.IncomingMessage) => (req.headers[BUNDLE_HEADER] === '1' ? { [BUNDLE_HEADER]: '1' } : {});
+
 async function liar(t: ExecutionContext, aPort: number, aHome: string, lie: Lie): Promise<{ port: number; lied: () => number }> {
   const aKey = readSigningKey(path.join(aHome, 'keys', 'signing.key'));
   let lied = 0;
   const server = http.createServer((req, res) => {
     const target = req.url ?? '/';
     http
-      .get({ host: '127.0.0.1', port: aPort, path: target, headers: signRequest(aKey, 'GET', target, Date.now()) }, (up) => {
+      .get({ host: '127.0.0.1', port: aPort, path: target, headers: { ...signRequest(aKey, 'GET', target, Date.now()), ...bundles(req) } }, (up) => {
         const chunks: Buffer[] = [];
         up.on('data', (d) => chunks.push(d));
         up.on('end', () => {
           let body: Buffer = Buffer.concat(chunks);
           const m = /\/ac\/([0-9a-f]{64})$/.exec(target);
-          if (up.statusCode === 200 && m) {
-            const spoiled = LIES[lie](m[1], body, aKey);
-            if (spoiled) {
-              body = spoiled;
-              lied++;
-            }
-          }
+          // Each entry of the answer: the value, and in a bundle each attached one too.
+          const spoil = (key: string, v: Buffer, attached: boolean) => {
+            const spoiled = LIES[lie](key, v, aKey, attached);
+            if (spoiled) lied++;
+            return spoiled ?? v;
+          };
+          if (up.statusCode === 200 && m && isBundle(body)) {
+            const b = decodeBundle(body);
+            body = encodeBundle({ ...b, value: spoil(m[1], b.value, false), entries: b.entries.map(([k, e]) => [k, spoil(k, e, true)]) });
+          } else if (up.statusCode === 200 && m) body = spoil(m[1], body, false);
           res.writeHead(up.statusCode ?? 500, { 'content-length': body.length });
           res.end(body);
         });
@@ -105,7 +116,7 @@ const logOf = (v: Instance) => {
   return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
 };
 
-test("entries a peer must not give: an untrusted signer, a forged payload, a link's output path with .. or absolute; each refused, counted, logged naming the peer, B's build right", async (t) => {
+test("entries a peer must not give: an untrusted signer, a forged payload, a link's output path with .. or absolute, an untrusted result attached to a genuine manifest; each refused, counted, logged naming the peer, B's build right", async (t) => {
   t.timeout(300_000);
   const a = instance(t, { VRIFT_PEERS: `127.0.0.1:${await refusingPort(t)}`, VRIFT_PEER_PORT: '0' });
   const aLine = keyFor(a.home, 'alice');
@@ -128,7 +139,8 @@ test("entries a peer must not give: an untrusted signer, a forged payload, a lin
     t.true(peer.lied() >= 1, `${lie}: the peer was asked for an entry it spoiled`);
     t.true(Number(s.peers?.untrusted) >= 1, `${lie}: counted as untrusted`);
     // The compiles' entries pass when only the link's is spoiled; everything else is B's own.
-    t.is(s.misses, lie.endsWith('-path') ? 1 : UNITS.length + 1, `${lie}: what was refused ran on B`);
+    // A refused attachment is asked for on its own, and comes genuine then: no miss.
+    t.is(s.misses, lie === 'attached-untrusted' ? 0 : lie.endsWith('-path') ? 1 : UNITS.length + 1, `${lie}: what was refused ran on B`);
     const refusal = logOf(b)
       .split('\n')
       .filter((l) => l.includes('refused'))
@@ -143,6 +155,7 @@ test("entries a peer must not give: an untrusted signer, a forged payload, a lin
         forged: /does not match this entry/,
         'dotdot-path': /output path "\.\.\/prog" is not a plain file name/,
         'absolute-path': /output path "\/.*" is not a plain file name/,
+        'attached-untrusted': /signed by "mallory", which is not a trusted key/,
       }[lie],
     );
     await b.stop();

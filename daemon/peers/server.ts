@@ -2,6 +2,7 @@ import type { ChannelLogger } from '../log.js';
 import { CacheServer } from '../serve/server.js';
 import { StoreBackend } from '../serve/store-backend.js';
 import type { LocalStore } from '../store/local.js';
+import { BUNDLE_HEADER, withAttachments } from './attach.js';
 import type { PeerAuth } from './auth.js';
 import { KEY_HEADER } from './first-address.js';
 
@@ -28,8 +29,13 @@ export interface PeerServerOptions {
  * write. A member's kept-alive connection is verified once per window (PeerAuth.verify).
  */
 export function startPeerServer(o: PeerServerOptions): Promise<CacheServer> {
+  const backend = new StoreBackend(o.local, o.pending, o.tmpDir);
+  const data = async (key: string) => (await backend.open(key))?.data;
+  const read = { entry: (hex: string) => data(`ac/${hex}`), blob: (hex: string) => data(`cas/${hex}`) };
   return CacheServer.start({
-    backend: new StoreBackend(o.local, o.pending, o.tmpDir),
+    backend,
+    // A peer that reads bundles gets a manifest with its newest result and object (attach.ts).
+    acValue: (value, req) => (req.headers[BUNDLE_HEADER] === '1' ? withAttachments(value, read) : Promise.resolve(value)),
     port: o.port,
     host: o.host ?? '0.0.0.0',
     maxBlobSize: 1,

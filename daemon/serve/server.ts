@@ -37,6 +37,8 @@ export interface ServeOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Receives one NDJSON line per request. */
   accessLog?: (line: string) => void;
+  /** What a GET of an action-cache value sends instead of the value (a daemon's attachments for its LAN peers). */
+  acValue?: (value: Buffer, req: http.IncomingMessage) => Promise<Buffer>;
   /** Told of every request answered: who asked (a member's name), the status and the bytes sent. */
   answered?: (who: string | undefined, status: number, bytesOut: number) => void;
   log: ChannelLogger;
@@ -287,10 +289,11 @@ export class CacheServer {
       res.end('not found\n');
       return;
     }
-    const zstd = acceptsZstd(req) && obj.size >= (this.o.compressMin ?? 4096);
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/octet-stream', vary: 'accept-encoding' };
     if (obj.data) {
-      const body = zstd ? compress(obj.data, { compressionLevel: 1 }) : obj.data;
+      const data = route.t === 'ac' && this.o.acValue ? await this.o.acValue(obj.data, req) : obj.data;
+      const zstd = acceptsZstd(req) && data.length >= (this.o.compressMin ?? 4096);
+      const body = zstd ? compress(data, { compressionLevel: 1 }) : data;
       if (zstd) headers['content-encoding'] = 'zstd';
       headers['content-length'] = body.length;
       res.writeHead(200, headers);
@@ -298,6 +301,7 @@ export class CacheServer {
       out(body.length);
       return;
     }
+    const zstd = acceptsZstd(req) && obj.size >= (this.o.compressMin ?? 4096);
     if (zstd) headers['content-encoding'] = 'zstd';
     else headers['content-length'] = obj.size;
     res.writeHead(200, headers);

@@ -5,7 +5,9 @@ import type { PeerRecord, PeerTable } from '../../discovery/index.js';
 import { VriftError } from '../../ipc/errors.js';
 import type { ChannelLogger } from '../log.js';
 import type { PeerAuth } from '../peers/auth.js';
+import { BUNDLE_HEADER } from '../peers/attach.js';
 import { answersAs, firstToConnect } from '../peers/first-address.js';
+import { decodeBundle, encodeBundle, isBundle } from './bundle.js';
 import { emptyRemoteCounters, type RemoteCounters } from './counters.js';
 import { HttpTier } from './http.js';
 import type { RemoteTier } from './types.js';
@@ -292,14 +294,40 @@ export class PeerTier implements RemoteTier {
       }
       return undefined;
     }
-    if (this.o.accept && !this.o.accept(key, v, p, this.clients.get(p.ad.id)?.base ?? '')) {
-      this.s.untrusted++;
+    const checked = this.checked(key, v, p);
+    if (!checked) {
       this.o.table.answered(p, this.now() - t0, false);
       return undefined;
     }
     this.o.table.answered(p, this.now() - t0, true, v.length);
     this.s.bytes_down += v.length;
-    return v;
+    return checked;
+  }
+
+  // A peer's answer through `accept`: the value, and each entry attached to it (a bundle: the
+  // result a manifest points at), as if each had been asked for alone. A refused value is a
+  // miss; a refused attachment is left out (asked for on its own later, and refused there
+  // again). Attached blobs are checked against their digests by the reader (RemoteReads).
+  private checked(key: string, v: Buffer, p: PeerRecord): Buffer | undefined {
+    const where = this.clients.get(p.ad.id)?.base ?? '';
+    const ok = (k: string, e: Buffer) => {
+      if (!this.o.accept || this.o.accept(k, e, p, where)) return true;
+      this.s.untrusted++;
+      return false;
+    };
+    if (!isBundle(v)) return ok(key, v) ? v : undefined;
+    let b: ReturnType<typeof decodeBundle>;
+    try {
+      b = decodeBundle(v);
+    } catch (e) {
+      this.o.table.lied(p, `malformed bundle: ${(e as Error).message}`);
+      this.o.log.warn('peer entry refused', { key, peer: this.o.describe?.(p, where) ?? p.ad.id, err: e });
+      return undefined;
+    }
+    if (!ok(key, b.value)) return undefined;
+    const entries = b.entries.filter(([k, e]) => ok(k, e));
+    // A peer's bundle names no pack (packs are the remote's): one that does is not followed.
+    return entries.length === b.entries.length && !b.pack ? v : encodeBundle({ value: b.value, entries, blobs: b.blobs });
   }
 
   // Where a hit's objects are asked for: the peers that answered lately and may be asked now.
@@ -355,7 +383,8 @@ export class PeerTier implements RemoteTier {
       timeoutMs: this.o.timeoutMs ?? IDLE_MS,
       now: this.now,
       log: this.o.log,
-      sign: (method, target) => this.o.auth.sign(method, target),
+      // Lookups take a manifest's newest result and object along when the peer has them (peers/attach.ts).
+      sign: (method, target) => ({ ...this.o.auth.sign(method, target), ...(method === 'GET' && target.startsWith('/ac/') ? { [BUNDLE_HEADER]: '1' } : {}) }),
       onFailure: (e) => {
         if (this.clients.get(p.ad.id)?.tier === tier && !this.closed) this.failed(p, e, false);
       },
