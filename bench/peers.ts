@@ -25,7 +25,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
 import { writeKeyPair } from '../trust/key-file.js';
+import { signRequest } from '../trust/request-auth.js';
 import { timed as timedRun, timedSync } from './exec.js';
 import { silentServer } from './remote-scenarios.js';
 import { median } from './report.js';
@@ -158,6 +160,18 @@ async function main() {
     await sh([...(netns ? ['nice', ...OTHER_MACHINE, 'ip', 'netns', 'exec', ns] : []), process.execPath, CLI, 'daemon', 'start'], work, e);
   };
   const stop = (e: NodeJS.ProcessEnv) => sh([process.execPath, CLI, 'daemon', 'stop'], work, e);
+  // Requests a peer (A: 7700, E: 7701) has answered so far, from its /status (asked directly, not through the relay).
+  const served = (port: number | undefined) =>
+    port === undefined
+      ? Promise.resolve(0)
+      : new Promise<number>((resolve) => {
+          const req = http.get({ host: aIp, port, path: '/status', headers: signRequest(keyB, 'GET', '/status', Date.now()) }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve(Number((JSON.parse(body || '{}') as { requests?: number }).requests ?? Number.NaN)));
+          });
+          req.on('error', () => resolve(Number.NaN));
+        });
   const stats = async (e: NodeJS.ProcessEnv) => JSON.parse((await sh([process.execPath, CLI, 'stats', '--json'], work, e)).stdout) as Stats;
 
   // ---- the tree: configured once with vrift's launchers; every daemon builds this path ----
@@ -188,12 +202,14 @@ async function main() {
   }
 
   const samples: Sample[] = [];
-  const timed = async (variant: string, round: number, e: NodeJS.ProcessEnv) => {
+  const timed = async (variant: string, round: number, e: NodeJS.ProcessEnv, peerPort?: number) => {
     await sh(['make', 'clean'], build, e);
     const before = await stats(e);
+    const servedBefore = await served(peerPort);
     const load1 = os.loadavg()[0];
     const r = await sh(['make', jobs], build, e);
     const after = await stats(e);
+    const peerRequests = (await served(peerPort)) - servedBefore - 1; // its own /status
     const p = after.peers ?? {};
     const s: Sample = {
       variant,
@@ -202,29 +218,30 @@ async function main() {
       hits: after.hits - before.hits,
       misses: after.misses - before.misses,
       peerHits: (p.hits ?? 0) - (before.peers?.hits ?? 0),
+      peerRequests,
       missP99: after.latency?.run?.p99_ms,
       missP50: after.latency?.run?.p50_ms,
       load1,
     };
     samples.push(s);
     process.stderr.write(
-      `bench: round ${round + 1} ${variant}: ${r.secs.toFixed(2)} s, ${s.hits} hits (${s.peerHits} answers from peers), ${s.misses} misses, miss p50/p99 ${s.missP50 ?? '-'}/${s.missP99 ?? '-'} ms, load ${load1.toFixed(1)}\n`,
+      `bench: round ${round + 1} ${variant}: ${r.secs.toFixed(2)} s, ${s.hits} hits (${s.peerHits} answers from peers, ${s.peerRequests} requests the peer answered), ${s.misses} misses, miss p50/p99 ${s.missP50 ?? '-'}/${s.missP99 ?? '-'} ms, load ${load1.toFixed(1)}\n`,
     );
   };
   // Each group: a new daemon (empty store), its timed builds in order, stopped.
   const groups = (
     [
-      ['fresh', env.fresh, ['peer-fresh', 'local-warm']],
-      ['none', env.none, ['no-peers', 'warm-no-peers']],
-      ['dead', env.dead, ['peers-dead']],
-      ['no', env.no, ['peers-no']],
+      ['fresh', env.fresh, ['peer-fresh', 'local-warm'], 7700],
+      ['none', env.none, ['no-peers', 'warm-no-peers'], undefined],
+      ['dead', env.dead, ['peers-dead'], undefined],
+      ['no', env.no, ['peers-no'], 7701],
     ] as const
   )
     .filter(([name]) => chosen.has(name))
-    .map(([, e, variants]) => [e, [...variants]] as [NodeJS.ProcessEnv, string[]]);
-  const group = async ([e, variants]: [NodeJS.ProcessEnv, string[]], r: number) => {
+    .map(([, e, variants, port]) => [e, [...variants], port] as [NodeJS.ProcessEnv, string[], number | undefined]);
+  const group = async ([e, variants, port]: [NodeJS.ProcessEnv, string[], number | undefined], r: number) => {
     await start(e);
-    for (const v of variants) await timed(v, r, e);
+    for (const v of variants) await timed(v, r, e, port);
     await stop(e);
   };
   for (let round = 0; round < runs; round++) for (let i = 0; i < groups.length; i++) await group(groups[(i + round) % groups.length], round);
@@ -275,6 +292,8 @@ interface Sample {
   hits: number;
   misses: number;
   peerHits: number;
+  /** Requests the peer asked answered during the build (NaN: no peer, or its /status did not answer). */
+  peerRequests: number;
   missP50?: number;
   missP99?: number;
   load1: number;
