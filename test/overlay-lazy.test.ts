@@ -5,6 +5,8 @@ import test from './helpers/test.js';
 import { instance, run, SHIM, type Instance } from './helpers/instance.js';
 import { lazyMapFile } from '../ipc/lazy-map.js';
 import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
+import { processes } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
 
 // Lazy hits (docs/overlay.md): a hit's object inside a mounted DIR appears with its size, mode
 // and the hit's mtime, with no bytes beneath until something opens it; then it is an ordinary file.
@@ -164,4 +166,61 @@ test('a lazy file pins its blob: vrift clean keeps it and the file reads whole; 
   t.true(fs.existsSync(path.join(build, 's0.o')), 'the one read stays');
   t.false(fs.existsSync(path.join(build, 's1.o')), 'never an empty file where the bytes were lost');
   t.is((await run('make', ['-q', 'objs', 'CC=gcc'], { cwd: src })).code, 1, 'make rebuilds it');
+});
+
+test('the overlay server SIGKILLed with lazy files: the server its keeper starts reloads the lazy map and serves them', async (t) => {
+  const inst = instance(t);
+  const plainBuild = project(path.join(inst.dir, 'plain'));
+  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
+  const src = path.join(inst.dir, 'p');
+  const build = project(src);
+  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const before = fs.statSync(path.join(build, 's0.o'));
+  const servers = () => processes((p) => p.cmdline.includes(`${build}\0--serve`)).map((p) => p.pid);
+  const [server] = servers();
+  process.kill(server!, 'SIGKILL');
+  await waitFor(() => {
+    try {
+      return (
+        /server \d+ mounted again/.test(fs.readFileSync(path.join(inst.home, 'log', 'overlay.log'), 'utf8')) && fs.statSync(path.join(build, 's0.o')).size > 0
+      );
+    } catch {
+      return false; // ENOTCONN until the keeper mounted again
+    }
+  }, 'the mount served again');
+  t.true(servers().some((p) => p !== server));
+  const after = fs.statSync(path.join(build, 's0.o'));
+  t.is(after.mtimeMs, before.mtimeMs, 'the same mtime as before the kill');
+  t.is(after.size, before.size);
+  t.is((await lazyCount(inst)).files, N + 1);
+  t.false(fs.existsSync(beneath('s0.o')));
+  t.deepEqual(fs.readFileSync(path.join(build, 's0.o')), fs.readFileSync(path.join(plainBuild, 's0.o')));
+  // A hit after the restart registers with the new server.
+  t.is((await run('make', ['clean'], { cwd: src })).code, 0);
+  const again = await inst.vrift(['run', '--', 'make', 'objs', `CC=${SHIM} gcc`], { cwd: src });
+  t.regex(again.err, new RegExp(`, ${N + 1} hits, 0 misses`));
+  t.is((await lazyCount(inst)).files, N + 1);
+  await unmount();
+  t.deepEqual(treeDiff(tree(plainBuild), tree(build)), []);
+});
+
+test('concurrent readers of lazy files (8 at once, several on one file) each reads the whole bytes; no temp file left', async (t) => {
+  const inst = instance(t);
+  const plainBuild = project(path.join(inst.dir, 'plain'));
+  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
+  const src = path.join(inst.dir, 'p');
+  const build = project(src);
+  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const names = ['s0.o', 's0.o', 's0.o', 's0.o', 's1.o', 's1.o', 's2.o', 'main.o'];
+  // cmp: each reader's bytes against the plain build's.
+  const reads = await Promise.all(names.map((n) => run('cmp', [path.join(build, n), path.join(plainBuild, n)])));
+  for (const [i, n] of names.entries()) t.is(reads[i]!.code, 0, `${n}: ${reads[i]!.out}${reads[i]!.err}`);
+  for (const n of new Set(names)) t.deepEqual(fs.readFileSync(beneath(n)), fs.readFileSync(path.join(plainBuild, n)), n);
+  t.deepEqual(
+    fs.readdirSync(beneath('.')).filter((n) => n.startsWith('.vrift-lazy-')),
+    [],
+    'no temp file left',
+  );
+  t.is((await lazyCount(inst)).files, N + 1 - new Set(names).size);
+  await unmount();
 });
