@@ -145,8 +145,11 @@ export class PeerTier implements RemoteTier {
     // answers again: a dead peer costs one lookup peer_wait, not every lookup until it has
     // timed out often enough to cool down.
     const waited = asked.filter((p) => !this.slow.has(p.ad.id));
+    // Every peer asked said "no", even after the lookup went on: the read that merges the
+    // miss's new entry into its manifest right after need not ask them again.
+    const allSaidNo = () => nos.size === asked.length && this.saidNo.set(key, nos);
     if (waited.length === 0) {
-      for (const p of asked) void this.ask(p, key, nos).then((v) => v && this.keepLate(key, v, p));
+      for (const p of asked) void this.ask(p, key, nos).then((v) => (v ? this.keepLate(key, v, p) : allSaidNo()));
       this.s.late++;
       return undefined;
     }
@@ -174,10 +177,12 @@ export class PeerTier implements RemoteTier {
             this.gaveEntry.set(key, p);
             finish(v);
           } else if (v) this.keepLate(key, v, p);
-          else if (pending.size === 0 && !done) {
-            this.s.misses++;
-            if (nos.size === asked.length) this.saidNo.set(key, nos);
-            finish(undefined);
+          else {
+            allSaidNo();
+            if (pending.size === 0 && !done) {
+              this.s.misses++;
+              finish(undefined);
+            }
           }
         });
       }
