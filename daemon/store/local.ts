@@ -19,6 +19,8 @@ import type { Attach, StoreLike } from './contract.js';
 import type { CleanOptions, CleanResult, Counters, LocalStoreOptions, Usage, VerifyResult } from './types.js';
 import { SpareFiles, writeAtomic } from './write.js';
 
+const UNOPENABLE: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENXIO', 'ENOTDIR']);
+
 function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -378,9 +380,21 @@ export class LocalStore implements StoreLike {
       case 'corrupt':
         await this.dropCorrupt(rel, r.size, r.reason);
         return undefined;
-      case 'error':
+      case 'error': {
         this.opts.log.warn('store read failed, treating as a miss', { path: rel, err: r.error });
+        // A file of its own store this user cannot open (its mode, a symlink loop, a device)
+        // never will be: dropped like a corrupt one, so the next put writes a copy it can read
+        // (a put skips a file that is there). Anything else (out of descriptors) may pass.
+        const code = errCode(r.error);
+        if (code !== undefined && UNOPENABLE.has(code)) {
+          const size = await fs.lstat(path.join(this.root, rel)).then(
+            (st) => st.size,
+            () => 0,
+          );
+          await this.dropCorrupt(rel, size, `cannot be opened (${code})`);
+        }
         return undefined;
+      }
     }
   }
 
