@@ -19,17 +19,34 @@ const WAIT_SLICE_MS = 30_000;
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** The last batch of changes, once nothing is pending: whether the next build is all hits. */
+export function readyLine(r: NonNullable<LiveStatus['round']>): string {
+  const took = secs(r.ms);
+  const left = r.failed + r.not_cached;
+  if (left === 0)
+    return `ready: next build all hits (warmed ${r.compiles}${r.prefetched ? `, ${r.prefetched} of them fetched from the team cache` : ''} in ${took})`;
+  const why = [r.failed ? `${r.failed} failing` : '', r.not_cached ? `${r.not_cached} not cacheable` : ''].filter(Boolean).join(', ');
+  return `ready: warmed ${r.compiles - left} of ${r.compiles} in ${took}; the next build compiles ${left} (${why})`;
+}
+
+/** live mode's state in a line: ready (and what), warming K of N, suspended (why), idle. */
+export function stateLine(s: LiveStatus): string {
+  const r = s.round;
+  if (s.state === 'suspended') return `suspended: ${s.why ?? ''} (${s.queued} queued)`;
+  if (s.state === 'warming') {
+    const settling = s.changed ? `${s.changed} changed files settling` : '';
+    if (!r || r.over) return `warming: ${settling || 'starting'}`;
+    const extra = [s.prefetching ? `${s.prefetching} being looked up in the team cache` : '', settling].filter(Boolean).join(', ');
+    return `warming: ${r.done} of ${r.compiles}${extra ? ` (${extra})` : ''}`;
+  }
+  return r ? readyLine(r) : `idle: watching ${s.commands} compiles`;
+}
+
 /** `vrift live status` as people read it. */
 export function formatLive(s: LiveStatus | undefined, enabled: boolean): string {
   if (!enabled || !s) return 'live mode is off (set live = true in $VRIFT_HOME/config.toml, or VRIFT_LIVE=1 where the daemon starts)\n';
-  const state =
-    s.state === 'warming'
-      ? `warming ${s.queued + s.running + s.changed} (${s.running} running, ${s.queued} queued${s.changed ? `, ${s.changed} changed files settling` : ''})`
-      : s.state === 'suspended'
-        ? `suspended: ${s.why ?? ''} (${s.queued} queued)`
-        : 'idle';
   const lines = [
-    `live: ${state}`,
+    `live: ${stateLine(s)}`,
     `  watching     ${s.commands} compiles, ${s.inputs} inputs; ${s.jobs} at once at ${s.priority} priority`,
     `  warmed       ${s.warmed}   used by a build ${s.used}   never used ${s.never_used}   awaiting use ${s.awaiting_use}`,
     `  also         ${s.fresh} already cached (${s.prefetched} fetched from the team cache or peers), ${s.failed} failed (nothing stored), ${s.not_stored} not stored, ${s.cancelled} cancelled for a newer change, ${s.left_to_build} left to a build`,
@@ -60,7 +77,7 @@ export function registerLive(program: Command, d: LiveCommandDeps): void {
     });
   live
     .command('wait')
-    .description('wait until nothing is pending (no change settling, nothing queued or warming): exit 0, or 1 on timeout')
+    .description('wait until ready (no change settling, nothing queued or warming) and say so: exit 0, or 1 on timeout')
     .option('--timeout <duration>', 'give up after this long (e.g. 30s, 2m; a bare number is seconds); default: no limit', durationArg)
     .action(async (o: { timeout?: number }) => {
       await d.ensureDaemon().catch((e) => d.fail((e as Error).message));
@@ -74,13 +91,12 @@ export function registerLive(program: Command, d: LiveCommandDeps): void {
           d.err('vrift: live mode is off: nothing to wait for\n');
           return;
         }
-        if (r.settled) return;
+        if (r.settled) {
+          if (r.status) d.err(`vrift: ${stateLine(r.status)}\n`);
+          return;
+        }
         if (Date.now() >= deadline) {
-          d.err(
-            `vrift: still ${formatLive(r.status, true)
-              .split('\n')[0]
-              .replace(/^live: /, '')}\n`,
-          );
+          d.err(`vrift: still ${r.status ? stateLine(r.status) : 'warming'}\n`);
           process.exitCode = 1;
           return;
         }
@@ -103,9 +119,13 @@ export function liveLine(r: LiveReply | undefined, changedSinceRun: boolean, aut
   const s = r.status;
   const next = auto ? 'runs again when ready' : 'Enter runs it again';
   if (s.state === 'suspended') return `live: suspended: ${s.why ?? ''} · ${next}`;
-  const pending = s.queued + s.running;
-  if (s.changed > 0 || pending > 0) return `live: ${s.changed ? `${s.changed} files changed · ` : ''}warming ${pending} compiles · ${next}`;
-  return changedSinceRun ? `live: ready · ${next}` : `live: watching · ${next}`;
+  const pending = s.prefetching + s.queued + s.running;
+  const round = s.round;
+  if (s.changed > 0 || pending > 0) {
+    const what = round && !round.over ? `warming ${round.done} of ${round.compiles} compiles` : 'warming';
+    return `live: ${s.changed ? `${s.changed} files changed · ` : ''}${what} · ${next}`;
+  }
+  return changedSinceRun ? `live: ${round ? readyLine(round) : 'ready'} · ${next}` : `live: watching · ${next}`;
 }
 
 /**
@@ -143,7 +163,7 @@ export async function liveLoop(o: {
     while (!stop && !(ended && !o.auto)) {
       const r = await o.status();
       const s = r?.status;
-      if (s && (s.changed > 0 || s.queued + s.running > 0)) changed = true;
+      if (s && (s.changed > 0 || s.prefetching + s.queued + s.running > 0)) changed = true;
       if (s && warmedAt < 0) warmedAt = s.warmed + s.fresh + s.failed;
       // A change that was warmed (or found cached) between two looks counts too.
       if (s && s.warmed + s.fresh + s.failed !== warmedAt) changed = true;

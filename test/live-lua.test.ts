@@ -26,7 +26,12 @@ test.serial(
     edit(conf, '#define LUA_IDSIZE\t60', '#define LUA_IDSIZE\t61');
     const st = fs.statSync(conf);
     tree.set(path.relative(root, conf), `${st.size} ${st.mtimeMs}`); // the edit's own change
-    let s = await wait(t, v);
+    // `vrift live wait` returns once it is all warmed, and says so.
+    const w = await v.vrift(['live', 'wait', '--timeout', '300']);
+    t.is(w.code, 0, w.err);
+    t.regex(w.err, new RegExp(`^vrift: ready: next build all hits \\(warmed ${readersOfConf} in [\\d.]+ s\\)$`, 'm'));
+    let s = await liveStatus(v);
+    t.like(s.round, { compiles: readersOfConf, done: readersOfConf, warmed: readersOfConf, failed: 0, not_cached: 0, over: true });
     t.deepEqual(snapshot(root), tree, 'warming changed nothing in the build tree');
     t.is(s.warmed - s0.warmed, readersOfConf, JSON.stringify(s));
     t.is(s.failed, 0);
@@ -79,6 +84,8 @@ test.serial("an edit that breaks the compile: warming stores nothing, and the bu
   const s = await wait(t, v);
   t.is(s.failed, 1, JSON.stringify(s));
   t.is(s.warmed, 0);
+  t.like(s.round, { compiles: 1, done: 1, failed: 1, over: true });
+  t.regex((await v.vrift(['live', 'status'])).out, /^live: ready: warmed 0 of 1 in [\d.]+ s; the next build compiles 1 \(1 failing\)$/m);
   const now = (await v.stats()).local;
   t.deepEqual([now.entries, now.blobs], [local.entries, local.blobs], 'nothing stored');
 
@@ -105,6 +112,11 @@ test.serial('a build that needs a compile being warmed waits for it or compiles 
   // still waiting when it runs (however many a slow machine got through meanwhile).
   const seen = await liveUntil(v, (s) => s.running_sources.some((f) => f.endsWith('/slow.c')), 'slow.c being warmed');
   t.true(seen.queued > 0, `slow.c warmed before the header's queued compiles: ${JSON.stringify(seen)}`);
+  // Not ready: status says how far it got, and a wait that gives up says so and exits 1.
+  t.regex((await v.vrift(['live', 'status'])).out, new RegExp(`^live: warming: \\d+ of ${affected}\\b`, 'm'));
+  const early = await v.vrift(['live', 'wait', '--timeout', '100ms']);
+  t.is(early.code, 1, early.err);
+  t.regex(early.err, new RegExp(`^vrift: still warming: \\d+ of ${affected}\\b`, 'm'));
 
   // The build asks for the very compile being warmed, then for everything.
   fs.rmSync(path.join(src, 'slow.o'));
@@ -121,6 +133,9 @@ test.serial('a build that needs a compile being warmed waits for it or compiles 
   // Each affected compile ran exactly once: warmed in the background, or compiled by the build.
   t.is(s.warmed + misses, affected, JSON.stringify({ misses, affected, s }));
   t.is(s.failed, 0);
+  // The build compiled what it took from warming: the cache has every compile, so ready.
+  t.like(s.round, { compiles: affected, done: affected, failed: 0, not_cached: 0, over: true });
+  t.regex((await v.vrift(['live', 'status'])).out, /^live: ready: next build all hits /m);
   const want = await plainObjects(t, v, src, 'slow.o');
   const got = objects(src);
   t.is(got.size, 39);

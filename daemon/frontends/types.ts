@@ -17,6 +17,15 @@ export type Outcome<P> =
 
 export type { MmdWrite };
 
+export interface LookupOptions {
+  /**
+   * When the local manifest has no entry for these inputs, ask the shared tiers for theirs:
+   * a teammate may have built them since (live mode's prefetch step). A build's lookup does
+   * not (one more request per miss).
+   */
+  shared?: boolean;
+}
+
 export type Finish =
   | { stored: false; reason: NotStoredReason }
   | { stored: true; bytes: number; write: Promise<void> }
@@ -30,7 +39,7 @@ export interface Frontend<P = unknown> {
   // Whether this front-end takes the call; argv0 is the compiler as the build named it, args
   // what follows it.
   handles(argv0: string, exe: string, args: string[]): boolean;
-  lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome<P>>;
+  lookup(req: CompileRequest, env: Record<string, string>, o?: LookupOptions): Promise<Outcome<P>>;
   // After the shim ran the compiler: read what the build could change next, then store in
   // the background (the `write` promise).
   finish(pending: P, done: Done): Promise<Finish>;

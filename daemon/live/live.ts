@@ -23,6 +23,9 @@ import { idlePrefix, runIdle } from './run-idle.js';
 // priority, with their outputs sent to a private directory (redirect.ts), and what they produce
 // goes into the cache through the front-end's own lookup and finish: the key and manifest come
 // from what the compiler read, so a warm run can waste CPU but never make a wrong hit.
+// With a team cache or LAN peers, the changed compiles' new keys are first looked up there, all
+// of them, a few at once (prefetch: what a teammate built is fetched, not compiled); only the
+// misses are then compiled.
 // The build wins: no new warm run starts while a build sends compiles; a build's lookup of a
 // key being warmed waits for it, but no longer than the compile took last time, and then the
 // warm run is cancelled and the build compiles.
@@ -45,8 +48,10 @@ export interface LiveOptions {
   home: string;
   log: ChannelLogger;
   now?: () => number;
-  /** Answers the team cache and LAN peers have given so far (absent: none configured). */
+  /** Answers the team cache and LAN peers have given so far (absent: none configured, no prefetch step). */
   sharedHits?: () => number;
+  /** Lookups at once in the prefetch step (default PREFETCH_JOBS). */
+  prefetchJobs?: number;
   /** Warm runs at once (default: cores - 1, at least 1). */
   jobs?: number;
   debounceMs?: number;
@@ -65,6 +70,22 @@ interface Job {
   why?: 'newer' | 'build' | 'close';
   key?: string;
   done: Promise<void>;
+  end?: RoundEnd; // how it ended, when that is final for this round (not when cancelled for a newer change)
+}
+
+// How a compile of a round ended: in the cache (warmed, fetched, found, or left to the build
+// that compiles it), failed to compile, or not cacheable (not warmed, not stored).
+type RoundEnd = 'ok' | 'failed' | 'not_cached';
+
+// The compiles one settled batch of changes queued (and those changes that came before it was
+// over): what `vrift live status` says is done and whether the next build is all hits.
+interface Round {
+  start: number;
+  ids: Set<string>;
+  done: Map<string, RoundEnd>;
+  prefetched: number; // counters when it began
+  warmed: number;
+  end?: number;
 }
 
 // What a warm run's environment keeps of the build's: what the key reads, what the project
@@ -83,6 +104,8 @@ const LOCK_POLL_MS = 200;
 // it anew): waited for this long after the first change before warming without it. Long, as
 // a deleted header only delays warm runs that would fail.
 const MISSING_WAIT_MS = 10_000;
+// Prefetch lookups at once: they wait on the network and the disk, not on a core.
+const PREFETCH_JOBS = 8;
 // Calls seen that cannot be warmed, remembered to count each once.
 const PASSED_MAX = 10_000;
 
@@ -118,7 +141,10 @@ export class Live {
   private gitDirs = new Map<string, string | null>(); // a compile's directory -> its repository's git dir
   private debounce: NodeJS.Timeout | undefined;
   private resume: NodeJS.Timeout | undefined;
-  private queue = new Map<string, number>(); // command id -> when its newest changed input changed
+  private toFetch = new Map<string, number>(); // command id -> when its newest changed input changed, to look up first
+  private fetching: Promise<void> | undefined; // the prefetch step, while it runs
+  private inFetch = 0;
+  private queue = new Map<string, number>(); // command id -> when its newest changed input changed, to compile
   private order: [string, number][] = []; // queue, oldest change first (taken from the end)
   private orderStale = false;
   private running = new Map<string, Job>();
@@ -126,6 +152,7 @@ export class Live {
   private byDir = new Map<string, Job>();
   private lastBuild = -Infinity;
   private counts = counters();
+  private round: Round | undefined; // the current one, or the last one once over
   private skipped: Partial<Record<LiveSkip, number>> = {};
   private notStored: Partial<Record<NotStoredReason, number>> = {};
   private awaiting = new Map<string, string>(); // warmed result key -> command id, until a build uses it
@@ -363,14 +390,75 @@ export class Live {
       this.o.hashes.get(file);
       for (const id of this.journal.usersOf(file) ?? []) when.set(id, Math.max(when.get(id) ?? 0, at));
     }
+    if (when.size > 0 && (!this.round || this.round.end !== undefined))
+      this.round = { start: this.firstChange, ids: new Set(), done: new Map(), prefetched: this.counts.prefetched, warmed: this.counts.warmed };
     for (const [id, at] of when) {
+      this.round?.ids.add(id);
+      this.round?.done.delete(id);
       const job = this.running.get(id);
       if (job) this.cancel(job, 'newer');
-      this.queue.set(id, at);
-      this.order.push([id, at]);
+      if (this.o.sharedHits) {
+        // Its key changed: looked up in the shared tiers again before it is compiled.
+        this.toFetch.set(id, at);
+        this.queue.delete(id);
+      } else {
+        this.queue.set(id, at);
+        this.order.push([id, at]);
+      }
     }
     this.orderStale = true;
-    this.pump();
+    if (this.toFetch.size > 0) this.prefetch();
+    else this.pump();
+  }
+
+  // ---- prefetch: the new keys looked up in the team cache and peers before anything is compiled ----
+
+  private prefetch(): void {
+    if (this.fetching || this.closing) return;
+    this.fetching = (async () => {
+      while (this.toFetch.size > 0 && !this.closing) {
+        const batch = [...this.toFetch].sort((a, b) => b[1] - a[1]); // the newest change first
+        this.toFetch.clear();
+        let next = 0;
+        const worker = async () => {
+          while (next < batch.length && !this.closing) {
+            const [id, at] = batch[next++];
+            await this.fetch1(id, at);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(this.o.prefetchJobs ?? PREFETCH_JOBS, batch.length) }, worker));
+      }
+    })().finally(() => {
+      this.fetching = undefined;
+      this.pump();
+    });
+  }
+
+  // One command's lookup: a hit is fetched into the local store (nothing to compile); a miss
+  // is queued to compile, unless a newer change came meanwhile (then looked up again with it).
+  private async fetch1(id: string, at: number): Promise<void> {
+    const cmd = this.journal.get(id);
+    if (!cmd) return this.ended(id, 'not_cached');
+    const dir = fs.mkdtempSync(path.join(this.o.tmpDir, 'f-'));
+    this.inFetch++;
+    let compile = true;
+    try {
+      const looked = await this.look(cmd, dir, true);
+      if (looked?.kind === 'miss') await this.release(looked);
+      else {
+        compile = false; // a hit, or not warmed (counted)
+        if (!this.toFetch.has(id)) this.ended(id, looked ? 'ok' : 'not_cached');
+      }
+    } catch (err) {
+      this.o.log.warn('live: prefetch lookup failed', { err, source: cmd.inputs[0] });
+    } finally {
+      this.inFetch--;
+      fs.rm(dir, { recursive: true, force: true }, () => {});
+    }
+    if (!compile || this.toFetch.has(id) || this.closing) return;
+    this.queue.set(id, at);
+    this.order.push([id, at]);
+    this.orderStale = true;
   }
 
   // ---- running ----
@@ -384,6 +472,8 @@ export class Live {
 
   private pump(): void {
     if (this.closing) return;
+    // Compiles start once the prefetch step is over: what it fetches is not compiled.
+    if (this.fetching) return;
     if (this.queue.size > 0 && this.running.size < this.jobs && this.buildRunning()) {
       if (!this.resume) {
         this.resume = setTimeout(() => {
@@ -411,6 +501,7 @@ export class Live {
       this.queue.delete(id);
       const cmd = this.journal.get(id);
       if (cmd) this.start1(id, cmd);
+      else this.ended(id, 'not_cached'); // forgotten (the journal's bound)
     }
     this.order.push(...later.reverse());
     this.settled();
@@ -422,8 +513,12 @@ export class Live {
     this.running.set(id, job);
     this.byDir.set(dir, job);
     job.done = this.warm(job)
-      .catch((err) => this.o.log.warn('live: warm run failed', { err, source: cmd.inputs[0] }))
+      .catch((err) => {
+        job.end = 'not_cached';
+        this.o.log.warn('live: warm run failed', { err, source: cmd.inputs[0] });
+      })
       .finally(() => {
+        if (job.end && !this.queue.has(id) && !this.toFetch.has(id)) this.ended(id, job.end);
         this.running.delete(id);
         this.byDir.delete(dir);
         if (job.key && this.byKey.get(job.key) === job) this.byKey.delete(job.key);
@@ -438,10 +533,16 @@ export class Live {
     job.ac.abort();
   }
 
-  private async warm(job: Job): Promise<void> {
-    const { cmd } = job;
-    const r = redirectOutputs(cmd.args, cmd.cwd, cmd.exe, cmd.env, job.dir);
-    if ('skip' in r) return this.skip(r.skip);
+  // The recorded call's lookup, its outputs sent to `dir`, as a shim's would be: a hit is
+  // counted (fresh; prefetched when the shared tiers answered during it), as is a call that
+  // cannot be warmed (undefined then).
+  // With `shared`, a local manifest without these inputs is looked up in the shared tiers too.
+  private async look(cmd: LiveCommand, dir: string, askShared = false): Promise<Outcome<unknown> | undefined> {
+    const r = redirectOutputs(cmd.args, cmd.cwd, cmd.exe, cmd.env, dir);
+    if ('skip' in r) {
+      this.skip(r.skip);
+      return undefined;
+    }
     const req: CompileRequest = {
       t: 'compile',
       v: PROTOCOL_VERSION,
@@ -457,21 +558,36 @@ export class Live {
       sx: false,
     };
     const shared = this.o.sharedHits?.() ?? 0;
-    const outcome: Outcome<unknown> = await this.o.cc.lookup(req, cmd.env);
+    const outcome: Outcome<unknown> = await this.o.cc.lookup(req, cmd.env, { shared: askShared });
     if (outcome.kind === 'hit') {
       this.counts.fresh++;
-      // Found through the team cache or a peer (approximate: lookups of a build at the same
-      // moment count too, and builds pause warming).
+      // Found through the team cache or a peer (approximate: other lookups at the same moment,
+      // the prefetch step's or a build's, count too).
       if ((this.o.sharedHits?.() ?? 0) > shared) this.counts.prefetched++;
+    } else if (outcome.kind !== 'miss') {
+      this.skip('uncacheable');
+      return undefined;
+    }
+    return outcome;
+  }
+
+  // A miss not compiled after all: through finish, so that what the lookup made for the
+  // compile (a depfile name) is let go.
+  private async release(outcome: Extract<Outcome<unknown>, { kind: 'miss' }>): Promise<void> {
+    const frontend = outcome.frontend ?? this.o.cc;
+    await frontend.finish(outcome.pending, { t: 'done', id: 'live', code: 1, out: Buffer.alloc(0), err: Buffer.alloc(0), nocache: true, nr: false });
+  }
+
+  private async warm(job: Job): Promise<void> {
+    const { cmd } = job;
+    const outcome = await this.look(cmd, job.dir);
+    if (outcome?.kind !== 'miss') {
+      job.end = outcome ? 'ok' : 'not_cached';
       return;
     }
-    if (outcome.kind !== 'miss') return this.skip('uncacheable');
     const frontend = outcome.frontend ?? this.o.cc;
     const key = (outcome.pending as { directKey?: string }).directKey;
-    const giveUp = async () => {
-      // Through finish, so that what the lookup made for the compile (a depfile name) is let go.
-      await frontend.finish(outcome.pending, { t: 'done', id: 'live', code: 1, out: Buffer.alloc(0), err: Buffer.alloc(0), nocache: true, nr: false });
-    };
+    const giveUp = () => this.release(outcome);
     if (job.ac.signal.aborted || (key && (this.building(key) || this.byKey.has(key)))) {
       this.countCancel(job, key !== undefined && !job.ac.signal.aborted);
       return giveUp();
@@ -507,6 +623,7 @@ export class Live {
     // An entry built when the build pauses is built now: the next build should find it.
     if (fin.stored === 'later' && key) await this.o.cc.settle(key);
     while (fin.stored === 'later') fin = await fin.result;
+    job.end = fin.stored ? 'ok' : fin.reason === 'compile_failed' ? 'failed' : 'not_cached';
     if (fin.stored) {
       await fin.write;
       this.counts.warmed++;
@@ -518,8 +635,14 @@ export class Live {
   }
 
   private countCancel(job: Job, taken: boolean): void {
-    if (taken || job.why === 'build') this.counts.left_to_build++;
-    else this.counts.cancelled++;
+    if (taken || job.why === 'build') {
+      this.counts.left_to_build++;
+      job.end = 'ok'; // the build compiles it
+    } else this.counts.cancelled++;
+  }
+
+  private ended(id: string, how: RoundEnd): void {
+    if (this.round?.end === undefined && this.round?.ids.has(id)) this.round.done.set(id, how);
   }
 
   // A build is compiling this key (answered "run it", no report yet).
@@ -550,11 +673,12 @@ export class Live {
   // ---- status ----
 
   private busy(): boolean {
-    return this.starting || this.changes.size > 0 || this.queue.size > 0 || this.running.size > 0;
+    return this.starting || this.changes.size > 0 || this.toFetch.size > 0 || this.fetching !== undefined || this.queue.size > 0 || this.running.size > 0;
   }
 
   private settled(): void {
     if (this.busy()) return;
+    if (this.round && this.round.end === undefined) this.round.end = this.now();
     for (const w of this.waiters) w();
     this.waiters.clear();
   }
@@ -582,9 +706,11 @@ export class Live {
       state: why ? 'suspended' : this.busy() ? 'warming' : 'idle',
       ...(why ? { why } : {}),
       changed: this.changes.size,
+      prefetching: this.toFetch.size + this.inFetch,
       queued: this.queue.size,
       running: this.running.size,
       running_sources: [...this.running.values()].map((j) => j.cmd.inputs[0] ?? j.cmd.args.join(' ')),
+      ...(this.round ? { round: this.roundStatus(this.round) } : {}),
       jobs: this.jobs,
       priority: this.priority,
       commands: this.journal.size,
@@ -596,17 +722,37 @@ export class Live {
     };
   }
 
+  private roundStatus(r: Round): NonNullable<LiveStatus['round']> {
+    let failed = 0;
+    let notCached = 0;
+    for (const how of r.done.values()) {
+      if (how === 'failed') failed++;
+      else if (how === 'not_cached') notCached++;
+    }
+    return {
+      compiles: r.ids.size,
+      done: r.done.size,
+      warmed: this.counts.warmed - r.warmed,
+      prefetched: this.counts.prefetched - r.prefetched,
+      failed,
+      not_cached: notCached,
+      ms: (r.end ?? this.now()) - r.start,
+      over: r.end !== undefined,
+    };
+  }
+
   /** Cancels warm runs, waits for them to end, saves the journal. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.debounce);
       clearTimeout(this.resume);
       this.queue.clear();
+      this.toFetch.clear();
       this.order = [];
       this.changes.clear();
       const jobs = [...this.running.values()];
       for (const j of jobs) this.cancel(j, 'close');
-      await Promise.allSettled(jobs.map((j) => j.done));
+      await Promise.allSettled([...jobs.map((j) => j.done), this.fetching]);
       for (const w of this.waiters) w();
       this.waiters.clear();
       this.journal.close();

@@ -50,4 +50,9 @@ export interface StoreLike extends Cache {
   putBlobFile(file: string, o?: { onChunk?: (c: Buffer) => void }): Promise<{ digest: string; size: number }>;
   /** Large outputs: streamed to `dest`; its size, or undefined on a miss. `size`: what the entry says (bounds a remote's body). */
   copyBlobTo(digest: string, dest: string, mode?: number, size?: number): Promise<number | undefined>;
+  /**
+   * The shared tiers' value of an entry (the team cache, LAN peers), the local store skipped:
+   * an entry that changes (a manifest) may be newer there. Absent: no shared tier.
+   */
+  getSharedEntry?(key: string): Promise<Buffer | undefined>;
 }

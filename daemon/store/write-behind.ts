@@ -49,6 +49,11 @@ export class WriteBehind implements StoreLike {
     return stored && openEntry(stored)?.payload;
   }
 
+  async getSharedEntry(key: string): Promise<Buffer | undefined> {
+    const got = await this.inner.getSharedEntry?.(key);
+    return got && openEntry(got)?.payload;
+  }
+
   async putBlob(data: Buffer, digest?: string): Promise<string> {
     const d = blobDigest(data, digest);
     if (!this.later.has('b' + d)) {

@@ -105,21 +105,37 @@ export class RemoteReads {
     return this.read(
       k,
       async () => later.get(k) ?? (await local.getEntry(key)) ?? this.fromPack(key),
-      async (tier) => {
-        const d = await tier.getEntry(key);
-        if (!d || !isBundle(d)) return d && this.admit(key, d);
-        const b = this.unbundle(key, d, (e) => tier.rejected(key, e));
-        if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
-          // A pack member's own value carries no attachments: they are in its pack (this wait
-          // is part of the lookup's, `waitMs` at most).
-          await this.prefetch.arriving(b.pack);
-          const member = this.prefetch.take(key);
-          if (member && isBundle(member)) this.unbundle(key, member, (e) => this.prefetch.refused(key, e));
-        }
-        return b && this.admit(key, b.value);
-      },
+      (tier) => this.remoteEntry(tier, key),
       (d) => local.putEntry(key, d),
     );
+  }
+
+  /**
+   * The remote's value of an entry, whatever the local store holds (a manifest there may be
+   * older than the team's): checked like any remote answer, its attachments kept, the value
+   * itself not (the caller merges it with the local one).
+   */
+  sharedEntry(key: string): Promise<Buffer | undefined> {
+    return this.read(
+      's' + key,
+      async () => undefined,
+      (tier) => this.remoteEntry(tier, key),
+      undefined,
+    );
+  }
+
+  private async remoteEntry(tier: RemoteTier, key: string): Promise<Buffer | undefined> {
+    const d = await tier.getEntry(key);
+    if (!d || !isBundle(d)) return d && this.admit(key, d);
+    const b = this.unbundle(key, d, (e) => tier.rejected(key, e));
+    if (b?.pack && this.o.packs && b.entries.length + b.blobs.length === 0) {
+      // A pack member's own value carries no attachments: they are in its pack (this wait
+      // is part of the lookup's, `waitMs` at most).
+      await this.prefetch.arriving(b.pack);
+      const member = this.prefetch.take(key);
+      if (member && isBundle(member)) this.unbundle(key, member, (e) => this.prefetch.refused(key, e));
+    }
+    return b && this.admit(key, b.value);
   }
 
   // Large blobs: remote → local store → dest, one chunk at a time.
@@ -168,7 +184,7 @@ export class RemoteReads {
     k: string,
     local: () => Promise<Buffer | undefined>,
     remote: (tier: RemoteTier) => Promise<Buffer | undefined>,
-    keep: (d: Buffer) => Promise<unknown>,
+    keep: ((d: Buffer) => Promise<unknown>) | undefined,
   ): Promise<Buffer | undefined> {
     const hit = await local();
     if (hit || this.o.signal.aborted) return hit;
@@ -178,7 +194,7 @@ export class RemoteReads {
       if (!p) {
         p = (async () => {
           const data = await remote(tier); // verified by the tier (blobs) or opaque (entries)
-          if (data) this.keepLater(k, data, keep);
+          if (data && keep) this.keepLater(k, data, keep);
           return data;
         })().finally(() => into.delete(k));
         into.set(k, p);

@@ -170,6 +170,10 @@ export class TieredStore implements StoreLike {
     return this.reads.entry(key);
   }
 
+  getSharedEntry(key: string): Promise<Buffer | undefined> {
+    return this.reads.sharedEntry(key);
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     return (await this.local.hasBlob(digest)) || (await this.remote.hasBlob(digest));
   }

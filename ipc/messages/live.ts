@@ -23,6 +23,15 @@ export interface LiveStatus {
   why?: string;
   /** Changed inputs waiting for the changes to settle. */
   changed: number;
+  /** Compiles whose new keys are being looked up in the team cache and peers (the prefetch step, before any compile). */
+  prefetching: number;
+  /**
+   * The latest batch of changes (from its first change until nothing is pending): its
+   * compiles, how many are done, and of those how many failed or cannot be cached (the next
+   * build compiles those); `over` once nothing is pending, `ms` until then.
+   */
+  round?: { compiles: number; done: number; warmed: number; prefetched: number; failed: number; not_cached: number; ms: number; over: boolean };
+  /** Compiles waiting to be warmed. */
   queued: number;
   running: number;
   /** The source of each compile being warmed now. */

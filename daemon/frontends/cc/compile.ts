@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { F_INCBIN, F_TIME } from '../../hot/file-hashes.js';
-import type { Manifest } from '../entries.js';
+import type { Manifest, ManifestEntry } from '../entries.js';
 import { argsForMiss, type GccCompile } from '../gcc/args.js';
 import { gccTargetWords } from '../gcc/depfile.js';
 import { searchDirsForShim, sysdirFlags } from '../gcc/sysdirs.js';
@@ -12,7 +12,7 @@ import { preprocessHash } from '../preprocess.js';
 import { objectOutsideScope } from '../project-scope.js';
 import { Relativizer } from '../relativize.js';
 import { finishLater } from '../deferred.js';
-import type { Done, Finish, MmdWrite } from '../types.js';
+import type { Done, Finish, LookupOptions, MmdWrite } from '../types.js';
 import type { Hits } from './hit.js';
 import type { Known } from './inputs.js';
 import { compileKey, ppKeyOf } from './keys.js';
@@ -51,7 +51,7 @@ export class CompileMode {
     private readonly hits: Hits,
   ) {}
 
-  async lookup(req: CompileRequest, env: Record<string, string>, args: string[], parsed: GccCompile): Promise<Outcome> {
+  async lookup(req: CompileRequest, env: Record<string, string>, args: string[], parsed: GccCompile, o?: LookupOptions): Promise<Outcome> {
     const { d, entries } = this.cx;
     const { cwd, exe } = req;
     const outside = objectOutsideScope(parsed.output, parsed.outputKind, d.project(cwd, env));
@@ -84,6 +84,12 @@ export class CompileMode {
     } else if (manifest) {
       const hit = await this.tryHit(manifest, parsed, cwd, req.wf, seen);
       if (hit) return hit;
+      const shared = o?.shared ? await entries.readSharedManifest(directKey) : undefined;
+      if (shared && !shared.pp) {
+        // Kept in the local manifest, so that the build's own lookup finds it.
+        const hit = await this.tryHit(shared, parsed, cwd, req.wf, seen, (e) => entries.mergeShared(directKey, e, shared));
+        if (hit) return hit;
+      }
     }
 
     // Unique by this daemon's tag and a counter (random bytes per miss cost more than the name is worth).
@@ -131,11 +137,13 @@ export class CompileMode {
     cwd: string,
     shimWrites: boolean,
     seen: (result: string, inputs: [string, string][]) => void,
+    used?: (e: ManifestEntry) => Promise<void>,
   ): Promise<Outcome | undefined> {
     for (const e of manifest.entries) {
       if (!this.cx.validity.valid(e, cwd)) continue;
       const result = await this.cx.entries.readResult(e.result);
       const hit = result && (await this.hits.materialize(e.result, result, parsed, cwd, shimWrites));
+      if (hit?.kind === 'hit') await used?.(e);
       if (hit?.kind === 'hit' && this.cx.d.observe) seen(e.result, entryInputs(e.files, cwd));
       if (hit) return hit;
     }

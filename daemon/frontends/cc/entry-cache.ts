@@ -50,13 +50,41 @@ export class CcEntries {
     this.entries.delete('r' + key);
   }
 
-  // Read-modify-write of one manifest, serialized per key inside the daemon.
+  /**
+   * The shared tiers' manifest under `key` (the team cache's, LAN peers'), whatever the local
+   * store holds; not remembered (mergeShared keeps what a lookup used).
+   */
+  async readSharedManifest(key: string): Promise<Manifest | undefined> {
+    return decodeManifest(await this.store.getSharedEntry?.(key));
+  }
+
   addToManifest(key: string, entry: ManifestEntry, pp = false, attach?: Attach): Promise<void> {
+    return this.update(
+      key,
+      (m) => {
+        const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
+        return { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
+      },
+      attach,
+    );
+  }
+
+  /** `used`, an entry of the shared manifest `shared`, first in the local one; then the local entries, then the shared ones it lacked. */
+  mergeShared(key: string, used: ManifestEntry, shared: Manifest): Promise<void> {
+    return this.update(key, (m) => {
+      if (m.pp) return m;
+      const seen = new Set<string>();
+      const fresh = (e: ManifestEntry) => !seen.has(e.result) && !!seen.add(e.result);
+      return { v: 3, entries: [used, ...m.entries, ...shared.entries].filter(fresh).slice(0, MAX_MANIFEST_ENTRIES) };
+    });
+  }
+
+  // Read-modify-write of one manifest, serialized per key inside the daemon.
+  private update(key: string, change: (m: Manifest) => Manifest, attach?: Attach): Promise<void> {
     const prev = this.manifestLocks.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
       const m: Manifest = (await this.readManifest(key)) ?? { v: 3, entries: [] };
-      const entries = pp ? [] : [entry, ...m.entries.filter((e) => e.result !== entry.result)].slice(0, MAX_MANIFEST_ENTRIES);
-      const next: Manifest = { v: 3, entries, ...(pp || m.pp ? { pp: true } : {}) };
+      const next = change(m);
       const buf = encodeEntry(next);
       await this.store.putEntry(key, buf, attach);
       this.rememberManifest(key, next);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CompileRequest } from '../../../ipc/messages/compile.js';
 import { compilerFlavor, parseGccArgs } from '../gcc/args.js';
 import { planSplit } from '../gcc/split.js';
-import type { Done, Finish, Frontend } from '../types.js';
+import type { Done, Finish, Frontend, LookupOptions } from '../types.js';
 import { CompileMode } from './compile.js';
 import { DepsMode } from './deps-mode.js';
 import { CcEntries } from './entry-cache.js';
@@ -56,7 +56,7 @@ export class CcFrontend implements Frontend<CcPending> {
     return !notC(argv0) && !notC(exe);
   }
 
-  async lookup(req: CompileRequest, env: Record<string, string>): Promise<Outcome> {
+  async lookup(req: CompileRequest, env: Record<string, string>, o?: LookupOptions): Promise<Outcome> {
     const { cwd, exe } = req;
     const args = req.argv.slice(1);
     const penv = { cwd, env, compiler: compilerFlavor(exe), readFile: (p: string) => fs.readFileSync(path.resolve(cwd, p), 'utf8') };
@@ -75,7 +75,7 @@ export class CcFrontend implements Frontend<CcPending> {
       return { kind: 'pass', reason: parsed.reason };
     }
     if (parsed.kind === 'deps') return (await this.depsMode.lookup(req, env, parsed)) as Outcome;
-    return this.compile.lookup(req, env, args, parsed);
+    return this.compile.lookup(req, env, args, parsed, o);
   }
 
   finish(p: CcPending, done: Done): Promise<Finish> {
