@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from './helpers/test.js';
 import { instance, run, SHIM, type Instance } from './helpers/instance.js';
-import { lazyMapFile } from '../ipc/lazy-map.js';
+import { lazyMapFile, lazySocketFile } from '../ipc/lazy-map.js';
 import { isMounted, mountFor, tree, treeDiff } from './helpers/overlay.js';
 import { processes } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
@@ -38,8 +38,9 @@ async function warmLazy(t: ExecutionContext, inst: Instance, src: string, build:
   // Closed before the unmount (vrift unmount refuses while a process holds something in DIR).
   const fd = fs.openSync(build, 'r');
   let open = true;
-  t.teardown(() => void (open && fs.closeSync(fd)));
   await mountFor(t, inst, build);
+  // After mountFor's: run before it (last first), so its unmount finds DIR unused.
+  t.teardown(() => void (open && fs.closeSync(fd)));
   const cold = await inst.vrift(['run', '--', 'make', 'all', `CC=${SHIM} gcc`], { cwd: src });
   t.is(cold.code, 0, cold.err);
   t.is((await run('make', ['clean'], { cwd: src })).code, 0);
@@ -223,4 +224,21 @@ test('concurrent readers of lazy files (8 at once, several on one file) each rea
   );
   t.is((await lazyCount(inst)).files, N + 1 - new Set(names).size);
   await unmount();
+});
+
+test('fail open: with the overlay socket gone (no answer to register), a warm build writes its hits in full as without the overlay', async (t) => {
+  const inst = instance(t);
+  const src = path.join(inst.dir, 'p');
+  const build = project(src);
+  const fd = fs.openSync(build, 'r');
+  await mountFor(t, inst, build);
+  t.teardown(() => fs.closeSync(fd));
+  t.is((await inst.vrift(['run', '--', 'make', 'objs', `CC=${SHIM} gcc`], { cwd: src })).code, 0);
+  t.is((await run('make', ['clean'], { cwd: src })).code, 0);
+  fs.rmSync(lazySocketFile(path.join(inst.home, 'run'), build));
+  const warm = await inst.vrift(['run', '--', 'make', 'objs', `CC=${SHIM} gcc`], { cwd: src });
+  t.is(warm.code, 0, warm.err);
+  t.regex(warm.err, new RegExp(`, ${N + 1} hits, 0 misses`));
+  t.is((await lazyCount(inst)).files, 0);
+  for (let i = 0; i < N; i++) t.true(fs.statSync(`/proc/self/fd/${fd}/s${i}.o`).size > 0, `s${i}.o written beneath`);
 });

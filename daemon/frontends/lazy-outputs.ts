@@ -6,13 +6,16 @@ import type { ChannelLogger } from '../log.js';
 
 // A hit's output inside a DIR this instance's overlay has mounted: registered with the overlay
 // server as lazy (docs/overlay.md, "Lazy hits") instead of written. Only a blob already in the
-// local store goes lazy (the store pins it while the map names it); anything else, and any
+// local store, intact, goes lazy (the store pins it while the map names it); anything else, and any
 // failure to register, is answered false and the output is written as without the overlay.
+
+// Blobs up to this size are read and verified before they are made lazy.
+const VERIFY_MAX = 8 * 2 ** 20;
 
 export interface LazyOutputsOptions {
   runDir: string;
-  /** The local store: whether it holds the blob now, and its root (the server reads it there). */
-  store: { root: string; hasBlob(digest: string): Promise<boolean> };
+  /** The local store: whether it holds the blob now (read and verified), and its root (the server reads it there). */
+  store: { root: string; hasBlob(digest: string): Promise<boolean>; getBlob(digest: string): Promise<Buffer | undefined> };
   now: () => number;
   log: ChannelLogger;
   /** How long a registration may take before the output is written instead. */
@@ -43,7 +46,10 @@ export class LazyOutputs {
   async register(abs: string, obj: { digest: string; size: number }, mode = 0o644): Promise<boolean> {
     const dir = this.mountOf(abs);
     if (!dir) return false;
-    if (!(await this.o.store.hasBlob(obj.digest).catch(() => false))) return false;
+    // Read and verified now as the eager write would (a corrupt blob is a miss, not a lazy file
+    // that fails its first open), but for large ones, whose read would cost what laziness saves.
+    const intact = obj.size >= VERIFY_MAX ? this.o.store.hasBlob(obj.digest) : this.o.store.getBlob(obj.digest).then((b) => b?.length === obj.size);
+    if (!(await intact.catch(() => false))) return false;
     const entry: LazyEntry = { digest: obj.digest, size: obj.size, mode, mtime: this.o.now(), store: this.o.store.root };
     try {
       await request(lazySocketFile(this.o.runDir, dir), { op: 'register', path: path.relative(dir, abs), entry }, this.o.timeoutMs ?? 2000);
