@@ -29,8 +29,8 @@ test('a real make build of Lua inside a mounted dir, cold then warm through vrif
   // The real dir, seen from here past the mount (a descriptor opened before it; closed before the unmount).
   const fd = fs.openSync(src, 'r');
   let fdOpen = true;
-  t.teardown(() => void (fdOpen && fs.closeSync(fd)));
   await mountFor(t, inst, src);
+  t.teardown(() => void (fdOpen && fs.closeSync(fd)));
   const mounts = await inst.vrift(['mounts', '--json']);
   t.like(JSON.parse(mounts.out)[0], { dir: src, state: 'mounted' });
 
