@@ -126,8 +126,10 @@ export function formatStats(raw: Record<string, unknown>, home: string, explain 
   if (s.peers) {
     const r = s.peers as Record<string, number | string>;
     const n = (k: string) => Number(r[k] ?? 0);
-    lines.push(`  LAN peers (${String(r.mode)}, serving on port ${n('port')}): ${n('peers_up')} up, ${n('peers_cooling')} cooling down`);
-    row('  hits / misses', `${n('hits')} / ${n('misses')}`, `   (${n('late')} went on without peers after peer_wait, ${n('late_kept')} late answers kept)`);
+    lines.push(
+      `  LAN peers (${String(r.mode)}, serving on port ${n('port')}): ${n('peers_up')} up, ${n('peers_cooling')} cooling down${n('peers_slow') ? `, ${n('peers_slow')} slow (asked, not waited for)` : ''}`,
+    );
+    row('  hits / misses', `${n('hits')} / ${n('misses')}`, `   (${n('late')} went on without waiting for peers, ${n('late_kept')} late answers kept)`);
     row('  errors / timeouts', `${n('errors')} / ${n('timeouts')}`, `   (${n('untrusted')} entries refused as untrusted)`);
     row('  bytes down / up', `${bytes(n('bytes_down'))} / ${bytes(n('bytes_up'))}`);
   }

@@ -274,7 +274,7 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
-test('a peer whose request outlived peer_wait is asked but not waited for until it answers again: one lookup waits for a dead peer, not every one', async (t) => {
+test('a peer with a request unanswered for 4 × peer_wait is asked but not waited for until it answers again: the lookups of its first moments wait for a dead peer, not every one', async (t) => {
   let holding = true;
   const held: (() => void)[] = [];
   const { url, requests } = await fakeServer(t, (req, res) => {
@@ -293,6 +293,7 @@ test('a peer whose request outlived peer_wait is asked but not waited for until 
   t.teardown(() => tier.close());
   t.is(await tier.getEntry('1'.repeat(64)), undefined, 'the first lookup waits peer_wait for it');
   t.is(tier.stats().late, 1);
+  await until(() => tier.stats().peers_slow === 1, 'its request unanswered for 4 × peer_wait');
   // Settled before anything but promise jobs ran: no timer fired, the peer answered nothing.
   const second = await Promise.race([tier.getEntry(KEY), new Promise((r) => setImmediate(() => r('still waiting')))]);
   t.is(second, undefined, 'the next lookup does not wait for it');
@@ -308,5 +309,6 @@ test('a peer whose request outlived peer_wait is asked but not waited for until 
   t.is(await tier.getEntry('2'.repeat(64)), undefined);
   t.is(tier.stats().misses, 2, 'once it answered, a lookup waits for it again (its "no" ends the lookup)');
   t.is(tier.stats().late, 2);
+  t.is(tier.stats().peers_slow, 0);
   t.is(p.live.state, 'up');
 });

@@ -33,9 +33,10 @@ export interface PeerTierOptions {
 export interface PeerStats {
   peers_up: number;
   peers_cooling: number;
+  peers_slow: number; // asked, but not waited for: a request of theirs went unanswered for 4 × peer_wait
   hits: number; // lookups a peer answered first
   misses: number; // lookups every peer asked answered "no"
-  late: number; // lookups that went on without peers: after peer_wait, or at once while every peer asked is slow
+  late: number; // lookups that went on without peers: after peer_wait, or at once when every peer asked is slow
   late_kept: number; // answers that came after peer_wait and were kept for the next lookup
   errors: number; // refused connections, bad statuses, content that failed verification
   timeouts: number;
@@ -53,6 +54,8 @@ const LATE_KEEP_MS = 60_000;
 // A key every peer asked answered "no" for is not asked of them again for this long (the read
 // that merges a miss's new entry into its manifest asks right after the lookup did).
 const NO_KEEP_MS = 60_000;
+// A peer whose request is still unanswered this many peer_waits after it was sent is not waited for (until it answers).
+const SLOW_WAITS = 4;
 // A peer with several addresses: the next one is tried this long after the one before, unless it failed sooner.
 const STAGGER_MS = 50;
 
@@ -80,14 +83,16 @@ export class PeerTier implements RemoteTier {
   // Per key: the peers (ids) that answered "no" lately.
   private readonly saidNo: LRUCache<string, ReadonlySet<string>>;
   private recent: PeerRecord[] = [];
-  // Peers (ids) with a request that outlived peer_wait, until they answer one.
+  // Peers (ids) with a request unanswered for slowMs, until they answer one.
   private readonly slow = new Set<string>();
+  private readonly slowMs: number;
   private readonly s = { hits: 0, misses: 0, late: 0, late_kept: 0, untrusted: 0, bytes_down: 0, bytes_up: 0 };
   private readonly now: () => number;
   private closed = false;
 
   constructor(private readonly o: PeerTierOptions) {
     this.now = o.now ?? Date.now;
+    this.slowMs = SLOW_WAITS * o.waitMs;
     this.late = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
     this.gaveEntry = new LRUCache({ max: 4096, ttl: LATE_KEEP_MS, ttlAutopurge: false });
     this.saidNo = new LRUCache({ max: 16384, ttl: NO_KEEP_MS, ttlResolution: 0, ttlAutopurge: false, perf: { now: this.now } });
@@ -104,6 +109,7 @@ export class PeerTier implements RemoteTier {
     return {
       peers_up: known.filter((p) => p.live.state === 'up').length,
       peers_cooling: known.filter((p) => p.live.state === 'cooling').length,
+      peers_slow: known.filter((p) => this.slow.has(p.ad.id)).length,
       hits: this.s.hits,
       misses: this.s.misses,
       late: this.s.late,
@@ -141,9 +147,9 @@ export class PeerTier implements RemoteTier {
       return undefined;
     }
     const nos = new Set<string>();
-    // A peer with a request that outlived peer_wait is asked but not waited for until it
-    // answers again: a dead peer costs one lookup peer_wait, not every lookup until it has
-    // timed out often enough to cool down.
+    // A peer with a request unanswered for SLOW_WAITS × peer_wait is asked but not waited for
+    // until it answers again: a dead peer costs the lookups of its first moments peer_wait,
+    // not every lookup until it has timed out often enough to cool down.
     const waited = asked.filter((p) => !this.slow.has(p.ad.id));
     // Every peer asked said "no", even after the lookup went on: the read that merges the
     // miss's new entry into its manifest right after need not ask them again.
@@ -164,7 +170,11 @@ export class PeerTier implements RemoteTier {
       const timer = setTimeout(() => {
         if (done) return;
         this.s.late++;
-        for (const p of pending) this.slow.add(p.ad.id);
+        // Still unanswered a while later (not a moment's load here or there): slow.
+        const later = setTimeout(() => {
+          for (const p of pending) if (!this.closed) this.slow.add(p.ad.id);
+        }, this.slowMs - this.o.waitMs);
+        later.unref();
         finish(undefined);
       }, this.o.waitMs);
       timer.unref();
