@@ -209,7 +209,7 @@ async function main() {
     const load1 = os.loadavg()[0];
     const r = await sh(['make', jobs], build, e);
     const after = await stats(e);
-    const peerRequests = (await served(peerPort)) - servedBefore - 1; // its own /status
+    const peerRequests = peerPort === undefined ? Number.NaN : (await served(peerPort)) - servedBefore - 1; // less its own /status
     const p = after.peers ?? {};
     const s: Sample = {
       variant,
