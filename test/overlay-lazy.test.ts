@@ -75,6 +75,7 @@ test('a warm build in a mounted build dir writes no object bytes; the linker rea
     lazy.bytes,
     objs.reduce((a, n) => a + fs.statSync(path.join(plainBuild, n)).size, 0),
   );
+  t.regex((await inst.vrift(['mounts'])).out, new RegExp(`^${build}  pid \\d+  ${N + 1} lazy files \\([\\d.]+[KM]?B\\) not yet materialized\n$`));
   for (const n of objs) {
     t.false(fs.existsSync(beneath(n)), `${n}: no file beneath`);
     const st = fs.statSync(path.join(build, n));
@@ -147,6 +148,7 @@ test('each operation on a lazy file: open for write, truncate, rename, unlink, h
   t.deepEqual(fs.readFileSync(path.join(build, 's0.o')), want0);
   t.false(fs.existsSync(path.join(build, 's3.o')));
   t.false(fs.existsSync(lazyMapFile(path.join(inst.home, 'run'), build)), 'no lazy map left');
+  t.false(fs.existsSync(lazySocketFile(path.join(inst.home, 'run'), build)), 'nor its socket');
 });
 
 test('a lazy file pins its blob: vrift clean keeps it and the file reads whole; a blob gone anyway leaves no file at unmount', async (t) => {

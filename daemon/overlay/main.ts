@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { mountedOverlays, realDir, removeMountRecord, writeMountRecord } from '../../ipc/mounts.js';
 import { instancePaths } from '../../ipc/paths.js';
@@ -53,6 +54,7 @@ async function serve(): Promise<void> {
     stopping = true;
     say(`${why}, unmounting`);
     socket.close();
+    rmSync(lazySocketFile(paths.runDir, dir), { force: true });
     // Beneath, through the descriptor: DIR then holds every output it can, and no lazy path is left.
     const m = await lazy!.materializeAll().catch((e) => (say(`materializing: ${(e as Error).message}`), undefined));
     if (m && m.written + m.lost > 0) say(`materialized ${m.written} lazy files, removed ${m.lost} whose bytes are gone`);
