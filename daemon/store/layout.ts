@@ -53,9 +53,9 @@ export function hexOf(rel: string): string {
 /** `mkdir -p` one level at a time. Node's own `{ recursive: true }` never returns for a
  * directory whose parent exists but refuses it with ENOENT (`/proc/x`: the kernel says ENOENT,
  * Node makes the parent, finds it there, and tries again forever); here that is an error. */
-export async function mkdirp(dir: string): Promise<void> {
+export async function mkdirp(dir: string, mode?: number): Promise<void> {
   try {
-    await fs.mkdir(dir);
+    await fs.mkdir(dir, { mode });
     return;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -65,13 +65,16 @@ export async function mkdirp(dir: string): Promise<void> {
   }
   await mkdirp(path.dirname(dir));
   try {
-    await fs.mkdir(dir);
+    await fs.mkdir(dir, { mode });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
 }
 
 export async function ensureLayout(root: string): Promise<void> {
+  // Only its user reads a new store (DESIGN: security), whatever the directory above allows.
+  // One that exists keeps the mode its owner gave it.
+  await mkdirp(root, 0o700);
   await mkdirp(path.join(root, TMP_DIR));
   for (const kind of [CAS_DIR, AC_DIR]) {
     // A new store gets its 256 fan-out directories now, at the daemon's start, rather than
