@@ -4,6 +4,12 @@ import path from 'node:path';
 import test from './helpers/test.js';
 import { instance, run } from './helpers/instance.js';
 import { startServe, tmpDir } from './helpers/remote.js';
+import { memoryLogger } from '../daemon/log.js';
+import { keyAuth } from '../daemon/peers/auth.js';
+import { startPeerServer } from '../daemon/peers/server.js';
+import { LocalStore } from '../daemon/store/local.js';
+import { generateSigningKey } from '../trust/keys.js';
+import { signRequest } from '../trust/request-auth.js';
 
 // What another user, and a client that does not play by the rules of HTTP, can do: nothing.
 
@@ -144,4 +150,42 @@ test('the team server: traversal targets written raw get 400 on GET and PUT, a h
   t.log(`${TRAVERSALS.length * 2} traversal requests: ${JSON.stringify(tally(Object.values(statuses)))}; oversized: ${huge.status}, ${chunked.status}`);
   t.deepEqual(fs.existsSync(store) ? filesUnder(store).filter((f) => !f.endsWith('CACHEDIR.TAG')) : [], [], 'nothing stored');
   t.false(fs.existsSync('/etc/passwd.txt'));
+});
+
+test("a LAN peer's server: a member's traversal targets written raw get 400, a write with a 10 GB body is refused, and its store is unchanged", async (t) => {
+  const alice = generateSigningKey('alice').key;
+  const root = path.join(tmpDir(t), 'l2');
+  const local = new LocalStore({ root, log: memoryLogger().child('store') });
+  await local.open();
+  const server = await startPeerServer({
+    local,
+    pending: () => undefined,
+    tmpDir: tmpDir(t),
+    port: 0,
+    auth: keyAuth(alice, [alice], Date.now),
+    log: memoryLogger().child('peers'),
+  });
+  t.teardown(async () => {
+    await server.close();
+    await local.close();
+  });
+  const before = filesUnder(root);
+  const signed = (method: string, target: string) =>
+    Object.entries(signRequest(alice, method, target, Date.now()))
+      .map(([k, v]) => `${k}: ${String(v)}\r\n`)
+      .join('');
+  const statuses: number[] = [];
+  for (const target of TRAVERSALS) {
+    const a = await raw(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${signed('GET', target)}Connection: close\r\n\r\n`);
+    statuses.push(a.status);
+    t.is(a.status, 400, `GET ${target}: ${a.text}`);
+  }
+  const put = await raw(
+    server.port,
+    `PUT /ac/${H} HTTP/1.1\r\nHost: x\r\n${signed('PUT', `/ac/${H}`)}Content-Length: 10000000000\r\nConnection: close\r\n\r\n`,
+    'x'.repeat(1000),
+  );
+  t.true(put.status === 403 || put.status === 413, put.text);
+  t.log(`${TRAVERSALS.length} traversal requests from a member: ${JSON.stringify(tally(statuses))}; a 10 GB write: ${put.status}`);
+  t.deepEqual(filesUnder(root), before, 'the store is unchanged');
 });
