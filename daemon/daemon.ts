@@ -42,6 +42,7 @@ import { RaceTier } from './tiers/race.js';
 import type { RemoteTier } from './tiers/types.js';
 import { openPeers, type Peers } from './peers/open.js';
 import { Live } from './live/live.js';
+import { decodeResult } from './frontends/entries.js';
 import type { CcSeen } from './frontends/cc/types.js';
 
 export interface DaemonOptions {
@@ -263,6 +264,12 @@ export class Daemon {
         log: log.child('live'),
         now,
         ...(remote ? { sharedHits: () => remote.stats().hits } : {}),
+        // A warm run's result and object, evicted first until a build uses them.
+        unused: (result, used) =>
+          void front
+            .getEntry(result)
+            .then((buf) => store.markUnused({ entries: [result], blobs: decodeResult(buf)?.outputs.map((o) => o.digest) ?? [] }, used))
+            .catch((err) => log.log('warn', 'live', 'warmed entry not marked', { err })),
       });
       live.start();
     }

@@ -337,6 +337,42 @@ test('pinned blobs (named by lazy files in mounted overlays) are never evicted, 
   t.truthy(await store.getBlob(ds[0]!));
 });
 
+test("a file marked unused (a warm run's) is evicted before every used one until a read uses it, and a scan ranks it first too", async (t) => {
+  const { store, root, clock } = await mk(t, { maxSize: 10 * FILE });
+  const ds: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    clock.t = T0 + i * 1000;
+    ds.push(await store.putBlob(randomBytes(SIZE)));
+  }
+  // Two warm runs' objects, marked before their write lands, written last.
+  const warm = [randomBytes(SIZE), randomBytes(SIZE)];
+  const wd = warm.map((b) => digestHex(b));
+  store.markUnused({ blobs: wd });
+  clock.t = T0 + 10_000;
+  for (const b of warm) await store.putBlob(b);
+  t.true(fs.statSync(blobPath(root, wd[0])).mtimeMs < T0, 'stamped before the oldest use');
+  // Already in the store: not marked (it may be a build's).
+  store.markUnused({ blobs: [ds[7]] });
+  // A build uses the second one.
+  clock.t = T0 + 11_000;
+  t.truthy(await store.getBlob(wd[1]));
+  // 11 files > 10: trimmed to 9, the unused one first, then the least recently used.
+  clock.t = T0 + 12_000;
+  const last = await store.putBlob(randomBytes(SIZE));
+  const kept = new Set([...ds.slice(1), wd[1], last]);
+  for (const d of [...ds, ...wd, last]) t.is(fs.existsSync(blobPath(root, d)), kept.has(d), d);
+
+  // Another process's scan (a restart, vrift clean) goes by the stamps: the unused one first.
+  const more = randomBytes(SIZE);
+  store.markUnused({ blobs: [digestHex(more)] });
+  clock.t = T0 + 13_000;
+  await store.putBlob(more);
+  await store.close();
+  await mk(t, { maxSize: 10 * FILE - 1 }, root); // 10 files: over
+  t.false(fs.existsSync(blobPath(root, digestHex(more))), 'the unused one went first');
+  for (const d of [...ds.slice(2), wd[1], last]) t.true(fs.existsSync(blobPath(root, d)), 'used ones stay, but for the least recently used');
+});
+
 test('last use survives a restart through batched mtime updates', async (t) => {
   const dir = await tempDir(t);
   const root = path.join(dir, 'l2');

@@ -50,6 +50,11 @@ export interface LiveOptions {
   now?: () => number;
   /** Answers the team cache and LAN peers have given so far (absent: none configured, no prefetch step). */
   sharedHits?: () => number;
+  /**
+   * A warm run's entry (its result key) is not used yet, or (`used`) a build used it: the
+   * store evicts what no build used first.
+   */
+  unused?: (result: string, used: boolean) => void;
   /** Lookups at once in the prefetch step (default PREFETCH_JOBS). */
   prefetchJobs?: number;
   /** Warm runs at once (default: cores - 1, at least 1). */
@@ -234,6 +239,7 @@ export class Live {
       this.awaiting.delete(s.result);
       this.awaitingOf.delete(id);
       this.counts.used++;
+      this.o.unused?.(s.result, true);
     }
     if (s.kind === 'ran') this.unused(id);
     const env: Record<string, string> = {};
@@ -627,6 +633,8 @@ export class Live {
     if (fin.stored) {
       await fin.write;
       this.counts.warmed++;
+      const result = this.awaitingOf.get(job.id);
+      if (result !== undefined) this.o.unused?.(result, false);
     } else if (fin.reason === 'compile_failed') this.counts.failed++;
     else {
       this.counts.not_stored++;

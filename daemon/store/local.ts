@@ -36,6 +36,10 @@ const VERIFIED_MAX_ITEM = 256 * 1024;
 /** How a stream enters the store: the digest it must have, its expected size, a tap on every chunk. */
 type StreamIn = { digest?: string; sizeHint?: number; onChunk?: (c: Buffer) => void };
 
+// Files markUnused remembers before their write: more than warm runs store between two pauses.
+const UNUSED_SOON_MAX = 10_000;
+const UNUSED_STAMP_MS = 60_000;
+
 export class LocalStore implements StoreLike {
   readonly name = 'local';
   readonly root: string;
@@ -53,6 +57,9 @@ export class LocalStore implements StoreLike {
   private closing: Promise<void> | undefined;
   private readonly spares: SpareFiles;
   private otherSpares: ((file: string) => string | undefined) | undefined;
+  // Files markUnused named before they were written (live mode marks a warm run's as it stores them).
+  private readonly unusedSoon = new Set<string>();
+  private unusedStamp = { at: -Infinity, ms: 0 }; // stampFor's answer, and when it was worked out
   private readonly c: Counters = { corrupt: 0, evictedFiles: 0, evictedBytes: 0, writes: 0, writeBytes: 0, reads: 0, readBytes: 0 };
 
   constructor(options: LocalStoreOptions) {
@@ -85,6 +92,41 @@ export class LocalStore implements StoreLike {
       await this.enforceLimits();
     })();
     return this.opened;
+  }
+
+  /**
+   * What a warm run stored (live mode) and no build used yet: written stamped older than the
+   * oldest use, so that it is evicted before everything else, here and by other processes'
+   * scans (`vrift clean`), until a read uses it. Only files not in the store yet are marked:
+   * one already there may be a build's. `used`: a build used it (from memory, before it was
+   * written here): not marked after all.
+   */
+  markUnused(o: { entries?: string[]; blobs?: string[] }, used = false): void {
+    const rels = [...(o.entries ?? []).map((k) => relPath('ac', checkHex('key', k))), ...(o.blobs ?? []).map((d) => relPath('cas', checkHex('digest', d)))];
+    for (const rel of rels) {
+      if (used) {
+        this.unusedSoon.delete(rel);
+        if (this.index.isUnused(rel)) this.noteUse(rel, this.index.get(rel)?.size ?? 0);
+      } else if (this.index.get(rel) === undefined) {
+        if (this.unusedSoon.size >= UNUSED_SOON_MAX) this.unusedSoon.delete(this.unusedSoon.values().next().value!);
+        this.unusedSoon.add(rel);
+      }
+    }
+  }
+
+  // A new file's stamp: now, or, marked unused, older than every file's last use, in memory
+  // and as stamped on disk (what other processes' scans go by; a use within minutes of the
+  // stamp is not written there). Looked for again at most once a minute: files only get
+  // newer meanwhile, so an older answer still comes first.
+  private stampFor(rel: string): number {
+    const now = this.opts.now();
+    if (!this.unusedSoon.has(rel)) return now;
+    if (now - this.unusedStamp.at > UNUSED_STAMP_MS) {
+      let min = now;
+      for (const [, it] of this.index.oldest()) min = Math.min(min, it.lastUse, it.recorded ?? it.lastUse);
+      this.unusedStamp = { at: now, ms: min - 1 };
+    }
+    return this.unusedStamp.ms;
   }
 
   // ---- the cache contract (contract.ts) ----
@@ -162,7 +204,7 @@ export class LocalStore implements StoreLike {
         this.noteUse(rel, this.index.get(rel)?.size ?? 0);
         return { digest: w.digest, size: w.size };
       }
-      const t = this.opts.now();
+      const t = this.stampFor(rel);
       try {
         await fs.utimes(w.tmp, t / 1000, t / 1000);
         await fs.mkdir(path.dirname(path.join(this.root, rel)), { recursive: true });
@@ -439,7 +481,7 @@ export class LocalStore implements StoreLike {
   }
 
   private async write(rel: string, file: Buffer, payloadBytes: number): Promise<void> {
-    const t = this.opts.now();
+    const t = this.stampFor(rel);
     try {
       writeAtomic(this.root, rel, file, t, this.opts.io, this.otherSpares?.(path.join(this.root, rel)) ?? this.spares.take());
     } catch (e) {
@@ -455,7 +497,8 @@ export class LocalStore implements StoreLike {
 
   private remember(rel: string, item: Item): void {
     this.verified?.delete(rel);
-    this.index.set(rel, item);
+    if (this.unusedSoon.delete(rel)) this.index.setUnused(rel, item);
+    else this.index.set(rel, item);
     this.scanLog?.written.set(rel, item);
     this.scanLog?.deleted.delete(rel);
   }
@@ -470,11 +513,13 @@ export class LocalStore implements StoreLike {
 
   private noteUse(rel: string, size: number): void {
     const t = this.opts.now();
+    const wasUnused = this.index.isUnused(rel);
     const it = this.index.touch(rel, t);
     if (!it) this.remember(rel, { size, lastUse: t });
     // The file's mtime ranks it for other processes' eviction scans; a use within minutes
-    // of the last one written there changes nothing that matters.
-    if (!it || t - (it.recorded ?? 0) >= TOUCH_GRANULARITY_MS) {
+    // of the last one written there changes nothing that matters, but the first use of one
+    // stamped unused does (it is no longer to go first).
+    if (!it || wasUnused || t - (it.recorded ?? 0) >= TOUCH_GRANULARITY_MS) {
       if (it) it.recorded = t;
       this.touches.add(rel, t);
     }
@@ -487,6 +532,7 @@ export class LocalStore implements StoreLike {
 
   private async doRescan(): Promise<void> {
     const log = (this.scanLog = { written: new Map<string, Item>(), deleted: new Set<string>() });
+    this.unusedStamp = { at: -Infinity, ms: 0 }; // files another process wrote may be older
     try {
       const found = await scanStore(this.root);
       for (const [rel, it] of found) {

@@ -12,8 +12,11 @@ export interface Item {
 // use re-inserts its key, so iteration runs from least to most recently used: eviction
 // is exact LRU without sorting. Rebuilt from disk by a scan; other processes' writes and
 // deletions are only seen then, which is why every consumer tolerates drift.
+// Files written for a use that has not come (live mode's warm runs: setUnused) come before
+// all of them, stamped older than the oldest use, until a use moves them to the end.
 export class LruIndex {
   private items = new Map<string, Item>();
+  private unused = new Map<string, Item>();
   private bytesTotal = 0;
   private blobCount = 0;
 
@@ -31,31 +34,47 @@ export class LruIndex {
   }
 
   get(rel: string): Item | undefined {
-    return this.items.get(rel);
+    return this.items.get(rel) ?? this.unused.get(rel);
+  }
+
+  /** Whether `rel` is indexed as not used yet (setUnused, no touch since). */
+  isUnused(rel: string): boolean {
+    return this.unused.has(rel);
   }
 
   /** Insert or replace as most recently used. */
   set(rel: string, item: Item): void {
+    this.add(this.items, rel, item);
+  }
+
+  /** Insert or replace as not used yet: before every used file; `item.lastUse` should be older than theirs. */
+  setUnused(rel: string, item: Item): void {
+    this.add(this.unused, rel, item);
+  }
+
+  private add(into: Map<string, Item>, rel: string, item: Item): void {
     this.delete(rel);
-    this.items.set(rel, { ...item });
+    into.set(rel, { ...item });
     this.bytesTotal += item.size;
     if (kindOf(rel) === 'cas') this.blobCount++;
   }
 
   /** Marks a use; returns the item, or undefined when the index does not know the file. */
   touch(rel: string, t: number): Item | undefined {
-    const it = this.items.get(rel);
+    const it = this.items.get(rel) ?? this.unused.get(rel);
     if (!it) return undefined;
     this.items.delete(rel);
+    this.unused.delete(rel);
     it.lastUse = Math.max(it.lastUse, t);
     this.items.set(rel, it);
     return it;
   }
 
   delete(rel: string): Item | undefined {
-    const it = this.items.get(rel);
+    const it = this.items.get(rel) ?? this.unused.get(rel);
     if (!it) return undefined;
     this.items.delete(rel);
+    this.unused.delete(rel);
     this.bytesTotal -= it.size;
     if (kindOf(rel) === 'cas') this.blobCount--;
     return it;
@@ -63,6 +82,7 @@ export class LruIndex {
 
   /** Least recently used first. */
   *oldest(): IterableIterator<[string, Item]> {
+    yield* this.unused.entries();
     yield* this.items.entries();
   }
 
@@ -73,7 +93,7 @@ export class LruIndex {
   victims(sel: { target?: number; cutoff?: number; all?: boolean }, keep: (rel: string) => boolean = () => false): Array<[string, Item]> {
     const out: Array<[string, Item]> = [];
     let bytes = this.bytesTotal;
-    for (const [rel, it] of this.items) {
+    for (const [rel, it] of this.oldest()) {
       if (keep(rel)) continue;
       const over = sel.target !== undefined && bytes > sel.target;
       const old = sel.cutoff !== undefined && it.lastUse < sel.cutoff;
@@ -88,6 +108,7 @@ export class LruIndex {
   reset(items: Iterable<[string, Item]>): void {
     const sorted = [...items].sort((a, b) => a[1].lastUse - b[1].lastUse);
     this.items.clear();
+    this.unused.clear();
     this.bytesTotal = 0;
     this.blobCount = 0;
     for (const [rel, it] of sorted) this.set(rel, it);
