@@ -53,6 +53,41 @@ test('B with an empty local store gets every object from the server A uploaded t
   t.is(s2.remote!.hits, 2);
 });
 
+// After a pull: B built the old tree, so its own manifests know the old header only; A built
+// the new one and uploaded. B's build of the new tree gets A's objects: a local manifest with no
+// entry for these inputs still asks the server for its manifest.
+test("after a pull, a compile whose local manifest knows only the old inputs gets the teammate's result from the server: no compile", async (t) => {
+  const dir = tmpDir(t);
+  const serve = await startServe(t, ['--store', path.join(dir, 'store'), '--access-log', 'off']);
+  const b = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
+  writeProject(b.dir);
+  await buildProject(t, b);
+  t.like(await b.stats(), { misses: 3, hits: 0 });
+
+  const pulled = (d: string) => {
+    fs.writeFileSync(path.join(d, 'common.h'), '#define COMMON 43\n');
+    age(path.join(d, 'common.h'));
+  };
+  const a = instance(t, { VRIFT_REMOTE: serve.url, ...PATIENT_REMOTE });
+  writeProject(a.dir);
+  pulled(a.dir);
+  const fromA = await buildProject(t, a);
+  t.like(await a.stats(), { misses: 3 });
+  await a.stop(); // drains its uploads
+
+  pulled(b.dir);
+  const fromB = await buildProject(t, b);
+  t.deepEqual(fromB, fromA);
+  const s = (await b.stats()) as RStats;
+  t.like(s, { misses: 3, hits: 3 }, 'the new tree: three hits, no compile');
+  t.true(Number(s.remote!.hits) >= 1, JSON.stringify(s.remote));
+  // Kept in B's own manifests: the same build again is served locally, and so is the old tree.
+  await buildProject(t, b);
+  const again = (await b.stats()) as RStats;
+  t.like(again, { misses: 3, hits: 6 });
+  t.is(again.remote!.hits, s.remote!.hits);
+});
+
 test('remote_url and remote_token from the user config file, or the token from VRIFT_REMOTE_TOKEN, reach a server that wants a token', async (t) => {
   const dir = tmpDir(t);
   fs.writeFileSync(path.join(dir, 'tokens'), 'rw-token-abcdef12 rw\n');

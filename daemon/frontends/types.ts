@@ -20,8 +20,8 @@ export type { MmdWrite };
 export interface LookupOptions {
   /**
    * When the local manifest has no entry for these inputs, ask the shared tiers for theirs:
-   * a teammate may have built them since (live mode's prefetch step). A build's lookup does
-   * not (one more request per miss).
+   * a teammate may have built them since (after a pull; live mode's prefetch step). One more
+   * request on such a miss, against a compile.
    */
   shared?: boolean;
 }

@@ -49,7 +49,9 @@ const answer = async (req: CompileRequest, ctx: DaemonContext, label: { name?: s
   const frontend = ctx.frontends.find((f) => f.handles(req.argv[0] ?? '', req.exe, req.argv.slice(1)));
   if (!frontend) return pass('unknown_compiler');
 
-  const outcome = await frontend.lookup(req, env);
+  // A local manifest with no entry for these inputs still asks the team cache and peers for
+  // theirs: after a pull, a teammate has usually built exactly these inputs.
+  const outcome = await frontend.lookup(req, env, { shared: true });
   if (outcome.kind === 'hit' || outcome.kind === 'miss') label.name = outcome.latency;
   switch (outcome.kind) {
     case 'pass':
