@@ -207,6 +207,25 @@ test('the overlay server SIGKILLed with lazy files: the server its keeper starts
   t.deepEqual(treeDiff(tree(plainBuild), tree(build)), []);
 });
 
+test('a hit onto an existing file is written in full beneath, never lazy (the kernel may cache its old size)', async (t) => {
+  const inst = instance(t);
+  const plainBuild = project(path.join(inst.dir, 'plain'));
+  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
+  const src = path.join(inst.dir, 'p');
+  const build = project(src);
+  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  // An old, shorter object at the path, stat'ed through the mount (its attributes now cached).
+  fs.writeFileSync(path.join(build, 's0.o'), 'old');
+  t.is(fs.statSync(path.join(build, 's0.o')).size, 3);
+  const again = await inst.vrift(['run', '--', 'make', '-B', 'build/s0.o', `CC=${SHIM} gcc`], { cwd: src });
+  t.is(again.code, 0, again.err);
+  t.regex(again.err, /, 1 hits, 0 misses/);
+  t.deepEqual(fs.readFileSync(beneath('s0.o')), fs.readFileSync(path.join(plainBuild, 's0.o')), 'the new bytes beneath');
+  t.is((await lazyCount(inst)).files, N, 's0.o is not lazy');
+  await unmount();
+  t.deepEqual(treeDiff(tree(plainBuild), tree(build)), []);
+});
+
 test('concurrent readers of lazy files (8 at once, several on one file) each reads the whole bytes; no temp file left', async (t) => {
   const inst = instance(t);
   const plainBuild = project(path.join(inst.dir, 'plain'));

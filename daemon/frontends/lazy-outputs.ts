@@ -9,7 +9,8 @@ import type { ChannelLogger } from '../log.js';
 // local store, intact, goes lazy (the store pins it while the map names it); anything else, and any
 // failure to register, is answered false and the output is written as without the overlay.
 
-// Blobs up to this size are read and verified before they are made lazy.
+// Only blobs below this size go lazy: each is read and verified first (as the eager write
+// would), and a larger one's read would cost what laziness saves.
 const VERIFY_MAX = 8 * 2 ** 20;
 
 export interface LazyOutputsOptions {
@@ -46,18 +47,27 @@ export class LazyOutputs {
   async register(abs: string, obj: { digest: string; size: number }, mode = 0o644): Promise<boolean> {
     const dir = this.mountOf(abs);
     if (!dir) return false;
-    // Read and verified now as the eager write would (a corrupt blob is a miss, not a lazy file
-    // that fails its first open), but for large ones, whose read would cost what laziness saves.
-    const intact = obj.size >= VERIFY_MAX ? this.o.store.hasBlob(obj.digest) : this.o.store.getBlob(obj.digest).then((b) => b?.length === obj.size);
+    if (obj.size >= VERIFY_MAX) return false;
+    // Read and verified now as the eager write would: a corrupt blob is a miss, not a lazy file
+    // that fails its first open.
+    const intact = this.o.store.getBlob(obj.digest).then((b) => b?.length === obj.size);
     if (!(await intact.catch(() => false))) return false;
     const entry: LazyEntry = { digest: obj.digest, size: obj.size, mode, mtime: this.o.now(), store: this.o.store.root };
+    const socket = lazySocketFile(this.o.runDir, dir);
+    const rel = path.relative(dir, abs);
     try {
-      await request(lazySocketFile(this.o.runDir, dir), { op: 'register', path: path.relative(dir, abs), entry }, this.o.timeoutMs ?? 2000);
-      return true;
+      await request(socket, { op: 'register', path: rel, entry }, this.o.timeoutMs ?? 2000);
     } catch (err) {
       this.o.log.debug('lazy registration failed: written instead', { err, output: abs });
       return false;
     }
+    // Evicted between the check and the registration: unregistered (an open of the path would
+    // fetch it, and the eager write or the compiler's own may open it without O_TRUNC).
+    if (await this.o.store.hasBlob(obj.digest).catch(() => false)) return true;
+    await request(socket, { op: 'unregister', path: rel }, this.o.timeoutMs ?? 2000).catch((err) =>
+      this.o.log.warn('lazy unregistration failed: the output reads as an I/O error until rebuilt', { err, output: abs }),
+    );
+    return false;
   }
 }
 

@@ -100,9 +100,14 @@ export function createLazyHandlers(root: string, lazy: LazyFiles, ids = { uid: p
         await lazy.settled(to);
         // Over a directory: only an empty one may be replaced, and lazy files make it non-empty.
         if (lazy.hasBelow(to)) return cb(ENOTEMPTY);
+        // Forgotten before the rename is issued: an open of `to` meanwhile must not start a fetch
+        // whose own rename would put stale bytes over the renamed-in file.
+        const was = lazy.take(to);
         pass.rename(from, to, (err) => {
-          if (err) return cb(err);
-          lazy.drop(to);
+          if (err) {
+            if (was) lazy.restore(to, was);
+            return cb(err);
+          }
           lazy.renameDir(from, to);
           cb(0);
         });

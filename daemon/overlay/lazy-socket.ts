@@ -7,12 +7,13 @@ import type { LazyFiles } from './lazy.js';
 // The overlay server's socket (`run/mounts/<hash>.sock`): the daemon registers a hit's output
 // as lazy here. One JSON line per request, one per answer, in order:
 //   {"op":"register","path":"sub/x.o","entry":{digest,size,mode,mtime,store}} → {"ok":true} | {"error":"..."}
+//   {"op":"unregister","path":"sub/x.o"} → {"ok":true} (its blob went away: the daemon writes it)
 // Anything but ok means the daemon writes the output itself, as without the overlay.
 
 export interface LazyRequest {
-  op: 'register';
+  op: 'register' | 'unregister';
   path: string;
-  entry: LazyEntry;
+  entry?: LazyEntry;
 }
 
 export function serveLazySocket(file: string, lazy: LazyFiles, say: (msg: string) => void): net.Server {
@@ -27,8 +28,10 @@ export function serveLazySocket(file: string, lazy: LazyFiles, say: (msg: string
         let reply: Record<string, unknown>;
         try {
           const req = JSON.parse(line) as LazyRequest;
-          if (req.op !== 'register' || typeof req.path !== 'string') throw new Error(`unknown request ${JSON.stringify(req.op)}`);
-          await lazy.register(req.path, req.entry);
+          if (typeof req.path !== 'string') throw new Error('no path');
+          if (req.op === 'register') await lazy.register(req.path, req.entry as LazyEntry);
+          else if (req.op === 'unregister') await lazy.settled(req.path).then(() => lazy.drop(req.path));
+          else throw new Error(`unknown request ${JSON.stringify(req.op)}`);
           reply = { ok: true };
         } catch (e) {
           reply = { error: (e as Error).message };

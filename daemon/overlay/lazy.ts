@@ -25,6 +25,8 @@ export class LazyFiles {
   /** Directory ("" for DIR) → the names of lazy files in it. */
   private readonly byDir = new Map<string, Set<string>>();
   private readonly inflight = new Map<string, Promise<number>>();
+  /** Set once the server stops (materializeAll): a registration then would outlive its snapshot. */
+  private closing = false;
 
   private constructor(
     private readonly root: string,
@@ -38,7 +40,19 @@ export class LazyFiles {
    */
   static load(root: string, file: string, say: (msg: string) => void = () => {}): LazyFiles {
     const l = new LazyFiles(root, file, say);
-    for (const [p, e] of readLazyMap(file)) if (!fs.existsSync(path.join(root, p))) l.index(p, e);
+    const dirs = new Set<string>();
+    for (const [p, e] of readLazyMap(file)) {
+      dirs.add(path.dirname(path.join(root, p)));
+      if (!fs.existsSync(path.join(root, p))) l.index(p, e);
+    }
+    // A fetch killed before its rename (SIGKILL) leaves its temp file beside the lazy path.
+    for (const d of dirs) {
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(d);
+      } catch {}
+      for (const n of names) if (n.startsWith(LAZY_TMP_PREFIX)) fs.rmSync(path.join(d, n), { force: true });
+    }
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, [...l.map].map(([p, e]) => lazyLine({ p, e })).join(''));
@@ -76,34 +90,58 @@ export class LazyFiles {
   }
 
   /**
-   * Makes `rel` lazy: its directory must exist beneath; a real file there is removed (an older
-   * output must not come back should the overlay go away). Throws when it cannot.
+   * Makes `rel` lazy: its directory must exist beneath and nothing may be at `rel` yet, neither
+   * beneath nor lazy. Replacing an existing file is refused (the daemon writes it eagerly): the
+   * kernel may hold its attributes for a second, and a reader in that second would take the
+   * old size for the new object's. Throws when it cannot.
    */
   async register(rel: string, e: LazyEntry): Promise<void> {
     const p = lazyRel(rel);
     if (p === undefined) throw new VriftError('EBADMSG', `not a path inside the mount: ${rel}`);
     if (!isLazyEntry(e)) throw new VriftError('EBADMSG', `${p}: not a lazy entry`);
-    if (this.inflight.has(p)) throw new VriftError('ELAZY', `${p} is being materialized`);
+    const refuse = () => {
+      if (this.closing) throw new VriftError('ELAZY', `${p}: the overlay is stopping`);
+      if (this.map.has(p) || this.inflight.has(p)) throw new VriftError('ELAZY', `${p} is lazy already`);
+    };
+    refuse();
     const real = path.join(this.root, p);
     const parent = await fsp.stat(path.dirname(real));
     if (!parent.isDirectory()) throw new VriftError('ELAZY', `${path.dirname(p)} is not a directory`);
-    try {
-      if ((await fsp.lstat(real)).isDirectory()) throw new VriftError('ELAZY', `${p} is a directory`);
-      await fsp.unlink(real);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const there = await fsp.lstat(real).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return false;
+      },
+    );
+    if (there) throw new VriftError('ELAZY', `${p} exists: written instead`);
+    // Checked again after the awaits: a stop or another registration may have come meanwhile.
+    refuse();
     this.index(p, e);
     this.append(lazyLine({ p, e }));
   }
 
   /** Forgets `fusePath` (unlinked, or replaced by a real file): true when it was lazy. */
   drop(fusePath: string): boolean {
+    return this.take(fusePath) !== undefined;
+  }
+
+  /** Forgets `fusePath`, answering its entry (to `restore` should the change fail). */
+  take(fusePath: string): LazyEntry | undefined {
     const p = lazyRel(fusePath);
-    if (p === undefined || !this.map.has(p)) return false;
+    const e = p === undefined ? undefined : this.map.get(p);
+    if (p === undefined || !e) return undefined;
     this.unindex(p);
     this.append(lazyLine({ p, drop: true }));
-    return true;
+    return e;
+  }
+
+  /** Makes `fusePath` lazy again with the entry `take` answered (a rename over it failed). */
+  restore(fusePath: string, e: LazyEntry): void {
+    const p = lazyRel(fusePath);
+    if (p === undefined || this.map.has(p)) return;
+    this.index(p, e);
+    this.append(lazyLine({ p, e }));
   }
 
   /** A directory renamed: the lazy files below it move with it. */
@@ -146,6 +184,7 @@ export class LazyFiles {
    * Removes the map file when none is left.
    */
   async materializeAll(): Promise<{ written: number; lost: number }> {
+    this.closing = true;
     let written = 0;
     let lost = 0;
     for (const p of [...this.map.keys()]) {
@@ -176,14 +215,19 @@ export class LazyFiles {
       // Within a few ns of the millisecond every stat through the mount saw (seconds as a
       // double); Node's stat Date, which the passthrough hands on, rounds back to it.
       await fsp.utimes(tmp, e.mtime / 1000, e.mtime / 1000);
+      // Dropped or replaced meanwhile (a rename over it, an unregister): what is there now is
+      // newer than these bytes. Checked in the same tick as the rename is issued.
+      if (this.map.get(p) !== e) {
+        await fsp.rm(tmp, { force: true });
+        return 0;
+      }
       await fsp.rename(tmp, real);
     } catch (err) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
       const code = (err as NodeJS.ErrnoException).code;
       return code === 'ENOENT' ? ENOENT : code === 'ENOTDIR' ? ENOTDIR : errno(err as NodeJS.ErrnoException);
     }
-    // Only this entry: the path cannot have been dropped or replaced meanwhile (every change
-    // to a lazy path waits for its materialization first).
+    // Only this entry: it may have been dropped while the rename ran.
     if (this.map.get(p) === e) this.drop(p);
     return 0;
   }
