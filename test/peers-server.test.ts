@@ -306,9 +306,11 @@ test('a peer with a request unanswered for 4 × peer_wait is asked but not waite
   t.deepEqual(await tier.getEntry(KEY), Buffer.from('an entry'), "the held lookup's late answer serves the next lookup of that key");
   t.is(await tier.getEntry('1'.repeat(64)), undefined);
   t.is(requests.length, 2, 'and its late "no" spares the next lookup of that key a request');
-  t.is(await tier.getEntry('2'.repeat(64)), undefined);
-  t.is(tier.stats().misses, 2, 'once it answered, a lookup waits for it again (its "no" ends the lookup)');
-  t.is(tier.stats().late, 2);
-  t.is(tier.stats().peers_slow, 0);
+  // Once it answered, a lookup waits for it again: not settled before a timer could fire (its
+  // "no" ends the lookup; on a loaded machine it may still come after peer_wait, counted late).
+  const third = tier.getEntry('2'.repeat(64));
+  t.is(await Promise.race([third.then(() => 'settled'), new Promise((r) => setImmediate(() => r('still waiting')))]), 'still waiting');
+  t.is(await third, undefined);
+  t.is(tier.stats().misses + tier.stats().late, 4);
   t.is(p.live.state, 'up');
 });

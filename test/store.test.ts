@@ -373,6 +373,29 @@ test("a file marked unused (a warm run's) is evicted before every used one until
   for (const d of [...ds.slice(2), wd[1], last]) t.true(fs.existsSync(blobPath(root, d)), 'used ones stay, but for the least recently used');
 });
 
+test('a file marked unused is not taken for one unused for max_age: age eviction leaves a fresh warm file, size eviction still takes it first', async (t) => {
+  const HOUR = 3_600_000;
+  const { store, root, clock } = await mk(t, { maxAge: HOUR, maxSize: 4 * FILE });
+  clock.t = T0;
+  const old = await store.putBlob(randomBytes(SIZE));
+  clock.t = T0 + HOUR - 1000; // the build's file is almost an hour unused
+  const w = randomBytes(SIZE);
+  store.markUnused({ blobs: [digestHex(w)] });
+  await store.putBlob(w);
+  clock.t = T0 + HOUR + 1000;
+  await store.putBlob(randomBytes(SIZE)); // an age check
+  t.false(fs.existsSync(blobPath(root, old)), 'an hour unused: gone');
+  t.true(fs.existsSync(blobPath(root, digestHex(w))), 'written two seconds ago: not an hour unused');
+  // Over the size limit: the warm one goes first.
+  const newer: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    clock.t += 1000;
+    newer.push(await store.putBlob(randomBytes(SIZE)));
+  }
+  t.false(fs.existsSync(blobPath(root, digestHex(w))), 'the unused one went first');
+  t.true(fs.existsSync(blobPath(root, newer[2])));
+});
+
 test('last use survives a restart through batched mtime updates', async (t) => {
   const dir = await tempDir(t);
   const root = path.join(dir, 'l2');

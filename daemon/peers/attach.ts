@@ -19,6 +19,12 @@ export interface AttachReader {
  * digest. Anything else (a result, a front-end whose entries are not these) goes as it is.
  */
 export async function withAttachments(value: Buffer, read: AttachReader): Promise<Buffer> {
+  // The attachments only save round trips: anything wrong in making them (an entry naming a
+  // malformed digest, a read error) answers the plain value, never a failed GET.
+  return bundled(value, read).catch(() => value);
+}
+
+async function bundled(value: Buffer, read: AttachReader): Promise<Buffer> {
   const manifest = decodeManifest(openEntry(value)?.payload);
   const newest = manifest && !manifest.pp ? manifest.entries[0]?.result : undefined;
   if (!newest) return value;

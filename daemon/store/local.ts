@@ -126,7 +126,10 @@ export class LocalStore implements StoreLike {
       for (const [, it] of this.index.oldest()) min = Math.min(min, it.lastUse, it.recorded ?? it.lastUse);
       this.unusedStamp = { at: now, ms: min - 1 };
     }
-    return this.unusedStamp.ms;
+    // Never so old that max_age takes it for unused that long: first for the size limit only.
+    // (A minute's margin: the stamp is looked for again at most once a minute.)
+    const { maxAge } = this.opts;
+    return maxAge > 0 ? Math.min(now, Math.max(this.unusedStamp.ms, now - maxAge + 2 * UNUSED_STAMP_MS)) : this.unusedStamp.ms;
   }
 
   // ---- the cache contract (contract.ts) ----
@@ -552,8 +555,8 @@ export class LocalStore implements StoreLike {
     const { maxSize, maxAge, now } = this.opts;
     if (maxSize > 0 && this.index.bytes > maxSize) return true;
     if (maxAge > 0) {
-      const first = this.index.oldest().next();
-      if (!first.done && first.value[1].lastUse < now() - maxAge) return true;
+      const earliest = this.index.earliestUse();
+      if (earliest !== undefined && earliest < now() - maxAge) return true;
     }
     return false;
   }

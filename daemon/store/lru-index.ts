@@ -80,6 +80,14 @@ export class LruIndex {
     return it;
   }
 
+  /** The earliest last use of any file: of the first unused one and of the least recently used one. */
+  earliestUse(): number | undefined {
+    const u = this.unused.values().next();
+    const i = this.items.values().next();
+    if (u.done) return i.done ? undefined : i.value.lastUse;
+    return i.done ? u.value.lastUse : Math.min(u.value.lastUse, i.value.lastUse);
+  }
+
   /** Least recently used first. */
   *oldest(): IterableIterator<[string, Item]> {
     yield* this.unused.entries();
@@ -97,7 +105,11 @@ export class LruIndex {
       if (keep(rel)) continue;
       const over = sel.target !== undefined && bytes > sel.target;
       const old = sel.cutoff !== undefined && it.lastUse < sel.cutoff;
-      if (!sel.all && !over && !old) break;
+      // A fresh unused file ranks first for size, never for age: the used ones after it may be old.
+      if (!sel.all && !over && !old) {
+        if (this.unused.has(rel)) continue;
+        break;
+      }
       out.push([rel, it]);
       bytes -= it.size;
     }

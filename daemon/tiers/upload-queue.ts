@@ -229,13 +229,14 @@ export class UploadQueue {
             this.bytesQueued -= m.data?.length ?? 0;
             this.queuedKeys.delete(m.kind[0] + m.key);
             m.settle?.();
-            if (expired) {
+            // Once the drain has ended, close() has counted what was still running.
+            if (expired && !this.drained) {
               this.dropped++;
               this.expired++;
             }
             if (m.next) again.push(m.next);
           }
-          if (expired) this.said('expired');
+          if (expired && !this.drained) this.said('expired');
           for (const n of again) this.enqueue(n);
           if (this.items === 0) {
             for (const r of this.idle.splice(0)) r();
