@@ -1,5 +1,4 @@
 import { lazyMapFile, lazySummary } from '../ipc/lazy-map.js';
-import { LazyFiles } from '../daemon/overlay/lazy.js';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { mountUsers, type MountUser } from './mount-users.js';
 // `vrift unmount`, `vrift mounts` and `vrift run --lazy`. The overlay runs detached, in its
 // own process: neither this CLI nor the daemon stopping takes a mounted DIR away.
 export const OVERLAY_MAIN = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'overlay', 'main.js');
+const OVERLAY_MATERIALIZE = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'overlay', 'materialize-main.js');
 const run = promisify(execFile);
 
 export interface OverlayTimeouts {
@@ -120,9 +120,7 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
   // Lazy files its server could not materialize (killed): DIR is a plain directory now, written here.
   const lazyFile = lazyMapFile(paths.runDir, dir);
   if (fs.existsSync(lazyFile) && overlayProcesses(dir).length === 0 && !mountedOverlays().has(dir)) {
-    await LazyFiles.load(dir, lazyFile)
-      .materializeAll()
-      .catch(() => {});
+    await run(process.execPath, [OVERLAY_MATERIALIZE, dir, lazyFile]).catch(() => {});
   }
   removeMountRecord(paths.runDir, dir);
   return mounted;
