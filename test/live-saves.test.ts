@@ -41,7 +41,6 @@ test.serial("editors' saves: temp-then-rename and vim's probe-and-backup warm th
   s = await wait(t, v);
   t.is(s.warmed - s0.warmed, affected, JSON.stringify(s));
   t.is(s.failed - s0.failed, 0, 'no warm run of a tree without the header');
-  t.is(s.cancelled - s0.cancelled, 0);
 
   // Saved again while its warm run compiles: that run is cancelled, the final content warmed once.
   s0 = s;

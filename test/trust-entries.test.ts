@@ -188,7 +188,9 @@ test("a lying remote: each forged answer for a.c's result is refused, counted, a
     const s = (await b.stats()) as RStats;
     t.is(s.hits, 0, what);
     t.is(s.misses, 1, what);
-    t.is(s.remote!.untrusted, 1, `${what}: ${JSON.stringify(s.remote)} ${srv.requests.join(', ')}`);
+    // Refused each time it is read: by the lookup, and again by its ask for the server's
+    // manifest when the one it took has no entry that serves (a teammate's newer one).
+    t.true(Number(s.remote!.untrusted) >= 1, `${what}: ${JSON.stringify(s.remote)} ${srv.requests.join(', ')}`);
     t.true(srv.requests.includes(`GET /ac/${keys.result}`), `${what}: the result was asked for (the manifest passed)`);
     t.regex(logOf(b), /entry from remote refused/, what);
     await b.stop();
