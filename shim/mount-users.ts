@@ -22,17 +22,9 @@ export function mountUsers(dir: string, skip: (pid: number) => boolean, procDir 
     }
   };
   const out: MountUser[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(procDir);
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    if (!/^\d+$/.test(n)) continue;
-    const pid = Number(n);
+  for (const pid of processIds(procDir)) {
     if (pid === process.pid || skip(pid)) continue;
-    const base = path.join(procDir, n);
+    const base = path.join(procDir, String(pid));
     let uses = ['cwd', 'root', 'exe'].some((l) => inside(link(path.join(base, l))));
     if (!uses) {
       let fds: string[] = [];
@@ -53,4 +45,16 @@ export function mountUsers(dir: string, skip: (pid: number) => boolean, procDir 
     out.push({ pid, name });
   }
   return out;
+}
+
+/** The pids listed in `procDir` now (none when it cannot be read). */
+export function processIds(procDir = '/proc'): number[] {
+  try {
+    return fs
+      .readdirSync(procDir)
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
+  } catch {
+    return [];
+  }
 }

@@ -7,7 +7,7 @@ import { VriftError } from '../ipc/errors.js';
 import { fuseUnavailable, listMountRecords, mountedOverlays, readMountRecord, realDir, removeMountRecord } from '../ipc/mounts.js';
 import { prepareRunDir, type InstancePaths } from '../ipc/paths.js';
 import { PACKAGE_ROOT } from './daemon-control.js';
-import { mountUsers, type MountUser } from './mount-users.js';
+import { mountUsers, processIds, type MountUser } from './mount-users.js';
 
 // Starting and stopping overlay processes (daemon/overlay/main.ts) for `vrift mount`,
 // `vrift unmount`, `vrift mounts` and `vrift run --lazy`. The overlay runs detached, in its
@@ -128,15 +128,7 @@ export async function unmountDir(paths: InstancePaths, given: string, t: Overlay
 
 /** The overlay processes (keeper and servers) of `dir` now, by their command lines. */
 function overlayProcesses(dir: string, procDir = '/proc'): number[] {
-  const out: number[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(procDir);
-  } catch {
-    return out;
-  }
-  for (const n of names) if (/^\d+$/.test(n) && isOverlayOf(Number(n), dir, procDir, true)) out.push(Number(n));
-  return out;
+  return processIds(procDir).filter((pid) => isOverlayOf(pid, dir, procDir, true));
 }
 
 /** Whether `pid` is the overlay keeper of `dir` (or, `orServer`, one of its servers): not a reused pid. */
