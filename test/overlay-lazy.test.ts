@@ -58,6 +58,16 @@ async function warmLazy(t: ExecutionContext, inst: Instance, src: string, build:
   return { beneath, unmount };
 }
 
+/** The project's objects built plainly (in `plain/`), and warm through vrift with p/build mounted (all lazy). */
+async function lazyAndPlain(t: ExecutionContext) {
+  const inst = instance(t);
+  const plainBuild = project(path.join(inst.dir, 'plain'));
+  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
+  const src = path.join(inst.dir, 'p');
+  const build = project(src);
+  return { inst, plainBuild, src, build, ...(await warmLazy(t, inst, src, build)) };
+}
+
 test('a warm build in a mounted build dir writes no object bytes; the linker reads them in; after unmount every file equals a plain build', async (t) => {
   const inst = instance(t);
   const plainBuild = project(path.join(inst.dir, 'plain'));
@@ -103,13 +113,8 @@ test('a warm build in a mounted build dir writes no object bytes; the linker rea
 });
 
 test('each operation on a lazy file: open for write, truncate, rename, unlink, hard link, chmod, utimens, O_TRUNC; unread ones are written at unmount', async (t) => {
-  const inst = instance(t);
-  const plainBuild = project(path.join(inst.dir, 'plain'));
-  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
+  const { inst, plainBuild, build, beneath, unmount } = await lazyAndPlain(t);
   const plain = (n: string) => fs.readFileSync(path.join(plainBuild, n));
-  const src = path.join(inst.dir, 'p');
-  const build = project(src);
-  const { beneath, unmount } = await warmLazy(t, inst, src, build);
   const at = (n: string) => path.join(build, n);
   const hitTime = fs.statSync(at('s7.o')).mtimeMs;
 
@@ -152,12 +157,7 @@ test('each operation on a lazy file: open for write, truncate, rename, unlink, h
 });
 
 test('a lazy file pins its blob: vrift clean keeps it and the file reads whole; a blob gone anyway leaves no file at unmount', async (t) => {
-  const inst = instance(t);
-  const plainBuild = project(path.join(inst.dir, 'plain'));
-  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
-  const src = path.join(inst.dir, 'p');
-  const build = project(src);
-  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const { inst, plainBuild, src, build, beneath, unmount } = await lazyAndPlain(t);
   const clean = await inst.vrift(['clean']);
   t.is(clean.code, 0, clean.err);
   t.deepEqual(fs.readFileSync(path.join(build, 's0.o')), fs.readFileSync(path.join(plainBuild, 's0.o')), 'read after vrift clean');
@@ -172,12 +172,7 @@ test('a lazy file pins its blob: vrift clean keeps it and the file reads whole; 
 });
 
 test('the overlay server SIGKILLed with lazy files: the server its keeper starts reloads the lazy map and serves them', async (t) => {
-  const inst = instance(t);
-  const plainBuild = project(path.join(inst.dir, 'plain'));
-  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
-  const src = path.join(inst.dir, 'p');
-  const build = project(src);
-  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const { inst, plainBuild, src, build, beneath, unmount } = await lazyAndPlain(t);
   const before = fs.statSync(path.join(build, 's0.o'));
   const servers = () => processes((p) => p.cmdline.includes(`${build}\0--serve`)).map((p) => p.pid);
   const [server] = servers();
@@ -208,12 +203,7 @@ test('the overlay server SIGKILLed with lazy files: the server its keeper starts
 });
 
 test('a hit onto an existing file is written in full beneath, never lazy (the kernel may cache its old size)', async (t) => {
-  const inst = instance(t);
-  const plainBuild = project(path.join(inst.dir, 'plain'));
-  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
-  const src = path.join(inst.dir, 'p');
-  const build = project(src);
-  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const { inst, plainBuild, src, build, beneath, unmount } = await lazyAndPlain(t);
   // An old, shorter object at the path, stat'ed through the mount (its attributes now cached).
   fs.writeFileSync(path.join(build, 's0.o'), 'old');
   t.is(fs.statSync(path.join(build, 's0.o')).size, 3);
@@ -227,12 +217,7 @@ test('a hit onto an existing file is written in full beneath, never lazy (the ke
 });
 
 test('concurrent readers of lazy files (8 at once, several on one file) each reads the whole bytes; no temp file left', async (t) => {
-  const inst = instance(t);
-  const plainBuild = project(path.join(inst.dir, 'plain'));
-  t.is((await run('make', ['objs', 'CC=gcc'], { cwd: path.dirname(plainBuild) })).code, 0);
-  const src = path.join(inst.dir, 'p');
-  const build = project(src);
-  const { beneath, unmount } = await warmLazy(t, inst, src, build);
+  const { inst, plainBuild, build, beneath, unmount } = await lazyAndPlain(t);
   const names = ['s0.o', 's0.o', 's0.o', 's0.o', 's1.o', 's1.o', 's2.o', 'main.o'];
   // cmp: each reader's bytes against the plain build's.
   const reads = await Promise.all(names.map((n) => run('cmp', [path.join(build, n), path.join(plainBuild, n)])));
